@@ -1,0 +1,1 @@
+"""PinCompute: a Kubernetes-backed regional Platform-as-a-Service."""

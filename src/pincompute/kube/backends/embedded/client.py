@@ -1,0 +1,117 @@
+"""The embedded backend's :class:`~pincompute.kube.protocol.KubeClient`.
+
+A thin async face over :class:`~.store.EmbeddedStore`: each call runs the
+store's synchronous operation (atomic on the event loop) and then awaits the
+write's durability before returning, so an acknowledged write survives a crash.
+The await is shielded: a caller cancelled while waiting does not cancel the
+batch the other writers share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ....kube.protocol import (
+    BOOKMARK,
+    ClientInfo,
+    KubeClient,
+    ObjectList,
+    Preconditions,
+    PropagationPolicy,
+    WatchEvent,
+)
+from ....kube.resource import Resource
+
+if TYPE_CHECKING:
+    from .store import EmbeddedStore, Waiter
+
+
+async def _durable(result: tuple[dict[str, Any], Waiter]) -> dict[str, Any]:
+    obj, waiter = result
+    if waiter is not None:
+        await asyncio.shield(waiter)
+    return obj
+
+
+class EmbeddedClient(KubeClient):
+    def __init__(self, store: EmbeddedStore) -> None:
+        self.store = store
+        self.info = ClientInfo(backend="embedded",
+                               server=str(store.path) if store.path else "memory")
+
+    async def get(self, resource: Resource, name: str, *,
+                  namespace: str | None = None) -> dict[str, Any]:
+        return self.store.get(resource, name, namespace)
+
+    async def list(self, resource: Resource, *, namespace: str | None = None,
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_token: str | None = None) -> ObjectList:
+        items, rv, token, remaining = self.store.list(
+            resource, namespace=namespace, label_selector=label_selector,
+            field_selector=field_selector, limit=limit, continue_token=continue_token)
+        return ObjectList(items=items, resource_version=rv, continue_token=token,
+                          remaining_item_count=remaining)
+
+    async def watch(self, resource: Resource, *, namespace: str | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None,
+                    resource_version: str | None = None, allow_bookmarks: bool = True,
+                    timeout_seconds: float | None = None) -> AsyncIterator[WatchEvent]:
+        store = self.store
+        watcher = store.open_watch(resource, namespace=namespace, label_selector=label_selector,
+                                   field_selector=field_selector,
+                                   resource_version=resource_version,
+                                   allow_bookmarks=allow_bookmarks)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds if timeout_seconds is not None else None
+        buffer = watcher.buffer
+        try:
+            while True:
+                while buffer:
+                    yield buffer.popleft()
+                if watcher.closed:
+                    return
+                wait = store.bookmark_interval
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        return
+                watcher.wake.clear()
+                try:
+                    async with asyncio.timeout(wait):
+                        await watcher.wake.wait()
+                except TimeoutError:
+                    if allow_bookmarks and not buffer and not watcher.closed and (
+                            deadline is None or loop.time() < deadline):
+                        rv = str(store.committed_resource_version)
+                        yield WatchEvent(BOOKMARK, {
+                            "apiVersion": resource.api_version, "kind": resource.kind,
+                            "metadata": {"resourceVersion": rv}})
+        finally:
+            store.close_watch(resource, watcher)
+
+    async def create(self, resource: Resource, obj: Mapping[str, Any], *,
+                     namespace: str | None = None) -> dict[str, Any]:
+        return await _durable(self.store.create(resource, obj, namespace))
+
+    async def update(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return await _durable(self.store.update(resource, obj))
+
+    async def update_status(self, resource: Resource,
+                            obj: Mapping[str, Any]) -> dict[str, Any]:
+        return await _durable(self.store.update(resource, obj, status=True))
+
+    async def patch(self, resource: Resource, name: str, patch: Mapping[str, Any], *,
+                    namespace: str | None = None,
+                    subresource: Literal["status"] | None = None) -> dict[str, Any]:
+        return await _durable(self.store.patch(resource, name, patch, namespace,
+                                               status=subresource == "status"))
+
+    async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
+                     preconditions: Preconditions | None = None,
+                     grace_period_seconds: int | None = None,
+                     propagation_policy: PropagationPolicy | None = None) -> dict[str, Any]:
+        return await _durable(self.store.delete(
+            resource, name, namespace, preconditions=preconditions,
+            grace_period_seconds=grace_period_seconds, propagation_policy=propagation_policy))

@@ -1,0 +1,181 @@
+"""One resource's objects inside an embedded store, with the indexes reads need.
+
+An :class:`Entry` is an object at one resourceVersion: its serialized JSON (the
+only full copy the store keeps — a read parses a private copy from it) plus the
+few fields that selectors and garbage collection look at, extracted once when it
+is written.  Entries are immutable; a write replaces the entry.
+
+A :class:`Collection` holds a resource's entries in key order (``namespace/name``,
+as etcd orders its keys, so pagination is a range scan) and keeps secondary
+indexes — by label pair and by ``spec.nodeName`` — so a selector list touches
+only the objects it returns instead of scanning them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from sortedcontainers import SortedDict
+
+from ....kube.resource import Resource
+from ....kube.selectors import FieldSelector, LabelSelector
+from .watch import History, Watcher
+
+Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
+
+_EMPTY: dict[str, str] = {}
+
+
+class Entry:
+    __slots__ = ("deleting", "finalizers", "key", "labels", "name", "node", "ns", "owners",
+                 "phase", "raw", "rv", "uid")
+
+    def __init__(self, *, key: str, ns: str, name: str, uid: str, rv: int, raw: bytes,
+                 data: dict[str, Any]) -> None:
+        self.key = key
+        self.ns = ns
+        self.name = name
+        self.uid = uid
+        self.rv = rv
+        self.raw = raw
+        md = data["metadata"]
+        self.labels: dict[str, str] = md.get("labels") or _EMPTY
+        self.owners: tuple[str, ...] = tuple(
+            r["uid"] for r in md.get("ownerReferences") or () if r.get("uid"))
+        self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())
+        self.deleting = bool(md.get("deletionTimestamp"))
+        spec = data.get("spec")
+        self.node: str = (spec.get("nodeName") or "") if isinstance(spec, dict) else ""
+        status = data.get("status")
+        self.phase: str = (status.get("phase") or "") if isinstance(status, dict) else ""
+
+    def match_fields(self, fields: FieldSelector) -> bool:
+        for path, value, eq in fields.terms:
+            if path == "metadata.name":
+                actual = self.name
+            elif path == "metadata.namespace":
+                actual = self.ns
+            elif path == "spec.nodeName":
+                actual = self.node
+            else:
+                actual = self.phase
+            if (actual == value) != eq:
+                return False
+        return True
+
+
+class Collection:
+    def __init__(self, resource_key: str, *, resource: Resource | None, history_size: int,
+                 floor: int) -> None:
+        self.resource_key = resource_key
+        self.resource = resource
+        self.validator: Validator | None = None
+        self.entries: SortedDict = SortedDict()
+        self.by_label: dict[tuple[str, str], set[str]] = {}
+        self.by_node: dict[str, set[str]] = {}
+        self.history = History(history_size, floor=floor)
+        self.watchers: set[Watcher] = set()
+
+    # --- index maintenance ------------------------------------------------------------------
+
+    def insert(self, entry: Entry, prev: Entry | None) -> None:
+        if prev is not None:
+            self._unindex(prev, entry)
+        self.entries[entry.key] = entry
+        labels = entry.labels
+        if labels:
+            prev_labels = prev.labels if prev is not None else _EMPTY
+            for pair in labels.items():
+                if prev_labels.get(pair[0]) != pair[1]:
+                    self.by_label.setdefault(pair, set()).add(entry.key)
+        if entry.node and (prev is None or prev.node != entry.node):
+            self.by_node.setdefault(entry.node, set()).add(entry.key)
+
+    def remove(self, entry: Entry) -> None:
+        del self.entries[entry.key]
+        self._unindex(entry, None)
+
+    def _unindex(self, old: Entry, new: Entry | None) -> None:
+        new_labels = new.labels if new is not None else _EMPTY
+        for pair in old.labels.items():
+            if new_labels.get(pair[0]) != pair[1]:
+                keys = self.by_label.get(pair)
+                if keys is not None:
+                    keys.discard(old.key)
+                    if not keys:
+                        del self.by_label[pair]
+        if old.node and (new is None or new.node != old.node):
+            keys = self.by_node.get(old.node)
+            if keys is not None:
+                keys.discard(old.key)
+                if not keys:
+                    del self.by_node[old.node]
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def scan(self, *, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
+             after: str | None) -> Iterator[Entry]:
+        """Matching entries in key order, starting after the key ``after``.
+
+        Uses the smallest applicable index; falls back to a range scan over the
+        namespace (or everything) when the selector has no indexable term.
+        """
+        candidates = self._candidates(namespace, labels, fields)
+        if candidates is not None:
+            keys: Iterable[str] = sorted(candidates)
+            if after is not None:
+                keys = (k for k in keys if k > after)
+            if namespace is not None:
+                prefix = namespace + "/"
+                keys = (k for k in keys if k.startswith(prefix))
+        elif namespace is not None:
+            lo = after if after is not None and after > namespace + "/" else namespace + "/"
+            keys = self.entries.irange(lo, namespace + "0", inclusive=(after is None, False))
+        else:
+            keys = self.entries.irange(after, None, inclusive=(False, False)) \
+                if after is not None else self.entries.keys()
+        entries = self.entries
+        need_labels = bool(labels.requirements)
+        need_fields = not fields.empty
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            if need_labels and not labels.matches(entry.labels):
+                continue
+            if need_fields and not entry.match_fields(fields):
+                continue
+            yield entry
+
+    def _candidates(self, namespace: str | None, labels: LabelSelector,
+                    fields: FieldSelector) -> set[str] | None:
+        best: set[str] | None = None
+        name = fields.value_of("metadata.name")
+        if name is not None:
+            key = f"{namespace}/{name}" if namespace else name
+            if namespace is None and self.resource is not None and self.resource.namespaced:
+                best = {k for k in self._keys_named(name)}
+            else:
+                best = {key} if key in self.entries else set()
+        node = fields.value_of("spec.nodeName")
+        if node is not None:
+            keys = self.by_node.get(node, set())
+            if best is None or len(keys) < len(best):
+                best = keys
+        for pair in labels.equality_terms():
+            keys = self.by_label.get(pair, set())
+            if best is None or len(keys) < len(best):
+                best = keys
+        return best
+
+    def _keys_named(self, name: str) -> Iterator[str]:
+        suffix = "/" + name
+        return (k for k in self.entries.keys() if k.endswith(suffix))
+
+    def count(self, namespace: str | None) -> int:
+        if namespace is None:
+            return len(self.entries)
+        lo = self.entries.bisect_left(namespace + "/")
+        hi = self.entries.bisect_left(namespace + "0")
+        return hi - lo

@@ -1,0 +1,134 @@
+"""Watch support for the embedded store: event history and watchers.
+
+Every write produces one :class:`StoreEvent`.  Each resource keeps a bounded
+:class:`History` of its recent events, so a watcher can resume from any
+resourceVersion still inside it; older ones answer Gone, as etcd does after
+compaction.  A resource's history starts empty when a store is opened, so only
+resourceVersions at or after the open are resumable.
+
+Fan-out never blocks the writer: :meth:`Watcher.offer` appends to the watcher's
+own buffer and wakes it.  A watcher whose buffer passes its bound is closed —
+its stream ends and the client re-watches from the last resourceVersion it
+saw (or relists on Gone) — so one slow consumer cannot hold events (and memory)
+for everyone else.
+
+Objects are parsed from their stored JSON lazily, at most once per event, and
+shared by every watcher that receives that event: consumers must not mutate them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ....kube.protocol import DELETED, MODIFIED, WatchEvent
+from ....kube.selectors import FieldSelector, LabelSelector
+
+if TYPE_CHECKING:
+    from .collection import Entry
+
+
+class StoreEvent:
+    __slots__ = ("_obj", "entry", "prev", "rv", "type")
+
+    def __init__(self, type_: str, rv: int, entry: Entry, prev: Entry | None) -> None:
+        self.type = type_
+        self.rv = rv
+        self.entry = entry  # the object after the change (before it, for DELETED)
+        self.prev = prev    # the object before a MODIFIED
+        self._obj: dict[str, Any] | None = None
+
+    @property
+    def object(self) -> dict[str, Any]:
+        if self._obj is None:
+            obj = orjson.loads(self.entry.raw)
+            if self.type == DELETED:
+                # A deleted object is reported at the resourceVersion of its deletion.
+                obj["metadata"]["resourceVersion"] = str(self.rv)
+            self._obj = obj
+        return self._obj
+
+
+class History:
+    """The recent events of one resource, in resourceVersion order."""
+
+    def __init__(self, capacity: int, *, floor: int) -> None:
+        self.capacity = capacity
+        # Every event with rv > floor is retained; older ones are gone.
+        self.floor = floor
+        self._rvs: list[int] = []
+        self._events: list[StoreEvent] = []
+
+    def append(self, event: StoreEvent) -> None:
+        self._rvs.append(event.rv)
+        self._events.append(event)
+        if len(self._events) > 2 * self.capacity:
+            # Trim in bulk so appends stay O(1) amortized.
+            drop = len(self._events) - self.capacity
+            self.floor = self._rvs[drop - 1]
+            del self._rvs[:drop]
+            del self._events[:drop]
+
+    def since(self, rv: int) -> list[StoreEvent] | None:
+        """Events after ``rv``; None if some of them are no longer retained."""
+        if rv < self.floor:
+            return None
+        return self._events[bisect_right(self._rvs, rv):]
+
+
+class Watcher:
+    __slots__ = ("allow_bookmarks", "buffer", "closed", "fields", "labels", "limit",
+                 "namespace", "start_rv", "wake")
+
+    def __init__(self, *, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
+                 start_rv: int, limit: int, allow_bookmarks: bool) -> None:
+        self.namespace = namespace
+        self.labels = labels
+        self.fields = fields
+        self.start_rv = start_rv
+        self.limit = limit
+        self.allow_bookmarks = allow_bookmarks
+        self.buffer: deque[WatchEvent] = deque()
+        self.wake = asyncio.Event()
+        self.closed = False
+
+    def matches(self, entry: Entry) -> bool:
+        if self.namespace is not None and entry.ns != self.namespace:
+            return False
+        if self.labels.requirements and not self.labels.matches(entry.labels):
+            return False
+        return self.fields.empty or entry.match_fields(self.fields)
+
+    def offer(self, event: StoreEvent) -> None:
+        if self.closed or event.rv <= self.start_rv:
+            return
+        now = self.matches(event.entry)
+        if event.type == MODIFIED:
+            before = self.matches(event.prev) if event.prev is not None else now
+            if now and not before:
+                self._push(WatchEvent("ADDED", event.object))
+            elif before and not now:
+                # Left the selector: to this watcher the object is gone.
+                self._push(WatchEvent(DELETED, event.object))
+            elif now:
+                self._push(WatchEvent(MODIFIED, event.object))
+        elif now:
+            self._push(WatchEvent(event.type, event.object))
+
+    def push_initial(self, obj: dict[str, Any]) -> None:
+        self.buffer.append(WatchEvent("ADDED", obj))
+
+    def _push(self, event: WatchEvent) -> None:
+        self.buffer.append(event)
+        if len(self.buffer) > self.limit:
+            self.close()
+        self.wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.buffer.clear()
+        self.wake.set()

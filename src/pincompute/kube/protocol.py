@@ -1,0 +1,144 @@
+"""The API protocol: what every component may ask of a cluster.
+
+This is the cut between PinCompute and its storage, as httpx's transport base
+class is the cut between its client and the network.  Controllers, the gateway
+and the CLI talk to a :class:`KubeClient`; the ``embedded`` backend implements it
+over an in-process store and the ``kubernetes`` backend over a real API server.
+Both honour the same semantics (DESIGN §2), which ``tests/conformance`` checks.
+
+Semantics in brief:
+
+* objects are JSON-compatible dicts; calls address them by :class:`Resource`;
+* ``update`` is optimistic: a stale ``metadata.resourceVersion`` raises Conflict;
+  an empty one updates unconditionally;
+* ``update``/``patch`` ignore ``status`` on resources with a status subresource;
+  ``update_status``/``patch(subresource="status")`` change only ``status``;
+* ``metadata.generation`` grows when anything but metadata and status changes;
+* ``list`` returns a resourceVersion; ``watch`` from it yields every later change,
+  in order; a resourceVersion older than the retained history raises Gone;
+* writes that change nothing are not writes: no new resourceVersion, no event.
+
+Objects returned by ``get``/``list``/``create``/``update``/``patch``/``delete`` belong
+to the caller.  Objects inside :class:`WatchEvent` may be shared between watchers
+and must not be mutated (copy with :func:`pincompute.kube.objects.deepcopy`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .resource import Resource
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+BOOKMARK = "BOOKMARK"
+ERROR = "ERROR"
+
+PropagationPolicy = Literal["Background", "Foreground", "Orphan"]
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    type: str
+    object: dict[str, Any]
+
+    @property
+    def resource_version(self) -> str:
+        return (self.object.get("metadata") or {}).get("resourceVersion", "")
+
+
+@dataclass(slots=True)
+class ObjectList:
+    items: list[dict[str, Any]]
+    resource_version: str
+    continue_token: str | None = None
+    remaining_item_count: int | None = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+@dataclass(slots=True)
+class ClientInfo:
+    """What a backend says about itself (for logs and ``pincompute up``)."""
+
+    backend: str
+    server: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class KubeClient(abc.ABC):
+    """An async client of one cluster's API."""
+
+    info: ClientInfo
+
+    @abc.abstractmethod
+    async def get(self, resource: Resource, name: str, *,
+                  namespace: str | None = None) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def list(self, resource: Resource, *, namespace: str | None = None,
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_token: str | None = None) -> ObjectList: ...
+
+    @abc.abstractmethod
+    def watch(self, resource: Resource, *, namespace: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None,
+              resource_version: str | None = None, allow_bookmarks: bool = True,
+              timeout_seconds: float | None = None) -> AsyncIterator[WatchEvent]:
+        """Stream changes after ``resource_version``.
+
+        Without a resourceVersion (or with ``"0"``) the stream starts with a
+        synthetic ADDED for every existing object, as the API server's does.
+        The stream ends after ``timeout_seconds`` or when the server drops a
+        watcher that fell too far behind; the caller re-watches from the last
+        resourceVersion it saw, and relists on :class:`~.errors.Gone`.
+        """
+
+    @abc.abstractmethod
+    async def create(self, resource: Resource, obj: Mapping[str, Any], *,
+                     namespace: str | None = None) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def update(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def update_status(self, resource: Resource,
+                            obj: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def patch(self, resource: Resource, name: str, patch: Mapping[str, Any], *,
+                    namespace: str | None = None,
+                    subresource: Literal["status"] | None = None) -> dict[str, Any]:
+        """Apply a JSON merge patch (RFC 7386).
+
+        A ``metadata.resourceVersion`` inside the patch is a precondition.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
+                     preconditions: Preconditions | None = None,
+                     grace_period_seconds: int | None = None,
+                     propagation_policy: PropagationPolicy | None = None) -> dict[str, Any]:
+        """Delete an object; returns its last state.
+
+        When finalizers (or a pod's grace period) hold the deletion back, the
+        object stays with ``metadata.deletionTimestamp`` set, and that object is
+        returned.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the client is unusable afterwards."""
