@@ -3,8 +3,8 @@
 A thin async face over :class:`~.store.EmbeddedStore`: each call runs the
 store's synchronous operation (atomic on the event loop) and then awaits the
 write's durability before returning, so an acknowledged write survives a crash.
-The await is shielded: a caller cancelled while waiting does not cancel the
-batch the other writers share.
+Each caller awaits a future of its own, so a caller cancelled while waiting
+cancels nothing the other writers share (the write itself stays committed).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 async def _durable(result: tuple[dict[str, Any], Waiter]) -> dict[str, Any]:
     obj, waiter = result
     if waiter is not None:
-        await asyncio.shield(waiter)
+        await waiter
     return obj
 
 

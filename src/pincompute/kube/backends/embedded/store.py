@@ -92,14 +92,29 @@ ListResult = tuple[list[dict[str, Any]], str, str | None, int | None]
 
 
 class _Batch:
-    __slots__ = ("events", "future", "ops", "rv")
+    __slots__ = ("events", "ops", "rv", "waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         # Last write per (resource, key) wins within a batch.
         self.ops: dict[tuple[str, str], tuple[int, bytes | None]] = {}
         self.events: list[tuple[Collection, StoreEvent]] = []
-        self.future: asyncio.Future[None] = loop.create_future()
+        # One future per waiting caller rather than one shared future: a caller
+        # cancelled while waiting then cancels only its own.
+        self.waiters: list[asyncio.Future[None]] = []
         self.rv = 0
+
+    def waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        future = loop.create_future()
+        self.waiters.append(future)
+        return future
+
+    def resolve(self, error: BaseException | None) -> None:
+        for future in self.waiters:
+            if not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
 
 def _now(offset_seconds: int = 0) -> str:
@@ -807,21 +822,21 @@ class EmbeddedStore:
             return None
         batch = self._open_batch
         if batch is None:
-            batch = self._open_batch = _Batch(self._loop)
+            batch = self._open_batch = _Batch()
         batch.ops[(coll.resource_key, key)] = (event.rv, raw)
         batch.events.append((coll, event))
         batch.rv = event.rv
         if not self._flush_scheduled and self._in_flight is None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-        return batch.future
+        return batch.waiter(self._loop)
 
     def _current_waiter(self) -> Waiter:
         """What a caller must await to know everything it has seen so far is durable."""
         if self._open_batch is not None:
-            return self._open_batch.future
+            return self._open_batch.waiter(self._loop)
         if self._in_flight is not None:
-            return self._in_flight.future
+            return self._in_flight.waiter(self._loop)
         return None
 
     def _flush(self) -> None:
@@ -844,16 +859,16 @@ class EmbeddedStore:
         if error is not None:
             log.error("store commit failed; the store is now read-only: %s", error)
             self._failed = error
-            batch.future.set_exception(ApiError(f"storage failure: {error}"))
+            batch.resolve(ApiError(f"storage failure: {error}"))
             if self._open_batch is not None:
-                self._open_batch.future.set_exception(ApiError(f"storage failure: {error}"))
+                self._open_batch.resolve(ApiError(f"storage failure: {error}"))
                 self._open_batch = None
             return
         self._committed_rv = batch.rv
         for coll, event in batch.events:
             for watcher in tuple(coll.watchers) if coll.watchers else ():
                 watcher.offer(event)
-        batch.future.set_result(None)
+        batch.resolve(None)
         if self._open_batch is not None:
             self._flush()
 
@@ -863,7 +878,7 @@ class EmbeddedStore:
             waiter = self._current_waiter()
             if waiter is None:
                 return
-            await asyncio.shield(waiter)
+            await waiter
 
     async def close(self) -> None:
         if self._closed:
