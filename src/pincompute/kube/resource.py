@@ -9,7 +9,7 @@ this module knows none of them, only the handful of core kinds every cluster has
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +29,15 @@ class Resource:
     # Fields beyond metadata.name/namespace that field selectors may use.
     selectable_fields: tuple[str, ...] = ()
 
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+    # Derived once: stores look these up on every write.
+    api_version: str = field(init=False, repr=False, compare=False)
+    key: str = field(init=False, repr=False, compare=False)
+    """A stable string naming the collection, e.g. ``apps/v1/deployments``."""
 
-    @property
-    def key(self) -> str:
-        """A stable string naming the collection, e.g. ``apps/v1/deployments``."""
-        return f"{self.group}/{self.version}/{self.plural}" if self.group else (
-            f"core/{self.version}/{self.plural}"
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_version",
+                           f"{self.group}/{self.version}" if self.group else self.version)
+        object.__setattr__(self, "key", f"{self.group or 'core'}/{self.version}/{self.plural}")
 
     def __str__(self) -> str:
         return f"{self.plural}.{self.group}" if self.group else self.plural

@@ -13,6 +13,7 @@ only the objects it returns instead of scanning them all.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -115,11 +116,14 @@ class Collection:
     # --- reads ------------------------------------------------------------------------------
 
     def scan(self, *, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
-             after: str | None) -> Iterator[Entry]:
+             after: str | None,
+             overlay: dict[str, Entry | None] | None = None) -> Iterator[Entry]:
         """Matching entries in key order, starting after the key ``after``.
 
         Uses the smallest applicable index; falls back to a range scan over the
         namespace (or everything) when the selector has no indexable term.
+        ``overlay`` replaces the current entry of some keys (None: absent), to
+        read an older snapshot.
         """
         candidates = self._candidates(namespace, labels, fields)
         if candidates is not None:
@@ -136,10 +140,15 @@ class Collection:
             keys = self.entries.irange(after, None, inclusive=(False, False)) \
                 if after is not None else self.entries.keys()
         entries = self.entries
+        if overlay:
+            keys = _merge_unique(keys, sorted(
+                k for k in overlay
+                if (after is None or k > after)
+                and (namespace is None or k.startswith(namespace + "/"))))
         need_labels = bool(labels.requirements)
         need_fields = not fields.empty
         for key in keys:
-            entry = entries.get(key)
+            entry = overlay.get(key, entries.get(key)) if overlay else entries.get(key)
             if entry is None:
                 continue
             if need_labels and not labels.matches(entry.labels):
@@ -159,7 +168,7 @@ class Collection:
             else:
                 best = {key} if key in self.entries else set()
         node = fields.value_of("spec.nodeName")
-        if node is not None:
+        if node:  # unbound pods (nodeName "") are not indexed
             keys = self.by_node.get(node, set())
             if best is None or len(keys) < len(best):
                 best = keys
@@ -179,3 +188,11 @@ class Collection:
         lo = self.entries.bisect_left(namespace + "/")
         hi = self.entries.bisect_left(namespace + "0")
         return hi - lo
+
+
+def _merge_unique(a: Iterable[str], b: Iterable[str]) -> Iterator[str]:
+    last = None
+    for key in heapq.merge(a, b):
+        if key != last:
+            yield key
+            last = key

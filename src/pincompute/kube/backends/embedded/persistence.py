@@ -54,6 +54,9 @@ class SqliteLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
+        # After one failed commit, later batches must not land either: the record
+        # has to stay a prefix of the acknowledged history.
+        self._broken: BaseException | None = None
 
     def last_resource_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'rv'").fetchone()
@@ -64,9 +67,11 @@ class SqliteLog:
         yield from self._db.execute("SELECT resource, key, rv, data FROM objects")
 
     def commit(self, puts: list[Put], deletes: list[Delete], rv: int) -> None:
+        if self._broken is not None:
+            raise self._broken
         db = self._db
-        db.execute("BEGIN")
         try:
+            db.execute("BEGIN")
             if deletes:
                 db.executemany("DELETE FROM objects WHERE resource = ? AND key = ?", deletes)
             if puts:
@@ -75,8 +80,10 @@ class SqliteLog:
                     puts)
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('rv', ?)", (rv,))
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as e:
+            self._broken = e
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def close(self) -> None:

@@ -39,8 +39,9 @@ import base64
 import binascii
 import datetime as _dt
 import logging
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,6 +88,13 @@ _SYSTEM_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 
 Waiter = asyncio.Future[None] | None
+# Group commit tuning.  A batch collects the writes made while the previous one
+# commits.  When every writer waits on one batch, the loop idles while it commits
+# and the disk idles while the loop works; cutting a batch at SPLIT_BATCH_AT
+# writes and letting a second one queue behind it overlaps the two.  Below that
+# size the fsync dominates, and fewer, larger batches are better.
+SPLIT_BATCH_AT = 256
+MAX_BATCHES_IN_FLIGHT = 2
 # items, resourceVersion, continue token, remaining item count
 ListResult = tuple[list[dict[str, Any]], str, str | None, int | None]
 
@@ -117,11 +125,19 @@ class _Batch:
                     future.set_exception(error)
 
 
+_stamp_cache: tuple[int, str] = (0, "")
+
+
 def _now(offset_seconds: int = 0) -> str:
-    t = _dt.datetime.now(_dt.UTC)
-    if offset_seconds:
-        t += _dt.timedelta(seconds=offset_seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 at second precision; the current second's string is cached (hot path)."""
+    global _stamp_cache
+    second = int(time.time()) + offset_seconds
+    if offset_seconds == 0 and _stamp_cache[0] == second:
+        return _stamp_cache[1]
+    text = _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if offset_seconds == 0:
+        _stamp_cache = (second, text)
+    return text
 
 
 def _copy_in(obj: Any, what: str = "body") -> dict[str, Any]:
@@ -162,7 +178,7 @@ class EmbeddedStore:
         self._log: SqliteLog | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._open_batch: _Batch | None = None
-        self._in_flight: _Batch | None = None
+        self._in_flight: deque[_Batch] = deque()
         self._flush_scheduled = False
         self._failed: BaseException | None = None
         self._closed = False
@@ -228,6 +244,9 @@ class EmbeddedStore:
     def resource_version(self) -> int:
         return self._rv
 
+    def object_count(self) -> int:
+        return sum(len(c.entries) for c in self._collections.values())
+
     def client(self) -> Any:
         from .client import EmbeddedClient
         return EmbeddedClient(self)
@@ -279,17 +298,19 @@ class EmbeddedStore:
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise BadRequest("limit must be a non-negative integer",
                              causes=[Cause("limit", "must be >= 0")])
-        after, list_rv = None, self._rv
+        after, list_rv, overlay = None, self._rv, None
         if continue_token:
             after, list_rv = self._decode_continue(continue_token)
+            overlay = self._state_at(coll, list_rv)
         items: list[dict[str, Any]] = []
         loads = orjson.loads
-        it = coll.scan(namespace=namespace, labels=labels, fields=fields, after=after)
+        it = coll.scan(namespace=namespace, labels=labels, fields=fields, after=after,
+                       overlay=overlay)
         token, remaining = None, None
         for entry in it:
             if limit and len(items) >= limit:
                 token = self._encode_continue(items[-1], list_rv, resource)
-                if labels.empty and fields.empty:
+                if labels.empty and fields.empty and not overlay:
                     hi = (coll.entries.bisect_left(namespace + "0") if namespace
                           else len(coll.entries))
                     last = self._key_of_item(resource, items[-1])
@@ -297,6 +318,32 @@ class EmbeddedStore:
                 break
             items.append(loads(entry.raw))
         return items, str(list_rv), token, remaining
+
+    def _state_at(self, coll: Collection, rv: int) -> dict[str, Entry | None]:
+        """How the entries changed since ``rv`` looked at ``rv`` (None: absent then).
+
+        Later pages of a paginated list read the snapshot of the first page, as
+        etcd serves them at the first page's revision; the history holds what is
+        needed to undo the writes since.  If it no longer reaches back, the token
+        has expired (Gone), as after an etcd compaction.
+        """
+        events = coll.history.since(rv)
+        if events is None:
+            raise Gone("the provided continue parameter is too old to display a consistent "
+                       "list result; start a new list without the continue parameter",
+                       causes=[Cause("continue", "expired")])
+        state: dict[str, Entry | None] = {}
+        for event in events:
+            key = event.entry.key
+            if key in state:
+                continue  # the first change after rv tells the state at rv
+            if event.type == ADDED:
+                state[key] = None
+            elif event.type == MODIFIED:
+                state[key] = event.prev
+            else:
+                state[key] = event.entry
+        return state
 
     @staticmethod
     def _key_of_item(resource: Resource, item: dict[str, Any]) -> str:
@@ -354,7 +401,7 @@ class EmbeddedStore:
             for event in events:
                 if event.rv > committed:
                     break
-                watcher.offer(event)
+                watcher.offer(event, replay=True)
         coll.watchers.add(watcher)
         return watcher
 
@@ -538,14 +585,15 @@ class EmbeddedStore:
             return self._delete_namespace(coll, prev, obj)
         graceful = resource.graceful_delete and self._needs_grace(obj, grace_period_seconds)
         if prev.deleting:
-            if resource.graceful_delete and grace_period_seconds == 0:
-                # The node is done with the pod (or the user forces it): finish now.
-                if not prev.finalizers:
+            current = md.get("deletionGracePeriodSeconds") or 0
+            if resource.graceful_delete and grace_period_seconds is not None and \
+                    grace_period_seconds < current:
+                # A shorter grace period wins (the node finishing a pod sends 0).
+                if grace_period_seconds == 0 and not prev.finalizers:
                     return self._remove(coll, prev)
-                if md.get("deletionGracePeriodSeconds"):
-                    md["deletionGracePeriodSeconds"] = 0
-                    waiter = self._put(coll, obj, prev)
-                    return obj, waiter
+                md["deletionGracePeriodSeconds"] = grace_period_seconds
+                md["deletionTimestamp"] = _now(grace_period_seconds)
+                return obj, self._put(coll, obj, prev)
             return obj, self._current_waiter()
         finalizers = list(md.get("finalizers") or ())
         if propagation_policy == "Orphan" and ORPHAN not in finalizers:
@@ -666,6 +714,24 @@ class EmbeddedStore:
                 self.delete(coll.resource, entry.name, entry.ns or None, preconditions=None,
                             grace_period_seconds=None, propagation_policy="Background")
 
+    def _collect_dangling(self, coll: Collection, key: str, uid: str) -> None:
+        """Delete an object none of whose owners exist; drop references to missing ones."""
+        entry = coll.entries.get(key)
+        if entry is None or entry.uid != uid or entry.deleting or self._closed or self._failed:
+            return
+        alive = [u for u in entry.owners if u in self._by_uid]
+        if len(alive) == len(entry.owners):
+            return
+        assert coll.resource is not None
+        if not alive:
+            self.delete(coll.resource, entry.name, entry.ns or None, preconditions=None,
+                        grace_period_seconds=None, propagation_policy="Background")
+            return
+        obj = orjson.loads(entry.raw)
+        obj["metadata"]["ownerReferences"] = [
+            r for r in obj["metadata"]["ownerReferences"] if r.get("uid") in self._by_uid]
+        self._put(coll, obj, entry)
+
     def _delete_namespace(self, coll: Collection, prev: Entry,
                           obj: dict[str, Any]) -> tuple[dict[str, Any], Waiter]:
         name = prev.name
@@ -759,6 +825,11 @@ class EmbeddedStore:
                       raw=raw, data=data)
         coll.insert(entry, prev)
         self._track(coll, entry, prev)
+        if entry.owners and (prev is None or prev.owners != entry.owners) and \
+                not all(uid in self._by_uid for uid in entry.owners):
+            # Collected after this write, as Kubernetes' collector does it
+            # asynchronously: the writer still sees its create succeed.
+            self._loop.call_soon(self._collect_dangling, coll, entry.key, entry.uid)
         return self._record(coll, StoreEvent(MODIFIED if prev is not None else ADDED, rv, entry,
                                              prev), entry.key, raw)
 
@@ -826,7 +897,11 @@ class EmbeddedStore:
         batch.ops[(coll.resource_key, key)] = (event.rv, raw)
         batch.events.append((coll, event))
         batch.rv = event.rv
-        if not self._flush_scheduled and self._in_flight is None:
+        if len(batch.ops) >= SPLIT_BATCH_AT and len(self._in_flight) < MAX_BATCHES_IN_FLIGHT:
+            waiter = batch.waiter(self._loop)
+            self._flush()
+            return waiter
+        if not self._flush_scheduled and not self._in_flight:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return batch.waiter(self._loop)
@@ -835,15 +910,16 @@ class EmbeddedStore:
         """What a caller must await to know everything it has seen so far is durable."""
         if self._open_batch is not None:
             return self._open_batch.waiter(self._loop)
-        if self._in_flight is not None:
-            return self._in_flight.waiter(self._loop)
+        if self._in_flight:
+            return self._in_flight[-1].waiter(self._loop)
         return None
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._in_flight is not None or self._open_batch is None:
+        batch = self._open_batch
+        if batch is None or len(self._in_flight) >= MAX_BATCHES_IN_FLIGHT:
             return
-        batch = self._in_flight = self._open_batch
+        self._in_flight.append(batch)
         self._open_batch = None
         puts = [(rkey, key, rv, raw) for (rkey, key), (rv, raw) in batch.ops.items()
                 if raw is not None]
@@ -854,11 +930,14 @@ class EmbeddedStore:
         done.add_done_callback(lambda f, b=batch: self._committed(b, f))
 
     def _committed(self, batch: _Batch, done: asyncio.Future[None]) -> None:
-        self._in_flight = None
-        error = done.exception()
+        # One commit thread runs batches in submission order, so they finish in it too.
+        finished = self._in_flight.popleft()
+        assert finished is batch
+        error = done.exception() or self._failed
         if error is not None:
-            log.error("store commit failed; the store is now read-only: %s", error)
-            self._failed = error
+            if self._failed is None:
+                log.error("store commit failed; the store is now read-only: %s", error)
+                self._failed = error
             batch.resolve(ApiError(f"storage failure: {error}"))
             if self._open_batch is not None:
                 self._open_batch.resolve(ApiError(f"storage failure: {error}"))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class StoreEvent:
-    __slots__ = ("_obj", "entry", "prev", "rv", "type")
+    __slots__ = ("_obj", "_prev_obj", "entry", "prev", "rv", "type")
 
     def __init__(self, type_: str, rv: int, entry: Entry, prev: Entry | None) -> None:
         self.type = type_
@@ -41,6 +41,21 @@ class StoreEvent:
         self.entry = entry  # the object after the change (before it, for DELETED)
         self.prev = prev    # the object before a MODIFIED
         self._obj: dict[str, Any] | None = None
+        self._prev_obj: dict[str, Any] | None = None
+
+    @property
+    def prev_object(self) -> dict[str, Any]:
+        """The object before the change, at this event's resourceVersion.
+
+        A watcher whose selector the object just left is told it was deleted, and
+        shown the last state it matched — as the API server does.
+        """
+        if self._prev_obj is None:
+            assert self.prev is not None
+            obj = orjson.loads(self.prev.raw)
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            self._prev_obj = obj
+        return self._prev_obj
 
     @property
     def object(self) -> dict[str, Any]:
@@ -103,28 +118,34 @@ class Watcher:
             return False
         return self.fields.empty or entry.match_fields(self.fields)
 
-    def offer(self, event: StoreEvent) -> None:
+    def offer(self, event: StoreEvent, *, replay: bool = False) -> None:
+        """Deliver ``event`` if this watcher wants it.
+
+        Replayed history (``replay``) does not count against the buffer bound:
+        a resumed watch must always make progress, or an informer that fell
+        behind would be dropped again before it received anything.
+        """
         if self.closed or event.rv <= self.start_rv:
             return
         now = self.matches(event.entry)
         if event.type == MODIFIED:
             before = self.matches(event.prev) if event.prev is not None else now
             if now and not before:
-                self._push(WatchEvent("ADDED", event.object))
+                self._push(WatchEvent("ADDED", event.object), replay)
             elif before and not now:
                 # Left the selector: to this watcher the object is gone.
-                self._push(WatchEvent(DELETED, event.object))
+                self._push(WatchEvent(DELETED, event.prev_object), replay)
             elif now:
-                self._push(WatchEvent(MODIFIED, event.object))
+                self._push(WatchEvent(MODIFIED, event.object), replay)
         elif now:
-            self._push(WatchEvent(event.type, event.object))
+            self._push(WatchEvent(event.type, event.object), replay)
 
     def push_initial(self, obj: dict[str, Any]) -> None:
         self.buffer.append(WatchEvent("ADDED", obj))
 
-    def _push(self, event: WatchEvent) -> None:
+    def _push(self, event: WatchEvent, replay: bool = False) -> None:
         self.buffer.append(event)
-        if len(self.buffer) > self.limit:
+        if not replay and len(self.buffer) > self.limit:
             self.close()
         self.wake.set()
 
