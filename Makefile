@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/pincompute up
+	$(BIN)/pincompute up --example examples/pinapp.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -79,8 +79,10 @@ def test_field_selector() -> None:
     assert not sel.matches({"metadata": {"name": "a"}, "spec": {"nodeName": "n1"}})
     assert sel.value_of("metadata.name") == "a"
     assert sel.value_of("spec.nodeName") is None
+    assert parse_field_selector("spec.replicas=3").matches({"spec": {"replicas": 3}})
+    assert parse_field_selector("spec.paused=true").matches({"spec": {"paused": True}})
     with pytest.raises(BadRequest) as err:
-        parse_field_selector("spec.replicas=3")
+        parse_field_selector("spec replicas=3")
     assert err.value.causes[0].field == "fieldSelector"
     with pytest.raises(BadRequest):
         parse_field_selector("metadata.name")

@@ -176,12 +176,24 @@ def selector_from_dict(spec: Mapping[str, Any] | None, *,
 
 # --- field selectors -------------------------------------------------------------------------
 
-FIELD_PATHS = {
-    "metadata.name": ("metadata", "name"),
-    "metadata.namespace": ("metadata", "namespace"),
-    "spec.nodeName": ("spec", "nodeName"),
-    "status.phase": ("status", "phase"),
-}
+# Every resource can be selected by these; others only where the resource lists them
+# (``Resource.selectable_fields``, as CRDs declare ``selectableFields``).
+ALWAYS_SELECTABLE = ("metadata.name", "metadata.namespace")
+_PATH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$")
+
+
+def field_value(obj: Mapping[str, Any], path: str) -> str:
+    """The value at a dotted path, as a field selector compares it ("" when absent)."""
+    value: Any = obj
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return ""
+        value = value.get(part)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +213,7 @@ class FieldSelector:
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         for path, value, eq in self.terms:
-            outer, inner = FIELD_PATHS[path]
-            actual = (obj.get(outer) or {}).get(inner) or ""
-            if (actual == value) != eq:
+            if (field_value(obj, path) == value) != eq:
                 return False
         return True
 
@@ -212,6 +222,7 @@ ALL_FIELDS = FieldSelector()
 
 
 def parse_field_selector(text: str | None, *, param: str = "fieldSelector") -> FieldSelector:
+    """Parse ``path=value,path!=value``; which paths a resource allows is the server's call."""
     if text is None or not text.strip():
         return ALL_FIELDS
     terms = []
@@ -229,8 +240,7 @@ def parse_field_selector(text: str | None, *, param: str = "fieldSelector") -> F
         else:
             raise _bad(param, text, f"{part!r} is not of the form field=value")
         path = path.strip()
-        if path not in FIELD_PATHS:
-            raise _bad(param, text, f"field label not supported: {path}; supported: "
-                       + ", ".join(FIELD_PATHS))
+        if not _PATH_RE.match(path):
+            raise _bad(param, text, f"{path!r} is not a field path such as metadata.name")
         terms.append((path, value.strip(), eq))
     return FieldSelector(tuple(terms))

@@ -20,7 +20,7 @@ from typing import Any
 from sortedcontainers import SortedDict
 
 from ....kube.resource import Resource
-from ....kube.selectors import FieldSelector, LabelSelector
+from ....kube.selectors import FieldSelector, LabelSelector, field_value
 from .watch import History, Watcher
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
@@ -29,11 +29,11 @@ _EMPTY: dict[str, str] = {}
 
 
 class Entry:
-    __slots__ = ("deleting", "finalizers", "key", "labels", "name", "node", "ns", "owners",
-                 "phase", "raw", "rv", "uid")
+    __slots__ = ("deleting", "fields", "finalizers", "key", "labels", "name", "node", "ns",
+                 "owners", "raw", "rv", "uid")
 
     def __init__(self, *, key: str, ns: str, name: str, uid: str, rv: int, raw: bytes,
-                 data: dict[str, Any]) -> None:
+                 data: dict[str, Any], selectable: tuple[str, ...] = ()) -> None:
         self.key = key
         self.ns = ns
         self.name = name
@@ -48,8 +48,9 @@ class Entry:
         self.deleting = bool(md.get("deletionTimestamp"))
         spec = data.get("spec")
         self.node: str = (spec.get("nodeName") or "") if isinstance(spec, dict) else ""
-        status = data.get("status")
-        self.phase: str = (status.get("phase") or "") if isinstance(status, dict) else ""
+        # The values of the resource's selectable fields, extracted once per write.
+        self.fields: dict[str, str] | None = {
+            path: field_value(data, path) for path in selectable} if selectable else None
 
     def match_fields(self, fields: FieldSelector) -> bool:
         for path, value, eq in fields.terms:
@@ -57,10 +58,8 @@ class Entry:
                 actual = self.name
             elif path == "metadata.namespace":
                 actual = self.ns
-            elif path == "spec.nodeName":
-                actual = self.node
             else:
-                actual = self.phase
+                actual = self.fields.get(path, "") if self.fields else ""
             if (actual == value) != eq:
                 return False
         return True
@@ -72,6 +71,7 @@ class Collection:
         self.resource_key = resource_key
         self.resource = resource
         self.validator: Validator | None = None
+        self.selectable: tuple[str, ...] = resource.selectable_fields if resource else ()
         self.entries: SortedDict = SortedDict()
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_node: dict[str, set[str]] = {}

@@ -66,9 +66,10 @@ from ....kube.patch import merge_patch
 from ....kube.protocol import ADDED, DELETED, MODIFIED, Preconditions
 from ....kube.resource import CORE_RESOURCES, NAMESPACES, NODES, Resource
 from ....kube.selectors import (
-    FIELD_PATHS,
+    ALWAYS_SELECTABLE,
     FieldSelector,
     LabelSelector,
+    field_value,
     parse_field_selector,
     parse_label_selector,
 )
@@ -209,7 +210,8 @@ class EmbeddedStore:
             data = orjson.loads(raw)
             md = data["metadata"]
             entry = Entry(key=key, ns=md.get("namespace") or "", name=md["name"],
-                          uid=md["uid"], rv=rv, raw=bytes(raw), data=data)
+                          uid=md["uid"], rv=rv, raw=bytes(raw), data=data,
+                          selectable=coll.selectable)
             coll.insert(entry, None)
             self._track(coll, entry, None)
         log.info("opened store %s at resourceVersion %d", self.path, self._rv)
@@ -220,6 +222,12 @@ class EmbeddedStore:
         """Make a resource known, optionally with a validator for its objects."""
         coll = self._collection_for_key(resource.key)
         coll.resource = resource
+        if coll.selectable != resource.selectable_fields:
+            coll.selectable = resource.selectable_fields
+            # Objects loaded from disk before their resource was known.
+            for entry in coll.entries.values():
+                entry.fields = {path: field_value(orjson.loads(entry.raw), path)
+                                for path in coll.selectable} or None
         if validator is not None:
             coll.validator = validator
 
@@ -280,8 +288,7 @@ class EmbeddedStore:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         for path, _, _ in fields.terms:
-            if path not in ("metadata.name", "metadata.namespace") and \
-                    path not in resource.selectable_fields:
+            if path not in ALWAYS_SELECTABLE and path not in resource.selectable_fields:
                 raise BadRequest(f'field label not supported: "{path}" for {resource}',
                                  causes=[Cause("fieldSelector", f"{path} is not selectable")])
         return labels, fields
@@ -519,10 +526,12 @@ class EmbeddedStore:
                         "metadata.finalizers", "Forbidden: no new finalizers can be added if "
                         "the object is being deleted, found new finalizers "
                         + ", ".join(sorted(added)), "FieldValueForbidden")])
-            if _spec_of(data) != _spec_of(old):
-                md["generation"] = int(old["metadata"].get("generation", 0)) + 1
         if coll.validator is not None:
             data = coll.validator(data, old) or data
+        if not status and _spec_of(data) != _spec_of(old):
+            # Compared after defaulting, so re-applying a manifest that omits
+            # defaulted fields is no change.
+            data["metadata"]["generation"] = int(old["metadata"].get("generation", 0)) + 1
         data["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if data == old:
             return old, self._current_waiter()
@@ -822,7 +831,7 @@ class EmbeddedStore:
         raw = orjson.dumps(data)
         entry = Entry(key=prev.key if prev is not None else self._entry_key(coll, md),
                       ns=md.get("namespace") or "", name=md["name"], uid=md["uid"], rv=rv,
-                      raw=raw, data=data)
+                      raw=raw, data=data, selectable=coll.selectable)
         coll.insert(entry, prev)
         self._track(coll, entry, prev)
         if entry.owners and (prev is None or prev.owners != entry.owners) and \
@@ -842,7 +851,7 @@ class EmbeddedStore:
         gone = prev
         if final is not None:
             gone = Entry(key=prev.key, ns=prev.ns, name=prev.name, uid=prev.uid, rv=rv,
-                         raw=orjson.dumps(final), data=final)
+                         raw=orjson.dumps(final), data=final, selectable=coll.selectable)
         coll.remove(prev)
         self._untrack(coll, prev)
         waiter = self._record(coll, StoreEvent(DELETED, rv, gone, None), prev.key, None)
@@ -981,4 +990,4 @@ def _spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-__all__ = ["FIELD_PATHS", "EmbeddedStore"]
+__all__ = ["EmbeddedStore"]

@@ -1,0 +1,1 @@
+"""Host-side control plane: projects, admission, cluster scheduling, propagation, status."""

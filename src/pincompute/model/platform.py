@@ -1,0 +1,482 @@
+"""Platform kinds: projects, member clusters, node pools, node images, rotations.
+
+Theory
+------
+These are written by platform operators (and by ``pincompute up``), not by
+application developers, and describe the fleet the workloads run on.
+
+- **Project** (host, cluster-scoped; its name is the namespace it maps to in
+  every cluster, so an RFC 1123 label): members with a role each (``viewer``,
+  ``editor``, ``admin``; one entry per user) and a quota per tier.  A tier or a
+  resource left out of ``quota`` is not limited; ``0`` forbids it.
+- **MemberCluster** (host, cluster-scoped): the ``zone`` (required) and
+  ``region`` it belongs to, how to reach it (``connection``: ``Embedded`` - an
+  in-process store of this region, or ``Kubeconfig`` - from a Secret, a file
+  path, or inline), the capacity it declares, taints, the hardware it offers,
+  ``unschedulable`` (take no new placements) and how its health is probed.
+  Cluster selectors match its ``metadata.labels`` (plus the implied zone,
+  region and cluster-name labels; see :mod:`.placement`).
+- **NodePool** (member cluster, cluster-scoped): a group of identical nodes of
+  one ``tier`` and ``instanceType``, between ``minSize`` and ``maxSize``
+  (``desiredSize`` when fixed), running ``nodeImage``, with node labels and
+  taints, the ``capacity`` of each node and an idle ``buffer`` to keep
+  (placeholder capacity that real workloads displace at once).
+- **NodeImage** (host, cluster-scoped): a node image of a ``type`` and
+  ``version`` that may inherit from a ``parent`` image: labels, taints and
+  settings of the child override the parent's (the resolved result is in
+  status).
+- **Rotation** (host, cluster-scoped): replace the nodes of ``cluster`` (all
+  pools, or ``nodePools``) with ``targetImage``, step by step in ``order``, at
+  most ``parallelism`` nodes at a time (and ``maxUnavailable``), draining within
+  ``drainTimeoutSeconds`` and, unless told otherwise, honouring each app's
+  disruption budget; ``paused`` stops after the nodes in progress.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .base import (
+    CamelModel,
+    DNSLabel,
+    DNSSubdomain,
+    IntOrPercent,
+    Labels,
+    LabelSelector,
+    LabelValue,
+    NonEmptyStr,
+    NonNegInt,
+    PosInt,
+    Quantity,
+    SignedQuantity,
+    StatusModel,
+    WorkloadStatusBase,
+    fail,
+)
+from .placement import DEFAULT_TIER, Taint, Tier
+
+ProjectRole = Literal["viewer", "editor", "admin"]
+PROJECT_ROLES: tuple[ProjectRole, ...] = ("viewer", "editor", "admin")
+
+
+class ResourceAmounts(CamelModel):
+    """Amounts of the resources PinCompute accounts for."""
+
+    cpu: Quantity | None = None
+    """CPU cores (``500m``, ``64``)."""
+    memory: Quantity | None = None
+    """Memory bytes (``256Gi``)."""
+    gpu: Quantity | None = None
+    """GPUs."""
+    pods: Quantity | None = None
+    """Pods."""
+
+
+class ResourceFigures(StatusModel):
+    """Amounts in a status (may be negative, e.g. over-committed headroom)."""
+
+    cpu: SignedQuantity | None = None
+    memory: SignedQuantity | None = None
+    gpu: SignedQuantity | None = None
+    pods: SignedQuantity | None = None
+
+
+def _check_taints(taints: list[Taint] | None) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, taint in enumerate(taints or ()):
+        key = (taint.key, taint.effect)
+        if key in seen:
+            raise fail(f"Duplicate value: {taint.key}:{taint.effect}", "taints", i,
+                       reason="FieldValueDuplicate")
+        seen.add(key)
+
+
+# --- Project -----------------------------------------------------------------------------------
+
+class ProjectMember(CamelModel):
+    """A user and their role in the project."""
+
+    user: NonEmptyStr
+    """The user's name (as the gateway authenticates it)."""
+    role: ProjectRole = "viewer"
+    """``viewer`` (read), ``editor`` (read and write workloads) or ``admin`` (also members)."""
+
+
+class ProjectQuota(CamelModel):
+    """The most a project may request per tier (left out: not limited)."""
+
+    reserved: ResourceAmounts | None = None
+    """Reserved capacity."""
+    ondemand: ResourceAmounts | None = None
+    """On-demand capacity."""
+    preemptible: ResourceAmounts | None = None
+    """Preemptible capacity."""
+
+
+class ProjectSpec(CamelModel):
+    """A tenant: members and quotas."""
+
+    display_name: str | None = None
+    """A human-friendly name."""
+    description: str | None = None
+    """What the project is for."""
+    members: list[ProjectMember] | None = None
+    """Who may use the project, with which role (one entry per user)."""
+    quota: ProjectQuota | None = None
+    """Quota per tier."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ProjectSpec:
+        users: set[str] = set()
+        for i, member in enumerate(self.members or ()):
+            if member.user in users:
+                raise fail(f'Duplicate value: "{member.user}"', "members", i, "user",
+                           reason="FieldValueDuplicate")
+            users.add(member.user)
+        return self
+
+
+class ProjectNamespace(StatusModel):
+    """The project's namespace in one cluster."""
+
+    cluster: str
+    """The cluster (``host`` or a member cluster's name)."""
+    phase: str
+    """``Active``, ``Terminating``, or ``Conflict`` (the name is taken by a foreign namespace)."""
+
+
+class ProjectStatus(WorkloadStatusBase):
+    """The project's namespace state and its usage per tier."""
+
+    phase: str | None = None
+    """``Active`` or ``Terminating``."""
+    namespaces: list[ProjectNamespace] | None = None
+    """The project's namespace in each cluster of the region."""
+    usage: dict[str, ResourceFigures] | None = None
+    """Requested resources of admitted workloads, by tier."""
+    queued: dict[str, int] | None = None
+    """Workloads waiting for quota, by tier."""
+
+
+# --- MemberCluster -------------------------------------------------------------------------------
+
+class SecretKeyRef(CamelModel):
+    """A key of a Secret on the host cluster."""
+
+    name: DNSSubdomain
+    """The Secret's name."""
+    namespace: DNSLabel = "pincompute-system"
+    """The Secret's namespace."""
+    key: NonEmptyStr = "kubeconfig"
+    """The key holding the kubeconfig."""
+
+
+class ClusterConnection(CamelModel):
+    """How the federation reaches a member cluster."""
+
+    type: Literal["Embedded", "Kubeconfig"] = "Embedded"
+    """``Embedded``: an in-process store of this region; ``Kubeconfig``: a Kubernetes API."""
+    kubeconfig_secret_ref: SecretKeyRef | None = None
+    """A kubeconfig in a Secret (Kubeconfig)."""
+    kubeconfig_path: NonEmptyStr | None = None
+    """A kubeconfig file on the controller's host (Kubeconfig)."""
+    kubeconfig: NonEmptyStr | None = None
+    """An inline kubeconfig document (Kubeconfig; prefer the Secret)."""
+    context: str | None = None
+    """The kubeconfig context (default: its current context)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterConnection:
+        sources = [name for name, value in (("kubeconfigSecretRef", self.kubeconfig_secret_ref),
+                                            ("kubeconfigPath", self.kubeconfig_path),
+                                            ("kubeconfig", self.kubeconfig)) if value is not None]
+        if self.type == "Kubeconfig":
+            if not sources:
+                raise fail("type Kubeconfig needs one of kubeconfigSecretRef, kubeconfigPath, "
+                           "kubeconfig", reason="FieldValueRequired")
+            if len(sources) > 1:
+                raise fail(f"may not specify more than one kubeconfig source: "
+                           f"{', '.join(sources)}", sources[1], reason="FieldValueForbidden")
+        else:
+            for name in sources + (["context"] if self.context else []):
+                raise fail("may only be set when type is Kubeconfig", name,
+                           reason="FieldValueForbidden")
+        return self
+
+
+class HardwareSpec(CamelModel):
+    """Hardware a cluster offers, by name (placements select on it)."""
+
+    name: DNSLabel
+    """The hardware's name, e.g. ``nvidia-a100``."""
+    type: Literal["gpu", "cpu", "accelerator", "storage", "network"] = "gpu"
+    """What kind of hardware it is."""
+    count: NonNegInt | None = None
+    """How many units the cluster has."""
+    attributes: dict[str, str] | None = None
+    """Free-form details (memory, interconnect, ...)."""
+
+
+class HealthCheck(CamelModel):
+    """How the federation probes a member cluster."""
+
+    period_seconds: PosInt = 10
+    """Seconds between probes."""
+    timeout_seconds: PosInt = 5
+    """Seconds after which a probe fails."""
+    failure_threshold: PosInt = 3
+    """Consecutive failures before the cluster is unhealthy (and its share moves)."""
+    success_threshold: PosInt = 1
+    """Consecutive successes before it is healthy again."""
+
+
+class MemberClusterSpec(CamelModel):
+    """A member cluster of the region."""
+
+    zone: LabelValue = Field(min_length=1)
+    """The zone (failure domain) the cluster is in."""
+    region: LabelValue | None = None
+    """The region."""
+    connection: ClusterConnection = Field(default_factory=ClusterConnection)
+    """How to reach the cluster's API."""
+    capacity: ResourceAmounts | None = None
+    """Capacity the cluster declares (observed figures are in status)."""
+    taints: list[Taint] | None = None
+    """Only workloads tolerating these are placed here."""
+    hardware: list[HardwareSpec] | None = None
+    """Hardware the cluster offers."""
+    unschedulable: bool = False
+    """Take no new placements (existing shards stay)."""
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    """Health probing."""
+
+    @model_validator(mode="after")
+    def _check(self) -> MemberClusterSpec:
+        _check_taints(self.taints)
+        names: set[str] = set()
+        for i, hw in enumerate(self.hardware or ()):
+            if hw.name in names:
+                raise fail(f'Duplicate value: "{hw.name}"', "hardware", i, "name",
+                           reason="FieldValueDuplicate")
+            names.add(hw.name)
+        return self
+
+
+class NodeCounts(StatusModel):
+    total: int | None = None
+    ready: int | None = None
+
+
+class MemberClusterStatus(WorkloadStatusBase):
+    """What the federation last observed of the cluster."""
+
+    health: str | None = None
+    """``Healthy``, ``Degraded``, ``Unhealthy`` or ``Unknown``."""
+    kubernetes_version: str | None = None
+    """The API server's version (Kubeconfig clusters)."""
+    last_probe_time: str | None = None
+    """When the cluster was last probed (RFC 3339)."""
+    nodes: NodeCounts | None = None
+    """Node counts."""
+    capacity: ResourceFigures | None = None
+    """Total node capacity."""
+    allocatable: ResourceFigures | None = None
+    """Allocatable capacity."""
+    allocated: ResourceFigures | None = None
+    """Requested by scheduled pods."""
+    available: ResourceFigures | None = None
+    """Allocatable minus allocated."""
+
+
+# --- NodePool ----------------------------------------------------------------------------------
+
+class NodePoolSpec(CamelModel):
+    """A group of identical nodes in one member cluster."""
+
+    instance_type: NonEmptyStr
+    """The machine type (embedded: a name; real clusters: the provider's)."""
+    capacity: ResourceAmounts
+    """What each node offers (cpu and memory required)."""
+    max_size: NonNegInt
+    """The most nodes the pool may have."""
+    min_size: NonNegInt = 0
+    """The fewest nodes the pool keeps."""
+    desired_size: NonNegInt | None = None
+    """A fixed size within min..max (absent: sized by demand)."""
+    tier: Tier = DEFAULT_TIER
+    """The tier whose pods the pool runs."""
+    node_image: DNSSubdomain | None = None
+    """The NodeImage its nodes run."""
+    labels: Labels | None = None
+    """Labels put on every node."""
+    taints: list[Taint] | None = None
+    """Taints put on every node."""
+    buffer: ResourceAmounts | None = None
+    """Idle headroom kept ready (placeholder capacity real workloads displace)."""
+    runtime: Literal["process", "sim"] | None = None
+    """Embedded clusters: the node agent's runtime (default: the region's)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> NodePoolSpec:
+        if self.max_size < self.min_size:
+            raise fail(f"Invalid value: {self.max_size}: must be greater than or equal to "
+                       f"minSize ({self.min_size})", "maxSize")
+        if self.desired_size is not None and not (
+                self.min_size <= self.desired_size <= self.max_size):
+            raise fail(f"Invalid value: {self.desired_size}: must be between minSize "
+                       f"({self.min_size}) and maxSize ({self.max_size})", "desiredSize")
+        for field in ("cpu", "memory"):
+            if getattr(self.capacity, field) is None:
+                raise fail("Required value", "capacity", field, reason="FieldValueRequired")
+        _check_taints(self.taints)
+        return self
+
+
+class NodePoolStatus(WorkloadStatusBase):
+    """The pool's nodes as last counted."""
+
+    current_size: int | None = None
+    """Nodes in the pool."""
+    ready_nodes: int | None = None
+    """Nodes ready."""
+    desired_size: int | None = None
+    """Nodes the autoscaler wants."""
+    node_image: str | None = None
+    """The image most nodes run."""
+    updated_nodes: int | None = None
+    """Nodes running the pool's node image."""
+
+
+# --- NodeImage ---------------------------------------------------------------------------------
+
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")
+
+
+def _check_version(value: str) -> str:
+    if not _VERSION_RE.match(value):
+        raise fail(f"Invalid value: {value!r}: must start with an alphanumeric character and "
+                   "contain only alphanumerics, '.', '+', '_' and '-' (at most 128)")
+    return value
+
+
+Version = Annotated[str, AfterValidator(_check_version)]
+
+
+class NodeImageSpec(CamelModel):
+    """A node image, possibly derived from a parent image."""
+
+    version: Version
+    """The image's version, e.g. ``2024.06.1``."""
+    type: Literal["general", "ml", "custom"] = "general"
+    """``general``, ``ml`` (GPU drivers, ML stack) or ``custom``."""
+    parent: DNSSubdomain | None = None
+    """The NodeImage this one inherits from."""
+    image: str | None = None
+    """The artifact (an AMI id, an image reference; embedded clusters: informational)."""
+    description: str | None = None
+    """What the image is for."""
+    labels: Labels | None = None
+    """Labels its nodes get (override the parent's)."""
+    taints: list[Taint] | None = None
+    """Taints its nodes get (override the parent's, by key and effect)."""
+    settings: dict[str, str] | None = None
+    """Node settings (override the parent's, by key)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> NodeImageSpec:
+        _check_taints(self.taints)
+        return self
+
+
+class ResolvedImage(StatusModel):
+    labels: dict[str, str] | None = None
+    taints: list[dict[str, str]] | None = None
+    settings: dict[str, str] | None = None
+
+
+class NodeImageStatus(WorkloadStatusBase):
+    """The image after inheritance."""
+
+    phase: str | None = None
+    """``Ready``, or ``Invalid`` (missing parent, cycle)."""
+    ancestors: list[str] | None = None
+    """Parent, grandparent, ... ."""
+    resolved: ResolvedImage | None = None
+    """Labels, taints and settings after inheritance."""
+
+
+# --- Rotation ----------------------------------------------------------------------------------
+
+class RotationStep(CamelModel):
+    """One step of a rotation: a node pool, or nodes selected by label."""
+
+    node_pool: DNSSubdomain | None = None
+    """Nodes of this pool."""
+    node_selector: LabelSelector | None = None
+    """Nodes matching these labels."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RotationStep:
+        if (self.node_pool is None) == (self.node_selector is None):
+            raise fail("must specify exactly one of nodePool, nodeSelector",
+                       reason="FieldValueRequired" if self.node_pool is None
+                       else "FieldValueForbidden")
+        return self
+
+
+class RotationSpec(CamelModel):
+    """Replace a cluster's nodes with a new node image."""
+
+    cluster: DNSSubdomain
+    """The MemberCluster rotated."""
+    target_image: DNSSubdomain
+    """The NodeImage the nodes should run."""
+    node_pools: list[DNSSubdomain] | None = None
+    """Only these pools (default: all)."""
+    order: list[RotationStep] | None = None
+    """Steps in order; nodes no step names come last."""
+    parallelism: PosInt = 1
+    """Nodes replaced at once."""
+    max_unavailable: IntOrPercent | None = None
+    """Nodes of the cluster allowed to be unavailable at once (default: parallelism)."""
+    paused: bool = False
+    """Stop after the nodes in progress."""
+    respect_disruption_budgets: bool = True
+    """Wait rather than break an app's disruption budget while draining."""
+    drain_timeout_seconds: PosInt = 600
+    """Seconds a node's pods get to leave before the rotation gives up on it."""
+
+
+class RotationStatus(WorkloadStatusBase):
+    """Progress of the rotation."""
+
+    phase: str | None = None
+    """``Pending``, ``Running``, ``Paused``, ``Succeeded`` or ``Failed``."""
+    total_nodes: int | None = None
+    """Nodes to replace."""
+    replaced_nodes: int | None = None
+    """Nodes replaced."""
+    in_progress: list[str] | None = None
+    """Nodes being replaced now."""
+    failed_nodes: list[str] | None = None
+    """Nodes that could not be replaced."""
+    current_step: int | None = None
+    """The index of the step in progress."""
+    start_time: str | None = None
+    """When the rotation started (RFC 3339)."""
+    completion_time: str | None = None
+    """When it finished."""
+    message: str | None = None
+    """What it is waiting for, or why it failed."""
+
+
+__all__ = [
+    "PROJECT_ROLES", "ClusterConnection", "HardwareSpec", "HealthCheck", "MemberClusterSpec",
+    "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
+    "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
+    "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",
+    "RotationStep", "SecretKeyRef",
+]

@@ -1,0 +1,220 @@
+"""An embedded region: what ``pincompute up`` runs in one process.
+
+A region is one host cluster and one member cluster per zone (DESIGN §1), each
+an :class:`~pincompute.kube.backends.embedded.EmbeddedStore` persisted in its own
+directory under the data directory, so a member can be reasoned about — and
+later moved to a real cluster — on its own.  The region also runs the
+controller manager over them, leader-elected on a Lease in the host cluster so a
+second ``pincompute up`` on the same data could never act alongside the first.
+
+Opening a region that already has data resumes it: stores reopen at their last
+acknowledged write and controllers converge from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import socket
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .federation.projects import add_project_controller
+from .kube.backends.embedded import EmbeddedStore
+from .kube.errors import AlreadyExists, NotFound
+from .kube.protocol import KubeClient
+from .kube.resource import NAMESPACES, Resource
+from .model import registry
+from .runtime.leaderelection import LeaderElectionConfig
+from .runtime.manager import Manager
+
+SYSTEM_NAMESPACE = "pincompute-system"
+DATA_PATH_ANNOTATION = "pincompute.io/data-path"
+REGION_NAME = "local"
+DEFAULT_PROJECT = "demo"
+
+
+@dataclass(slots=True)
+class Cluster:
+    name: str
+    role: str  # "host" or "member"
+    zone: str
+    path: Path
+    store: EmbeddedStore
+    client: KubeClient
+
+
+@dataclass(slots=True)
+class Region:
+    data_dir: Path
+    host: Cluster
+    members: list[Cluster]
+    manager: Manager
+    lock: DataDirLock
+    _task: asyncio.Task[None] | None = field(default=None)
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        return [self.host, *self.members]
+
+    @classmethod
+    async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
+                   lease_duration: float = 15.0) -> Region:
+        if not 1 <= zones <= 26:
+            raise ValueError("zones must be between 1 and 26")
+        data_dir = data_dir.expanduser().resolve()
+        lock = DataDirLock.acquire(data_dir)
+        # One process at a time owns a data directory (the lock), so the
+        # controller manager's identity can be stable: after a crash the next
+        # process recognises the lease as its own instead of waiting it out.
+        identity = identity or f"pincompute-up@{socket.gethostname()}:{data_dir}"
+        host = await _open_cluster("host", "host", "", data_dir / "host", registry.HOST_RESOURCES)
+        members = []
+        for letter in string.ascii_lowercase[:zones]:
+            zone = f"zone-{letter}"
+            name = f"{zone}-1"
+            members.append(await _open_cluster(name, "member", zone,
+                                               data_dir / "members" / name,
+                                               registry.MEMBER_RESOURCES))
+        for cluster in (host, *members):
+            await _ensure(cluster.client, NAMESPACES, {"metadata": {"name": SYSTEM_NAMESPACE}})
+        for member in members:
+            await _ensure(host.client, registry.MEMBERCLUSTERS, {
+                "metadata": {"name": member.name,
+                             "labels": {"topology.kubernetes.io/zone": member.zone},
+                             "annotations": {DATA_PATH_ANNOTATION: str(member.path)}},
+                "spec": {"zone": member.zone, "region": REGION_NAME,
+                         "connection": {"type": "Embedded"}},
+            })
+        config = LeaderElectionConfig(name="pincompute-controller-manager",
+                                      namespace=SYSTEM_NAMESPACE,
+                                      lease_duration=lease_duration,
+                                      renew_deadline=lease_duration * 2 / 3,
+                                      retry_period=lease_duration / 7.5,
+                                      identity=identity)
+        manager = Manager(name="controller-manager", leader_election=config,
+                          leader_election_client=host.client, shutdown_timeout=10.0)
+        add_project_controller(manager, host=host.client,
+                               members={m.name: m.client for m in members})
+        return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock)
+
+    async def start(self) -> None:
+        """Run the controller manager in the background; returns once it has started."""
+        self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
+        started = asyncio.ensure_future(self.manager.wait_started())
+        await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if self._task.done():
+            self._task.result()
+
+    async def wait(self) -> None:
+        """Wait until the manager stops (by :meth:`close` or by losing its lease)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def ensure_project(self, name: str = DEFAULT_PROJECT, *,
+                             timeout: float = 30.0) -> None:
+        """Create a project (if missing) and wait until its namespace exists in the host."""
+        await _ensure(self.host.client, registry.PROJECTS, {"metadata": {"name": name},
+                                                            "spec": {}})
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    await self.host.client.get(NAMESPACES, name)
+                    return
+                except NotFound:
+                    await asyncio.sleep(0.05)
+
+    async def apply(self, documents: list[dict[str, Any]], *,
+                    namespace: str = DEFAULT_PROJECT) -> list[str]:
+        """Create or update objects in the host cluster; returns ``kind/name`` per object.
+
+        Namespaced objects without a namespace go to the project ``namespace``.
+        """
+        done = []
+        for doc in documents:
+            resource = registry.lookup(doc.get("kind", ""))
+            md = doc.get("metadata") or {}
+            ns = (md.get("namespace") or namespace) if resource.namespaced else None
+            try:
+                current = await self.host.client.get(resource, md.get("name", ""),
+                                                     namespace=ns)
+            except NotFound:
+                await self.host.client.create(resource, doc, namespace=ns)
+            else:
+                merged = {**doc, "metadata": {**md, "resourceVersion":
+                                              current["metadata"]["resourceVersion"]}}
+                if ns is not None:
+                    merged["metadata"]["namespace"] = ns
+                await self.host.client.update(resource, merged)
+            done.append(f"{resource.kind.lower()}/{md.get('name')}")
+        return done
+
+    async def close(self) -> None:
+        self.manager.stop()
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception:  # shutting down regardless; the manager logged it
+                pass
+        for cluster in reversed(self.clusters):
+            await cluster.store.close()
+        self.lock.release()
+
+
+class DataDirInUse(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class DataDirLock:
+    """An exclusive lock on a data directory (``flock``; released if the process dies)."""
+
+    fd: int
+
+    @classmethod
+    def acquire(cls, data_dir: Path) -> DataDirLock:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "LOCK"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise DataDirInUse(f"{data_dir} is in use by {holder}; stop it first or pass "
+                               "another --data-dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}\n".encode())
+        return cls(fd)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+async def _open_cluster(name: str, role: str, zone: str, path: Path,
+                        kinds: tuple[Resource, ...]) -> Cluster:
+    store = await EmbeddedStore.open(path=path)
+    registry.install(store, resources=kinds)
+    return Cluster(name=name, role=role, zone=zone, path=path, store=store,
+                   client=store.client())
+
+
+async def _ensure(client: KubeClient, resource: Resource, obj: dict[str, Any]) -> None:
+    try:
+        await client.create(resource, obj)
+    except AlreadyExists:
+        pass
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    """The YAML documents of a file (``---``-separated), skipping empty ones."""
+    with path.open() as f:
+        return [d for d in yaml.safe_load_all(f) if d]
