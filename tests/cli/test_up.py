@@ -18,18 +18,25 @@ pytestmark = pytest.mark.slow
 
 
 def _start(data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    # The log goes to a file: a pipe nobody reads fills up and blocks the process.
+    log = (data_dir.parent / f"{data_dir.name}-up.log").open("a+")
+    proc = subprocess.Popen(
         [sys.executable, "-m", "pincompute.cli.main", "up", "--data-dir", str(data_dir),
          "-o", "json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=log, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PINCOMPUTE_LOG_LEVEL": "INFO"})
+    _logs[proc.pid] = log
+    return proc
+
+
+_logs: dict[int, object] = {}
 
 
 def _ready(proc: subprocess.Popen[str]) -> dict:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        pytest.fail(f"up exited early: {proc.stderr.read() if proc.stderr else ''}")
+        pytest.fail(f"up exited early: {_log(proc)}")
     return json.loads(line)
 
 
@@ -39,8 +46,14 @@ def _interrupt(proc: subprocess.Popen[str]) -> int:
         return proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        logs = proc.stderr.read() if proc.stderr else ""
-        pytest.fail(f"up did not stop on SIGINT within 60 s; its log:\n{logs[-6000:]}")
+        pytest.fail(f"up did not stop on SIGINT within 60 s; its log:\n{_log(proc)}")
+
+
+def _log(proc: subprocess.Popen[str]) -> str:
+    log = _logs[proc.pid]
+    log.flush()  # type: ignore[attr-defined]
+    log.seek(0)  # type: ignore[attr-defined]
+    return log.read()[-6000:]  # type: ignore[attr-defined]
 
 
 def test_up_starts_applies_the_example_and_stops_cleanly(tmp_path: Path) -> None:
@@ -54,12 +67,13 @@ def test_up_starts_applies_the_example_and_stops_cleanly(tmp_path: Path) -> None
             assert (Path(cluster["path"]) / "store.db").exists()
         # A second region on the same data is refused with one clear line.
         second = _start(tmp_path)
-        out, err = second.communicate(timeout=30)
+        second.communicate(timeout=30)
         assert second.returncode == 1
+        err = _log(second)
         assert "in use" in err and "Traceback" not in err
     finally:
         code = _interrupt(proc)
-    assert code == 0, proc.stderr.read() if proc.stderr else ""
+    assert code == 0, _log(proc)
 
     # Starting again resumes from the same data: the app is there, re-applying is an update.
     proc = _start(tmp_path, "--example", str(EXAMPLE))
