@@ -20,8 +20,13 @@ async def _ensure_namespaces(client: KubeClient, *names: str) -> None:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-async def make_store(request: pytest.FixtureRequest,
-                     tmp_path: Path) -> AsyncIterator[StoreFactory]:
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the test runs against (a module may override it with one kind)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_store(store_kind: str, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """Open stores with options; namespaces ``default`` and ``other`` exist.
 
     Every test runs against a memory-only store and a persisted one: the latter
@@ -32,7 +37,7 @@ async def make_store(request: pytest.FixtureRequest,
 
     async def make(**options: Any) -> EmbeddedStore:
         options.setdefault("bookmark_interval", 60.0)
-        if request.param == "sqlite":
+        if store_kind == "sqlite":
             options.setdefault("path", tmp_path / f"store{len(stores)}")
         store = await EmbeddedStore.open(**options)
         stores.append(store)

@@ -165,7 +165,7 @@ async def test_leader_election_gates_controllers(client: KubeClient) -> None:
         managers[leader].stop()
         await asyncio.wait_for(runs[leader], 5.0)
         await asyncio.wait_for(seen[follower].wait_for(lambda items: "default/work" in items),
-                               1.0)
+                               3.0)
         assert managers[follower].is_leader
     finally:
         for m in managers.values():

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
+from ..process import tune_gc
 
 app = typer.Typer(name="pincompute", no_args_is_help=True, add_completion=False,
                   help="PinCompute: a Kubernetes-backed regional Platform-as-a-Service.")
@@ -47,6 +48,7 @@ def up(
     """Start a local region (host + member clusters + controllers); Ctrl-C stops it."""
     logging.basicConfig(level=os.environ.get("PINCOMPUTE_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_gc()
     try:
         asyncio.run(_up(data_dir, zones=zones, example=example, output=output))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

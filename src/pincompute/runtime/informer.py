@@ -174,11 +174,14 @@ class SharedInformer:
             parts.append(f"fields={field_selector}")
         self.name = " ".join(parts)
         self._log = _log.bind(informer=self.name)
-        self._metrics = metrics
+        # Series are per resource, summed over clusters and selectors: enough to see
+        # churn and relist storms without a series per informer.
         label = str(resource)
         self._m_events = ({t: metrics.informer_events.labels(label, t)
-                           for t in (ADDED, MODIFIED, DELETED)} if metrics else None)
-        self._m_relists = metrics.informer_relists.labels(label) if metrics else None
+                           for t in (ADDED, MODIFIED, DELETED)}
+                          if metrics is not None else None)
+        self._m_relists = (metrics.informer_relists.labels(label)
+                           if metrics is not None else None)
 
     def __repr__(self) -> str:
         return f"<SharedInformer {self.name} synced={self.has_synced}>"

@@ -161,7 +161,9 @@ class LeaderElector:
         cfg = self.config
         self._log.info("campaigning for the lease")
         while True:
-            if await self._try(cfg.retry_period):
+            # Nothing to protect yet, so an attempt may take as long as a renew may;
+            # bounding it by the retry period would never acquire on a slow store.
+            if await self._try(cfg.renew_deadline):
                 self._log.info("acquired the lease")
                 return
             await asyncio.sleep(cfg.retry_period * random.uniform(1.0, JITTER_FACTOR))

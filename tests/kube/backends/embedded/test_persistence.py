@@ -119,3 +119,27 @@ async def test_cancelled_writer_does_not_cancel_others(tmp_path: Path) -> None:
     names = [o["metadata"]["name"] for o in (await store.client().list(CONFIGMAPS)).items]
     assert names == ["a", "b"]  # the cancelled caller's write was still made durable
     await store.close()
+
+
+async def test_reads_answer_only_with_committed_state(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    store = await EmbeddedStore.open(path=tmp_path)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    original = SqliteLog.commit
+
+    def slow(self: SqliteLog, puts: list, deletes: list, rv: int) -> None:
+        import time
+        time.sleep(0.2)
+        original(self, puts, deletes, rv)
+
+    monkeypatch.setattr(SqliteLog, "commit", slow)
+    write = asyncio.create_task(client.create(CONFIGMAPS, {"metadata": {"name": "a"}},
+                                              namespace="ns"))
+    await asyncio.sleep(0.01)  # the write is applied in memory, its commit is on the way
+    got = await client.get(CONFIGMAPS, "a", namespace="ns")
+    assert store.committed_resource_version >= int(got["metadata"]["resourceVersion"])
+    listed = await client.list(CONFIGMAPS, namespace="ns")
+    assert store.committed_resource_version >= int(listed.resource_version)
+    await write
+    await store.close()

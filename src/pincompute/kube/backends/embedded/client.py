@@ -3,6 +3,8 @@
 A thin async face over :class:`~.store.EmbeddedStore`: each call runs the
 store's synchronous operation (atomic on the event loop) and then awaits the
 write's durability before returning, so an acknowledged write survives a crash.
+Reads wait too, for the commit of anything they saw, so no caller is ever
+answered with state a crash could take back — as etcd serves only committed data.
 Each caller awaits a future of its own, so a caller cancelled while waiting
 cancels nothing the other writers share (the write itself stays committed).
 """
@@ -43,7 +45,8 @@ class EmbeddedClient(KubeClient):
 
     async def get(self, resource: Resource, name: str, *,
                   namespace: str | None = None) -> dict[str, Any]:
-        return self.store.get(resource, name, namespace)
+        return await _durable((self.store.get(resource, name, namespace),
+                               self.store.read_barrier()))
 
     async def list(self, resource: Resource, *, namespace: str | None = None,
                    label_selector: str | None = None, field_selector: str | None = None,
@@ -51,6 +54,9 @@ class EmbeddedClient(KubeClient):
         items, rv, token, remaining = self.store.list(
             resource, namespace=namespace, label_selector=label_selector,
             field_selector=field_selector, limit=limit, continue_token=continue_token)
+        barrier = self.store.read_barrier()
+        if barrier is not None:
+            await barrier
         return ObjectList(items=items, resource_version=rv, continue_token=token,
                           remaining_item_count=remaining)
 

@@ -18,9 +18,9 @@ With persistence on, writes are grouped into batches: while one batch is being
 committed on the commit thread, new writes collect in the next (group commit).
 When a batch is on disk its waiter resolves and its events are dispatched to
 watchers, so a watcher never sees a change that a crash could take back.  Reads
-see the newest in-memory state, which can include writes whose commit is still
-in flight; those writes are acknowledged to nobody until it lands, and batches
-commit in order, so a crash can only lose a suffix of unacknowledged writes.
+see the newest in-memory state and then wait for the commit of whatever they
+saw before answering (``read_barrier``).  Batches commit in order, so a crash
+can only lose a suffix of writes nobody was told about.
 
 Deletion follows Kubernetes: finalizers hold an object back with a
 ``deletionTimestamp``; pods bound to a node wait for the node to finish them
@@ -914,6 +914,12 @@ class EmbeddedStore:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return batch.waiter(self._loop)
+
+    def read_barrier(self) -> Waiter:
+        """What a reader must await before answering: the commit of writes it may have seen."""
+        if self._committed_rv >= self._rv:
+            return None
+        return self._current_waiter()
 
     def _current_waiter(self) -> Waiter:
         """What a caller must await to know everything it has seen so far is durable."""
