@@ -26,13 +26,14 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_for <seconds> <description> <command...>
+# wait_for <seconds> <description> <command...>; fails early if the last
+# started process has exited.
 wait_for() {
   local limit="$1" what="$2"; shift 2
-  local start=$SECONDS
+  local start=$SECONDS last="${pids[-1]}"
   until "$@" >/dev/null 2>&1; do
-    if (( SECONDS - start >= limit )); then
-      echo "FAIL: $what not up after ${limit}s" >&2
+    if ! kill -0 "$last" 2>/dev/null || (( SECONDS - start >= limit )); then
+      echo "FAIL: $what not up after $((SECONDS - start))s" >&2
       tail -n 30 "$work"/*.log >&2 || true
       exit 1
     fi
@@ -67,6 +68,7 @@ wait_for 30 etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
   --etcd-servers="http://127.0.0.1:$etcd_port" \
   --bind-address=127.0.0.1 \
   --advertise-address=127.0.0.1 \
+  --endpoint-reconciler-type=none \
   --secure-port="$api_port" \
   --cert-dir="$work/certs" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \

@@ -111,6 +111,11 @@ class TooManyRequests(ApiError):
     reason = "TooManyRequests"
 
 
+class Unavailable(ApiError):
+    code = 503
+    reason = "ServiceUnavailable"
+
+
 class ServerTimeout(ApiError):
     code = 504
     reason = "Timeout"
@@ -119,11 +124,12 @@ class ServerTimeout(ApiError):
 _BY_REASON: dict[str, type[ApiError]] = {
     cls.reason: cls
     for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists,
-                Conflict, Gone, Invalid, TooManyRequests, ServerTimeout)
+                Conflict, Gone, Invalid, TooManyRequests, Unavailable, ServerTimeout)
 }
 _BY_CODE: dict[int, type[ApiError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
-    409: Conflict, 410: Gone, 422: Invalid, 429: TooManyRequests, 504: ServerTimeout,
+    409: Conflict, 410: Gone, 422: Invalid, 429: TooManyRequests, 503: Unavailable,
+    504: ServerTimeout,
 }
 
 

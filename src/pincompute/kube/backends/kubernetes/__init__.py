@@ -1,0 +1,11 @@
+"""The kubernetes backend: the protocol over a real API server (via lightkube's config)."""
+
+from .client import KubeConfigError, KubernetesClient, load_config
+
+__all__ = ["KubeConfigError", "KubernetesClient", "connect", "load_config"]
+
+
+def connect(kubeconfig: str | None = None, *, context: str | None = None,
+            **options: object) -> KubernetesClient:
+    """A client for the cluster a kubeconfig names (None: in-cluster or the default file)."""
+    return KubernetesClient.from_kubeconfig(kubeconfig, context=context, **options)  # type: ignore[arg-type]
