@@ -29,6 +29,7 @@ from .kube.backends.embedded import EmbeddedStore
 from .kube.errors import AlreadyExists, NotFound
 from .kube.protocol import KubeClient
 from .kube.resource import NAMESPACES, Resource
+from .member.nodepools import add_nodepool_controller
 from .model import registry
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
@@ -101,6 +102,8 @@ class Region:
                           leader_election_client=host.client, shutdown_timeout=10.0)
         add_project_controller(manager, host=host.client,
                                members={m.name: m.client for m in members})
+        for member in members:
+            add_nodepool_controller(manager, client=member.client, name=f"nodepools-{member.name}")
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock)
 
     async def start(self) -> None:

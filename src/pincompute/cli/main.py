@@ -13,14 +13,17 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
+from ..kube.errors import ApiError
 from ..process import tune_gc
+
+installer_role = Literal["host", "member"]
 
 app = typer.Typer(name="pincompute", no_args_is_help=True, add_completion=False,
                   help="PinCompute: a Kubernetes-backed regional Platform-as-a-Service.")
@@ -105,6 +108,128 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str) 
         await region.close()
     if output != "json":
         console.print("region stopped; data kept in " + str(region.data_dir), highlight=False)
+
+
+@app.command()
+def install(
+    kubeconfig: Annotated[str | None, typer.Option(
+        help="kubeconfig of the cluster (default: in-cluster, $KUBECONFIG, ~/.kube/config)")]
+        = None,
+    role: Annotated[str, typer.Option(help="host or member")] = "host",
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="a member cluster's name (recorded for its in-cluster controllers)")] = None,
+    render: Annotated[Path | None, typer.Option(
+        help="write the manifests to this directory instead of a cluster")] = None,
+) -> None:
+    """Install PinCompute's CRDs, namespace and RBAC on a real cluster (idempotent)."""
+    from .. import install as installer
+
+    if role not in ("host", "member"):
+        err.print(f"[red]error:[/red] --role must be host or member, not {role!r}")
+        raise typer.Exit(2)
+    if render is not None:
+        changed = installer.write_rendered(render)
+        console.print(f"wrote {len(changed)} manifest files to {render}")
+        return
+    asyncio.run(_install(kubeconfig, role, context, cluster))  # type: ignore[arg-type]
+
+
+async def _install(kubeconfig: str | None, role: installer_role, context: str | None,
+                   cluster: str | None) -> None:
+    from rich.progress import Progress
+
+    from .. import install as installer
+    from ..controlplane import StartupError, connect
+
+    try:
+        client = connect(kubeconfig, context=context)
+    except StartupError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    total = len(installer.manifests(role, cluster=cluster))
+    try:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"installing ({role})", total=total)
+            done = await installer.install(
+                client, role, cluster=cluster, progress=lambda item: progress.update(
+                    task, advance=1, description=f"applied {item}"))
+    except installer.InstallError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    except ApiError as e:
+        err.print(f"[red]error:[/red] {client.server}: {e.message}")
+        raise typer.Exit(1) from None
+    finally:
+        await client.close()
+    console.print(f"installed PinCompute ({role}) on {client.server}: {len(done)} objects, "
+                  "CRDs established", highlight=False)
+
+
+controller_app = typer.Typer(no_args_is_help=True,
+                             help="Run PinCompute's controllers against real clusters.")
+app.add_typer(controller_app, name="controller")
+
+
+@controller_app.command("federation")
+def controller_federation(
+    kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig of the host cluster")] =
+        None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    lease_duration: Annotated[float, typer.Option(help="leader lease, seconds")] = 15.0,
+) -> None:
+    """The federation control plane on the host cluster (leader-elected)."""
+    _configure_logging()
+    asyncio.run(_run_controllers("host", kubeconfig, context, lease_duration, cluster=""))
+
+
+@controller_app.command("member")
+def controller_member(
+    cluster: Annotated[str, typer.Option(help="this member cluster's name")],
+    kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig of the member cluster")] =
+        None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    lease_duration: Annotated[float, typer.Option(help="leader lease, seconds")] = 15.0,
+) -> None:
+    """The member operators on one member cluster (leader-elected)."""
+    _configure_logging()
+    asyncio.run(_run_controllers("member", kubeconfig, context, lease_duration,
+                                 cluster=cluster))
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=os.environ.get("PINCOMPUTE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_gc()
+
+
+async def _run_controllers(role: str, kubeconfig: str | None, context: str | None,
+                           lease_duration: float, *, cluster: str) -> None:
+    from ..controlplane import StartupError, connect, federation_manager, member_manager
+    from ..runtime.manager import LeadershipLost
+
+    clients: list = []
+    try:
+        client = connect(kubeconfig, context=context)
+        clients = [client]
+        if role == "host":
+            manager, clients = await federation_manager(client, lease_duration=lease_duration)
+        else:
+            manager, clients = await member_manager(client, cluster=cluster,
+                                                    lease_duration=lease_duration)
+        err.print(f"{manager.name}: running against {client.server} as "
+                  f"{manager.elector.identity if manager.elector else '-'}; Ctrl-C stops",
+                  highlight=False)
+        await manager.run(handle_signals=True)
+    except StartupError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    except LeadershipLost as e:
+        err.print(f"[red]error:[/red] {e}; exiting so the supervisor restarts us")
+        raise typer.Exit(3) from None
+    finally:
+        for c in clients:
+            await c.close()
 
 
 @app.command()

@@ -1,8 +1,8 @@
 """The kubernetes backend: the protocol over a real API server (via lightkube's config)."""
 
-from .client import KubeConfigError, KubernetesClient, load_config
+from .client import KubeConfigError, KubernetesClient, config_from_text, load_config
 
-__all__ = ["KubeConfigError", "KubernetesClient", "connect", "load_config"]
+__all__ = ["KubeConfigError", "KubernetesClient", "config_from_text", "connect", "load_config"]
 
 
 def connect(kubeconfig: str | None = None, *, context: str | None = None,

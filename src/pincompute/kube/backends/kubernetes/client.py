@@ -35,6 +35,7 @@ from typing import Any, Literal
 import httpx2 as httpx
 import orjson
 import stamina
+import yaml
 from lightkube.config.client_adapter import AsyncClient as _adapter
 from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
@@ -72,6 +73,25 @@ class KubeConfigError(Exception):
     """The configuration cannot be used; the message says what and how to fix it."""
 
 
+def config_from_text(text: str, *, context: str | None = None,
+                     source: str = "inline kubeconfig") -> SingleConfig:
+    """A kubeconfig document given as text (e.g. from a Secret)."""
+    try:
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise KubeConfigError(f"{source} is not a kubeconfig document")
+        single = KubeConfig.from_dict(data).get(context_name=context)
+    except KubeConfigError:
+        raise
+    except ConfigError as e:
+        raise KubeConfigError(f"{source}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
+        raise KubeConfigError(f"{source} is not a valid kubeconfig ({e})") from None
+    if single is None or single.user is None:
+        raise KubeConfigError(f"{source} has no user for its current context")
+    return single
+
+
 def load_config(kubeconfig: str | Path | None = None, *,
                 context: str | None = None) -> SingleConfig:
     """A kubeconfig file; with ``None``: in-cluster, ``$KUBECONFIG`` or ~/.kube/config."""
@@ -89,7 +109,7 @@ def load_config(kubeconfig: str | Path | None = None, *,
         raise
     except ConfigError as e:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'}: {e}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'} is not a valid "
                               f"kubeconfig (missing or malformed {e}); check it with "
                               "`kubectl config view`") from None

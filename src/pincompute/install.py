@@ -1,0 +1,237 @@
+"""Installing PinCompute onto a real Kubernetes cluster.
+
+A cluster of a region plays one of two roles (DESIGN §1): the *host* stores what
+users submit and runs the federation control plane; a *member* runs workloads in
+one zone.  Installing means making a cluster able to hold PinCompute's objects
+and run its controllers:
+
+* the CRDs of the kinds that role stores (generated from the pydantic models, so
+  the real API server validates exactly what the embedded store validates);
+* the ``pincompute-system`` namespace, where leases and controller identities live;
+* a ServiceAccount and a ClusterRole/ClusterRoleBinding granting the controllers
+  what they use, and no more.
+
+Everything is written with server-side apply under one field manager, so
+installing is idempotent and an upgrade is the same command.  The manifests are
+plain data here; ``deploy/`` holds them rendered (kept equal by a test), with the
+Deployments that run the controllers in-cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .kube.errors import ApiError, Forbidden, NotFound
+from .kube.resource import CONFIGMAPS, NAMESPACES, Resource
+from .model import registry
+from .model.crd import crd_for
+
+Role = Literal["host", "member"]
+SYSTEM_NAMESPACE = "pincompute-system"
+SERVICE_ACCOUNT = "pincompute-controller"
+FIELD_MANAGER = "pincompute-install"
+IMAGE = "pincompute:0.1.0"
+CLUSTER_CONFIGMAP = "pincompute-cluster"
+RENDERED_MEMBER_NAME = "member-1"  # deploy/member.yaml's placeholder: edit to the cluster's name
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
+
+CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                "CustomResourceDefinition", namespaced=False)
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
+                            status_subresource=False)
+CLUSTER_ROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole",
+                         namespaced=False, status_subresource=False)
+CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                                 "ClusterRoleBinding", namespaced=False,
+                                 status_subresource=False)
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+
+
+def resources_for(role: Role) -> tuple[Resource, ...]:
+    return registry.HOST_RESOURCES if role == "host" else registry.MEMBER_RESOURCES
+
+
+def _rules(role: Role) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": ["pincompute.io"],
+         "resources": sorted({r.plural for r in resources_for(role)}
+                             | {f"{r.plural}/status" for r in resources_for(role)}
+                             | {f"{r.plural}/finalizers" for r in resources_for(role)}),
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch"]},
+        {"apiGroups": [""], "resources": ["namespaces", "configmaps", "events"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"],
+         "verbs": ["create", "patch"]},
+    ]
+    if role == "host":
+        # Member cluster credentials are kept in Secrets of the system namespace.
+        rules.append({"apiGroups": [""], "resources": ["secrets"],
+                      "verbs": ["get", "list", "watch"]})
+    else:
+        rules.append({"apiGroups": [""],
+                      "resources": ["pods", "pods/status", "pods/binding", "pods/eviction",
+                                    "nodes", "nodes/status"],
+                      "verbs": ["get", "list", "watch", "create", "update", "patch",
+                                "delete"]})
+    return rules
+
+
+def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]:
+    """Everything ``install`` applies for ``role``, in the order it applies it.
+
+    A member's ``cluster`` name is recorded in the ConfigMap ``pincompute-cluster``,
+    which its in-cluster controller Deployment reads.
+    """
+    name = f"pincompute-{role}-controller"
+    objects: list[dict[str, Any]] = [crd_for(r) for r in resources_for(role)]
+    objects += [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": SYSTEM_NAMESPACE, "labels": {"pincompute.io/system": "true"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": name}, "rules": _rules(role)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
+                       "namespace": SYSTEM_NAMESPACE}]},
+    ]
+    if role == "member" and cluster:
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": CLUSTER_CONFIGMAP, "namespace": SYSTEM_NAMESPACE},
+                        "data": {"name": cluster}})
+    return objects
+
+
+def deployment(role: Role) -> dict[str, Any]:
+    """The in-cluster Deployment running the role's controllers (two leader-elected replicas)."""
+    name = "pincompute-federation" if role == "host" else "pincompute-member"
+    args = (["controller", "federation"] if role == "host"
+            else ["controller", "member", "--cluster", "$(PINCOMPUTE_CLUSTER_NAME)"])
+    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    if role == "member":
+        env.append({"name": "PINCOMPUTE_CLUSTER_NAME",
+                    "valueFrom": {"configMapKeyRef": {"name": CLUSTER_CONFIGMAP,
+                                                      "key": "name"}}})
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "pincompute"}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "containers": [{
+                        "name": "controller", "image": IMAGE,
+                        "command": ["pincompute"], "args": args,
+                        "env": env,
+                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                      "limits": {"memory": "1Gi"}},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def rendered() -> dict[str, str]:
+    """``deploy/`` file name → content, for the files this module owns."""
+    files = {}
+    for role in ("host", "member"):
+        docs = [m for m in manifests(role, cluster=RENDERED_MEMBER_NAME)
+                if m["kind"] != "CustomResourceDefinition"]
+        docs.append(deployment(role))
+        files[f"{role}.yaml"] = (
+            f"# PinCompute on a {role} cluster: namespace, RBAC and the controllers.\n"
+            f"# CRDs: `pincompute install --role {role}` or kubectl apply -f deploy/crds/.\n"
+            + (f"# Set ConfigMap {CLUSTER_CONFIGMAP}'s name to this member cluster's name.\n"
+               if role == "member" else "")
+            + "# Generated by `pincompute install --render deploy`; do not edit.\n"
+            + yaml.safe_dump_all(docs, sort_keys=False))
+    return files
+
+
+def write_rendered(directory: Path = DEPLOY_DIR) -> list[str]:
+    changed = []
+    for name, text in rendered().items():
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            changed.append(name)
+    return changed
+
+
+_RESOURCES = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES, "ConfigMap": CONFIGMAPS,
+              "ServiceAccount": SERVICE_ACCOUNTS, "ClusterRole": CLUSTER_ROLES,
+              "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS, "Deployment": DEPLOYMENTS}
+
+
+class InstallError(Exception):
+    """Installing failed; the message is one line saying what and how to fix it."""
+
+
+async def install(client: Any, role: Role, *, cluster: str | None = None,
+                  progress: Callable[[str], None] | None = None,
+                  established_timeout: float = 60.0) -> list[str]:
+    """Apply the role's manifests with server-side apply; wait until the CRDs serve."""
+    done = []
+    for obj in manifests(role, cluster=cluster):
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        resource = _RESOURCES[kind]
+        try:
+            await client.apply(resource, obj, force=True)
+        except Forbidden as e:
+            raise InstallError(
+                f"the credentials of {client.info.server} may not write {kind} {name} "
+                f"({e.message}); install needs cluster-admin rights") from None
+        except ApiError as e:
+            raise InstallError(f"applying {kind} {name} failed: {e.message}") from None
+        done.append(f"{kind.lower()}/{name}")
+        if progress is not None:
+            progress(f"{kind.lower()}/{name}")
+    crds = [m["metadata"]["name"] for m in manifests(role)
+            if m["kind"] == "CustomResourceDefinition"]
+    try:
+        async with asyncio.timeout(established_timeout):
+            for name in crds:
+                while True:  # polling another server: there is no local event to wait on
+                    if await _established(client, name):
+                        break
+                    await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise InstallError(f"CRDs were applied but not Established within "
+                           f"{established_timeout:.0f} s") from None
+    return done
+
+
+async def _established(client: Any, name: str) -> bool:
+    try:
+        crd = await client.get(CRDS, name)
+    except NotFound:
+        return False
+    return any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in (crd.get("status") or {}).get("conditions") or ())
+
+
+async def missing_crds(client: Any, role: Role) -> list[str]:
+    """The role's CRDs absent from the cluster (a controller refuses to start without them)."""
+    missing = []
+    for resource in resources_for(role):
+        name = f"{resource.plural}.{resource.group}"
+        try:
+            await client.get(CRDS, name)
+        except NotFound:
+            missing.append(name)
+    return missing

@@ -1,0 +1,102 @@
+"""Node pool status: how many nodes each pool has, how many are ready and updated.
+
+A NodePool (DESIGN §4) is a group of identical nodes in one member cluster; its
+nodes carry the label ``pincompute.io/node-pool=<pool>``.  This controller
+counts them — from the node informer's cache, through an index on that label,
+so a reconcile touches only the pool's own nodes — and writes the pool's
+status: ``currentSize``, ``readyNodes``, ``desiredSize``, the node image most
+of them run (label ``pincompute.io/node-image``) and how many run the pool's
+declared image, plus a ``Ready`` condition that is true when the pool has at
+least ``minSize`` ready nodes.  Node events map to their pool, so a node turning
+NotReady is reflected at once.  The same code runs on embedded member clusters
+and on real ones (where kwok or a cloud provides the nodes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ..kube import objects
+from ..kube.errors import NotFound
+from ..kube.protocol import KubeClient
+from ..kube.resource import NODES
+from ..model.registry import NODEPOOLS
+from ..runtime.cache import index_by_label
+from ..runtime.controller import Controller
+from ..runtime.informer import SharedInformer
+from ..runtime.manager import Manager
+from ..runtime.reconciler import Request, Result
+
+POOL_LABEL = "pincompute.io/node-pool"
+IMAGE_LABEL = "pincompute.io/node-image"
+_BY_POOL = "pool"
+
+
+def node_ready(node: dict[str, Any]) -> bool:
+    return objects.condition_true(node, "Ready") and not (node.get("spec") or {}).get(
+        "unschedulable")
+
+
+class NodePoolReconciler:
+    def __init__(self, *, client: KubeClient, pools: SharedInformer,
+                 nodes: SharedInformer) -> None:
+        self.client = client
+        self.pools = pools
+        self.nodes = nodes
+
+    async def reconcile(self, request: Request) -> Result | None:
+        pool = self.pools.get(request.name)
+        if pool is None or objects.is_deleting(pool):
+            return None
+        spec = pool.get("spec") or {}
+        members = self.nodes.by_index(_BY_POOL, request.name)
+        ready = sum(1 for n in members if node_ready(n))
+        images = Counter((objects.meta(n).get("labels") or {}).get(IMAGE_LABEL, "")
+                         for n in members)
+        common = next((image for image, _ in images.most_common() if image), None)
+        wanted = spec.get("nodeImage")
+        updated = images.get(wanted, 0) if wanted else len(members)
+        minimum = int(spec.get("minSize", 0))
+        desired = spec.get("desiredSize", max(minimum, len(members)))
+        updated_pool = objects.deepcopy(pool)
+        status = updated_pool.setdefault("status", {})
+        status.update(currentSize=len(members), readyNodes=ready, desiredSize=desired,
+                      updatedNodes=updated)
+        if common:
+            status["nodeImage"] = common
+        else:
+            status.pop("nodeImage", None)
+        generation = objects.meta(pool).get("generation")
+        status["observedGeneration"] = generation
+        if ready >= minimum and (ready > 0 or minimum == 0):
+            objects.set_condition(updated_pool, "Ready", True, reason="EnoughReadyNodes",
+                                  message=f"{ready} of {len(members)} nodes ready",
+                                  observed_generation=generation)
+        else:
+            objects.set_condition(updated_pool, "Ready", False, reason="TooFewReadyNodes",
+                                  message=f"{ready} ready nodes, minSize is {minimum}",
+                                  observed_generation=generation)
+        if updated_pool["status"] != pool.get("status"):
+            try:
+                await self.client.update_status(NODEPOOLS, updated_pool)
+            except NotFound:
+                pass
+        return None
+
+
+def add_nodepool_controller(manager: Manager, *, client: KubeClient,
+                            name: str = "nodepools") -> Controller:
+    pools = manager.informer(client, NODEPOOLS)
+    nodes = manager.informer(client, NODES)
+    nodes.add_indexer(_BY_POOL, index_by_label(POOL_LABEL))
+    controller = manager.controller(
+        name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
+    controller.for_(pools)
+
+    def to_pool(node: dict[str, Any]) -> list[Request]:
+        pool = (objects.meta(node).get("labels") or {}).get(POOL_LABEL)
+        return [Request("", pool)] if pool else []
+
+    controller.watches(nodes, to_pool)
+    return controller
