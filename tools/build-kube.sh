@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build real Kubernetes test binaries (kube-apiserver, kube-controller-manager,
+# Build real Kubernetes test binaries (kube-apiserver, kube-controller-manager, kubectl,
 # etcd, kwok) from the Go modules pinned under tools/kube, tools/etcd and
 # tools/kwok, into a per-version cache directory outside the repository.
 #
@@ -11,8 +11,10 @@
 # Cache root: $PINCOMPUTE_KUBE_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/pincompute/kube.
 # Binaries land in <root>/<key>/ with a VERSION file.  The first build on a
 # machine takes a while (see tools/README.md); later runs find the binaries
-# and return in well under a second.  Progress goes to stderr; the only line
-# on stdout is the directory, so `dir=$(tools/build-kube.sh)` works.
+# and return in well under a second.  Besides the four binaries the directory
+# holds kwok-stages.yaml, kwok's default Stage set (pass it as kwok --config).
+# Progress goes to stderr; the only line on stdout is the directory, so
+# `dir=$(tools/build-kube.sh)` works.
 #
 # Needs only `go` (the version in tools/*/go.mod or newer) and the Go module
 # proxy; the committed go.sum files pin every dependency.  Builds run under
@@ -26,7 +28,7 @@ case "${1:-}" in
   "") ;;
   --check) mode="check" ;;
   --key) mode="key" ;;
-  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "build-kube.sh: unknown argument: $1" >&2; exit 2 ;;
 esac
 
@@ -63,12 +65,12 @@ fi
 
 root="${PINCOMPUTE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pincompute/kube}"
 dir="$root/$key"
-bins=(kube-apiserver kube-controller-manager etcd kwok)
+bins=(kube-apiserver kube-controller-manager kubectl etcd kwok)
 
 all_present() {
   local b
   for b in "${bins[@]}"; do [[ -x "$dir/$b" ]] || return 1; done
-  [[ -f "$dir/VERSION" ]]
+  [[ -f "$dir/kwok-stages.yaml" && -f "$dir/VERSION" ]]
 }
 
 if all_present; then
@@ -90,9 +92,11 @@ if ! flock -n 9; then
   flock 9
 fi
 
-# Static binaries, as upstream releases them; go.sum is authoritative.
+# Static binaries, as upstream releases them.  Flags on the command line (not
+# GOFLAGS, which would hide a GOFLAGS set with `go env -w`): go.sum is
+# authoritative, and no git revision of this repository is stamped into the
+# etcd wrapper (so the binary does not depend on the work tree's state).
 export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
 
 k8s_minor="${k8s_version#v1.}"; k8s_minor="${k8s_minor%%.*}"
 k8s_ldflags="-s -w"
@@ -109,18 +113,38 @@ build() {
   fi
   log "$bin: building $pkg (nice -n 19) ..."
   local start=$SECONDS tmp="$dir/.$bin.tmp.$$"
-  (cd "$here/$mod" && nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
+  (cd "$here/$mod" && nice -n 19 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
   mv -f "$tmp" "$dir/$bin"
   log "$bin: built in $((SECONDS - start))s"
-  echo "build_seconds_$bin=$((SECONDS - start))" >>"$dir/.build-times"
+  { grep -v "^build_seconds_$bin=" "$dir/.build-times" 2>/dev/null || true
+    echo "build_seconds_$bin=$((SECONDS - start))"; } >"$dir/.build-times.tmp"
+  mv -f "$dir/.build-times.tmp" "$dir/.build-times"
 }
 
-trap 'rm -f "$dir"/.*.tmp.$$' EXIT
+trap 'rm -f "$dir"/.*.tmp.$$ "$dir"/*.yaml.tmp' EXIT
 total_start=$SECONDS
 build etcd etcd .
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build kubectl kube k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+
+# kwok does nothing without Stage objects.  kwokctl passes its defaults for a
+# cluster with node leases; write the same set, from the pinned kwok module's
+# own source, for `kwok --config=<dir>/kwok-stages.yaml`.
+if [[ ! -f "$dir/kwok-stages.yaml" ]]; then
+  kwok_src="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+  [[ -n "$kwok_src" && -d "$kwok_src/kustomize/stage" ]] || { log "kwok module source not found"; exit 1; }
+  first=1
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    (( first )) || echo "---"
+    first=0
+    cat "$kwok_src/kustomize/stage/$f"
+  done >"$dir/kwok-stages.yaml.tmp"
+  mv -f "$dir/kwok-stages.yaml.tmp" "$dir/kwok-stages.yaml"
+  log "kwok-stages.yaml: written from $kwok_src/kustomize/stage"
+fi
 
 {
   echo "key=$key"

@@ -14,10 +14,18 @@ bin="${1:-$("$here/build-kube.sh" --check)}"
 work="$(mktemp -d -t pincompute-kube-smoke.XXXXXX)"
 pids=()
 
+# Stop in reverse start order (clients before kube-apiserver before etcd);
+# SIGKILL whatever has not exited within 10s.
 cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  local i p t
+  for (( i = ${#pids[@]} - 1; i >= 0; i-- )); do
+    p="${pids[i]}"
+    kill "$p" 2>/dev/null || continue
+    for (( t = 0; t < 100; t++ )); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then echo "pid $p still running after 10s; killing" >&2; kill -9 "$p" 2>/dev/null || true; fi
+    wait "$p" 2>/dev/null || true
+    echo "stopped pid $p after $(( t / 10 ))s" >&2
+  done
   if [[ "${KEEP_SMOKE_DIR:-}" == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -117,6 +125,7 @@ wait_for 60 "kube-controller-manager /healthz" curl -fsSk "https://127.0.0.1:$kc
 
 "$bin/kwok" \
   --kubeconfig="$work/kubeconfig" \
+  --config="$bin/kwok-stages.yaml" \
   --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --node-lease-duration-seconds=40 \

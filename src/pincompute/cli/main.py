@@ -30,6 +30,12 @@ app = typer.Typer(name="pincompute", no_args_is_help=True, add_completion=False,
 console = Console()
 err = Console(stderr=True)
 
+
+def fail(message: str, *, code: int = 1) -> typer.Exit:
+    """Print one error line (never wrapped, never a traceback); return the Exit to raise."""
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False, markup=True)
+    return typer.Exit(code)
+
 DEFAULT_DATA_DIR = Path("~/.pincompute/data")
 
 
@@ -65,8 +71,7 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str) 
         try:
             region = await Region.open(data_dir, zones=zones)
         except DataDirInUse as e:
-            err.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(1) from None
+            raise fail(f"{e}") from None
         await region.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,8 +131,7 @@ def install(
     from .. import install as installer
 
     if role not in ("host", "member"):
-        err.print(f"[red]error:[/red] --role must be host or member, not {role!r}")
-        raise typer.Exit(2)
+        raise fail(f"--role must be host or member, not {role!r}", code=2)
     if render is not None:
         changed = installer.write_rendered(render)
         console.print(f"wrote {len(changed)} manifest files to {render}")
@@ -145,8 +149,7 @@ async def _install(kubeconfig: str | None, role: installer_role, context: str | 
     try:
         client = connect(kubeconfig, context=context)
     except StartupError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from None
+        raise fail(f"{e}") from None
     total = len(installer.manifests(role, cluster=cluster))
     try:
         with Progress(console=err, transient=True) as progress:
@@ -155,11 +158,9 @@ async def _install(kubeconfig: str | None, role: installer_role, context: str | 
                 client, role, cluster=cluster, progress=lambda item: progress.update(
                     task, advance=1, description=f"applied {item}"))
     except installer.InstallError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from None
+        raise fail(f"{e}") from None
     except ApiError as e:
-        err.print(f"[red]error:[/red] {client.server}: {e.message}")
-        raise typer.Exit(1) from None
+        raise fail(f"{client.server}: {e.message}") from None
     finally:
         await client.close()
     console.print(f"installed PinCompute ({role}) on {client.server}: {len(done)} objects, "
@@ -200,6 +201,10 @@ def controller_member(
 def _configure_logging() -> None:
     logging.basicConfig(level=os.environ.get("PINCOMPUTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Each retry of a request is not news; the error that ends them is.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
+    for name in ("httpx", "httpx2", "httpcore"):  # one line per request: far too chatty
+        logging.getLogger(name).setLevel(logging.WARNING)
     tune_gc()
 
 
@@ -222,11 +227,9 @@ async def _run_controllers(role: str, kubeconfig: str | None, context: str | Non
                   highlight=False)
         await manager.run(handle_signals=True)
     except StartupError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from None
+        raise fail(f"{e}") from None
     except LeadershipLost as e:
-        err.print(f"[red]error:[/red] {e}; exiting so the supervisor restarts us")
-        raise typer.Exit(3) from None
+        raise fail(f"{e}; exiting so the supervisor restarts us", code=3) from None
     finally:
         for c in clients:
             await c.close()
@@ -240,6 +243,84 @@ def crds(
     from ..model import crd
 
     raise typer.Exit(crd.main(["--check"] if check else []))
+
+
+# --- pincompute dev: tools for developing PinCompute itself ----------------------------------
+
+dev_app = typer.Typer(name="dev", no_args_is_help=True,
+                      help="Tools for developing PinCompute itself.")
+app.add_typer(dev_app)
+
+
+@dev_app.command("kube-env")
+def dev_kube_env(
+    members: Annotated[int, typer.Option(min=0, max=26,
+                                         help="member clusters (zone-a, zone-b, …)")] = 2,
+    work_dir: Annotated[Path | None, typer.Option(
+        help="data, logs and kubeconfigs (default: a new temporary directory)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the work directory after stopping")] = False,
+) -> None:
+    """Run real Kubernetes clusters (a host and members with kwok nodes) on loopback ports
+    until Ctrl-C; the same environment the real-cluster tests use."""
+    try:
+        asyncio.run(_dev_kube_env(members=members, work_dir=work_dir, keep=keep))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        raise typer.Exit(130) from None
+
+
+async def _dev_kube_env(*, members: int, work_dir: Path | None, keep: bool) -> None:
+    from ..kubeenv import KubeEnv, KubeEnvError, default_clusters, find_binaries
+
+    try:
+        bin_dir = await asyncio.to_thread(
+            find_binaries, on_build=lambda msg: err.print(msg, highlight=False))
+    except KubeEnvError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    env = KubeEnv(clusters=default_clusters(members=members), work_dir=work_dir, keep=keep,
+                  bin_dir=bin_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        with console.status(f"starting {members + 1} Kubernetes clusters…"):
+            starting = asyncio.ensure_future(env.up())
+            interrupted = asyncio.ensure_future(stop.wait())
+            await asyncio.wait((starting, interrupted), return_when=asyncio.FIRST_COMPLETED)
+            interrupted.cancel()
+            if not starting.done():
+                starting.cancel()  # up() stops what it started
+                await asyncio.gather(starting, return_exceptions=True)
+                return
+        try:
+            starting.result()
+        except KubeEnvError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            raise typer.Exit(1) from None
+        table = Table(title=f"Kubernetes clusters up in {env.startup_seconds:.1f}s — "
+                            f"{env.work_dir}")
+        for column in ("cluster", "role", "zone", "nodes", "server", "kubeconfig"):
+            table.add_column(column, overflow="fold")
+        for c in env.clusters.values():
+            table.add_row(c.name, c.role, c.zone or "-", str(len(c.node_names)), c.server,
+                          str(c.kubeconfig))
+        console.print(table)
+        console.print(f"export KUBECONFIG={env.kubeconfig}    # every cluster, one context "
+                      "each: kubectl --context <cluster>", highlight=False, soft_wrap=True)
+        for c in env.clusters.values():
+            console.print(f"export KUBECONFIG={c.kubeconfig}    # {c.name} only",
+                          highlight=False, soft_wrap=True)
+        console.print(f"logs: {env.work_dir}/<cluster>/logs; press Ctrl-C to stop",
+                      highlight=False, soft_wrap=True)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        with console.status("stopping the clusters…"):
+            await env.down()
+    console.print("clusters stopped" + (f"; work directory kept: {env.work_dir}" if keep
+                                        else ""), highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,6 +73,11 @@ class KubeConfigError(Exception):
     """The configuration cannot be used; the message says what and how to fix it."""
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"missing {text}" if isinstance(error, KeyError) else text
+
+
 def config_from_text(text: str, *, context: str | None = None,
                      source: str = "inline kubeconfig") -> SingleConfig:
     """A kubeconfig document given as text (e.g. from a Secret)."""
@@ -86,7 +91,7 @@ def config_from_text(text: str, *, context: str | None = None,
     except ConfigError as e:
         raise KubeConfigError(f"{source}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
-        raise KubeConfigError(f"{source} is not a valid kubeconfig ({e})") from None
+        raise KubeConfigError(f"{source} is not a valid kubeconfig ({_one_line(e)})") from None
     if single is None or single.user is None:
         raise KubeConfigError(f"{source} has no user for its current context")
     return single
@@ -111,7 +116,7 @@ def load_config(kubeconfig: str | Path | None = None, *,
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'} is not a valid "
-                              f"kubeconfig (missing or malformed {e}); check it with "
+                              f"kubeconfig ({_one_line(e)}); check it with "
                               "`kubectl config view`") from None
     if single is None or single.user is None:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'} has no user for its "

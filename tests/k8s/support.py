@@ -1,0 +1,67 @@
+"""Helpers of the real-cluster tier: running the ``pincompute`` and ``kubectl`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pincompute(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it (a fresh process), with its output captured."""
+    return subprocess.run([sys.executable, "-m", "pincompute.cli.main", *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def kubectl(bin_dir: Path, kubeconfig: Path | str, *args: str,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
+                          capture_output=True, text=True, timeout=60, input=input)
+
+
+def start_controller(log: Path, *args: str) -> subprocess.Popen[str]:
+    """A controller process; its log goes to a file (a pipe nobody reads would block it)."""
+    return subprocess.Popen([sys.executable, "-m", "pincompute.cli.main", "controller", *args],
+                            stdout=log.open("a"), stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[str], *, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"controller {proc.pid} did not stop on SIGINT within {timeout} s")
+    return proc.returncode
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error output must be one clear line, never a traceback."""
+    assert result.returncode != 0
+    text = (result.stderr + result.stdout).strip()
+    assert "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
