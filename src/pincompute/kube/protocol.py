@@ -137,7 +137,9 @@ class KubeClient(abc.ABC):
 
         When finalizers (or a pod's grace period) hold the deletion back, the
         object stays with ``metadata.deletionTimestamp`` set, and that object is
-        returned.
+        returned.  (A real API server answers the completed deletion of some
+        built-in kinds, such as ConfigMaps, with the object's identity only:
+        ``metadata.name``, ``namespace`` and ``uid``.)
         """
 
     async def close(self) -> None:  # noqa: B027 - optional hook

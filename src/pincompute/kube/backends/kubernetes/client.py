@@ -49,6 +49,7 @@ from ...errors import (
     Invalid,
     Unavailable,
     from_status,
+    invalid,
 )
 from ...protocol import (
     ERROR,
@@ -66,6 +67,7 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 _UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
+UNKNOWN_FIELD_REASON = "FieldValueUnknown"
 _DUPLICATE_FIELD = re.compile(r'duplicate field "([^"]+)"')
 
 
@@ -222,16 +224,46 @@ class KubernetesClient(KubeClient):
             return from_status({"message": f"{response.status_code}: {text}"},
                                code=response.status_code)
         error = from_status(status, code=response.status_code)
-        if response.status_code == 400:
-            # Strict field validation reports unknown fields as a bad request; the
-            # protocol (and the embedded store) call that Invalid, naming the field.
+        if response.status_code in (400, 422):
+            # Strict field validation reports unknown fields as a decoding failure
+            # (400 on create/update, 422 "patch" on patch); the protocol — and the
+            # embedded store — call that Invalid, naming each field.
             fields = _UNKNOWN_FIELD.findall(error.message) + _DUPLICATE_FIELD.findall(
                 error.message)
             if fields:
-                return Invalid(error.message, kind=error.kind, name=error.name, causes=[
-                    Cause(f, "field not declared in schema", "FieldValueInvalid")
-                    for f in fields])
+                causes = [Cause(f, "unknown field: not declared in the schema",
+                                UNKNOWN_FIELD_REASON) for f in dict.fromkeys(fields)]
+                causes += [c for c in error.causes if c.field != "patch"
+                           and c.field not in fields]
+                return Invalid(error.message, kind=error.kind, name=error.name, causes=causes)
         return error
+
+    async def _write(self, method: str, path: str, body: Any, *, kind: str, name: str,
+                     content_type: str = JSON, params: dict[str, str] | None = None) -> Any:
+        params = {**self._write_params(), **(params or {})}
+        try:
+            return await self._send(method, path, params=params, body=body,
+                                    content_type=content_type, write=True)
+        except Invalid as e:
+            unknown = [c for c in e.causes if c.reason == UNKNOWN_FIELD_REASON]
+            if not unknown:
+                if not e.name and name:
+                    raise invalid(kind, name, e.causes) from None
+                raise
+            # The server stops at the first unknown field; ask it (dry run, unknown
+            # fields ignored) what else is wrong, so the user sees every bad field
+            # at once, as the embedded store reports them.
+            causes = list(unknown)
+            try:
+                await self._send(method, path, body=body, content_type=content_type,
+                                 params={**params, "fieldValidation": "Ignore",
+                                         "dryRun": "All"}, write=True)
+            except Invalid as more:
+                named = {c.field for c in causes}
+                causes += [c for c in more.causes if c.field not in named]
+            except ApiError:
+                pass
+            raise invalid(kind, name, causes) from None
 
     @staticmethod
     def _typed(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
@@ -292,8 +324,12 @@ class KubernetesClient(KubeClient):
         await self._bucket.acquire()
         timeout = httpx.Timeout(10.0, read=(timeout_seconds + 30) if timeout_seconds else None)
         try:
+            # No compression on streams: the API server gzips each flush as its own
+            # gzip member, and a streaming decoder that stops after the first member
+            # silently drops every later event.
             async with self._http.stream("GET", path, params=params, timeout=timeout,
-                                         headers={"Accept": JSON}) as response:
+                                         headers={"Accept": JSON,
+                                                  "Accept-Encoding": "identity"}) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error(response)
@@ -321,9 +357,10 @@ class KubernetesClient(KubeClient):
                      namespace: str | None = None) -> dict[str, Any]:
         ns = self._namespace_for(resource, obj, namespace)
         body = self._typed(resource, dict(obj))
-        return self._typed(resource, await self._send(
-            "POST", self._path(resource, ns), params=self._write_params(), body=body,
-            write=True))
+        md = obj.get("metadata") or {}
+        return self._typed(resource, await self._write(
+            "POST", self._path(resource, ns), body, kind=resource.kind,
+            name=md.get("name") or md.get("generateName") or ""))
 
     async def update(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await self._put(resource, obj, None)
@@ -337,9 +374,9 @@ class KubernetesClient(KubeClient):
         ns = self._namespace_for(resource, obj, None)
         name = (obj.get("metadata") or {}).get("name") or ""
         body = self._typed(resource, dict(obj))
-        return self._typed(resource, await self._send(
-            "PUT", self._path(resource, ns, name, subresource), params=self._write_params(),
-            body=body, write=True))
+        return self._typed(resource, await self._write(
+            "PUT", self._path(resource, ns, name, subresource), body, kind=resource.kind,
+            name=name))
 
     async def patch(self, resource: Resource, name: str, patch: Mapping[str, Any], *,
                     namespace: str | None = None,
@@ -348,9 +385,9 @@ class KubernetesClient(KubeClient):
             raise BadRequest("a merge patch must be a JSON object",
                              causes=[Cause("body", "must be an object", "FieldValueTypeInvalid")])
         ns = self._namespace_for(resource, None, namespace)
-        return self._typed(resource, await self._send(
-            "PATCH", self._path(resource, ns, name, subresource), params=self._write_params(),
-            body=dict(patch), content_type=MERGE_PATCH, write=True))
+        return self._typed(resource, await self._write(
+            "PATCH", self._path(resource, ns, name, subresource), dict(patch),
+            kind=resource.kind, name=name, content_type=MERGE_PATCH))
 
     async def apply(self, resource: Resource, obj: Mapping[str, Any], *,
                     namespace: str | None = None, force: bool = False,
@@ -358,13 +395,11 @@ class KubernetesClient(KubeClient):
         """Server-side apply: the fields in ``obj`` become owned by our field manager."""
         ns = self._namespace_for(resource, obj, namespace)
         name = (obj.get("metadata") or {}).get("name") or ""
-        params = self._write_params()
-        if force:
-            params["force"] = "true"
         # JSON is YAML: the apply content type takes it as it is.
-        return self._typed(resource, await self._send(
-            "PATCH", self._path(resource, ns, name, subresource), params=params,
-            body=self._typed(resource, dict(obj)), content_type=APPLY_PATCH, write=True))
+        return self._typed(resource, await self._write(
+            "PATCH", self._path(resource, ns, name, subresource),
+            self._typed(resource, dict(obj)), kind=resource.kind, name=name,
+            content_type=APPLY_PATCH, params={"force": "true"} if force else None))
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
@@ -386,7 +421,13 @@ class KubernetesClient(KubeClient):
         result = await self._send("DELETE", self._path(resource, ns, name), body=options,
                                   write=True)
         if isinstance(result, dict) and result.get("kind") == "Status":
-            return result.get("details") or {}
+            # Some built-in resources (ConfigMaps, Secrets, ...) answer a completed
+            # deletion with a Status naming the object instead of the object itself.
+            details = result.get("details") or {}
+            md = {"name": details.get("name", name), "uid": details.get("uid", "")}
+            if ns:
+                md["namespace"] = ns
+            return self._typed(resource, {"metadata": md})
         return self._typed(resource, result or {})
 
     async def close(self) -> None:
