@@ -23,6 +23,7 @@ data) after the session; its path is printed in the terminal summary.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ _users = 0
 _banner_shown = False
 _kept: Path | None = None
 _summary_done = False
+_started: list[str] = []
 
 
 def in_ci() -> bool:
@@ -62,8 +64,13 @@ def _reporter(config: pytest.Config | None) -> object | None:
 
 
 def _say(config: pytest.Config | None, message: str, **markup: bool) -> None:
+    """A line on the terminal now, even from inside a fixture (where output is captured)."""
     reporter = _reporter(config)
-    if reporter is not None:
+    if reporter is None or config is None:
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with (capture.global_and_fixture_disabled() if capture is not None
+          else contextlib.nullcontext()):
         reporter.write_line(message, **markup)  # type: ignore[attr-defined]
 
 
@@ -134,9 +141,9 @@ def session_env(request: pytest.FixtureRequest) -> Iterator[KubeEnv]:
             _runner = runner
             if keep:
                 _kept = runner.env.work_dir
-            _say(request.config, f"\npincompute: real clusters up in "
-                 f"{runner.env.startup_seconds:.1f}s ({', '.join(runner.env.clusters)}) "
-                 f"in {runner.env.work_dir}", cyan=True)
+            _started.append(f"pincompute: real clusters {', '.join(runner.env.clusters)} up in "
+                            f"{runner.env.startup_seconds:.1f}s in {runner.env.work_dir}")
+            _say(request.config, "\n" + _started[-1], cyan=True)
         _users += 1
         env = _runner.env
     try:
@@ -159,6 +166,8 @@ def terminal_summary(terminalreporter: object) -> None:
     if isinstance(_binaries, KubeBinariesMissing) and not in_ci() and _banner_shown:
         terminalreporter.write_line(_skip_banner(str(_binaries)),  # type: ignore[attr-defined]
                                     red=True, bold=True)
+    for line in _started:
+        terminalreporter.write_line(line)  # type: ignore[attr-defined]
     if _kept is not None:
         terminalreporter.write_line(  # type: ignore[attr-defined]
             f"pincompute: real-cluster work directory kept: {_kept}")

@@ -11,6 +11,13 @@ real API server:
   the asynchronous garbage collector and namespace controller;
 * ``too_old_resource_version``: a resourceVersion a watch must answer with Gone;
 * ``bookmark_watch_kwargs``: watch arguments under which a BOOKMARK arrives soon.
+* ``namespace_ready``: waits until a new namespace takes every kind of object (on a
+  real cluster: until the controller manager has made its default ServiceAccount,
+  without which the ServiceAccount admission plugin refuses pods).
+
+The ``kubernetes`` harness talks to the kubeconfig it is given: the session's host
+cluster (``tests/kubeenv_fixture.py``) or ``$PINCOMPUTE_TEST_KUBECONFIG``.  It
+installs the Widget CRD once per server and waits until it is Established and served.
 
 Backend options a test needs (``@pytest.mark.backend_options(history_size=8)``,
 ``bookmark_interval``, ``watch_buffer``) tune the embedded store; a real server
@@ -31,11 +38,15 @@ from typing import Any
 
 import pytest
 
-from pincompute.kube import AlreadyExists, KubeClient, Resource
+from pincompute.kube import AlreadyExists, KubeClient, NotFound, Resource
 
 from .widget import CRDS, WIDGET_CRD, WIDGETS, validate_widget
 
 BACKENDS_ENV = "PINCOMPUTE_TEST_BACKENDS"
+#: A cluster to test the kubernetes backend against instead of the session's own.
+KUBECONFIG_ENV = "PINCOMPUTE_TEST_KUBECONFIG"
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
+                           status_subresource=False)
 KNOWN = ("embedded", "embedded-memory", "kubernetes")
 
 Churn = Callable[[int], Awaitable[Any]]
@@ -74,6 +85,9 @@ class Harness(abc.ABC):
 
     def bookmark_watch_kwargs(self) -> dict[str, Any]:
         return {}
+
+    async def namespace_ready(self, client: KubeClient, name: str) -> None:  # noqa: B027
+        """Wait until a new namespace can take every kind of object (a no-op in-process)."""
 
 
 class EmbeddedHarness(Harness):
@@ -117,13 +131,20 @@ class EmbeddedHarness(Harness):
 
 
 class KubernetesHarness(Harness):
-    """A real kube-apiserver (the real-backend issue wires the connection)."""
+    """A real kube-apiserver: the session's host cluster (``tests/kubeenv_fixture.py``),
+    or the cluster ``$PINCOMPUTE_TEST_KUBECONFIG`` names."""
 
     name = "kubernetes"
     isolated = False
     event_timeout = 15.0
     gc_timeout = 90.0
     MODULE = "pincompute.kube.backends.kubernetes"
+    # CRDs already Established, per server: installed once per session, not per test.
+    _established: set[str] = set()
+
+    def __init__(self, kubeconfig: str | Path | None = None) -> None:
+        super().__init__()
+        self.kubeconfig = kubeconfig
 
     async def start(self, **options: Any) -> KubeClient:
         self.options = options
@@ -135,11 +156,14 @@ class KubernetesHarness(Harness):
         if factory is None:
             pytest.fail(f"{self.MODULE} has no connect(); wire it in "
                         "tests/conformance/backends.py", pytrace=False)
-        client = factory()
+        client = factory(str(self.kubeconfig) if self.kubeconfig is not None else None)
         if inspect.isawaitable(client):
             client = await client
         self.client = client
-        await self._install_crd(client)
+        server = getattr(client, "server", str(self.kubeconfig))
+        if server not in self._established:
+            await self._install_crd(client)
+            self._established.add(server)
         return client
 
     async def _install_crd(self, client: KubeClient) -> None:
@@ -154,8 +178,28 @@ class KubernetesHarness(Harness):
                 conditions = (crd.get("status") or {}).get("conditions") or ()
                 if any(c.get("type") == "Established" and c.get("status") == "True"
                        for c in conditions):
+                    break
+                await asyncio.sleep(0.2)
+            # Established means served; wait until the collection answers too, so the
+            # first test does not race the API server's handler installation.
+            while True:
+                try:
+                    await client.list(WIDGETS, namespace="default", limit=1)
                     return
-                await asyncio.sleep(0.5)
+                except NotFound:
+                    await asyncio.sleep(0.2)
+
+    async def namespace_ready(self, client: KubeClient, name: str) -> None:
+        # Pods cannot be created in a namespace before the controller manager has made
+        # its default ServiceAccount (the ServiceAccount admission plugin refuses them);
+        # Kubernetes' own e2e framework waits for it the same way.
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    await client.get(SERVICEACCOUNTS, "default", namespace=name)
+                    return
+                except NotFound:
+                    await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -164,7 +208,11 @@ class KubernetesHarness(Harness):
 
     async def too_old_resource_version(self, client: KubeClient, resource: Resource,
                                        namespace: str | None, churn: Churn) -> str:
-        # Every real cluster has compacted revision 1 away long ago.
+        # Older than anything in the API server's watch cache, which starts at the
+        # revision it first listed from etcd: revision 1 never qualifies on a real server.
+        # One write all the same, so that callers find the object churned as on the
+        # embedded store (a later "change it back" patch must be a change).
+        await churn(0)
         return "1"
 
     def bookmark_watch_kwargs(self) -> dict[str, Any]:
@@ -172,12 +220,13 @@ class KubernetesHarness(Harness):
         return {"timeout_seconds": 8}
 
 
-def make_harness(name: str, tmp_path: Path) -> Harness:
+def make_harness(name: str, tmp_path: Path, *,
+                 kubeconfig: str | Path | None = None) -> Harness:
     if name == "embedded":
         return EmbeddedHarness(tmp_path / "db", name)
     if name == "embedded-memory":
         return EmbeddedHarness(None, name)
     if name == "kubernetes":
-        return KubernetesHarness()
+        return KubernetesHarness(kubeconfig)
     pytest.fail(f"unknown backend {name!r} in {BACKENDS_ENV} (known: {', '.join(KNOWN)})",
                 pytrace=False)

@@ -235,10 +235,16 @@ async def test_node_lifecycle_marks_a_silent_node_unknown(kube_env: KubeEnv) -> 
 
 @pytest.mark.slow
 async def test_teardown_leaves_no_process_and_no_files(kube_bin: Path, tmp_path: Path) -> None:
+    # The binaries alone, without build-kube.sh's kwok-stages.yaml: kwok gets the
+    # module's own copy of the default stages (and must still make the node Ready).
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kwok"):
+        (bare / name).symlink_to(kube_bin / name)
     work = tmp_path / "env"
     spec = ClusterSpec("solo", role="member", zone="zone-z",
                        node_pools=(NodePool("tiny", nodes=1, cpu="1", memory="1Gi"),))
-    async with KubeEnv.start(clusters=(spec,), work_dir=work, bin_dir=kube_bin) as env:
+    async with KubeEnv.start(clusters=(spec,), work_dir=work, bin_dir=bare) as env:
         pids = env.pids()
         assert sorted(env["solo"].pids) == sorted(
             ["etcd", "kube-apiserver", "kube-controller-manager", "kwok"])
