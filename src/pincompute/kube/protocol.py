@@ -142,5 +142,17 @@ class KubeClient(abc.ABC):
         ``metadata.name``, ``namespace`` and ``uid``.)
         """
 
+    @abc.abstractmethod
+    async def create_subresource(self, resource: Resource, name: str, subresource: str,
+                                 body: Mapping[str, Any], *,
+                                 namespace: str | None = None) -> dict[str, Any]:
+        """POST to an object's subresource, e.g. a ``Binding`` to ``pods/<name>/binding``.
+
+        The embedded store implements ``pods/binding`` (what a scheduler needs): it
+        sets ``spec.nodeName`` and the ``PodScheduled`` condition, and answers
+        Conflict when the pod is already bound, is being deleted, or its uid does
+        not match ``metadata.uid`` of the binding.
+        """
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the client is unusable afterwards."""

@@ -114,6 +114,12 @@ class EmbeddedClient(KubeClient):
         return await _durable(self.store.patch(resource, name, patch, namespace,
                                                status=subresource == "status"))
 
+    async def create_subresource(self, resource: Resource, name: str, subresource: str,
+                                 body: Mapping[str, Any], *,
+                                 namespace: str | None = None) -> dict[str, Any]:
+        return await _durable(self.store.create_subresource(resource, name, subresource, body,
+                                                            namespace))
+
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
                      grace_period_seconds: int | None = None,

@@ -563,6 +563,44 @@ class EmbeddedStore:
             patched["metadata"]["namespace"] = ns
         return self.update(resource, patched, status=status)
 
+    def create_subresource(self, resource: Resource, name: str, subresource: str,
+                           body: Any, namespace: str | None) -> tuple[dict[str, Any], Waiter]:
+        """``pods/binding``: assign an unbound pod to a node, as the API server does."""
+        self._check_writable()
+        if not (resource.graceful_delete and subresource == "binding"):
+            raise NotFound(f"the server could not find the requested resource "
+                           f"({resource}/{subresource})")
+        coll = self._collection(resource)
+        if not isinstance(body, Mapping):
+            raise BadRequest("a Binding must be a JSON object")
+        target = body.get("target") or {}
+        node = target.get("name") if isinstance(target, Mapping) else None
+        if not isinstance(node, str) or not node:
+            raise invalid("Binding", name, [Cause("target.name", "Required value",
+                                                  "FieldValueRequired")])
+        prev = coll.entries.get(self._key(resource, namespace, name))
+        if prev is None:
+            raise NotFound(f'{resource} "{name}" not found', kind=resource.kind, name=name)
+        uid = (body.get("metadata") or {}).get("uid")
+        if uid and uid != prev.uid:
+            raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object "
+                           f"meta: {prev.uid}", kind=resource.kind, name=name)
+        if prev.deleting:
+            raise Conflict(f"pod {name} is being deleted, cannot be assigned to a host",
+                           kind=resource.kind, name=name)
+        if prev.node:
+            raise Conflict(f'pod {name} is already assigned to node "{prev.node}"',
+                           kind=resource.kind, name=name)
+        obj = orjson.loads(prev.raw)
+        obj.setdefault("spec", {})["nodeName"] = node
+        conditions = obj.setdefault("status", {}).setdefault("conditions", [])
+        conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True",
+                           "lastTransitionTime": _now()})
+        waiter = self._put(coll, obj, prev)
+        return {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                "metadata": {}}, waiter
+
     def delete(self, resource: Resource, name: str, namespace: str | None, *,
                preconditions: Preconditions | None, grace_period_seconds: int | None,
                propagation_policy: str | None) -> tuple[dict[str, Any], Waiter]:

@@ -401,6 +401,13 @@ class KubernetesClient(KubeClient):
             self._typed(resource, dict(obj)), kind=resource.kind, name=name,
             content_type=APPLY_PATCH, params={"force": "true"} if force else None))
 
+    async def create_subresource(self, resource: Resource, name: str, subresource: str,
+                                 body: Mapping[str, Any], *,
+                                 namespace: str | None = None) -> dict[str, Any]:
+        ns = self._namespace_for(resource, None, namespace)
+        return await self._write("POST", self._path(resource, ns, name, subresource),
+                                 dict(body), kind=resource.kind, name=name) or {}
+
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
                      grace_period_seconds: int | None = None,
