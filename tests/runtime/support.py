@@ -178,6 +178,12 @@ class GatedClient(KubeClient):
         return await self.inner.patch(resource, name, patch, namespace=namespace,
                                       subresource=subresource)
 
+    async def create_subresource(self, resource: Resource, name: str, subresource: str,
+                                 body: Mapping[str, Any], *,
+                                 namespace: str | None = None) -> dict[str, Any]:
+        return await self.inner.create_subresource(resource, name, subresource, body,
+                                                   namespace=namespace)
+
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
                      grace_period_seconds: int | None = None,
