@@ -1,0 +1,32 @@
+"""The scheduling framework: extension points, registry, profiles, and the runtime running them.
+
+See :mod:`.interface` for the extension points, :mod:`.registry` and
+:mod:`.profile` for configuration, :mod:`.runtime` for one scheduling cycle,
+:mod:`.waiting` for Permit, :mod:`.diagnosis` for unschedulable messages.
+"""
+
+from .diagnosis import Diagnosis
+from .interface import (
+    SKIP,
+    SUCCESS,
+    ClassContext,
+    Code,
+    CycleState,
+    Deps,
+    PostFilterResult,
+    QueuedPod,
+    Status,
+    unschedulable,
+    wait,
+)
+from .profile import DEFAULT_PLUGINS, DEFAULT_WEIGHTS, Profile
+from .registry import Registry
+from .runtime import Decision, Effects, Framework, NoEffects
+from .waiting import WaitingPod, WaitingPods
+
+__all__ = [
+    "DEFAULT_PLUGINS", "DEFAULT_WEIGHTS", "SKIP", "SUCCESS",
+    "ClassContext", "Code", "CycleState", "Decision", "Deps", "Diagnosis", "Effects",
+    "Framework", "NoEffects", "PostFilterResult", "Profile", "QueuedPod", "Registry", "Status",
+    "WaitingPod", "WaitingPods", "unschedulable", "wait",
+]

@@ -1,0 +1,73 @@
+"""Shared arithmetic of the allocation scores: what a node's use would be with the pod on it.
+
+Theory of operation
+-------------------
+LeastAllocated, MostAllocated and BalancedAllocation all look at, per resource,
+``requested + pod request`` against ``allocatable`` on every node (assumed pods
+included).  This module computes those two columns for the scored resources,
+so the three plugins stay one formula each.  Resources are named as in pod specs
+(``cpu``, ``memory``, ``nvidia.com/gpu``) with weights, by default cpu and
+memory weighted 1 as kube-scheduler does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import labels as L
+from ..nodetable import NodeTable, Rows
+from ..podinfo import PodInfo
+
+DEFAULT_RESOURCES: Mapping[str, float] = {"cpu": 1.0, "memory": 1.0}
+
+
+def parse_resources(args: Mapping[str, Any]) -> dict[str, float]:
+    raw = args.get("resources", DEFAULT_RESOURCES)
+    out = {}
+    for name, weight in dict(raw).items():
+        if name not in ("cpu", "memory", L.GPU_RESOURCE):
+            raise ValueError(f"unsupported resource {name!r} for allocation scoring")
+        if float(weight) > 0:
+            out[name] = float(weight)
+    if not out:
+        raise ValueError("allocation scoring needs at least one resource with a positive weight")
+    return out
+
+
+def used_and_allocatable(table: NodeTable, pod: PodInfo, rows: Rows, resource: str,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    if resource == "cpu":
+        return table.req_cpu[rows] + pod.cpu, table.alloc_cpu[rows]
+    if resource == "memory":
+        return table.req_mem[rows] + pod.memory, table.alloc_mem[rows]
+    return table.req_gpu[rows] + pod.gpu, table.alloc_gpu[rows]
+
+
+def fractions(table: NodeTable, pod: PodInfo, rows: Rows, resource: str) -> np.ndarray:
+    """``(requested + pod) / allocatable`` clipped to [0, 1]; 1 where nothing is allocatable."""
+    used, alloc = used_and_allocatable(table, pod, rows, resource)
+    frac = np.divide(used, alloc, out=np.ones(used.shape[0], dtype=np.float64),
+                     where=alloc > 0)
+    return np.minimum(frac, 1.0, out=frac)
+
+
+def fraction_row(table: NodeTable, pod: PodInfo, row: int, resource: str) -> float:
+    """Scalar :func:`fractions` for one row."""
+    if resource == "cpu":
+        used, alloc = int(table.req_cpu[row]) + pod.cpu, int(table.alloc_cpu[row])
+    elif resource == "memory":
+        used, alloc = int(table.req_mem[row]) + pod.memory, int(table.alloc_mem[row])
+    else:
+        used, alloc = int(table.req_gpu[row]) + pod.gpu, int(table.alloc_gpu[row])
+    if alloc <= 0:
+        return 1.0
+    frac = used / alloc
+    return frac if frac < 1.0 else 1.0
+
+
+def scored_resources(pod: PodInfo, resources: Mapping[str, float]) -> dict[str, float]:
+    """The resources worth scoring for this pod (GPUs only for pods that request them)."""
+    return {r: w for r, w in resources.items() if r != L.GPU_RESOURCE or pod.gpu}
