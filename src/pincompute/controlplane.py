@@ -33,6 +33,7 @@ from .member.nodepools import add_nodepool_controller
 from .model.registry import MEMBERCLUSTERS
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
+from .scheduler import Scheduler
 
 
 class StartupError(Exception):
@@ -136,9 +137,12 @@ async def federation_manager(host: KubernetesClient, *,
 
 async def member_manager(client: KubernetesClient, *, cluster: str,
                          lease_duration: float = 15.0) -> tuple[Manager, list[Any]]:
-    """A member cluster's manager: the member operators (so far: node pools)."""
+    """A member cluster's manager: the member operators (so far: node pools) and the pod
+    scheduler, which on a real cluster is a secondary scheduler: it binds only pods
+    whose ``spec.schedulerName`` is ``pincompute``, beside the cluster's own."""
     await preflight(client, "member")
     manager = _manager(f"member-{cluster}", client, lease=f"pincompute-member-{cluster}",
                        lease_duration=lease_duration)
     add_nodepool_controller(manager, client=client)
+    Scheduler.attach(manager, client)
     return manager, [client]

@@ -9,13 +9,16 @@ import pytest
 from pincompute.federation.projects import PROJECT_LABEL
 from pincompute.install import SYSTEM_NAMESPACE
 from pincompute.kube import NotFound
-from pincompute.kube.resource import LEASES, NAMESPACES
+from pincompute.kube.resource import LEASES, NAMESPACES, PODS, Resource
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PROJECTS
 
 from .support import eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
+
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
+                           status_subresource=False)
 
 
 @pytest.fixture(scope="module")
@@ -141,4 +144,69 @@ async def test_member_controller_counts_kwok_nodes(region: KubeEnv, tmp_path: Pa
     finally:
         assert stop(proc) == 0, (tmp_path / "member.log").read_text()[-3000:]
         await client.delete(NODEPOOLS, "general")
+        await client.close()
+
+
+async def test_pod_scheduler_binds_to_kwok_nodes_as_a_secondary_scheduler(
+        region: KubeEnv, tmp_path: Path) -> None:
+    member = region.members[1]
+    proc = start_controller(tmp_path / "member.log", "member", "--cluster", member.name,
+                            "--kubeconfig", str(member.kubeconfig), "--lease-duration", "4")
+    client = member.client()
+    ns = "sched"
+    try:
+        await client.create(NAMESPACES, {"metadata": {"name": ns}})
+
+        async def default_account() -> bool:
+            try:
+                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
+                return True
+            except NotFound:
+                return False
+
+        await eventually(default_account, timeout=30, what="the default service account")
+
+        def pod(name: str, cpu: str, scheduler: str = "pincompute") -> dict:
+            return {"metadata": {"name": name, "labels": {"app": "web"}},
+                    "spec": {"schedulerName": scheduler, "containers": [
+                        {"name": "main", "image": "busybox:1.36",
+                         "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}
+
+        for i in range(4):
+            await client.create(PODS, pod(f"web-{i}", "500m"), namespace=ns)
+        await client.create(PODS, pod("huge", "64"), namespace=ns)
+        await client.create(PODS, pod("not-ours", "100m", scheduler="someone-else"),
+                            namespace=ns)
+
+        async def bound() -> list[str] | None:
+            pods = (await client.list(PODS, namespace=ns, label_selector="app=web")).items
+            nodes = [p["spec"].get("nodeName") for p in pods if p["metadata"]["name"]
+                     .startswith("web-")]
+            return nodes if len(nodes) == 4 and all(nodes) else None
+
+        nodes = await eventually(bound, timeout=60, what="pods bound by the pincompute scheduler")
+        assert set(nodes) <= set(member.node_names)
+
+        async def running() -> bool:
+            pods = (await client.list(PODS, namespace=ns, label_selector="app=web")).items
+            return all((p.get("status") or {}).get("phase") == "Running" for p in pods
+                       if p["metadata"]["name"].startswith("web-"))
+
+        await eventually(running, timeout=60, what="kwok to run the bound pods")
+
+        async def unschedulable() -> dict | None:
+            huge = await client.get(PODS, "huge", namespace=ns)
+            for c in (huge.get("status") or {}).get("conditions") or ():
+                if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable":
+                    return c
+            return None
+
+        condition = await eventually(unschedulable, timeout=30, what="the Unschedulable reason")
+        assert condition["message"].startswith(f"0/{len(member.node_names)} nodes are available")
+        assert "Insufficient cpu" in condition["message"]
+        other = await client.get(PODS, "not-ours", namespace=ns)
+        assert not other["spec"].get("nodeName")  # another scheduler's pod is left alone
+    finally:
+        assert stop(proc) == 0, (tmp_path / "member.log").read_text()[-3000:]
+        await client.delete(NAMESPACES, ns)
         await client.close()
