@@ -1,0 +1,456 @@
+"""The node agent: the kubelet of embedded clusters.
+
+Theory of operation
+-------------------
+A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
+
+1. registers the Node (:mod:`.registration`) and claims its pod address block
+   (:mod:`.network`), recording it as ``spec.podCIDR``;
+2. builds its runtime — ``process`` (:mod:`.process`, with per-pod uids and
+   cgroups when root and the machine allow, else *degraded*, logged and shown
+   in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.sim`);
+3. starts the node runtime API (:mod:`.api`) for logs and exec, unless off;
+4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
+   passes — and keeps renewing its Lease and re-evaluating its conditions;
+5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
+   keeps one :class:`~.worker.PodWorker` per pod.
+
+Admission: before running a new pod the agent checks that it fits — the sum of
+the requests of the pods it runs plus the new pod's within allocatable, and the
+pod count within ``pods`` — as the kubelet does, so a racing or wrong binding
+fails the pod (``OutOfcpu``, ``OutOfmemory``, ``OutOfpods``) instead of
+overcommitting the node.
+
+:meth:`NodeAgent.stop` stops watching, stops renewing the Lease (it simply
+expires: the node lifecycle controller marks the node and evicts, see
+:mod:`.nodelifecycle`), and stops every container — processes must not outlive
+the agent that reads their pipes; the API objects are left as they are.
+
+Many sim nodes can share one pod informer (:mod:`.fleet`): an agent created
+with ``watch_pods=False`` is fed through :meth:`pod_event` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import secrets
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pincompute.kube.errors import ApiError, NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
+from pincompute.kube.resource import NODES, PODS
+from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.logging import get_logger
+
+from . import health
+from .api import RuntimeAPI
+from .backoff import BackoffPolicy
+from .cgroups import detect as detect_cgroups
+from .events import EventRecorder
+from .identity import DEFAULT_REGISTRY, UidAllocator
+from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogStore
+from .network import (
+    NODE_LEASE_NAMESPACE,
+    PROCESS_POOL,
+    SIM_POOL,
+    AddressBlock,
+    Networking,
+    claim_pod_cidr,
+)
+from .process import ProcessRuntime
+from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
+from .runtime import Runtime
+from .sim import SimRuntime
+from .worker import TERMINAL_PHASES, PodWorker, WorkerContext
+
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeConfig:
+    """Everything about one node agent; every option has a Kubernetes-like default."""
+
+    identity: NodeIdentity
+    runtime: Literal["process", "sim"] = "process"
+    root_dir: Path | None = None
+    """The node's own directory (process runtime: sandboxes, logs; required)."""
+    storage_dir: Path | None = None
+    """Cluster storage shared by the machine's nodes (persistent and shared volumes);
+    default ``<root_dir>/../storage``."""
+    pod_pool: str | None = None
+    """The cluster's pod address pool (default: 127.64.0.0/10 process, 10.0.0.0/8 sim)."""
+    pod_block_prefix: int = 24
+    lease_duration: float = 40.0
+    heartbeat_interval: float | None = None
+    """Seconds between Lease renewals (default: a quarter of ``lease_duration``)."""
+    status_interval: float = 10.0
+    """Seconds between health evaluations (conditions are written only when they change)."""
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    probe_scale: float = 1.0
+    """Multiplies probe delays and periods (tests run probes faster; keep 1 otherwise)."""
+    log_max_bytes: int = DEFAULT_MAX_BYTES
+    log_max_files: int = DEFAULT_MAX_FILES
+    serve_api: bool | None = None
+    """Serve the node runtime API (default: with the process runtime only; sim nodes bind
+    it on 127.0.0.1 since their addresses are not real)."""
+    api_port: int = 0
+    api_token: str | None = None
+    """Bearer token of the runtime API (default: generated; written to ``<root>/api-token``)."""
+    isolation: Literal["auto", "off"] = "auto"
+    """``auto``: per-pod uid and cgroups when possible; ``off``: never (runs degraded)."""
+    uid_registry: Path = DEFAULT_REGISTRY
+    sim_defaults: Mapping[str, str] = field(default_factory=dict)
+    """Node-pool defaults for the sim runtime's annotations (see :mod:`.sim`)."""
+    record_events: bool = True
+    system_namespaces: Sequence[str] = ("pincompute-system", "kube-system")
+    shutdown_grace: float = 10.0
+    """Longest a container gets to stop when the agent stops."""
+    thresholds: health.Thresholds = field(default_factory=health.Thresholds)
+    required_daemons: Sequence[str] = ()
+    """Names of daemon pods (``namespace/prefix``) that must run on the node before it is
+    Ready."""
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+
+def _requests(pod: Mapping[str, Any]) -> tuple[int, int]:
+    cpu = mem = 0
+    for c in (pod.get("spec") or {}).get("containers") or ():
+        res = c.get("resources") or {}
+        req = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+        try:
+            cpu += cpu_millis(req["cpu"]) if "cpu" in req else 0
+            mem += to_int(req["memory"]) if "memory" in req else 0
+        except QuantityError:
+            continue
+    return cpu, mem
+
+
+class NodeAgent:
+    def __init__(self, client: KubeClient, config: NodeConfig, *,
+                 watch_pods: bool = True) -> None:
+        self.client = client
+        self.config = config
+        self.name = config.name
+        self.watch_pods = watch_pods
+        self.workers: dict[str, PodWorker] = {}
+        self.runtime: Runtime | None = None
+        self.networking: Networking | None = None
+        self.logs: LogStore | None = None
+        self.events: EventRecorder | None = None
+        self.node: dict[str, Any] | None = None
+        self.heartbeat = Heartbeat(client, self.name, lease_duration=config.lease_duration,
+                                   renew_interval=config.heartbeat_interval)
+        self.degraded: tuple[str, ...] = ()
+        self.api_token = config.api_token or secrets.token_urlsafe(24)
+        self.api_endpoint: str | None = None
+        self.api_server: RuntimeAPI | None = None
+        self.pod_cidr: str | None = None
+        self._informer: SharedInformer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ctx: WorkerContext | None = None
+        self._allocatable = config.identity.allocatable()
+        self._capacity = (int(self._allocatable.get("pods", "110")),
+                          cpu_millis(self._allocatable.get("cpu", "0")),
+                          to_int(self._allocatable.get("memory", "0")))
+        """(pods, cpu millis, memory bytes) allocatable, parsed once for admission."""
+        self._started = False
+        self._log = _log.bind(node=self.name)
+        self.report = health.HealthReport()
+
+    # -- start / stop --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        await ensure_namespace(self.client, NODE_LEASE_NAMESPACE)
+        self.node = await register(self.client, node_object(cfg.identity, runtime=cfg.runtime))
+        self.heartbeat.set_owner(self.node)
+        pool = cfg.pod_pool or (SIM_POOL if cfg.runtime == "sim" else PROCESS_POOL)
+        self.pod_cidr = (self.node.get("spec") or {}).get("podCIDR") or await claim_pod_cidr(
+            self.client, self.node, pool=pool, prefix=cfg.pod_block_prefix)
+        block = AddressBlock(ipaddress.IPv4Network(self.pod_cidr))
+        self.networking = Networking(block, dedicated_interfaces=cfg.identity.dedicated_interfaces,
+                                     system_namespaces=cfg.system_namespaces)
+        self.runtime = self._make_runtime(block.node_ip)
+        if self.degraded:
+            for reason in self.degraded:
+                self._log.warning("running degraded: %s", reason)
+        if cfg.record_events:
+            self.events = EventRecorder(self.client, component="pincompute-node",
+                                        host=self.name)
+        self._ctx = WorkerContext(
+            client=self.client, runtime=self.runtime, networking=self.networking,
+            node_name=self.name, node_ip=block.node_ip, allocatable=self._allocatable,
+            backoff=cfg.backoff, probe_scale=cfg.probe_scale, logs=self.logs,
+            events=self.events, on_done=self._worker_done)
+        serve_api = cfg.serve_api if cfg.serve_api is not None else cfg.runtime == "process"
+        if serve_api:
+            host = block.node_ip if cfg.runtime == "process" else "127.0.0.1"
+            self.api_server = RuntimeAPI(self, host=host, port=cfg.api_port,
+                                         token=self.api_token)
+            await self.api_server.start()
+            self.api_endpoint = self.api_server.url
+            if cfg.root_dir is not None:
+                token_file = cfg.root_dir / "api-token"
+                token_file.write_text(self.api_token)
+                os.chmod(token_file, 0o600)
+        self.node = await register(self.client, node_object(
+            cfg.identity, runtime=cfg.runtime, node_ip=block.node_ip, pod_cidr=self.pod_cidr,
+            api_endpoint=self.api_endpoint,
+            api_port=self.api_server.port if self.api_server is not None else 0))
+        await self.heartbeat.renew()
+        await self.update_conditions()
+        self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
+        self._tasks.append(asyncio.create_task(self._status_loop(),
+                                               name=f"node status {self.name}"))
+        if self.watch_pods:
+            self._informer = SharedInformer(self.client, PODS,
+                                            field_selector=f"spec.nodeName={self.name}")
+            self._informer.add_event_handler(
+                on_add=lambda o: self.pod_event("add", o),
+                on_update=lambda _, o: self.pod_event("update", o),
+                on_delete=lambda o: self.pod_event("delete", o))
+            self._informer.start()
+            await self._informer.wait_synced()
+            self._collect_leftovers()
+        self._started = True
+        self._log.info("node %s started (%s runtime, pod CIDR %s, api %s)", self.name,
+                       cfg.runtime, self.pod_cidr, self.api_endpoint or "off")
+
+    def _make_runtime(self, node_ip: str) -> Runtime:
+        cfg = self.config
+        if cfg.runtime == "sim":
+            return SimRuntime(defaults=cfg.sim_defaults)
+        if cfg.root_dir is None:
+            raise ValueError("the process runtime needs root_dir")
+        root = cfg.root_dir
+        root.mkdir(parents=True, exist_ok=True)
+        storage = cfg.storage_dir or root.parent / "storage"
+        self.logs = LogStore(root / "logs", max_bytes=cfg.log_max_bytes,
+                             max_files=cfg.log_max_files)
+        degraded: list[str] = []
+        uids = cgroups = None
+        if cfg.isolation == "off":
+            degraded.append("isolation is off by configuration: pods share the agent's uid "
+                            "and have no cgroup limits")
+        elif os.geteuid() != 0:
+            degraded.append("not running as root: pods run as the agent's uid and their "
+                            "CPU/memory limits are not enforced")
+        else:
+            uids = UidAllocator(node=self.name, registry=cfg.uid_registry)
+            cgroups, why = detect_cgroups(self.name)
+            if cgroups is None:
+                degraded.append(f"no writable cgroups ({why}): CPU/memory limits are not "
+                                "enforced")
+            else:
+                self._log.info("pod resource limits through %s", why)
+        self.degraded = tuple(degraded)
+        runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
+                                 uids=uids, node_ip=node_ip, degraded=self.degraded)
+        if uids is not None:
+            # Pods of this node from an earlier run get their uids back (or lose them
+            # once the pod list shows they are gone, see _collect_leftovers).
+            for pod_uid, uid in uids.owned_by().items():
+                uids.adopt(pod_uid, uid)
+        killed = runtime.cleanup_orphans()
+        if killed:
+            self._log.warning("killed %d containers left behind by an earlier run", killed)
+        return runtime
+
+    async def stop(self) -> None:
+        """Stop the node: no more heartbeats (the Lease expires) and no more containers."""
+        if self._informer is not None:
+            await self._informer.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        workers = list(self.workers.values())
+        if self.runtime is not None and self.runtime.simulated:
+            # Nothing runs: dropping the timers is the whole shutdown.
+            for w in workers:
+                await w.abandon()
+        else:
+            await asyncio.gather(*(w.shutdown(grace=self.config.shutdown_grace)
+                                   for w in workers), return_exceptions=True)
+        self.workers.clear()
+        if self.api_server is not None:
+            await self.api_server.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
+        if self.events is not None:
+            await self.events.close()
+        if self.runtime is not None and isinstance(self.runtime, ProcessRuntime) and \
+                self.runtime.uids is not None:
+            self.runtime.uids.release_all()
+        self._started = False
+
+    async def __aenter__(self) -> NodeAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- pods ----------------------------------------------------------------------------------
+
+    def pod_event(self, kind: str, pod: dict[str, Any]) -> None:
+        """An informer event about a pod bound to this node (objects are shared, read-only)."""
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if kind == "delete":
+            if worker is not None:
+                worker.delete()
+            return
+        if worker is not None:
+            worker.update(pod)
+            return
+        if (pod.get("spec") or {}).get("nodeName") != self.name:
+            return
+        assert self._ctx is not None
+        rejection = None
+        requests = _requests(pod)
+        if (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES and \
+                not pod["metadata"].get("deletionTimestamp"):
+            rejection = self._admit(requests)
+        worker = PodWorker(self._ctx, pod, rejection=rejection)
+        worker.requests = requests
+        self.workers[uid] = worker
+        worker.kick()
+
+    def _admit(self, requests: tuple[int, int]) -> tuple[str, str] | None:
+        active = [w for w in self.workers.values() if not w.finished]
+        max_pods, cap_cpu, cap_mem = self._capacity
+        if len(active) + 1 > max_pods:
+            return "OutOfpods", f"Node didn't have enough resource: pods, capacity {max_pods}"
+        cpu, mem = requests
+        used_cpu = sum(w.requests[0] for w in active)
+        used_mem = sum(w.requests[1] for w in active)
+        if cpu and used_cpu + cpu > cap_cpu:
+            return ("OutOfcpu", f"Node didn't have enough resource: cpu, requested: {cpu}m, "
+                    f"used: {used_cpu}m, capacity: {cap_cpu}m")
+        if mem and used_mem + mem > cap_mem:
+            return ("OutOfmemory", f"Node didn't have enough resource: memory, requested: "
+                    f"{mem}, used: {used_mem}, capacity: {cap_mem}")
+        return None
+
+    def _collect_leftovers(self) -> None:
+        """Remove what an earlier run left for pods no longer bound here."""
+        runtime = self.runtime
+        if not isinstance(runtime, ProcessRuntime):
+            return
+        live = set(self.workers)
+        if runtime.uids is not None:
+            for pod_uid in runtime.uids.owned_by():
+                if pod_uid not in live:
+                    runtime.uids.adopt(pod_uid, runtime.uids.owned_by()[pod_uid])
+                    runtime.uids.release(pod_uid)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(runtime.pods_dir):
+                if entry.name not in live:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+        if self.logs is not None:
+            for pod_dir in self.logs.pod_dirs():
+                if pod_dir.rsplit("_", 1)[-1] not in live:
+                    self.logs.remove_pod(pod_dir)
+
+    def _worker_done(self, worker: PodWorker) -> None:
+        if self.workers.get(worker.uid) is worker:
+            del self.workers[worker.uid]
+
+    def find(self, namespace: str, name: str) -> PodWorker | None:
+        """The worker of a pod on this node, by namespace and name (the newest one)."""
+        for w in self.workers.values():
+            if w.namespace == namespace and w.name == name:
+                return w
+        return None
+
+    async def wait_idle(self) -> None:
+        """Until every pod worker has finished its current sync (tests, benchmarks)."""
+        for w in list(self.workers.values()):
+            await w.wait_idle()
+
+    # -- node status ---------------------------------------------------------------------------
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.status_interval)
+            try:
+                await self.update_conditions()
+            except (ApiError, OSError) as exc:
+                self._log.warning("node status update failed: %s", exc)
+
+    async def evaluate(self) -> health.HealthReport:
+        cfg = self.config
+        runtime_error = await self.runtime.health() if self.runtime is not None else \
+            "no runtime"
+        disk_error = disk_pressure = None
+        memory = pids = overload = None
+        dns_error = None
+        if cfg.runtime == "process" and cfg.root_dir is not None:
+            disk_error, disk_pressure = health.probe_disk(cfg.root_dir, cfg.thresholds)
+            memory, pids, overload = health.probe_machine(cfg.thresholds)
+            dns_error = await health.probe_dns()
+        cpu_used = mem_used = 0
+        for w in self.workers.values():
+            for u in w.usage().values():
+                cpu_used += int(u["cpuMillis"])
+                mem_used += int(u["memoryBytes"])
+        try:
+            pod_memory, pod_overload = health.usage_pressure(
+                cpu_used_millis=cpu_used, memory_used=mem_used,
+                cpu_allocatable_millis=cpu_millis(self._allocatable["cpu"]),
+                memory_allocatable=to_int(self._allocatable["memory"]),
+                thresholds=cfg.thresholds)
+        except QuantityError:
+            pod_memory = pod_overload = None
+        daemons_error = self._daemons_missing()
+        return health.HealthReport(
+            runtime_error=runtime_error, disk_error=disk_error, dns_error=dns_error,
+            daemons_error=daemons_error, memory_pressure=memory or pod_memory,
+            disk_pressure=disk_pressure, pid_pressure=pids, overloaded=overload or pod_overload,
+            degraded=self.degraded)
+
+    def _daemons_missing(self) -> str | None:
+        missing = []
+        for want in self.config.required_daemons:
+            ns, _, prefix = want.partition("/")
+            if not any(w.namespace == ns and w.name.startswith(prefix) and w.initialized and
+                       all(r.ready for r in w.records.values()) for w in self.workers.values()):
+                missing.append(want)
+        return f"required daemons not ready: {', '.join(missing)}" if missing else None
+
+    async def update_conditions(self) -> bool:
+        """Evaluate health now and write the conditions if they changed."""
+        self.report = await self.evaluate()
+        try:
+            node = await self.client.get(NODES, self.name)
+        except NotFound:
+            return False
+        previous = (node.get("status") or {}).get("conditions") or []
+        new = health.conditions(self.report, previous)
+        if health.same_conditions(previous, new):
+            return False
+        await self.client.patch(NODES, self.name, {"status": {"conditions": new}},
+                                subresource="status")
+        self.node = node
+        return True
+
+    def usage(self) -> dict[str, Any]:
+        """CPU/memory use per pod and container (for ``top`` and metrics)."""
+        return {f"{w.namespace}/{w.name}": w.usage() for w in self.workers.values()}
+
+
+__all__ = ["NodeAgent", "NodeConfig"]

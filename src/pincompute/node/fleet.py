@@ -1,0 +1,211 @@
+"""A fleet: many node agents in one process sharing one pod watch (sim scale).
+
+Theory of operation
+-------------------
+One agent watching its own pods costs the API one watch with a field selector,
+which is right for a handful of process nodes.  At thousands of sim nodes in one
+process it is wasteful twice over: the store evaluates every pod event against
+thousands of watchers' selectors, and every agent keeps a cache of its own.  A
+:class:`NodeFleet` runs its agents with ``watch_pods=False`` and one list/watch of
+all pods, and routes each event to the agent named in the pod's
+``spec.nodeName`` (a dict lookup).  Pods bound to nodes outside the fleet are
+ignored.
+
+The fleet keeps no cache beyond what the pod workers hold, and what they hold is
+*trimmed* (:func:`trim`): the pod's metadata that matters to a node, its spec,
+and the parts of its status a worker reads (phase, address, start time,
+conditions, restart counts) — and *interned* (:class:`Interner`): container
+specs, volumes, tolerations, labels and annotations equal to another pod's are
+that pod's objects.  A decoded pod is ~10 KB of Python objects, its status
+nearly half of it and its containers most of the rest; at 120,000 pods that is
+the difference between fitting the memory target or not.  Workers only ever
+read pods, and write status through the API, so nothing is lost.
+
+The loop is the informer's (list, watch from the list's resourceVersion, re-watch
+when a stream ends, relist on Gone with deletes synthesised for pods that
+vanished meanwhile, back off on errors), minus the cache and indexes.  Agents
+start with bounded concurrency (registration is a few API calls each) and stop
+together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from pincompute.kube.errors import ApiError, Gone
+from pincompute.kube.protocol import BOOKMARK, DELETED, ERROR, KubeClient
+from pincompute.kube.resource import PODS
+from pincompute.runtime.logging import get_logger
+
+from .agent import NodeAgent, NodeConfig
+
+_log = get_logger(__name__)
+
+_META = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences",
+         "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion")
+_STATUS = ("phase", "podIP", "startTime", "conditions")
+_SHARED_SPEC = ("containers", "volumes", "tolerations", "nodeSelector", "affinity")
+_SHARED_META = ("labels", "annotations")
+
+
+class Interner:
+    """Equal JSON values share one object: the replicas of a workload have one template.
+
+    Pods of one PinApp carry identical container specs, labels and annotations; held
+    once per pod they are most of a pod's memory.  Values are read-only (informer
+    objects always are), so sharing is safe.  The table is bounded: when full it
+    starts over, which only costs sharing, never correctness.
+    """
+
+    def __init__(self, *, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._table: dict[bytes, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if not value:
+            return value
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        found = self._table.get(key)
+        if found is None:
+            if len(self._table) >= self.limit:
+                self._table.clear()
+            # The key is a copy sized to fit (orjson's own buffers are over-allocated).
+            self._table[bytes(memoryview(key))] = found = value
+        return found
+
+
+def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, Any]:
+    """The part of a pod a node agent reads (see the module docstring)."""
+    md = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    kept = {k: status[k] for k in _STATUS if k in status}
+    if status.get("containerStatuses"):
+        kept["containerStatuses"] = [{"name": c.get("name"),
+                                      "restartCount": c.get("restartCount", 0)}
+                                     for c in status["containerStatuses"]]
+    meta = {k: md[k] for k in _META if k in md}
+    spec = pod.get("spec") or {}
+    if intern is not None:
+        for k in _SHARED_META:
+            if k in meta:
+                meta[k] = intern(meta[k])
+        spec = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
+    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
+            "metadata": meta, "spec": spec, "status": kept}
+
+
+class NodeFleet:
+    def __init__(self, client: KubeClient, configs: Iterable[NodeConfig], *,
+                 page_size: int = 1000) -> None:
+        self.client = client
+        self.agents: dict[str, NodeAgent] = {
+            c.name: NodeAgent(client, c, watch_pods=False) for c in configs}
+        self.page_size = page_size
+        self._known: dict[str, str] = {}
+        """uid → node of every routed pod (to synthesise deletes after a relist)."""
+        self._intern = Interner()
+        self._task: asyncio.Task[None] | None = None
+        self._synced = asyncio.Event()
+        self.relists = 0
+
+    def _route(self, kind: str, pod: Mapping[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        agent = self.agents.get(node) if node else None
+        if agent is None:
+            return
+        uid = pod["metadata"]["uid"]
+        if kind == "delete":
+            self._known.pop(uid, None)
+        else:
+            self._known[uid] = node
+        agent.pod_event(kind, trim(pod, self._intern))
+
+    async def _list(self) -> str:
+        seen: set[str] = set()
+        token: str | None = None
+        rv = ""
+        while True:
+            page = await self.client.list(PODS, limit=self.page_size, continue_token=token)
+            rv = rv or page.resource_version
+            for pod in page.items:
+                seen.add(pod["metadata"]["uid"])
+                self._route("update" if pod["metadata"]["uid"] in self._known else "add", pod)
+            token = page.continue_token
+            if not token:
+                break
+        for uid in [u for u in self._known if u not in seen]:
+            node = self._known.pop(uid)
+            agent = self.agents.get(node)
+            if agent is not None and uid in agent.workers:
+                agent.workers[uid].delete()
+        self.relists += 1
+        return rv
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        rv = ""
+        while True:
+            try:
+                if not rv:
+                    rv = await self._list()
+                    self._synced.set()
+                async for event in self.client.watch(PODS, resource_version=rv):
+                    if event.type == ERROR:
+                        raise Gone("watch error")
+                    rv = event.resource_version or rv
+                    if event.type == BOOKMARK:
+                        continue
+                    self._route("delete" if event.type == DELETED else "update"
+                                if event.object["metadata"]["uid"] in self._known else "add",
+                                event.object)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                rv = ""
+            except (ApiError, OSError) as exc:
+                _log.warning("pod watch failed, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff * random.uniform(1.0, 1.5))
+                backoff = min(backoff * 2, 30.0)
+
+    async def start(self, *, concurrency: int = 64) -> None:
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(agent: NodeAgent) -> None:
+            async with limit:
+                await agent.start()
+
+        await asyncio.gather(*(one(a) for a in self.agents.values()))
+        self._task = asyncio.create_task(self._run(), name="fleet pod watch")
+        synced = asyncio.ensure_future(self._synced.wait())
+        await asyncio.wait((synced, self._task), return_when=asyncio.FIRST_COMPLETED)
+        synced.cancel()
+        if self._task.done():
+            self._task.result()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        results = await asyncio.gather(*(a.stop() for a in self.agents.values()),
+                                       return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                raise r
+
+    async def wait_idle(self) -> None:
+        for agent in self.agents.values():
+            await agent.wait_idle()
+
+    def pod_count(self) -> int:
+        return sum(len(a.workers) for a in self.agents.values())
+
+
+__all__ = ["Interner", "NodeFleet", "trim"]

@@ -1,0 +1,470 @@
+"""The ``process`` runtime: every container is a real local process.
+
+Theory of operation
+-------------------
+A pod's sandbox is a directory, ``<node dir>/pods/<pod uid>/``, holding its
+volumes and one root directory per container (``containers/<name>/``, exported
+as ``$PINCOMPUTE_ROOT`` and ``$HOME``; ``workingDir`` and ``mountPath`` are
+read relative to it, see :mod:`.volumes`).  When the agent runs as root the
+sandbox belongs to the pod's own uid/gid (:mod:`.identity`), mode 0700, and every
+process of the pod runs as that uid with the project's group as its only
+supplementary group.
+
+A container instance is started with ``asyncio.create_subprocess_exec`` in a
+new session (so it is its own process group), with the container's environment
+and working directory, stdout/stderr piped to the agent, which writes them to
+the container's log (:mod:`.logs`).  With cgroups (:mod:`.cgroups`) the child
+joins its container cgroup between fork and exec, so even its first
+instruction runs under the limits.
+
+The instance has ended when its main process has exited.  Anything it left
+behind (children, daemons) is killed — through the process group and, with
+cgroups, through every pid of the cgroup (a process can leave its group but not
+its cgroup) — before the exit is reported, so a restarted container never
+meets its predecessor.  The exit code is the process's, or 128 + the signal
+number; the reason is ``OOMKilled`` when the cgroup's OOM-kill counter moved
+during the run, ``Completed`` for 0 and ``Error`` otherwise.
+
+Exec (and exec probes) run a command the same way — same uid, environment,
+working directory and cgroup as the container's running instance.
+
+Resource usage comes from the cgroup when there is one (it counts every process
+of the container), else from the process tree (psutil).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from pincompute.kube.objects import now
+from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
+
+from . import volumes as vol
+from .cgroups import Cgroup, CgroupManager, Limits
+from .identity import UidAllocator
+from .logs import LogWriter
+from .network import PodNetwork, PortForwarder
+from .probes import ExecFunc
+from .runtime import ExitStatus, Instance, Runtime, Sandbox, StartError, Usage
+
+_READ_CHUNK = 65536
+
+
+def limits_of(container: Mapping[str, Any]) -> Limits:
+    resources = container.get("resources") or {}
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+
+    def parse(fn: Callable[[Any], int], raw: Any) -> int | None:
+        if raw is None:
+            return None
+        try:
+            return fn(raw)
+        except QuantityError:
+            return None
+
+    return Limits(cpu_millis=parse(cpu_millis, limits.get("cpu")),
+                  cpu_request_millis=parse(cpu_millis, requests.get("cpu", limits.get("cpu"))),
+                  memory_bytes=parse(to_int, limits.get("memory")))
+
+
+class ProcessInstance(Instance):
+    runtime_name = "process"
+
+    def __init__(self, *, container: str, attempt: int, proc: asyncio.subprocess.Process,
+                 cgroup: Cgroup | None, log: LogWriter | None, on_exit: Callable[[], None],
+                 stop_timeout: float) -> None:
+        self.container = container
+        self.attempt = attempt
+        self.proc = proc
+        self.pid = proc.pid
+        self.cgroup = cgroup
+        self.log = log
+        self.started_at = time.monotonic()
+        self.started_time = now()
+        self._oom_base = cgroup.oom_kills() if cgroup is not None else 0
+        self._on_exit = on_exit
+        self._stop_timeout = stop_timeout
+        self.exited = asyncio.get_running_loop().create_future()
+        self.last_sample: tuple[float, float] | None = None
+        self._task = asyncio.get_running_loop().create_task(self._watch(),
+                                                            name=f"container {container}")
+
+    def signal(self, sig: int) -> None:
+        if self.exited.done():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+        if self.cgroup is not None:
+            self.cgroup.kill_all(sig)
+
+    async def _pump(self, stream: asyncio.StreamReader | None, name: str) -> None:
+        if stream is None:
+            return
+        while True:
+            data = await stream.read(_READ_CHUNK)
+            if not data:
+                return
+            if self.log is not None:
+                self.log.write(name, data)
+
+    async def _watch(self) -> None:
+        readers = [asyncio.ensure_future(self._pump(self.proc.stdout, "stdout")),
+                   asyncio.ensure_future(self._pump(self.proc.stderr, "stderr"))]
+        try:
+            code = await self.proc.wait()
+        finally:
+            # Whatever the main process left behind goes with it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            if self.cgroup is not None:
+                for _ in range(50):
+                    if not self.cgroup.kill_all(signal.SIGKILL):
+                        break
+                    await asyncio.sleep(0.01)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._stop_timeout):
+                    await asyncio.gather(*readers, return_exceptions=True)
+            for r in readers:
+                r.cancel()
+        oom = self.cgroup is not None and self.cgroup.oom_kills() > self._oom_base
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        sig = -code if code < 0 else None
+        exit_code = 128 + sig if sig is not None else code
+        if oom:
+            reason = "OOMKilled"
+        elif exit_code == 0:
+            reason = "Completed"
+        else:
+            reason = "Error"
+        message = f"killed by signal {signal.Signals(sig).name}" if sig else ""
+        if oom:
+            message = "the container exceeded its memory limit"
+        self._on_exit()
+        if not self.exited.done():
+            self.exited.set_result(ExitStatus(exit_code, reason, message, sig, now()))
+
+
+class ProcessRuntime(Runtime):
+    """Real processes; isolation by uid and cgroups when the machine allows it."""
+
+    name = "process"
+
+    def __init__(self, *, root: Path, storage: Path, node: str,
+                 cgroups: CgroupManager | None, uids: UidAllocator | None,
+                 node_ip: str, degraded: tuple[str, ...] = ()) -> None:
+        self.root = root
+        self.storage = storage
+        self.node = node
+        self.cgroups = cgroups
+        self.uids = uids
+        self.node_ip = node_ip
+        self.degraded = degraded
+        self.forwarder = PortForwarder()
+        self.pods_dir = root / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        if uids is not None:
+            _check_traversable(self.pods_dir)
+            _check_traversable(storage)
+        self._running: dict[tuple[str, str], ProcessInstance] = {}
+        self._execs: set[asyncio.subprocess.Process] = set()
+        self._reapers: set[asyncio.Task[None]] = set()
+
+    # -- sandboxes --
+
+    async def create_sandbox(self, pod: Mapping[str, Any], network: PodNetwork, *,
+                             configs: Mapping[tuple[str, str], Mapping[str, Any] | None],
+                             ) -> Sandbox:
+        md = pod["metadata"]
+        pod_uid = md["uid"]
+        uid = gid = project_gid = None
+        if self.uids is not None:
+            uid = gid = self.uids.allocate(pod_uid)
+            project_gid = self.uids.project_gid(md.get("namespace") or "default")
+        pod_dir = self.pods_dir / pod_uid
+        pod_dir.mkdir(exist_ok=True, mode=0o700)
+        if uid is not None:
+            os.chown(pod_dir, uid, gid if gid is not None else -1)
+        os.chmod(pod_dir, 0o700)
+        try:
+            volumes = vol.prepare(pod, pod_dir=pod_dir, storage=self.storage, configs=configs,
+                                  uid=uid, gid=gid, project_gid=project_gid)
+        except (vol.VolumeError, OSError) as exc:
+            raise StartError(f"volumes: {exc}") from exc
+        sandbox = Sandbox(pod_uid=pod_uid, namespace=md.get("namespace") or "",
+                          name=md.get("name", ""), network=network, uid=uid, gid=gid,
+                          extra={"dir": pod_dir, "volumes": volumes,
+                                 "project_gid": project_gid})
+        if network.host_ports:
+            try:
+                await self.forwarder.open(pod_uid, host_ip=self.node_ip, pod_ip=network.ip,
+                                          ports=network.host_ports)
+            except OSError as exc:
+                await self.forwarder.close(pod_uid)
+                raise StartError(f"host ports: {exc}") from exc
+        return sandbox
+
+    async def destroy_sandbox(self, sandbox: Sandbox) -> None:
+        await self.forwarder.close(sandbox.pod_uid)
+        for key in [k for k in self._running if k[0] == sandbox.pod_uid]:
+            inst = self._running[key]
+            inst.signal(signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                await inst.exited
+        if self.cgroups is not None:
+            for group in self.cgroups.existing([f"pod{sandbox.pod_uid}"]):
+                group.kill_all(signal.SIGKILL)
+            self.cgroups.remove([f"pod{sandbox.pod_uid}"])
+        pod_dir: Path = sandbox.extra.get("dir", self.pods_dir / sandbox.pod_uid)
+        await asyncio.to_thread(shutil.rmtree, pod_dir, True)
+        if self.uids is not None:
+            self.uids.release(sandbox.pod_uid)
+
+    # -- containers --
+
+    def _container_root(self, sandbox: Sandbox, name: str) -> Path:
+        return Path(sandbox.extra["dir"]) / "containers" / name
+
+    def container_env(self, sandbox: Sandbox, container: Mapping[str, Any]) -> dict[str, str]:
+        root = self._container_root(sandbox, container["name"])
+        env = {"PINCOMPUTE_ROOT": str(root), "HOME": str(root)}
+        volumes: vol.VolumePaths = sandbox.extra["volumes"]
+        for m in container.get("volumeMounts") or ():
+            if m["name"] in volumes.by_name:
+                env[vol.env_name(m["name"])] = str(volumes.by_name[m["name"]])
+        return env
+
+    def _prepare_root(self, sandbox: Sandbox, container: Mapping[str, Any]) -> Path:
+        root = self._container_root(sandbox, container["name"])
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        vol.mount(root, container, sandbox.extra["volumes"])
+        cwd = root
+        if container.get("workingDir"):
+            cwd = root / str(container["workingDir"]).lstrip("/")
+            cwd.mkdir(parents=True, exist_ok=True)
+        if sandbox.uid is not None:
+            for dirpath, dirnames, filenames in os.walk(root):
+                for n in [*dirnames, *filenames, "."]:
+                    with contextlib.suppress(OSError):
+                        os.lchown(os.path.join(dirpath, n), sandbox.uid, sandbox.gid or -1)
+        return cwd
+
+    def _spawn_options(self, sandbox: Sandbox, fds: list[int]) -> dict[str, Any]:
+        options: dict[str, Any] = {"start_new_session": True}
+        if sandbox.uid is not None:
+            options.update(user=sandbox.uid, group=sandbox.gid,
+                           extra_groups=[g for g in (sandbox.extra.get("project_gid"),)
+                                         if g is not None])
+        if fds:
+            def join_cgroup() -> None:
+                # Between fork and exec: only system calls, no Python-level locks.
+                for fd in fds:
+                    os.write(fd, b"0")
+            options["preexec_fn"] = join_cgroup
+        return options
+
+    async def start(self, sandbox: Sandbox, container: Mapping[str, Any], *,
+                    pod: Mapping[str, Any], env: Mapping[str, str], argv: list[str],
+                    attempt: int, log: LogWriter | None) -> Instance:
+        name = container["name"]
+        if not argv:
+            raise StartError("no command given: the process runtime has no image entrypoint")
+        try:
+            cwd = self._prepare_root(sandbox, container)
+        except (OSError, vol.VolumeError) as exc:
+            raise StartError(f"preparing the container's root: {exc}") from exc
+        cgroup = None
+        fds: list[int] = []
+        if self.cgroups is not None:
+            try:
+                cgroup = self.cgroups.create([f"pod{sandbox.pod_uid}", name],
+                                             limits_of(container))
+                fds = cgroup.open_procs()
+            except OSError as exc:
+                raise StartError(f"cgroup: {exc}") from exc
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, cwd=cwd, env=dict(env),
+                **self._spawn_options(sandbox, fds))
+        except (OSError, subprocess.SubprocessError) as exc:
+            if cgroup is not None:
+                cgroup.remove()
+            raise StartError(f"{argv[0]}: {exc}") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
+        key = (sandbox.pod_uid, name)
+        grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        inst = ProcessInstance(container=name, attempt=attempt, proc=proc, cgroup=cgroup,
+                               log=log, stop_timeout=min(grace, 5.0) + 1.0,
+                               on_exit=lambda: self._forget(key, proc.pid))
+        self._running[key] = inst
+        return inst
+
+    def _forget(self, key: tuple[str, str], pid: int) -> None:
+        inst = self._running.get(key)
+        if inst is not None and inst.pid == pid:
+            del self._running[key]
+
+    # -- exec --
+
+    async def exec(self, sandbox: Sandbox, container: Mapping[str, Any],
+                   env: Mapping[str, str], argv: list[str], *,
+                   stdin: bool = True) -> asyncio.subprocess.Process:
+        name = container["name"]
+        inst = self._running.get((sandbox.pod_uid, name))
+        if inst is None:
+            raise StartError(f"container {name!r} is not running")
+        if not argv:
+            raise StartError("exec needs a command")
+        cwd = self._container_root(sandbox, name)
+        if container.get("workingDir"):
+            cwd = cwd / str(container["workingDir"]).lstrip("/")
+        fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd,
+                env=dict(env), **self._spawn_options(sandbox, fds))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise StartError(f"{argv[0]}: {exc}") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._execs.add(proc)
+        reaper = asyncio.get_running_loop().create_task(self._reap_exec(proc))
+        # The loop keeps only weak references to tasks: hold it until it is done.
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+        return proc
+
+    async def _reap_exec(self, proc: asyncio.subprocess.Process) -> None:
+        try:
+            await proc.wait()
+        finally:
+            self._execs.discard(proc)
+
+    def exec_probe(self, sandbox: Sandbox, container: Mapping[str, Any],
+                   env: Mapping[str, str]) -> ExecFunc | None:
+        async def run(argv: list[str], timeout: float) -> tuple[int, str]:
+            try:
+                proc = await self.exec(sandbox, container, env, argv, stdin=False)
+            except StartError as exc:
+                return 126, str(exc)
+            try:
+                async with asyncio.timeout(timeout):
+                    out, err = await proc.communicate()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+                return 124, f"command timed out after {timeout}s"
+            return proc.returncode or 0, (out + err).decode(errors="replace")
+        return run
+
+    # -- usage, health --
+
+    def usage(self, sandbox: Sandbox, instance: Instance) -> Usage | None:
+        if not isinstance(instance, ProcessInstance) or instance.exited.done():
+            return None
+        cpu_s: float | None = None
+        mem: int | None = None
+        if instance.cgroup is not None:
+            ns = instance.cgroup.cpu_ns()
+            cpu_s = ns / 1e9 if ns is not None else None
+            mem = instance.cgroup.memory_bytes()
+        if cpu_s is None or mem is None:
+            tree_cpu, tree_mem = _tree_usage(instance.pid)
+            cpu_s = tree_cpu if cpu_s is None else cpu_s
+            mem = tree_mem if mem is None else mem
+        t = time.monotonic()
+        rate = 0
+        if instance.last_sample is not None:
+            t0, c0 = instance.last_sample
+            if t > t0:
+                rate = max(0, int((cpu_s - c0) / (t - t0) * 1000))
+        instance.last_sample = (t, cpu_s)
+        return Usage(cpu_millis=rate, memory_bytes=mem, cpu_seconds=cpu_s)
+
+    async def health(self) -> str | None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", "exit 0", stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            async with asyncio.timeout(5):
+                code = await proc.wait()
+        except (OSError, TimeoutError) as exc:
+            return f"cannot start processes: {exc}"
+        if code != 0:
+            return f"a trivial process exited with {code}"
+        if not os.access(self.pods_dir, os.W_OK):
+            return f"{self.pods_dir} is not writable"
+        return None
+
+    def cleanup_orphans(self) -> int:
+        """Kill containers a previous run of this node left behind; returns how many groups."""
+        n = 0
+        if self.cgroups is not None:
+            for group in self.cgroups.existing([]):
+                if group.kill_all(signal.SIGKILL):
+                    n += 1
+        return n
+
+    async def close(self) -> None:
+        for inst in list(self._running.values()):
+            inst.signal(signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                await inst.exited
+        for proc in list(self._execs):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        await self.forwarder.close_all()
+        if self.cgroups is not None:
+            self.cgroups.remove([])  # the node's own cgroup directory, now empty
+
+
+def _tree_usage(pid: int) -> tuple[float, int]:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0, 0
+    cpu = 0.0
+    mem = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            cpu += t.user + t.system
+            mem += p.memory_info().rss
+    return cpu, mem
+
+
+def _check_traversable(path: Path) -> None:
+    """Pods run as other uids: every directory above their sandboxes must let them pass."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o711)
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & 0o001:
+            if p == path:
+                os.chmod(p, mode | 0o001)
+                continue
+            raise PermissionError(
+                f"{p} is not searchable by other users (mode {oct(mode & 0o777)}), so pods "
+                f"running as their own uid cannot reach {path}; choose a data directory "
+                "whose parents are mode o+x")
+
+
+__all__ = ["ProcessInstance", "ProcessRuntime", "limits_of"]

@@ -1,0 +1,159 @@
+"""The container runtime interface: what the pod worker asks of ``process`` and ``sim``.
+
+Theory of operation
+-------------------
+The pod worker (:mod:`.worker`) owns the lifecycle — ordering, restarts,
+probes, status — and a runtime only does the mechanical parts, as a CRI runtime
+does for the kubelet:
+
+* :meth:`Runtime.create_sandbox` prepares what a pod's containers share (its
+  directory, identity, cgroup parent, volumes, forwarded ports) and
+  :meth:`Runtime.destroy_sandbox` removes it once every container has stopped;
+* :meth:`Runtime.start` launches one container *instance* and returns an
+  :class:`Instance`, whose ``exited`` future resolves with an
+  :class:`ExitStatus` however the instance ends (by itself, by signal, by the
+  OOM killer) — the only way the worker learns of an exit;
+* :meth:`Instance.signal` delivers SIGTERM or SIGKILL to the whole container.
+
+Exec, exec probes and resource usage are per container; a runtime that cannot
+do one says so (``None``).  A simulated runtime sets ``simulated`` and gives
+every instance a ``ready_at`` (or ``None``: never ready), which the worker uses
+in place of running probes — a sim node holds thousands of pods and must not
+open sockets to addresses nobody listens on.
+
+``degraded`` lists what the runtime cannot enforce on this machine (no root: no
+per-pod uid; no writable cgroups: no limits); the agent logs it at start and
+reports it in a node condition.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .logs import LogWriter
+from .network import PodNetwork
+from .probes import ExecFunc
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    code: int
+    reason: str
+    """``Completed`` (0), ``Error``, ``OOMKilled``, ``StartError``."""
+    message: str = ""
+    signal: int | None = None
+    finished_at: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    cpu_millis: int
+    """Average CPU use since the previous sample, in millicores."""
+    memory_bytes: int
+    cpu_seconds: float = 0.0
+    """Total CPU time of the instance."""
+
+
+@dataclass(eq=False, slots=True)
+class Sandbox:
+    """What a pod's containers share; runtimes keep their own details in ``extra``."""
+
+    pod_uid: str
+    namespace: str
+    name: str
+    network: PodNetwork
+    uid: int | None = None
+    gid: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ip(self) -> str:
+        return self.network.ip
+
+
+class Instance(abc.ABC):
+    """One run of one container."""
+
+    container: str
+    attempt: int
+    pid: int | None
+    started_at: float
+    """Monotonic time of the start."""
+    started_time: str
+    """RFC 3339 time of the start."""
+    exited: asyncio.Future[ExitStatus]
+    ready_at: float | None = None
+    """Simulated runtimes: monotonic time from which the instance is ready (None: never)."""
+    started_after: float = 0.0
+    """Simulated runtimes: seconds after start until it counts as started."""
+
+    @abc.abstractmethod
+    def signal(self, sig: int) -> None:
+        """Deliver ``sig`` to every process of the container (no-op once exited)."""
+
+    def abandon(self) -> None:  # noqa: B027 - optional hook
+        """Forget the instance without stopping it (its node is going away)."""
+
+    @property
+    def container_id(self) -> str:
+        return f"{self.runtime_name}://{self.pid or 0}-{self.attempt}"
+
+    runtime_name: str = "runtime"
+
+
+class StartError(RuntimeError):
+    """The container could not be started (reported as exit 128, ``StartError``)."""
+
+
+class Runtime(abc.ABC):
+    name: str = "runtime"
+    simulated: bool = False
+    degraded: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    async def create_sandbox(self, pod: Mapping[str, Any], network: PodNetwork, *,
+                             configs: Mapping[tuple[str, str], Mapping[str, Any] | None],
+                             ) -> Sandbox: ...
+
+    def container_env(self, sandbox: Sandbox, container: Mapping[str, Any]) -> dict[str, str]:
+        """Runtime-specific platform variables (the container's root, volumes)."""
+        return {}
+
+    @abc.abstractmethod
+    async def start(self, sandbox: Sandbox, container: Mapping[str, Any], *, pod: Mapping[
+            str, Any], env: Mapping[str, str], argv: list[str], attempt: int,
+                    log: LogWriter | None) -> Instance:
+        """Launch an instance; raises :class:`StartError` if it cannot run at all."""
+
+    @abc.abstractmethod
+    async def destroy_sandbox(self, sandbox: Sandbox) -> None: ...
+
+    def exec_probe(self, sandbox: Sandbox, container: Mapping[str, Any],
+                   env: Mapping[str, str]) -> ExecFunc | None:
+        return None
+
+    async def exec(self, sandbox: Sandbox, container: Mapping[str, Any],
+                   env: Mapping[str, str], argv: list[str], *,
+                   stdin: bool = True) -> asyncio.subprocess.Process:
+        raise NotImplementedError(f"the {self.name} runtime cannot exec")
+
+    def usage(self, sandbox: Sandbox, instance: Instance) -> Usage | None:
+        return None
+
+    async def health(self) -> str | None:
+        """``None`` when the runtime works, else what is wrong."""
+        return None
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release runtime-wide resources (after every sandbox is destroyed)."""
+
+
+__all__ = ["ExitStatus", "Instance", "Runtime", "Sandbox", "StartError", "Usage"]

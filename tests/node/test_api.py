@@ -1,0 +1,126 @@
+"""The node runtime API: authenticated logs (tail, since, previous, follow) and exec."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from pincompute.kube.resource import NODES, PODS
+from pincompute.node.api import NodeAPIError, NodeClient
+from pincompute.node.registration import RUNTIME_API_ANNOTATION
+
+from .conftest import container_status, eventually, get_pod, make_pod, py
+from .test_agent import ready
+
+
+async def test_the_api_is_advertised_and_needs_the_token(cluster, make_agent):
+    agent = await make_agent()
+    node = await cluster.get(NODES, "n1")
+    endpoint = node["metadata"]["annotations"][RUNTIME_API_ANNOTATION]
+    assert endpoint == agent.api_endpoint
+    assert endpoint.startswith(f"http://{agent.networking.node_ip}:")
+    async with httpx.AsyncClient(trust_env=False) as http:
+        assert (await http.get(endpoint + "/healthz")).status_code == 200
+        assert (await http.get(endpoint + "/pods")).status_code == 401
+        bad = {"Authorization": "Bearer nope"}
+        assert (await http.get(endpoint + "/pods", headers=bad)).status_code == 401
+    assert await NodeClient(endpoint, agent.api_token).pods() == []
+    with pytest.raises(NodeAPIError) as err:
+        await NodeClient(endpoint, "wrong").exec("default", "x", "main", ["true"])
+    assert err.value.code == 401
+
+
+async def test_exec_streams_stdin_stdout_stderr_and_exit_code(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(PODS, make_pod("box", [{
+        "name": "main", "command": ["sleep", "60"],
+        "env": [{"name": "SECRET_WORD", "value": "swordfish"}]}]), namespace="default")
+    await eventually(ready(cluster, "box"))
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    result = await client.exec("default", "box", "main",
+                               ["sh", "-c", "cat; echo $SECRET_WORD; pwd; echo oops >&2; exit 7"],
+                               stdin=b"hello\n")
+    assert result.exit_code == 7
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "hello"
+    assert lines[1] == "swordfish"  # the container's environment
+    assert lines[2].endswith("/containers/main")  # and its working directory
+    assert result.stderr == b"oops\n"
+
+    # Interactive: each line written comes back before stdin closes.
+    session = await client.open_exec("default", "box", "main", ["cat"])
+    frames = session.frames()
+    for word in (b"one\n", b"two\n"):
+        await session.write(word)
+        channel, data = await anext(frames)
+        assert (channel, data) == (1, word)
+    await session.close_stdin()
+    assert [f async for f in frames] == []
+    assert session.exit_code == 0
+    await session.close()
+
+    with pytest.raises(NodeAPIError) as err:
+        await client.exec("default", "box", "nope", ["true"])
+    assert err.value.code == 404
+
+
+async def test_logs_tail_since_previous_and_follow(cluster, make_agent):
+    agent = await make_agent()
+    script = ("import sys, time\n"
+              "for i in range(5):\n"
+              "    print('line', i, flush=True)\n"
+              "    print('err', i, file=sys.stderr, flush=True)\n"
+              "    time.sleep(0.1)\n"
+              "sys.exit(1)")
+    await cluster.create(PODS, make_pod("talker", [{"name": "main", "command": py(script)}],
+                                        restartPolicy="OnFailure"), namespace="default")
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+
+    async def started():
+        pod = await get_pod(cluster, "talker")
+        return container_status(pod, "main").get("started")
+
+    await eventually(started)
+    # Follow the first instance: lines arrive as written, the stream ends when it exits.
+    body = b"".join([c async for c in client.logs("default", "talker", "main", follow=True)])
+    text = body.decode()
+    assert [ln for ln in text.splitlines() if ln.startswith("line")] == [
+        f"line {i}" for i in range(5)]
+    assert "err 4" in text
+
+    async def restarted():
+        pod = await get_pod(cluster, "talker")
+        return container_status(pod, "main").get("restartCount", 0) >= 1
+
+    await eventually(restarted)
+    previous = b"".join([c async for c in client.logs("default", "talker", "main",
+                                                      previous=True, tail=2)]).decode()
+    assert previous.splitlines() == ["line 4", "err 4"]
+    stamped = b"".join([c async for c in client.logs("default", "talker", "main",
+                                                     previous=True, timestamps=True,
+                                                     tail=1)]).decode()
+    stamp, _, rest = stamped.strip().partition(" ")
+    assert rest == "err 4" and stamp.endswith("Z")
+    later = b"".join([c async for c in client.logs("default", "talker", "main",
+                                                   previous=True, since=stamp)]).decode()
+    assert later.splitlines() == ["err 4"]
+
+
+async def test_follow_ends_when_the_client_hangs_up(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(PODS, make_pod("quiet", [{
+        "name": "main", "command": ["sh", "-c", "echo hi; exec sleep 60"]}]),
+        namespace="default")
+    await eventually(ready(cluster, "quiet"))
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    stream = client.logs("default", "quiet", "main", follow=True)
+    assert await anext(stream) == b"hi\n"
+    await stream.aclose()
+
+    async def no_connections():
+        await asyncio.sleep(0.05)
+        return not agent.api_server._connections
+
+    await eventually(no_connections)

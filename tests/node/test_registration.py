@@ -1,0 +1,102 @@
+"""Node registration, Lease heartbeat and node conditions."""
+
+from __future__ import annotations
+
+from pincompute.kube.resource import LEASES, NODES
+from pincompute.node.network import NODE_LEASE_NAMESPACE
+from pincompute.node.registration import (
+    GPU_RESOURCE,
+    IMAGE_LABEL,
+    INSTANCE_TYPE_LABEL,
+    POOL_LABEL,
+    TIER_LABEL,
+    ZONE_LABEL,
+    NodeIdentity,
+)
+
+
+def test_identity_labels_capacity_allocatable():
+    ident = NodeIdentity(name="n1", zone="zone-a", node_pool="gpu", instance_type="p3.2xlarge",
+                         tier="reserved", node_image="ml-v3", cpu="8", memory="32Gi", gpus=2,
+                         reserved={"cpu": "500m", "memory": "1Gi"}, labels={"extra": "x"})
+    labels = ident.all_labels(runtime="sim")
+    assert labels[ZONE_LABEL] == "zone-a" and labels[POOL_LABEL] == "gpu"
+    assert labels[INSTANCE_TYPE_LABEL] == "p3.2xlarge" and labels[TIER_LABEL] == "reserved"
+    assert labels[IMAGE_LABEL] == "ml-v3" and labels["extra"] == "x"
+    assert ident.capacity()[GPU_RESOURCE] == "2"
+    assert ident.allocatable()["cpu"] == "7500m"
+    assert ident.allocatable()["memory"] == "31Gi"
+
+
+def test_member_pool_controller_reads_the_same_labels():
+    from pincompute.member import nodepools
+    assert (nodepools.POOL_LABEL, nodepools.IMAGE_LABEL) == (POOL_LABEL, IMAGE_LABEL)
+
+
+async def test_agent_registers_node_lease_and_ready_condition(cluster, make_agent):
+    taint = {"key": "dedicated", "value": "ml", "effect": "NoSchedule"}
+    agent = await make_agent("n1", zone="zone-a", node_pool="general", taints=[taint],
+                             node_image="general-v1", runtime="sim")
+    node = await cluster.get(NODES, "n1")
+    assert node["metadata"]["labels"][ZONE_LABEL] == "zone-a"
+    assert node["spec"]["taints"] == [taint]
+    assert node["spec"]["podCIDR"] == agent.pod_cidr
+    assert node["status"]["capacity"]["pods"] == "110"
+    assert node["status"]["addresses"][0] == {"type": "InternalIP",
+                                              "address": agent.networking.node_ip}
+    conds = {c["type"]: c for c in node["status"]["conditions"]}
+    assert conds["Ready"]["status"] == "True"
+    lease = await cluster.get(LEASES, "n1", namespace=NODE_LEASE_NAMESPACE)
+    assert lease["spec"]["holderIdentity"] == "n1"
+    assert lease["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+    before = lease["spec"]["renewTime"]
+    assert await agent.heartbeat.renew()
+    lease = await cluster.get(LEASES, "n1", namespace=NODE_LEASE_NAMESPACE)
+    assert lease["spec"]["renewTime"] > before
+
+
+async def test_reregistration_keeps_control_plane_taints_and_the_pod_cidr(cluster, make_agent):
+    agent = await make_agent("n1", runtime="sim")
+    cidr = agent.pod_cidr
+    await agent.stop()
+    node = await cluster.get(NODES, "n1")
+    node["spec"]["taints"] = [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]
+    node["spec"]["unschedulable"] = True
+    await cluster.update(NODES, node)
+    again = await make_agent("n1", runtime="sim", cpu="16")
+    node = await cluster.get(NODES, "n1")
+    assert again.pod_cidr == cidr
+    assert node["spec"]["taints"][0]["key"] == "node.kubernetes.io/unreachable"
+    assert node["spec"]["unschedulable"] is True
+    assert node["status"]["capacity"]["cpu"] == "16"
+
+
+async def test_a_failing_runtime_makes_the_node_not_ready(cluster, make_agent):
+    agent = await make_agent("n1", runtime="sim")
+
+    async def broken() -> str:
+        return "cannot fork"
+
+    agent.runtime.health = broken
+    assert await agent.update_conditions()
+    conds = {c["type"]: c for c in (await cluster.get(NODES, "n1"))["status"]["conditions"]}
+    assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("False", "RuntimeUnhealthy")
+    assert conds["RuntimeUnhealthy"]["status"] == "True"
+    assert not await agent.update_conditions()  # nothing changed: no write
+
+
+def test_identity_from_a_node_pool():
+    pool = {"metadata": {"name": "gpu", "annotations": {"sim.pincompute.io/start-delay": "2"}},
+            "spec": {"instanceType": "p3.2xlarge", "tier": "reserved", "nodeImage": "ml-v3",
+                     "capacity": {"cpu": "8", "memory": "61Gi", "gpu": 1},
+                     "labels": {"accelerator": "v100"},
+                     "taints": [{"key": "gpu", "effect": "NoSchedule"}],
+                     "minSize": 1, "maxSize": 4}}
+    ident = NodeIdentity.from_node_pool(pool, "gpu-1", zone="zone-b")
+    assert (ident.node_pool, ident.instance_type, ident.tier, ident.node_image) == (
+        "gpu", "p3.2xlarge", "reserved", "ml-v3")
+    assert (ident.cpu, ident.memory, ident.gpus) == ("8", "61Gi", 1)
+    assert ident.all_labels(runtime="sim")["accelerator"] == "v100"
+    assert ident.taints == [{"key": "gpu", "effect": "NoSchedule"}]
+    from pincompute.node.sim import pool_defaults
+    assert pool_defaults(pool) == {"start-delay": "2"}
