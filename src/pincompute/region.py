@@ -7,6 +7,12 @@ later moved to a real cluster — on its own.  The region also runs the
 controller manager over them, leader-elected on a Lease in the host cluster so a
 second ``pincompute up`` on the same data could never act alongside the first.
 
+Each member cluster is a whole cluster: a ``general`` NodePool whose nodes are
+node agents of this process (``process`` runtime: real processes; ``sim``:
+simulated, for scale), the pod scheduler binding its pods, and the node
+lifecycle controller watching the nodes' leases.  A Pod written into a member
+cluster is placed on a node and runs.
+
 Opening a region that already has data resumes it: stores reopen at their last
 acknowledged write and controllers converge from there.
 """
@@ -15,14 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
 import socket
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from prometheus_client import CollectorRegistry
 
 from .federation.projects import add_project_controller
 from .kube.backends.embedded import EmbeddedStore
@@ -31,13 +40,21 @@ from .kube.protocol import KubeClient
 from .kube.resource import NAMESPACES, Resource
 from .member.nodepools import add_nodepool_controller
 from .model import registry
+from .node.agent import NodeConfig
+from .node.fleet import NodeFleet
+from .node.nodelifecycle import add_node_lifecycle_controller
+from .node.registration import NodeIdentity
+from .node.sim import pool_defaults as sim_pool_defaults
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
+from .scheduler import Scheduler
+from .scheduler.metrics import SchedulerMetrics
 
 SYSTEM_NAMESPACE = "pincompute-system"
 DATA_PATH_ANNOTATION = "pincompute.io/data-path"
 REGION_NAME = "local"
 DEFAULT_PROJECT = "demo"
+Runtime = Literal["process", "sim"]
 
 
 @dataclass(slots=True)
@@ -57,6 +74,7 @@ class Region:
     members: list[Cluster]
     manager: Manager
     lock: DataDirLock
+    fleets: dict[str, NodeFleet] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -65,9 +83,14 @@ class Region:
 
     @classmethod
     async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
-                   lease_duration: float = 15.0) -> Region:
+                   lease_duration: float = 15.0, runtime: Runtime = "process",
+                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None
+                   ) -> Region:
+        """Open (or resume) a region; ``node_options`` are extra NodeConfig fields."""
         if not 1 <= zones <= 26:
             raise ValueError("zones must be between 1 and 26")
+        if nodes_per_zone < 0:
+            raise ValueError("nodes_per_zone must be >= 0")
         data_dir = data_dir.expanduser().resolve()
         lock = DataDirLock.acquire(data_dir)
         # One process at a time owns a data directory (the lock), so the
@@ -102,12 +125,29 @@ class Region:
                           leader_election_client=host.client, shutdown_timeout=10.0)
         add_project_controller(manager, host=host.client,
                                members={m.name: m.client for m in members})
+        fleets = {}
+        node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
             add_nodepool_controller(manager, client=member.client, name=f"nodepools-{member.name}")
-        return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock)
+            Scheduler.attach(manager, member.client,
+                             metrics=SchedulerMetrics(registry=CollectorRegistry()))
+            add_node_lifecycle_controller(manager, client=member.client,
+                                          name=f"node-lifecycle-{member.name}")
+            pool = await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
+            configs = [NodeConfig(
+                identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
+                                                     zone=member.zone),
+                runtime=runtime, root_dir=node_base / member.name / f"general-{i}",
+                sim_defaults=sim_pool_defaults(pool), **dict(node_options or {}))
+                for i in range(nodes_per_zone)]
+            fleets[member.name] = NodeFleet(member.client, configs)
+        return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
+                   fleets=fleets)
 
     async def start(self) -> None:
-        """Run the controller manager in the background; returns once it has started."""
+        """Start the nodes and the controller manager; returns once both have started."""
+        for fleet in self.fleets.values():
+            await fleet.start()
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
         started = asyncio.ensure_future(self.manager.wait_started())
         await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
@@ -165,6 +205,8 @@ class Region:
                 await self._task
             except Exception:  # shutting down regardless; the manager logged it
                 pass
+        for fleet in self.fleets.values():
+            await fleet.stop()
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()
@@ -208,6 +250,35 @@ async def _open_cluster(name: str, role: str, zone: str, path: Path,
     registry.install(store, resources=kinds)
     return Cluster(name=name, role=role, zone=zone, path=path, store=store,
                    client=store.client())
+
+
+def node_base_dir(data_dir: Path, *, runtime: str) -> Path:
+    """Where the region's nodes keep their pods' sandboxes, logs and volumes.
+
+    Under the data directory when possible.  But with the process runtime as
+    root, every pod runs as its own unprivileged uid and must be able to pass
+    through each parent directory; a data directory under a private home (root's
+    is mode 0700) does not allow that, so the nodes then live under
+    ``/var/lib/pincompute/nodes/<digest of the data directory>`` instead.
+    """
+    base = data_dir / "nodes"
+    if runtime != "process" or os.geteuid() != 0:
+        return base
+    if all(p.stat().st_mode & 0o001 for p in data_dir.parents if p.exists()):
+        return base
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Path("/var/lib/pincompute/nodes") / digest
+
+
+async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:
+    """The member's ``general`` NodePool (created on first start, then as the user left it)."""
+    await _ensure(client, registry.NODEPOOLS, {
+        "metadata": {"name": "general"},
+        "spec": {"instanceType": "embedded.standard-4", "runtime": runtime,
+                 "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                 "minSize": 0, "maxSize": max(size, 1), "desiredSize": size},
+    })
+    return await client.get(registry.NODEPOOLS, "general")
 
 
 async def _ensure(client: KubeClient, resource: Resource, obj: dict[str, Any]) -> None:

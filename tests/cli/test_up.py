@@ -56,7 +56,8 @@ def _log(proc: subprocess.Popen[str]) -> str:
     return log.read()[-6000:]  # type: ignore[attr-defined]
 
 
-def test_up_starts_applies_the_example_and_stops_cleanly(tmp_path: Path) -> None:
+def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> None:
+    tmp_path = region_dir
     proc = _start(tmp_path, "--example", str(EXAMPLE))
     try:
         info = _ready(proc)
@@ -84,7 +85,8 @@ def test_up_starts_applies_the_example_and_stops_cleanly(tmp_path: Path) -> None
         assert _interrupt(proc) == 0
 
 
-def test_up_resumes_after_kill_9(tmp_path: Path) -> None:
+def test_up_resumes_after_kill_9(region_dir: Path) -> None:
+    tmp_path = region_dir
     proc = _start(tmp_path, "--example", str(EXAMPLE))
     _ready(proc)
     proc.send_signal(signal.SIGKILL)

@@ -50,6 +50,10 @@ def up(
     data_dir: Annotated[Path, typer.Option(help="where the region keeps its data")] =
         DEFAULT_DATA_DIR,
     zones: Annotated[int, typer.Option(min=1, max=26, help="member clusters, one per zone")] = 3,
+    runtime: Annotated[str, typer.Option(
+        help="node runtime: process (real processes) or sim (simulated, for scale)")] =
+        "process",
+    nodes_per_zone: Annotated[int, typer.Option(min=0, help="nodes in each member cluster")] = 2,
     example: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="a YAML file of objects to apply once started")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
@@ -58,18 +62,23 @@ def up(
     logging.basicConfig(level=os.environ.get("PINCOMPUTE_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tune_gc()
+    if runtime not in ("process", "sim"):
+        raise fail(f"--runtime must be process or sim, not {runtime!r}", code=2)
     try:
-        asyncio.run(_up(data_dir, zones=zones, example=example, output=output))
+        asyncio.run(_up(data_dir, zones=zones, example=example, output=output, runtime=runtime,
+                        nodes_per_zone=nodes_per_zone))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         raise typer.Exit(130) from None
 
 
-async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str) -> None:
+async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, runtime: str,
+              nodes_per_zone: int) -> None:
     from ..region import DataDirInUse, Region, load_documents
 
     with console.status("starting the region…"):
         try:
-            region = await Region.open(data_dir, zones=zones)
+            region = await Region.open(data_dir, zones=zones, runtime=runtime,  # type: ignore[arg-type]
+                                       nodes_per_zone=nodes_per_zone)
         except DataDirInUse as e:
             raise fail(f"{e}") from None
         await region.start()
@@ -86,15 +95,19 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str) 
             print(json.dumps({
                 "dataDir": str(region.data_dir),
                 "clusters": [{"name": c.name, "role": c.role, "zone": c.zone,
-                              "path": str(c.path)} for c in region.clusters],
+                              "path": str(c.path),
+                              "nodes": sorted(region.fleets[c.name].agents)
+                              if c.name in region.fleets else []}
+                             for c in region.clusters],
                 "applied": applied}), flush=True)
         else:
             table = Table(title=f"PinCompute region — data in {region.data_dir}")
-            for column in ("cluster", "role", "zone", "data", "objects"):
+            for column in ("cluster", "role", "zone", "nodes", "data", "objects"):
                 table.add_column(column)
             for c in region.clusters:
-                table.add_row(c.name, c.role, c.zone or "-", str(c.path),
-                              str(c.store.object_count()))
+                nodes = len(region.fleets[c.name].agents) if c.name in region.fleets else 0
+                table.add_row(c.name, c.role, c.zone or "-", f"{nodes} ({runtime})"
+                              if nodes else "-", str(c.path), str(c.store.object_count()))
             console.print(table)
             console.print("project demo: namespace ready in every cluster")
             for item in applied:

@@ -167,7 +167,8 @@ class Scheduler:
         """Create a scheduler on a manager's shared informers, run while it leads."""
         pods = manager.informer(client, PODS)
         nodes = manager.informer(client, NODES)
-        options.setdefault("metrics", SchedulerMetrics(registry=manager.metrics.registry))
+        if "metrics" not in options:  # (not setdefault: that would register them anyway)
+            options["metrics"] = SchedulerMetrics(registry=manager.metrics.registry)
         scheduler = cls(client, pods=pods, nodes=nodes, **options)
         manager.add_runnable(scheduler.run, name=f"scheduler {scheduler.name}",
                              needs_leader=True)

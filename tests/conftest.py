@@ -1,0 +1,26 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def region_dir() -> Iterator[Path]:
+    """A data directory for a region whose node agents run pods as their own uids.
+
+    pytest's ``tmp_path`` lives under a 0700 directory that another uid cannot
+    pass through; this one is traversable (0711), so the region keeps its nodes
+    under it instead of falling back to /var/lib/pincompute.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pincompute-region-"))
+    path.chmod(0o711)
+    try:
+        yield path / "data"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""An embedded region end to end: a Pod written into a member cluster is placed on a node
+by the pod scheduler and really runs (a real process, probed, reachable at its address)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pincompute.kube import NotFound
+from pincompute.kube.objects import condition_true
+from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.region import Region
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def eventually(check, *, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.1)
+
+
+async def test_a_pod_in_a_member_cluster_is_scheduled_and_runs(region_dir: Path) -> None:
+    region = await Region.open(region_dir, zones=2, nodes_per_zone=2,
+                               runtime="process", lease_duration=4,
+                               node_options={"probe_scale": 0.2})
+    await region.start()
+    try:
+        await region.ensure_project("demo")
+        member = region.members[1]
+        client = member.client
+
+        async def namespace() -> bool:
+            try:
+                await client.get(NAMESPACES, "demo")
+                return True
+            except NotFound:
+                return False
+
+        await eventually(namespace, what="the project namespace in the member")
+        nodes = (await client.list(NODES)).items
+        assert sorted(n["metadata"]["name"] for n in nodes) == [
+            f"{member.name}-general-0", f"{member.name}-general-1"]
+        assert all(n["metadata"]["labels"]["topology.kubernetes.io/zone"] == member.zone
+                   for n in nodes)
+
+        port = free_port()
+        await client.create(PODS, {"metadata": {"name": "web"}, "spec": {
+            "schedulerName": "pincompute",
+            "containers": [{
+                "name": "web", "image": "python:3.11",
+                # the system interpreter: the pod runs as its own uid, which may not
+                # enter the developer's home where a virtualenv's python lives
+                "command": ["python3", "-m", "http.server", str(port)],
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                "readinessProbe": {"httpGet": {"path": "/", "port": port},
+                                   "periodSeconds": 1},
+            }]}}, namespace="demo")
+
+        async def ready() -> dict | None:
+            pod = await client.get(PODS, "web", namespace="demo")
+            return pod if condition_true(pod, "Ready") else None
+
+        pod = await eventually(ready, what="the pod to run and pass its readiness probe")
+        assert region.fleets[member.name].agents[pod["spec"]["nodeName"]].config.root_dir \
+            .is_relative_to(region_dir)
+        assert pod["spec"]["nodeName"].startswith(member.name)
+        assert pod["status"]["phase"] == "Running"
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(f"http://{pod['status']['podIP']}:{port}/")
+        assert answer.status_code == 200
+
+        # Deleting it stops the process and the node finishes the deletion.
+        await client.delete(PODS, "web", namespace="demo")
+
+        async def gone() -> bool:
+            try:
+                await client.get(PODS, "web", namespace="demo")
+                return False
+            except NotFound:
+                return True
+
+        await eventually(gone, what="the pod's graceful deletion")
+    finally:
+        await region.close()
