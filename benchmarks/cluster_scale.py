@@ -47,11 +47,13 @@ from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.node import BackoffPolicy, NodeAgent, NodeConfig, NodeIdentity
 from pincompute.node.fleet import NodeFleet
 from pincompute.process import tune_gc
+from pincompute.scheduler import Scheduler
 
 NAMESPACE_COUNT = 100
 
 
-def pod(i: int, node: str, *, generation: int = 0) -> dict[str, Any]:
+def pod(i: int, node: str | None, *, generation: int = 0) -> dict[str, Any]:
+    """A replica bound to ``node``, or (None) left to the pod scheduler."""
     app = f"app-{i % 500}"
     return {
         "apiVersion": "v1", "kind": "Pod",
@@ -62,7 +64,7 @@ def pod(i: int, node: str, *, generation: int = 0) -> dict[str, Any]:
             "annotations": {"pincompute.io/owner": "team-search"},
         },
         "spec": {
-            "nodeName": node,
+            **({"nodeName": node} if node else {"schedulerName": "pincompute"}),
             "restartPolicy": "Always",
             "containers": [
                 {"name": "main", "image": "registry.local/search/api:1.42.0",
@@ -153,7 +155,7 @@ class ReadyCounter:
                 pass
 
 
-async def create_pods(client: KubeClient, count: int, nodes: list[str], *,
+async def create_pods(client: KubeClient, count: int, nodes: list[str] | None, *,
                       writers: int) -> None:
     # Specs are built as they are sent: holding 120k request bodies would count
     # against the cluster's memory figure.
@@ -161,7 +163,7 @@ async def create_pods(client: KubeClient, count: int, nodes: list[str], *,
 
     async def writer() -> None:
         for i in indexes:
-            obj = pod(i, nodes[i % len(nodes)])
+            obj = pod(i, nodes[i % len(nodes)] if nodes else None)
             await client.create(PODS, obj, namespace=obj["metadata"]["namespace"])
 
     await asyncio.gather(*(writer() for _ in range(writers)))
@@ -259,6 +261,8 @@ async def main() -> None:
     parser.add_argument("--pods", type=int)
     parser.add_argument("--churn-seconds", type=float)
     parser.add_argument("--writers", type=int, default=256)
+    parser.add_argument("--schedule", action="store_true",
+                        help="create the pods unbound and let the pod scheduler place them")
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="mutating operations per second during the churn (default "
                              "1000 = the 60,000/min target)")
@@ -281,11 +285,19 @@ async def main() -> None:
 
     counter = ReadyCounter(client)
     await counter.start()
+    scheduling: asyncio.Task[None] | None = None
+    if args.schedule:
+        scheduler = Scheduler(client, record_scheduled_events=False)
+        scheduling = asyncio.create_task(scheduler.run())
     t0 = time.perf_counter()
-    await create_pods(client, pods_n, names, writers=args.writers)
+    await create_pods(client, pods_n, None if args.schedule else names, writers=args.writers)
     created_s = time.perf_counter() - t0
     ok = await counter.wait(lambda: len(counter.ready) >= pods_n, timeout=900)
     running_s = time.perf_counter() - t0
+    if scheduling is not None:
+        scheduling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduling
     gc.collect()
     rss_full = rss_mib()
     print(f"{pods_n} pods created in {created_s:.1f}s, all Ready after {running_s:.1f}s "
@@ -326,7 +338,7 @@ async def main() -> None:
           f"{base_s:.1f}s, shared watch {small_s:.1f}s", file=sys.stderr)
 
     print(orjson.dumps({
-        "nodes": nodes_n, "pods": pods_n,
+        "nodes": nodes_n, "pods": pods_n, "scheduled_by_scheduler": args.schedule,
         "nodes_ready_s": round(nodes_s, 2),
         "pods_create_s": round(created_s, 2),
         "pods_all_ready_s": round(running_s, 2), "all_ready": ok,
