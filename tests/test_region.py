@@ -3,7 +3,6 @@ by the pod scheduler and really runs (a real process, probed, reachable at its a
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from pincompute.kube.objects import condition_true
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.region import Region
 
+from .waiting import eventually
+
 pytestmark = pytest.mark.slow
 
 
@@ -22,15 +23,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def eventually(check, *, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.1)
 
 
 async def test_a_pod_in_a_member_cluster_is_scheduled_and_runs(region_dir: Path) -> None:

@@ -1,6 +1,5 @@
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,14 +12,7 @@ from pincompute.model import registry
 from pincompute.model.registry import PROJECTS
 from pincompute.runtime.manager import Manager
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 5.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.02)
+from ..waiting import eventually
 
 
 @pytest.fixture

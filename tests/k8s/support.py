@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from ..waiting import eventually  # noqa: F401 - re-exported for the tier's tests
 
 
 def pincompute(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -44,17 +42,6 @@ def stop(proc: subprocess.Popen[str], *, timeout: float = 30) -> int:
             proc.wait()
             pytest.fail(f"controller {proc.pid} did not stop on SIGINT within {timeout} s")
     return proc.returncode
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

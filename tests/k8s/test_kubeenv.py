@@ -3,7 +3,6 @@ controller manager collects garbage and watches nodes, and nothing outlives it."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
@@ -11,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +35,9 @@ from pincompute.kubeenv import (
 )
 
 from .. import kubeenv_fixture
+from ..waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def ready(node: dict[str, Any]) -> str | None:
@@ -299,6 +287,7 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 OWNER = """
 import asyncio, sys
 from pincompute.kubeenv import ClusterSpec, KubeEnv
+
 async def main():
     env = await KubeEnv.start(clusters=(ClusterSpec("orphan", role="host"),),
                               bin_dir=sys.argv[1])

@@ -155,3 +155,36 @@ async def test_isolation_off_runs_degraded_and_says_so(cluster, make_agent):
     await eventually(ready(cluster, "p"))
     assert agent.find("default", "p").sandbox.uid is None
     assert (await get_pod(cluster, "p"))["status"]["phase"] == "Running"
+
+
+async def test_a_signal_reaches_each_process_once(monkeypatch):
+    """Through the cgroup when it holds the processes, else the process group — never both
+    (a SIGTERM handler that ran twice logged its shutdown twice)."""
+    import signal as signals
+    from types import SimpleNamespace
+
+    from pincompute.node.process import ProcessInstance
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr("os.killpg", lambda pid, sig: sent.append(("group", sig)))
+
+    class Cgroup:
+        def __init__(self, members: int) -> None:
+            self.members = members
+
+        def kill_all(self, sig: int) -> int:
+            sent.append(("cgroup", sig))
+            return self.members
+
+    running = asyncio.get_running_loop().create_future()
+    ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=Cgroup(2)),
+                           signals.SIGTERM)
+    assert sent == [("cgroup", signals.SIGTERM)]
+    sent.clear()
+    ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=Cgroup(0)),
+                           signals.SIGTERM)
+    assert sent == [("cgroup", signals.SIGTERM), ("group", signals.SIGTERM)]
+    sent.clear()
+    ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=None),
+                           signals.SIGKILL)
+    assert sent == [("group", signals.SIGKILL)]

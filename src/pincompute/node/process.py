@@ -104,10 +104,13 @@ class ProcessInstance(Instance):
     def signal(self, sig: int) -> None:
         if self.exited.done():
             return
+        # Each process gets the signal once: the cgroup holds every process of the
+        # container (also those that left its process group), so when it has any,
+        # it is the one way in.  Signalling both made a SIGTERM handler run twice.
+        if self.cgroup is not None and self.cgroup.kill_all(sig):
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-        if self.cgroup is not None:
-            self.cgroup.kill_all(sig)
 
     async def _pump(self, stream: asyncio.StreamReader | None, name: str) -> None:
         if stream is None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import labels as L
+from ..framework.interface import ClassContext, Deps
 from ..nodetable import NodeTable, Rows
 from ..podinfo import PodInfo
 
@@ -71,3 +72,41 @@ def fraction_row(table: NodeTable, pod: PodInfo, row: int, resource: str) -> flo
 def scored_resources(pod: PodInfo, resources: Mapping[str, float]) -> dict[str, float]:
     """The resources worth scoring for this pod (GPUs only for pods that request them)."""
     return {r: w for r, w in resources.items() if r != L.GPU_RESOURCE or pod.gpu}
+
+
+class AllocationScore:
+    """Weighted per-resource allocation scores, 0..100; ``prefer_full`` picks the direction.
+
+    LeastAllocated scores the room a node would have left (spreading), MostAllocated the
+    share it would have used (bin packing).  Both depend on the node and its own pods only,
+    so after a binding only that node's score is recomputed.
+    """
+
+    name = ""
+    normalized = False
+    prefer_full = False
+
+    def __init__(self, resources: Mapping[str, float]) -> None:
+        self.resources = dict(resources)
+
+    def score_deps(self, pod: PodInfo, table: NodeTable) -> Deps:
+        return Deps.NODE | Deps.LOCAL
+
+    def score(self, ctx: ClassContext, pod: PodInfo, table: NodeTable, rows: Rows) -> np.ndarray:
+        resources = scored_resources(pod, self.resources)
+        total = None
+        for resource, weight in resources.items():
+            used = fractions(table, pod, rows, resource)
+            part = (used if self.prefer_full else 1.0 - used) * (100.0 * weight)
+            total = part if total is None else total + part
+        assert total is not None
+        return total / sum(resources.values())
+
+    def score_row(self, pod: PodInfo, table: NodeTable, row: int) -> float:
+        """Scalar twin of :meth:`score` for one row (numpy's call overhead dominates there)."""
+        resources = scored_resources(pod, self.resources)
+        total = 0.0
+        for resource, weight in resources.items():
+            used = fraction_row(table, pod, row, resource)
+            total += (used if self.prefer_full else 1.0 - used) * (100.0 * weight)
+        return total / sum(resources.values())
