@@ -20,6 +20,7 @@ acknowledged write and controllers converge from there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -201,10 +202,8 @@ class Region:
     async def close(self) -> None:
         self.manager.stop()
         if self._task is not None:
-            try:
+            with contextlib.suppress(Exception):  # shutting down regardless; it was logged
                 await self._task
-            except Exception:  # shutting down regardless; the manager logged it
-                pass
         for fleet in self.fleets.values():
             await fleet.stop()
         for cluster in reversed(self.clusters):
@@ -213,7 +212,7 @@ class Region:
 
 
 class DataDirInUse(RuntimeError):
-    pass
+    """Another process holds the data directory's lock."""
 
 
 @dataclass(slots=True)
@@ -282,10 +281,8 @@ async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[s
 
 
 async def _ensure(client: KubeClient, resource: Resource, obj: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(AlreadyExists):
         await client.create(resource, obj)
-    except AlreadyExists:
-        pass
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:

@@ -22,11 +22,12 @@ Project through the label.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from ..kube import objects
-from ..kube.errors import AlreadyExists, Conflict, NotFound
+from ..kube.errors import AlreadyExists, NotFound
 from ..kube.protocol import KubeClient
 from ..kube.resource import NAMESPACES
 from ..model.registry import PROJECTS
@@ -101,12 +102,10 @@ class ProjectReconciler:
             objects.set_condition(updated, "Ready", False, reason=reason, message=message,
                                   observed_generation=objects.meta(project).get("generation"))
         if updated.get("status") != project.get("status"):
-            try:
+            # A Conflict propagates: the key is retried with back-off against the fresher
+            # cached object.  A project deleted meanwhile needs no status.
+            with contextlib.suppress(NotFound):
                 await self.host.update_status(PROJECTS, updated)
-            except Conflict:
-                raise  # retried with back-off against the fresher cached object
-            except NotFound:
-                pass
 
     async def _finalize(self, project: dict[str, Any]) -> Result | None:
         name = objects.name_of(project)
@@ -132,12 +131,10 @@ class ProjectReconciler:
             # Namespace deletion events bring us back; the requeue is a safety net.
             return Result(requeue_after=5.0)
         finalizers = [f for f in objects.meta(project).get("finalizers") or () if f != FINALIZER]
-        try:
+        with contextlib.suppress(NotFound):
             await self.host.patch(PROJECTS, name, {"metadata": {
                 "finalizers": finalizers or None,
                 "resourceVersion": objects.meta(project)["resourceVersion"]}})
-        except NotFound:
-            pass
         return None
 
 

@@ -14,6 +14,7 @@ and on real ones (where kwok or a cloud provides the nodes).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -78,10 +79,8 @@ class NodePoolReconciler:
                                   message=f"{ready} ready nodes, minSize is {minimum}",
                                   observed_generation=generation)
         if updated_pool["status"] != pool.get("status"):
-            try:
+            with contextlib.suppress(NotFound):  # deleted meanwhile: no status to write
                 await self.client.update_status(NODEPOOLS, updated_pool)
-            except NotFound:
-                pass
         return None
 
 

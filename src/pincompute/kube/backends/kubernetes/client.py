@@ -262,7 +262,7 @@ class KubernetesClient(KubeClient):
                 named = {c.field for c in causes}
                 causes += [c for c in more.causes if c.field not in named]
             except ApiError:
-                pass
+                pass  # the dry run is a courtesy: the unknown fields are the answer
             raise invalid(kind, name, causes) from None
 
     @staticmethod
