@@ -1,0 +1,37 @@
+"""Every benchmark still runs (``--quick``) and ends with its JSON figures.
+
+Speed is judged by the scripts themselves, not here: this only keeps them from
+rotting, and holds the contract of their last line (the keys the issues name).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+KEYS = {
+    "store": {"creates_per_s_memory", "creates_per_s_persisted", "rss_mib", "watch_p99_ms",
+              "informer_list_s"},
+    "scheduler": {"pods_per_s", "baseline_pods_per_s"},
+    "cluster_scale": {"nodes", "pods", "pods_all_ready_s", "rss_mib", "mutating_ops_per_min"},
+    "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -> None:
+    if name == "kube_informer":
+        request.getfixturevalue("kube_bin")  # real binaries, or the tier's skip/fail rule
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert KEYS[name] <= figures.keys()
