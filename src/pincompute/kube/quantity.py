@@ -23,7 +23,7 @@ _RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|
 
 
 class QuantityError(ValueError):
-    pass
+    """A malformed quantity; the message says what form it must take."""
 
 
 def parse_quantity(value: str | int | float) -> Decimal:

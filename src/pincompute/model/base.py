@@ -31,6 +31,7 @@ the exact field.  Messages follow the API server's wording where it has one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -218,32 +219,20 @@ PortRef = Annotated[
 
 # --- names, labels -----------------------------------------------------------------------------
 
-def _dns_label(value: str) -> str:
-    errors = names.dns1123_label(value)
-    if errors:
-        raise fail(f"Invalid value: {value!r}: {errors[0]}")
-    return value
+def _checked(rule: Callable[[str], list[str]]) -> Callable[[str], str]:
+    """A pydantic validator from a :mod:`pincompute.kube.names` rule (first error wins)."""
+    def check(value: str) -> str:
+        errors = rule(value)
+        if errors:
+            raise fail(f"Invalid value: {value!r}: {errors[0]}")
+        return value
+    return check
 
 
-def _dns_subdomain(value: str) -> str:
-    errors = names.dns1123_subdomain(value)
-    if errors:
-        raise fail(f"Invalid value: {value!r}: {errors[0]}")
-    return value
-
-
-def _qualified(value: str) -> str:
-    errors = names.qualified_name(value)
-    if errors:
-        raise fail(f"Invalid value: {value!r}: {errors[0]}")
-    return value
-
-
-def _label_value(value: str) -> str:
-    errors = names.label_value(value)
-    if errors:
-        raise fail(f"Invalid value: {value!r}: {errors[0]}")
-    return value
+_dns_label = _checked(names.dns1123_label)
+_dns_subdomain = _checked(names.dns1123_subdomain)
+_qualified = _checked(names.qualified_name)
+_label_value = _checked(names.label_value)
 
 
 DNSLabel = Annotated[str, AfterValidator(_dns_label)]

@@ -176,7 +176,7 @@ class RuntimeAPI:
             with contextlib.suppress(OSError):
                 await _send(writer, exc.code, orjson.dumps({"message": str(exc)}))
         except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            pass  # the client went away mid-request: nobody to answer
         except Exception:
             _log.exception("runtime API request failed")
             with contextlib.suppress(OSError):
@@ -295,7 +295,7 @@ class RuntimeAPI:
         try:
             proc = await runtime.exec(worker.sandbox, rec.spec, rec.env, argv,
                                       stdin=request.flag("stdin"))
-        except (StartError, NotImplementedError) as exc:
+        except StartError as exc:
             raise HTTPError(409, str(exc)) from exc
         writer.write(_response_head(101, {"Connection": "Upgrade", "Upgrade": EXEC_PROTOCOL}))
         await writer.drain()

@@ -33,6 +33,7 @@ so an unchanged node costs no write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -154,21 +155,17 @@ def probe_machine(thresholds: Thresholds) -> tuple[str | None, str | None, str |
     if mem.available < thresholds.memory_available_bytes:
         memory = f"{mem.available // 2**20}Mi of memory available"
     pids = None
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no /proc: no pid pressure to report
         pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
         in_use = len(psutil.pids())
         if in_use > thresholds.pid_ratio * pid_max:
             pids = f"{in_use} of {pid_max} pids in use"
-    except (OSError, ValueError):
-        pass
     overload = None
-    try:
+    with contextlib.suppress(OSError):  # no load average on this platform
         load1 = os.getloadavg()[0]
         cpus = os.cpu_count() or 1
         if load1 > cpus * (1 + thresholds.overload_ratio):
             overload = f"load average {load1:.1f} on {cpus} CPUs"
-    except OSError:
-        pass
     return memory, pids, overload
 
 

@@ -37,7 +37,7 @@ PROJECT_GID_FIRST = 300_000
 
 
 class UidExhausted(RuntimeError):
-    pass
+    """Every uid of the range is held by a pod on this machine."""
 
 
 class UidAllocator:

@@ -198,7 +198,7 @@ def attempts(directory: Path) -> list[int]:
 
 
 class LogNotFound(LookupError):
-    pass
+    """No log for that container (or no previous instance's)."""
 
 
 class LogStore:

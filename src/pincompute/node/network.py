@@ -271,7 +271,7 @@ async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 dst.write(data)
                 await dst.drain()
         except (OSError, asyncio.IncompleteReadError):
-            pass
+            pass  # either side closed: the forwarded connection is over
         finally:
             with contextlib.suppress(OSError):
                 dst.close()

@@ -41,6 +41,7 @@ toleration deadline), so expiry is noticed without any event.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -307,13 +308,12 @@ class NodeLifecycleReconciler:
     async def _delete(self, pod: Mapping[str, Any], *, grace: int | None) -> None:
         _log.info("evicting pod %s from node %s%s", objects.key_of(pod),
                   (pod.get("spec") or {}).get("nodeName"), " (forced)" if grace == 0 else "")
-        try:
+        # Gone already, or replaced by a new pod of the same name: nothing to evict.
+        with contextlib.suppress(NotFound, Conflict):
             await self.client.delete(PODS, objects.name_of(pod),
                                      namespace=objects.namespace_of(pod),
                                      grace_period_seconds=grace,
                                      preconditions=Preconditions(uid=objects.uid_of(pod)))
-        except (NotFound, Conflict):
-            pass
 
 
 def add_node_lifecycle_controller(manager: Manager, *, client: KubeClient,

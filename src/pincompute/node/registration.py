@@ -24,6 +24,7 @@ A node agent makes itself known as the kubelet does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,11 +176,9 @@ def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = N
 
 
 async def ensure_namespace(client: KubeClient, name: str) -> None:
-    try:
+    with contextlib.suppress(AlreadyExists):
         await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
                                          "metadata": {"name": name}})
-    except AlreadyExists:
-        pass
 
 
 async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +186,7 @@ async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, 
     try:
         return await client.create(NODES, desired)
     except AlreadyExists:
-        pass
+        pass  # a node registered before: bring it up to date below
     for _ in range(10):
         current = await client.get(NODES, desired["metadata"]["name"])
         md = current["metadata"]

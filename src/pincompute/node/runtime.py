@@ -143,7 +143,12 @@ class Runtime(abc.ABC):
     async def exec(self, sandbox: Sandbox, container: Mapping[str, Any],
                    env: Mapping[str, str], argv: list[str], *,
                    stdin: bool = True) -> asyncio.subprocess.Process:
-        raise NotImplementedError(f"the {self.name} runtime cannot exec")
+        """Run a command in the container's environment.
+
+        Runtimes without processes (``sim``) have nothing to run it in: they keep
+        this default, which says so as a StartError (a 4xx at the runtime API).
+        """
+        raise StartError(f"the {self.name} runtime runs no processes: it cannot exec")
 
     def usage(self, sandbox: Sandbox, instance: Instance) -> Usage | None:
         return None

@@ -44,7 +44,7 @@ _ENV_NAME = re.compile(r"[^A-Za-z0-9]")
 
 
 class VolumeError(ValueError):
-    pass
+    """A volume cannot be prepared (reported on the pod, which does not start)."""
 
 
 @dataclass(frozen=True, slots=True)

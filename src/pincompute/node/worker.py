@@ -486,7 +486,7 @@ class PodWorker:
                                          grace_period_seconds=0,
                                          preconditions=Preconditions(uid=self.uid))
         except (NotFound, Conflict):
-            pass
+            pass  # already gone, or a new pod of the same name: not ours to delete
         except ApiError as exc:
             self.deleted_by_us = False
             self._log.warning("could not finish deleting the pod: %s", exc)

@@ -30,7 +30,7 @@ instead of crashing or retrying forever.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,28 +55,25 @@ class PodSpecError(ValueError):
     """The pod's spec cannot be scheduled as written (the message says which field)."""
 
 
-def _cpu(value: Any, where: str) -> int:
-    got = _CPU.get(value)
+def _memo(table: dict[Any, int], convert: Callable[[Any], int], value: Any,
+          where: str) -> int:
+    got = table.get(value)
     if got is None:
         try:
-            got = cpu_millis(value)
+            got = convert(value)
         except QuantityError as e:
             raise PodSpecError(f"{where}: {e}") from None
-        if len(_CPU) < _MEMO_MAX:
-            _CPU[value] = got
+        if len(table) < _MEMO_MAX:
+            table[value] = got
     return got
+
+
+def _cpu(value: Any, where: str) -> int:
+    return _memo(_CPU, cpu_millis, value, where)
 
 
 def _units(value: Any, where: str) -> int:
-    got = _INT.get(value)
-    if got is None:
-        try:
-            got = to_int(value)
-        except QuantityError as e:
-            raise PodSpecError(f"{where}: {e}") from None
-        if len(_INT) < _MEMO_MAX:
-            _INT[value] = got
-    return got
+    return _memo(_INT, to_int, value, where)
 
 
 def resource_vector(resources: Mapping[str, Any] | None, where: str) -> tuple[int, int, int]:

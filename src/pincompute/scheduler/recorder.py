@@ -195,7 +195,7 @@ class Recorder:
             await write()
             self.written += 1
         except NotFound:
-            pass
+            pass  # the pod went away before its event or condition was written
         except ApiError as e:
             self.failed += 1
             _log.warning("scheduler report write failed: %s", e)

@@ -48,6 +48,7 @@ or standalone, with informers of its own: ``await Scheduler(client).run()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -545,10 +546,9 @@ class Scheduler:
 
     def _pod_gone(self, obj: Obj) -> None:
         """Tell plugins a pod no longer counts (deleted, terminating or finished)."""
-        try:
+        # A pod whose spec never parsed was never counted, so there is nothing to undo.
+        with contextlib.suppress(PodSpecError):
             self.framework.pod_gone(PodInfo.from_pod(obj))
-        except PodSpecError:
-            pass
 
     def _report_invalid(self, obj: Obj, message: str) -> None:
         try:
