@@ -25,7 +25,7 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS, NODES, PODS
 from pincompute.runtime import SharedInformer
 from pincompute.scheduler import Scheduler
-from pincompute.scheduler.podinfo import pod_requests
+from pincompute.scheduler.resources import pod_requests
 
 from .support import HOST, ZONE, FakeKubelet, eventually, for_api, gang, node, pod
 

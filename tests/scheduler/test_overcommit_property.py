@@ -15,7 +15,8 @@ from pincompute.kube.errors import Conflict
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.scheduler import PatchBinder, Scheduler
 from pincompute.scheduler.framework import Code, NoEffects
-from pincompute.scheduler.podinfo import PodInfo, pod_requests
+from pincompute.scheduler.podinfo import PodInfo
+from pincompute.scheduler.resources import pod_requests
 
 from .support import eventually, framework, gang, info, node, pod, table_of
 

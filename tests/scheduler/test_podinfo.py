@@ -2,31 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from pincompute.scheduler.podinfo import PodInfo, PodSpecError, pod_requests, term_matches
+from pincompute.scheduler.podinfo import PodInfo, term_matches
+from pincompute.scheduler.resources import PodSpecError
 
 from .support import gang, info, pod
-
-
-def test_requests_sum_containers_and_sidecars_and_take_larger_init() -> None:
-    spec = {
-        "containers": [{"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
-                       {"resources": {"requests": {"cpu": "0.2", "memory": "1Gi"}}}],
-        "initContainers": [
-            {"restartPolicy": "Always", "resources": {"requests": {"cpu": "50m"}}},
-            {"resources": {"requests": {"cpu": "2", "memory": "100Mi"}}},
-        ],
-        "overhead": {"cpu": "10m"},
-    }
-    cpu, mem, gpu = pod_requests(spec)
-    # containers 300m + sidecar 50m = 350m; the init container needs 2 + the sidecar before it.
-    assert cpu == 2050 + 10
-    assert mem == 64 * 2**20 + 2**30
-    assert gpu == 0
-
-
-def test_limits_stand_in_for_missing_requests() -> None:
-    spec = {"containers": [{"resources": {"limits": {"cpu": "1", "nvidia.com/gpu": "2"}}}]}
-    assert pod_requests(spec) == (1000, 0, 2)
 
 
 def test_tier_and_priority() -> None:

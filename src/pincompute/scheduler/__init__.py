@@ -28,7 +28,8 @@ from .framework import Framework, Profile, Registry
 from .metrics import SchedulerMetrics
 from .nodetable import NodeTable
 from .plugins import in_tree
-from .podinfo import PodInfo, PodSpecError
+from .podinfo import PodInfo
+from .resources import PodSpecError
 from .scheduler import Scheduler
 
 __all__ = [

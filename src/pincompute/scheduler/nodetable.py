@@ -58,7 +58,8 @@ import numpy as np
 from pincompute.kube.quantity import QuantityError
 
 from . import labels as L
-from .podinfo import PodInfo, _cpu, _units
+from .podinfo import PodInfo
+from .resources import cpu_quantity, unit_quantity
 
 Obj = dict[str, Any]
 Rows = slice | np.ndarray
@@ -115,10 +116,10 @@ class NodeFacts:
         name = md.get("name") or ""
         alloc = status.get("allocatable") or status.get("capacity") or {}
         try:
-            cpu = _cpu(alloc["cpu"], "cpu") if "cpu" in alloc else 0
-            mem = _units(alloc["memory"], "memory") if "memory" in alloc else 0
-            gpu = _units(alloc[L.GPU_RESOURCE], "gpu") if L.GPU_RESOURCE in alloc else 0
-            pods = _units(alloc["pods"], "pods") if "pods" in alloc else DEFAULT_PODS
+            cpu = cpu_quantity(alloc["cpu"], "cpu") if "cpu" in alloc else 0
+            mem = unit_quantity(alloc["memory"], "memory") if "memory" in alloc else 0
+            gpu = unit_quantity(alloc[L.GPU_RESOURCE], "gpu") if L.GPU_RESOURCE in alloc else 0
+            pods = unit_quantity(alloc["pods"], "pods") if "pods" in alloc else DEFAULT_PODS
         except (QuantityError, ValueError):
             cpu = mem = gpu = pods = 0  # a node with unreadable capacity takes nothing
         node_labels: Mapping[str, str] = md.get("labels") or {}

@@ -8,12 +8,8 @@ few fields of a pod many times: its requests, tier and priority, tolerations,
 selectors, affinity, spread constraints and pod group.  :class:`PodInfo` parses
 them once, when the pod enters the scheduler, into plain tuples and integers.
 
-Requests follow Kubernetes: the sum of the containers' requests, plus sidecars
-(init containers with ``restartPolicy: Always``), or the largest regular init
-container (with the sidecars started before it) if that is larger, plus
-``spec.overhead``.  CPU is kept in millicores, memory in bytes, GPUs
-(``nvidia.com/gpu``) and pods in units.  Quantity strings repeat across thousands
-of pods, so their parse is memoised.
+Requests are summed as Kubernetes sums them (see :mod:`.resources`): CPU in
+millicores, memory in bytes, GPUs (``nvidia.com/gpu``) and pods in units.
 
 **Equivalence class.**  Two pods whose scheduling-relevant fields are equal —
 namespace, requests, priority, tier, nodeName, node selector, affinity,
@@ -30,107 +26,21 @@ instead of crashing or retrying forever.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from pincompute.kube.errors import BadRequest
-from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from pincompute.kube.selectors import OP_IN, LabelSelector, Requirement, selector_from_dict
 
 from . import labels as L
+from .resources import PodSpecError, pod_requests
 
 Obj = dict[str, Any]
 
-_CPU: dict[Any, int] = {}
-_INT: dict[Any, int] = {}
-_MEMO_MAX = 10_000
-
 TOLERATE_NO_SCHEDULE = ("NoSchedule", "NoExecute")
-
-
-class PodSpecError(ValueError):
-    """The pod's spec cannot be scheduled as written (the message says which field)."""
-
-
-def _memo(table: dict[Any, int], convert: Callable[[Any], int], value: Any,
-          where: str) -> int:
-    got = table.get(value)
-    if got is None:
-        try:
-            got = convert(value)
-        except QuantityError as e:
-            raise PodSpecError(f"{where}: {e}") from None
-        if len(table) < _MEMO_MAX:
-            table[value] = got
-    return got
-
-
-def _cpu(value: Any, where: str) -> int:
-    return _memo(_CPU, cpu_millis, value, where)
-
-
-def _units(value: Any, where: str) -> int:
-    return _memo(_INT, to_int, value, where)
-
-
-def resource_vector(resources: Mapping[str, Any] | None, where: str) -> tuple[int, int, int]:
-    """(cpu millis, memory bytes, gpus) of a ResourceList."""
-    if not resources:
-        return 0, 0, 0
-    cpu = resources.get("cpu")
-    mem = resources.get("memory")
-    gpu = resources.get(L.GPU_RESOURCE)
-    return (_cpu(cpu, f"{where}.cpu") if cpu is not None else 0,
-            _units(mem, f"{where}.memory") if mem is not None else 0,
-            _units(gpu, f"{where}.{L.GPU_RESOURCE}") if gpu is not None else 0)
-
-
-def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int, int]:
-    """The pod's effective requests (cpu millis, memory bytes, gpus), as Kubernetes sums them."""
-    cpu = mem = gpu = 0
-    for i, c in enumerate(spec.get("containers") or ()):
-        res = c.get("resources")
-        if res:
-            rc, rm, rg = resource_vector(res.get("requests") or _limits_as_requests(res),
-                                         f"spec.containers[{i}].resources.requests")
-            cpu += rc
-            mem += rm
-            gpu += rg
-    inits = spec.get("initContainers")
-    if inits:
-        side_cpu = side_mem = side_gpu = 0
-        init_cpu = init_mem = init_gpu = 0
-        for i, c in enumerate(inits):
-            res = c.get("resources") or {}
-            rc, rm, rg = resource_vector(res.get("requests") or _limits_as_requests(res),
-                                         f"spec.initContainers[{i}].resources.requests")
-            if c.get("restartPolicy") == "Always":
-                # A sidecar keeps running beside everything started after it.
-                side_cpu += rc
-                side_mem += rm
-                side_gpu += rg
-            else:
-                init_cpu = max(init_cpu, side_cpu + rc)
-                init_mem = max(init_mem, side_mem + rm)
-                init_gpu = max(init_gpu, side_gpu + rg)
-        cpu = max(cpu + side_cpu, init_cpu)
-        mem = max(mem + side_mem, init_mem)
-        gpu = max(gpu + side_gpu, init_gpu)
-    overhead = spec.get("overhead")
-    if overhead:
-        oc, om, og = resource_vector(overhead, "spec.overhead")
-        cpu += oc
-        mem += om
-        gpu += og
-    return cpu, mem, gpu
-
-
-def _limits_as_requests(res: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    # Kubernetes defaults requests to limits when only limits are given.
-    return res.get("limits")
 
 
 # --- tolerations -------------------------------------------------------------------------------

@@ -85,10 +85,11 @@ from .framework.waiting import WaitingPod
 from .metrics import SchedulerMetrics
 from .nodetable import NodeTable
 from .plugins import in_tree
-from .podinfo import PodInfo, PodSpecError, is_terminal
+from .podinfo import PodInfo, is_terminal
 from .queue import SchedulingQueue
 from .recorder import Recorder, condition_patch
 from .reference import ReferenceFramework
+from .resources import PodSpecError
 
 Obj = dict[str, Any]
 _log = get_logger(__name__)
