@@ -221,8 +221,8 @@ class JobBody(CamelModel):
             if spec.restart_policy != "Never":
                 raise fail("a failurePolicy requires restartPolicy Never", "template", "spec",
                            "restartPolicy", reason="FieldValueNotSupported")
-            for i, rule in enumerate(self.failure_policy.rules):
-                if rule.action == "FailIndex" and self.backoff_limit_per_index is None:
+            for i, failure_rule in enumerate(self.failure_policy.rules):
+                if failure_rule.action == "FailIndex" and self.backoff_limit_per_index is None:
                     raise fail("FailIndex requires backoffLimitPerIndex", "failurePolicy",
                                "rules", i, "action", reason="FieldValueNotSupported")
         return self

@@ -29,7 +29,7 @@ custom Prometheus metrics and schedules.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -145,11 +145,13 @@ class ScalingRules(CamelModel):
     """Rate limits (filled with HPA's defaults)."""
 
 
-DEFAULT_SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
-    {"type": "Percent", "value": 100, "periodSeconds": 15},
-    {"type": "Pods", "value": 4, "periodSeconds": 15}]}
-DEFAULT_SCALE_DOWN = {"stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": [
-    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+DEFAULT_SCALE_UP: dict[str, Any] = {
+    "stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+        {"type": "Pods", "value": 4, "periodSeconds": 15}]}
+DEFAULT_SCALE_DOWN: dict[str, Any] = {
+    "stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
 class Behavior(CamelModel):

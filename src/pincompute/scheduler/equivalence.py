@@ -172,9 +172,9 @@ class EquivalenceCache:
             fails[:n] |= (~ok).astype(np.uint32) << np.uint32(bit)
         entry.fails = fails
         entry.raw = []
-        for plugin, _deps, _w in entry.scorers:
+        for scorer, _deps, _w in entry.scorers:
             raw = np.zeros(cap, dtype=np.float64)
-            raw[:n] = plugin.score(ctx, pod, table, rows)
+            raw[:n] = scorer.score(ctx, pod, table, rows)
             entry.raw.append(raw)
         entry.epoch = table.epoch
         entry.capacity = cap
@@ -262,11 +262,11 @@ class EquivalenceCache:
                     bool(plugin.filter(ctx, pod, table, np.array([r]))[0])
                 f = f & ~flag if ok else f | flag
             fails[r] = f
-            for plugin, deps, _w, one, i in entry.row_scorers:
+            for scorer, deps, _w, one, i in entry.row_scorers:
                 if not (on_node or deps & LOCAL):
                     continue
                 raws[i][r] = one(pod, table, r) if one is not None else \
-                    float(plugin.score(ctx, pod, table, np.array([r]))[0])
+                    float(scorer.score(ctx, pod, table, np.array([r]))[0])
             if not volatile:
                 t = 0.0
                 for (_p, _d, weight), raw in zip(entry.scorers, raws, strict=True):
@@ -294,11 +294,11 @@ class EquivalenceCache:
             ok = plugin.filter(ctx, pod, table, rows)
             bit = np.uint32(flag)
             fails[rows] = np.where(ok, fails[rows] & ~bit, fails[rows] | bit)
-        for plugin, deps, _w, _one, i in entry.row_scorers:
+        for scorer, deps, _w, _one, i in entry.row_scorers:
             rows = rows_all if deps & LOCAL else rows_node
             if rows.shape[0] == 0:
                 continue
-            entry.raw[i][rows] = plugin.score(ctx, pod, table, rows)
+            entry.raw[i][rows] = scorer.score(ctx, pod, table, rows)
         if not entry.volatile:
             acc = np.zeros(rows_all.shape[0], dtype=np.float64)
             for (_plugin, _deps, weight), raw in zip(entry.scorers, entry.raw, strict=True):
@@ -318,6 +318,6 @@ class EquivalenceCache:
                 ok = plugin.filter(ctx, pod, table, full)
                 flag = np.uint32(1 << bit)
                 fails[:n] = (fails[:n] & ~flag) | ((~ok).astype(np.uint32) << np.uint32(bit))
-        for (plugin, deps, _w), raw in zip(entry.scorers, entry.raw, strict=True):
+        for (scorer, deps, _w), raw in zip(entry.scorers, entry.raw, strict=True):
             if deps & GLOBAL:
-                raw[:n] = plugin.score(ctx, pod, table, full)
+                raw[:n] = scorer.score(ctx, pod, table, full)

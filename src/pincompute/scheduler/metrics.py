@@ -57,5 +57,8 @@ class SchedulerMetrics:
 
     def watch_queue(self, counts: Callable[[], dict[str, int]]) -> None:
         """Report the queue's depths when scraped (no per-decision gauge updates)."""
+        def depth(name: str) -> Callable[[], float]:
+            return lambda: counts().get(name, 0)
+
         for name in ("active", "backoff", "unschedulable", "gated"):
-            self.pending.labels(name).set_function(lambda n=name: counts().get(n, 0))
+            self.pending.labels(name).set_function(depth(name))

@@ -174,16 +174,16 @@ class ReferenceFramework(Framework):
                 feasible.append(i)
         entry.fails = np.array(fails + [int(DEAD_BIT)] * (table.capacity - n), dtype=np.uint32)
         total = [0.0] * n
-        for p, _d, weight in scorers:
-            fn = SCALAR_SCORES.get(p.name)
+        for scorer, _d, weight in scorers:
+            score = SCALAR_SCORES.get(scorer.name)
             raw = [0.0] * n
             for i in feasible:
-                raw[i] = fn(p, pod, table, i) if fn is not None else \
-                    float(p.score(ctx, pod, table, np.array([i]))[0])
-            if p.normalized:
+                raw[i] = score(scorer, pod, table, i) if score is not None else \
+                    float(scorer.score(ctx, pod, table, np.array([i]))[0])
+            if scorer.normalized:
                 mask = np.zeros(n, dtype=bool)
                 mask[feasible] = True
-                raw = list(p.normalize(np.array(raw), mask))  # type: ignore[attr-defined]
+                raw = list(scorer.normalize(np.array(raw), mask))  # type: ignore[attr-defined]
             for i in feasible:
                 total[i] += weight * raw[i]
         best = -1

@@ -16,6 +16,7 @@ default), so synchronous tests can drive time themselves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -48,7 +49,7 @@ class WaitingPod:
         message = timeout_message or (lambda p: f"{p}: timed out waiting at permit")
         for plugin, timeout in timeouts.items():
             self._timers[plugin] = call_later(
-                max(timeout, 0.0), lambda p=plugin: self.reject(p, message(p)))
+                max(timeout, 0.0), functools.partial(self._time_out, plugin, message))
 
     @property
     def done(self) -> bool:
@@ -68,6 +69,9 @@ class WaitingPod:
         if self._done:
             return
         self._finish(unschedulable(message, plugin=plugin))
+
+    def _time_out(self, plugin: str, message: Callable[[str], str]) -> None:
+        self.reject(plugin, message(plugin))
 
     def _finish(self, status: Status) -> None:
         self._done = True
