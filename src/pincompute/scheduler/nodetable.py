@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from pincompute.kube.quantity import QuantityError
+from pincompute.kube.selectors import LabelSelector
 
 from . import labels as L
 from .podinfo import PodInfo
@@ -82,7 +83,7 @@ class PodEntry:
 @dataclass(slots=True)
 class MatchCounter:
     namespaces: frozenset[str] | None
-    selector: Any
+    selector: LabelSelector
     counts: np.ndarray
     last_used: int = 0
 
@@ -92,7 +93,7 @@ class MatchCounter:
             return False
         if self.namespaces is not None and info.namespace not in self.namespaces:
             return False
-        return bool(self.selector.matches(info.labels))
+        return self.selector.matches(info.labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -615,7 +616,8 @@ class NodeTable:
 
     # -- match counters --------------------------------------------------------------------------
 
-    def match_counts(self, namespaces: frozenset[str] | None, selector: Any) -> np.ndarray:
+    def match_counts(self, namespaces: frozenset[str] | None,
+                     selector: LabelSelector) -> np.ndarray:
         """Per row, how many accounted pods in ``namespaces`` match ``selector`` (kept current)."""
         key = (tuple(sorted(namespaces)) if namespaces is not None else None, str(selector))
         self._counter_clock += 1

@@ -60,6 +60,7 @@ from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import NODES, PODS
 from pincompute.runtime.informer import HandlerRegistration, InformerFactory, SharedInformer
 from pincompute.runtime.logging import get_logger
+from pincompute.runtime.manager import Manager
 
 from . import labels as L
 from .binder import Binder, BindingBinder
@@ -165,7 +166,7 @@ class Scheduler:
     # -- wiring ------------------------------------------------------------------------------
 
     @classmethod
-    def attach(cls, manager: Any, client: KubeClient, **options: Any) -> Scheduler:
+    def attach(cls, manager: Manager, client: KubeClient, **options: Any) -> Scheduler:
         """Create a scheduler on a manager's shared informers, run while it leads."""
         pods = manager.informer(client, PODS)
         nodes = manager.informer(client, NODES)
