@@ -21,6 +21,8 @@ TEST_BACKENDS ?= embedded,kubernetes
 
 test: $(STAMP) kube-binaries
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy src/pincompute
 	PINCOMPUTE_TEST_BACKENDS=$(TEST_BACKENDS) $(BIN)/python -m pytest
 
 kube-binaries:
