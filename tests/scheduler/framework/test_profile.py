@@ -4,8 +4,7 @@ import pytest
 
 from pincompute.scheduler.framework import DEFAULT_PLUGINS, Profile
 from pincompute.scheduler.plugins import in_tree
-
-from ..support import framework, table_of
+from tests.scheduler.support import framework, table_of
 
 
 def test_bin_packing_profile_swaps_the_allocation_score() -> None:

@@ -14,8 +14,7 @@ from pincompute.scheduler.framework import (
     wait,
 )
 from pincompute.scheduler.plugins import in_tree
-
-from ..support import ManualTimers, framework, info, node, pod, table_of
+from tests.scheduler.support import ManualTimers, framework, info, node, pod, table_of
 
 
 class Recorder:

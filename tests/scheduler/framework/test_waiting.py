@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from pincompute.scheduler.framework import CycleState, WaitingPod
-
-from ..support import ManualTimers, info, pod
+from tests.scheduler.support import ManualTimers, info, pod
 
 
 def test_all_plugins_must_allow_and_any_may_reject() -> None:

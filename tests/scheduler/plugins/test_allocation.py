@@ -8,8 +8,7 @@ from pincompute.scheduler.plugins.allocation import (
     parse_resources,
     scored_resources,
 )
-
-from ..support import info, node, pod, table_of
+from tests.scheduler.support import info, node, pod, table_of
 
 
 def test_fractions_include_the_pod_and_clip() -> None:

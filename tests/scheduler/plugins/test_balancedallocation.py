@@ -4,8 +4,7 @@ import pytest
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.balancedallocation import new
-
-from ..support import info, node, pod, scores, table_of
+from tests.scheduler.support import info, node, pod, scores, table_of
 
 
 def test_even_use_of_resources_scores_higher() -> None:

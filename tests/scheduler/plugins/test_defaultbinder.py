@@ -5,8 +5,7 @@ from types import SimpleNamespace
 from pincompute.kube.errors import Conflict
 from pincompute.scheduler.framework import Code, CycleState
 from pincompute.scheduler.plugins.defaultbinder import DefaultBinder
-
-from ..support import info, pod
+from tests.scheduler.support import info, pod
 
 
 class FakeBinder:

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from pincompute.scheduler.framework import Code
-
-from ..support import ManualTimers, framework, gang, info, node, pod, table_of
+from tests.scheduler.support import ManualTimers, framework, gang, info, node, pod, table_of
 
 
 def members(group: str, n: int, min_member: int, *, timeout: float | None = None,

@@ -4,8 +4,7 @@ import numpy as np
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.interpodantiaffinity import InterPodAntiAffinity
-
-from ..support import HOST, ZONE, explain, info, node, passes, pod, scores, table_of
+from tests.scheduler.support import HOST, ZONE, explain, info, node, passes, pod, scores, table_of
 
 
 def anti(key: str = HOST, app: str = "db", **extra: object) -> dict:

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pincompute.scheduler.plugins.leastallocated import LeastAllocated, new
-
-from ..support import info, node, pod, scores, table_of
+from tests.scheduler.support import info, node, pod, scores, table_of
 
 
 def test_emptier_nodes_score_higher() -> None:

@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.nodeaffinity import NodeAffinity
 from pincompute.scheduler.podinfo import term_matches
-
-from ..support import explain, info, node, passes, pod, scores, table_of
+from tests.scheduler.support import explain, info, node, passes, pod, scores, table_of
 
 
 def required(*terms: dict) -> dict:

@@ -4,8 +4,7 @@ import numpy as np
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.noderesourcesfit import NodeResourcesFit
-
-from ..support import explain, info, node, passes, pod, table_of
+from tests.scheduler.support import explain, info, node, passes, pod, table_of
 
 
 def test_fit_counts_requests_assumed_pods_and_pod_limit() -> None:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.nodeselector import NodeSelector
-
-from ..support import explain, info, node, passes, pod, table_of
+from tests.scheduler.support import explain, info, node, passes, pod, table_of
 
 
 def test_every_pair_must_match() -> None:

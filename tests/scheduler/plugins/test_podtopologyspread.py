@@ -4,8 +4,7 @@ import numpy as np
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.podtopologyspread import PodTopologySpread
-
-from ..support import HOST, ZONE, explain, info, node, passes, pod, scores, table_of
+from tests.scheduler.support import HOST, ZONE, explain, info, node, passes, pod, scores, table_of
 
 
 def spread(key: str = ZONE, skew: int = 1, hard: bool = True, **extra: object) -> dict:

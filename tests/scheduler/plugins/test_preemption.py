@@ -5,8 +5,7 @@ import random
 import numpy as np
 
 from pincompute.scheduler.framework import Code, NoEffects
-
-from ..support import framework, info, node, pod, table_of
+from tests.scheduler.support import framework, info, node, pod, table_of
 
 
 def setup(*nodes: object) -> tuple:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from pincompute.scheduler.framework import QueuedPod
 from pincompute.scheduler.plugins.prioritysort import PrioritySort
-
-from ..support import gang, info, pod
+from tests.scheduler.support import gang, info, pod
 
 
 def test_priority_then_group_then_arrival() -> None:

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from pincompute.scheduler.plugins.schedulinggates import SchedulingGates
-
-from ..support import info, pod
+from tests.scheduler.support import info, pod
 
 
 def test_gated_pods_stay_out_of_the_queue() -> None:

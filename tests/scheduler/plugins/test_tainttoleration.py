@@ -4,8 +4,7 @@ import numpy as np
 
 from pincompute.scheduler.framework import Deps
 from pincompute.scheduler.plugins.tainttoleration import TaintToleration
-
-from ..support import explain, info, node, passes, pod, scores, table_of
+from tests.scheduler.support import explain, info, node, passes, pod, scores, table_of
 
 
 def test_untolerated_hard_taints_reject_and_name_the_taint() -> None:

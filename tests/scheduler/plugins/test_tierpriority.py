@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from pincompute.scheduler.plugins.tierpriority import TierPriority, new
-
-from ..support import info, pod
+from tests.scheduler.support import info, pod
 
 
 def test_lower_priority_and_never_a_higher_tier() -> None:

@@ -47,8 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..nodetable import NodeTable
-    from ..podinfo import PodInfo
+    from pincompute.scheduler.nodetable import NodeTable
+    from pincompute.scheduler.podinfo import PodInfo
+
     from .diagnosis import Diagnosis
 
 Rows = slice | np.ndarray

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..labels import DEFAULT_SCHEDULER_NAME
+from pincompute.scheduler.labels import DEFAULT_SCHEDULER_NAME
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "PrioritySort",

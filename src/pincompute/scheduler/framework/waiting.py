@@ -20,7 +20,8 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from ..podinfo import PodInfo
+from pincompute.scheduler.podinfo import PodInfo
+
 from .interface import SUCCESS, CycleState, Status, unschedulable
 
 

@@ -31,7 +31,8 @@ DefaultBinder          Bind
 
 from __future__ import annotations
 
-from ..framework.registry import Registry
+from pincompute.scheduler.framework.registry import Registry
+
 from . import (
     balancedallocation,
     defaultbinder,

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import labels as L
-from ..framework.interface import ClassContext, Deps
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo
+from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.interface import ClassContext, Deps
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo
 
 DEFAULT_RESOURCES: Mapping[str, float] = {"cpu": 1.0, "memory": 1.0}
 

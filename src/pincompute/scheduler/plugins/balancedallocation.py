@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import ClassContext, Deps
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo
+from pincompute.scheduler.framework.interface import ClassContext, Deps
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo
+
 from .allocation import fraction_row, fractions, parse_resources, scored_resources
 
 NAME = "BalancedAllocation"

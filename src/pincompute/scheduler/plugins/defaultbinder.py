@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube.errors import ApiError
-
-from ..framework.interface import SUCCESS, Code, CycleState, Status
-from ..podinfo import PodInfo
+from pincompute.scheduler.framework.interface import SUCCESS, Code, CycleState, Status
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "DefaultBinder"
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..framework.diagnosis import Diagnosis
-from ..framework.interface import (
+from pincompute.scheduler.framework.diagnosis import Diagnosis
+from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     NODE_ADD,
     NODE_ALLOCATABLE,
@@ -49,7 +49,7 @@ from ..framework.interface import (
     unschedulable,
     wait,
 )
-from ..podinfo import PodInfo
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "Gang"
 DEFAULT_TIMEOUT = 60.0

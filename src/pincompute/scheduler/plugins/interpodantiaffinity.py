@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import (
+from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE,
     NODE_ADD,
@@ -37,9 +37,9 @@ from ..framework.interface import (
     ClassContext,
     Deps,
 )
-from ..nodematch import row_count
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodAffinityTerm, PodInfo
+from pincompute.scheduler.nodematch import row_count
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodAffinityTerm, PodInfo
 
 NAME = "InterPodAntiAffinity"
 REASON_OWN = "node(s) didn't match pod anti-affinity rules"

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import NODE_ADD, ClassContext, Deps
-from ..nodematch import row_index
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo
+from pincompute.scheduler.framework.interface import NODE_ADD, ClassContext, Deps
+from pincompute.scheduler.nodematch import row_index
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "NodeName"
 REASON = "node(s) didn't match the requested node name"

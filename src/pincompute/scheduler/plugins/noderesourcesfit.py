@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import labels as L
-from ..framework.interface import (
+from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE,
     NODE_ADD,
@@ -33,9 +33,9 @@ from ..framework.interface import (
     ClassContext,
     Deps,
 )
-from ..nodematch import row_index
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo
+from pincompute.scheduler.nodematch import row_index
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "NodeResourcesFit"
 TOO_MANY_PODS = "Too many pods"

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import NODE_ADD, NODE_LABEL, ClassContext, Deps
-from ..nodematch import selector_mask
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo
+from pincompute.scheduler.framework.interface import NODE_ADD, NODE_LABEL, ClassContext, Deps
+from pincompute.scheduler.nodematch import selector_mask
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "NodeSelector"
 REASON = "node(s) didn't match Pod's node affinity/selector"

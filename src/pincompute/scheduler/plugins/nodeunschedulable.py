@@ -15,10 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import labels as L
-from ..framework.interface import NODE_ADD, NODE_UNSCHEDULABLE, ClassContext, Deps
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo, tolerates_all
+from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.interface import (
+    NODE_ADD,
+    NODE_UNSCHEDULABLE,
+    ClassContext,
+    Deps,
+)
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo, tolerates_all
 
 NAME = "NodeUnschedulable"
 REASON = "node(s) were unschedulable"

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import (
+from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_ADD,
     ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE,
@@ -43,9 +43,9 @@ from ..framework.interface import (
     ClassContext,
     Deps,
 )
-from ..nodematch import pod_node_mask, row_count, untolerated_hard
-from ..nodetable import NodeTable, Rows
-from ..podinfo import PodInfo, SpreadConstraint
+from pincompute.scheduler.nodematch import pod_node_mask, row_count, untolerated_hard
+from pincompute.scheduler.nodetable import NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo, SpreadConstraint
 
 NAME = "PodTopologySpread"
 REASON = "node(s) didn't match pod topology spread constraints"

@@ -41,17 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import labels as L
-from ..framework.diagnosis import Diagnosis, histogram_message
-from ..framework.interface import (
+from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.diagnosis import Diagnosis, histogram_message
+from pincompute.scheduler.framework.interface import (
     SUCCESS,
     CycleState,
     PostFilterResult,
     PreemptionPolicyPlugin,
     unschedulable,
 )
-from ..nodetable import PodEntry
-from ..podinfo import PodInfo
+from pincompute.scheduler.nodetable import PodEntry
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "Preemption"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"

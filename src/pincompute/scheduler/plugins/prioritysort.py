@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..framework.interface import QueuedPod
+from pincompute.scheduler.framework.interface import QueuedPod
 
 NAME = "PrioritySort"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..framework.interface import SUCCESS, Status, unschedulable
-from ..podinfo import PodInfo
+from pincompute.scheduler.framework.interface import SUCCESS, Status, unschedulable
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "SchedulingGates"
 

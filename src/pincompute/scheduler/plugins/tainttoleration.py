@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..framework.interface import NODE_ADD, NODE_TAINT, ClassContext, Deps
-from ..nodetable import SOFT, NodeTable, Rows
-from ..podinfo import PodInfo, tolerates_all
+from pincompute.scheduler.framework.interface import NODE_ADD, NODE_TAINT, ClassContext, Deps
+from pincompute.scheduler.nodetable import SOFT, NodeTable, Rows
+from pincompute.scheduler.podinfo import PodInfo, tolerates_all
 
 NAME = "TaintToleration"
 

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from .. import labels as L
-from ..podinfo import PodInfo
+from pincompute.scheduler import labels as L
+from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "TierPriority"
 
