@@ -19,9 +19,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pincompute.gctuning import tune_gc
+
 from .. import __version__
 from ..kube.errors import ApiError
-from ..process import tune_gc
 
 installer_role = Literal["host", "member"]
 

@@ -26,18 +26,18 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..kube import objects
-from ..kube.errors import AlreadyExists, NotFound
-from ..kube.protocol import KubeClient
-from ..kube.resource import NAMESPACES
-from ..model.registry import PROJECTS
-from ..runtime.controller import Controller
-from ..runtime.informer import SharedInformer
-from ..runtime.manager import Manager
-from ..runtime.reconciler import Request, Result
+from pincompute.kube import objects
+from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NAMESPACES
+from pincompute.model.registry import PROJECTS
+from pincompute.model.wellknown import PROJECT_LABEL
+from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
+from pincompute.runtime.controller import Controller
+from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
-PROJECT_LABEL = "pincompute.io/project"
-FINALIZER = "pincompute.io/namespaces"
 HOST = "host"
 
 

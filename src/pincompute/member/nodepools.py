@@ -18,19 +18,18 @@ import contextlib
 from collections import Counter
 from typing import Any
 
-from ..kube import objects
-from ..kube.errors import NotFound
-from ..kube.protocol import KubeClient
-from ..kube.resource import NODES
-from ..model.registry import NODEPOOLS
-from ..runtime.cache import index_by_label
-from ..runtime.controller import Controller
-from ..runtime.informer import SharedInformer
-from ..runtime.manager import Manager
-from ..runtime.reconciler import Request, Result
+from pincompute.kube import objects
+from pincompute.kube.errors import NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NODES
+from pincompute.model.registry import NODEPOOLS
+from pincompute.model.wellknown import NODE_IMAGE_LABEL, NODE_POOL_LABEL
+from pincompute.runtime.cache import index_by_label
+from pincompute.runtime.controller import Controller
+from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
-POOL_LABEL = "pincompute.io/node-pool"
-IMAGE_LABEL = "pincompute.io/node-image"
 _BY_POOL = "pool"
 
 
@@ -53,7 +52,7 @@ class NodePoolReconciler:
         spec = pool.get("spec") or {}
         members = self.nodes.by_index(_BY_POOL, request.name)
         ready = sum(1 for n in members if node_ready(n))
-        images = Counter((objects.meta(n).get("labels") or {}).get(IMAGE_LABEL, "")
+        images = Counter((objects.meta(n).get("labels") or {}).get(NODE_IMAGE_LABEL, "")
                          for n in members)
         common = next((image for image, _ in images.most_common() if image), None)
         wanted = spec.get("nodeImage")
@@ -88,13 +87,13 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
                             name: str = "nodepools") -> Controller:
     pools = manager.informer(client, NODEPOOLS)
     nodes = manager.informer(client, NODES)
-    nodes.add_indexer(_BY_POOL, index_by_label(POOL_LABEL))
+    nodes.add_indexer(_BY_POOL, index_by_label(NODE_POOL_LABEL))
     controller = manager.controller(
         name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
     controller.for_(pools)
 
     def to_pool(node: dict[str, Any]) -> list[Request]:
-        pool = (objects.meta(node).get("labels") or {}).get(POOL_LABEL)
+        pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL)
         return [Request("", pool)] if pool else []
 
     controller.watches(nodes, to_pool)

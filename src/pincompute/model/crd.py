@@ -40,8 +40,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from ..kube.resource import Resource
+from pincompute.kube.resource import Resource
+from pincompute.kube.wellknown import APP_PART_OF_LABEL
+
 from .registry import KINDS, PINAPPS, RESOURCES
+from .wellknown import PART_OF
 
 CATEGORIES = ["pincompute"]
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "deploy" / "crds"
@@ -327,7 +330,7 @@ def crd_for(resource: Resource) -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{resource.plural}.{resource.group}",
-                     "labels": {"app.kubernetes.io/part-of": "pincompute"}},
+                     "labels": {APP_PART_OF_LABEL: PART_OF}},
         "spec": {
             "group": resource.group,
             "names": names,

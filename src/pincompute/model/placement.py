@@ -51,10 +51,7 @@ from .base import (
     StatusModel,
     fail,
 )
-
-Tier = Literal["reserved", "ondemand", "preemptible"]
-TIERS: tuple[Tier, ...] = ("reserved", "ondemand", "preemptible")
-DEFAULT_TIER: Tier = "ondemand"
+from .wellknown import DEFAULT_TIER, TIERS, Tier
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
