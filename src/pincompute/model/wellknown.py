@@ -73,6 +73,9 @@ NODE_IMAGE_LABEL: Final = "pincompute.io/node-image"
 """On a node: the NodeImage it runs."""
 NODE_RUNTIME_LABEL: Final = "pincompute.io/runtime"
 """On an embedded node: its agent's runtime (``process`` or ``sim``)."""
+NodeRuntimeKind = Literal["process", "sim"]
+"""An embedded node agent's runtime: real local processes, or simulated (for scale)."""
+NODE_RUNTIME_KINDS: Final[tuple[NodeRuntimeKind, ...]] = ("process", "sim")
 POD_CIDR_LABEL: Final = "pincompute.io/pod-cidr"
 """On an embedded node: the address block its pods get addresses from."""
 RUNTIME_API_ANNOTATION: Final = "pincompute.io/runtime-api"
@@ -84,10 +87,10 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 
 __all__ = [
     "CLUSTER_NAME_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE",
-    "DEFAULT_TIER", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_RUNTIME_LABEL", "ONDEMAND",
-    "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
-    "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL",
-    "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
-    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL",
-    "Tier",
+    "DEFAULT_TIER", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_RUNTIME_KINDS",
+    "NODE_RUNTIME_LABEL", "ONDEMAND", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
+    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX",
+    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RUNTIME_API_ANNOTATION",
+    "SCHEDULER_NAME", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS",
+    "TIER_LABEL", "NodeRuntimeKind", "Tier",
 ]
