@@ -100,7 +100,7 @@ def _field_property(model: type[BaseModel], name: str, key: str, annotation: Any
             if required:
                 raise KeyError(f"{model.__name__}.{name}: {key!r} is required but absent")
             if factory is not None:
-                value = factory()  # type: ignore[call-arg]
+                value = factory()
                 return value if isinstance(value, BaseModel) else convert(value)
             if isinstance(default, _SHARED_DEFAULTS):
                 return default
