@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -31,9 +31,10 @@ from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, Resource
 from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
 from pincompute.model import registry
 from pincompute.model.crd import crd_for
+from pincompute.model.kinds import RegionRole
 from pincompute.model.wellknown import PART_OF, SYSTEM_LABEL, SYSTEM_NAMESPACE
 
-Role = Literal["host", "member"]
+Role = RegionRole
 SERVICE_ACCOUNT = "pincompute-controller"
 FIELD_MANAGER = "pincompute-install"
 IMAGE = "pincompute:0.1.0"
