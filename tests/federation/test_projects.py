@@ -13,8 +13,7 @@ from pincompute.model.registry import PROJECTS
 from pincompute.model.wellknown import PROJECT_LABEL
 from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
 from pincompute.runtime.manager import Manager
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from pincompute.model.registry import NODEPOOLS
 from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
 from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 from pincompute.runtime.manager import Manager
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 
 def node(name: str, pool: str, *, ready: bool = True, image: str = "general-v1") -> dict:

@@ -284,7 +284,7 @@ def dev_kube_env(
 
 
 async def _dev_kube_env(*, members: int, work_dir: Path | None, keep: bool) -> None:
-    from ..kubeenv import KubeEnv, KubeEnvError, default_clusters, find_binaries
+    from pincompute.kubeenv import KubeEnv, KubeEnvError, default_clusters, find_binaries
 
     try:
         bin_dir = await asyncio.to_thread(

@@ -39,7 +39,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..kube.names import qualified_name
+from pincompute.kube.names import qualified_name
+
 from .base import (
     CamelModel,
     DNSSubdomain,
