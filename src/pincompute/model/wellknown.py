@@ -9,8 +9,8 @@ as the zone label or the not-ready taint, from
 :mod:`pincompute.kube.wellknown`); no controller package imports another for a
 constant.
 
-Plain constants and one ``Literal`` type only, no pydantic: the node agent and
-the scheduler import this on their hot paths' modules at no cost.
+Plain constants and ``Literal`` types only, no pydantic: the node agent and the
+scheduler import it at no cost.
 """
 
 from __future__ import annotations
