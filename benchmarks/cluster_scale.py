@@ -40,13 +40,13 @@ from typing import Any
 import orjson
 import psutil
 
+from pincompute.gctuning import tune_gc
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import Gone, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.node import BackoffPolicy, NodeAgent, NodeConfig, NodeIdentity
 from pincompute.node.fleet import NodeFleet
-from pincompute.process import tune_gc
 from pincompute.scheduler import Scheduler
 
 NAMESPACE_COUNT = 100

@@ -29,9 +29,9 @@ from typing import Any
 import orjson
 import psutil
 
+from pincompute.gctuning import tune_gc
 from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.kubeenv import ClusterSpec, KubeEnv
-from pincompute.process import tune_gc
 from pincompute.runtime.informer import SharedInformer
 
 NAMESPACE = "bench"

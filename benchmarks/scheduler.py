@@ -46,10 +46,10 @@ from typing import Any
 
 import orjson
 
+from pincompute.gctuning import tune_gc
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
-from pincompute.process import tune_gc
 from pincompute.scheduler import Scheduler
 
 NAMESPACE = "sched-perf"

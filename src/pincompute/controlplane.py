@@ -1,14 +1,15 @@
 """PinCompute's controllers as processes against real Kubernetes clusters.
 
 ``pincompute up`` assembles an embedded region in one process (``region.py``);
-this module assembles the same controllers for the ``kubernetes`` backend, one
-manager per role:
+this module assembles the same controllers — the same table,
+:mod:`pincompute.controllers` — for the ``kubernetes`` backend, one manager per
+role:
 
 * **federation** runs on the host cluster: it reads the region's MemberCluster
   objects, connects to each member through the kubeconfig its connection names
   (a file, an inline document, or a Secret in ``pincompute-system``), and runs
-  the federation controllers over host and members;
-* **member** runs on one member cluster with that cluster's controllers.
+  the host-side controllers over host and members;
+* **member** runs on one member cluster with its member-side controllers.
 
 Both are leader-elected on a Lease in ``pincompute-system``, so two replicas
 (two processes, or a Deployment with two pods) are safe: one acts, one waits
@@ -20,28 +21,32 @@ line naming the problem and the fix (:class:`StartupError`).
 from __future__ import annotations
 
 import base64
-import os
-import socket
-from typing import Any
 
-from .federation.projects import add_project_controller
-from .install import SYSTEM_NAMESPACE, Role, missing_crds
-from .kube.backends.kubernetes import KubeConfigError, KubernetesClient, config_from_text
-from .kube.errors import ApiError, Forbidden, NotFound, Unavailable
-from .kube.resource import LEASES, SECRETS
-from .member.nodepools import add_nodepool_controller
-from .model.registry import MEMBERCLUSTERS
-from .runtime.leaderelection import LeaderElectionConfig
-from .runtime.manager import Manager
-from .scheduler import Scheduler
+from pincompute.controllers import (
+    FEDERATION_LEASE,
+    add_host_controllers,
+    add_member_controllers,
+    identity,
+    member_lease,
+    new_manager,
+)
+from pincompute.install import Role, missing_crds
+from pincompute.kube.backends.kubernetes import (
+    KubeConfigError,
+    KubernetesClient,
+    config_from_text,
+)
+from pincompute.kube.errors import ApiError, Forbidden, NotFound, Unavailable
+from pincompute.kube.resource import LEASES, SECRETS
+from pincompute.model.platform import MemberClusterSpec
+from pincompute.model.registry import MEMBERCLUSTERS
+from pincompute.model.views import spec_view
+from pincompute.model.wellknown import SYSTEM_NAMESPACE
+from pincompute.runtime.manager import Manager
 
 
 class StartupError(Exception):
     """The controller cannot start; the message is one line with the fix."""
-
-
-def identity() -> str:
-    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
 
 
 def connect(kubeconfig: str | None, *, context: str | None = None) -> KubernetesClient:
@@ -84,43 +89,33 @@ async def member_clients(host: KubernetesClient) -> dict[str, KubernetesClient]:
     clients = {}
     for mc in (await host.list(MEMBERCLUSTERS)).items:
         name = mc["metadata"]["name"]
-        conn = (mc.get("spec") or {}).get("connection") or {}
-        if conn.get("type") != "Kubeconfig":
+        conn = spec_view(MemberClusterSpec, mc).connection
+        if conn.type != "Kubeconfig":
             raise StartupError(f"member cluster {name} has connection type "
-                               f"{conn.get('type', 'Embedded')}; a federation on real "
+                               f"{conn.type}; a federation on real "
                                "clusters needs type Kubeconfig")
-        context = conn.get("context")
         try:
-            if conn.get("kubeconfigPath"):
-                clients[name] = KubernetesClient.from_kubeconfig(conn["kubeconfigPath"],
-                                                                 context=context)
-            elif conn.get("kubeconfig"):
+            if conn.kubeconfig_path:
+                clients[name] = KubernetesClient.from_kubeconfig(conn.kubeconfig_path,
+                                                                 context=conn.context)
+            elif conn.kubeconfig:
                 clients[name] = KubernetesClient(config_from_text(
-                    conn["kubeconfig"], context=context, source=f"member cluster {name}"))
+                    conn.kubeconfig, context=conn.context, source=f"member cluster {name}"))
             else:
-                ref = conn["kubeconfigSecretRef"]
-                secret = await host.get(SECRETS, ref["name"],
-                                        namespace=ref.get("namespace", SYSTEM_NAMESPACE))
-                text = base64.b64decode((secret.get("data") or {})[ref.get("key",
-                                                                           "kubeconfig")])
+                ref = conn.kubeconfig_secret_ref
+                if ref is None:
+                    raise KeyError("kubeconfigSecretRef")
+                secret = await host.get(SECRETS, ref.name, namespace=ref.namespace)
+                text = base64.b64decode((secret.get("data") or {})[ref.key])
                 clients[name] = KubernetesClient(config_from_text(
-                    text.decode(), context=context, source=f"secret {ref['name']}"))
+                    text.decode(), context=conn.context, source=f"secret {ref.name}"))
         except (KubeConfigError, KeyError, NotFound) as e:
             raise StartupError(f"member cluster {name}: cannot build a client: {e}") from None
     return clients
 
 
-def _manager(name: str, client: KubernetesClient, *, lease: str,
-             lease_duration: float) -> Manager:
-    config = LeaderElectionConfig(name=lease, namespace=SYSTEM_NAMESPACE, identity=identity(),
-                                  lease_duration=lease_duration,
-                                  renew_deadline=lease_duration * 2 / 3,
-                                  retry_period=lease_duration / 7.5)
-    return Manager(name=name, leader_election=config, leader_election_client=client)
-
-
-async def federation_manager(host: KubernetesClient, *,
-                             lease_duration: float = 15.0) -> tuple[Manager, list[Any]]:
+async def federation_manager(host: KubernetesClient, *, lease_duration: float = 15.0
+                             ) -> tuple[Manager, list[KubernetesClient]]:
     """The host's manager; returns it with the clients it owns (to close after)."""
     await preflight(host, "host")
     members = await member_clients(host)
@@ -129,20 +124,20 @@ async def federation_manager(host: KubernetesClient, *,
             await preflight(client, "member")
         except StartupError as e:
             raise StartupError(f"member cluster {name}: {e}") from None
-    manager = _manager("federation", host, lease="pincompute-federation",
-                       lease_duration=lease_duration)
-    add_project_controller(manager, host=host, members=members)
+    manager = new_manager("federation", client=host, lease=FEDERATION_LEASE,
+                          identity=identity(), lease_duration=lease_duration)
+    add_host_controllers(manager, host=host, members=members, backend="kubernetes")
     return manager, [host, *members.values()]
 
 
 async def member_manager(client: KubernetesClient, *, cluster: str,
-                         lease_duration: float = 15.0) -> tuple[Manager, list[Any]]:
-    """A member cluster's manager: the member operators (so far: node pools) and the pod
-    scheduler, which on a real cluster is a secondary scheduler: it binds only pods
-    whose ``spec.schedulerName`` is ``pincompute``, beside the cluster's own."""
+                         lease_duration: float = 15.0) -> tuple[Manager, list[KubernetesClient]]:
+    """A member cluster's manager: the member-side controllers of the table (the member
+    operators and the pod scheduler, which on a real cluster is a secondary scheduler: it
+    binds only pods whose ``spec.schedulerName`` is ``pincompute``, beside the cluster's
+    own)."""
     await preflight(client, "member")
-    manager = _manager(f"member-{cluster}", client, lease=f"pincompute-member-{cluster}",
-                       lease_duration=lease_duration)
-    add_nodepool_controller(manager, client=client)
-    Scheduler.attach(manager, client)
+    manager = new_manager(f"member-{cluster}", client=client, lease=member_lease(cluster),
+                          identity=identity(), lease_duration=lease_duration)
+    add_member_controllers(manager, client=client, cluster=cluster, backend="kubernetes")
     return manager, [client]

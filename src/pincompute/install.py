@@ -22,17 +22,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-from .kube.errors import ApiError, Forbidden, NotFound
-from .kube.resource import CONFIGMAPS, NAMESPACES, Resource
-from .model import registry
-from .model.crd import crd_for
+from pincompute.kube.errors import ApiError, Forbidden, NotFound
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, Resource
+from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
+from pincompute.model import registry
+from pincompute.model.crd import crd_for
+from pincompute.model.kinds import RegionRole
+from pincompute.model.wellknown import PART_OF, SYSTEM_LABEL, SYSTEM_NAMESPACE
 
-Role = Literal["host", "member"]
-SYSTEM_NAMESPACE = "pincompute-system"
+Role = RegionRole
 SERVICE_ACCOUNT = "pincompute-controller"
 FIELD_MANAGER = "pincompute-install"
 IMAGE = "pincompute:0.1.0"
@@ -93,7 +95,7 @@ def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]
     objects: list[dict[str, Any]] = [crd_for(r) for r in resources_for(role)]
     objects += [
         {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": SYSTEM_NAMESPACE, "labels": {"pincompute.io/system": "true"}}},
+         "metadata": {"name": SYSTEM_NAMESPACE, "labels": {SYSTEM_LABEL: "true"}}},
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -122,13 +124,13 @@ def deployment(role: Role) -> dict[str, Any]:
         env.append({"name": "PINCOMPUTE_CLUSTER_NAME",
                     "valueFrom": {"configMapKeyRef": {"name": CLUSTER_CONFIGMAP,
                                                       "key": "name"}}})
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "pincompute"}
+    labels = {APP_NAME_LABEL: name, APP_PART_OF_LABEL: PART_OF}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": labels},
         "spec": {
             "replicas": 2,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "selector": {"matchLabels": {APP_NAME_LABEL: name}},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {

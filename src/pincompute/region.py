@@ -3,9 +3,12 @@
 A region is one host cluster and one member cluster per zone (DESIGN §1), each
 an :class:`~pincompute.kube.backends.embedded.EmbeddedStore` persisted in its own
 directory under the data directory, so a member can be reasoned about — and
-later moved to a real cluster — on its own.  The region also runs the
-controller manager over them, leader-elected on a Lease in the host cluster so a
-second ``pincompute up`` on the same data could never act alongside the first.
+later moved to a real cluster — on its own.  The region also runs one
+controller manager over them, built from the controller table
+(:mod:`pincompute.controllers`: host-side controllers once, member- and
+node-side ones per member cluster), leader-elected on a Lease in the host
+cluster so a second ``pincompute up`` on the same data could never act
+alongside the first.
 
 Each member cluster is a whole cluster: a ``general`` NodePool whose nodes are
 node agents of this process (``process`` runtime: real processes; ``sim``:
@@ -24,38 +27,37 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import socket
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from prometheus_client import CollectorRegistry
 
-from .federation.projects import add_project_controller
-from .kube.backends.embedded import EmbeddedStore
-from .kube.errors import AlreadyExists, NotFound
-from .kube.protocol import KubeClient
-from .kube.resource import NAMESPACES, Resource
-from .member.nodepools import add_nodepool_controller
-from .model import registry
-from .node.agent import NodeConfig
-from .node.fleet import NodeFleet
-from .node.nodelifecycle import add_node_lifecycle_controller
-from .node.registration import NodeIdentity
-from .node.sim import pool_defaults as sim_pool_defaults
-from .runtime.leaderelection import LeaderElectionConfig
-from .runtime.manager import Manager
-from .scheduler import Scheduler
-from .scheduler.metrics import SchedulerMetrics
+from pincompute.controllers import (
+    CONTROLLER_MANAGER_LEASE,
+    NodeOptions,
+    add_host_controllers,
+    add_member_controllers,
+    new_manager,
+)
+from pincompute.controllers import identity as controller_identity
+from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NAMESPACES, Resource
+from pincompute.kube.wellknown import ZONE_LABEL
+from pincompute.model import registry
+from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.node.agent import NodeConfig
+from pincompute.node.fleet import NodeFleet
+from pincompute.node.registration import NodeIdentity
+from pincompute.node.sim import pool_defaults as sim_pool_defaults
+from pincompute.runtime.manager import Manager
 
-SYSTEM_NAMESPACE = "pincompute-system"
-DATA_PATH_ANNOTATION = "pincompute.io/data-path"
 REGION_NAME = "local"
 DEFAULT_PROJECT = "demo"
-Runtime = Literal["process", "sim"]
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ class Region:
 
     @classmethod
     async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
-                   lease_duration: float = 15.0, runtime: Runtime = "process",
+                   lease_duration: float = 15.0, runtime: NodeRuntimeKind = "process",
                    nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None
                    ) -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields."""
@@ -95,9 +97,8 @@ class Region:
         data_dir = data_dir.expanduser().resolve()
         lock = DataDirLock.acquire(data_dir)
         # One process at a time owns a data directory (the lock), so the
-        # controller manager's identity can be stable: after a crash the next
-        # process recognises the lease as its own instead of waiting it out.
-        identity = identity or f"pincompute-up@{socket.gethostname()}:{data_dir}"
+        # controller manager's identity can be stable (see controllers.identity).
+        identity_ = identity or controller_identity(data_dir=data_dir)
         host = await _open_cluster("host", "host", "", data_dir / "host", registry.HOST_RESOURCES)
         members = []
         for letter in string.ascii_lowercase[:zones]:
@@ -111,36 +112,31 @@ class Region:
         for member in members:
             await _ensure(host.client, registry.MEMBERCLUSTERS, {
                 "metadata": {"name": member.name,
-                             "labels": {"topology.kubernetes.io/zone": member.zone},
+                             "labels": {ZONE_LABEL: member.zone},
                              "annotations": {DATA_PATH_ANNOTATION: str(member.path)}},
                 "spec": {"zone": member.zone, "region": REGION_NAME,
                          "connection": {"type": "Embedded"}},
             })
-        config = LeaderElectionConfig(name="pincompute-controller-manager",
-                                      namespace=SYSTEM_NAMESPACE,
-                                      lease_duration=lease_duration,
-                                      renew_deadline=lease_duration * 2 / 3,
-                                      retry_period=lease_duration / 7.5,
-                                      identity=identity)
-        manager = Manager(name="controller-manager", leader_election=config,
-                          leader_election_client=host.client, shutdown_timeout=10.0)
-        add_project_controller(manager, host=host.client,
-                               members={m.name: m.client for m in members})
+        manager = new_manager("controller-manager", client=host.client,
+                              lease=CONTROLLER_MANAGER_LEASE, identity=identity_,
+                              lease_duration=lease_duration, shutdown_timeout=10.0)
+        add_host_controllers(manager, host=host.client,
+                             members={m.name: m.client for m in members}, backend="embedded")
         fleets = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
-            add_nodepool_controller(manager, client=member.client, name=f"nodepools-{member.name}")
-            Scheduler.attach(manager, member.client,
-                             metrics=SchedulerMetrics(registry=CollectorRegistry()))
-            add_node_lifecycle_controller(manager, client=member.client,
-                                          name=f"node-lifecycle-{member.name}")
+            nodes = NodeOptions(runtime=runtime, base_dir=node_base / member.name,
+                                initial_size=nodes_per_zone, config=dict(node_options or {}))
+            add_member_controllers(manager, client=member.client, cluster=member.name,
+                                   zone=member.zone, backend="embedded", shared_manager=True,
+                                   nodes=nodes)
             pool = await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
             configs = [NodeConfig(
                 identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
                                                      zone=member.zone),
-                runtime=runtime, root_dir=node_base / member.name / f"general-{i}",
-                sim_defaults=sim_pool_defaults(pool), **dict(node_options or {}))
-                for i in range(nodes_per_zone)]
+                runtime=runtime, root_dir=nodes.base_dir / f"general-{i}",
+                sim_defaults=sim_pool_defaults(pool), **nodes.config)
+                for i in range(nodes.initial_size)]
             fleets[member.name] = NodeFleet(member.client, configs)
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
                    fleets=fleets)

@@ -3,16 +3,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pincompute.federation.projects import FINALIZER, PROJECT_LABEL, add_project_controller
+from pincompute.federation.projects import add_project_controller
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
 from pincompute.model import registry
 from pincompute.model.registry import PROJECTS
+from pincompute.model.wellknown import PROJECT_LABEL
+from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
 from pincompute.runtime.manager import Manager
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pincompute.federation.projects import PROJECT_LABEL
-from pincompute.install import SYSTEM_NAMESPACE
 from pincompute.kube import NotFound
 from pincompute.kube.resource import LEASES, NAMESPACES, PODS, Resource
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PROJECTS
+from pincompute.model.wellknown import PROJECT_LABEL, SYSTEM_NAMESPACE
 
 from .support import eventually, pincompute, start_controller, stop
 

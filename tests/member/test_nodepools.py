@@ -6,12 +6,13 @@ import pytest
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES
-from pincompute.member.nodepools import IMAGE_LABEL, POOL_LABEL, add_nodepool_controller
+from pincompute.member.nodepools import add_nodepool_controller
 from pincompute.model import registry
 from pincompute.model.registry import NODEPOOLS
+from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
+from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 from pincompute.runtime.manager import Manager
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 
 def node(name: str, pool: str, *, ready: bool = True, image: str = "general-v1") -> dict:

@@ -33,7 +33,8 @@ def test_every_kind_is_registered_once() -> None:
     assert set(KINDS) == NAMESPACED | {"PinDaemon", "PinSidecar", "Project", "MemberCluster",
                                        "NodePool", "NodeImage", "Rotation"}
     assert len(RESOURCES) == len(KINDS) == 13
-    for kind, (resource, spec, status) in KINDS.items():
+    for kind, info in KINDS.items():
+        resource, spec, status = info.resource, info.spec, info.status
         assert resource.kind == kind
         assert resource.group == "pincompute.io" and resource.version == "v1alpha1"
         assert resource.namespaced == (kind in NAMESPACED)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pincompute.kube.resource import LEASES, NODES
-from pincompute.node.network import NODE_LEASE_NAMESPACE
-from pincompute.node.registration import (
+from pincompute.kube.wellknown import (
     GPU_RESOURCE,
-    IMAGE_LABEL,
     INSTANCE_TYPE_LABEL,
-    POOL_LABEL,
-    TIER_LABEL,
+    NODE_LEASE_NAMESPACE,
     ZONE_LABEL,
-    NodeIdentity,
 )
+from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
+from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
+from pincompute.model.wellknown import TIER_LABEL
+from pincompute.node.registration import NodeIdentity
 
 
 def test_identity_labels_capacity_allocatable():
@@ -26,11 +26,6 @@ def test_identity_labels_capacity_allocatable():
     assert ident.capacity()[GPU_RESOURCE] == "2"
     assert ident.allocatable()["cpu"] == "7500m"
     assert ident.allocatable()["memory"] == "31Gi"
-
-
-def test_member_pool_controller_reads_the_same_labels():
-    from pincompute.member import nodepools
-    assert (nodepools.POOL_LABEL, nodepools.IMAGE_LABEL) == (POOL_LABEL, IMAGE_LABEL)
 
 
 async def test_agent_registers_node_lease_and_ready_condition(cluster, make_agent):

@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-from ..kube.errors import ApiError
-from ..process import tune_gc
+from pincompute import __version__
+from pincompute.gctuning import tune_gc
+from pincompute.kube.errors import ApiError
 
 installer_role = Literal["host", "member"]
 
@@ -73,7 +73,9 @@ def up(
 
 async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, runtime: str,
               nodes_per_zone: int) -> None:
-    from ..region import DataDirInUse, Region, load_documents
+    from pincompute.controllers import CONTROLLER_MANAGER_LEASE
+    from pincompute.model.wellknown import SYSTEM_NAMESPACE
+    from pincompute.region import DataDirInUse, Region, load_documents
 
     with console.status("starting the region…"):
         try:
@@ -113,7 +115,7 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
             for item in applied:
                 console.print(f"applied {item} to the host cluster (project demo)")
             console.print("controller manager running (leader-elected on "
-                          "pincompute-system/pincompute-controller-manager); "
+                          f"{SYSTEM_NAMESPACE}/{CONTROLLER_MANAGER_LEASE}); "
                           "press Ctrl-C to stop", highlight=False)
         waiter = asyncio.ensure_future(stop.wait())
         manager = asyncio.ensure_future(region.wait())
@@ -141,7 +143,7 @@ def install(
         help="write the manifests to this directory instead of a cluster")] = None,
 ) -> None:
     """Install PinCompute's CRDs, namespace and RBAC on a real cluster (idempotent)."""
-    from .. import install as installer
+    from pincompute import install as installer
 
     if role not in ("host", "member"):
         raise fail(f"--role must be host or member, not {role!r}", code=2)
@@ -156,8 +158,8 @@ async def _install(kubeconfig: str | None, role: installer_role, context: str | 
                    cluster: str | None) -> None:
     from rich.progress import Progress
 
-    from .. import install as installer
-    from ..controlplane import StartupError, connect
+    from pincompute import install as installer
+    from pincompute.controlplane import StartupError, connect
 
     try:
         client = connect(kubeconfig, context=context)
@@ -223,8 +225,8 @@ def _configure_logging() -> None:
 
 async def _run_controllers(role: str, kubeconfig: str | None, context: str | None,
                            lease_duration: float, *, cluster: str) -> None:
-    from ..controlplane import StartupError, connect, federation_manager, member_manager
-    from ..runtime.manager import LeadershipLost
+    from pincompute.controlplane import StartupError, connect, federation_manager, member_manager
+    from pincompute.runtime.manager import LeadershipLost
 
     clients: list = []
     try:
@@ -253,7 +255,7 @@ def crds(
     check: Annotated[bool, typer.Option(help="fail if deploy/crds is out of date")] = False,
 ) -> None:
     """Regenerate the CRD manifests in deploy/crds from the kinds' schemas."""
-    from ..model import crd
+    from pincompute.model import crd
 
     raise typer.Exit(crd.main(["--check"] if check else []))
 
@@ -282,7 +284,7 @@ def dev_kube_env(
 
 
 async def _dev_kube_env(*, members: int, work_dir: Path | None, keep: bool) -> None:
-    from ..kubeenv import KubeEnv, KubeEnvError, default_clusters, find_binaries
+    from pincompute.kubeenv import KubeEnv, KubeEnvError, default_clusters, find_binaries
 
     try:
         bin_dir = await asyncio.to_thread(

@@ -26,18 +26,20 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..kube import objects
-from ..kube.errors import AlreadyExists, NotFound
-from ..kube.protocol import KubeClient
-from ..kube.resource import NAMESPACES
-from ..model.registry import PROJECTS
-from ..runtime.controller import Controller
-from ..runtime.informer import SharedInformer
-from ..runtime.manager import Manager
-from ..runtime.reconciler import Request, Result
+from pincompute.kube import objects
+from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NAMESPACES
+from pincompute.model.platform import ProjectStatus
+from pincompute.model.registry import PROJECTS
+from pincompute.model.views import status_view
+from pincompute.model.wellknown import PROJECT_LABEL
+from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
+from pincompute.runtime.controller import Controller
+from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
-PROJECT_LABEL = "pincompute.io/project"
-FINALIZER = "pincompute.io/namespaces"
 HOST = "host"
 
 
@@ -109,7 +111,7 @@ class ProjectReconciler:
 
     async def _finalize(self, project: dict[str, Any]) -> Result | None:
         name = objects.name_of(project)
-        if (project.get("status") or {}).get("phase") != "Terminating":
+        if status_view(ProjectStatus, project).phase != "Terminating":
             updated = objects.deepcopy(project)
             updated.setdefault("status", {})["phase"] = "Terminating"
             await self.host.update_status(PROJECTS, updated)
@@ -139,7 +141,8 @@ class ProjectReconciler:
 
 
 def add_project_controller(manager: Manager, *, host: KubeClient,
-                           members: Mapping[str, KubeClient], workers: int = 2) -> Controller:
+                           members: Mapping[str, KubeClient], name: str = "projects",
+                           workers: int = 2) -> Controller:
     """Wire the project controller into ``manager`` for a host and its member clusters."""
     clusters: dict[str, KubeClient] = {HOST: host, **members}
     projects = manager.informer(host, PROJECTS)
@@ -149,7 +152,7 @@ def add_project_controller(manager: Manager, *, host: KubeClient,
     # which _ensure_namespace then meets as AlreadyExists and reads directly.
     reconciler = ProjectReconciler(host=host, clusters=clusters, projects=projects,
                                    namespaces=namespaces)
-    controller = manager.controller("projects", reconciler, workers=workers)
+    controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(projects)
 
     def to_project(ns: dict[str, Any]) -> list[Request]:

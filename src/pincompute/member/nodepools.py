@@ -18,19 +18,20 @@ import contextlib
 from collections import Counter
 from typing import Any
 
-from ..kube import objects
-from ..kube.errors import NotFound
-from ..kube.protocol import KubeClient
-from ..kube.resource import NODES
-from ..model.registry import NODEPOOLS
-from ..runtime.cache import index_by_label
-from ..runtime.controller import Controller
-from ..runtime.informer import SharedInformer
-from ..runtime.manager import Manager
-from ..runtime.reconciler import Request, Result
+from pincompute.kube import objects
+from pincompute.kube.errors import NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NODES
+from pincompute.model.platform import NodePoolSpec
+from pincompute.model.registry import NODEPOOLS
+from pincompute.model.views import spec_view
+from pincompute.model.wellknown import NODE_IMAGE_LABEL, NODE_POOL_LABEL
+from pincompute.runtime.cache import index_by_label
+from pincompute.runtime.controller import Controller
+from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
-POOL_LABEL = "pincompute.io/node-pool"
-IMAGE_LABEL = "pincompute.io/node-image"
 _BY_POOL = "pool"
 
 
@@ -50,16 +51,17 @@ class NodePoolReconciler:
         pool = self.pools.get(request.name)
         if pool is None or objects.is_deleting(pool):
             return None
-        spec = pool.get("spec") or {}
+        spec = spec_view(NodePoolSpec, pool)
         members = self.nodes.by_index(_BY_POOL, request.name)
         ready = sum(1 for n in members if node_ready(n))
-        images = Counter((objects.meta(n).get("labels") or {}).get(IMAGE_LABEL, "")
+        images = Counter((objects.meta(n).get("labels") or {}).get(NODE_IMAGE_LABEL, "")
                          for n in members)
         common = next((image for image, _ in images.most_common() if image), None)
-        wanted = spec.get("nodeImage")
+        wanted = spec.node_image
         updated = images.get(wanted, 0) if wanted else len(members)
-        minimum = int(spec.get("minSize", 0))
-        desired = spec.get("desiredSize", max(minimum, len(members)))
+        minimum = spec.min_size
+        desired = (spec.desired_size if spec.desired_size is not None
+                   else max(minimum, len(members)))
         updated_pool = objects.deepcopy(pool)
         status = updated_pool.setdefault("status", {})
         status.update(currentSize=len(members), readyNodes=ready, desiredSize=desired,
@@ -88,13 +90,13 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
                             name: str = "nodepools") -> Controller:
     pools = manager.informer(client, NODEPOOLS)
     nodes = manager.informer(client, NODES)
-    nodes.add_indexer(_BY_POOL, index_by_label(POOL_LABEL))
+    nodes.add_indexer(_BY_POOL, index_by_label(NODE_POOL_LABEL))
     controller = manager.controller(
         name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
     controller.for_(pools)
 
     def to_pool(node: dict[str, Any]) -> list[Request]:
-        pool = (objects.meta(node).get("labels") or {}).get(POOL_LABEL)
+        pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL)
         return [Request("", pool)] if pool else []
 
     controller.watches(nodes, to_pool)

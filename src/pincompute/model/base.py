@@ -48,11 +48,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from ..kube import names
-from ..kube.errors import BadRequest
-from ..kube.quantity import QuantityError, parse_quantity
-from ..kube.selectors import LabelSelector as ParsedSelector
-from ..kube.selectors import selector_from_dict
+from pincompute.kube import names
+from pincompute.kube.errors import BadRequest
+from pincompute.kube.quantity import QuantityError, parse_quantity
+from pincompute.kube.selectors import LabelSelector as ParsedSelector
+from pincompute.kube.selectors import selector_from_dict
 
 GROUP = "pincompute.io"
 VERSION = "v1alpha1"

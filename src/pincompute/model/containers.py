@@ -32,6 +32,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from pincompute.kube.wellknown import GPU_RESOURCE
+
 from .base import (
     CamelModel,
     DNSLabel,
@@ -54,8 +56,6 @@ RestartPolicy = Literal["Always", "OnFailure", "Never"]
 ResourceList = dict[QualifiedName, Quantity]
 """Quantities by resource name (``cpu``, ``memory``, ``nvidia.com/gpu``, ...)."""
 
-GPU_RESOURCE = "nvidia.com/gpu"
-"""The container resource name of a GPU (what a Project's ``quota.<tier>.gpu`` counts)."""
 
 
 # --- environment -------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ into a *structural* OpenAPI v3 schema, as ``apiextensions.k8s.io/v1`` requires:
 - JSON-Schema-only keywords (``title``, ``const``, numeric
   ``exclusiveMinimum``) are turned into their OpenAPI v3.0 forms or removed.
 
-Each CRD also carries the status subresource (and the scale subresource for
-PinApp), printer columns, selectable fields (field selectors on ``spec.tier``,
-``spec.zone``, ...; Kubernetes 1.31+), short names, the ``pincompute`` category and its
-scope.  ``python -m pincompute.model.crd`` writes one file per kind into
+Each CRD also carries, from the kind's entry in the kinds table (:mod:`.kinds`),
+the status subresource (and the scale subresource for PinApp), printer columns,
+selectable fields (field selectors on ``spec.tier``, ``spec.zone``, ...;
+Kubernetes 1.31+), short names, the ``pincompute`` category and its scope.
+``python -m pincompute.model.crd`` writes one file per kind into
 ``deploy/crds/<plural>.pincompute.io.yaml``; ``--check`` only compares and
 fails (exit 1) when a file is missing or stale, which a test also does.
 """
@@ -40,142 +41,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from ..kube.resource import Resource
-from .registry import KINDS, PINAPPS, RESOURCES
+from pincompute.kube.resource import Resource
+from pincompute.kube.wellknown import APP_PART_OF_LABEL
+
+from .registry import KINDS, RESOURCES
+from .wellknown import PART_OF
 
 CATEGORIES = ["pincompute"]
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "deploy" / "crds"
 REGENERATE = "python -m pincompute.model.crd"
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-
-
-def _col(name: str, type_: str, path: str, *, priority: int = 0,
-         description: str = "") -> dict[str, Any]:
-    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
-    if priority:
-        col["priority"] = priority
-    if description:
-        col["description"] = description
-    return col
-
-
-PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
-    "PinPod": [
-        _col("Tier", "string", ".spec.tier"),
-        _col("Phase", "string", ".status.phase"),
-        _col("Cluster", "string", ".status.cluster"),
-        _col("Node", "string", ".status.nodeName", priority=1),
-        _col("IP", "string", ".status.podIP", priority=1),
-    ],
-    "PinApp": [
-        _col("Tier", "string", ".spec.tier"),
-        _col("Replicas", "integer", ".spec.replicas", description="Desired replicas"),
-        _col("Ready", "integer", ".status.readyReplicas"),
-        _col("Updated", "integer", ".status.updatedReplicas"),
-        _col("Available", "integer", ".status.availableReplicas"),
-        _col("Phase", "string", ".status.phase", priority=1),
-    ],
-    "PinScaler": [
-        _col("Target", "string", ".spec.scaleTargetRef.name"),
-        _col("Min", "integer", ".spec.minReplicas"),
-        _col("Max", "integer", ".spec.maxReplicas"),
-        _col("Replicas", "integer", ".status.currentReplicas"),
-        _col("Desired", "integer", ".status.desiredReplicas", priority=1),
-    ],
-    "PinJob": [
-        _col("Tier", "string", ".spec.tier"),
-        _col("Completions", "integer", ".spec.completions"),
-        _col("Succeeded", "integer", ".status.succeeded"),
-        _col("Active", "integer", ".status.active", priority=1),
-        _col("Phase", "string", ".status.phase"),
-    ],
-    "PinTrainingJob": [
-        _col("Framework", "string", ".spec.framework"),
-        _col("Tier", "string", ".spec.tier"),
-        _col("Phase", "string", ".status.phase"),
-        _col("Restarts", "integer", ".status.restarts", priority=1),
-    ],
-    "PinCronJob": [
-        _col("Schedule", "string", ".spec.schedule"),
-        _col("TimeZone", "string", ".spec.timeZone"),
-        _col("Suspend", "boolean", ".spec.suspend"),
-        _col("Last Schedule", "date", ".status.lastScheduleTime"),
-    ],
-    "PinDaemon": [
-        _col("Desired", "integer", ".status.desiredNumberScheduled"),
-        _col("Ready", "integer", ".status.numberReady"),
-        _col("Updated", "integer", ".status.updatedNumberScheduled"),
-        _col("Namespace", "string", ".spec.namespace", priority=1),
-    ],
-    "PinSidecar": [
-        _col("Order", "integer", ".spec.order"),
-        _col("Matched", "integer", ".status.matchedPods"),
-        _col("Injected", "integer", ".status.injectedPods"),
-        _col("Updated", "integer", ".status.updatedPods", priority=1),
-    ],
-    "Project": [
-        _col("Display Name", "string", ".spec.displayName"),
-        _col("Phase", "string", ".status.phase"),
-    ],
-    "MemberCluster": [
-        _col("Zone", "string", ".spec.zone"),
-        _col("Region", "string", ".spec.region"),
-        _col("Health", "string", ".status.health"),
-        _col("Nodes", "integer", ".status.nodes.total"),
-        _col("Connection", "string", ".spec.connection.type", priority=1),
-    ],
-    "NodePool": [
-        _col("Tier", "string", ".spec.tier"),
-        _col("Instance Type", "string", ".spec.instanceType"),
-        _col("Min", "integer", ".spec.minSize"),
-        _col("Max", "integer", ".spec.maxSize"),
-        _col("Nodes", "integer", ".status.currentSize"),
-        _col("Ready", "integer", ".status.readyNodes"),
-        _col("Image", "string", ".spec.nodeImage", priority=1),
-    ],
-    "NodeImage": [
-        _col("Type", "string", ".spec.type"),
-        _col("Version", "string", ".spec.version"),
-        _col("Parent", "string", ".spec.parent"),
-        _col("Phase", "string", ".status.phase", priority=1),
-    ],
-    "Rotation": [
-        _col("Cluster", "string", ".spec.cluster"),
-        _col("Image", "string", ".spec.targetImage"),
-        _col("Phase", "string", ".status.phase"),
-        _col("Replaced", "integer", ".status.replacedNodes"),
-        _col("Total", "integer", ".status.totalNodes"),
-    ],
-}
-
-KIND_DESCRIPTIONS: dict[str, str] = {
-    "PinPod": "One pod with main and sidecar containers, placed on a member cluster; "
-              "per-container update, persistent data, failover to another node.",
-    "PinApp": "A long-running service of N PinPod replicas: rolling updates zone by zone, "
-              "zonal balance, pause/stop/restart.",
-    "PinScaler": "An autoscaler for a PinApp: CPU, memory and Prometheus metrics with targets, "
-                 "cooldown, min/max replicas, schedules.",
-    "PinJob": "A run-to-finish parallel job: parallelism, completions, indexes, backoff limit, "
-              "success and failure policies.",
-    "PinTrainingJob": "Distributed training (PyTorch, TensorFlow): roles, gang scheduling, "
-                      "rendezvous environment, restart policy.",
-    "PinCronJob": "A PinJob on a cron schedule: time zone, concurrency policy, starting "
-                  "deadline, history limits.",
-    "PinDaemon": "One pod per matching node, for shared infrastructure agents.",
-    "PinSidecar": "Sidecar containers injected into matching pods (ordering, resources, "
-                  "updates).",
-    "Project": "A tenant: members with roles, and quota per tier (reserved, ondemand, "
-               "preemptible). Maps to a namespace in every cluster.",
-    "MemberCluster": "A member cluster of the region: zone, connection, capacity, taints, "
-                     "hardware, health.",
-    "NodePool": "A pool of identical nodes in a member cluster: tier, instance type, size "
-                "bounds, node image, labels and taints.",
-    "NodeImage": "A node image: type (general, ml, custom), version, and the parent it "
-                 "inherits from.",
-    "Rotation": "A cluster rotation: replace a cluster's nodes with a target node image, in "
-                "order, within parallelism and disruption rules.",
-}
 
 # Keywords of JSON Schema that OpenAPI v3 (as Kubernetes reads it) lacks or we do not need.
 _DROP = frozenset({"title", "$defs", "examples", "discriminator", "propertyNames"})
@@ -287,7 +163,7 @@ def crd_for(resource: Resource) -> dict[str, Any]:
     status["x-kubernetes-preserve-unknown-fields"] = True
     root: dict[str, Any] = {
         "type": "object",
-        "description": KIND_DESCRIPTIONS[resource.kind],
+        "description": info.description,
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
@@ -299,19 +175,15 @@ def crd_for(resource: Resource) -> dict[str, Any]:
     if _required(info.spec):
         root["required"] = ["spec"]
     subresources: dict[str, Any] = {"status": {}}
-    if resource == PINAPPS:
-        subresources["scale"] = {
-            "specReplicasPath": ".spec.replicas",
-            "statusReplicasPath": ".status.replicas",
-            "labelSelectorPath": ".status.selector",
-        }
+    if info.scale is not None:
+        subresources["scale"] = info.scale.to_crd()
     version: dict[str, Any] = {
         "name": resource.version,
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": root},
         "subresources": subresources,
-        "additionalPrinterColumns": [*PRINTER_COLUMNS.get(resource.kind, []), _AGE],
+        "additionalPrinterColumns": [*(c.to_crd() for c in info.printer_columns), _AGE],
     }
     if resource.selectable_fields:
         version["selectableFields"] = [{"jsonPath": "." + f} for f in resource.selectable_fields]
@@ -327,7 +199,7 @@ def crd_for(resource: Resource) -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{resource.plural}.{resource.group}",
-                     "labels": {"app.kubernetes.io/part-of": "pincompute"}},
+                     "labels": {APP_PART_OF_LABEL: PART_OF}},
         "spec": {
             "group": resource.group,
             "names": names,

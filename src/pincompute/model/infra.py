@@ -41,6 +41,7 @@ from .base import (
 )
 from .containers import Container, PodTemplate, ResourceRequirements, Volume
 from .placement import Toleration
+from .wellknown import SYSTEM_NAMESPACE
 
 
 class DaemonUpdateStrategy(CamelModel):
@@ -57,7 +58,7 @@ class PinDaemonSpec(CamelModel):
 
     template: PodTemplate
     """The pod run on each node (``restartPolicy`` Always)."""
-    namespace: DNSLabel = "pincompute-system"
+    namespace: DNSLabel = SYSTEM_NAMESPACE
     """The namespace the pods run in, in each member cluster."""
     node_selector: Labels | None = None
     """Only nodes with these labels."""

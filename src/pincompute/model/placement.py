@@ -39,7 +39,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..kube.names import qualified_name
+from pincompute.kube.names import qualified_name
+
 from .base import (
     CamelModel,
     DNSSubdomain,
@@ -51,10 +52,7 @@ from .base import (
     StatusModel,
     fail,
 )
-
-Tier = Literal["reserved", "ondemand", "preemptible"]
-TIERS: tuple[Tier, ...] = ("reserved", "ondemand", "preemptible")
-DEFAULT_TIER: Tier = "ondemand"
+from .wellknown import DEFAULT_TIER, TIERS, Tier
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 

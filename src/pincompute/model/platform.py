@@ -57,6 +57,7 @@ from .base import (
     fail,
 )
 from .placement import DEFAULT_TIER, Taint, Tier
+from .wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 
 ProjectRole = Literal["viewer", "editor", "admin"]
 PROJECT_ROLES: tuple[ProjectRole, ...] = ("viewer", "editor", "admin")
@@ -168,7 +169,7 @@ class SecretKeyRef(CamelModel):
 
     name: DNSSubdomain
     """The Secret's name."""
-    namespace: DNSLabel = "pincompute-system"
+    namespace: DNSLabel = SYSTEM_NAMESPACE
     """The Secret's namespace."""
     key: NonEmptyStr = "kubeconfig"
     """The key holding the kubeconfig."""
@@ -316,7 +317,7 @@ class NodePoolSpec(CamelModel):
     """Taints put on every node."""
     buffer: ResourceAmounts | None = None
     """Idle headroom kept ready (placeholder capacity real workloads displace)."""
-    runtime: Literal["process", "sim"] | None = None
+    runtime: NodeRuntimeKind | None = None
     """Embedded clusters: the node agent's runtime (default: the region's)."""
 
     @model_validator(mode="after")

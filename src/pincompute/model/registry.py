@@ -3,9 +3,11 @@
 Theory
 ------
 ``pincompute.kube`` knows no PinCompute kind; this module is where the kinds
-meet the protocol.  For each kind it holds a
-:class:`~pincompute.kube.resource.Resource` (``PINAPPS``, ``PROJECTS``, ...) and
-its spec and status models (:data:`KINDS`), and it builds the *validator* the
+meet the protocol.  The facts about each kind are its entry in the kinds table
+(:mod:`.kinds`); from it this module derives the
+:class:`~pincompute.kube.resource.Resource` constants (``PINAPPS``,
+``PROJECTS``, ...), the kind lookup, the sets of kinds each cluster stores
+(:data:`KINDS` maps a kind to its entry), and it builds the *validator* the
 embedded store calls on every write (``store.register(resource,
 validator=...)``; :func:`install` does it for every kind):
 
@@ -36,125 +38,59 @@ filled-in spec.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..kube import names
-from ..kube.errors import Cause, invalid
-from ..kube.resource import Resource
-from .app import PinAppSpec, PinAppStatus
-from .base import API_VERSION, GROUP, VERSION
-from .cron import PinCronJobSpec, PinCronJobStatus
-from .infra import PinDaemonSpec, PinDaemonStatus, PinSidecarSpec, PinSidecarStatus
-from .jobs import PinJobSpec, PinJobStatus
-from .platform import (
-    MemberClusterSpec,
-    MemberClusterStatus,
-    NodeImageSpec,
-    NodeImageStatus,
-    NodePoolSpec,
-    NodePoolStatus,
-    ProjectSpec,
-    ProjectStatus,
-    RotationSpec,
-    RotationStatus,
-)
-from .pod import PinPodSpec, PinPodStatus
-from .scaler import PinScalerSpec, PinScalerStatus
-from .training import PinTrainingJobSpec, PinTrainingJobStatus
+from pincompute.kube import names
+from pincompute.kube.errors import Cause, invalid
+from pincompute.kube.resource import Resource
+
+from .base import API_VERSION
+from .kinds import KIND_TABLE, KindInfo
 from .validation import causes_from
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
 
+KINDS: dict[str, KindInfo] = {info.kind: info for info in KIND_TABLE}
+"""Kind name → its :class:`~.kinds.KindInfo` (every fact about the kind), in table order."""
 
-def _r(plural: str, kind: str, *short: str, namespaced: bool = True,
-       selectable: tuple[str, ...] = ()) -> Resource:
-    return Resource(GROUP, VERSION, plural, kind, namespaced=namespaced,
-                    status_subresource=True, short_names=short, selectable_fields=selectable)
+# The Resources by constant, for code that names a kind (``client.get(PINAPPS, ...)``).
+PINPODS = KINDS["PinPod"].resource
+PINAPPS = KINDS["PinApp"].resource
+PINSCALERS = KINDS["PinScaler"].resource
+PINJOBS = KINDS["PinJob"].resource
+PINTRAININGJOBS = KINDS["PinTrainingJob"].resource
+PINCRONJOBS = KINDS["PinCronJob"].resource
+PINDAEMONS = KINDS["PinDaemon"].resource
+PINSIDECARS = KINDS["PinSidecar"].resource
+PROJECTS = KINDS["Project"].resource
+MEMBERCLUSTERS = KINDS["MemberCluster"].resource
+NODEIMAGES = KINDS["NodeImage"].resource
+ROTATIONS = KINDS["Rotation"].resource
+NODEPOOLS = KINDS["NodePool"].resource
 
-
-_TIER = ("spec.tier",)
-
-# --- user workloads (namespaced: a project is a namespace) ---
-PINPODS = _r("pinpods", "PinPod", "ppod", selectable=_TIER)
-PINAPPS = _r("pinapps", "PinApp", "app", selectable=_TIER)
-PINSCALERS = _r("pinscalers", "PinScaler", "scaler")
-PINJOBS = _r("pinjobs", "PinJob", "job", selectable=_TIER)
-PINTRAININGJOBS = _r("pintrainingjobs", "PinTrainingJob", "tjob", "training", selectable=_TIER)
-PINCRONJOBS = _r("pincronjobs", "PinCronJob", "cron", selectable=_TIER)
-# --- platform (cluster-scoped) ---
-PINDAEMONS = _r("pindaemons", "PinDaemon", "daemon", namespaced=False)
-PINSIDECARS = _r("pinsidecars", "PinSidecar", "sidecar", namespaced=False)
-PROJECTS = _r("projects", "Project", "proj", namespaced=False)
-MEMBERCLUSTERS = _r("memberclusters", "MemberCluster", "cluster", "mc", namespaced=False,
-                    selectable=("spec.zone",))
-NODEIMAGES = _r("nodeimages", "NodeImage", "image", "ni", namespaced=False)
-ROTATIONS = _r("rotations", "Rotation", "rot", namespaced=False,
-               selectable=("spec.cluster",))
-# --- member-cluster platform objects (cluster-scoped in each member cluster) ---
-NODEPOOLS = _r("nodepools", "NodePool", "pool", "np", namespaced=False, selectable=_TIER)
-
-WORKLOAD_RESOURCES: tuple[Resource, ...] = (
-    PINPODS, PINAPPS, PINSCALERS, PINJOBS, PINTRAININGJOBS, PINCRONJOBS,
-)
-"""What application developers submit, per project."""
-PLATFORM_RESOURCES: tuple[Resource, ...] = (
-    PINDAEMONS, PINSIDECARS, PROJECTS, MEMBERCLUSTERS, NODEIMAGES, ROTATIONS, NODEPOOLS,
-)
-"""What platform operators manage."""
-RESOURCES: tuple[Resource, ...] = (*WORKLOAD_RESOURCES, *PLATFORM_RESOURCES)
+RESOURCES: tuple[Resource, ...] = tuple(info.resource for info in KIND_TABLE)
 """Every PinCompute kind."""
-HOST_RESOURCES: tuple[Resource, ...] = tuple(r for r in RESOURCES if r is not NODEPOOLS)
+WORKLOAD_RESOURCES: tuple[Resource, ...] = tuple(
+    info.resource for info in KIND_TABLE if info.audience == "workload")
+"""What application developers submit, per project."""
+PLATFORM_RESOURCES: tuple[Resource, ...] = tuple(
+    info.resource for info in KIND_TABLE if info.audience == "platform")
+"""What platform operators manage."""
+HOST_RESOURCES: tuple[Resource, ...] = tuple(
+    info.resource for info in KIND_TABLE if "host" in info.stored_on)
 """The kinds stored on the host cluster."""
-MEMBER_RESOURCES: tuple[Resource, ...] = (*WORKLOAD_RESOURCES, PINDAEMONS, PINSIDECARS,
-                                          NODEPOOLS)
+MEMBER_RESOURCES: tuple[Resource, ...] = tuple(
+    info.resource for info in KIND_TABLE if "member" in info.stored_on)
 """The kinds stored in a member cluster (workload shards, agents, node pools)."""
 
-
-class KindInfo(NamedTuple):
-    """A kind's descriptor and models: ``resource, spec_model, status_model = KINDS[k]``."""
-
-    resource: Resource
-    spec: type[BaseModel]
-    status: type[BaseModel]
-
-
-KINDS: dict[str, KindInfo] = {
-    info.resource.kind: info for info in (
-        KindInfo(PINPODS, PinPodSpec, PinPodStatus),
-        KindInfo(PINAPPS, PinAppSpec, PinAppStatus),
-        KindInfo(PINSCALERS, PinScalerSpec, PinScalerStatus),
-        KindInfo(PINJOBS, PinJobSpec, PinJobStatus),
-        KindInfo(PINTRAININGJOBS, PinTrainingJobSpec, PinTrainingJobStatus),
-        KindInfo(PINCRONJOBS, PinCronJobSpec, PinCronJobStatus),
-        KindInfo(PINDAEMONS, PinDaemonSpec, PinDaemonStatus),
-        KindInfo(PINSIDECARS, PinSidecarSpec, PinSidecarStatus),
-        KindInfo(PROJECTS, ProjectSpec, ProjectStatus),
-        KindInfo(MEMBERCLUSTERS, MemberClusterSpec, MemberClusterStatus),
-        KindInfo(NODEPOOLS, NodePoolSpec, NodePoolStatus),
-        KindInfo(NODEIMAGES, NodeImageSpec, NodeImageStatus),
-        KindInfo(ROTATIONS, RotationSpec, RotationStatus),
-    )
-}
-"""Kind name → (Resource, spec model, status model)."""
-
-# Names that become namespaces, label values or pod-name prefixes must be labels;
-# a cron job's runs are named ``<name>-<11 digits>``, so its name must leave room.
 NAME_MAX_LENGTH: dict[str, int] = {
-    "PinPod": 63, "PinApp": 63, "PinJob": 63, "PinTrainingJob": 63, "PinCronJob": 52,
-    "PinDaemon": 63, "PinSidecar": 63, "Project": 63, "MemberCluster": 63, "NodePool": 63,
-}
+    info.kind: info.name_max_length for info in KIND_TABLE if info.name_max_length is not None}
 """Kinds whose names must be RFC 1123 labels, with the longest name allowed."""
 
 IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "PinJob": ("completionMode",),
-    "PinTrainingJob": ("framework",),
-    "MemberCluster": ("zone", "region"),
-    "NodePool": ("tier",),
-    "NodeImage": ("type", "parent"),
-    "Rotation": ("cluster", "targetImage"),
-}
+    info.kind: info.immutable for info in KIND_TABLE if info.immutable}
 """Spec fields that may not change after creation, per kind."""
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -191,9 +127,8 @@ def kind_info(kind_or_name: str | Resource) -> KindInfo:
 
 # --- validation --------------------------------------------------------------------------------
 
-def _check_name(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
+def _check_name(limit: int | None, metadata: Mapping[str, Any]) -> list[Cause]:
     name = metadata.get("name")
-    limit = NAME_MAX_LENGTH.get(kind)
     if limit is None or not isinstance(name, str) or not name:
         return []  # the store checks presence and the generic subdomain rule
     causes = [Cause("metadata.name", f"Invalid value: {name!r}: {e}")
@@ -202,15 +137,6 @@ def _check_name(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
         causes.append(Cause("metadata.name", f"Invalid value: {name!r}: must be no more than "
                             f"{limit} characters", "FieldValueTooLong"))
     return causes
-
-
-def _extra_checks(kind: str, obj: Mapping[str, Any], spec: BaseModel) -> list[Cause]:
-    if kind == "NodeImage":
-        name = (obj.get("metadata") or {}).get("name")
-        if name and getattr(spec, "parent", None) == name:
-            return [Cause("spec.parent", f"Invalid value: {name!r}: an image cannot be its "
-                          "own parent")]
-    return []
 
 
 def validator_for(resource: Resource) -> Validator:
@@ -223,7 +149,8 @@ def validator_for(resource: Resource) -> Validator:
     info = KINDS[resource.kind]
     kind = resource.kind
     spec_model, status_model = info.spec, info.status
-    immutable = IMMUTABLE_FIELDS.get(kind, ())
+    immutable = info.immutable
+    extra_check = info.extra_check
 
     def validate(obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
         causes: list[Cause] = []
@@ -240,7 +167,7 @@ def validator_for(resource: Resource) -> Validator:
             causes.append(Cause("kind", f'Unsupported value: "{obj.get("kind")}": supported '
                                 f'values: "{kind}"', "FieldValueNotSupported"))
         if isinstance(metadata, Mapping):
-            causes += _check_name(kind, metadata)
+            causes += _check_name(info.name_max_length, metadata)
 
         spec_in = obj.get("spec")
         spec_out: dict[str, Any] | None = None
@@ -252,7 +179,8 @@ def validator_for(resource: Resource) -> Validator:
                 causes += causes_from(e, "spec")
             else:
                 spec_out = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-                causes += _extra_checks(kind, obj, model)
+                if extra_check is not None:
+                    causes += extra_check(obj, model)
                 if old is not None and immutable and isinstance(old.get("spec"), Mapping):
                     for field in immutable:
                         before, after = old["spec"].get(field), spec_out.get(field)

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ..kube.errors import Cause, Invalid, invalid
+from pincompute.kube.errors import Cause, Invalid, invalid
+
 from .base import ERROR_TYPE
 
 M = TypeVar("M", bound=BaseModel)

@@ -47,6 +47,8 @@ from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from pincompute.kube.resource import NODES, PODS
+from pincompute.kube.wellknown import KUBE_SYSTEM_NAMESPACE
+from pincompute.model.wellknown import SYSTEM_NAMESPACE
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
@@ -110,7 +112,7 @@ class NodeConfig:
     sim_defaults: Mapping[str, str] = field(default_factory=dict)
     """Node-pool defaults for the sim runtime's annotations (see :mod:`.sim`)."""
     record_events: bool = True
-    system_namespaces: Sequence[str] = ("pincompute-system", "kube-system")
+    system_namespaces: Sequence[str] = (SYSTEM_NAMESPACE, KUBE_SYSTEM_NAMESPACE)
     shutdown_grace: float = 10.0
     """Longest a container gets to stop when the agent stops."""
     thresholds: health.Thresholds = field(default_factory=health.Thresholds)

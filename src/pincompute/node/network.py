@@ -48,12 +48,13 @@ from typing import Any
 from pincompute.kube.errors import AlreadyExists, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import LEASES
+from pincompute.kube.wellknown import KUBE_SYSTEM_NAMESPACE, NODE_LEASE_NAMESPACE
+from pincompute.model.wellknown import DEDICATED_INTERFACE_RESOURCE as DEDICATED_RESOURCE
+from pincompute.model.wellknown import POD_CIDR_LABEL as CIDR_LABEL
+from pincompute.model.wellknown import SYSTEM_NAMESPACE
 
-NODE_LEASE_NAMESPACE = "kube-node-lease"
-CIDR_LABEL = "pincompute.io/pod-cidr"
 PROCESS_POOL = "127.64.0.0/10"
 SIM_POOL = "10.0.0.0/8"
-DEDICATED_RESOURCE = "pincompute.io/dedicated-interface"
 MODES = ("routable", "bridge", "dedicated", "host")
 
 
@@ -167,7 +168,8 @@ class Networking:
     """Assigns pods their network by mode and keeps the node's per-mode limits."""
 
     def __init__(self, block: AddressBlock, *, dedicated_interfaces: int = 2,
-                 system_namespaces: Iterable[str] = ("pincompute-system", "kube-system")) -> None:
+                 system_namespaces: Iterable[str] = (SYSTEM_NAMESPACE,
+                                                       KUBE_SYSTEM_NAMESPACE)) -> None:
         self.block = block
         self.dedicated_interfaces = dedicated_interfaces
         self.system_namespaces = frozenset(system_namespaces)

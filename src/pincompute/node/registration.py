@@ -41,23 +41,22 @@ from pincompute.kube.quantity import (
     to_int,
 )
 from pincompute.kube.resource import LEASES, NAMESPACES, NODES
+from pincompute.kube.wellknown import (
+    GPU_RESOURCE,
+    HOSTNAME_LABEL,
+    INSTANCE_TYPE_LABEL,
+    ZONE_LABEL,
+)
+from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
+from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
+from pincompute.model.wellknown import NODE_RUNTIME_LABEL as RUNTIME_LABEL
+from pincompute.model.wellknown import RUNTIME_API_ANNOTATION, TIER_LABEL
 from pincompute.runtime.logging import get_logger
 
 from .network import DEDICATED_RESOURCE, NODE_LEASE_NAMESPACE
 
 _log = get_logger(__name__)
 
-# Label keys (the node pool controller in pincompute.member.nodepools reads the
-# same two pool/image keys).
-HOSTNAME_LABEL = "kubernetes.io/hostname"
-ZONE_LABEL = "topology.kubernetes.io/zone"
-POOL_LABEL = "pincompute.io/node-pool"
-IMAGE_LABEL = "pincompute.io/node-image"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-TIER_LABEL = "pincompute.io/tier"
-RUNTIME_LABEL = "pincompute.io/runtime"
-GPU_RESOURCE = "nvidia.com/gpu"
-RUNTIME_API_ANNOTATION = "pincompute.io/runtime-api"
 AGENT_VERSION = "pincompute-node/0.1.0"
 
 

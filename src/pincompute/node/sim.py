@@ -46,12 +46,12 @@ from typing import Any
 
 from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, parse_quantity
+from pincompute.model.wellknown import SIM_ANNOTATION_PREFIX as PREFIX
 
 from .logs import LogWriter
 from .network import PodNetwork
 from .runtime import ExitStatus, Instance, Runtime, Sandbox, StartError, Usage
 
-PREFIX = "sim.pincompute.io/"
 KEYS = ("start-delay", "run-duration", "exit-code", "ready", "ready-delay", "stop-delay",
         "cpu-profile", "memory-profile")
 

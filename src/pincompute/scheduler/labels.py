@@ -3,9 +3,8 @@
 Theory of operation
 -------------------
 The scheduler is driven entirely by fields and labels on API objects (DESIGN §2):
-nothing tells it about workloads except the pods themselves.  This module is the
-one place those names are spelled, so plugins, the member operators that create
-pods and the tests agree on them.
+nothing tells it about workloads except the pods themselves.  This module
+gathers the names it reads, so plugins and the tests agree on them.
 
 * **Tier** — label ``pincompute.io/tier`` (``reserved`` | ``ondemand`` |
   ``preemptible``; ``ondemand`` when absent, as the workload default in DESIGN §4).
@@ -22,6 +21,10 @@ pods and the tests agree on them.
   wait for the rest.  Groups are namespaced: ``ns/group``.
 * **Well-known topology labels** — ``topology.kubernetes.io/zone`` and
   ``kubernetes.io/hostname``, as Kubernetes spells them.
+
+The names are spelled in :mod:`pincompute.kube.wellknown` (Kubernetes') and
+:mod:`pincompute.model.wellknown` (PinCompute's), which the operators creating
+pods read too; this module re-exports them under the scheduler's short names.
 """
 
 from __future__ import annotations
@@ -29,15 +32,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-DEFAULT_SCHEDULER_NAME: Final = "pincompute"
-COMPONENT: Final = "pincompute-scheduler"
+from pincompute.kube.wellknown import (
+    DISRUPTION_TARGET,
+    GPU_RESOURCE,
+    HOSTNAME_LABEL,
+    POD_SCHEDULED,
+    REASON_PREEMPTED,
+    REASON_SCHEDULER_ERROR,
+    REASON_UNSCHEDULABLE,
+    UNSCHEDULABLE_TAINT,
+    ZONE_LABEL,
+)
+from pincompute.model.wellknown import (
+    DEFAULT_TIER,
+    ONDEMAND,
+    POD_GROUP_LABEL,
+    PREEMPTIBLE,
+    RESERVED,
+    TIER_LABEL,
+    TIERS,
+)
+from pincompute.model.wellknown import POD_GROUP_MIN_MEMBER_ANNOTATION as POD_GROUP_MIN_MEMBER
+from pincompute.model.wellknown import POD_GROUP_TIMEOUT_ANNOTATION as POD_GROUP_TIMEOUT
+from pincompute.model.wellknown import SCHEDULER_NAME as DEFAULT_SCHEDULER_NAME
 
-TIER_LABEL: Final = "pincompute.io/tier"
-RESERVED: Final = "reserved"
-ONDEMAND: Final = "ondemand"
-PREEMPTIBLE: Final = "preemptible"
-DEFAULT_TIER: Final = ONDEMAND
-TIERS: Final = (RESERVED, ONDEMAND, PREEMPTIBLE)
+COMPONENT: Final = "pincompute-scheduler"
 
 # Wide gaps leave room for finer priorities inside a tier (spec.priority) without
 # ever crossing into the next tier.
@@ -46,25 +65,6 @@ TIER_PRIORITY: Final[Mapping[str, int]] = {
     ONDEMAND: 10_000,
     PREEMPTIBLE: 0,
 }
-
-POD_GROUP_LABEL: Final = "pincompute.io/pod-group"
-POD_GROUP_MIN_MEMBER: Final = "pincompute.io/pod-group-min-member"
-POD_GROUP_TIMEOUT: Final = "pincompute.io/pod-group-timeout-seconds"
-
-ZONE_LABEL: Final = "topology.kubernetes.io/zone"
-HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
-
-GPU_RESOURCE: Final = "nvidia.com/gpu"
-
-# The taint a cordoned node implicitly carries (NodeUnschedulable honours a toleration of it).
-UNSCHEDULABLE_TAINT: Final = "node.kubernetes.io/unschedulable"
-
-# Pod condition and event vocabulary, as kube-scheduler writes them.
-POD_SCHEDULED: Final = "PodScheduled"
-REASON_UNSCHEDULABLE: Final = "Unschedulable"
-REASON_SCHEDULER_ERROR: Final = "SchedulerError"
-DISRUPTION_TARGET: Final = "DisruptionTarget"
-REASON_PREEMPTED: Final = "PreemptionByScheduler"
 
 
 def tier_of(labels: Mapping[str, str] | None) -> str:
@@ -76,3 +76,12 @@ def tier_of(labels: Mapping[str, str] | None) -> str:
 def tier_rank(tier: str) -> int:
     """0 for the tier preempted first (preemptible), increasing towards reserved."""
     return {PREEMPTIBLE: 0, ONDEMAND: 1, RESERVED: 2}.get(tier, 1)
+
+
+__all__ = [
+    "COMPONENT", "DEFAULT_SCHEDULER_NAME", "DEFAULT_TIER", "DISRUPTION_TARGET", "GPU_RESOURCE",
+    "HOSTNAME_LABEL", "ONDEMAND", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER",
+    "POD_GROUP_TIMEOUT", "POD_SCHEDULED", "PREEMPTIBLE", "REASON_PREEMPTED",
+    "REASON_SCHEDULER_ERROR", "REASON_UNSCHEDULABLE", "RESERVED", "TIERS", "TIER_LABEL",
+    "TIER_PRIORITY", "UNSCHEDULABLE_TAINT", "ZONE_LABEL", "tier_of", "tier_rank",
+]

@@ -1,4 +1,4 @@
-"""Process-wide settings for PinCompute's long-running processes.
+"""The garbage collector's settings for PinCompute's long-running processes.
 
 A region keeps every API object of its clusters in memory: hundreds of
 thousands of long-lived containers that CPython's cyclic garbage collector would

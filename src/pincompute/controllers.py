@@ -1,0 +1,298 @@
+"""The table of PinCompute's controllers: one descriptor each, read by every assembly.
+
+Theory of operation
+-------------------
+A controller is wired in one place, :data:`CONTROLLERS`, as kube-controller-
+manager's ``NewControllerDescriptors`` does: a :class:`ControllerDescriptor`
+names it, says on which *side* of the region it runs, on which backends, and how
+to set it up — a function of a small typed context that adds it to a manager.
+Both assemblies build their managers from the table and nothing else:
+
+* ``pincompute up`` (:mod:`pincompute.region`): one manager over the embedded
+  host and every member cluster (``backend="embedded"``, the manager shared);
+* ``pincompute controller federation|member`` (:mod:`pincompute.controlplane`):
+  one manager per real cluster (``backend="kubernetes"``).
+
+Sides:
+
+* ``host`` — once per region, against the host cluster; the context carries the
+  host client and the member clusters' clients (:class:`HostContext`);
+* ``member`` — once per member cluster, against that cluster
+  (:class:`MemberContext`);
+* ``node`` — once per member cluster whose nodes are PinCompute's own node
+  agents, i.e. embedded clusters only (on real clusters the kubelet and
+  kube-controller-manager do this job); same context, whose ``nodes`` then says
+  how the cluster's nodes run.
+
+Adding an operator is one entry: ``member("pinapps", _pinapps, description=...)``
+with a two-line set-up function beside it.  Set-up functions stay here, so the
+controller packages never import this module (it imports them: it is assembly,
+above every controller package).
+
+Leader election is computed in one place (:func:`leader_election`,
+:func:`new_manager`) and every process names itself with :func:`identity`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from pincompute.federation.projects import add_project_controller
+from pincompute.kube.protocol import KubeClient
+from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.node.nodelifecycle import add_node_lifecycle_controller
+from pincompute.runtime.leaderelection import LeaderElectionConfig
+from pincompute.runtime.manager import Manager
+from pincompute.scheduler import Scheduler
+from pincompute.scheduler.metrics import SchedulerMetrics
+
+Side = Literal["host", "member", "node"]
+SIDES: tuple[Side, ...] = ("host", "member", "node")
+Backend = Literal["embedded", "kubernetes"]
+BACKENDS: frozenset[Backend] = frozenset({"embedded", "kubernetes"})
+
+CONTROLLER_MANAGER_LEASE = "pincompute-controller-manager"
+"""The lease of an embedded region's one manager (``pincompute up``)."""
+FEDERATION_LEASE = "pincompute-federation"
+"""The lease of the federation's manager on a real host cluster."""
+
+
+def member_lease(cluster: str) -> str:
+    """The lease of a real member cluster's manager."""
+    return f"pincompute-member-{cluster}"
+
+
+# --- contexts ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeOptions:
+    """How an embedded member cluster's nodes run (node agents of this process)."""
+
+    runtime: NodeRuntimeKind
+    """``process`` (real processes) or ``sim`` (simulated, for scale)."""
+    base_dir: Path
+    """This cluster's node directories go under it (``<base_dir>/<node>``)."""
+    initial_size: int = 0
+    """Nodes of the ``general`` pool when the cluster is first created."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """Extra :class:`~pincompute.node.agent.NodeConfig` fields for every node."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostContext:
+    """What a host-side controller is set up with."""
+
+    name: str
+    """The controller's name in its manager."""
+    manager: Manager
+    host: KubeClient
+    members: Mapping[str, KubeClient]
+    """Member cluster name → client, as known when the manager is built."""
+    backend: Backend
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for this controller (see :func:`add_controllers`)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MemberContext:
+    """What a member- or node-side controller is set up with, for one member cluster."""
+
+    name: str
+    """The controller's name in its manager (suffixed with the cluster when shared)."""
+    manager: Manager
+    client: KubeClient
+    cluster: str
+    """The member cluster's name."""
+    zone: str = ""
+    """Its zone, when known (the host records it; a member alone may not know it)."""
+    backend: Backend
+    shared_manager: bool = False
+    """The manager also runs other clusters' controllers (the embedded region)."""
+    nodes: NodeOptions | None = None
+    """Embedded clusters: how their nodes run; ``None`` on real clusters."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for this controller (see :func:`add_controllers`)."""
+
+
+C = TypeVar("C", HostContext, MemberContext)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ControllerDescriptor(Generic[C]):
+    """One controller: its name, where it runs, and how it is set up."""
+
+    name: str
+    side: Side
+    setup: Callable[[C], object]
+    """Adds the controller to ``context.manager``; returns what it made (for tests)."""
+    backends: frozenset[Backend] = BACKENDS
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise ValueError(f"controller {self.name}: side must be one of {SIDES}")
+        if not self.backends or not self.backends <= BACKENDS:
+            raise ValueError(f"controller {self.name}: backends must be a non-empty subset "
+                             f"of {sorted(BACKENDS)}")
+        if self.side == "node" and self.backends != {"embedded"}:
+            raise ValueError(f"controller {self.name}: node-side controllers run only where "
+                             "PinCompute runs the nodes (backend embedded)")
+
+
+def host(name: str, setup: Callable[[HostContext], object], *, description: str,
+         backends: Collection[Backend] = BACKENDS) -> ControllerDescriptor[HostContext]:
+    """A host-side entry."""
+    return ControllerDescriptor(name=name, side="host", setup=setup,
+                                backends=frozenset(backends), description=description)
+
+
+def member(name: str, setup: Callable[[MemberContext], object], *, description: str,
+           backends: Collection[Backend] = BACKENDS) -> ControllerDescriptor[MemberContext]:
+    """A member-side entry (one per member cluster)."""
+    return ControllerDescriptor(name=name, side="member", setup=setup,
+                                backends=frozenset(backends), description=description)
+
+
+def node(name: str, setup: Callable[[MemberContext], object], *,
+         description: str) -> ControllerDescriptor[MemberContext]:
+    """A node-side entry (one per embedded member cluster)."""
+    return ControllerDescriptor(name=name, side="node", setup=setup,
+                                backends=frozenset({"embedded"}), description=description)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+def _projects(ctx: HostContext) -> object:
+    return add_project_controller(ctx.manager, host=ctx.host, members=ctx.members,
+                                  name=ctx.name, **ctx.options)
+
+
+def _nodepools(ctx: MemberContext) -> object:
+    return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
+
+
+def _scheduler(ctx: MemberContext) -> object:
+    options = dict(ctx.options)
+    if ctx.shared_manager and "metrics" not in options:
+        # One scheduler per cluster in one manager: their metric families would collide
+        # in the manager's registry.
+        options["metrics"] = SchedulerMetrics(registry=CollectorRegistry())
+    return Scheduler.attach(ctx.manager, ctx.client, **options)
+
+
+def _node_lifecycle(ctx: MemberContext) -> object:
+    return add_node_lifecycle_controller(ctx.manager, client=ctx.client, name=ctx.name,
+                                         **ctx.options)
+
+
+CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
+    host("projects", _projects,
+         description="Projects become labelled namespaces in the host and every member."),
+    member("nodepools", _nodepools,
+           description="NodePool status: nodes counted, ready and updated, per pool."),
+    member("scheduler", _scheduler,
+           description="The pod scheduler (on real clusters a secondary scheduler: pods "
+                       "whose schedulerName is pincompute)."),
+    node("node-lifecycle", _node_lifecycle,
+         description="Node heartbeats: Ready Unknown, not-ready/unreachable taints, "
+                     "evictions."),
+)
+"""Every controller of PinCompute, in the order they are added to a manager."""
+
+
+# --- building managers from the table -----------------------------------------------------------
+
+def add_host_controllers(manager: Manager, *, host: KubeClient,
+                         members: Mapping[str, KubeClient], backend: Backend,
+                         options: Mapping[str, Mapping[str, Any]] | None = None,
+                         table: tuple[ControllerDescriptor[Any], ...] = CONTROLLERS,
+                         ) -> dict[str, object]:
+    """Add the table's host-side controllers for ``backend``; returns name → what each made.
+
+    ``options`` maps a controller's name to keyword options for its set-up.
+    """
+    made: dict[str, object] = {}
+    for entry in table:
+        if entry.side == "host" and backend in entry.backends:
+            made[entry.name] = entry.setup(HostContext(
+                name=entry.name, manager=manager, host=host, members=members, backend=backend,
+                options=(options or {}).get(entry.name, {})))
+    return made
+
+
+def add_member_controllers(manager: Manager, *, client: KubeClient, cluster: str,
+                           backend: Backend, zone: str = "", shared_manager: bool = False,
+                           nodes: NodeOptions | None = None,
+                           options: Mapping[str, Mapping[str, Any]] | None = None,
+                           table: tuple[ControllerDescriptor[Any], ...] = CONTROLLERS,
+                           ) -> dict[str, object]:
+    """Add the table's member- (and, embedded, node-) side controllers for one cluster.
+
+    With ``shared_manager`` every controller's name is suffixed with ``-<cluster>``, so
+    several clusters' controllers can share the manager.  Returns name → what each made.
+    """
+    if backend == "embedded" and nodes is None:
+        raise ValueError("an embedded member cluster needs NodeOptions")
+    base = MemberContext(name="", manager=manager, client=client, cluster=cluster, zone=zone,
+                         backend=backend, shared_manager=shared_manager, nodes=nodes)
+    made: dict[str, object] = {}
+    for entry in table:
+        if entry.side in ("member", "node") and backend in entry.backends:
+            name = f"{entry.name}-{cluster}" if shared_manager else entry.name
+            made[name] = entry.setup(replace(base, name=name,
+                                             options=(options or {}).get(entry.name, {})))
+    return made
+
+
+# --- leader election and identity ---------------------------------------------------------------
+
+def leader_election(lease: str, *, identity: str,
+                    lease_duration: float = 15.0) -> LeaderElectionConfig:
+    """The lease config of a PinCompute manager: a Lease in the system namespace.
+
+    Renew deadline and retry period follow the lease duration in client-go's default
+    proportions (15 s / 10 s / 2 s).
+    """
+    return LeaderElectionConfig(name=lease, namespace=SYSTEM_NAMESPACE, identity=identity,
+                                lease_duration=lease_duration,
+                                renew_deadline=lease_duration * 2 / 3,
+                                retry_period=lease_duration / 7.5)
+
+
+def new_manager(name: str, *, client: KubeClient, lease: str, identity: str,
+                lease_duration: float = 15.0, shutdown_timeout: float = 30.0) -> Manager:
+    """A manager leader-elected on ``lease`` (a Lease in ``client``'s system namespace)."""
+    return Manager(name=name,
+                   leader_election=leader_election(lease, identity=identity,
+                                                   lease_duration=lease_duration),
+                   leader_election_client=client, shutdown_timeout=shutdown_timeout)
+
+
+def identity(*, data_dir: Path | None = None) -> str:
+    """The name this process campaigns under on a lease (readable in ``kubectl get lease``).
+
+    * ``data_dir`` (``pincompute up``, which holds that directory's lock): the same
+      name after a restart, so a restarted region recognises its own lease instead
+      of waiting it out;
+    * in a pod: the pod's name (``POD_NAME``, from the downward API);
+    * otherwise ``<host>_<pid>``: unique among the processes of a machine.
+    """
+    if data_dir is not None:
+        return f"pincompute-up@{socket.gethostname()}:{data_dir}"
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
+
+
+__all__ = [
+    "BACKENDS", "CONTROLLERS", "CONTROLLER_MANAGER_LEASE", "FEDERATION_LEASE", "SIDES",
+    "Backend", "ControllerDescriptor", "HostContext", "MemberContext", "NodeOptions", "Side",
+    "add_host_controllers", "add_member_controllers", "host", "identity", "leader_election",
+    "member", "member_lease", "new_manager", "node",
+]

@@ -1,0 +1,96 @@
+"""PinCompute's own well-known names: labels, annotations, tiers, pod groups, namespaces.
+
+Theory of operation
+-------------------
+Components never call each other; they meet in API objects (DESIGN §2), so a
+label one writes and another reads is a contract, and a contract is spelled
+once.  Every package takes PinCompute's names from here (Kubernetes' own, such
+as the zone label or the not-ready taint, from
+:mod:`pincompute.kube.wellknown`); no controller package imports another for a
+constant.
+
+Plain constants and ``Literal`` types only, no pydantic: the node agent and the
+scheduler import it at no cost.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+PREFIX: Final = "pincompute.io/"
+"""The prefix of PinCompute's labels, annotations and finalizers."""
+PART_OF: Final = "pincompute"
+"""The ``app.kubernetes.io/part-of`` value of what PinCompute installs."""
+
+# --- namespaces ---------------------------------------------------------------------------------
+
+SYSTEM_NAMESPACE: Final = "pincompute-system"
+"""Leases, controller identities, member credentials and platform daemons live here."""
+SYSTEM_LABEL: Final = "pincompute.io/system"
+"""Marks the system namespace (value ``"true"``)."""
+
+# --- tiers (DESIGN §7) --------------------------------------------------------------------------
+
+Tier = Literal["reserved", "ondemand", "preemptible"]
+RESERVED: Final = "reserved"
+"""Dedicated pools and queues; never preempted by lower tiers."""
+ONDEMAND: Final = "ondemand"
+"""Shared capacity, first come first served: the default."""
+PREEMPTIBLE: Final = "preemptible"
+"""Idle capacity, reclaimed when a higher tier needs it."""
+TIERS: Final[tuple[Tier, ...]] = ("reserved", "ondemand", "preemptible")
+DEFAULT_TIER: Final[Tier] = "ondemand"
+TIER_LABEL: Final = "pincompute.io/tier"
+"""On pods and nodes: the tier they belong to (absent: the default tier)."""
+
+# --- the pod scheduler and pod groups (DESIGN §6) -----------------------------------------------
+
+SCHEDULER_NAME: Final = "pincompute"
+"""``spec.schedulerName`` of the pods PinCompute's scheduler binds."""
+POD_GROUP_LABEL: Final = "pincompute.io/pod-group"
+"""Names a pod's gang (a label, so the group's pods can be selected)."""
+POD_GROUP_MIN_MEMBER_ANNOTATION: Final = "pincompute.io/pod-group-min-member"
+"""How many members of the gang must be placeable together."""
+POD_GROUP_TIMEOUT_ANNOTATION: Final = "pincompute.io/pod-group-timeout-seconds"
+"""How long reserved members wait for the rest of their gang."""
+
+# --- projects and clusters ----------------------------------------------------------------------
+
+PROJECT_LABEL: Final = "pincompute.io/project"
+"""On a namespace: the Project it belongs to (a namespace without it is not ours)."""
+PROJECT_NAMESPACES_FINALIZER: Final = "pincompute.io/namespaces"
+"""On a Project: its namespaces in every cluster are deleted before it goes."""
+CLUSTER_NAME_LABEL: Final = "pincompute.io/cluster"
+"""Implied on every MemberCluster for cluster selectors: the cluster's name."""
+DATA_PATH_ANNOTATION: Final = "pincompute.io/data-path"
+"""On an embedded MemberCluster: the directory holding its store."""
+
+# --- nodes and node pools -----------------------------------------------------------------------
+
+NODE_POOL_LABEL: Final = "pincompute.io/node-pool"
+"""On a node: the NodePool it belongs to."""
+NODE_IMAGE_LABEL: Final = "pincompute.io/node-image"
+"""On a node: the NodeImage it runs."""
+NODE_RUNTIME_LABEL: Final = "pincompute.io/runtime"
+"""On an embedded node: its agent's runtime (``process`` or ``sim``)."""
+NodeRuntimeKind = Literal["process", "sim"]
+"""An embedded node agent's runtime: real local processes, or simulated (for scale)."""
+NODE_RUNTIME_KINDS: Final[tuple[NodeRuntimeKind, ...]] = ("process", "sim")
+POD_CIDR_LABEL: Final = "pincompute.io/pod-cidr"
+"""On an embedded node: the address block its pods get addresses from."""
+RUNTIME_API_ANNOTATION: Final = "pincompute.io/runtime-api"
+"""On an embedded node: where its agent serves logs and exec."""
+DEDICATED_INTERFACE_RESOURCE: Final = "pincompute.io/dedicated-interface"
+"""The extended resource counting a node's dedicated network interfaces."""
+SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
+"""Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
+
+__all__ = [
+    "CLUSTER_NAME_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE",
+    "DEFAULT_TIER", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_RUNTIME_KINDS",
+    "NODE_RUNTIME_LABEL", "ONDEMAND", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
+    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX",
+    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RUNTIME_API_ANNOTATION",
+    "SCHEDULER_NAME", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS",
+    "TIER_LABEL", "NodeRuntimeKind", "Tier",
+]
