@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 Each kwok Node is created with the labels a real kubelet (and a cloud provider's node
 pools) would give it, so schedulers and controllers see ordinary nodes, plus the
-annotation by which kwok recognises the nodes it must simulate.  The keys are spelled
-only here.  (The Kubernetes ones belong to ``pincompute.kube``'s well-known names, the
-node-pool label to PinCompute's own names in ``model``; they move there once those
-modules exist.)  The environment sets no taints.
+annotation by which kwok recognises the nodes it must simulate.  The Kubernetes
+keys come from ``pincompute.kube.wellknown`` and the node-pool label from
+``pincompute.model.wellknown``; only kwok's own keys are spelled here.  The environment
+sets no taints.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ __all__ = [
     "ZONE_LABEL",
 ]
 
-# --- Kubernetes (k8s.io/api/core/v1 well_known_labels.go) ---------------------------------------
-ZONE_LABEL = "topology.kubernetes.io/zone"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
-OS_LABEL = "kubernetes.io/os"
-ARCH_LABEL = "kubernetes.io/arch"
+# --- Kubernetes' and PinCompute's own, spelled once in their wellknown modules -------------------
+from pincompute.kube.wellknown import (
+    ARCH_LABEL,
+    HOSTNAME_LABEL,
+    INSTANCE_TYPE_LABEL,
+    OS_LABEL,
+    ZONE_LABEL,
+)
+from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 
 # --- kwok ---------------------------------------------------------------------------------------
 #: kwok manages only nodes annotated ``KWOK_ANNOTATION=KWOK_ANNOTATION_VALUE`` (its
@@ -33,6 +36,3 @@ KWOK_ANNOTATION_VALUE = "fake"
 #: The label ``kwokctl`` puts on its nodes (``type=kwok``); readiness is checked by it.
 KWOK_TYPE_LABEL = "type"
 KWOK_TYPE_VALUE = "kwok"
-
-# --- PinCompute ---------------------------------------------------------------------------------
-POOL_LABEL = "pincompute.io/node-pool"
