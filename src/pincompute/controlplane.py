@@ -4,33 +4,39 @@
 this module assembles the same controllers for the ``kubernetes`` backend, one
 manager per role:
 
-* **federation** runs on the host cluster: it reads the region's MemberCluster
-  objects, connects to each member through the kubeconfig its connection names
-  (a file, an inline document, or a Secret in ``pincompute-system``), and runs
-  the federation controllers over host and members;
+* **federation** runs on the host cluster: its cluster set follows the region's
+  MemberCluster objects, connecting to each member (also those registered later)
+  through the kubeconfig its connection names (a file, an inline document, or a
+  Secret in ``pincompute-system``), and it runs the federation controllers over
+  host and members;
 * **member** runs on one member cluster with that cluster's controllers.
 
 Both are leader-elected on a Lease in ``pincompute-system``, so two replicas
 (two processes, or a Deployment with two pods) are safe: one acts, one waits
 with warm caches.  Before starting, each checks what an operator gets wrong —
 an unreachable server, missing CRDs, missing permissions — and fails with one
-line naming the problem and the fix (:class:`StartupError`).
+line naming the problem and the fix (:class:`StartupError`).  A member cluster
+that is unreachable or not installed does not stop the federation: the cluster
+set retries it with back-off and reports it in the MemberCluster's ``Connected``
+condition.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 from typing import Any
 
+from .federation.clusterset import add_cluster_set
+from .federation.connection import ConnectError
+from .federation.connectionstatus import add_connection_status_controller
 from .federation.projects import add_project_controller
 from .install import SYSTEM_NAMESPACE, Role, missing_crds
-from .kube.backends.kubernetes import KubeConfigError, KubernetesClient, config_from_text
+from .kube.backends.kubernetes import KubeConfigError, KubernetesClient
 from .kube.errors import ApiError, Forbidden, NotFound, Unavailable
-from .kube.resource import LEASES, SECRETS
+from .kube.protocol import KubeClient
+from .kube.resource import LEASES
 from .member.nodepools import add_nodepool_controller
-from .model.registry import MEMBERCLUSTERS
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
 from .scheduler import Scheduler
@@ -79,35 +85,13 @@ async def preflight(client: KubernetesClient, role: Role) -> None:
                            f"`pincompute install --role {role}`") from None
 
 
-async def member_clients(host: KubernetesClient) -> dict[str, KubernetesClient]:
-    """Connect to every member cluster registered on the host."""
-    clients = {}
-    for mc in (await host.list(MEMBERCLUSTERS)).items:
-        name = mc["metadata"]["name"]
-        conn = (mc.get("spec") or {}).get("connection") or {}
-        if conn.get("type") != "Kubeconfig":
-            raise StartupError(f"member cluster {name} has connection type "
-                               f"{conn.get('type', 'Embedded')}; a federation on real "
-                               "clusters needs type Kubeconfig")
-        context = conn.get("context")
-        try:
-            if conn.get("kubeconfigPath"):
-                clients[name] = KubernetesClient.from_kubeconfig(conn["kubeconfigPath"],
-                                                                 context=context)
-            elif conn.get("kubeconfig"):
-                clients[name] = KubernetesClient(config_from_text(
-                    conn["kubeconfig"], context=context, source=f"member cluster {name}"))
-            else:
-                ref = conn["kubeconfigSecretRef"]
-                secret = await host.get(SECRETS, ref["name"],
-                                        namespace=ref.get("namespace", SYSTEM_NAMESPACE))
-                text = base64.b64decode((secret.get("data") or {})[ref.get("key",
-                                                                           "kubeconfig")])
-                clients[name] = KubernetesClient(config_from_text(
-                    text.decode(), context=context, source=f"secret {ref['name']}"))
-        except (KubeConfigError, KeyError, NotFound) as e:
-            raise StartupError(f"member cluster {name}: cannot build a client: {e}") from None
-    return clients
+async def member_probe(client: KubeClient) -> None:
+    """A member is usable when it answers and has PinCompute's member CRDs installed."""
+    missing = await missing_crds(client, "member")
+    if missing:
+        raise ConnectError(f"PinCompute's CRDs are not installed ({len(missing)} missing, e.g. "
+                           f"{missing[0]}); run `pincompute install --kubeconfig <file> "
+                           "--role member --cluster <name>`", reason="NotInstalled")
 
 
 def _manager(name: str, client: KubernetesClient, *, lease: str,
@@ -121,18 +105,17 @@ def _manager(name: str, client: KubernetesClient, *, lease: str,
 
 async def federation_manager(host: KubernetesClient, *,
                              lease_duration: float = 15.0) -> tuple[Manager, list[Any]]:
-    """The host's manager; returns it with the clients it owns (to close after)."""
+    """The host's manager; returns it with the clients it owns (to close after).
+
+    Member clients are the cluster set's: it closes them when the manager stops.
+    """
     await preflight(host, "host")
-    members = await member_clients(host)
-    for name, client in members.items():
-        try:
-            await preflight(client, "member")
-        except StartupError as e:
-            raise StartupError(f"member cluster {name}: {e}") from None
     manager = _manager("federation", host, lease="pincompute-federation",
                        lease_duration=lease_duration)
-    add_project_controller(manager, host=host, members=members)
-    return manager, [host, *members.values()]
+    clusters = add_cluster_set(manager, host=host, probe=member_probe)
+    add_connection_status_controller(manager, host=host, clusters=clusters)
+    add_project_controller(manager, host=host, clusters=clusters)
+    return manager, [host]
 
 
 async def member_manager(client: KubernetesClient, *, cluster: str,

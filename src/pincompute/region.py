@@ -34,6 +34,8 @@ from typing import Any, Literal
 import yaml
 from prometheus_client import CollectorRegistry
 
+from .federation.clusterset import add_cluster_set
+from .federation.connectionstatus import add_connection_status_controller
 from .federation.projects import add_project_controller
 from .kube.backends.embedded import EmbeddedStore
 from .kube.errors import AlreadyExists, NotFound
@@ -124,8 +126,10 @@ class Region:
                                       identity=identity)
         manager = Manager(name="controller-manager", leader_election=config,
                           leader_election_client=host.client, shutdown_timeout=10.0)
-        add_project_controller(manager, host=host.client,
-                               members={m.name: m.client for m in members})
+        embedded = {m.name: m.client for m in members}
+        clusters = add_cluster_set(manager, host=host.client, embedded=embedded.get)
+        add_connection_status_controller(manager, host=host.client, clusters=clusters)
+        add_project_controller(manager, host=host.client, clusters=clusters)
         fleets = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
