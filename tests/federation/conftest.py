@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 
 from pincompute.federation.clusterset import ClusterSet, add_cluster_set
 from pincompute.federation.connectionstatus import add_connection_status_controller
@@ -24,6 +25,16 @@ from pincompute.runtime.controller import Controller
 from pincompute.runtime.manager import Manager
 
 STARTING_MEMBERS = ("zone-a-1", "zone-b-1")
+SYSTEM = "pincompute-system"
+
+
+def kubeconfig(server: str = "https://127.0.0.1:6443", *, token: str = "t0ken") -> str:
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "main",
+        "clusters": [{"name": "c", "cluster": {"server": server,
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "main", "context": {"cluster": "c", "user": "u"}}]})
 
 
 @dataclass

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 
 import pytest
 
+from pincompute.federation.clusterset import add_cluster_set
 from pincompute.federation.connectionstatus import CONDITION
 from pincompute.federation.projects import DISCONNECTED, PROJECT_LABEL
 from pincompute.kube import objects
+from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES
+from pincompute.kube.resource import NAMESPACES, SECRETS
+from pincompute.model import registry
 from pincompute.model.registry import MEMBERCLUSTERS, PROJECTS
+from pincompute.runtime.manager import Manager
 
 from ..waiting import eventually
-from .conftest import Federation
+from .conftest import SYSTEM, Federation, kubeconfig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -288,3 +293,44 @@ async def test_shutdown_lets_every_member_go(federation: Federation) -> None:
     await eventually(lambda: _async(all(h.closed for h in handles)),
                      what="every member to be closed at shutdown")
     assert not any(i.running for h in handles for i in h.informers.informers)
+
+
+async def test_rotating_a_kubeconfig_secret_reconnects_at_once() -> None:
+    """The Secret is watched: a rotation does not wait for the (here: long) back-off."""
+    store = await EmbeddedStore.open(path=None)
+    registry.install(store, resources=registry.HOST_RESOURCES)
+    host = store.client()
+    await host.create(NAMESPACES, {"metadata": {"name": SYSTEM}})
+    manager = Manager(name="rotation", shutdown_timeout=5.0)
+    clusters = add_cluster_set(manager, host=host, retry_base=60.0, retry_max=60.0,
+                               connect_timeout=10.0, client_options={"retries": 1})
+    secrets_tasks = lambda: [t for t in asyncio.all_tasks()  # noqa: E731
+                             if t.get_name().startswith("informer secrets")]
+
+    def secret(server: str) -> dict:
+        text = kubeconfig(server)
+        return {"metadata": {"name": "zone-r-1"},
+                "data": {"kubeconfig": base64.b64encode(text.encode()).decode()}}
+
+    await host.create(SECRETS, secret("https://127.0.0.1:1"), namespace=SYSTEM)
+    await host.create(MEMBERCLUSTERS, {"metadata": {"name": "zone-r-1"}, "spec": {
+        "zone": "zone-r", "connection": {"type": "Kubeconfig",
+                                         "kubeconfigSecretRef": {"name": "zone-r-1"}}}})
+    async with manager:
+        async def failed(port: str) -> bool:
+            state = clusters.state("zone-r-1")
+            return bool(state and state.phase == "Failed" and port in state.message)
+
+        await eventually(lambda: failed("127.0.0.1:1"), timeout=20, what="a failed attempt")
+        assert clusters.state("zone-r-1").reason == "Unreachable"  # type: ignore[union-attr]
+        assert len(secrets_tasks()) == 1
+        rotated = await host.get(SECRETS, "zone-r-1", namespace=SYSTEM)
+        rotated["data"] = secret("https://127.0.0.1:2")["data"]
+        await host.update(SECRETS, rotated)
+        await eventually(lambda: failed("127.0.0.1:2"), timeout=20,
+                         what="an attempt with the rotated kubeconfig")
+
+        await host.delete(MEMBERCLUSTERS, "zone-r-1")
+        await eventually(lambda: _async(clusters.state("zone-r-1") is None))
+        await eventually(lambda: _async(not secrets_tasks()), what="the Secret watch to stop")
+    await store.close()

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pincompute.federation.connection import ConnectError, Connector, secret_ref_of
 from pincompute.kube.backends.embedded import EmbeddedStore
@@ -15,16 +14,7 @@ from pincompute.kube.backends.kubernetes import KubernetesClient
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, SECRETS
 
-SYSTEM = "pincompute-system"
-
-
-def kubeconfig(server: str = "https://127.0.0.1:6443", *, token: str = "t0ken") -> str:
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "main",
-        "clusters": [{"name": "c", "cluster": {"server": server,
-                                               "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "main", "context": {"cluster": "c", "user": "u"}}]})
+from .conftest import SYSTEM, kubeconfig
 
 
 def member(connection: dict, name: str = "zone-a-1") -> dict:

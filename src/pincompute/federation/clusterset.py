@@ -192,8 +192,7 @@ class ClusterSet:
             name="clusterset", rate_limiter=ItemExponentialFailureRateLimiter(
                 base_delay=retry_base, max_delay=retry_max),
             metrics=metrics.queue("clusterset") if metrics is not None else None)
-        # Host Secrets holding kubeconfigs, watched per namespace once a member uses one.
-        self._host_informers = InformerFactory(metrics=metrics)
+        # Host Secrets holding kubeconfigs, watched per namespace while a member uses one.
         self._secrets: dict[str, _SecretWatch] = {}
         self._secret_of: dict[str, tuple[str, str]] = {}
         self._initial: set[str] | None = None
@@ -280,7 +279,6 @@ class ClusterSet:
 
     async def run(self) -> None:
         """Connect and follow members until cancelled; then let every member go."""
-        self._host_informers.start()
         try:
             if not await self.memberclusters.wait_synced():
                 raise RuntimeError("the MemberCluster informer stopped before syncing")
@@ -298,7 +296,8 @@ class ClusterSet:
             # Shutting down: controllers have stopped, so nobody needs to hear of it.
             members, self._members = list(self._members.values()), {}
             await asyncio.gather(*(m.close() for m in members), return_exceptions=True)
-            await self._host_informers.stop()
+            watches, self._secrets = list(self._secrets.values()), {}
+            await asyncio.gather(*(w.informer.stop() for w in watches))
 
     async def _worker(self) -> None:
         queue = self._queue
@@ -328,14 +327,14 @@ class ClusterSet:
         mc = self.memberclusters.get(name)
         current = self._members.get(name)
         if mc is None or objects.is_deleting(mc):
-            self._track_secret(name, None)
+            await self._track_secret(name, None)
             if current is not None:
                 await self._let_go(current)
                 _log.info("member cluster %s removed: informers stopped", name)
             if self._states.pop(name, None) is not None:
                 self._notify_state(name)
             return False
-        self._track_secret(name, secret_ref_of(mc))
+        await self._track_secret(name, secret_ref_of(mc))
         try:
             credentials = await self.connector.resolve(mc)
         except ConnectError as exc:
@@ -428,37 +427,42 @@ class ClusterSet:
                 "connection") or objects.is_deleting(old) != objects.is_deleting(new)):
             self._enqueue(new)
 
-    def _track_secret(self, member: str, ref: tuple[str, str] | None) -> None:
+    async def _track_secret(self, member: str, ref: tuple[str, str] | None) -> None:
         """Follow the Secret a member's kubeconfig is in, so rotating it reconnects."""
         old = self._secret_of.get(member)
         if old == ref:
             return
         if old is not None:
+            del self._secret_of[member]
             watch = self._secrets[old[0]]
             users = watch.users.get(old[1], set())
             users.discard(member)
             if not users:
                 watch.users.pop(old[1], None)
-            del self._secret_of[member]
+            if not watch.users:  # nobody's kubeconfig is in that namespace any more
+                del self._secrets[old[0]]
+                await watch.informer.stop()
         if ref is None:
             return
         namespace, secret = ref
-        found = self._secrets.get(namespace)
-        if found is None:
-            informer = self._host_informers.informer(self.connector.host, SECRETS,
-                                                     namespace=namespace)
-            watch = self._secrets[namespace] = _SecretWatch(informer)
-
-            def changed(obj: dict[str, Any], watch: _SecretWatch = watch) -> None:
-                for user in watch.users.get(objects.name_of(obj), ()):
-                    self._queue.add(user)
-
-            informer.add_event_handler(FuncEventHandler(
-                add=changed, update=lambda old, new: changed(new), delete=changed))
-        else:
-            watch = found
+        watch = self._secrets.get(namespace) or self._watch_secrets(namespace)
         watch.users.setdefault(secret, set()).add(member)
         self._secret_of[member] = ref
+
+    def _watch_secrets(self, namespace: str) -> _SecretWatch:
+        # Not through the factory: it would keep a stopped informer for the namespace.
+        informer = SharedInformer(self.connector.host, SECRETS, namespace=namespace,
+                                  metrics=self.metrics)
+        watch = self._secrets[namespace] = _SecretWatch(informer)
+
+        def changed(obj: dict[str, Any]) -> None:
+            for user in watch.users.get(objects.name_of(obj), ()):
+                self._queue.add(user)
+
+        informer.add_event_handler(FuncEventHandler(
+            add=changed, update=lambda old, new: changed(new), delete=changed))
+        informer.start()
+        return watch
 
     # -- the start-up gate --
 
