@@ -346,8 +346,10 @@ class ClusterSet:
                 return False  # connected as the MemberCluster says
             await self._let_go(current)
             _log.info("member cluster %s: connection changed, reconnecting", name)
-        self._set_state(name, MemberState("Connecting", "Connecting",
-                                          "connecting to the cluster's API"))
+        if (previous := self._states.get(name)) is None or previous.phase != "Failed":
+            # Retries stay Failed until they succeed: the condition must not flap.
+            self._set_state(name, MemberState("Connecting", "Connecting",
+                                              "connecting to the cluster's API"))
         try:
             handle = await self._connect(name, credentials.client(),
                                          fingerprint=credentials.fingerprint,

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Mapping
 
 from pincompute.kube import objects
-from pincompute.kube.errors import NotFound
+from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.model.registry import MEMBERCLUSTERS
 from pincompute.runtime.controller import Controller
@@ -58,7 +58,8 @@ class ConnectionStatusReconciler:
         if not objects.set_condition(updated, CONDITION, status, reason=reason,
                                      message=message):
             return None
-        with contextlib.suppress(NotFound):
+        # Conflict: our cache is behind; the newer version's event brings the key back.
+        with contextlib.suppress(NotFound, Conflict):
             await self.host.update_status(MEMBERCLUSTERS, updated)
         return None
 

@@ -36,7 +36,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES
 from pincompute.model.registry import PROJECTS
@@ -82,7 +82,8 @@ class ProjectReconciler:
             md = objects.meta(project)
             patch = {"metadata": {"finalizers": [*(md.get("finalizers") or ()), FINALIZER],
                                   "resourceVersion": md["resourceVersion"]}}
-            await self.host.patch(PROJECTS, request.name, patch)
+            with contextlib.suppress(Conflict):  # see _write_status
+                await self.host.patch(PROJECTS, request.name, patch)
             return None  # the update brings the project back with the finalizer
         name = request.name
         states = {HOST: await self._ensure_namespace(self.host, self.host_namespaces, name)}
@@ -143,9 +144,10 @@ class ProjectReconciler:
             objects.set_condition(updated, "Ready", False, reason=reason, message=message,
                                   observed_generation=objects.meta(project).get("generation"))
         if updated.get("status") != project.get("status"):
-            # A Conflict propagates: the key is retried with back-off against the fresher
-            # cached object.  A project deleted meanwhile needs no status.
-            with contextlib.suppress(NotFound):
+            # A Conflict means our cache is behind the server; the newer version's event
+            # is on its way and brings the key back, so it is not an error.  A project
+            # deleted meanwhile needs no status.
+            with contextlib.suppress(NotFound, Conflict):
                 await self.host.update_status(PROJECTS, updated)
 
     async def _finalize(self, project: dict[str, Any]) -> Result | None:
@@ -153,7 +155,8 @@ class ProjectReconciler:
         if (project.get("status") or {}).get("phase") != "Terminating":
             updated = objects.deepcopy(project)
             updated.setdefault("status", {})["phase"] = "Terminating"
-            await self.host.update_status(PROJECTS, updated)
+            with contextlib.suppress(Conflict):  # see _write_status
+                await self.host.update_status(PROJECTS, updated)
             return None  # the status write brings the project back
         remaining = [HOST] if await _delete_namespace(self.host, self.host_namespaces,
                                                       name) else []
@@ -170,7 +173,7 @@ class ProjectReconciler:
             # Namespace deletion events bring us back; the requeue is a safety net.
             return Result(requeue_after=5.0)
         finalizers = [f for f in objects.meta(project).get("finalizers") or () if f != FINALIZER]
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFound, Conflict):  # see _write_status
             await self.host.patch(PROJECTS, name, {"metadata": {
                 "finalizers": finalizers or None,
                 "resourceVersion": objects.meta(project)["resourceVersion"]}})
