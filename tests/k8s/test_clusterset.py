@@ -42,6 +42,7 @@ def _member(cluster: KubeCluster, connection: dict) -> dict:
 
 
 async def _unregister(host: KubernetesClient, name: str) -> None:
+    """Delete a registration (an earlier test's, if any) and wait until it is gone."""
     try:
         await host.delete(MEMBERCLUSTERS, name)
     except NotFound:
@@ -55,11 +56,6 @@ async def _unregister(host: KubernetesClient, name: str) -> None:
         return False
 
     await eventually(gone, timeout=30, what=f"MemberCluster {name} to go")
-
-
-async def _register(host: KubernetesClient, cluster: KubeCluster, connection: dict) -> None:
-    await _unregister(host, cluster.name)  # an earlier test's registration, if any
-    await host.create(MEMBERCLUSTERS, _member(cluster, connection))
 
 
 async def _ours(client: KubernetesClient, name: str) -> bool:
@@ -100,17 +96,20 @@ async def test_members_registered_while_the_federation_runs_get_the_namespaces(
     log = tmp_path / "federation.log"
     proc = None
     try:
-        # Before the federation starts: a registered by file, b not at all.
-        await _register(host, a, {"type": "Kubeconfig", "kubeconfigPath": str(a.kubeconfig)})
+        # The federation starts with no member at all.
+        await _unregister(host, a.name)
         await _unregister(host, b.name)
         proc = start_controller(log, "federation", "--kubeconfig", str(region.host.kubeconfig),
                                 "--lease-duration", "4")
         await host.create(PROJECTS, {"metadata": {"name": PROJECT}, "spec": {}})
+        await eventually(lambda: _ours(host, PROJECT), timeout=60,
+                         what="the namespace in the host")
 
-        async def in_a() -> bool:
-            return await _ours(host, PROJECT) and await _ours(member_a, PROJECT)
-
-        await eventually(in_a, timeout=60, what="the namespaces in the host and member a")
+        # a is registered by a kubeconfig file while it runs.
+        await host.create(MEMBERCLUSTERS, _member(a, {"type": "Kubeconfig",
+                                                      "kubeconfigPath": str(a.kubeconfig)}))
+        await eventually(lambda: _ours(member_a, PROJECT), timeout=60,
+                         what="the namespace in member a")
         assert not await _ours(member_b, PROJECT)
 
         # b is registered through a Secret whose kubeconfig first points nowhere: it is
@@ -183,6 +182,7 @@ async def test_members_registered_while_the_federation_runs_get_the_namespaces(
             except NotFound:
                 pass
         for resource, name, ns in ((SECRETS, SECRET, SYSTEM_NAMESPACE),
+                                   (MEMBERCLUSTERS, a.name, None),
                                    (MEMBERCLUSTERS, b.name, None)):
             try:
                 await host.delete(resource, name, namespace=ns)
