@@ -26,8 +26,8 @@ condition, and a warning is logged at each failure.
 
 The set is driven by a work queue of member names fed by the MemberCluster
 informer (only changes of the connection or of deletion matter) and by the
-informers of the Secrets that hold kubeconfigs; a few workers connect members in
-parallel.  It runs as a manager *runnable* on every replica, leader or not, so a
+Secrets that hold kubeconfigs (:mod:`.secretwatch`); a few workers connect
+members in parallel.  Handles and states are in :mod:`.member`.  It runs as a manager *runnable* on every replica, leader or not, so a
 standby has warm member caches, and it is cancelled after the controllers have
 stopped, so their last reconciles still find their members.
 
@@ -51,13 +51,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from pincompute.kube import objects
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES, SECRETS, Resource
+from pincompute.kube.resource import Resource
 from pincompute.model.registry import MEMBERCLUSTERS
 from pincompute.runtime.informer import (
     FuncEventHandler,
@@ -71,67 +71,13 @@ from pincompute.runtime.metrics import RuntimeMetrics
 from pincompute.runtime.workqueue import ItemExponentialFailureRateLimiter, ShutDown, WorkQueue
 
 from .connection import ConnectError, Connector, EmbeddedResolver, secret_ref_of
+from .member import MemberHandle, MemberState, Probe, list_namespaces
+from .secretwatch import KubeconfigSecrets
 
-Phase = Literal["Connecting", "Ready", "Failed"]
-Probe = Callable[[KubeClient], Awaitable[None]]
 HandlerFactory = Callable[[str], ResourceEventHandler]
 """Given a member's name, the handler to attach to that member's informer."""
 
 _log = get_logger(__name__)
-
-
-async def list_namespaces(client: KubeClient) -> None:
-    """The default probe: the server answers and these credentials may read."""
-    await client.list(NAMESPACES, limit=1)
-
-
-@dataclass(frozen=True, slots=True)
-class MemberState:
-    """Where a registered member stands."""
-
-    phase: Phase
-    reason: str
-    message: str
-    attempts: int = 0
-    """Failed attempts in a row."""
-
-
-class MemberHandle:
-    """A ready member: its client and its informers (valid until it is let go)."""
-
-    def __init__(self, name: str, client: KubeClient, *, fingerprint: str, owned: bool,
-                 informers: InformerFactory) -> None:
-        self.name = name
-        self.client = client
-        self.fingerprint = fingerprint
-        self.owned = owned
-        self.informers = informers
-        self.closed = False
-
-    def __repr__(self) -> str:
-        return f"<MemberHandle {self.name} closed={self.closed}>"
-
-    def informer(self, resource: Resource, *, namespace: str | None = None,
-                 label_selector: str | None = None,
-                 field_selector: str | None = None) -> SharedInformer:
-        """This member's shared informer for a collection (started; created if new).
-
-        Collections declared with :meth:`ClusterSet.watch` have listed by the time the
-        member is ready; one first asked for here has not: wait for it before trusting
-        its cache.
-        """
-        return self.informers.informer(self.client, resource, namespace=namespace,
-                                       label_selector=label_selector,
-                                       field_selector=field_selector)
-
-    async def close(self) -> None:
-        """Stop the informers, then close the client if it is ours."""
-        if self.closed:
-            return
-        self.closed = True
-        await self.informers.stop()
-        if self.owned:
-            await self.client.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +111,6 @@ class Subscription:
             self.owner._subscriptions.remove(self)
 
 
-@dataclass(slots=True)
-class _SecretWatch:
-    informer: SharedInformer
-    users: dict[str, set[str]] = field(default_factory=dict)  # secret name -> members
-
-
 class ClusterSet:
     """Member clients and informers that follow the host's MemberCluster objects."""
 
@@ -192,9 +132,8 @@ class ClusterSet:
             name="clusterset", rate_limiter=ItemExponentialFailureRateLimiter(
                 base_delay=retry_base, max_delay=retry_max),
             metrics=metrics.queue("clusterset") if metrics is not None else None)
-        # Host Secrets holding kubeconfigs, watched per namespace while a member uses one.
-        self._secrets: dict[str, _SecretWatch] = {}
-        self._secret_of: dict[str, tuple[str, str]] = {}
+        self._secrets = KubeconfigSecrets(connector.host, on_change=self._queue.add,
+                                          metrics=metrics)
         self._initial: set[str] | None = None
         self._synced = asyncio.Event()
         memberclusters.add_event_handler(FuncEventHandler(
@@ -296,8 +235,7 @@ class ClusterSet:
             # Shutting down: controllers have stopped, so nobody needs to hear of it.
             members, self._members = list(self._members.values()), {}
             await asyncio.gather(*(m.close() for m in members), return_exceptions=True)
-            watches, self._secrets = list(self._secrets.values()), {}
-            await asyncio.gather(*(w.informer.stop() for w in watches))
+            await self._secrets.stop()
 
     async def _worker(self) -> None:
         queue = self._queue
@@ -327,14 +265,14 @@ class ClusterSet:
         mc = self.memberclusters.get(name)
         current = self._members.get(name)
         if mc is None or objects.is_deleting(mc):
-            await self._track_secret(name, None)
+            await self._secrets.track(name, None)
             if current is not None:
                 await self._let_go(current)
                 _log.info("member cluster %s removed: informers stopped", name)
             if self._states.pop(name, None) is not None:
                 self._notify_state(name)
             return False
-        await self._track_secret(name, secret_ref_of(mc))
+        await self._secrets.track(name, secret_ref_of(mc))
         try:
             credentials = await self.connector.resolve(mc)
         except ConnectError as exc:
@@ -428,43 +366,6 @@ class ClusterSet:
         if ((old.get("spec") or {}).get("connection") != (new.get("spec") or {}).get(
                 "connection") or objects.is_deleting(old) != objects.is_deleting(new)):
             self._enqueue(new)
-
-    async def _track_secret(self, member: str, ref: tuple[str, str] | None) -> None:
-        """Follow the Secret a member's kubeconfig is in, so rotating it reconnects."""
-        old = self._secret_of.get(member)
-        if old == ref:
-            return
-        if old is not None:
-            del self._secret_of[member]
-            watch = self._secrets[old[0]]
-            users = watch.users.get(old[1], set())
-            users.discard(member)
-            if not users:
-                watch.users.pop(old[1], None)
-            if not watch.users:  # nobody's kubeconfig is in that namespace any more
-                del self._secrets[old[0]]
-                await watch.informer.stop()
-        if ref is None:
-            return
-        namespace, secret = ref
-        watch = self._secrets.get(namespace) or self._watch_secrets(namespace)
-        watch.users.setdefault(secret, set()).add(member)
-        self._secret_of[member] = ref
-
-    def _watch_secrets(self, namespace: str) -> _SecretWatch:
-        # Not through the factory: it would keep a stopped informer for the namespace.
-        informer = SharedInformer(self.connector.host, SECRETS, namespace=namespace,
-                                  metrics=self.metrics)
-        watch = self._secrets[namespace] = _SecretWatch(informer)
-
-        def changed(obj: dict[str, Any]) -> None:
-            for user in watch.users.get(objects.name_of(obj), ()):
-                self._queue.add(user)
-
-        informer.add_event_handler(FuncEventHandler(
-            add=changed, update=lambda old, new: changed(new), delete=changed))
-        informer.start()
-        return watch
 
     # -- the start-up gate --
 

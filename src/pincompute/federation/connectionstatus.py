@@ -23,7 +23,8 @@ from pincompute.runtime.controller import Controller
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .clusterset import ClusterSet, MemberState, Phase
+from .clusterset import ClusterSet
+from .member import MemberState, Phase
 
 CONDITION = "Connected"
 

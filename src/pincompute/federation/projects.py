@@ -45,7 +45,8 @@ from pincompute.runtime.informer import FuncEventHandler, ResourceEventHandler, 
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .clusterset import ClusterSet, MemberHandle
+from .clusterset import ClusterSet
+from .member import MemberHandle
 
 PROJECT_LABEL = "pincompute.io/project"
 FINALIZER = "pincompute.io/namespaces"
