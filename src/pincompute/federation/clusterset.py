@@ -27,9 +27,10 @@ condition, and a warning is logged at each failure.
 The set is driven by a work queue of member names fed by the MemberCluster
 informer (only changes of the connection or of deletion matter) and by the
 Secrets that hold kubeconfigs (:mod:`.secretwatch`); a few workers connect
-members in parallel.  Handles and states are in :mod:`.member`.  It runs as a manager *runnable* on every replica, leader or not, so a
-standby has warm member caches, and it is cancelled after the controllers have
-stopped, so their last reconciles still find their members.
+members in parallel.  Handles and states are in :mod:`.member`.  It runs as a
+manager *runnable* on every replica, leader or not, so a standby has warm member
+caches, and it is cancelled after the controllers have stopped, so their last
+reconciles still find their members.
 
 Controllers use it thus:
 
