@@ -118,8 +118,10 @@ async def test_an_entry_gets_its_context(clients: dict[str, KubeClient], tmp_pat
              node("provisioner", seen.append, description="test"))
     manager = Manager()
     nodes = NodeOptions(runtime="process", base_dir=tmp_path, initial_size=2)
-    add_host_controllers(manager, host=clients["host"], members={"zone-a-1": clients["zone-a-1"]},
-                         backend="embedded", options={"audit": {"workers": 3}}, table=table)
+    made = add_host_controllers(manager, host=clients["host"],
+                                embedded={"zone-a-1": clients["zone-a-1"]}.get,
+                                backend="embedded", options={"audit": {"workers": 3}},
+                                table=table)
     add_member_controllers(manager, client=clients["zone-a-1"], cluster="zone-a-1",
                            zone="zone-a", backend="embedded", shared_manager=True, nodes=nodes,
                            table=table)
@@ -127,7 +129,7 @@ async def test_an_entry_gets_its_context(clients: dict[str, KubeClient], tmp_pat
                            backend="kubernetes", table=table)
     h, m, n, real = seen
     assert isinstance(h, HostContext) and h.name == "audit" and h.options == {"workers": 3}
-    assert h.host is clients["host"] and dict(h.members) == {"zone-a-1": clients["zone-a-1"]}
+    assert h.host is clients["host"] and h.clusters is made["clusterset"]
     assert isinstance(m, MemberContext) and m.name == "pinapps-zone-a-1" and m.zone == "zone-a"
     assert isinstance(n, MemberContext) and isinstance(real, MemberContext)
     assert n.name == "provisioner-zone-a-1" and n.nodes is nodes and n.manager is manager

@@ -16,7 +16,8 @@ Both assemblies build their managers from the table and nothing else:
 Sides:
 
 * ``host`` — once per region, against the host cluster; the context carries the
-  host client and the member clusters' clients (:class:`HostContext`);
+  host client and the region's live cluster set (:class:`HostContext`), which
+  follows MemberCluster objects as they come, change and go;
 * ``member`` — once per member cluster, against that cluster
   (:class:`MemberContext`);
 * ``node`` — once per member cluster whose nodes are PinCompute's own node
@@ -44,6 +45,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from pincompute.federation.clusterset import ClusterSet, add_cluster_set
+from pincompute.federation.connection import EmbeddedResolver
+from pincompute.federation.connectionstatus import add_connection_status_controller
+from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
@@ -94,8 +99,8 @@ class HostContext:
     """The controller's name in its manager."""
     manager: Manager
     host: KubeClient
-    members: Mapping[str, KubeClient]
-    """Member cluster name → client, as known when the manager is built."""
+    clusters: ClusterSet
+    """The member clusters, live: clients and informers follow the MemberCluster objects."""
     backend: Backend
     options: Mapping[str, Any] = field(default_factory=dict)
     """Keyword options for this controller (see :func:`add_controllers`)."""
@@ -170,8 +175,13 @@ def node(name: str, setup: Callable[[MemberContext], object], *,
 
 # --- the table ---------------------------------------------------------------------------------
 
+def _connection_status(ctx: HostContext) -> object:
+    return add_connection_status_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                            name=ctx.name, **ctx.options)
+
+
 def _projects(ctx: HostContext) -> object:
-    return add_project_controller(ctx.manager, host=ctx.host, members=ctx.members,
+    return add_project_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
                                   name=ctx.name, **ctx.options)
 
 
@@ -194,6 +204,8 @@ def _node_lifecycle(ctx: MemberContext) -> object:
 
 
 CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
+    host("membercluster-connection", _connection_status,
+         description="MemberCluster Connected condition: what the cluster set knows of each."),
     host("projects", _projects,
          description="Projects become labelled namespaces in the host and every member."),
     member("nodepools", _nodepools,
@@ -210,21 +222,31 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
 
 # --- building managers from the table -----------------------------------------------------------
 
-def add_host_controllers(manager: Manager, *, host: KubeClient,
-                         members: Mapping[str, KubeClient], backend: Backend,
+def add_host_controllers(manager: Manager, *, host: KubeClient, backend: Backend,
+                         embedded: EmbeddedResolver | None = None,
+                         probe: Probe = list_namespaces,
+                         cluster_set: Mapping[str, Any] | None = None,
                          options: Mapping[str, Mapping[str, Any]] | None = None,
                          table: tuple[ControllerDescriptor[Any], ...] = CONTROLLERS,
                          ) -> dict[str, object]:
-    """Add the table's host-side controllers for ``backend``; returns name → what each made.
+    """Add the region's cluster set and the table's host-side controllers for ``backend``.
 
+    The cluster set (``made["clusterset"]``) runs on every replica, so a new leader
+    starts with warm member caches; it is added first because the controllers
+    subscribe to it.  ``embedded`` finds in-process member clusters by name (the
+    embedded region), ``probe`` checks a freshly connected member, ``cluster_set``
+    are further keyword options of :func:`~pincompute.federation.clusterset.add_cluster_set`.
     ``options`` maps a controller's name to keyword options for its set-up.
+    Returns name → what each made.
     """
-    made: dict[str, object] = {}
+    clusters = add_cluster_set(manager, host=host, embedded=embedded, probe=probe,
+                               **(cluster_set or {}))
+    made: dict[str, object] = {"clusterset": clusters}
     for entry in table:
         if entry.side == "host" and backend in entry.backends:
             made[entry.name] = entry.setup(HostContext(
-                name=entry.name, manager=manager, host=host, members=members, backend=backend,
-                options=(options or {}).get(entry.name, {})))
+                name=entry.name, manager=manager, host=host, clusters=clusters,
+                backend=backend, options=(options or {}).get(entry.name, {})))
     return made
 
 

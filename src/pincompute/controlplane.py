@@ -5,22 +5,24 @@ this module assembles the same controllers — the same table,
 :mod:`pincompute.controllers` — for the ``kubernetes`` backend, one manager per
 role:
 
-* **federation** runs on the host cluster: it reads the region's MemberCluster
-  objects, connects to each member through the kubeconfig its connection names
-  (a file, an inline document, or a Secret in ``pincompute-system``), and runs
-  the host-side controllers over host and members;
-* **member** runs on one member cluster with its member-side controllers.
+* **federation** runs on the host cluster: its cluster set follows the region's
+  MemberCluster objects, connecting to each member (also those registered later)
+  through the kubeconfig its connection names (a file, an inline document, or a
+  Secret in ``pincompute-system``), and it runs the federation controllers over
+  host and members;
+* **member** runs on one member cluster with that cluster's controllers.
 
 Both are leader-elected on a Lease in ``pincompute-system``, so two replicas
 (two processes, or a Deployment with two pods) are safe: one acts, one waits
 with warm caches.  Before starting, each checks what an operator gets wrong —
 an unreachable server, missing CRDs, missing permissions — and fails with one
-line naming the problem and the fix (:class:`StartupError`).
+line naming the problem and the fix (:class:`StartupError`).  A member cluster
+that is unreachable or not installed does not stop the federation: the cluster
+set retries it with back-off and reports it in the MemberCluster's ``Connected``
+condition.
 """
 
 from __future__ import annotations
-
-import base64
 
 from pincompute.controllers import (
     FEDERATION_LEASE,
@@ -30,17 +32,12 @@ from pincompute.controllers import (
     member_lease,
     new_manager,
 )
+from pincompute.federation.connection import ConnectError
 from pincompute.install import Role, missing_crds
-from pincompute.kube.backends.kubernetes import (
-    KubeConfigError,
-    KubernetesClient,
-    config_from_text,
-)
+from pincompute.kube.backends.kubernetes import KubeConfigError, KubernetesClient
 from pincompute.kube.errors import ApiError, Forbidden, NotFound, Unavailable
-from pincompute.kube.resource import LEASES, SECRETS
-from pincompute.model.platform import MemberClusterSpec
-from pincompute.model.registry import MEMBERCLUSTERS
-from pincompute.model.views import spec_view
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import LEASES
 from pincompute.model.wellknown import SYSTEM_NAMESPACE
 from pincompute.runtime.manager import Manager
 
@@ -84,50 +81,26 @@ async def preflight(client: KubernetesClient, role: Role) -> None:
                            f"`pincompute install --role {role}`") from None
 
 
-async def member_clients(host: KubernetesClient) -> dict[str, KubernetesClient]:
-    """Connect to every member cluster registered on the host."""
-    clients = {}
-    for mc in (await host.list(MEMBERCLUSTERS)).items:
-        name = mc["metadata"]["name"]
-        conn = spec_view(MemberClusterSpec, mc).connection
-        if conn.type != "Kubeconfig":
-            raise StartupError(f"member cluster {name} has connection type "
-                               f"{conn.type}; a federation on real "
-                               "clusters needs type Kubeconfig")
-        try:
-            if conn.kubeconfig_path:
-                clients[name] = KubernetesClient.from_kubeconfig(conn.kubeconfig_path,
-                                                                 context=conn.context)
-            elif conn.kubeconfig:
-                clients[name] = KubernetesClient(config_from_text(
-                    conn.kubeconfig, context=conn.context, source=f"member cluster {name}"))
-            else:
-                ref = conn.kubeconfig_secret_ref
-                if ref is None:
-                    raise KeyError("kubeconfigSecretRef")
-                secret = await host.get(SECRETS, ref.name, namespace=ref.namespace)
-                text = base64.b64decode((secret.get("data") or {})[ref.key])
-                clients[name] = KubernetesClient(config_from_text(
-                    text.decode(), context=conn.context, source=f"secret {ref.name}"))
-        except (KubeConfigError, KeyError, NotFound) as e:
-            raise StartupError(f"member cluster {name}: cannot build a client: {e}") from None
-    return clients
+async def member_probe(client: KubeClient) -> None:
+    """A member is usable when it answers and has PinCompute's member CRDs installed."""
+    missing = await missing_crds(client, "member")
+    if missing:
+        raise ConnectError(f"PinCompute's CRDs are not installed ({len(missing)} missing, e.g. "
+                           f"{missing[0]}); run `pincompute install --kubeconfig <file> "
+                           "--role member --cluster <name>`", reason="NotInstalled")
 
 
 async def federation_manager(host: KubernetesClient, *, lease_duration: float = 15.0
                              ) -> tuple[Manager, list[KubernetesClient]]:
-    """The host's manager; returns it with the clients it owns (to close after)."""
+    """The host's manager; returns it with the clients it owns (to close after).
+
+    Member clients are the cluster set's: it closes them when the manager stops.
+    """
     await preflight(host, "host")
-    members = await member_clients(host)
-    for name, client in members.items():
-        try:
-            await preflight(client, "member")
-        except StartupError as e:
-            raise StartupError(f"member cluster {name}: {e}") from None
     manager = new_manager("federation", client=host, lease=FEDERATION_LEASE,
                           identity=identity(), lease_duration=lease_duration)
-    add_host_controllers(manager, host=host, members=members, backend="kubernetes")
-    return manager, [host, *members.values()]
+    add_host_controllers(manager, host=host, probe=member_probe, backend="kubernetes")
+    return manager, [host]
 
 
 async def member_manager(client: KubernetesClient, *, cluster: str,

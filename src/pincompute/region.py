@@ -120,8 +120,9 @@ class Region:
         manager = new_manager("controller-manager", client=host.client,
                               lease=CONTROLLER_MANAGER_LEASE, identity=identity_,
                               lease_duration=lease_duration, shutdown_timeout=10.0)
-        add_host_controllers(manager, host=host.client,
-                             members={m.name: m.client for m in members}, backend="embedded")
+        embedded = {m.name: m.client for m in members}
+        add_host_controllers(manager, host=host.client, embedded=embedded.get,
+                             backend="embedded")
         fleets = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:

@@ -1,39 +1,18 @@
-import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 
-from pincompute.federation.projects import add_project_controller
-from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
-from pincompute.model import registry
 from pincompute.model.registry import PROJECTS
 from pincompute.model.wellknown import PROJECT_LABEL
 from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
-from pincompute.runtime.manager import Manager
+from tests.federation.conftest import Federation
 from tests.waiting import eventually
 
 
 @pytest.fixture
-async def region() -> AsyncIterator[tuple[KubeClient, dict[str, KubeClient]]]:
-    stores = {name: await EmbeddedStore.open(path=None)
-              for name in ("host", "zone-a-1", "zone-b-1")}
-    registry.install(stores["host"], resources=registry.HOST_RESOURCES)
-    for name in ("zone-a-1", "zone-b-1"):
-        registry.install(stores[name], resources=registry.MEMBER_RESOURCES)
-    clients = {name: store.client() for name, store in stores.items()}
-    members = {k: v for k, v in clients.items() if k != "host"}
-    manager = Manager(name="test")
-    add_project_controller(manager, host=clients["host"], members=members)
-    task = asyncio.create_task(manager.run())
-    await manager.wait_started()
-    yield clients["host"], members
-    manager.stop()
-    await task
-    for store in stores.values():
-        await store.close()
+def region(federation: Federation) -> tuple[KubeClient, dict[str, KubeClient]]:
+    return federation.host, federation.members
 
 
 async def _namespace_labels(client: KubeClient, name: str) -> dict[str, str] | None:

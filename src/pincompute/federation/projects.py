@@ -18,16 +18,25 @@ It is level-triggered: each reconcile looks at every cluster, so a namespace
 deleted by hand, a member cluster that was down, or a crash mid-way are all
 repaired by the next pass.  Namespace events in any cluster map back to their
 Project through the label.
+
+The member clusters are the live :class:`~.clusterset.ClusterSet`: a member
+registered while the federation runs gets every project's namespace as soon as
+it is ready (the set's ``on_added`` enqueues every project); a registered member
+that cannot be reached now is reported ``Disconnected`` (its namespaces cannot be
+confirmed, so a deleted project waits for it); a removed member is let go — no
+longer listed, never touched, and a reconcile that was using it when it went skips
+it instead of failing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES
 from pincompute.model.platform import ProjectStatus
@@ -36,23 +45,37 @@ from pincompute.model.views import status_view
 from pincompute.model.wellknown import PROJECT_LABEL
 from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
 from pincompute.runtime.controller import Controller
-from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.informer import FuncEventHandler, ResourceEventHandler, SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .clusterset import ClusterSet
+from .member import MemberHandle
+
 HOST = "host"
+DISCONNECTED = "Disconnected"
+#: How long a reconcile waits, after a (re)start, for the cluster set's first connections.
+SYNC_WAIT = 60.0
+
+T = TypeVar("T")
 
 
 class ProjectReconciler:
-    def __init__(self, *, host: KubeClient, clusters: Mapping[str, KubeClient],
-                 projects: SharedInformer, namespaces: Mapping[str, SharedInformer]) -> None:
-        # ``clusters`` includes the host under the name "host".
+    def __init__(self, *, host: KubeClient, clusters: ClusterSet, projects: SharedInformer,
+                 host_namespaces: SharedInformer, sync_wait: float = SYNC_WAIT) -> None:
         self.host = host
         self.clusters = clusters
         self.projects = projects
-        self.namespaces = namespaces
+        self.host_namespaces = host_namespaces
+        self.sync_wait = sync_wait
 
     async def reconcile(self, request: Request) -> Result | None:
+        if not self.clusters.synced:
+            # After a restart, members are still connecting: do not report them
+            # Disconnected (and flip every project's Ready) for a few seconds.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sync_wait):
+                    await self.clusters.wait_synced()
         project = self.projects.get(request.name)
         if project is None:
             return None
@@ -62,16 +85,36 @@ class ProjectReconciler:
             md = objects.meta(project)
             patch = {"metadata": {"finalizers": [*(md.get("finalizers") or ()), FINALIZER],
                                   "resourceVersion": md["resourceVersion"]}}
-            await self.host.patch(PROJECTS, request.name, patch)
+            with contextlib.suppress(Conflict):  # see _write_status
+                await self.host.patch(PROJECTS, request.name, patch)
             return None  # the update brings the project back with the finalizer
-        states: dict[str, str] = {}
-        for cluster, client in self.clusters.items():
-            states[cluster] = await self._ensure_namespace(cluster, client, request.name)
+        name = request.name
+        states = {HOST: await self._ensure_namespace(self.host, self.host_namespaces, name)}
+        for cluster in self.clusters.names():
+            member = self.clusters.get(cluster)
+            if member is None:
+                states[cluster] = DISCONNECTED
+                continue
+            state = await self._in_member(member, self._ensure_namespace(
+                member.client, _namespaces(member), name))
+            if state is not None:
+                states[cluster] = state
         await self._write_status(project, states)
         return None
 
-    async def _ensure_namespace(self, cluster: str, client: KubeClient, name: str) -> str:
-        ns = self.namespaces[cluster].get(name)
+    async def _in_member(self, member: MemberHandle, work: Awaitable[T]) -> T | None:
+        """Run ``work`` against a member; ``None`` if the member was let go meanwhile."""
+        try:
+            result: T = await work
+        except Exception:
+            if self.clusters.is_current(member):
+                raise
+            return None  # removed or rebuilt under us: not an error; on_added brings us back
+        return result
+
+    async def _ensure_namespace(self, client: KubeClient, namespaces: SharedInformer,
+                                name: str) -> str:
+        ns = namespaces.get(name)
         if ns is None:
             try:
                 ns = await client.create(NAMESPACES, {
@@ -104,9 +147,10 @@ class ProjectReconciler:
             objects.set_condition(updated, "Ready", False, reason=reason, message=message,
                                   observed_generation=objects.meta(project).get("generation"))
         if updated.get("status") != project.get("status"):
-            # A Conflict propagates: the key is retried with back-off against the fresher
-            # cached object.  A project deleted meanwhile needs no status.
-            with contextlib.suppress(NotFound):
+            # A Conflict means our cache is behind the server; the newer version's event
+            # is on its way and brings the key back, so it is not an error.  A project
+            # deleted meanwhile needs no status.
+            with contextlib.suppress(NotFound, Conflict):
                 await self.host.update_status(PROJECTS, updated)
 
     async def _finalize(self, project: dict[str, Any]) -> Result | None:
@@ -114,51 +158,92 @@ class ProjectReconciler:
         if status_view(ProjectStatus, project).phase != "Terminating":
             updated = objects.deepcopy(project)
             updated.setdefault("status", {})["phase"] = "Terminating"
-            await self.host.update_status(PROJECTS, updated)
+            with contextlib.suppress(Conflict):  # see _write_status
+                await self.host.update_status(PROJECTS, updated)
             return None  # the status write brings the project back
-        remaining = []
-        for cluster, client in self.clusters.items():
-            ns = self.namespaces[cluster].get(name)
-            if ns is None:
-                continue
-            if (objects.meta(ns).get("labels") or {}).get(PROJECT_LABEL) != name:
-                continue  # not ours: never delete a namespace we did not create
-            remaining.append(cluster)
-            if not objects.is_deleting(ns):
-                try:
-                    await client.delete(NAMESPACES, name)
-                except NotFound:
-                    remaining.pop()
+        remaining = [HOST] if await _delete_namespace(self.host, self.host_namespaces,
+                                                      name) else []
+        for cluster in self.clusters.names():
+            member = self.clusters.get(cluster)
+            if member is None:
+                # Registered but unreachable: its namespace cannot be confirmed gone.
+                # (Deleting the MemberCluster lets it go.)
+                remaining.append(cluster)
+            elif await self._in_member(member, _delete_namespace(
+                    member.client, _namespaces(member), name)):
+                remaining.append(cluster)
         if remaining:
             # Namespace deletion events bring us back; the requeue is a safety net.
             return Result(requeue_after=5.0)
         finalizers = [f for f in objects.meta(project).get("finalizers") or () if f != FINALIZER]
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFound, Conflict):  # see _write_status
             await self.host.patch(PROJECTS, name, {"metadata": {
                 "finalizers": finalizers or None,
                 "resourceVersion": objects.meta(project)["resourceVersion"]}})
         return None
 
 
-def add_project_controller(manager: Manager, *, host: KubeClient,
-                           members: Mapping[str, KubeClient], name: str = "projects",
-                           workers: int = 2) -> Controller:
-    """Wire the project controller into ``manager`` for a host and its member clusters."""
-    clusters: dict[str, KubeClient] = {HOST: host, **members}
+async def _delete_namespace(client: KubeClient, namespaces: SharedInformer, name: str) -> bool:
+    """Delete our namespace ``name`` if it is there; whether it is still there."""
+    ns = namespaces.get(name)
+    if ns is None:
+        return False
+    if (objects.meta(ns).get("labels") or {}).get(PROJECT_LABEL) != name:
+        return False  # not ours: never delete a namespace we did not create
+    if not objects.is_deleting(ns):
+        try:
+            await client.delete(NAMESPACES, name)
+        except NotFound:
+            return False
+    return True
+
+
+def _namespaces(member: MemberHandle) -> SharedInformer:
+    return member.informer(NAMESPACES, label_selector=PROJECT_LABEL)
+
+
+def _to_project(ns: dict[str, Any]) -> list[Request]:
+    label = (objects.meta(ns).get("labels") or {}).get(PROJECT_LABEL)
+    return [Request("", label)] if label else []
+
+
+def add_project_controller(manager: Manager, *, host: KubeClient, clusters: ClusterSet,
+                           name: str = "projects", workers: int = 2) -> Controller:
+    """Wire the project controller into ``manager`` for a host and its cluster set."""
     projects = manager.informer(host, PROJECTS)
-    namespaces = {name: manager.informer(client, NAMESPACES, label_selector=PROJECT_LABEL)
-                  for name, client in clusters.items()}
     # The label-filtered informers do not see foreign namespaces of the same name,
     # which _ensure_namespace then meets as AlreadyExists and reads directly.
+    host_namespaces = manager.informer(host, NAMESPACES, label_selector=PROJECT_LABEL)
     reconciler = ProjectReconciler(host=host, clusters=clusters, projects=projects,
-                                   namespaces=namespaces)
+                                   host_namespaces=host_namespaces)
     controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(projects)
+    controller.watches(host_namespaces, _to_project)
 
-    def to_project(ns: dict[str, Any]) -> list[Request]:
-        label = (objects.meta(ns).get("labels") or {}).get(PROJECT_LABEL)
-        return [Request("", label)] if label else []
+    def enqueue(ns: dict[str, Any]) -> None:
+        for request in _to_project(ns):
+            controller.enqueue(request)
 
-    for informer in namespaces.values():
-        controller.watches(informer, to_project)
+    def moved(old: dict[str, Any], new: dict[str, Any]) -> None:
+        enqueue(old)
+        enqueue(new)
+
+    def handler_for(member: str) -> ResourceEventHandler:
+        return FuncEventHandler(add=enqueue, update=moved, delete=enqueue)
+
+    def every_project(*_: object) -> None:
+        for key in projects.keys():
+            controller.enqueue(Request.from_key(key))
+
+    def state_changed(member: str) -> None:
+        # Ready and let-go are on_added/on_removed; here: a member that became
+        # unreachable (report it Disconnected) or was deregistered before it ever was.
+        state = clusters.state(member)
+        if state is None or (state.phase == "Failed" and state.attempts == 1):
+            every_project()
+
+    clusters.watch(NAMESPACES, handler_for, label_selector=PROJECT_LABEL)
+    # A member that came owes every project a namespace; one that went leaves statuses.
+    clusters.subscribe(on_added=every_project, on_removed=every_project,
+                       on_state=state_changed)
     return controller
