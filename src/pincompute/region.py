@@ -43,9 +43,9 @@ from .member.nodepools import add_nodepool_controller
 from .model import registry
 from .node.agent import NodeConfig
 from .node.fleet import NodeFleet
-from .node.nodelifecycle import add_node_lifecycle_controller
+from .node.nodelifecyclecontroller import add_node_lifecycle_controller
 from .node.registration import NodeIdentity
-from .node.sim import pool_defaults as sim_pool_defaults
+from .node.simruntime import pool_defaults as sim_pool_defaults
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
 from .scheduler import Scheduler

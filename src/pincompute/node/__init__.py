@@ -4,7 +4,7 @@ A node agent (:class:`~.agent.NodeAgent`) is the kubelet of an embedded member
 cluster: it registers a Node, renews its Lease, reports conditions, and runs the
 pods bound to it through a runtime — ``process`` (real processes, isolated per
 pod by uid and cgroup) or ``sim`` (simulated, for scale).  The node lifecycle
-controller (:mod:`.nodelifecycle`) watches the Leases and taints and evicts when a
+controller (:mod:`.nodelifecyclecontroller`) watches the Leases and taints and evicts when a
 node goes silent.
 
 Starting a node for an embedded cluster::
@@ -19,13 +19,13 @@ Starting a node for an embedded cluster::
     ...
     await agent.stop()           # containers stopped; the Lease is left to expire
 
-Modules, one concept each: :mod:`.lifecycle` (the container state machine and
+Modules, one concept each: :mod:`.containerlifecycle` (the container state machine and
 the pod planner), :mod:`.backoff`, :mod:`.probes`, :mod:`.logs`, :mod:`.env`,
 :mod:`.network`, :mod:`.volumes`, :mod:`.identity`, :mod:`.cgroups`,
-:mod:`.runtime` (the runtime interface), :mod:`.process`, :mod:`.sim`,
+:mod:`.containerruntime` (the runtime interface), :mod:`.processruntime`, :mod:`.simruntime`,
 :mod:`.status`, :mod:`.events`, :mod:`.worker` (one pod), :mod:`.registration`,
 :mod:`.health`, :mod:`.agent`, :mod:`.api` (the node runtime API and its client),
-:mod:`.fleet` (many sim nodes sharing one informer), :mod:`.nodelifecycle`.
+:mod:`.fleet` (many sim nodes sharing one informer), :mod:`.nodelifecyclecontroller`.
 """
 
 from .agent import NodeAgent, NodeConfig

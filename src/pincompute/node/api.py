@@ -53,8 +53,8 @@ import orjson
 
 from pincompute.runtime.logging import get_logger
 
+from .containerruntime import StartError
 from .logs import LogNotFound, format_since
-from .runtime import StartError
 
 if TYPE_CHECKING:
     from .agent import NodeAgent

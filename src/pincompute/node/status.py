@@ -35,8 +35,8 @@ import orjson
 
 from pincompute.kube.objects import now
 
-from .lifecycle import State
-from .runtime import ExitStatus
+from .containerlifecycle import State
+from .containerruntime import ExitStatus
 
 OWN_CONDITIONS = ("Initialized", "ContainersReady", "Ready")
 

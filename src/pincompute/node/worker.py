@@ -10,7 +10,7 @@ new version of the Pod object, a process exit, a probe result, a timer — only
 1. create the pod's sandbox (network, identity, volumes) the first time;
 2. compare each container's spec in the Pod with the spec it runs (a hash), to
    find containers to update in place — only those, never the whole pod;
-3. ask the planner (:func:`.lifecycle.plan`) for the next actions and apply them
+3. ask the planner (:func:`.containerlifecycle.plan`) for the next actions and apply them
    (start, kill, stop, update), every state change going through the
    transition table;
 4. when every container has terminated for good, tear the sandbox down; if the
@@ -25,7 +25,7 @@ callbacks stay armed, which is what lets a sim node hold many pods.
 
 An exit is learnt from the instance's ``exited`` future; what it means — restart
 after back-off, replace with the new spec, or stop for good — is decided there
-and then (:func:`.lifecycle.exit_event`), with the back-off delay from the
+and then (:func:`.containerlifecycle.exit_event`), with the back-off delay from the
 container's :class:`~.backoff.Backoff`.  Stopping a container sends SIGTERM
 and arms a SIGKILL for the end of its grace period: during pod teardown the pod's
 grace period is shared (main containers first, sidecars get what is left, at
@@ -56,8 +56,7 @@ from pincompute.runtime.logging import get_logger
 
 from . import env as envmod
 from .backoff import Backoff, BackoffPolicy
-from .events import EventRecorder
-from .lifecycle import (
+from .containerlifecycle import (
     PROCESS_STATES,
     ContainerView,
     Event,
@@ -71,10 +70,11 @@ from .lifecycle import (
     plan,
     transition,
 )
+from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError
+from .events import EventRecorder
 from .logs import LogStore, LogWriter, attempts
 from .network import NetworkError, Networking
 from .probes import Handlers, Prober, ProbeSpec
-from .runtime import ExitStatus, Instance, Runtime, Sandbox, StartError
 from .status import ContainerFacts, Termination, pod_status, status_digest
 
 _log = get_logger(__name__)
@@ -95,7 +95,7 @@ class WorkerContext:
     """What a pod worker needs from its node agent."""
 
     client: KubeClient
-    runtime: Runtime
+    runtime: ContainerRuntime
     networking: Networking
     node_name: str
     node_ip: str
