@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pincompute.kube.resource import NODES, PODS
-from pincompute.node.api import NodeClient
 from pincompute.node.cgroups import CFS_PERIOD_US
 from pincompute.node.processruntime import limits_of
+from pincompute.node.runtimeapi import NodeClient
 
 from .conftest import container_status, eventually, get_pod, make_pod, py
 from .test_agent import phase_is, ready

@@ -9,7 +9,7 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
 2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids and
    cgroups when root and the machine allow, else *degraded*, logged and shown
    in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.simruntime`);
-3. starts the node runtime API (:mod:`.api`) for logs and exec, unless off;
+3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
    passes — and keeps renewing its Lease and re-evaluating its conditions;
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
@@ -51,7 +51,6 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
 from . import health
-from .api import RuntimeAPI
 from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
@@ -68,6 +67,7 @@ from .network import (
 )
 from .processruntime import ProcessRuntime
 from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
+from .runtimeapi.server import RuntimeAPI
 from .simruntime import SimRuntime
 from .worker import TERMINAL_PHASES, PodWorker, WorkerContext
 
