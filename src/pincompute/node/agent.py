@@ -69,7 +69,9 @@ from .processruntime import ProcessRuntime
 from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
 from .runtimeapi.server import RuntimeAPI
 from .simruntime import SimRuntime
-from .worker import TERMINAL_PHASES, PodWorker, WorkerContext
+from .status import TERMINAL_PHASES
+from .worker import PodWorker
+from .workercontext import WorkerContext
 
 _log = get_logger(__name__)
 

@@ -102,7 +102,7 @@ def eviction_delay(pod: Mapping[str, Any], taints: Sequence[Mapping[str, Any]], 
         matching = [t for t in tolerations if tolerates(t, taint)]
         if not matching:
             if taint.get("key") in OWN_TAINT_KEYS and default_seconds is not None:
-                seconds: float | None = default_seconds
+                seconds: float = default_seconds
             else:
                 return 0.0
         else:

@@ -81,6 +81,7 @@ def limits_of(container: Mapping[str, Any]) -> Limits:
 
 class ProcessInstance(Instance):
     runtime_name = "process"
+    pid: int  # always a process
 
     def __init__(self, *, container: str, attempt: int, proc: asyncio.subprocess.Process,
                  cgroup: Cgroup | None, log: LogWriter | None, on_exit: Callable[[], None],
