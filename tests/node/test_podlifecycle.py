@@ -12,6 +12,8 @@ from pincompute.node.podlifecycle import (
     POD_TRANSITIONS,
     PodEvent,
     PodState,
+    grace_period,
+    kill_grace,
     pod_transition,
 )
 from pincompute.node.simruntime import PREFIX
@@ -53,6 +55,36 @@ def test_allowed_transitions(state, event, after):
 def test_illegal_transitions_raise(state, event):
     with pytest.raises(IllegalTransition):
         pod_transition(state, event)
+
+
+def test_grace_period_is_the_deletions_while_deleting():
+    pod = {"metadata": {"deletionGracePeriodSeconds": 3},
+           "spec": {"terminationGracePeriodSeconds": 20}}
+    assert grace_period(pod, deleting=True) == 3.0
+    assert grace_period(pod, deleting=False) == 20.0
+    assert grace_period({}, deleting=True) == 30.0  # Kubernetes' default
+
+
+def test_teardown_shares_the_pods_grace_and_restarts_get_their_own():
+    pod = {"spec": {"terminationGracePeriodSeconds": 20}}
+    common = {"deleting": False, "now": 100.0, "sidecar_min_grace": 2.0}
+    # Teardown: what is left until the deadline; a sidecar at least the minimum.
+    assert kill_grace(pod, reason="Stopping", sidecar=False, stop_deadline=105.0,
+                      **common) == 5.0
+    assert kill_grace(pod, reason="Stopping", sidecar=True, stop_deadline=100.5,
+                      **common) == 2.0
+    assert kill_grace(pod, reason="Stopping", sidecar=False, stop_deadline=99.0,
+                      **common) == -1.0  # past the deadline: SIGKILL at once
+    # A pod deleted with grace 0 gives its sidecars nothing either.
+    now_pod = {"metadata": {"deletionGracePeriodSeconds": 0}, **pod}
+    assert kill_grace(now_pod, reason="Stopping", sidecar=True, stop_deadline=100.0,
+                      deleting=True, now=100.0, sidecar_min_grace=2.0) == 0.0
+    # Restarts (probe, new spec, removed) and teardown without a pod stop: the pod's own.
+    for reason in ("Unhealthy", "SpecChanged", "Removed"):
+        assert kill_grace(pod, reason=reason, sidecar=False, stop_deadline=101.0,
+                          **common) == 20.0
+    assert kill_grace(pod, reason="Stopping", sidecar=True, stop_deadline=None,
+                      **common) == 20.0
 
 
 # --- real pods walk the table --------------------------------------------------------------

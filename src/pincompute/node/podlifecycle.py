@@ -35,6 +35,9 @@ of a pod, not the pod's API ``phase`` (``Pending``/``Running``/``Succeeded``/
     sandbox is torn down (``RELEASE``): its logs are removed (kept when the
     agent only stops, for its next run to serve) and the worker is done.
 
+How long stopping may take is a pure function of the pod too
+(:func:`grace_period`, :func:`kill_grace`).
+
 ``STOP`` and ``CONTAINERS_DONE`` are idempotent where they may repeat: a pod
 deleted after it finished has nothing left to stop, and the planner reports
 every container terminated on each later pass.  No state is left backwards: a
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 from .containerlifecycle import IllegalTransition
 
@@ -97,4 +101,33 @@ def pod_transition(state: PodState, event: PodEvent) -> PodState:
         raise IllegalTransition(state, event) from None
 
 
-__all__ = ["FINISHED_STATES", "POD_TRANSITIONS", "PodEvent", "PodState", "pod_transition"]
+# --- grace periods ----------------------------------------------------------------------------
+
+def grace_period(pod: Mapping[str, Any], *, deleting: bool) -> float:
+    """The pod's grace period: the deletion's, while it is being deleted, else its own."""
+    md = pod.get("metadata") or {}
+    if deleting and md.get("deletionGracePeriodSeconds") is not None:
+        return float(md["deletionGracePeriodSeconds"])
+    return float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
+def kill_grace(pod: Mapping[str, Any], *, reason: str, sidecar: bool, deleting: bool,
+               stop_deadline: float | None, now: float, sidecar_min_grace: float) -> float:
+    """Seconds a container gets between SIGTERM and SIGKILL (0 or less: SIGKILL at once).
+
+    Teardown (``Stopping``) shares what is left of the pod's grace period until
+    ``stop_deadline`` — main containers stop first, so sidecars get the rest, but
+    at least ``sidecar_min_grace`` unless the pod's grace is 0.  A container
+    restarted on its own (failed probe, new spec, removed from the pod) gets the
+    pod's ``terminationGracePeriodSeconds``.
+    """
+    if reason == "Stopping" and stop_deadline is not None:
+        grace = stop_deadline - now
+        if sidecar and grace_period(pod, deleting=deleting) > 0:
+            grace = max(grace, sidecar_min_grace)
+        return grace
+    return float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
+__all__ = ["FINISHED_STATES", "POD_TRANSITIONS", "PodEvent", "PodState", "grace_period",
+           "kill_grace", "pod_transition"]

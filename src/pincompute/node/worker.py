@@ -77,7 +77,14 @@ from .containerruntime import Sandbox
 from .env import ConfigError
 from .logs import LogStore
 from .network import NetworkError
-from .podlifecycle import FINISHED_STATES, PodEvent, PodState, pod_transition
+from .podlifecycle import (
+    FINISHED_STATES,
+    PodEvent,
+    PodState,
+    grace_period,
+    kill_grace,
+    pod_transition,
+)
 from .status import OWNED_STATUS_KEYS, TERMINAL_PHASES, pod_status, status_digest
 from .workercontext import WorkerContext
 
@@ -235,21 +242,11 @@ class PodWorker:
         self.stop_deadline = t + max(0.0, grace)
         self._move(PodEvent.STOP)
 
-    def _grace(self) -> float:
-        spec = self.pod.get("spec") or {}
-        md = self.pod.get("metadata") or {}
-        if self.deleting and md.get("deletionGracePeriodSeconds") is not None:
-            return float(md["deletionGracePeriodSeconds"])
-        return float(spec.get("terminationGracePeriodSeconds", 30))
-
-    def _kill_grace(self, rec: ContainerRecord, reason: str) -> float:
-        """Teardown shares the pod's grace period; a restart gets the container's own."""
-        if reason == "Stopping" and self.stop_deadline is not None:
-            grace = self.stop_deadline - time.monotonic()
-            if rec.sidecar and self._grace() > 0:
-                grace = max(grace, self.ctx.sidecar_min_grace)
-            return grace
-        return float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+    def _kill(self, rec: ContainerRecord, reason: str) -> None:
+        rec.kill(self, reason, grace=kill_grace(
+            self.pod, reason=reason, sidecar=rec.sidecar, deleting=self.deleting,
+            stop_deadline=self.stop_deadline, now=time.monotonic(),
+            sidecar_min_grace=self.ctx.sidecar_min_grace))
 
     # -- the sync loop -------------------------------------------------------------------------
 
@@ -303,9 +300,9 @@ class PodWorker:
         """A deletion or eviction begins the stop; a shorter grace period (a second delete) wins."""
         if self.stop_started is None:
             if self.deleting or self.stop_reason is not None:
-                self._stop(grace=self._grace())
+                self._stop(grace=grace_period(self.pod, deleting=self.deleting))
         elif self.deleting and self.stop_deadline is not None:
-            deadline = self.stop_started + self._grace()
+            deadline = self.stop_started + grace_period(self.pod, deleting=True)
             if deadline < self.stop_deadline:
                 self.stop_deadline = deadline
                 self._move(PodEvent.STOP)
@@ -328,7 +325,7 @@ class PodWorker:
                 if isinstance(action, Start):
                     await self._start(rec)
                 elif isinstance(action, Kill):
-                    rec.kill(self, action.reason, grace=self._kill_grace(rec, action.reason))
+                    self._kill(rec, action.reason)
                 elif isinstance(action, Stop):
                     rec.stop()
                     immediate = True
@@ -363,7 +360,7 @@ class PodWorker:
             if not rec.removed:
                 continue
             if rec.alive:
-                rec.kill(self, "Removed", grace=self._kill_grace(rec, "Removed"))
+                self._kill(rec, "Removed")
             elif rec.state not in PROCESS_STATES:
                 rec.cancel_timers()
                 rec.close_log(self.ctx.logs)

@@ -10,9 +10,8 @@ import pytest
 from pincompute.kube.resource import NODES, PODS
 from pincompute.node.registration import RUNTIME_API_ANNOTATION
 from pincompute.node.runtimeapi import NodeAPIError, NodeClient
-
-from ..conftest import container_status, eventually, get_pod, make_pod, py
-from ..test_agent import ready
+from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
+from tests.node.test_agent import ready
 
 
 async def test_the_api_is_advertised_and_needs_the_token(cluster, make_agent):
