@@ -6,7 +6,7 @@ Everything the node agent does to a container is a transition in one table,
 :data:`TRANSITIONS`, in the manner of h11's ``_state.py``: a container is in one
 :class:`State`; an :class:`Event` either names an allowed move to a new state or
 is a bug (:class:`IllegalTransition`).  The table is data, so tests read it, and
-the pod worker (:mod:`.worker`) only ever changes a state through
+the container records (:mod:`.containerrunner`) only ever change a state through
 :func:`transition`.  The pod itself has a table of its own one level up
 (:mod:`.podlifecycle`).
 

@@ -3,13 +3,12 @@
 Theory of operation
 -------------------
 There is one :class:`PodWorker` per pod bound to the node (keyed by the pod's
-uid).  It is level-triggered like a reconciler: anything that may matter — a
-new version of the Pod object, a process exit, a probe result, a timer — only
-*kicks* it, and a kick runs a sync pass, which looks at everything.  Kicks that
-arrive during a pass mark the worker dirty and it passes again, so no change is
-lost and two passes never overlap.  An idle pod costs no task: only its timers
-(back-off, deadline, simulated delays) and its instances' exit callbacks stay
-armed, which is what lets a sim node hold many pods.
+uid).  It is level-triggered like a reconciler (:mod:`.syncloop`): anything that
+may matter — a new version of the Pod object, a process exit, a probe result, a
+timer — only *kicks* it, and a kick runs a sync pass, which looks at everything;
+passes never overlap and no kick is lost.  An idle pod costs no task: only its
+timers (back-off, deadline, simulated delays) and its instances' exit callbacks
+stay armed, which is what lets a sim node hold many pods.
 
 The worker orchestrates; each part is a module of its own:
 
@@ -52,7 +51,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube.errors import ApiError, Conflict, NotFound
@@ -86,23 +85,25 @@ from .podlifecycle import (
     pod_transition,
 )
 from .status import OWNED_STATUS_KEYS, TERMINAL_PHASES, pod_status, status_digest
+from .syncloop import SyncLoop
 from .workercontext import WorkerContext
 
 _log = get_logger(__name__)
 
 
-class PodWorker:
+class PodWorker(SyncLoop):
     # Slots: a sim node holds thousands of workers, and per-instance dicts add up.
     __slots__ = (
-        "_bg", "_deadline_timer", "_dirty", "_done", "_last_status", "_previous_ip",
-        "_rejection", "_retry_at", "_sandbox_failures", "_task", "_wake", "adopted_terminal",
-        "ctx", "deleted_by_us", "failed", "gone", "initialized", "keep_logs", "name",
-        "namespace", "pod", "records", "requests", "sandbox", "sandbox_error", "start_time",
-        "state", "stop_deadline", "stop_reason", "stop_started", "torn_down", "uid",
+        "_deadline_timer", "_done", "_last_status", "_previous_ip", "_rejection", "_retry_at",
+        "_sandbox_failures", "adopted_terminal", "ctx", "deleted_by_us", "failed", "gone",
+        "initialized", "keep_logs", "name", "namespace", "pod", "records", "requests",
+        "sandbox", "sandbox_error", "start_time", "state", "stop_deadline", "stop_reason",
+        "stop_started", "torn_down", "uid",
     )
 
     def __init__(self, ctx: WorkerContext, pod: Mapping[str, Any], *,
                  rejection: tuple[str, str] | None = None) -> None:
+        super().__init__()
         self.ctx = ctx
         self.pod: Mapping[str, Any] = pod
         md = pod["metadata"]
@@ -134,13 +135,9 @@ class PodWorker:
         self._rejection = rejection
         self._retry_at: float | None = None
         self.keep_logs = False
-        self._dirty = False
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.TimerHandle | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._last_status: bytes | None = None
         """A digest of the status last written (not the status: it is in the API)."""
-        self._bg: set[asyncio.Task[Any]] | None = None
         self._done: asyncio.Event | None = None
         status = pod.get("status") or {}
         # A pod that finished before this agent (re)started stays finished.
@@ -173,17 +170,6 @@ class PodWorker:
             self.failed = True
         self.kick()
 
-    def kick(self) -> None:
-        """Sync again: now, or after the pass under way."""
-        self._dirty = True
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"pod {self.namespace}/{self.name}")
-
-    async def wait_idle(self) -> None:
-        while self._task is not None:
-            await asyncio.shield(self._task)
-
     # -- what the container records need (containerrunner.PodHandle) -------------------------
 
     @property
@@ -203,13 +189,6 @@ class PodWorker:
     def event(self, type_: str, reason: str, message: str) -> None:
         if self.ctx.events is not None:
             self.ctx.events.record(self.pod, type_, reason, message)
-
-    def in_background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        if self._bg is None:
-            self._bg = set()
-        self._bg.add(task)
-        task.add_done_callback(self._bg.discard)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -250,22 +229,14 @@ class PodWorker:
 
     # -- the sync loop -------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        try:
-            while self._dirty:
-                self._dirty = False
-                try:
-                    await self._sync()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    self._log.exception("pod sync failed; retrying")
-                    self._arm_wake(time.monotonic() + 1.0)
-        finally:
-            # An idle pod keeps no task (a finished task still holds its frame's result).
-            self._task = None
+    def loop_name(self) -> str:
+        return f"pod {self.namespace}/{self.name}"
 
-    async def _sync(self) -> None:
+    def sync_failed(self) -> None:
+        self._log.exception("pod sync failed; retrying")
+
+    async def sync(self) -> None:
+        """One pass (see the module's docstring for the steps)."""
         if self.state is PodState.GONE:
             return
         if self.adopted_terminal:
@@ -287,7 +258,7 @@ class PodWorker:
         await asyncio.sleep(0)
         if self.state is PodState.TERMINATED and not self.torn_down:
             await self._tear_down()
-        if not self._dirty:
+        if not self.kicked:
             # Another pass is due at once (a start or probe result just landed): write
             # the status after it, once, rather than now and again.
             await self._write_status()
@@ -336,7 +307,7 @@ class PodWorker:
             if p.finished:
                 self._move(PodEvent.CONTAINERS_DONE)
             if p.wake_at is not None:
-                self._arm_wake(p.wake_at)
+                self.wake_at(p.wake_at)
             if not immediate:
                 return
 
@@ -382,7 +353,7 @@ class PodWorker:
             self._sandbox_failures += 1
             self.sandbox_error = str(exc)
             self._retry_at = time.monotonic() + podsandbox.retry_delay(self._sandbox_failures)
-            self._arm_wake(self._retry_at)
+            self.wake_at(self._retry_at)
             for rec in self.records.values():
                 rec.waiting_message = f"sandbox: {exc}"
             self.event("Warning", "FailedCreatePodSandBox", str(exc))
@@ -426,7 +397,7 @@ class PodWorker:
         except ApiError as exc:
             self.deleted_by_us = False
             self._log.warning("could not finish deleting the pod: %s", exc)
-            self._arm_wake(time.monotonic() + 1.0)
+            self.wake_at(time.monotonic() + 1.0)
 
     async def _release_if_gone(self) -> None:
         if not (self.gone and self.torn_down and self.state is PodState.TERMINATED):
@@ -439,20 +410,6 @@ class PodWorker:
         self.done.set()
         if self.ctx.on_done is not None:
             self.ctx.on_done(self)
-
-    # -- timers --------------------------------------------------------------------------------
-
-    def _arm_wake(self, at: float) -> None:
-        # The event loop's clock is time.monotonic(), the planner's clock.
-        if self._wake is not None:
-            if self._wake.when() <= at:
-                return
-            self._wake.cancel()
-        self._wake = asyncio.get_running_loop().call_at(at, self._woken)
-
-    def _woken(self) -> None:
-        self._wake = None
-        self.kick()
 
     # -- status --------------------------------------------------------------------------------
 
@@ -486,7 +443,7 @@ class PodWorker:
             return
         except ApiError as exc:
             self._log.warning("status write failed, retrying: %s", exc)
-            self._arm_wake(time.monotonic() + 1.0)
+            self.wake_at(time.monotonic() + 1.0)
             return
         self._last_status = digest
 
@@ -511,32 +468,20 @@ class PodWorker:
                     rec.instance.signal(signal.SIGKILL)
             if not self.torn_down:
                 await self._tear_down()
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for task in list(self._bg or ()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.halt(background=True)
 
     async def abandon(self) -> None:
         """Drop the worker without stopping anything (simulated containers: nothing runs)."""
         self.gone = True
         self.keep_logs = True
-        for timer in (self._wake, self._deadline_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
         for rec in self.records.values():
             rec.cancel_timers()
             inst, rec.instance = rec.instance, None  # detached first: its exit is not news
             if inst is not None:
                 inst.abandon()
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.halt(background=False)
 
     def usage(self) -> dict[str, Any]:
         """Current CPU/memory use per running container."""
