@@ -21,12 +21,13 @@ Starting a node for an embedded cluster::
 
 Modules, one concept each:
 
-* one pod: :mod:`.worker` (orchestrates; a :mod:`.syncloop`),
-  :mod:`.podlifecycle` (the pod's states as a table, grace periods), :mod:`.containerlifecycle` (the container state machine and the
-  pod planner), :mod:`.podsandbox` (sandbox set-up and teardown),
-  :mod:`.containerrunner` (container start, stop, exits, probes),
-  :mod:`.workercontext` (what a worker gets from its agent), :mod:`.status`,
-  :mod:`.events`, :mod:`.backoff`, :mod:`.probes`, :mod:`.logs`, :mod:`.env`;
+* one pod: :mod:`.worker` (orchestrates; a :mod:`.syncloop`), :mod:`.podlifecycle`
+  (the pod's states as a table, grace periods), :mod:`.containerlifecycle` (the
+  container state machine and the pod planner), :mod:`.podsandbox` (sandbox
+  set-up and teardown), :mod:`.containerrunner` (container start, stop, exits,
+  probes), :mod:`.workercontext` (what a worker gets from its agent),
+  :mod:`.status`, :mod:`.events`, :mod:`.backoff`, :mod:`.probes`, :mod:`.logs`,
+  :mod:`.env`;
 * the sandbox's parts: :mod:`.network`, :mod:`.volumes`, :mod:`.identity`,
   :mod:`.cgroups`;
 * container runtimes: :mod:`.containerruntime` (the interface),

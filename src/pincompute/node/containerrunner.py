@@ -46,7 +46,7 @@ from pincompute.kube.objects import now
 
 from . import env as envmod
 from .backoff import Backoff, BackoffPolicy
-from .containerlifecycle import Event, State, exit_event, transition
+from .containerlifecycle import ContainerView, Event, State, exit_event, transition
 from .containerruntime import ExitStatus, Instance, Sandbox, StartError
 from .logs import LogStore, LogWriter, attempts
 from .probes import Handlers, ProbeKind, Prober, ProbeSpec
@@ -157,7 +157,14 @@ class ContainerRecord:
         """Its process runs and has not been signalled."""
         return self.state in (State.STARTING, State.RUNNING)
 
+    def view(self) -> ContainerView:
+        """What the planner sees of it."""
+        return ContainerView(name=self.name, sidecar=self.sidecar, state=self.state,
+                             ready=self.ready, backoff_until=self.backoff_until,
+                             unhealthy=self.unhealthy, outdated=self.outdated)
+
     def facts(self) -> ContainerFacts:
+        """What the status is made of."""
         return ContainerFacts(
             name=self.name, type="sidecar" if self.sidecar else "main",
             image=str(self.spec.get("image", "")), state=self.state, ready=self.ready,

@@ -61,16 +61,7 @@ from pincompute.kube.resource import PODS
 from pincompute.runtime.logging import get_logger
 
 from . import podsandbox
-from .containerlifecycle import (
-    PROCESS_STATES,
-    ContainerView,
-    Kill,
-    PodView,
-    Start,
-    Stop,
-    Update,
-    plan,
-)
+from .containerlifecycle import PROCESS_STATES, Kill, PodView, Start, Stop, Update, plan
 from .containerrunner import ContainerRecord, initial_records, reconcile_spec
 from .containerruntime import Sandbox
 from .env import ConfigError
@@ -111,7 +102,6 @@ class PodWorker(SyncLoop):
         self.namespace: str = md.get("namespace") or ""
         self.name: str = md["name"]
         self.state = PodState.SYNCING
-        self.records: dict[str, ContainerRecord] = {}
         self.requests: tuple[int, int] = (0, 0)
         """(cpu millis, memory bytes) the pod was admitted with."""
         self.sandbox: Sandbox | None = None
@@ -143,8 +133,8 @@ class PodWorker(SyncLoop):
         # A pod that finished before this agent (re)started stays finished.
         self.adopted_terminal = status.get("phase") in TERMINAL_PHASES
         self._previous_ip: str | None = status.get("podIP")
-        self.records = initial_records(pod, ctx.backoff, ctx.logs, self.log_dir,
-                                       terminated=self.adopted_terminal)
+        self.records: dict[str, ContainerRecord] = initial_records(
+            pod, ctx.backoff, ctx.logs, self.log_dir, terminated=self.adopted_terminal)
         if self.adopted_terminal:
             self.state = PodState.TERMINATED
             self.torn_down = True
@@ -282,12 +272,9 @@ class PodWorker(SyncLoop):
 
     async def _plan_and_apply(self) -> None:
         for _ in range(2 * len(self.records) + 4):
-            view = PodView(
-                containers=[ContainerView(
-                    name=r.name, sidecar=r.sidecar, state=r.state, ready=r.ready,
-                    backoff_until=r.backoff_until, unhealthy=r.unhealthy,
-                    outdated=r.outdated) for r in self.records.values() if not r.removed],
-                now=time.monotonic(), stopping=self.stopping, initialized=self.initialized)
+            view = PodView(containers=[r.view() for r in self.records.values() if not r.removed],
+                           now=time.monotonic(), stopping=self.stopping,
+                           initialized=self.initialized)
             p = plan(view)
             self.initialized = p.initialized
             immediate = False
