@@ -114,6 +114,8 @@ class StartError(RuntimeError):
 
 
 class ContainerRuntime(abc.ABC):
+    """The mechanical part of running containers, one implementation per kind of node."""
+
     name: str = "runtime"
     simulated: bool = False
     degraded: tuple[str, ...] = ()
