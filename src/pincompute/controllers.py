@@ -53,7 +53,7 @@ from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
-from pincompute.node.nodelifecycle import add_node_lifecycle_controller
+from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler

@@ -53,7 +53,7 @@ from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, N
 from pincompute.node.agent import NodeConfig
 from pincompute.node.fleet import NodeFleet
 from pincompute.node.registration import NodeIdentity
-from pincompute.node.sim import pool_defaults as sim_pool_defaults
+from pincompute.node.simruntime import pool_defaults as sim_pool_defaults
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"

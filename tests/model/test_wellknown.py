@@ -18,7 +18,6 @@ SRC = Path(pincompute.__file__).parent
 # their copies move to the wellknown modules when that work lands.  Remove an entry once
 # its module imports the names.
 PENDING = {
-    "node/nodelifecycle": {"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"},
     "node/registration": {"kubernetes.io/os", "kubernetes.io/arch"},
 }
 

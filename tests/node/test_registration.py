@@ -93,5 +93,5 @@ def test_identity_from_a_node_pool():
     assert (ident.cpu, ident.memory, ident.gpus) == ("8", "61Gi", 1)
     assert ident.all_labels(runtime="sim")["accelerator"] == "v100"
     assert ident.taints == [{"key": "gpu", "effect": "NoSchedule"}]
-    from pincompute.node.sim import pool_defaults
+    from pincompute.node.simruntime import pool_defaults
     assert pool_defaults(pool) == {"start-delay": "2"}

@@ -1,5 +1,5 @@
-from pincompute.node.lifecycle import State
-from pincompute.node.runtime import ExitStatus
+from pincompute.node.containerlifecycle import State
+from pincompute.node.containerruntime import ExitStatus
 from pincompute.node.status import (
     ContainerFacts,
     Termination,

@@ -6,10 +6,10 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
 
 1. registers the Node (:mod:`.registration`) and claims its pod address block
    (:mod:`.network`), recording it as ``spec.podCIDR``;
-2. builds its runtime — ``process`` (:mod:`.process`, with per-pod uids and
+2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids and
    cgroups when root and the machine allow, else *degraded*, logged and shown
-   in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.sim`);
-3. starts the node runtime API (:mod:`.api`) for logs and exec, unless off;
+   in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.simruntime`);
+3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
    passes — and keeps renewing its Lease and re-evaluating its conditions;
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
@@ -23,7 +23,7 @@ overcommitting the node.
 
 :meth:`NodeAgent.stop` stops watching, stops renewing the Lease (it simply
 expires: the node lifecycle controller marks the node and evicts, see
-:mod:`.nodelifecycle`), and stops every container — processes must not outlive
+:mod:`.nodelifecyclecontroller`), and stops every container — processes must not outlive
 the agent that reads their pipes; the API objects are left as they are.
 
 Many sim nodes can share one pod informer (:mod:`.fleet`): an agent created
@@ -48,14 +48,14 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.wellknown import KUBE_SYSTEM_NAMESPACE
-from pincompute.model.wellknown import SYSTEM_NAMESPACE
+from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
 from . import health
-from .api import RuntimeAPI
 from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
+from .containerruntime import ContainerRuntime
 from .events import EventRecorder
 from .identity import DEFAULT_REGISTRY, UidAllocator
 from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogStore
@@ -67,11 +67,13 @@ from .network import (
     Networking,
     claim_pod_cidr,
 )
-from .process import ProcessRuntime
+from .processruntime import ProcessRuntime
 from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
-from .runtime import Runtime
-from .sim import SimRuntime
-from .worker import TERMINAL_PHASES, PodWorker, WorkerContext
+from .runtimeapi.server import RuntimeAPI
+from .simruntime import SimRuntime
+from .status import TERMINAL_PHASES
+from .worker import PodWorker
+from .workercontext import WorkerContext
 
 _log = get_logger(__name__)
 
@@ -81,7 +83,7 @@ class NodeConfig:
     """Everything about one node agent; every option has a Kubernetes-like default."""
 
     identity: NodeIdentity
-    runtime: Literal["process", "sim"] = "process"
+    runtime: NodeRuntimeKind = "process"
     root_dir: Path | None = None
     """The node's own directory (process runtime: sandboxes, logs; required)."""
     storage_dir: Path | None = None
@@ -110,7 +112,7 @@ class NodeConfig:
     """``auto``: per-pod uid and cgroups when possible; ``off``: never (runs degraded)."""
     uid_registry: Path = DEFAULT_REGISTRY
     sim_defaults: Mapping[str, str] = field(default_factory=dict)
-    """Node-pool defaults for the sim runtime's annotations (see :mod:`.sim`)."""
+    """Node-pool defaults for the sim runtime's annotations (see :mod:`.simruntime`)."""
     record_events: bool = True
     system_namespaces: Sequence[str] = (SYSTEM_NAMESPACE, KUBE_SYSTEM_NAMESPACE)
     shutdown_grace: float = 10.0
@@ -146,7 +148,7 @@ class NodeAgent:
         self.name = config.name
         self.watch_pods = watch_pods
         self.workers: dict[str, PodWorker] = {}
-        self.runtime: Runtime | None = None
+        self.runtime: ContainerRuntime | None = None
         self.networking: Networking | None = None
         self.logs: LogStore | None = None
         self.events: EventRecorder | None = None
@@ -229,7 +231,7 @@ class NodeAgent:
         self._log.info("node %s started (%s runtime, pod CIDR %s, api %s)", self.name,
                        cfg.runtime, self.pod_cidr, self.api_endpoint or "off")
 
-    def _make_runtime(self, node_ip: str) -> Runtime:
+    def _make_runtime(self, node_ip: str) -> ContainerRuntime:
         cfg = self.config
         if cfg.runtime == "sim":
             return SimRuntime(defaults=cfg.sim_defaults)

@@ -241,7 +241,7 @@ class CgroupManager:
     def existing(self, parts: Iterable[str]) -> list[Cgroup]:
         """Leaf cgroups below ``parts`` (to kill what a crashed agent left behind)."""
         parts = list(parts)
-        groups = []
+        groups: list[Cgroup] = []
         base = next(iter(self.bases.values()), None)
         if base is None:
             return groups

@@ -159,7 +159,7 @@ def build(pod: Mapping[str, Any], container: Mapping[str, Any], *,
                                        node_allocatable)
         elif source.get("configMapKeyRef") or source.get("secretKeyRef"):
             kind = "ConfigMap" if source.get("configMapKeyRef") else "Secret"
-            ref = source.get("configMapKeyRef") or source.get("secretKeyRef")
+            ref = source.get("configMapKeyRef") or source["secretKeyRef"]
             obj = configs.get((kind, ref["name"]))
             data = config_data(obj)
             if ref["key"] in data:

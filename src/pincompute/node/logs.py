@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -249,7 +249,7 @@ class LogStore:
     async def read(self, pod_dir: str, container: str, *, previous: bool = False,
                    tail: int | None = None, since: str | None = None, follow: bool = False,
                    timestamps: bool = False, streams: tuple[str, ...] = ("stdout", "stderr"),
-                   ) -> AsyncIterator[bytes]:
+                   ) -> AsyncGenerator[bytes, None]:
         """The log of the current (or previous) instance, rendered as the user sees it."""
         directory = self.container_dir(pod_dir, container)
         found = attempts(directory)

@@ -17,7 +17,7 @@ start): first the startup probe alone, until it succeeds once (started) or
 fails its threshold (the container must be restarted); then liveness and
 readiness side by side.  It reports only changes, through callbacks, and never
 touches the container itself — the pod worker decides what a failure means
-(:mod:`.lifecycle`).
+(:mod:`.containerlifecycle`).
 
 Handlers get what they need from the runtime: exec probes run a command in the
 container's environment (a callable the runtime supplies), HTTP and TCP probes

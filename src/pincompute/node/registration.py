@@ -18,7 +18,7 @@ A node agent makes itself known as the kubelet does:
   heartbeats to Leases: at thousands of nodes heartbeats dominate the API's load
   (KWOK's lesson, ANCHORS).  An agent that stops renewing — crashed, stopped,
   partitioned — lets the Lease expire; the node lifecycle controller
-  (:mod:`.nodelifecycle`) notices and acts.  The agent never marks itself dead.
+  (:mod:`.nodelifecyclecontroller`) notices and acts.  The agent never marks itself dead.
 """
 
 from __future__ import annotations

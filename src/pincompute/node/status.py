@@ -35,10 +35,15 @@ import orjson
 
 from pincompute.kube.objects import now
 
-from .lifecycle import State
-from .runtime import ExitStatus
+from .containerlifecycle import State
+from .containerruntime import ExitStatus
 
 OWN_CONDITIONS = ("Initialized", "ContainersReady", "Ready")
+TERMINAL_PHASES = ("Succeeded", "Failed")
+"""API phases a pod never leaves."""
+OWNED_STATUS_KEYS = ("phase", "conditions", "containerStatuses", "reason", "message", "podIP",
+                     "podIPs", "hostIP", "hostIPs", "startTime")
+"""The status fields the node writes (a patch sets each, absent ones to null)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,5 +209,6 @@ def status_digest(s: Mapping[str, Any]) -> bytes:
                            digest_size=16).digest()
 
 
-__all__ = ["OWN_CONDITIONS", "ContainerFacts", "Termination", "container_status", "phase",
-           "pod_status", "same_status", "status_digest"]
+__all__ = ["OWNED_STATUS_KEYS", "OWN_CONDITIONS", "TERMINAL_PHASES", "ContainerFacts",
+           "Termination", "container_status", "phase", "pod_status", "same_status",
+           "status_digest"]

@@ -48,9 +48,9 @@ from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, parse_quantity
 from pincompute.model.wellknown import SIM_ANNOTATION_PREFIX as PREFIX
 
+from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
 from .logs import LogWriter
 from .network import PodNetwork
-from .runtime import ExitStatus, Instance, Runtime, Sandbox, StartError, Usage
 
 KEYS = ("start-delay", "run-duration", "exit-code", "ready", "ready-delay", "stop-delay",
         "cpu-profile", "memory-profile")
@@ -197,7 +197,7 @@ class SimInstance(Instance):
             self._exit(0, "Completed", None)
 
 
-class SimRuntime(Runtime):
+class SimRuntime(ContainerRuntime):
     name = "sim"
     simulated = True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pincompute.node.lifecycle import (
+from pincompute.node.containerlifecycle import (
     RESTART_ON_EXIT,
     TRANSITIONS,
     ContainerView,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pincompute.kube.resource import NODES, PODS
-from pincompute.node.api import NodeClient
 from pincompute.node.cgroups import CFS_PERIOD_US
-from pincompute.node.process import limits_of
+from pincompute.node.processruntime import limits_of
+from pincompute.node.runtimeapi import NodeClient
 
 from .conftest import container_status, eventually, get_pod, make_pod, py
 from .test_agent import phase_is, ready
@@ -163,7 +163,7 @@ async def test_a_signal_reaches_each_process_once(monkeypatch):
     import signal as signals
     from types import SimpleNamespace
 
-    from pincompute.node.process import ProcessInstance
+    from pincompute.node.processruntime import ProcessInstance
 
     sent: list[tuple[str, int]] = []
     monkeypatch.setattr("os.killpg", lambda pid, sig: sent.append(("group", sig)))

@@ -1,4 +1,4 @@
-"""The node runtime API: authenticated logs (tail, since, previous, follow) and exec."""
+"""The node runtime API end to end: authenticated logs (tail, since, previous, follow), exec."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import httpx
 import pytest
 
 from pincompute.kube.resource import NODES, PODS
-from pincompute.node.api import NodeAPIError, NodeClient
-from pincompute.node.registration import RUNTIME_API_ANNOTATION
-
-from .conftest import container_status, eventually, get_pod, make_pod, py
-from .test_agent import ready
+from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
+from pincompute.node.runtimeapi import NodeAPIError, NodeClient
+from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
+from tests.node.test_agent import ready
 
 
 async def test_the_api_is_advertised_and_needs_the_token(cluster, make_agent):
@@ -121,6 +120,6 @@ async def test_follow_ends_when_the_client_hangs_up(cluster, make_agent):
 
     async def no_connections():
         await asyncio.sleep(0.05)
-        return not agent.api_server._connections
+        return agent.api_server.open_connections == 0
 
     await eventually(no_connections)

@@ -6,7 +6,7 @@ import asyncio
 
 from pincompute.kube.errors import NotFound
 from pincompute.kube.resource import NODES, PODS
-from pincompute.node.nodelifecycle import (
+from pincompute.node.nodelifecyclecontroller import (
     NOT_READY,
     UNREACHABLE,
     LifecycleConfig,

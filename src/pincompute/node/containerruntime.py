@@ -6,10 +6,10 @@ The pod worker (:mod:`.worker`) owns the lifecycle — ordering, restarts,
 probes, status — and a runtime only does the mechanical parts, as a CRI runtime
 does for the kubelet:
 
-* :meth:`Runtime.create_sandbox` prepares what a pod's containers share (its
+* :meth:`ContainerRuntime.create_sandbox` prepares what a pod's containers share (its
   directory, identity, cgroup parent, volumes, forwarded ports) and
-  :meth:`Runtime.destroy_sandbox` removes it once every container has stopped;
-* :meth:`Runtime.start` launches one container *instance* and returns an
+  :meth:`ContainerRuntime.destroy_sandbox` removes it once every container has stopped;
+* :meth:`ContainerRuntime.start` launches one container *instance* and returns an
   :class:`Instance`, whose ``exited`` future resolves with an
   :class:`ExitStatus` however the instance ends (by itself, by signal, by the
   OOM killer) — the only way the worker learns of an exit;
@@ -113,7 +113,9 @@ class StartError(RuntimeError):
     """The container could not be started (reported as exit 128, ``StartError``)."""
 
 
-class Runtime(abc.ABC):
+class ContainerRuntime(abc.ABC):
+    """The mechanical part of running containers, one implementation per kind of node."""
+
     name: str = "runtime"
     simulated: bool = False
     degraded: tuple[str, ...] = ()
@@ -161,4 +163,4 @@ class Runtime(abc.ABC):
         """Release runtime-wide resources (after every sandbox is destroyed)."""
 
 
-__all__ = ["ExitStatus", "Instance", "Runtime", "Sandbox", "StartError", "Usage"]
+__all__ = ["ContainerRuntime", "ExitStatus", "Instance", "Sandbox", "StartError", "Usage"]

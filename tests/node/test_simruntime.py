@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pincompute.kube.resource import PODS
-from pincompute.node.runtime import StartError
-from pincompute.node.sim import PREFIX, Behaviour, Profile
+from pincompute.node.containerruntime import StartError
+from pincompute.node.simruntime import PREFIX, Behaviour, Profile
 
 from .conftest import container_status, eventually, get_pod, make_pod
 from .test_agent import phase_is, ready

@@ -51,6 +51,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import LEASES, NODES, PODS
+from pincompute.kube.wellknown import NODE_LEASE_NAMESPACE, NOT_READY_TAINT, UNREACHABLE_TAINT
 from pincompute.runtime.cache import index_by_field
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.informer import SharedInformer
@@ -58,10 +59,8 @@ from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .network import NODE_LEASE_NAMESPACE
-
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
+UNREACHABLE = UNREACHABLE_TAINT
+NOT_READY = NOT_READY_TAINT
 OWN_TAINT_KEYS = (UNREACHABLE, NOT_READY)
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 BY_NODE = "spec.nodeName"
@@ -102,7 +101,7 @@ def eviction_delay(pod: Mapping[str, Any], taints: Sequence[Mapping[str, Any]], 
         matching = [t for t in tolerations if tolerates(t, taint)]
         if not matching:
             if taint.get("key") in OWN_TAINT_KEYS and default_seconds is not None:
-                seconds: float | None = default_seconds
+                seconds: float = default_seconds
             else:
                 return 0.0
         else:

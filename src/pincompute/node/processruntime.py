@@ -52,11 +52,11 @@ from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 
 from . import volumes as vol
 from .cgroups import Cgroup, CgroupManager, Limits
+from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
 from .identity import UidAllocator
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import ExecFunc
-from .runtime import ExitStatus, Instance, Runtime, Sandbox, StartError, Usage
 
 _READ_CHUNK = 65536
 
@@ -81,6 +81,7 @@ def limits_of(container: Mapping[str, Any]) -> Limits:
 
 class ProcessInstance(Instance):
     runtime_name = "process"
+    pid: int  # always a process
 
     def __init__(self, *, container: str, attempt: int, proc: asyncio.subprocess.Process,
                  cgroup: Cgroup | None, log: LogWriter | None, on_exit: Callable[[], None],
@@ -160,7 +161,7 @@ class ProcessInstance(Instance):
             self.exited.set_result(ExitStatus(exit_code, reason, message, sig, now()))
 
 
-class ProcessRuntime(Runtime):
+class ProcessRuntime(ContainerRuntime):
     """Real processes; isolation by uid and cgroups when the machine allows it."""
 
     name = "process"

@@ -6,8 +6,9 @@ Everything the node agent does to a container is a transition in one table,
 :data:`TRANSITIONS`, in the manner of h11's ``_state.py``: a container is in one
 :class:`State`; an :class:`Event` either names an allowed move to a new state or
 is a bug (:class:`IllegalTransition`).  The table is data, so tests read it, and
-the pod worker (:mod:`.worker`) only ever changes a state through
-:func:`transition`.
+the container records (:mod:`.containerrunner`) only ever change a state through
+:func:`transition`.  The pod itself has a table of its own one level up
+(:mod:`.podlifecycle`).
 
 ::
 
@@ -128,9 +129,12 @@ PROCESS_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 
 
 class IllegalTransition(RuntimeError):
-    """An event the table does not allow in the current state (a bug in the caller)."""
+    """An event the table does not allow in the current state (a bug in the caller).
 
-    def __init__(self, state: State, event: Event) -> None:
+    Raised by this table and by the pod table (:mod:`.podlifecycle`).
+    """
+
+    def __init__(self, state: enum.Enum, event: enum.Enum) -> None:
         super().__init__(f"cannot handle {event.name} in state {state.name}")
         self.state = state
         self.event = event
