@@ -11,7 +11,9 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
    in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.sim`);
 3. starts the node runtime API (:mod:`.api`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
-   passes — and keeps renewing its Lease and re-evaluating its conditions;
+   passes — and then lifts the ``node.kubernetes.io/not-ready:NoSchedule`` taint
+   the Node was registered with (:mod:`.registration`), so no pod is scheduled to
+   it before; it keeps renewing its Lease and re-evaluating its conditions;
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
    keeps one :class:`~.worker.PodWorker` per pod.
 
@@ -66,7 +68,15 @@ from .network import (
     claim_pod_cidr,
 )
 from .process import ProcessRuntime
-from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
+from .registration import (
+    Heartbeat,
+    NodeIdentity,
+    ensure_namespace,
+    has_readiness_gate,
+    lift_readiness_gate,
+    node_object,
+    register,
+)
 from .runtime import Runtime
 from .sim import SimRuntime
 from .worker import TERMINAL_PHASES, PodWorker, WorkerContext
@@ -441,12 +451,18 @@ class NodeAgent:
             return False
         previous = (node.get("status") or {}).get("conditions") or []
         new = health.conditions(self.report, previous)
-        if health.same_conditions(previous, new):
-            return False
-        await self.client.patch(NODES, self.name, {"status": {"conditions": new}},
-                                subresource="status")
+        changed = not health.same_conditions(previous, new)
+        if changed:
+            node = await self.client.patch(NODES, self.name, {"status": {"conditions": new}},
+                                           subresource="status")
         self.node = node
-        return True
+        # The readiness gate goes only after Ready=True is written (a node is never
+        # untainted without being Ready); checked on every pass, so a lift that failed
+        # or was interrupted is retried.  Only the gate: other not-ready and
+        # unreachable taints are the node lifecycle controller's.
+        if self.report.ready and has_readiness_gate(node):
+            await lift_readiness_gate(self.client, self.name, node=node)
+        return changed
 
     def usage(self) -> dict[str, Any]:
         """CPU/memory use per pod and container (for ``top`` and metrics)."""
