@@ -7,10 +7,11 @@ later moved to a real cluster — on its own.  The region also runs the
 controller manager over them, leader-elected on a Lease in the host cluster so a
 second ``pincompute up`` on the same data could never act alongside the first.
 
-Each member cluster is a whole cluster: a ``general`` NodePool whose nodes are
-node agents of this process (``process`` runtime: real processes; ``sim``:
-simulated, for scale), the pod scheduler binding its pods, and the node
-lifecycle controller watching the nodes' leases.  A Pod written into a member
+Each member cluster is a whole cluster: a ``general`` NodePool (created with
+``nodes_per_zone`` nodes, then as the user leaves it) whose nodes the node
+provisioner runs as node agents of this process (``process`` runtime: real
+processes; ``sim``: simulated, for scale), the pod scheduler binding its pods,
+and the node lifecycle controller watching the nodes' leases.  A Pod written into a member
 cluster is placed on a node and runs.
 
 Opening a region that already has data resumes it: stores reopen at their last
@@ -40,12 +41,9 @@ from .kube.errors import AlreadyExists, NotFound
 from .kube.protocol import KubeClient
 from .kube.resource import NAMESPACES, Resource
 from .member.nodepools import add_nodepool_controller
+from .member.provisioner import NodeProvisioner, ProvisionerConfig, add_node_provisioner
 from .model import registry
-from .node.agent import NodeConfig
-from .node.fleet import NodeFleet
 from .node.nodelifecycle import add_node_lifecycle_controller
-from .node.registration import NodeIdentity
-from .node.sim import pool_defaults as sim_pool_defaults
 from .runtime.leaderelection import LeaderElectionConfig
 from .runtime.manager import Manager
 from .scheduler import Scheduler
@@ -75,7 +73,8 @@ class Region:
     members: list[Cluster]
     manager: Manager
     lock: DataDirLock
-    fleets: dict[str, NodeFleet] = field(default_factory=dict)
+    provisioners: dict[str, NodeProvisioner] = field(default_factory=dict)
+    """Per member cluster: its node agents (``provisioners[name].agents(pool)``)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -126,7 +125,7 @@ class Region:
                           leader_election_client=host.client, shutdown_timeout=10.0)
         add_project_controller(manager, host=host.client,
                                members={m.name: m.client for m in members})
-        fleets = {}
+        provisioners = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
             add_nodepool_controller(manager, client=member.client, name=f"nodepools-{member.name}")
@@ -134,27 +133,31 @@ class Region:
                              metrics=SchedulerMetrics(registry=CollectorRegistry()))
             add_node_lifecycle_controller(manager, client=member.client,
                                           name=f"node-lifecycle-{member.name}")
-            pool = await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
-            configs = [NodeConfig(
-                identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
-                                                     zone=member.zone),
-                runtime=runtime, root_dir=node_base / member.name / f"general-{i}",
-                sim_defaults=sim_pool_defaults(pool), **dict(node_options or {}))
-                for i in range(nodes_per_zone)]
-            fleets[member.name] = NodeFleet(member.client, configs)
+            await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
+            provisioners[member.name] = add_node_provisioner(
+                manager, client=member.client, name=f"node-provisioner-{member.name}",
+                config=ProvisionerConfig(cluster=member.name, zone=member.zone,
+                                         runtime=runtime, node_dir=node_base / member.name,
+                                         node_options=dict(node_options or {})))
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   fleets=fleets)
+                   provisioners=provisioners)
 
-    async def start(self) -> None:
-        """Start the nodes and the controller manager; returns once both have started."""
-        for fleet in self.fleets.values():
-            await fleet.start()
+    async def start(self, *, timeout: float = 120.0) -> None:
+        """Start the controller manager; returns once it runs and every member's node
+        pools have their nodes (registered and Ready)."""
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
-        started = asyncio.ensure_future(self.manager.wait_started())
+        started = asyncio.ensure_future(self._provisioned(timeout))
         await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
         started.cancel()
         if self._task.done():
             self._task.result()
+        started.result()
+
+    async def _provisioned(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self.manager.wait_started()
+            for provisioner in self.provisioners.values():
+                await provisioner.wait_provisioned()
 
     async def wait(self) -> None:
         """Wait until the manager stops (by :meth:`close` or by losing its lease)."""
@@ -204,8 +207,8 @@ class Region:
         if self._task is not None:
             with contextlib.suppress(Exception):  # shutting down regardless; it was logged
                 await self._task
-        for fleet in self.fleets.values():
-            await fleet.stop()
+        for provisioner in self.provisioners.values():
+            await provisioner.close()
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()
@@ -270,7 +273,8 @@ def node_base_dir(data_dir: Path, *, runtime: str) -> Path:
 
 
 async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:
-    """The member's ``general`` NodePool (created on first start, then as the user left it)."""
+    """The member's ``general`` NodePool (created on first start, then as the user left it);
+    the node provisioner makes its nodes."""
     await _ensure(client, registry.NODEPOOLS, {
         "metadata": {"name": "general"},
         "spec": {"instanceType": "embedded.standard-4", "runtime": runtime,

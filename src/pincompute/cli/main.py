@@ -96,8 +96,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                 "dataDir": str(region.data_dir),
                 "clusters": [{"name": c.name, "role": c.role, "zone": c.zone,
                               "path": str(c.path),
-                              "nodes": sorted(region.fleets[c.name].agents)
-                              if c.name in region.fleets else []}
+                              "nodes": sorted(region.provisioners[c.name].all_agents())
+                              if c.name in region.provisioners else []}
                              for c in region.clusters],
                 "applied": applied}), flush=True)
         else:
@@ -105,7 +105,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
             for column in ("cluster", "role", "zone", "nodes", "data", "objects"):
                 table.add_column(column)
             for c in region.clusters:
-                nodes = len(region.fleets[c.name].agents) if c.name in region.fleets else 0
+                nodes = len(region.provisioners[c.name].all_agents()) \
+                    if c.name in region.provisioners else 0
                 table.add_row(c.name, c.role, c.zone or "-", f"{nodes} ({runtime})"
                               if nodes else "-", str(c.path), str(c.store.object_count()))
             console.print(table)

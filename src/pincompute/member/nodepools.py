@@ -10,12 +10,18 @@ declared image, plus a ``Ready`` condition that is true when the pool has at
 least ``minSize`` ready nodes.  Node events map to their pool, so a node turning
 NotReady is reflected at once.  The same code runs on embedded member clusters
 and on real ones (where kwok or a cloud provides the nodes).
+
+``desiredSize`` in the status is the pool's *target* (:func:`target_size`): the
+spec's ``desiredSize`` when set, else the nodes it has that are not leaving
+(:data:`DRAIN_ANNOTATION`), within ``minSize..maxSize`` — the size the node
+provisioner (:mod:`.provisioner`) keeps an embedded pool at.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from ..kube import objects
@@ -31,12 +37,31 @@ from ..runtime.reconciler import Request, Result
 
 POOL_LABEL = "pincompute.io/node-pool"
 IMAGE_LABEL = "pincompute.io/node-image"
-_BY_POOL = "pool"
+DRAIN_ANNOTATION = "pincompute.io/drain-started"
+"""On a Node: it is leaving its pool (cordoned, drained, then removed); the value is
+when the drain started (RFC 3339)."""
+BY_POOL = "pool"
+by_pool = index_by_label(POOL_LABEL)
 
 
-def node_ready(node: dict[str, Any]) -> bool:
+def node_ready(node: Mapping[str, Any]) -> bool:
     return objects.condition_true(node, "Ready") and not (node.get("spec") or {}).get(
         "unschedulable")
+
+
+def is_leaving(node: Mapping[str, Any]) -> bool:
+    """Whether the node is being drained out of its pool."""
+    return DRAIN_ANNOTATION in (objects.meta(node).get("annotations") or {})
+
+
+def target_size(spec: Mapping[str, Any], staying: int) -> int:
+    """The size a pool is kept at: ``desiredSize`` when set, else ``staying`` (its nodes
+    not leaving), within ``minSize..maxSize``."""
+    minimum = int(spec.get("minSize") or 0)
+    maximum = max(minimum, int(spec.get("maxSize") or 0))
+    desired = spec.get("desiredSize")
+    size = staying if desired is None else int(desired)
+    return min(max(size, minimum), maximum)
 
 
 class NodePoolReconciler:
@@ -51,7 +76,7 @@ class NodePoolReconciler:
         if pool is None or objects.is_deleting(pool):
             return None
         spec = pool.get("spec") or {}
-        members = self.nodes.by_index(_BY_POOL, request.name)
+        members = self.nodes.by_index(BY_POOL, request.name)
         ready = sum(1 for n in members if node_ready(n))
         images = Counter((objects.meta(n).get("labels") or {}).get(IMAGE_LABEL, "")
                          for n in members)
@@ -59,7 +84,7 @@ class NodePoolReconciler:
         wanted = spec.get("nodeImage")
         updated = images.get(wanted, 0) if wanted else len(members)
         minimum = int(spec.get("minSize", 0))
-        desired = spec.get("desiredSize", max(minimum, len(members)))
+        desired = target_size(spec, sum(1 for n in members if not is_leaving(n)))
         updated_pool = objects.deepcopy(pool)
         status = updated_pool.setdefault("status", {})
         status.update(currentSize=len(members), readyNodes=ready, desiredSize=desired,
@@ -88,7 +113,7 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
                             name: str = "nodepools") -> Controller:
     pools = manager.informer(client, NODEPOOLS)
     nodes = manager.informer(client, NODES)
-    nodes.add_indexer(_BY_POOL, index_by_label(POOL_LABEL))
+    nodes.add_indexer(BY_POOL, by_pool)
     controller = manager.controller(
         name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
     controller.for_(pools)
