@@ -214,12 +214,18 @@ class NodeAgent:
                 token_file = cfg.root_dir / "api-token"
                 token_file.write_text(self.api_token)
                 os.chmod(token_file, 0o600)
+        # The first health evaluation rides on the second registration write, and the
+        # readiness gate goes right after if it passed: a node costs no more writes
+        # for its gate.
+        self.report = await self.evaluate()
         self.node = await register(self.client, node_object(
             cfg.identity, runtime=cfg.runtime, node_ip=block.node_ip, pod_cidr=self.pod_cidr,
             api_endpoint=self.api_endpoint,
-            api_port=self.api_server.port if self.api_server is not None else 0))
+            api_port=self.api_server.port if self.api_server is not None else 0,
+            conditions=health.conditions(self.report, (self.node.get("status") or {}).get(
+                "conditions") or ())))
         await self.heartbeat.renew()
-        await self.update_conditions()
+        await self._post_conditions(self.node)
         self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
         self._tasks.append(asyncio.create_task(self._status_loop(),
                                                name=f"node status {self.name}"))
@@ -449,6 +455,11 @@ class NodeAgent:
             node = await self.client.get(NODES, self.name)
         except NotFound:
             return False
+        return await self._post_conditions(node)
+
+    async def _post_conditions(self, node: dict[str, Any]) -> bool:
+        """Write the conditions of ``self.report`` if ``node`` does not have them yet, and
+        lift the readiness gate once Ready."""
         previous = (node.get("status") or {}).get("conditions") or []
         new = health.conditions(self.report, previous)
         changed = not health.same_conditions(previous, new)

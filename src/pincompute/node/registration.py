@@ -198,8 +198,9 @@ def _arch() -> str:
 
 def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = None,
                 pod_cidr: str | None = None, api_endpoint: str | None = None,
-                api_port: int = 0) -> dict[str, Any]:
-    """The Node as this agent registers it (conditions come from :mod:`.health`)."""
+                api_port: int = 0, conditions: Sequence[Mapping[str, Any]] = ()
+                ) -> dict[str, Any]:
+    """The Node as this agent registers it (``conditions`` come from :mod:`.health`)."""
     md: dict[str, Any] = {"name": identity.name,
                           "labels": identity.all_labels(runtime=runtime)}
     if api_endpoint:
@@ -222,7 +223,7 @@ def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = N
                      "containerRuntimeVersion": f"{runtime}://{AGENT_VERSION}",
                      "operatingSystem": "linux", "architecture": _arch()},
         "daemonEndpoints": {"kubeletEndpoint": {"Port": api_port}},
-        "conditions": [],
+        "conditions": [dict(c) for c in conditions],
     }
     return {"apiVersion": "v1", "kind": "Node", "metadata": md, "spec": spec, "status": status}
 
@@ -234,7 +235,8 @@ async def ensure_namespace(client: KubeClient, name: str) -> None:
 
 
 async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, Any]:
-    """Create the Node, or bring an existing one's labels, annotations and status up to date."""
+    """Create the Node, or bring an existing one's labels, annotations and status up to date
+    (its conditions too when ``desired`` has some)."""
     try:
         return await client.create(NODES, desired)
     except AlreadyExists:
@@ -255,7 +257,7 @@ async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, 
         except Conflict:
             continue
         status = {**(current.get("status") or {}),
-                  **{k: v for k, v in desired["status"].items() if k != "conditions"}}
+                  **{k: v for k, v in desired["status"].items() if k != "conditions" or v}}
         current["status"] = status
         try:
             return await client.update_status(NODES, current)
