@@ -33,6 +33,7 @@ from pincompute.member.provisioner import (
     ProvisionerConfig,
     add_node_provisioner,
     drain_phase,
+    mark_for_removal,
     node_index,
     plan,
 )
@@ -321,6 +322,23 @@ async def test_shrinking_cordons_a_node_drains_it_gracefully_and_removes_it(
     provisioner = member.provisioner
     assert provisioner is not None and list(provisioner.agents("general")) == names(0)
     await pool_status(client, current=1, ready=1)
+
+
+async def test_a_node_marked_for_removal_is_replaced(member: Member_) -> None:
+    client = member.client
+    await client.create(NODEPOOLS, pool(size=2))
+    await wait_ready_nodes(client, names(0, 1))
+    await client.create(PODS, pod("a", node=names(0)[0]), namespace="default")
+    await running(client, "a")
+    assert await mark_for_removal(client, names(0)[0])
+    # The successor takes the lowest index free while node 0 still drains: 2.
+    await wait_ready_nodes(client, names(1, 2))
+    with contextlib.suppress(NotFound):
+        assert (await client.get(PODS, "a", namespace="default"))["metadata"][
+            "deletionTimestamp"]
+    assert not await mark_for_removal(client, names(0)[0])  # gone
+    assert member.provisioner is not None
+    assert list(member.provisioner.agents("general")) == names(1, 2)
 
 
 async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Member_) -> None:

@@ -53,7 +53,8 @@ def up(
     runtime: Annotated[str, typer.Option(
         help="node runtime: process (real processes) or sim (simulated, for scale)")] =
         "process",
-    nodes_per_zone: Annotated[int, typer.Option(min=0, help="nodes in each member cluster")] = 2,
+    nodes_per_zone: Annotated[int, typer.Option(
+        min=0, help="initial size of each member cluster's general node pool")] = 2,
     example: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="a YAML file of objects to apply once started")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",

@@ -22,9 +22,9 @@ agents running here, and acts on the difference.
   ready first, then fewest pods, then newest (highest index); each is marked —
   annotation :data:`~.nodepools.DRAIN_ANNOTATION` and ``spec.unschedulable``
   (cordon), one write.  The mark is the durable decision: after a restart the
-  same node goes on leaving.  Anyone may mark a node so (remediation, rotation):
-  a leaving node no longer counts towards the pool, so a pool with a
-  ``desiredSize`` starts its successor at once.
+  same node goes on leaving.  Anyone may mark a node so (remediation, rotation:
+  :func:`mark_for_removal`): a leaving node no longer counts towards the pool, so
+  a pool with a ``desiredSize`` starts its successor at once.
 * **Draining** a marked node follows :data:`DRAIN_STEPS`, a table from what the
   node is in (:func:`drain_phase`) to what to do: delete its pods, each with its
   own grace period (the agent stops their containers — SIGTERM, SIGKILL at the
@@ -394,10 +394,7 @@ class NodeProvisioner:
 
     async def _mark(self, name: str) -> None:
         _log.info("node %s leaves its pool: cordoned, to be drained", name)
-        with contextlib.suppress(NotFound):
-            await self.client.patch(NODES, name, {
-                "metadata": {"annotations": {DRAIN_ANNOTATION: objects.now()}},
-                "spec": {"unschedulable": True}})
+        await mark_for_removal(self.client, name)
 
     async def _drain(self, node: Mapping[str, Any]) -> float | None:
         """One step of a leaving node's drain; seconds until it needs another look."""
@@ -461,6 +458,24 @@ class NodeProvisioner:
                                      preconditions=Preconditions(uid=objects.uid_of(pod)))
 
 
+async def mark_for_removal(client: KubeClient, name: str) -> bool:
+    """Have node ``name`` leave its pool: cordoned now, drained and removed by the
+    provisioner, and replaced when its pool has a ``desiredSize`` (what remediation
+    and rotation call).  Returns whether the node exists; marking twice is harmless."""
+    try:
+        node = await client.get(NODES, name)
+    except NotFound:
+        return False
+    if is_leaving(node):
+        return True  # keep the first mark's time: the drain timeout counts from it
+    with contextlib.suppress(NotFound):
+        await client.patch(NODES, name, {
+            "metadata": {"annotations": {DRAIN_ANNOTATION: objects.now()}},
+            "spec": {"unschedulable": True}})
+        return True
+    return False
+
+
 def add_node_provisioner(manager: Manager, *, client: KubeClient, config: ProvisionerConfig,
                          name: str = "node-provisioner") -> NodeProvisioner:
     """Run the provisioner for the member cluster ``client`` in ``manager``.
@@ -495,5 +510,5 @@ def add_node_provisioner(manager: Manager, *, client: KubeClient, config: Provis
 
 
 __all__ = ["DRAIN_STEPS", "FINALIZER", "DrainPhase", "DrainStep", "Member", "NodeProvisioner",
-           "ProvisionerConfig", "add_node_provisioner", "drain_phase", "node_index", "node_name",
-           "plan"]
+           "ProvisionerConfig", "add_node_provisioner", "drain_phase", "mark_for_removal",
+           "node_index", "node_name", "plan"]
