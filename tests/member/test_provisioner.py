@@ -341,6 +341,22 @@ async def test_a_node_marked_for_removal_is_replaced(member: Member_) -> None:
     assert list(member.provisioner.agents("general")) == names(1, 2)
 
 
+async def test_a_node_deleted_behind_its_back_is_replaced(member: Member_) -> None:
+    client = member.client
+    await client.create(NODEPOOLS, pool(size=2))
+    before = await wait_ready_nodes(client, names(0, 1))
+    await client.delete(NODES, names(1)[0])
+
+    async def new_node() -> dict[str, Any] | None:
+        nodes = await wait_ready_nodes(client, names(0, 1))
+        uid = nodes[names(1)[0]]["metadata"]["uid"]
+        return nodes if uid != before[names(1)[0]]["metadata"]["uid"] else None
+
+    await eventually(new_node, timeout=20, what="a new node 1")
+    assert member.provisioner is not None
+    assert list(member.provisioner.agents("general")) == names(0, 1)
+
+
 async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Member_) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))

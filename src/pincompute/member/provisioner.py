@@ -212,6 +212,9 @@ class NodeProvisioner:
         """pool → names of the agents running for it."""
         self._gone: set[str] = set()
         """Nodes this provisioner deleted that the informer may still show."""
+        self._shown: set[str] = set()
+        """Nodes of running agents that the informer has shown (a name missing from the
+        informer is a node not seen yet, or — if shown before — one deleted by someone)."""
         self._progress = asyncio.Event()
         """Set after every reconcile (for :meth:`wait_provisioned`)."""
         self.controller: Controller | None = None
@@ -256,6 +259,7 @@ class NodeProvisioner:
         """Stop every agent (their Nodes stay, to be re-adopted by the next start)."""
         await self.fleet.stop()
         self._by_pool.clear()
+        self._shown.clear()
 
     # -- reconcile --
 
@@ -278,6 +282,13 @@ class NodeProvisioner:
                 "resourceVersion": md["resourceVersion"]}})
             return None  # the update brings the pool back with the finalizer
         nodes = self._nodes_of(name)
+        for node in sorted(self._by_pool.get(name, ())):
+            if node in nodes:
+                self._shown.add(node)
+            elif node in self._shown:
+                # Deleted behind our back: the agent goes too, a new node replaces it.
+                _log.warning("node %s was deleted while its agent ran: stopping it", node)
+                await self._stop_agent(node)
         await self._adopt(pool, nodes)
         running = self._by_pool.get(name, set())
         members = set(nodes) | running
@@ -445,6 +456,7 @@ class NodeProvisioner:
         if agent is None:
             return
         await self.fleet.remove(name)
+        self._shown.discard(name)
         names = self._by_pool.get(agent.config.identity.node_pool)
         if names is not None:
             names.discard(name)
