@@ -13,7 +13,7 @@ A node agent makes itself known as the kubelet does:
   and ``spec.unschedulable`` are left alone: after registration they belong to
   the control plane (cordon, the node lifecycle controller).
 * **Readiness gate.**  A new Node is created with the taint
-  ``node.kubernetes.io/not-ready:NoSchedule`` (:data:`NOT_READY_TAINT`), as the
+  ``node.kubernetes.io/not-ready:NoSchedule`` (:data:`READINESS_GATE`), as the
   kubelet registers: between registration and the first passing health
   evaluation the node has no ``Ready`` condition, and schedulers do not read
   conditions — they read taints.  The agent lifts the taint itself once it has
@@ -70,7 +70,7 @@ RUNTIME_LABEL = "pincompute.io/runtime"
 GPU_RESOURCE = "nvidia.com/gpu"
 RUNTIME_API_ANNOTATION = "pincompute.io/runtime-api"
 AGENT_VERSION = "pincompute-node/0.1.0"
-NOT_READY_TAINT: Mapping[str, str] = {"key": NOT_READY, "effect": "NoSchedule"}
+READINESS_GATE: Mapping[str, str] = {"key": NOT_READY, "effect": "NoSchedule"}
 """The taint a node joins with; lifted once its health probes pass."""
 _DERIVED_LABELS = frozenset({HOSTNAME_LABEL, "kubernetes.io/os", "kubernetes.io/arch",
                              INSTANCE_TYPE_LABEL, TIER_LABEL, RUNTIME_LABEL, ZONE_LABEL,
@@ -208,7 +208,7 @@ def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = N
     # The readiness gate: kept by re-registration (taints are the control plane's
     # then), lifted by the agent once the node is Ready.
     spec: dict[str, Any] = {"taints": [dict(t) for t in identity.taints]
-                            + [dict(NOT_READY_TAINT)]}
+                            + [dict(READINESS_GATE)]}
     if pod_cidr:
         spec["podCIDR"] = pod_cidr
         spec["podCIDRs"] = [pod_cidr]
@@ -272,7 +272,7 @@ def registered_runtime(node: Mapping[str, Any]) -> str | None:
 
 
 def has_readiness_gate(node: Mapping[str, Any]) -> bool:
-    """Whether the node still carries the taint it joined with (:data:`NOT_READY_TAINT`)."""
+    """Whether the node still carries the taint it joined with (:data:`READINESS_GATE`)."""
     return any(_is_gate(t) for t in (node.get("spec") or {}).get("taints") or ())
 
 
@@ -282,7 +282,7 @@ def _is_gate(taint: Mapping[str, Any]) -> bool:
 
 async def lift_readiness_gate(client: KubeClient, name: str, *,
                               node: Mapping[str, Any] | None = None, tries: int = 5) -> bool:
-    """Remove :data:`NOT_READY_TAINT` from the node (other taints stay); whether it did.
+    """Remove :data:`READINESS_GATE` from the node (other taints stay); whether it did.
 
     ``node`` is the Node as last read, if at hand (saves a read).  A merge patch
     replaces the whole taint list, so it carries the resourceVersion it was
@@ -363,7 +363,7 @@ class Heartbeat:
 
 __all__ = [
     "AGENT_VERSION", "GPU_RESOURCE", "HOSTNAME_LABEL", "IMAGE_LABEL", "INSTANCE_TYPE_LABEL",
-    "NOT_READY_TAINT", "POOL_LABEL", "RUNTIME_API_ANNOTATION", "RUNTIME_LABEL", "TIER_LABEL",
+    "POOL_LABEL", "READINESS_GATE", "RUNTIME_API_ANNOTATION", "RUNTIME_LABEL", "TIER_LABEL",
     "ZONE_LABEL", "Heartbeat", "NodeIdentity", "ensure_namespace", "has_readiness_gate",
     "lift_readiness_gate", "node_object", "register", "registered_runtime",
 ]
