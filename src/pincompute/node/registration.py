@@ -138,7 +138,8 @@ class NodeIdentity:
             "tier": labels.get(TIER_LABEL, "ondemand"),
             "node_image": labels.get(IMAGE_LABEL, ""),
             "labels": {k: v for k, v in labels.items() if k not in _DERIVED_LABELS},
-            "taints": [dict(t) for t in (node.get("spec") or {}).get("taints") or ()],
+            "taints": [dict(t) for t in (node.get("spec") or {}).get("taints") or ()
+                       if not _is_gate(t)],
         }
         for key, option, convert in (("cpu", "cpu", str), ("memory", "memory", str),
                                      ("pods", "pods", to_int), (GPU_RESOURCE, "gpus", to_int),
