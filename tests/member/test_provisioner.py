@@ -292,12 +292,18 @@ async def test_shrinking_cordons_a_node_drains_it_gracefully_and_removes_it(
 
         async def gone() -> bool:
             nodes = await pool_nodes(client)
-            return sorted(nodes) == names(0)
+            return sorted(nodes) == names(0) and any(  # and the recorder saw it
+                k == "node" and t == DELETED and o["metadata"]["name"] == victim
+                for k, t, o in seen)
 
         await eventually(gone, timeout=20, what="the node to be drained and removed")
 
     def first(pred: Callable[[str, str, dict[str, Any]], bool]) -> int:
-        return next(i for i, e in enumerate(seen) if pred(*e))
+        found = next((i for i, e in enumerate(seen) if pred(*e)), None)
+        assert found is not None, [(k, t, o["metadata"]["name"], o["metadata"].get(
+            "resourceVersion"), o["metadata"].get("deletionTimestamp"),
+            o["spec"].get("unschedulable")) for k, t, o in seen]
+        return found
 
     cordoned = first(lambda k, t, o: k == "node" and o["metadata"]["name"] == victim
                      and o["spec"].get("unschedulable") is True
@@ -455,7 +461,9 @@ async def test_a_new_node_takes_no_pod_before_its_health_probes_pass(node_dir: P
 
             async def bound() -> dict[str, Any] | None:
                 obj = await client.get(PODS, "early", namespace="default")
-                return obj if obj["spec"].get("nodeName") else None
+                recorded = any(k == "pod" and o["metadata"]["name"] == "early"
+                               and o["spec"].get("nodeName") for k, _, o in seen)
+                return obj if obj["spec"].get("nodeName") and recorded else None
 
             early = await eventually(bound, timeout=15, what="the pod to be bound once Ready")
             assert early["spec"]["nodeName"] == node_name
@@ -487,10 +495,11 @@ async def test_process_runtime_nodes_run_pods_and_drain_them_with_sigterm(
     assert node["metadata"]["labels"]["pincompute.io/runtime"] == "process"
     agent = member.provisioner.agent(names(0)[0]) if member.provisioner else None
     assert agent is not None and agent.config.root_dir == member.node_dir / "general-0"
+    started = out / "started"
     code = (f"import signal, sys, time\n"
             f"def bye(*_):\n    open({str(marker)!r}, 'w').write('term'); sys.exit(0)\n"
             f"signal.signal(signal.SIGTERM, bye)\n"
-            f"print('up', flush=True)\n"
+            f"open({str(started)!r}, 'w').close()\n"
             f"while True: time.sleep(0.1)\n")
     await client.create(PODS, {"metadata": {"name": "app"}, "spec": {
         "schedulerName": "pincompute", "terminationGracePeriodSeconds": 10,
@@ -498,6 +507,11 @@ async def test_process_runtime_nodes_run_pods_and_drain_them_with_sigterm(
                         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}},
         namespace="default")
     await running(client, "app")
+
+    async def handling_sigterm() -> bool:
+        return started.exists()
+
+    await eventually(handling_sigterm, what="the app to install its SIGTERM handler")
     await client.patch(NODEPOOLS, "general", {"spec": {"desiredSize": 0}})
 
     async def removed() -> bool:
