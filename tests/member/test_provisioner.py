@@ -90,7 +90,7 @@ def test_the_drain_table() -> None:
 
 # --- a member cluster with the provisioner ----------------------------------------------------
 
-class Member_:
+class Cluster:
     """An embedded member cluster and a controller manager that can be restarted."""
 
     def __init__(self, store: EmbeddedStore, *, node_dir: Path,
@@ -138,10 +138,10 @@ def node_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-async def member(node_dir: Path) -> AsyncIterator[Member_]:
+async def member(node_dir: Path) -> AsyncIterator[Cluster]:
     store = await EmbeddedStore.open(path=None)
     registry.install(store, resources=registry.MEMBER_RESOURCES)
-    cluster = Member_(store, node_dir=node_dir, node_options={
+    cluster = Cluster(store, node_dir=node_dir, node_options={
         "backoff": BackoffPolicy(initial=0.2, maximum=1.0), "probe_scale": 0.2,
         "shutdown_grace": 2.0, "status_interval": 0.2})
     for ns in ("default", "pincompute-system"):
@@ -246,7 +246,7 @@ async def running(client: KubeClient, name: str) -> dict[str, Any]:
 
 # --- the pool's life --------------------------------------------------------------------------
 
-async def test_a_pool_becomes_ready_nodes_and_grows(member: Member_) -> None:
+async def test_a_pool_becomes_ready_nodes_and_grows(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(
         size=3, tier="reserved", nodeImage="general-v2", labels={"team": "infra"},
@@ -276,7 +276,7 @@ async def test_a_pool_becomes_ready_nodes_and_grows(member: Member_) -> None:
 
 
 async def test_shrinking_cordons_a_node_drains_it_gracefully_and_removes_it(
-        member: Member_) -> None:
+        member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))
     await wait_ready_nodes(client, names(0, 1))
@@ -330,7 +330,7 @@ async def test_shrinking_cordons_a_node_drains_it_gracefully_and_removes_it(
     await pool_status(client, current=1, ready=1)
 
 
-async def test_a_node_marked_for_removal_is_replaced(member: Member_) -> None:
+async def test_a_node_marked_for_removal_is_replaced(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))
     await wait_ready_nodes(client, names(0, 1))
@@ -347,7 +347,7 @@ async def test_a_node_marked_for_removal_is_replaced(member: Member_) -> None:
     assert list(member.provisioner.agents("general")) == names(1, 2)
 
 
-async def test_a_node_deleted_behind_its_back_is_replaced(member: Member_) -> None:
+async def test_a_node_deleted_behind_its_back_is_replaced(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))
     before = await wait_ready_nodes(client, names(0, 1))
@@ -363,7 +363,7 @@ async def test_a_node_deleted_behind_its_back_is_replaced(member: Member_) -> No
     assert list(member.provisioner.agents("general")) == names(0, 1)
 
 
-async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Member_) -> None:
+async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))
     await wait_ready_nodes(client, names(0, 1))
@@ -390,7 +390,7 @@ async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Member_) 
     assert member.provisioner.all_agents() == {}
 
 
-async def test_a_restart_re_adopts_the_nodes_of_a_pool(member: Member_) -> None:
+async def test_a_restart_re_adopts_the_nodes_of_a_pool(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2, nodeImage="general-v1"))
     before = await wait_ready_nodes(client, names(0, 1))
@@ -426,7 +426,7 @@ async def test_a_new_node_takes_no_pod_before_its_health_probes_pass(node_dir: P
     store = await EmbeddedStore.open(path=None)
     registry.install(store, resources=registry.MEMBER_RESOURCES)
     # The node's health gate: a daemon pod must run on it before it is Ready.
-    member = Member_(store, node_dir=node_dir, node_options={
+    member = Cluster(store, node_dir=node_dir, node_options={
         "required_daemons": ("pincompute-system/probe-daemon",), "status_interval": 0.1})
     for ns in ("default", "pincompute-system"):
         await member.client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -483,7 +483,7 @@ async def test_a_new_node_takes_no_pod_before_its_health_probes_pass(node_dir: P
 
 
 async def test_process_runtime_nodes_run_pods_and_drain_them_with_sigterm(
-        member: Member_, tmp_path: Path) -> None:
+        member: Cluster, tmp_path: Path) -> None:
     client = member.client
     out = member.node_dir / "out"  # writable by the pod's own uid (when run as root)
     out.mkdir()
