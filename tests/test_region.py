@@ -67,8 +67,8 @@ async def test_a_pod_in_a_member_cluster_is_scheduled_and_runs(region_dir: Path)
             return pod if condition_true(pod, "Ready") else None
 
         pod = await eventually(ready, what="the pod to run and pass its readiness probe")
-        assert region.fleets[member.name].agents[pod["spec"]["nodeName"]].config.root_dir \
-            .is_relative_to(region_dir)
+        assert region.provisioners[member.name].agent(pod["spec"]["nodeName"]).config \
+            .root_dir.is_relative_to(region_dir)
         assert pod["spec"]["nodeName"].startswith(member.name)
         assert pod["status"]["phase"] == "Running"
         async with httpx.AsyncClient() as http:

@@ -52,7 +52,9 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
@@ -198,6 +200,14 @@ def _scheduler(ctx: MemberContext) -> object:
     return Scheduler.attach(ctx.manager, ctx.client, **options)
 
 
+def _node_provisioner(ctx: MemberContext) -> object:
+    assert ctx.nodes is not None  # node-side entries run only where nodes are ours
+    host = AgentHost(ctx.client, zone=ctx.zone, runtime=ctx.nodes.runtime,
+                     node_dir=ctx.nodes.base_dir, node_options=ctx.nodes.config)
+    return add_node_provisioner(ctx.manager, client=ctx.client, host=host, name=ctx.name,
+                                config=ProvisionerConfig(cluster=ctx.cluster, **ctx.options))
+
+
 def _node_lifecycle(ctx: MemberContext) -> object:
     return add_node_lifecycle_controller(ctx.manager, client=ctx.client, name=ctx.name,
                                          **ctx.options)
@@ -213,6 +223,9 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("scheduler", _scheduler,
            description="The pod scheduler (on real clusters a secondary scheduler: pods "
                        "whose schedulerName is pincompute)."),
+    node("node-provisioner", _node_provisioner,
+         description="NodePools become node agents: grown, drained and shrunk, re-adopted "
+                     "after a restart."),
     node("node-lifecycle", _node_lifecycle,
          description="Node heartbeats: Ready Unknown, not-ready/unreachable taints, "
                      "evictions."),

@@ -10,10 +10,11 @@ node-side ones per member cluster), leader-elected on a Lease in the host
 cluster so a second ``pincompute up`` on the same data could never act
 alongside the first.
 
-Each member cluster is a whole cluster: a ``general`` NodePool whose nodes are
-node agents of this process (``process`` runtime: real processes; ``sim``:
-simulated, for scale), the pod scheduler binding its pods, and the node
-lifecycle controller watching the nodes' leases.  A Pod written into a member
+Each member cluster is a whole cluster: a ``general`` NodePool (created with
+``nodes_per_zone`` nodes, then as the user leaves it) whose nodes the node
+provisioner runs as node agents of this process (``process`` runtime: real
+processes; ``sim``: simulated, for scale), the pod scheduler binding its pods,
+and the node lifecycle controller watching the nodes' leases.  A Pod written into a member
 cluster is placed on a node and runs.
 
 Opening a region that already has data resumes it: stores reopen at their last
@@ -48,12 +49,9 @@ from pincompute.kube.errors import AlreadyExists, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, Resource
 from pincompute.kube.wellknown import ZONE_LABEL
+from pincompute.member.provisioner import NodeProvisioner
 from pincompute.model import registry
 from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
-from pincompute.node.agent import NodeConfig
-from pincompute.node.fleet import NodeFleet
-from pincompute.node.registration import NodeIdentity
-from pincompute.node.simruntime import pool_defaults as sim_pool_defaults
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
@@ -77,7 +75,8 @@ class Region:
     members: list[Cluster]
     manager: Manager
     lock: DataDirLock
-    fleets: dict[str, NodeFleet] = field(default_factory=dict)
+    provisioners: dict[str, NodeProvisioner] = field(default_factory=dict)
+    """Per member cluster: its node agents (``provisioners[name].agents(pool)``)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -123,35 +122,37 @@ class Region:
         embedded = {m.name: m.client for m in members}
         add_host_controllers(manager, host=host.client, embedded=embedded.get,
                              backend="embedded")
-        fleets = {}
+        provisioners: dict[str, NodeProvisioner] = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
             nodes = NodeOptions(runtime=runtime, base_dir=node_base / member.name,
                                 initial_size=nodes_per_zone, config=dict(node_options or {}))
-            add_member_controllers(manager, client=member.client, cluster=member.name,
-                                   zone=member.zone, backend="embedded", shared_manager=True,
-                                   nodes=nodes)
-            pool = await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
-            configs = [NodeConfig(
-                identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
-                                                     zone=member.zone),
-                runtime=runtime, root_dir=nodes.base_dir / f"general-{i}",
-                sim_defaults=sim_pool_defaults(pool), **nodes.config)
-                for i in range(nodes.initial_size)]
-            fleets[member.name] = NodeFleet(member.client, configs)
+            made = add_member_controllers(manager, client=member.client, cluster=member.name,
+                                          zone=member.zone, backend="embedded",
+                                          shared_manager=True, nodes=nodes)
+            await _ensure_pool(member.client, runtime=runtime, size=nodes.initial_size)
+            provisioner = made[f"node-provisioner-{member.name}"]
+            assert isinstance(provisioner, NodeProvisioner)
+            provisioners[member.name] = provisioner
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   fleets=fleets)
+                   provisioners=provisioners)
 
-    async def start(self) -> None:
-        """Start the nodes and the controller manager; returns once both have started."""
-        for fleet in self.fleets.values():
-            await fleet.start()
+    async def start(self, *, timeout: float = 120.0) -> None:
+        """Start the controller manager; returns once it runs and every member's node
+        pools have their nodes (registered and Ready)."""
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
-        started = asyncio.ensure_future(self.manager.wait_started())
+        started = asyncio.ensure_future(self._provisioned(timeout))
         await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
         started.cancel()
         if self._task.done():
             self._task.result()
+        started.result()
+
+    async def _provisioned(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self.manager.wait_started()
+            for provisioner in self.provisioners.values():
+                await provisioner.wait_provisioned()
 
     async def wait(self) -> None:
         """Wait until the manager stops (by :meth:`close` or by losing its lease)."""
@@ -201,8 +202,8 @@ class Region:
         if self._task is not None:
             with contextlib.suppress(Exception):  # shutting down regardless; it was logged
                 await self._task
-        for fleet in self.fleets.values():
-            await fleet.stop()
+        for provisioner in self.provisioners.values():
+            await provisioner.close()
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()
@@ -267,7 +268,8 @@ def node_base_dir(data_dir: Path, *, runtime: str) -> Path:
 
 
 async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:
-    """The member's ``general`` NodePool (created on first start, then as the user left it)."""
+    """The member's ``general`` NodePool (created on first start, then as the user left it);
+    the node provisioner makes its nodes."""
     await _ensure(client, registry.NODEPOOLS, {
         "metadata": {"name": "general"},
         "spec": {"instanceType": "embedded.standard-4", "runtime": runtime,

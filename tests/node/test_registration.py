@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pincompute.kube.resource import LEASES, NODES
+from pincompute.kube.objects import condition_true
+from pincompute.kube.resource import LEASES, NODES, PODS
 from pincompute.kube.wellknown import (
     GPU_RESOURCE,
     INSTANCE_TYPE_LABEL,
@@ -12,7 +13,14 @@ from pincompute.kube.wellknown import (
 from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
 from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 from pincompute.model.wellknown import TIER_LABEL
-from pincompute.node.registration import NodeIdentity
+from pincompute.node.registration import (
+    READINESS_GATE,
+    NodeIdentity,
+    has_readiness_gate,
+    node_object,
+)
+
+from .conftest import eventually
 
 
 def test_identity_labels_capacity_allocatable():
@@ -95,3 +103,36 @@ def test_identity_from_a_node_pool():
     assert ident.taints == [{"key": "gpu", "effect": "NoSchedule"}]
     from pincompute.node.simruntime import pool_defaults
     assert pool_defaults(pool) == {"start-delay": "2"}
+
+
+def test_identity_read_back_from_a_registered_node():
+    ident = NodeIdentity(name="n1", zone="zone-a", node_pool="gpu", instance_type="p3.2xlarge",
+                         tier="reserved", node_image="ml-v3", cpu="8", memory="32Gi", gpus=2,
+                         pods=50, dedicated_interfaces=3, labels={"extra": "x"},
+                         taints=[{"key": "gpu", "effect": "NoSchedule"}],
+                         reserved={"cpu": "500m", "memory": "1Gi"})
+    node = node_object(ident, runtime="sim")
+    assert has_readiness_gate(node)
+    back = NodeIdentity.from_node(node)
+    assert back.all_labels(runtime="sim") == ident.all_labels(runtime="sim")
+    assert (back.capacity(), back.allocatable()) == (ident.capacity(), ident.allocatable())
+    assert back.taints == [{"key": "gpu", "effect": "NoSchedule"}]  # the gate is not identity
+
+
+async def test_a_new_node_keeps_its_readiness_gate_until_its_health_probes_pass(
+        cluster, make_agent):
+    agent = await make_agent("n1", runtime="sim", status_interval=0.1,
+                             required_daemons=("pincompute-system/probe",))
+    node = await cluster.get(NODES, "n1")
+    assert node["spec"]["taints"] == [dict(READINESS_GATE)]
+    assert not condition_true(node, "Ready")
+    await cluster.create(PODS, {"metadata": {"name": "probe-1"}, "spec": {
+        "nodeName": "n1", "tolerations": [{"operator": "Exists"}],
+        "containers": [{"name": "d", "image": "daemon"}]}}, namespace="pincompute-system")
+
+    async def lifted() -> bool:
+        node = await cluster.get(NODES, "n1")
+        return condition_true(node, "Ready") and not node["spec"].get("taints")
+
+    await eventually(lifted)
+    assert agent.report.ready

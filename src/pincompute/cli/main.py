@@ -53,7 +53,8 @@ def up(
     runtime: Annotated[str, typer.Option(
         help="node runtime: process (real processes) or sim (simulated, for scale)")] =
         "process",
-    nodes_per_zone: Annotated[int, typer.Option(min=0, help="nodes in each member cluster")] = 2,
+    nodes_per_zone: Annotated[int, typer.Option(
+        min=0, help="initial size of each member cluster's general node pool")] = 2,
     example: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="a YAML file of objects to apply once started")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
@@ -98,8 +99,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                 "dataDir": str(region.data_dir),
                 "clusters": [{"name": c.name, "role": c.role, "zone": c.zone,
                               "path": str(c.path),
-                              "nodes": sorted(region.fleets[c.name].agents)
-                              if c.name in region.fleets else []}
+                              "nodes": sorted(region.provisioners[c.name].all_agents())
+                              if c.name in region.provisioners else []}
                              for c in region.clusters],
                 "applied": applied}), flush=True)
         else:
@@ -107,7 +108,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
             for column in ("cluster", "role", "zone", "nodes", "data", "objects"):
                 table.add_column(column)
             for c in region.clusters:
-                nodes = len(region.fleets[c.name].agents) if c.name in region.fleets else 0
+                nodes = len(region.provisioners[c.name].all_agents()) \
+                    if c.name in region.provisioners else 0
                 table.add_row(c.name, c.role, c.zone or "-", f"{nodes} ({runtime})"
                               if nodes else "-", str(c.path), str(c.store.object_count()))
             console.print(table)

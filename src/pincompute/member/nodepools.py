@@ -10,12 +10,18 @@ declared image, plus a ``Ready`` condition that is true when the pool has at
 least ``minSize`` ready nodes.  Node events map to their pool, so a node turning
 NotReady is reflected at once.  The same code runs on embedded member clusters
 and on real ones (where kwok or a cloud provides the nodes).
+
+``desiredSize`` in the status is the pool's *target* (:func:`target_size`): the
+spec's ``desiredSize`` when set, else the nodes it has that are not leaving
+(:data:`DRAIN_ANNOTATION`), within ``minSize..maxSize`` — the size the node
+provisioner (:mod:`.provisioner`) keeps an embedded pool at.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube import objects
@@ -25,6 +31,7 @@ from pincompute.kube.resource import NODES
 from pincompute.model.platform import NodePoolSpec
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.views import spec_view
+from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
 from pincompute.model.wellknown import NODE_IMAGE_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_label
 from pincompute.runtime.controller import Controller
@@ -32,12 +39,27 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-_BY_POOL = "pool"
+BY_POOL = "pool"
+by_pool = index_by_label(NODE_POOL_LABEL)
 
 
-def node_ready(node: dict[str, Any]) -> bool:
+def node_ready(node: Mapping[str, Any]) -> bool:
     return objects.condition_true(node, "Ready") and not (node.get("spec") or {}).get(
         "unschedulable")
+
+
+def is_leaving(node: Mapping[str, Any]) -> bool:
+    """Whether the node is being drained out of its pool."""
+    return DRAIN_ANNOTATION in (objects.meta(node).get("annotations") or {})
+
+
+def target_size(spec: NodePoolSpec, staying: int) -> int:
+    """The size a pool is kept at: ``desiredSize`` when set, else ``staying`` (its nodes
+    not leaving), within ``minSize..maxSize`` (``spec`` a model or a view)."""
+    minimum = spec.min_size
+    maximum = max(minimum, spec.max_size)
+    size = staying if spec.desired_size is None else spec.desired_size
+    return min(max(size, minimum), maximum)
 
 
 class NodePoolReconciler:
@@ -52,7 +74,7 @@ class NodePoolReconciler:
         if pool is None or objects.is_deleting(pool):
             return None
         spec = spec_view(NodePoolSpec, pool)
-        members = self.nodes.by_index(_BY_POOL, request.name)
+        members = self.nodes.by_index(BY_POOL, request.name)
         ready = sum(1 for n in members if node_ready(n))
         images = Counter((objects.meta(n).get("labels") or {}).get(NODE_IMAGE_LABEL, "")
                          for n in members)
@@ -60,8 +82,7 @@ class NodePoolReconciler:
         wanted = spec.node_image
         updated = images.get(wanted, 0) if wanted else len(members)
         minimum = spec.min_size
-        desired = (spec.desired_size if spec.desired_size is not None
-                   else max(minimum, len(members)))
+        desired = target_size(spec, sum(1 for n in members if not is_leaving(n)))
         updated_pool = objects.deepcopy(pool)
         status = updated_pool.setdefault("status", {})
         status.update(currentSize=len(members), readyNodes=ready, desiredSize=desired,
@@ -90,7 +111,7 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
                             name: str = "nodepools") -> Controller:
     pools = manager.informer(client, NODEPOOLS)
     nodes = manager.informer(client, NODES)
-    nodes.add_indexer(_BY_POOL, index_by_label(NODE_POOL_LABEL))
+    nodes.add_indexer(BY_POOL, by_pool)
     controller = manager.controller(
         name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
     controller.for_(pools)

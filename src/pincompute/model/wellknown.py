@@ -71,6 +71,11 @@ NODE_POOL_LABEL: Final = "pincompute.io/node-pool"
 """On a node: the NodePool it belongs to."""
 NODE_IMAGE_LABEL: Final = "pincompute.io/node-image"
 """On a node: the NodeImage it runs."""
+NODE_DRAIN_ANNOTATION: Final = "pincompute.io/drain-started"
+"""On a node: it is leaving its pool (cordoned, drained, then removed); the value is
+when the drain started (RFC 3339)."""
+NODE_PROVISIONER_FINALIZER: Final = "pincompute.io/node-provisioner"
+"""On a NodePool: its nodes are drained and removed before it goes."""
 NODE_RUNTIME_LABEL: Final = "pincompute.io/runtime"
 """On an embedded node: its agent's runtime (``process`` or ``sim``)."""
 NodeRuntimeKind = Literal["process", "sim"]
@@ -87,7 +92,8 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 
 __all__ = [
     "CLUSTER_NAME_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE",
-    "DEFAULT_TIER", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_RUNTIME_KINDS",
+    "DEFAULT_TIER", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
+    "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS",
     "NODE_RUNTIME_LABEL", "ONDEMAND", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
     "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX",
     "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RUNTIME_API_ANNOTATION",

@@ -11,7 +11,9 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
    in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.simruntime`);
 3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
-   passes — and keeps renewing its Lease and re-evaluating its conditions;
+   passes — and then lifts the ``node.kubernetes.io/not-ready:NoSchedule`` taint
+   the Node was registered with (:mod:`.registration`), so no pod is scheduled to
+   it before; it keeps renewing its Lease and re-evaluating its conditions;
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
    keeps one :class:`~.worker.PodWorker` per pod.
 
@@ -68,7 +70,15 @@ from .network import (
     claim_pod_cidr,
 )
 from .processruntime import ProcessRuntime
-from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
+from .registration import (
+    Heartbeat,
+    NodeIdentity,
+    ensure_namespace,
+    has_readiness_gate,
+    lift_readiness_gate,
+    node_object,
+    register,
+)
 from .runtimeapi.server import RuntimeAPI
 from .simruntime import SimRuntime
 from .status import TERMINAL_PHASES
@@ -208,12 +218,18 @@ class NodeAgent:
                 token_file = cfg.root_dir / "api-token"
                 token_file.write_text(self.api_token)
                 os.chmod(token_file, 0o600)
+        # The first health evaluation rides on the second registration write, and the
+        # readiness gate goes right after if it passed: a node costs no more writes
+        # for its gate.
+        self.report = await self.evaluate()
         self.node = await register(self.client, node_object(
             cfg.identity, runtime=cfg.runtime, node_ip=block.node_ip, pod_cidr=self.pod_cidr,
             api_endpoint=self.api_endpoint,
-            api_port=self.api_server.port if self.api_server is not None else 0))
+            api_port=self.api_server.port if self.api_server is not None else 0,
+            conditions=health.conditions(self.report, (self.node.get("status") or {}).get(
+                "conditions") or ())))
         await self.heartbeat.renew()
-        await self.update_conditions()
+        await self._post_conditions(self.node)
         self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
         self._tasks.append(asyncio.create_task(self._status_loop(),
                                                name=f"node status {self.name}"))
@@ -443,14 +459,25 @@ class NodeAgent:
             node = await self.client.get(NODES, self.name)
         except NotFound:
             return False
+        return await self._post_conditions(node)
+
+    async def _post_conditions(self, node: dict[str, Any]) -> bool:
+        """Write the conditions of ``self.report`` if ``node`` does not have them yet, and
+        lift the readiness gate once Ready."""
         previous = (node.get("status") or {}).get("conditions") or []
         new = health.conditions(self.report, previous)
-        if health.same_conditions(previous, new):
-            return False
-        await self.client.patch(NODES, self.name, {"status": {"conditions": new}},
-                                subresource="status")
+        changed = not health.same_conditions(previous, new)
+        if changed:
+            node = await self.client.patch(NODES, self.name, {"status": {"conditions": new}},
+                                           subresource="status")
         self.node = node
-        return True
+        # The readiness gate goes only after Ready=True is written (a node is never
+        # untainted without being Ready); checked on every pass, so a lift that failed
+        # or was interrupted is retried.  Only the gate: other not-ready and
+        # unreachable taints are the node lifecycle controller's.
+        if self.report.ready and has_readiness_gate(node):
+            await lift_readiness_gate(self.client, self.name, node=node)
+        return changed
 
     def usage(self) -> dict[str, Any]:
         """CPU/memory use per pod and container (for ``top`` and metrics)."""

@@ -26,6 +26,14 @@ when a stream ends, relist on Gone with deletes synthesised for pods that
 vanished meanwhile, back off on errors), minus the cache and indexes.  Agents
 start with bounded concurrency (registration is a few API calls each) and stop
 together.
+
+Membership can change while the fleet runs (the node provisioner grows and
+shrinks pools through it): :meth:`NodeFleet.add` starts an agent and then routes
+the pods already bound to its node (one list by ``spec.nodeName``, an indexed
+read), since the shared watch dropped their events while the node had no agent;
+:meth:`NodeFleet.remove` stops one.  Agents join exactly as single agents do,
+readiness gate included (:mod:`.registration`): no pod is scheduled to a fleet
+node before its health probes pass.
 """
 
 from __future__ import annotations
@@ -188,6 +196,35 @@ class NodeFleet:
         synced.cancel()
         if self._task.done():
             self._task.result()
+
+    async def add(self, config: NodeConfig) -> NodeAgent:
+        """Start one more agent in the running fleet; returns it once it has started."""
+        if self._task is None:
+            raise RuntimeError("start the fleet before adding nodes to it")
+        if config.name in self.agents:
+            raise ValueError(f"node {config.name} is already in the fleet")
+        agent = NodeAgent(self.client, config, watch_pods=False)
+        try:
+            await agent.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the start's own error is the one to raise
+                await agent.stop()
+            raise
+        self.agents[agent.name] = agent
+        # Pods bound before the agent joined were dropped by _route: catch up.
+        page = await self.client.list(PODS, field_selector=f"spec.nodeName={agent.name}")
+        for pod in page.items:
+            self._route("update" if pod["metadata"]["uid"] in self._known else "add", pod)
+        return agent
+
+    async def remove(self, name: str) -> None:
+        """Stop one agent and forget it (its Node and pods are left as they are)."""
+        agent = self.agents.pop(name, None)
+        if agent is None:
+            return
+        for uid in [u for u, node in self._known.items() if node == name]:
+            del self._known[uid]
+        await agent.stop()
 
     async def stop(self) -> None:
         if self._task is not None:

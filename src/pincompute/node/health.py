@@ -59,6 +59,12 @@ class HealthReport:
     overloaded: str | None = None
     degraded: Sequence[str] = field(default_factory=tuple)
 
+    @property
+    def ready(self) -> bool:
+        """Whether every gating probe passes: the node may take pods."""
+        return not (self.runtime_error or self.disk_error or self.dns_error
+                    or self.daemons_error)
+
 
 def conditions(report: HealthReport, previous: Sequence[Mapping[str, Any]] = ()
                ) -> list[dict[str, Any]]:

@@ -14,10 +14,12 @@ cluster), watches Nodes, their Leases and the pods bound to them, and per node:
    agent's machine and ours does not matter.  An unreachable node's conditions
    become ``Unknown`` (reason ``NodeStatusUnknown``), and its pods' ``Ready``
    condition False.  A reachable node that reports ``Ready=False`` itself is
-   *not ready*.
+   *not ready*.  A node that has posted no ``Ready`` condition yet is *starting*.
 2. **Taints.**  Unreachable → ``node.kubernetes.io/unreachable`` with effects
    NoSchedule and NoExecute; not ready → ``node.kubernetes.io/not-ready`` likewise;
-   healthy → neither.  Each taint carries ``timeAdded``.  Schedulers stop placing
+   healthy → neither; starting → left as they are (a new node joins with
+   ``not-ready:NoSchedule``, which must stay until it is Ready).  Each taint
+   carries ``timeAdded``.  Schedulers stop placing
    pods on tainted nodes; the NoExecute taints drive eviction.
 3. **Eviction** (the taint manager).  A pod on a node with NoExecute taints is
    deleted at once if it does not tolerate one of them, or at ``timeAdded +
@@ -117,7 +119,10 @@ def eviction_delay(pod: Mapping[str, Any], taints: Sequence[Mapping[str, Any]], 
 
 def desired_taints(current: Sequence[Mapping[str, Any]], health: str, now: str
                    ) -> list[dict[str, Any]]:
-    """The node's taints for ``health`` (``healthy``, ``not-ready``, ``unreachable``)."""
+    """The node's taints for ``health`` (``healthy``, ``not-ready``, ``unreachable``,
+    ``starting``: unchanged)."""
+    if health == "starting":
+        return [dict(t) for t in current]
     want_key = {"unreachable": UNREACHABLE, "not-ready": NOT_READY}.get(health)
     out = [dict(t) for t in current if t.get("key") not in OWN_TAINT_KEYS
            or t.get("key") == want_key]
@@ -188,8 +193,10 @@ class NodeLifecycleReconciler:
         left = seen[1] + duration - t
         if left <= 0:
             return "unreachable", None
-        if not objects.condition_true(node, "Ready") and objects.get_condition(
-                node, "Ready") is not None:
+        ready = objects.get_condition(node, "Ready")
+        if ready is None:
+            return "starting", left
+        if ready.get("status") != "True":
             return "not-ready", left
         return "healthy", left
 
@@ -199,7 +206,7 @@ class NodeLifecycleReconciler:
             return False
         for key in keys:
             node = self.nodes.get_by_key(key)
-            if node is not None and self._health(node)[0] == "healthy":
+            if node is not None and self._health(node)[0] in ("healthy", "starting"):
                 return False
         return True
 
@@ -221,6 +228,10 @@ class NodeLifecycleReconciler:
                 node = await self.client.update(NODES, updated)
             except NotFound:
                 return None
+            except Conflict:
+                # The agent lifting its readiness gate, a cordon: the fresher node
+                # comes back through the informer.
+                return Result(requeue=True)
             if health != "healthy":
                 _log.warning("node %s is %s: tainted", request.name, health)
         if health == "unreachable":

@@ -12,6 +12,16 @@ A node agent makes itself known as the kubelet does:
   its labels, capacity and addresses are brought up to date, while its taints
   and ``spec.unschedulable`` are left alone: after registration they belong to
   the control plane (cordon, the node lifecycle controller).
+* **Readiness gate.**  A new Node is created with the taint
+  ``node.kubernetes.io/not-ready:NoSchedule`` (:data:`READINESS_GATE`), as the
+  kubelet registers: between registration and the first passing health
+  evaluation the node has no ``Ready`` condition, and schedulers do not read
+  conditions — they read taints.  The agent lifts the taint itself once it has
+  posted ``Ready=True`` (:mod:`.agent`), so no pod that does not tolerate it is
+  bound to a node before its health probes pass.
+* **Re-adoption.**  :meth:`NodeIdentity.from_node` reads back the identity a
+  registered Node carries, so an agent restarted for an existing Node (the node
+  provisioner after a restart) keeps what the node was created with.
 * **Heartbeat**: a Lease named after the node in ``kube-node-lease``, renewed
   every ``renew_interval`` (a quarter of the lease duration).  A Lease renewal is
   a tiny write, unlike a full node status, which is why Kubernetes moved node
@@ -47,6 +57,7 @@ from pincompute.kube.wellknown import (
     INSTANCE_TYPE_LABEL,
     ZONE_LABEL,
 )
+from pincompute.kube.wellknown import NOT_READY_TAINT as NOT_READY
 from pincompute.model.wellknown import NODE_IMAGE_LABEL as IMAGE_LABEL
 from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 from pincompute.model.wellknown import NODE_RUNTIME_LABEL as RUNTIME_LABEL
@@ -58,6 +69,12 @@ from .network import DEDICATED_RESOURCE, NODE_LEASE_NAMESPACE
 _log = get_logger(__name__)
 
 AGENT_VERSION = "pincompute-node/0.1.0"
+READINESS_GATE: Mapping[str, str] = {"key": NOT_READY, "effect": "NoSchedule"}
+"""The taint a node joins with; lifted once its health probes pass."""
+_DERIVED_LABELS = frozenset({HOSTNAME_LABEL, "kubernetes.io/os", "kubernetes.io/arch",
+                             INSTANCE_TYPE_LABEL, TIER_LABEL, RUNTIME_LABEL, ZONE_LABEL,
+                             POOL_LABEL, IMAGE_LABEL})
+"""Labels :meth:`NodeIdentity.all_labels` derives from the identity's fields."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +122,41 @@ class NodeIdentity:
         options.update(overrides)
         return cls(**options)
 
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any]) -> NodeIdentity:
+        """The identity a registered Node carries (labels, taints, capacity, reserved)."""
+        md = node.get("metadata") or {}
+        labels = md.get("labels") or {}
+        status = node.get("status") or {}
+        capacity = status.get("capacity") or {}
+        allocatable = status.get("allocatable") or {}
+        options: dict[str, Any] = {
+            "name": md["name"], "zone": labels.get(ZONE_LABEL, ""),
+            "node_pool": labels.get(POOL_LABEL, ""),
+            "instance_type": labels.get(INSTANCE_TYPE_LABEL, "embedded"),
+            "tier": labels.get(TIER_LABEL, "ondemand"),
+            "node_image": labels.get(IMAGE_LABEL, ""),
+            "labels": {k: v for k, v in labels.items() if k not in _DERIVED_LABELS},
+            "taints": [dict(t) for t in (node.get("spec") or {}).get("taints") or ()
+                       if not _is_gate(t)],
+        }
+        for key, option, convert in (("cpu", "cpu", str), ("memory", "memory", str),
+                                     ("pods", "pods", to_int), (GPU_RESOURCE, "gpus", to_int),
+                                     (DEDICATED_RESOURCE, "dedicated_interfaces", to_int)):
+            if capacity.get(key) is not None:
+                options[option] = convert(capacity[key])
+        reserved = {}
+        with contextlib.suppress(KeyError, QuantityError):
+            if cpu_millis(capacity["cpu"]) > cpu_millis(allocatable["cpu"]):
+                reserved["cpu"] = format_cpu(cpu_millis(capacity["cpu"])
+                                             - cpu_millis(allocatable["cpu"]))
+        with contextlib.suppress(KeyError, QuantityError):
+            if to_int(capacity["memory"]) > to_int(allocatable["memory"]):
+                reserved["memory"] = format_bytes(to_int(capacity["memory"])
+                                                  - to_int(allocatable["memory"]))
+        options["reserved"] = reserved
+        return cls(**options)
+
     def all_labels(self, *, runtime: str) -> dict[str, str]:
         labels = {HOSTNAME_LABEL: self.name, "kubernetes.io/os": "linux",
                   "kubernetes.io/arch": _arch(), INSTANCE_TYPE_LABEL: self.instance_type,
@@ -146,15 +198,17 @@ def _arch() -> str:
 
 def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = None,
                 pod_cidr: str | None = None, api_endpoint: str | None = None,
-                api_port: int = 0) -> dict[str, Any]:
-    """The Node as this agent registers it (conditions come from :mod:`.health`)."""
+                api_port: int = 0, conditions: Sequence[Mapping[str, Any]] = ()
+                ) -> dict[str, Any]:
+    """The Node as this agent registers it (``conditions`` come from :mod:`.health`)."""
     md: dict[str, Any] = {"name": identity.name,
                           "labels": identity.all_labels(runtime=runtime)}
     if api_endpoint:
         md["annotations"] = {RUNTIME_API_ANNOTATION: api_endpoint}
-    spec: dict[str, Any] = {}
-    if identity.taints:
-        spec["taints"] = [dict(t) for t in identity.taints]
+    # The readiness gate: kept by re-registration (taints are the control plane's
+    # then), lifted by the agent once the node is Ready.
+    spec: dict[str, Any] = {"taints": [dict(t) for t in identity.taints]
+                            + [dict(READINESS_GATE)]}
     if pod_cidr:
         spec["podCIDR"] = pod_cidr
         spec["podCIDRs"] = [pod_cidr]
@@ -169,7 +223,7 @@ def node_object(identity: NodeIdentity, *, runtime: str, node_ip: str | None = N
                      "containerRuntimeVersion": f"{runtime}://{AGENT_VERSION}",
                      "operatingSystem": "linux", "architecture": _arch()},
         "daemonEndpoints": {"kubeletEndpoint": {"Port": api_port}},
-        "conditions": [],
+        "conditions": [dict(c) for c in conditions],
     }
     return {"apiVersion": "v1", "kind": "Node", "metadata": md, "spec": spec, "status": status}
 
@@ -181,7 +235,8 @@ async def ensure_namespace(client: KubeClient, name: str) -> None:
 
 
 async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, Any]:
-    """Create the Node, or bring an existing one's labels, annotations and status up to date."""
+    """Create the Node, or bring an existing one's labels, annotations and status up to date
+    (its conditions too when ``desired`` has some)."""
     try:
         return await client.create(NODES, desired)
     except AlreadyExists:
@@ -202,13 +257,58 @@ async def register(client: KubeClient, desired: Mapping[str, Any]) -> dict[str, 
         except Conflict:
             continue
         status = {**(current.get("status") or {}),
-                  **{k: v for k, v in desired["status"].items() if k != "conditions"}}
+                  **{k: v for k, v in desired["status"].items() if k != "conditions" or v}}
         current["status"] = status
         try:
             return await client.update_status(NODES, current)
         except Conflict:
             continue
     raise ApiError(f"could not update node {desired['metadata']['name']} (conflicts)")
+
+
+def registered_runtime(node: Mapping[str, Any]) -> str | None:
+    """The runtime (``process`` or ``sim``) a registered Node's agent ran."""
+    return ((node.get("metadata") or {}).get("labels") or {}).get(RUNTIME_LABEL)
+
+
+def has_readiness_gate(node: Mapping[str, Any]) -> bool:
+    """Whether the node still carries the taint it joined with (:data:`READINESS_GATE`)."""
+    return any(_is_gate(t) for t in (node.get("spec") or {}).get("taints") or ())
+
+
+def _is_gate(taint: Mapping[str, Any]) -> bool:
+    return taint.get("key") == NOT_READY and taint.get("effect") == "NoSchedule"
+
+
+async def lift_readiness_gate(client: KubeClient, name: str, *,
+                              node: Mapping[str, Any] | None = None, tries: int = 5) -> bool:
+    """Remove :data:`READINESS_GATE` from the node (other taints stay); whether it did.
+
+    ``node`` is the Node as last read, if at hand (saves a read).  A merge patch
+    replaces the whole taint list, so it carries the resourceVersion it was
+    computed from: a taint someone added meanwhile is never dropped.
+    """
+    for _ in range(tries):
+        if node is None:
+            try:
+                node = await client.get(NODES, name)
+            except NotFound:
+                return False
+        taints = (node.get("spec") or {}).get("taints") or []
+        kept = [t for t in taints if not _is_gate(t)]
+        if len(kept) == len(taints):
+            return False
+        try:
+            await client.patch(NODES, name, {
+                "metadata": {"resourceVersion": node["metadata"]["resourceVersion"]},
+                "spec": {"taints": kept or None}})
+        except Conflict:
+            node = None
+            continue
+        except NotFound:
+            return False
+        return True
+    return False
 
 
 class Heartbeat:
@@ -263,6 +363,7 @@ class Heartbeat:
 
 __all__ = [
     "AGENT_VERSION", "GPU_RESOURCE", "HOSTNAME_LABEL", "IMAGE_LABEL", "INSTANCE_TYPE_LABEL",
-    "POOL_LABEL", "RUNTIME_API_ANNOTATION", "RUNTIME_LABEL", "TIER_LABEL", "ZONE_LABEL",
-    "Heartbeat", "NodeIdentity", "ensure_namespace", "node_object", "register",
+    "POOL_LABEL", "READINESS_GATE", "RUNTIME_API_ANNOTATION", "RUNTIME_LABEL", "TIER_LABEL",
+    "ZONE_LABEL", "Heartbeat", "NodeIdentity", "ensure_namespace", "has_readiness_gate",
+    "lift_readiness_gate", "node_object", "register", "registered_runtime",
 ]

@@ -40,6 +40,7 @@ the same event loop never observe a half-applied change.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -81,6 +82,10 @@ def index_by_owner_uid(obj: Mapping[str, Any]) -> list[str]:
     return [r["uid"] for r in meta(obj).get("ownerReferences") or () if r.get("uid")]
 
 
+# The two factories are memoized: the same arguments give the same function, so
+# controllers sharing an informer can each add "their" index of the same name.
+
+@functools.cache
 def index_by_label(label: str) -> IndexFunc:
     """An index on the value of one label (objects without it are not indexed)."""
     def fn(obj: Mapping[str, Any]) -> list[str]:
@@ -90,6 +95,7 @@ def index_by_label(label: str) -> IndexFunc:
     return fn
 
 
+@functools.cache
 def index_by_field(*path: str) -> IndexFunc:
     """An index on the string value at ``path``, e.g. ``index_by_field("spec", "nodeName")``."""
     def fn(obj: Mapping[str, Any]) -> list[str]:
