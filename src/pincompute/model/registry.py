@@ -147,6 +147,12 @@ NAME_MAX_LENGTH: dict[str, int] = {
 }
 """Kinds whose names must be RFC 1123 labels, with the longest name allowed."""
 
+RESERVED_PROJECT_NAMES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease",
+                                    "pincompute-system"})
+RESERVED_PROJECT_PREFIXES = ("kube-", "pincompute-")
+"""A Project's name is its namespace: system namespaces (trusted with host networking and the
+controllers' identities) and their prefixes are refused."""
+
 IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "PinJob": ("completionMode",),
     "PinTrainingJob": ("framework",),
@@ -204,6 +210,16 @@ def _check_name(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
     return causes
 
 
+def _check_reserved(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
+    """On create only, so a Project stored before the rule can still be updated and deleted."""
+    name = metadata.get("name")
+    if kind == "Project" and isinstance(name, str) and (
+            name in RESERVED_PROJECT_NAMES or name.startswith(RESERVED_PROJECT_PREFIXES)):
+        return [Cause("metadata.name", f"Invalid value: {name!r}: is reserved for the system "
+                      "(default, kube-*, pincompute-*)", "FieldValueForbidden")]
+    return []
+
+
 def _extra_checks(kind: str, obj: Mapping[str, Any], spec: BaseModel) -> list[Cause]:
     if kind == "NodeImage":
         name = (obj.get("metadata") or {}).get("name")
@@ -241,6 +257,8 @@ def validator_for(resource: Resource) -> Validator:
                                 f'values: "{kind}"', "FieldValueNotSupported"))
         if isinstance(metadata, Mapping):
             causes += _check_name(kind, metadata)
+            if old is None:
+                causes += _check_reserved(kind, metadata)
 
         spec_in = obj.get("spec")
         spec_out: dict[str, Any] | None = None
@@ -320,6 +338,7 @@ __all__ = [
     "HOST_RESOURCES", "IMMUTABLE_FIELDS", "KINDS", "MEMBERCLUSTERS", "MEMBER_RESOURCES",
     "NAME_MAX_LENGTH", "NODEIMAGES", "NODEPOOLS", "PINAPPS", "PINCRONJOBS", "PINDAEMONS",
     "PINJOBS", "PINPODS", "PINSCALERS", "PINSIDECARS", "PINTRAININGJOBS", "PLATFORM_RESOURCES",
-    "PROJECTS", "RESOURCES", "ROTATIONS", "WORKLOAD_RESOURCES", "KindInfo", "Validator",
+    "PROJECTS", "RESERVED_PROJECT_NAMES", "RESERVED_PROJECT_PREFIXES", "RESOURCES", "ROTATIONS",
+    "WORKLOAD_RESOURCES", "KindInfo", "Validator",
     "install", "kind_info", "lookup", "normalize", "validate", "validator_for",
 ]
