@@ -41,12 +41,15 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError
 
+from pincompute.kube.patch import check_depth
+
 from ...errors import (
     ApiError,
     BadRequest,
     Cause,
     Gone,
     Invalid,
+    RequestEntityTooLarge,
     Unavailable,
     from_status,
     invalid,
@@ -69,6 +72,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 _UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
 UNKNOWN_FIELD_REASON = "FieldValueUnknown"
 _DUPLICATE_FIELD = re.compile(r'duplicate field "([^"]+)"')
+_TOO_LARGE = re.compile(r"request is too large|trying to send message larger than max")
 
 
 class KubeConfigError(Exception):
@@ -195,7 +199,10 @@ class KubernetesClient(KubeClient):
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     body: Any = None, content_type: str = JSON, write: bool = False) -> Any:
         retry_on = _retry_write if write else _retry_read
-        content = orjson.dumps(body) if body is not None else None
+        try:
+            content = orjson.dumps(body) if body is not None else None
+        except TypeError as e:  # not JSON, or nested deeper than JSON encoders go
+            raise BadRequest(f"the body is not valid JSON: {e}") from None
         headers = {"Accept": JSON}
         if content is not None:
             headers["Content-Type"] = content_type
@@ -224,6 +231,10 @@ class KubernetesClient(KubeClient):
             return from_status({"message": f"{response.status_code}: {text}"},
                                code=response.status_code)
         error = from_status(status, code=response.status_code)
+        if response.status_code == 500 and _TOO_LARGE.search(error.message):
+            # etcd refused the object (over its --max-request-bytes): the request's
+            # fault, not the server's; the embedded store says the same.
+            return RequestEntityTooLarge(error.message, kind=error.kind, name=error.name)
         if response.status_code in (400, 422):
             # Strict field validation reports unknown fields as a decoding failure
             # (400 on create/update, 422 "patch" on patch); the protocol — and the
@@ -384,6 +395,7 @@ class KubernetesClient(KubeClient):
         if not isinstance(patch, Mapping):
             raise BadRequest("a merge patch must be a JSON object",
                              causes=[Cause("body", "must be an object", "FieldValueTypeInvalid")])
+        check_depth(patch)
         ns = self._namespace_for(resource, None, namespace)
         return self._typed(resource, await self._write(
             "PATCH", self._path(resource, ns, name, subresource), dict(patch),
