@@ -5,8 +5,13 @@ Theory of operation
 lightkube does what a client library should never be rewritten for — reading
 kubeconfig files and in-cluster service accounts, TLS, bearer tokens, client
 certificates and exec credential plugins — and hands us a configured async HTTP
-client.  Requests go out and come back as raw JSON parsed with orjson: typed
-model conversion is the known bottleneck of Python Kubernetes clients, and the
+client (httpx2, lightkube's HTTP library, so its exceptions are httpx2's).  A
+kubeconfig that comes from an object (a MemberCluster, a Secret) is not trusted
+like the user's own file: :func:`config_from_text` refuses credential plugins and
+references to local files unless told otherwise.
+
+Requests go out and come back as raw JSON parsed with orjson: typed model
+conversion is the known bottleneck of Python Kubernetes clients, and the
 protocol speaks plain dicts anyway.
 
 Semantics are mapped, not reinvented:
@@ -84,11 +89,30 @@ def _one_line(error: BaseException) -> str:
     return f"missing {text}" if isinstance(error, KeyError) else text
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a kubeconfig has no use for them, and aliases
+    nested in aliases expand exponentially in whatever walks the result."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases are not allowed in a kubeconfig")
+        return super().compose_node(parent, index)
+
+
 def config_from_text(text: str, *, context: str | None = None,
-                     source: str = "inline kubeconfig") -> SingleConfig:
-    """A kubeconfig document given as text (e.g. from a Secret)."""
+                     source: str = "inline kubeconfig", allow_exec: bool = False,
+                     allow_files: bool = False) -> SingleConfig:
+    """A kubeconfig document given as text (e.g. from a Secret or a MemberCluster).
+
+    Text comes from objects, which whoever may write them controls, so by default
+    the kubeconfig may neither run a command on this host (an ``exec`` credential
+    plugin or an ``auth-provider``: ``allow_exec``) nor make us read a file here
+    (``tokenFile``, ``client-certificate``, ``client-key``, ``certificate-authority``:
+    ``allow_files``; a token file read here would be sent to the kubeconfig's server).
+    Credentials must be embedded (``token``, ``client-certificate-data``, ...).
+    """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
         if not isinstance(data, dict):
             raise KubeConfigError(f"{source} is not a kubeconfig document")
         single = KubeConfig.from_dict(data).get(context_name=context)
@@ -100,12 +124,44 @@ def config_from_text(text: str, *, context: str | None = None,
         raise KubeConfigError(f"{source} is not a valid kubeconfig ({_one_line(e)})") from None
     if single is None or single.user is None:
         raise KubeConfigError(f"{source} has no user for its current context")
+    _check_trust(single, source=source, allow_exec=allow_exec, allow_files=allow_files)
     return single
 
 
+def _check_trust(config: SingleConfig, *, source: str, allow_exec: bool,
+                 allow_files: bool) -> None:
+    user = config.user
+    if user is None:
+        return
+    if not allow_exec:
+        if user.exec is not None:
+            raise KubeConfigError(
+                f"{source}: its user runs a credential plugin (exec: {user.exec.command!r}), "
+                "and a kubeconfig from an object may not run commands on this host; embed a "
+                "token or a client certificate instead")
+        if user.auth_provider is not None:
+            raise KubeConfigError(
+                f"{source}: its user has an auth-provider, and a kubeconfig from an object may "
+                "not run commands on this host; embed a token or a client certificate instead")
+    if not allow_files:
+        files = [name for name, value in (
+            ("tokenFile", user.token_file), ("client-certificate", user.client_cert),
+            ("client-key", user.client_key),
+            ("certificate-authority", config.cluster.certificate_auth)) if value]
+        if files:
+            raise KubeConfigError(
+                f"{source}: refers to files on this host ({', '.join(files)}), which a "
+                "kubeconfig from an object may not do; embed the data instead (token, "
+                "client-certificate-data, client-key-data, certificate-authority-data)")
+
+
 def load_config(kubeconfig: str | Path | None = None, *,
-                context: str | None = None) -> SingleConfig:
-    """A kubeconfig file; with ``None``: in-cluster, ``$KUBECONFIG`` or ~/.kube/config."""
+                context: str | None = None, allow_exec: bool = True) -> SingleConfig:
+    """A kubeconfig file; with ``None``: in-cluster, ``$KUBECONFIG`` or ~/.kube/config.
+
+    The user's own file may run credential plugins; pass ``allow_exec=False`` for a
+    file someone else chose (see :func:`config_from_text`).
+    """
     try:
         if kubeconfig is not None:
             path = Path(kubeconfig).expanduser()
@@ -127,6 +183,8 @@ def load_config(kubeconfig: str | Path | None = None, *,
     if single is None or single.user is None:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'} has no user for its "
                               "current context")
+    _check_trust(single, source=f"kubeconfig {kubeconfig or '(default)'}",
+                 allow_exec=allow_exec, allow_files=True)
     return single
 
 
@@ -161,8 +219,9 @@ class KubernetesClient(KubeClient):
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None = None, *,
-                        context: str | None = None, **options: Any) -> KubernetesClient:
-        return cls(load_config(kubeconfig, context=context), **options)
+                        context: str | None = None, allow_exec: bool = True,
+                        **options: Any) -> KubernetesClient:
+        return cls(load_config(kubeconfig, context=context, allow_exec=allow_exec), **options)
 
     # --- plumbing ---------------------------------------------------------------------------
 
