@@ -222,7 +222,8 @@ def _check_reserved(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
 
 def _extra_checks(kind: str, obj: Mapping[str, Any], spec: BaseModel) -> list[Cause]:
     if kind == "NodeImage":
-        name = (obj.get("metadata") or {}).get("name")
+        md = obj.get("metadata")
+        name = md.get("name") if isinstance(md, Mapping) else None
         if name and getattr(spec, "parent", None) == name:
             return [Cause("spec.parent", f"Invalid value: {name!r}: an image cannot be its "
                           "own parent")]
@@ -244,6 +245,9 @@ def validator_for(resource: Resource) -> Validator:
     def validate(obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
         causes: list[Cause] = []
         metadata = obj.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            causes.append(Cause("metadata", "must be an object", "FieldValueTypeInvalid"))
+            metadata = {}
         name = str(metadata.get("name") or metadata.get("generateName") or "")
         for key in obj:
             if key not in _TOP_LEVEL:
