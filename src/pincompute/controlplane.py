@@ -92,8 +92,8 @@ async def member_clients(host: KubernetesClient) -> dict[str, KubernetesClient]:
         context = conn.get("context")
         try:
             if conn.get("kubeconfigPath"):
-                clients[name] = KubernetesClient.from_kubeconfig(conn["kubeconfigPath"],
-                                                                 context=context)
+                clients[name] = KubernetesClient.from_kubeconfig(
+                    conn["kubeconfigPath"], context=context, allow_exec=False)
             elif conn.get("kubeconfig"):
                 clients[name] = KubernetesClient(config_from_text(
                     conn["kubeconfig"], context=context, source=f"member cluster {name}"))

@@ -125,3 +125,19 @@ def test_the_users_own_file_may_run_a_plugin_unless_told_not_to(tmp_path: Path) 
     with pytest.raises(KubeConfigError, match="credential plugin"):
         load_config(path, allow_exec=False)
     assert not (tmp_path / "pwned").exists()  # loading runs nothing; only a request would
+
+
+async def test_a_kubeconfig_file_named_by_a_member_cluster_cannot_run_a_plugin(
+        host: EmbeddedStore, tmp_path: Path) -> None:
+    """The path is the object writer's choice: it may name a file a pod wrote in its volume."""
+    marker = tmp_path / "pwned"
+    planted = tmp_path / "volume" / "kubeconfig"
+    planted.parent.mkdir()
+    planted.write_text(kubeconfig(exec_plugin(marker)))
+    await host.client().create(MEMBERCLUSTERS, {
+        "metadata": {"name": "evil"},
+        "spec": {"zone": "zone-a", "connection": {
+            "type": "Kubeconfig", "kubeconfigPath": str(planted)}}})
+    with pytest.raises(StartupError, match="credential plugin"):
+        await member_clients(host.client())  # type: ignore[arg-type]
+    assert not marker.exists()
