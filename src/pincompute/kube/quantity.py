@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_UP, Context, Decimal
 
 MAX_LENGTH = 64
 """The longest quantity text accepted (the longest meaningful one is ~30 characters)."""
@@ -27,6 +27,7 @@ MAX_EXPONENT = 64
 """The largest decimal exponent (``e64``) accepted in the text."""
 MAX_VALUE = Decimal(2**63 - 1)
 """The largest magnitude accepted: Kubernetes' int64 bound."""
+_MAX_INT = 2**63 - 1
 
 _NANO = Decimal("1e-9")
 # Exact for any accepted input: at most MAX_LENGTH digits times a 19-digit suffix.
@@ -39,6 +40,8 @@ _SUFFIX = {
     "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
     "Pi": Decimal(2**50), "Ei": Decimal(2**60),
 }
+# Decimal places a suffix adds ("1.5m" has 4); binary suffixes are whole numbers.
+_PLACES = {"n": 9, "u": 6, "m": 3}
 _RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))"
                  r"(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
 
@@ -52,7 +55,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise QuantityError(f"quantities must be strings or numbers, not {value!r}")
     if isinstance(value, int):
-        if not -MAX_VALUE <= value <= MAX_VALUE:
+        if not -_MAX_INT <= value <= _MAX_INT:
             raise QuantityError(_too_large(str(value)))
         return Decimal(value)
     if isinstance(value, float):
@@ -69,23 +72,35 @@ def parse_quantity(value: str | int | float) -> Decimal:
         raise QuantityError(
             f"quantity {value!r} must match the regular expression "
             r"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
-    try:
-        number = Decimal(m.group(1))
-    except InvalidOperation as e:  # pragma: no cover - the regex already checked
-        raise QuantityError(f"quantity {value!r} is not a number") from e
-    if m.group(2) is not None:
-        exponent = int(m.group(2))  # at most MAX_LENGTH digits
+    digits, exponent_text, suffix = m.groups()
+    number = Decimal(digits)  # the regex admits only valid numbers
+    dot = digits.find(".")
+    places = len(digits) - dot - 1 if dot >= 0 else 0  # decimal places written
+    if exponent_text is not None:
+        exponent = int(exponent_text)  # at most MAX_LENGTH digits
         if abs(exponent) > MAX_EXPONENT:
             raise QuantityError(f"quantity {value!r}: the exponent must be between "
                                 f"-{MAX_EXPONENT} and {MAX_EXPONENT}")
-        return _bounded(number.scaleb(exponent, _EXACT), value)
-    return _bounded(_EXACT.multiply(number, _SUFFIX[m.group(3) or ""]), value)
+        return _bounded(number.scaleb(exponent, _EXACT), value,
+                        finer_than_nano=places - exponent > 9)
+    if suffix is None:
+        return _bounded(number, value, finer_than_nano=places > 9)
+    # Up to 9 digits times a suffix (at most 19 digits) is exact in the default context's
+    # 28 digits; longer numbers take the exact context (slower, and rare).
+    amount = (number * _SUFFIX[suffix] if len(digits) <= 9
+              else _EXACT.multiply(number, _SUFFIX[suffix]))
+    return _bounded(amount, value, finer_than_nano=places + _PLACES.get(suffix, 0) > 9)
 
 
-def _bounded(amount: Decimal, text: str) -> Decimal:
-    if amount.copy_abs() > MAX_VALUE:
+def _bounded(amount: Decimal, text: str, *, finer_than_nano: bool = True) -> Decimal:
+    """``amount`` checked against MAX_VALUE, rounded up to nano-units if it may be finer.
+
+    (``finer_than_nano`` False is the caller's promise that it cannot be: the checks
+    are ordered cheapest first, as every quantity of every pod passes here.)
+    """
+    if amount.adjusted() >= 18 and amount.copy_abs() > MAX_VALUE:
         raise QuantityError(_too_large(text))
-    if amount and amount.as_tuple().exponent < -9:  # type: ignore[operator]
+    if finer_than_nano and amount and amount.as_tuple().exponent < -9:  # type: ignore[operator]
         # Finer than a nano-unit: round away from zero, as Kubernetes does ("0.9n" is "1n").
         amount = amount.quantize(_NANO, rounding=ROUND_UP, context=_EXACT)
     return amount
@@ -100,8 +115,8 @@ def cpu_millis(value: str | int | float) -> int:
 
     Raises :class:`QuantityError` if the result does not fit the scheduler's int64 columns.
     """
-    millis = _EXACT.multiply(parse_quantity(value), Decimal(1000))
-    if millis.copy_abs() > MAX_VALUE:
+    millis = parse_quantity(value).scaleb(3, _EXACT)
+    if millis.adjusted() >= 18 and millis.copy_abs() > MAX_VALUE:
         raise QuantityError(f"quantity {value!r} is too large for a CPU amount: at most "
                             f"{MAX_VALUE // 1000} cores")
     return int(millis.to_integral_value(rounding="ROUND_CEILING"))
