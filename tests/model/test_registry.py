@@ -192,3 +192,22 @@ async def test_embedded_store_applies_validators() -> None:
         assert project["spec"]["members"] == [{"user": "ana", "role": "viewer"}]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public", "kube-node-lease",
+                                  "pincompute-system", "kube-x", "pincompute-x"])
+def test_projects_may_not_take_system_namespace_names(name: str) -> None:
+    with pytest.raises(Invalid) as err:
+        registry.validate(make("Project", None, name=name))
+    assert [c.field for c in err.value.causes] == ["metadata.name"]
+    # A Project stored before the rule can still be updated (and so deleted).
+    old = make("Project", {}, name=name)
+    registry.validate(make("Project", {"members": [{"user": "ana"}]}, name=name), old)
+
+
+def test_non_object_metadata_is_invalid_not_a_crash() -> None:
+    obj = make("NodeImage", {"version": "1"})
+    obj["metadata"] = 1
+    with pytest.raises(Invalid) as err:
+        registry.validate(obj)
+    assert "metadata" in [c.field for c in err.value.causes]

@@ -130,8 +130,10 @@ class Connector:
 
         def build() -> KubeClient:
             try:
+                # The path comes from an object: it could name a file a pod wrote, so
+                # no credential plugin it declares is ever run.
                 return KubernetesClient.from_kubeconfig(path, context=context,
-                                                        **self.client_options)
+                                                        allow_exec=False, **self.client_options)
             except KubeConfigError as e:
                 raise ConnectError(str(e), reason="InvalidKubeconfig") from None
 

@@ -101,6 +101,13 @@ class Gone(ApiError):
     reason = "Expired"
 
 
+class RequestEntityTooLarge(ApiError):
+    """An object or request larger than the store takes (etcd's 1.5 MiB request limit)."""
+
+    code = 413
+    reason = "RequestEntityTooLarge"
+
+
 class Invalid(ApiError):
     code = 422
     reason = "Invalid"
@@ -124,12 +131,13 @@ class ServerTimeout(ApiError):
 _BY_REASON: dict[str, type[ApiError]] = {
     cls.reason: cls
     for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists,
-                Conflict, Gone, Invalid, TooManyRequests, Unavailable, ServerTimeout)
+                Conflict, Gone, RequestEntityTooLarge, Invalid, TooManyRequests, Unavailable,
+                ServerTimeout)
 }
 _BY_CODE: dict[int, type[ApiError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
-    409: Conflict, 410: Gone, 422: Invalid, 429: TooManyRequests, 503: Unavailable,
-    504: ServerTimeout,
+    409: Conflict, 410: Gone, 413: RequestEntityTooLarge, 422: Invalid, 429: TooManyRequests,
+    503: Unavailable, 504: ServerTimeout,
 }
 
 

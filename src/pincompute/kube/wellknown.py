@@ -43,7 +43,9 @@ UNSCHEDULABLE_TAINT: Final = "node.kubernetes.io/unschedulable"
 
 # --- namespaces ---------------------------------------------------------------------------------
 
+DEFAULT_NAMESPACE: Final = "default"
 KUBE_SYSTEM_NAMESPACE: Final = "kube-system"
+KUBE_PUBLIC_NAMESPACE: Final = "kube-public"
 NODE_LEASE_NAMESPACE: Final = "kube-node-lease"
 """Where each node's heartbeat Lease lives (named after the node)."""
 
@@ -61,9 +63,25 @@ DISRUPTION_TARGET: Final = "DisruptionTarget"
 REASON_PREEMPTED: Final = "PreemptionByScheduler"
 
 __all__ = [
-    "APP_NAME_LABEL", "APP_PART_OF_LABEL", "ARCH_LABEL", "DISRUPTION_TARGET", "GPU_RESOURCE",
-    "HOSTNAME_LABEL", "INSTANCE_TYPE_LABEL", "KUBE_SYSTEM_NAMESPACE", "NODE_LEASE_NAMESPACE",
-    "NOT_READY_TAINT", "OS_LABEL", "POD_SCHEDULED", "REASON_PREEMPTED",
-    "REASON_SCHEDULER_ERROR", "REASON_UNSCHEDULABLE", "REGION_LABEL", "UNREACHABLE_TAINT",
-    "UNSCHEDULABLE_TAINT", "ZONE_LABEL",
+    "APP_NAME_LABEL",
+    "APP_PART_OF_LABEL",
+    "ARCH_LABEL",
+    "DEFAULT_NAMESPACE",
+    "DISRUPTION_TARGET",
+    "GPU_RESOURCE",
+    "HOSTNAME_LABEL",
+    "INSTANCE_TYPE_LABEL",
+    "KUBE_PUBLIC_NAMESPACE",
+    "KUBE_SYSTEM_NAMESPACE",
+    "NODE_LEASE_NAMESPACE",
+    "NOT_READY_TAINT",
+    "OS_LABEL",
+    "POD_SCHEDULED",
+    "REASON_PREEMPTED",
+    "REASON_SCHEDULER_ERROR",
+    "REASON_UNSCHEDULABLE",
+    "REGION_LABEL",
+    "UNREACHABLE_TAINT",
+    "UNSCHEDULABLE_TAINT",
+    "ZONE_LABEL",
 ]

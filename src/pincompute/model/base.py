@@ -128,7 +128,7 @@ def _check_quantity(value: Any, *, signed: bool) -> str | int:
     if isinstance(value, float):
         # YAML turns `cpu: 0.5` into a float; store the exact decimal text instead
         # (the CRD type is int-or-string, as for Kubernetes quantities).
-        return format(Decimal(repr(value)).normalize(), "f")
+        return format(amount.normalize(), "f")
     return value
 
 

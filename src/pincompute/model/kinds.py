@@ -126,7 +126,8 @@ class KindInfo:
 
 
 def _image_not_own_parent(obj: Mapping[str, Any], spec: BaseModel) -> list[Cause]:
-    name = (obj.get("metadata") or {}).get("name")
+    md = obj.get("metadata")
+    name = md.get("name") if isinstance(md, Mapping) else None  # hostile input: any shape
     if name and getattr(spec, "parent", None) == name:
         return [Cause("spec.parent", f"Invalid value: {name!r}: an image cannot be its own "
                       "parent")]

@@ -45,10 +45,17 @@ from pydantic import ValidationError
 from pincompute.kube import names
 from pincompute.kube.errors import Cause, invalid
 from pincompute.kube.resource import Resource
+from pincompute.kube.wellknown import (
+    DEFAULT_NAMESPACE,
+    KUBE_PUBLIC_NAMESPACE,
+    KUBE_SYSTEM_NAMESPACE,
+    NODE_LEASE_NAMESPACE,
+)
 
 from .base import API_VERSION
 from .kinds import KIND_TABLE, KindInfo
 from .validation import causes_from
+from .wellknown import SYSTEM_NAMESPACE
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
 
@@ -88,6 +95,13 @@ MEMBER_RESOURCES: tuple[Resource, ...] = tuple(
 NAME_MAX_LENGTH: dict[str, int] = {
     info.kind: info.name_max_length for info in KIND_TABLE if info.name_max_length is not None}
 """Kinds whose names must be RFC 1123 labels, with the longest name allowed."""
+
+RESERVED_PROJECT_NAMES = frozenset({DEFAULT_NAMESPACE, KUBE_SYSTEM_NAMESPACE,
+                                    KUBE_PUBLIC_NAMESPACE, NODE_LEASE_NAMESPACE,
+                                    SYSTEM_NAMESPACE})
+RESERVED_PROJECT_PREFIXES = ("kube-", "pincompute-")
+"""A Project's name is its namespace: system namespaces (trusted with host networking and the
+controllers' identities) and their prefixes are refused."""
 
 IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
     info.kind: info.immutable for info in KIND_TABLE if info.immutable}
@@ -139,6 +153,16 @@ def _check_name(limit: int | None, metadata: Mapping[str, Any]) -> list[Cause]:
     return causes
 
 
+def _check_reserved(kind: str, metadata: Mapping[str, Any]) -> list[Cause]:
+    """On create only, so a Project stored before the rule can still be updated and deleted."""
+    name = metadata.get("name")
+    if kind == "Project" and isinstance(name, str) and (
+            name in RESERVED_PROJECT_NAMES or name.startswith(RESERVED_PROJECT_PREFIXES)):
+        return [Cause("metadata.name", f"Invalid value: {name!r}: is reserved for the system "
+                      "(default, kube-*, pincompute-*)", "FieldValueForbidden")]
+    return []
+
+
 def validator_for(resource: Resource) -> Validator:
     """The validator of ``resource``'s kind, for ``store.register(resource, validator=...)``.
 
@@ -155,6 +179,9 @@ def validator_for(resource: Resource) -> Validator:
     def validate(obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
         causes: list[Cause] = []
         metadata = obj.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            causes.append(Cause("metadata", "must be an object", "FieldValueTypeInvalid"))
+            metadata = {}
         name = str(metadata.get("name") or metadata.get("generateName") or "")
         for key in obj:
             if key not in _TOP_LEVEL:
@@ -168,6 +195,8 @@ def validator_for(resource: Resource) -> Validator:
                                 f'values: "{kind}"', "FieldValueNotSupported"))
         if isinstance(metadata, Mapping):
             causes += _check_name(info.name_max_length, metadata)
+            if old is None:
+                causes += _check_reserved(kind, metadata)
 
         spec_in = obj.get("spec")
         spec_out: dict[str, Any] | None = None
@@ -248,6 +277,7 @@ __all__ = [
     "HOST_RESOURCES", "IMMUTABLE_FIELDS", "KINDS", "MEMBERCLUSTERS", "MEMBER_RESOURCES",
     "NAME_MAX_LENGTH", "NODEIMAGES", "NODEPOOLS", "PINAPPS", "PINCRONJOBS", "PINDAEMONS",
     "PINJOBS", "PINPODS", "PINSCALERS", "PINSIDECARS", "PINTRAININGJOBS", "PLATFORM_RESOURCES",
-    "PROJECTS", "RESOURCES", "ROTATIONS", "WORKLOAD_RESOURCES", "KindInfo", "Validator",
+    "PROJECTS", "RESERVED_PROJECT_NAMES", "RESERVED_PROJECT_PREFIXES", "RESOURCES", "ROTATIONS",
+    "WORKLOAD_RESOURCES", "KindInfo", "Validator",
     "install", "kind_info", "lookup", "normalize", "validate", "validator_for",
 ]

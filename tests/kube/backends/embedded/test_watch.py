@@ -3,7 +3,10 @@ import asyncio
 import pytest
 
 from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.backends.embedded.collection import Entry
+from pincompute.kube.backends.embedded.watch import History, StoreEvent
 from pincompute.kube.errors import Gone
+from pincompute.kube.protocol import ADDED, MODIFIED
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
 
 
@@ -83,3 +86,34 @@ async def test_bookmarks_carry_the_current_version() -> None:
     else:
         pytest.fail("no bookmark")
     await store.close()
+
+
+def _event(rv: int, size: int, *, prev: bool = False) -> StoreEvent:
+    def entry(n: int) -> Entry:
+        return Entry(key=f"ns/cm-{rv}", ns="ns", name=f"cm-{rv}", uid=str(rv), rv=n,
+                     raw=b"x" * size, data={"metadata": {}})
+    return StoreEvent(MODIFIED if prev else ADDED, rv, entry(rv), entry(rv - 1) if prev else None)
+
+
+def test_history_is_bounded_in_bytes_as_well_as_in_events() -> None:
+    history = History(1000, floor=0, max_bytes=10_000)
+    for rv in range(1, 101):
+        history.append(_event(rv, 1000))
+        assert history.bytes <= 10_000
+    # Trimmed in bulk to half the bound; what is kept is the newest, in order.
+    kept = history.since(history.floor)
+    assert kept is not None and 5 <= len(kept) <= 10
+    assert [e.rv for e in kept] == list(range(101 - len(kept), 101))
+    assert history.since(history.floor - 1) is None  # older ones are gone
+    # An event's previous version counts too (it is kept alive by the event).
+    history.append(_event(101, 3000, prev=True))
+    assert history.bytes <= 10_000
+    assert [e.rv for e in history.since(100) or ()] == [101]
+
+
+def test_one_event_larger_than_the_bound_is_still_kept() -> None:
+    history = History(10, floor=0, max_bytes=100)
+    history.append(_event(1, 50))
+    history.append(_event(2, 500))
+    assert [e.rv for e in history.since(1) or ()] == [2]
+    assert history.since(0) is None

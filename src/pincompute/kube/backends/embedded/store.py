@@ -73,7 +73,7 @@ from ....kube.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from . import admission
+from . import admission, limits
 from .collection import Collection, Entry, Validator
 from .persistence import SqliteLog
 from .watch import StoreEvent, Watcher
@@ -870,6 +870,9 @@ class EmbeddedStore:
         # store keeps these bytes for the object's lifetime, so keep an exact copy
         # (measured: 4.1 KB → 1.1 KB per 1 KB pod, ~350 MB at 120k pods).
         raw = _compact(orjson.dumps(data))
+        if limits.exceeds(len(raw), md, prev):
+            self._rv -= 1  # nothing was written
+            raise limits.too_large(coll.resource, md, len(raw))
         entry = Entry(key=prev.key if prev is not None else self._entry_key(coll, md),
                       ns=md.get("namespace") or "", name=md["name"], uid=md["uid"], rv=rv,
                       raw=raw, data=data, selectable=coll.selectable)

@@ -1,10 +1,11 @@
 """Watch support for the embedded store: event history and watchers.
 
-Every write produces one :class:`StoreEvent`.  Each resource keeps a bounded
-:class:`History` of its recent events, so a watcher can resume from any
-resourceVersion still inside it; older ones answer Gone, as etcd does after
-compaction.  A resource's history starts empty when a store is opened, so only
-resourceVersions at or after the open are resumable.
+Every write produces one :class:`StoreEvent`.  Each resource keeps a
+:class:`History` of its recent events, bounded in count and in bytes, so a
+watcher can resume from any resourceVersion still inside it; older ones
+answer Gone, as etcd does after compaction.  A resource's history starts empty
+when a store is opened, so only resourceVersions at or after the open are
+resumable.
 
 Fan-out never blocks the writer: :meth:`Watcher.offer` appends to the watcher's
 own buffer and wakes it.  A watcher whose buffer passes its bound is closed —
@@ -68,25 +69,54 @@ class StoreEvent:
         return self._obj
 
 
-class History:
-    """The recent events of one resource, in resourceVersion order."""
+HISTORY_MAX_BYTES = 64 * 2**20
+"""The most serialized object bytes one resource's history retains (before trimming to half)."""
 
-    def __init__(self, capacity: int, *, floor: int) -> None:
+
+class History:
+    """The recent events of one resource, in resourceVersion order.
+
+    Bounded twice: by ``capacity`` events and by ``max_bytes`` of the objects the
+    events hold (their stored JSON; an event keeps the object's old version alive
+    after the collection has moved on), so large objects cannot make a history of
+    ``capacity`` events hold gigabytes.  Each bound trims in bulk — to
+    ``capacity`` events, to half of ``max_bytes`` — so appends stay O(1) amortized.
+    """
+
+    def __init__(self, capacity: int, *, floor: int,
+                 max_bytes: int = HISTORY_MAX_BYTES) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
         # Every event with rv > floor is retained; older ones are gone.
         self.floor = floor
         self._rvs: list[int] = []
         self._events: list[StoreEvent] = []
+        self._sizes: list[int] = []
+        self.bytes = 0
 
     def append(self, event: StoreEvent) -> None:
+        size = len(event.entry.raw) + (len(event.prev.raw) if event.prev is not None else 0)
         self._rvs.append(event.rv)
         self._events.append(event)
+        self._sizes.append(size)
+        self.bytes += size
         if len(self._events) > 2 * self.capacity:
-            # Trim in bulk so appends stay O(1) amortized.
-            drop = len(self._events) - self.capacity
-            self.floor = self._rvs[drop - 1]
-            del self._rvs[:drop]
-            del self._events[:drop]
+            self._drop(len(self._events) - self.capacity)
+        if self.bytes > self.max_bytes:
+            drop, freed, keep = 0, 0, self.bytes - self.max_bytes // 2
+            while freed < keep and drop < len(self._sizes) - 1:  # the newest always stays
+                freed += self._sizes[drop]
+                drop += 1
+            self._drop(drop)
+
+    def _drop(self, drop: int) -> None:
+        if drop <= 0:
+            return
+        self.floor = self._rvs[drop - 1]
+        self.bytes -= sum(self._sizes[:drop])
+        del self._rvs[:drop]
+        del self._events[:drop]
+        del self._sizes[:drop]
 
     def since(self, rv: int) -> list[StoreEvent] | None:
         """Events after ``rv``; None if some of them are no longer retained."""

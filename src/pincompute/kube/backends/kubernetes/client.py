@@ -5,8 +5,13 @@ Theory of operation
 lightkube does what a client library should never be rewritten for — reading
 kubeconfig files and in-cluster service accounts, TLS, bearer tokens, client
 certificates and exec credential plugins — and hands us a configured async HTTP
-client.  Requests go out and come back as raw JSON parsed with orjson: typed
-model conversion is the known bottleneck of Python Kubernetes clients, and the
+client (httpx2, lightkube's HTTP library, so its exceptions are httpx2's).  A
+kubeconfig that comes from an object (a MemberCluster, a Secret) is not trusted
+like the user's own file: :func:`config_from_text` refuses credential plugins and
+references to local files unless told otherwise.
+
+Requests go out and come back as raw JSON parsed with orjson: typed model
+conversion is the known bottleneck of Python Kubernetes clients, and the
 protocol speaks plain dicts anyway.
 
 Semantics are mapped, not reinvented:
@@ -41,12 +46,15 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError
 
+from pincompute.kube.patch import check_depth
+
 from ...errors import (
     ApiError,
     BadRequest,
     Cause,
     Gone,
     Invalid,
+    RequestEntityTooLarge,
     Unavailable,
     from_status,
     invalid,
@@ -69,6 +77,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 _UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
 UNKNOWN_FIELD_REASON = "FieldValueUnknown"
 _DUPLICATE_FIELD = re.compile(r'duplicate field "([^"]+)"')
+_TOO_LARGE = re.compile(r"request is too large|trying to send message larger than max")
 
 
 class KubeConfigError(Exception):
@@ -80,11 +89,30 @@ def _one_line(error: BaseException) -> str:
     return f"missing {text}" if isinstance(error, KeyError) else text
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a kubeconfig has no use for them, and aliases
+    nested in aliases expand exponentially in whatever walks the result."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases are not allowed in a kubeconfig")
+        return super().compose_node(parent, index)
+
+
 def config_from_text(text: str, *, context: str | None = None,
-                     source: str = "inline kubeconfig") -> SingleConfig:
-    """A kubeconfig document given as text (e.g. from a Secret)."""
+                     source: str = "inline kubeconfig", allow_exec: bool = False,
+                     allow_files: bool = False) -> SingleConfig:
+    """A kubeconfig document given as text (e.g. from a Secret or a MemberCluster).
+
+    Text comes from objects, which whoever may write them controls, so by default
+    the kubeconfig may neither run a command on this host (an ``exec`` credential
+    plugin or an ``auth-provider``: ``allow_exec``) nor make us read a file here
+    (``tokenFile``, ``client-certificate``, ``client-key``, ``certificate-authority``:
+    ``allow_files``; a token file read here would be sent to the kubeconfig's server).
+    Credentials must be embedded (``token``, ``client-certificate-data``, ...).
+    """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
         if not isinstance(data, dict):
             raise KubeConfigError(f"{source} is not a kubeconfig document")
         single = KubeConfig.from_dict(data).get(context_name=context)
@@ -96,12 +124,44 @@ def config_from_text(text: str, *, context: str | None = None,
         raise KubeConfigError(f"{source} is not a valid kubeconfig ({_one_line(e)})") from None
     if single is None or single.user is None:
         raise KubeConfigError(f"{source} has no user for its current context")
+    _check_trust(single, source=source, allow_exec=allow_exec, allow_files=allow_files)
     return single
 
 
+def _check_trust(config: SingleConfig, *, source: str, allow_exec: bool,
+                 allow_files: bool) -> None:
+    user = config.user
+    if user is None:
+        return
+    if not allow_exec:
+        if user.exec is not None:
+            raise KubeConfigError(
+                f"{source}: its user runs a credential plugin (exec: {user.exec.command!r}), "
+                "and a kubeconfig from an object may not run commands on this host; embed a "
+                "token or a client certificate instead")
+        if user.auth_provider is not None:
+            raise KubeConfigError(
+                f"{source}: its user has an auth-provider, and a kubeconfig from an object may "
+                "not run commands on this host; embed a token or a client certificate instead")
+    if not allow_files:
+        files = [name for name, value in (
+            ("tokenFile", user.token_file), ("client-certificate", user.client_cert),
+            ("client-key", user.client_key),
+            ("certificate-authority", config.cluster.certificate_auth)) if value]
+        if files:
+            raise KubeConfigError(
+                f"{source}: refers to files on this host ({', '.join(files)}), which a "
+                "kubeconfig from an object may not do; embed the data instead (token, "
+                "client-certificate-data, client-key-data, certificate-authority-data)")
+
+
 def load_config(kubeconfig: str | Path | None = None, *,
-                context: str | None = None) -> SingleConfig:
-    """A kubeconfig file; with ``None``: in-cluster, ``$KUBECONFIG`` or ~/.kube/config."""
+                context: str | None = None, allow_exec: bool = True) -> SingleConfig:
+    """A kubeconfig file; with ``None``: in-cluster, ``$KUBECONFIG`` or ~/.kube/config.
+
+    The user's own file may run credential plugins; pass ``allow_exec=False`` for a
+    file someone else chose (see :func:`config_from_text`).
+    """
     try:
         if kubeconfig is not None:
             path = Path(kubeconfig).expanduser()
@@ -123,6 +183,8 @@ def load_config(kubeconfig: str | Path | None = None, *,
     if single is None or single.user is None:
         raise KubeConfigError(f"kubeconfig {kubeconfig or '(default)'} has no user for its "
                               "current context")
+    _check_trust(single, source=f"kubeconfig {kubeconfig or '(default)'}",
+                 allow_exec=allow_exec, allow_files=True)
     return single
 
 
@@ -157,8 +219,9 @@ class KubernetesClient(KubeClient):
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None = None, *,
-                        context: str | None = None, **options: Any) -> KubernetesClient:
-        return cls(load_config(kubeconfig, context=context), **options)
+                        context: str | None = None, allow_exec: bool = True,
+                        **options: Any) -> KubernetesClient:
+        return cls(load_config(kubeconfig, context=context, allow_exec=allow_exec), **options)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -195,7 +258,10 @@ class KubernetesClient(KubeClient):
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     body: Any = None, content_type: str = JSON, write: bool = False) -> Any:
         retry_on = _retry_write if write else _retry_read
-        content = orjson.dumps(body) if body is not None else None
+        try:
+            content = orjson.dumps(body) if body is not None else None
+        except TypeError as e:  # not JSON, or nested deeper than JSON encoders go
+            raise BadRequest(f"the body is not valid JSON: {e}") from None
         headers = {"Accept": JSON}
         if content is not None:
             headers["Content-Type"] = content_type
@@ -224,6 +290,10 @@ class KubernetesClient(KubeClient):
             return from_status({"message": f"{response.status_code}: {text}"},
                                code=response.status_code)
         error = from_status(status, code=response.status_code)
+        if response.status_code == 500 and _TOO_LARGE.search(error.message):
+            # etcd refused the object (over its --max-request-bytes): the request's
+            # fault, not the server's; the embedded store says the same.
+            return RequestEntityTooLarge(error.message, kind=error.kind, name=error.name)
         if response.status_code in (400, 422):
             # Strict field validation reports unknown fields as a decoding failure
             # (400 on create/update, 422 "patch" on patch); the protocol — and the
@@ -384,6 +454,7 @@ class KubernetesClient(KubeClient):
         if not isinstance(patch, Mapping):
             raise BadRequest("a merge patch must be a JSON object",
                              causes=[Cause("body", "must be an object", "FieldValueTypeInvalid")])
+        check_depth(patch)
         ns = self._namespace_for(resource, None, namespace)
         return self._typed(resource, await self._write(
             "PATCH", self._path(resource, ns, name, subresource), dict(patch),
