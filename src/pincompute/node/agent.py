@@ -6,9 +6,10 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
 
 1. registers the Node (:mod:`.registration`) and claims its pod address block
    (:mod:`.network`), recording it as ``spec.podCIDR``;
-2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids and
-   cgroups when root and the machine allow, else *degraded*, logged and shown
-   in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.simruntime`);
+2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids,
+   cgroups and bind guards (:mod:`.bindguard`) when root and the machine allow,
+   else *degraded*, logged and shown in the ``IsolationDegraded`` condition) or
+   ``sim`` (:mod:`.simruntime`);
 3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
    passes — and keeps renewing its Lease and re-evaluating its conditions;
@@ -52,7 +53,7 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import health
+from . import bindguard, health
 from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
@@ -243,7 +244,7 @@ class NodeAgent:
         self.logs = LogStore(root / "logs", max_bytes=cfg.log_max_bytes,
                              max_files=cfg.log_max_files)
         degraded: list[str] = []
-        uids = cgroups = None
+        uids = cgroups = guard = None
         if cfg.isolation == "off":
             degraded.append("isolation is off by configuration: pods share the agent's uid "
                             "and have no cgroup limits")
@@ -258,9 +259,14 @@ class NodeAgent:
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
+            guard, why = bindguard.for_node(
+                self.name, join=cgroups is None or cgroups.version != "v2")
+            if guard is None:
+                degraded.append(f"no bind guard ({why}): pods can bind any loopback address")
         self.degraded = tuple(degraded)
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
-                                 uids=uids, node_ip=node_ip, degraded=self.degraded)
+                                 uids=uids, node_ip=node_ip, degraded=self.degraded,
+                                 bindguard=guard)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).
