@@ -55,6 +55,7 @@ from pincompute.runtime.logging import get_logger
 
 from . import bindguard, health
 from .backoff import BackoffPolicy
+from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
@@ -91,7 +92,8 @@ class NodeConfig:
     """Cluster storage shared by the machine's nodes (persistent and shared volumes);
     default ``<root_dir>/../storage``."""
     pod_pool: str | None = None
-    """The cluster's pod address pool (default: 127.64.0.0/10 process, 10.0.0.0/8 sim)."""
+    """The cluster's pod address pool (default: sim 10.0.0.0/8; process: a block of
+    127.64.0.0/10 held for this node in the machine's registry)."""
     pod_block_prefix: int = 24
     lease_duration: float = 40.0
     heartbeat_interval: float | None = None
@@ -180,9 +182,12 @@ class NodeAgent:
         await ensure_namespace(self.client, NODE_LEASE_NAMESPACE)
         self.node = await register(self.client, node_object(cfg.identity, runtime=cfg.runtime))
         self.heartbeat.set_owner(self.node)
-        pool = cfg.pod_pool or (SIM_POOL if cfg.runtime == "sim" else PROCESS_POOL)
-        self.pod_cidr = (self.node.get("spec") or {}).get("podCIDR") or await claim_pod_cidr(
-            self.client, self.node, pool=pool, prefix=cfg.pod_block_prefix)
+        pool = await self._pod_pool()
+        self.pod_cidr = (self.node.get("spec") or {}).get("podCIDR")
+        if not self.pod_cidr or not ipaddress.IPv4Network(self.pod_cidr).subnet_of(
+                ipaddress.IPv4Network(pool)):
+            self.pod_cidr = await claim_pod_cidr(self.client, self.node, pool=pool,
+                                                 prefix=cfg.pod_block_prefix)
         block = AddressBlock(ipaddress.IPv4Network(self.pod_cidr))
         self.networking = Networking(block, dedicated_interfaces=cfg.identity.dedicated_interfaces,
                                      system_namespaces=cfg.system_namespaces)
@@ -231,6 +236,21 @@ class NodeAgent:
         self._started = True
         self._log.info("node %s started (%s runtime, pod CIDR %s, api %s)", self.name,
                        cfg.runtime, self.pod_cidr, self.api_endpoint or "off")
+
+    async def _pod_pool(self) -> str:
+        """The pool this node's block comes from: configured (a region gives each member
+        cluster its own block of the machine), or for a process node on its own, a block
+        of the machine's registry held by its directory (:mod:`.blockregistry`)."""
+        cfg = self.config
+        if cfg.pod_pool:
+            return cfg.pod_pool
+        if cfg.runtime == "sim":
+            return SIM_POOL
+        if cfg.root_dir is None:
+            raise ValueError("the process runtime needs root_dir")
+        cfg.root_dir.mkdir(parents=True, exist_ok=True)
+        return await asyncio.to_thread(BlockRegistry().claim, cfg.root_dir, self.name,
+                                       pool=PROCESS_POOL, prefix=cfg.pod_block_prefix)
 
     def _make_runtime(self, node_ip: str) -> ContainerRuntime:
         cfg = self.config
