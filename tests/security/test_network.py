@@ -30,6 +30,7 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.objects import condition_true
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.model.wellknown import SYSTEM_NAMESPACE
 from pincompute.node import NodeAgent, NodeConfig, NodeIdentity, bindguard
 from pincompute.node.blockregistry import STATE_DIR_ENV
 from pincompute.region import Region
@@ -241,6 +242,53 @@ async def test_two_regions_on_one_machine_get_disjoint_address_blocks(
         assert len(blocks) == 4
         assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1:]), \
             blocks
+    finally:
+        for region in regions:
+            await region.close()
+        for parent in parents:
+            shutil.rmtree(parent, ignore_errors=True)
+
+
+async def test_a_second_region_with_the_same_node_names_leaves_the_first_ones_pods_alone(
+        as_root: None, state_dir: Path) -> None:
+    """Both regions name their nodes ``zone-a-1-general-0``: the machine-wide things a node
+    keeps (cgroups, pod uids, bind guards) must not be taken for the other's leftovers."""
+    parents = [Path(tempfile.mkdtemp(prefix="pincompute-region-")) for _ in range(2)]
+    regions: list[Region] = []
+    try:
+        parents[0].chmod(0o711)
+        first = await Region.open(parents[0] / "data", zones=1, nodes_per_zone=1,
+                                  runtime="process", lease_duration=4)
+        regions.append(first)
+        await first.start()
+        member = first.members[0]
+        await member.client.create(PODS, {"metadata": {"name": "sleeper"}, "spec": {
+            "schedulerName": "pincompute", "containers": [{
+                "name": "main", "image": "local", "command": ["sleep", "600"]}]}},
+            namespace=SYSTEM_NAMESPACE)
+
+        async def running() -> dict[str, Any] | None:
+            p = await member.client.get(PODS, "sleeper", namespace=SYSTEM_NAMESPACE)
+            return p if (p.get("status") or {}).get("phase") == "Running" else None
+
+        await eventually(running, timeout=20, what="the first region's pod to run")
+        agent = next(iter(first.fleets[member.name].agents.values()))
+        worker = agent.find(SYSTEM_NAMESPACE, "sleeper")
+        assert worker is not None
+        uid = agent.runtime.uids.allocate(worker.uid)  # type: ignore[union-attr]
+
+        parents[1].chmod(0o711)
+        second = await Region.open(parents[1] / "data", zones=1, nodes_per_zone=1,
+                                   runtime="process", lease_duration=4)
+        regions.append(second)
+        await second.start()
+        await second.close()
+        regions.remove(second)
+
+        pod = await member.client.get(PODS, "sleeper", namespace=SYSTEM_NAMESPACE)
+        status = pod["status"]["containerStatuses"][0]
+        assert "running" in status["state"] and status["restartCount"] == 0, status
+        assert (agent.runtime.uids.registry / str(uid)).exists()  # type: ignore[union-attr]
     finally:
         for region in regions:
             await region.close()

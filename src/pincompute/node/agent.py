@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -272,15 +273,19 @@ class NodeAgent:
             degraded.append("not running as root: pods run as the agent's uid and their "
                             "CPU/memory limits are not enforced")
         else:
-            uids = UidAllocator(node=self.name, registry=cfg.uid_registry)
-            cgroups, why = detect_cgroups(self.name)
+            # Regions on one machine may name their nodes alike: what a node keeps on the
+            # machine (pod uids, cgroups) is keyed by its directory too, so one region's
+            # node never takes another's pods for its own leftovers.
+            local = f"{self.name}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}"
+            uids = UidAllocator(node=local, registry=cfg.uid_registry)
+            cgroups, why = detect_cgroups(local)
             if cgroups is None:
                 degraded.append(f"no writable cgroups ({why}): CPU/memory limits are not "
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
             guard, why = bindguard.for_node(
-                self.name, join=cgroups is None or cgroups.version != "v2")
+                local, join=cgroups is None or cgroups.version != "v2")
             if guard is None:
                 degraded.append(f"no bind guard ({why}): pods can bind any loopback address")
         self.degraded = tuple(degraded)
