@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pincompute.kube.resource import NODES
 from pincompute.node import bindguard, bpf
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or bindguard._unified_dir() is None,
@@ -126,3 +127,24 @@ async def test_a_pods_guard_is_created_joined_and_removed_with_what_runs_in_it()
 def test_processes_below_a_resource_cgroup_need_not_join_the_pod_directory() -> None:
     guard = bindguard.BindGuard(Path("/nonexistent"), join=False)
     assert guard.open_procs("uid-1") == []
+
+
+async def test_a_node_without_the_guard_runs_degraded_and_says_so(
+        make_agent, cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bindguard, "probe", lambda: "no eBPF here")
+    agent = await make_agent()
+    assert agent.runtime.bindguard is None
+    reason = "no bind guard (no eBPF here): pods can bind any loopback address"
+    assert reason in agent.degraded
+    node = await cluster.get(NODES, "n1")
+    degraded = next(c for c in node["status"]["conditions"] if c["type"] == "IsolationDegraded")
+    assert degraded["status"] == "True" and reason in degraded["message"]
+
+
+async def test_a_node_with_the_guard_enforces_it(make_agent, cluster) -> None:
+    agent = await make_agent()
+    assert agent.runtime.bindguard is not None
+    assert not agent.degraded
+    node = await cluster.get(NODES, "n1")
+    degraded = next(c for c in node["status"]["conditions"] if c["type"] == "IsolationDegraded")
+    assert degraded["status"] == "False"

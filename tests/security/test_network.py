@@ -33,6 +33,7 @@ from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.model.wellknown import SYSTEM_NAMESPACE
 from pincompute.node import NodeAgent, NodeConfig, NodeIdentity, bindguard
 from pincompute.node.blockregistry import STATE_DIR_ENV
+from pincompute.node.runtimeapi import NodeClient
 from pincompute.region import Region
 from tests.waiting import eventually
 
@@ -170,6 +171,27 @@ async def test_pod_cannot_bind_another_pods_address_and_port(node) -> None:
     assert await answer(f"http://{victim_ip}:8080/") == "victim"
     victim = await client.get(PODS, "victim", namespace="default")
     assert victim["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+async def test_exec_session_cannot_bind_another_pods_address(node) -> None:
+    """A command run in a pod through the runtime API (``pincompute exec``) is the pod too."""
+    client, agent = node
+    await client.create(PODS, server("victim"), namespace="default")
+    await client.create(PODS, pod("box", [{"name": "main", "command": ["sleep", "600"]}]),
+                        namespace="default")
+    victim_ip = (await ready(client, "victim"))["status"]["podIP"]
+    await ready(client, "box")
+    assert agent.api_endpoint is not None
+
+    result = await NodeClient(agent.api_endpoint, agent.api_token).exec(
+        "default", "box", "main",
+        [PYTHON, "-c", ATTACK, json.dumps([(victim_ip, free_port(victim_ip)),
+                                           ("0.0.0.0", 0)])])
+
+    assert result.exit_code == 0, result.stderr
+    refused, _ = json.loads(result.stdout)
+    assert refused in REFUSED
+    assert await answer(f"http://{victim_ip}:8080/") == "victim"
 
 
 async def test_pod_cannot_bind_a_host_port_it_did_not_declare(node) -> None:
