@@ -119,6 +119,7 @@ async def test_a_pods_guard_is_created_joined_and_removed_with_what_runs_in_it()
         assert await asyncio.wait_for(left.wait(), 5) == -9  # killed by the teardown
         assert not guard.pod_dir("uid-1").exists()
         await guard.detach("uid-1")  # again: nothing to do
+        guard.attach("uid-2", "127.64.3.3")  # left behind, say by a crash
     finally:
         guard.close()
     assert not guard.base.exists()

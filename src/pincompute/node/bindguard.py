@@ -183,8 +183,13 @@ class BindGuard:
                 await asyncio.sleep(0.01)
 
     def close(self) -> None:
-        """Remove the node's directory once its pods' directories are gone."""
+        """Remove the node's empty directories (its pods are stopped; a crashed run's
+        leftovers go too), then the node's own."""
         with contextlib.suppress(OSError):
+            for entry in os.scandir(self.base):
+                if entry.is_dir(follow_symlinks=False) and entry.name.startswith("pod"):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(entry.path)
             self.base.rmdir()
 
 
