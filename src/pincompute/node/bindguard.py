@@ -6,9 +6,11 @@ In the process runtime every pod has an address of its own on the loopback
 interface (:mod:`.network`), but the kernel lets any process bind any of
 ``127.0.0.0/8``: without a guard a pod could take another pod's address and
 port, or a port of the node's address before the agent forwards it.  A network
-namespace per pod would need virtual interfaces and routing for every pod;
-instead the node attaches two tiny programs (:mod:`.bpf`) to a cgroup v2
-directory per pod, ``<agent's cgroup2>/pincompute/<node>/pod<uid>``, which every
+namespace per pod would take the pod off the shared loopback (its own ``lo``
+cannot carry the ``127.x`` address others reach it by) and need a veth pair
+and an agent-side proxy per pod; instead the node attaches two tiny programs
+(:mod:`.bpf`) to a cgroup v2 directory per pod,
+``<agent's cgroup2>/pincompute/<node's machine-local name>/pod<uid>``, which every
 process of the pod joins between fork and exec (like its v1 cgroups, see
 :mod:`.cgroups`).  A socket belongs to the cgroup of the process that created
 it, so everything the pod's processes and their children open is covered, and
@@ -29,7 +31,10 @@ socket of the pod:
 
 Ports chosen by the kernel (``listen`` or ``sendto`` on an unbound socket)
 do not pass through ``bind``: such a socket gets a free ephemeral port on the
-wildcard address — never a port someone else holds or one the pod chose.
+wildcard address — never a port someone else holds or one the pod chose.  (It
+would receive a connection to *another* address at that random port where
+nothing else listens; filtering what a pod receives by destination would close
+that too and is not done here.)
 
 A program stays attached while its cgroup directory exists, agent restarts
 included; :meth:`BindGuard.detach` kills what is left in the directory and
