@@ -52,6 +52,8 @@ from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.member.provisioner import NodeProvisioner
 from pincompute.model import registry
 from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.node.blockregistry import BlockRegistry
+from pincompute.node.network import PROCESS_POOL
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
@@ -125,8 +127,14 @@ class Region:
         provisioners: dict[str, NodeProvisioner] = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
+            config = dict(node_options or {})
+            if runtime == "process" and not config.get("pod_pool"):
+                # Loopback addresses are the machine's: each member cluster's pods get a
+                # block no other cluster of any region on this machine has.
+                config["pod_pool"] = await asyncio.to_thread(
+                    BlockRegistry().claim, data_dir, member.name, pool=PROCESS_POOL)
             nodes = NodeOptions(runtime=runtime, base_dir=node_base / member.name,
-                                initial_size=nodes_per_zone, config=dict(node_options or {}))
+                                initial_size=nodes_per_zone, config=config)
             made = add_member_controllers(manager, client=member.client, cluster=member.name,
                                           zone=member.zone, backend="embedded",
                                           shared_manager=True, nodes=nodes)

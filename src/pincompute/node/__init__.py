@@ -28,8 +28,9 @@ Modules, one concept each:
   probes), :mod:`.workercontext` (what a worker gets from its agent),
   :mod:`.status`, :mod:`.events`, :mod:`.backoff`, :mod:`.probes`, :mod:`.logs`,
   :mod:`.env`;
-* the sandbox's parts: :mod:`.network`, :mod:`.volumes`, :mod:`.identity`,
-  :mod:`.cgroups`;
+* the sandbox's parts: :mod:`.network` (with :mod:`.blockregistry`, the machine's
+  address blocks, and :mod:`.bindguard`, each pod bound to its own address, on
+  :mod:`.bpf`), :mod:`.volumes`, :mod:`.identity`, :mod:`.cgroups`;
 * container runtimes: :mod:`.containerruntime` (the interface),
   :mod:`.processruntime`, :mod:`.simruntime`;
 * the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.fleet`

@@ -6,9 +6,10 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
 
 1. registers the Node (:mod:`.registration`) and claims its pod address block
    (:mod:`.network`), recording it as ``spec.podCIDR``;
-2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids and
-   cgroups when root and the machine allow, else *degraded*, logged and shown
-   in the ``IsolationDegraded`` condition) or ``sim`` (:mod:`.simruntime`);
+2. builds its runtime — ``process`` (:mod:`.processruntime`, with per-pod uids,
+   cgroups and bind guards (:mod:`.bindguard`) when root and the machine allow,
+   else *degraded*, logged and shown in the ``IsolationDegraded`` condition) or
+   ``sim`` (:mod:`.simruntime`);
 3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
    passes — and then lifts the ``node.kubernetes.io/not-ready:NoSchedule`` taint
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -54,8 +56,9 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import health
+from . import bindguard, health
 from .backoff import BackoffPolicy
+from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
@@ -100,7 +103,8 @@ class NodeConfig:
     """Cluster storage shared by the machine's nodes (persistent and shared volumes);
     default ``<root_dir>/../storage``."""
     pod_pool: str | None = None
-    """The cluster's pod address pool (default: 127.64.0.0/10 process, 10.0.0.0/8 sim)."""
+    """The cluster's pod address pool (default: sim 10.0.0.0/8; process: a block of
+    127.64.0.0/10 held for this node in the machine's registry)."""
     pod_block_prefix: int = 24
     lease_duration: float = 40.0
     heartbeat_interval: float | None = None
@@ -189,9 +193,12 @@ class NodeAgent:
         await ensure_namespace(self.client, NODE_LEASE_NAMESPACE)
         self.node = await register(self.client, node_object(cfg.identity, runtime=cfg.runtime))
         self.heartbeat.set_owner(self.node)
-        pool = cfg.pod_pool or (SIM_POOL if cfg.runtime == "sim" else PROCESS_POOL)
-        self.pod_cidr = (self.node.get("spec") or {}).get("podCIDR") or await claim_pod_cidr(
-            self.client, self.node, pool=pool, prefix=cfg.pod_block_prefix)
+        pool = await self._pod_pool()
+        self.pod_cidr = (self.node.get("spec") or {}).get("podCIDR")
+        if not self.pod_cidr or not ipaddress.IPv4Network(self.pod_cidr).subnet_of(
+                ipaddress.IPv4Network(pool)):
+            self.pod_cidr = await claim_pod_cidr(self.client, self.node, pool=pool,
+                                                 prefix=cfg.pod_block_prefix)
         block = AddressBlock(ipaddress.IPv4Network(self.pod_cidr))
         self.networking = Networking(block, dedicated_interfaces=cfg.identity.dedicated_interfaces,
                                      system_namespaces=cfg.system_namespaces)
@@ -247,6 +254,21 @@ class NodeAgent:
         self._log.info("node %s started (%s runtime, pod CIDR %s, api %s)", self.name,
                        cfg.runtime, self.pod_cidr, self.api_endpoint or "off")
 
+    async def _pod_pool(self) -> str:
+        """The pool this node's block comes from: configured (a region gives each member
+        cluster its own block of the machine), or for a process node on its own, a block
+        of the machine's registry held by its directory (:mod:`.blockregistry`)."""
+        cfg = self.config
+        if cfg.pod_pool:
+            return cfg.pod_pool
+        if cfg.runtime == "sim":
+            return SIM_POOL
+        if cfg.root_dir is None:
+            raise ValueError("the process runtime needs root_dir")
+        cfg.root_dir.mkdir(parents=True, exist_ok=True)
+        return await asyncio.to_thread(BlockRegistry().claim, cfg.root_dir, self.name,
+                                       pool=PROCESS_POOL, prefix=cfg.pod_block_prefix)
+
     def _make_runtime(self, node_ip: str) -> ContainerRuntime:
         cfg = self.config
         if cfg.runtime == "sim":
@@ -259,7 +281,7 @@ class NodeAgent:
         self.logs = LogStore(root / "logs", max_bytes=cfg.log_max_bytes,
                              max_files=cfg.log_max_files)
         degraded: list[str] = []
-        uids = cgroups = None
+        uids = cgroups = guard = None
         if cfg.isolation == "off":
             degraded.append("isolation is off by configuration: pods share the agent's uid "
                             "and have no cgroup limits")
@@ -267,16 +289,25 @@ class NodeAgent:
             degraded.append("not running as root: pods run as the agent's uid and their "
                             "CPU/memory limits are not enforced")
         else:
-            uids = UidAllocator(node=self.name, registry=cfg.uid_registry)
-            cgroups, why = detect_cgroups(self.name)
+            # Regions on one machine may name their nodes alike: what a node keeps on the
+            # machine (pod uids, cgroups) is keyed by its directory too, so one region's
+            # node never takes another's pods for its own leftovers.
+            local = f"{self.name}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}"
+            uids = UidAllocator(node=local, registry=cfg.uid_registry)
+            cgroups, why = detect_cgroups(local)
             if cgroups is None:
                 degraded.append(f"no writable cgroups ({why}): CPU/memory limits are not "
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
+            guard, why = bindguard.for_node(
+                local, join=cgroups is None or cgroups.version != "v2")
+            if guard is None:
+                degraded.append(f"no bind guard ({why}): pods can bind any loopback address")
         self.degraded = tuple(degraded)
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
-                                 uids=uids, node_ip=node_ip, degraded=self.degraded)
+                                 uids=uids, node_ip=node_ip, degraded=self.degraded,
+                                 bindguard=guard)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).

@@ -12,10 +12,12 @@ Probing starts at a hash of the node's name, so thousands of nodes starting at
 once rarely collide and a restarted agent finds its own claim first.
 
 The block's first address is the node's own (``InternalIP``); pods get the others.
-In the process runtime the default pool is ``127.64.0.0/10``: every 127.x.y.z
+In the process runtime addresses come from ``127.64.0.0/10``: every 127.x.y.z
 address is a loopback address on Linux, so each pod has an address of its own
-and two replicas can bind the same port.  The sim runtime uses ``10.0.0.0/8``
-(addresses nobody binds).
+and two replicas can bind the same port.  Those addresses are the machine's, so
+the pool a cluster's nodes claim from is itself a block of the machine's
+registry (:mod:`.blockregistry`), and each pod can bind only its own address
+(:mod:`.bindguard`).  The sim runtime uses ``10.0.0.0/8`` (addresses nobody binds).
 
 Network modes (``spec.networkMode``, DESIGN §8):
 

@@ -15,7 +15,8 @@ new session (so it is its own process group), with the container's environment
 and working directory, stdout/stderr piped to the agent, which writes them to
 the container's log (:mod:`.logs`).  With cgroups (:mod:`.cgroups`) the child
 joins its container cgroup between fork and exec, so even its first
-instruction runs under the limits.
+instruction runs under the limits; with a bind guard (:mod:`.bindguard`) it
+joins the pod's cgroup v2 directory too, so it can bind only the pod's address.
 
 The instance has ended when its main process has exited.  Anything it left
 behind (children, daemons) is killed — through the process group and, with
@@ -51,6 +52,7 @@ from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 
 from . import volumes as vol
+from .bindguard import BindGuard
 from .cgroups import Cgroup, CgroupManager, Limits
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
 from .identity import UidAllocator
@@ -168,7 +170,8 @@ class ProcessRuntime(ContainerRuntime):
 
     def __init__(self, *, root: Path, storage: Path, node: str,
                  cgroups: CgroupManager | None, uids: UidAllocator | None,
-                 node_ip: str, degraded: tuple[str, ...] = ()) -> None:
+                 node_ip: str, degraded: tuple[str, ...] = (),
+                 bindguard: BindGuard | None = None) -> None:
         self.root = root
         self.storage = storage
         self.node = node
@@ -176,6 +179,8 @@ class ProcessRuntime(ContainerRuntime):
         self.uids = uids
         self.node_ip = node_ip
         self.degraded = degraded
+        self.bindguard = bindguard
+        """Confines each pod's binds to its own address (:mod:`.bindguard`), when available."""
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -211,6 +216,11 @@ class ProcessRuntime(ContainerRuntime):
                           name=md.get("name", ""), network=network, uid=uid, gid=gid,
                           extra={"dir": pod_dir, "volumes": volumes,
                                  "project_gid": project_gid})
+        if self.bindguard is not None and network.mode != "host":
+            try:
+                self.bindguard.attach(pod_uid, network.ip)
+            except OSError as exc:
+                raise StartError(f"bind guard: {exc}") from exc
         if network.host_ports:
             try:
                 await self.forwarder.open(pod_uid, host_ip=self.node_ip, pod_ip=network.ip,
@@ -231,6 +241,8 @@ class ProcessRuntime(ContainerRuntime):
             for group in self.cgroups.existing([f"pod{sandbox.pod_uid}"]):
                 group.kill_all(signal.SIGKILL)
             self.cgroups.remove([f"pod{sandbox.pod_uid}"])
+        if self.bindguard is not None:
+            await self.bindguard.detach(sandbox.pod_uid)
         pod_dir: Path = sandbox.extra.get("dir", self.pods_dir / sandbox.pod_uid)
         await asyncio.to_thread(shutil.rmtree, pod_dir, True)
         if self.uids is not None:
@@ -299,6 +311,7 @@ class ProcessRuntime(ContainerRuntime):
             except OSError as exc:
                 raise StartError(f"cgroup: {exc}") from exc
         try:
+            fds += self._guard_procs(sandbox)
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, cwd=cwd, env=dict(env),
@@ -317,6 +330,12 @@ class ProcessRuntime(ContainerRuntime):
                                on_exit=lambda: self._forget(key, proc.pid))
         self._running[key] = inst
         return inst
+
+    def _guard_procs(self, sandbox: Sandbox) -> list[int]:
+        """The pod's bind-guard cgroup to join too (host-network pods have none)."""
+        if self.bindguard is None or sandbox.network.mode == "host":
+            return []
+        return self.bindguard.open_procs(sandbox.pod_uid)
 
     def _forget(self, key: tuple[str, str], pid: int) -> None:
         inst = self._running.get(key)
@@ -339,6 +358,7 @@ class ProcessRuntime(ContainerRuntime):
             cwd = cwd / str(container["workingDir"]).lstrip("/")
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
+            fds += self._guard_procs(sandbox)
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd,
@@ -438,6 +458,8 @@ class ProcessRuntime(ContainerRuntime):
         await self.forwarder.close_all()
         if self.cgroups is not None:
             self.cgroups.remove([])  # the node's own cgroup directory, now empty
+        if self.bindguard is not None:
+            self.bindguard.close()
 
 
 def _tree_usage(pid: int) -> tuple[float, int]:
