@@ -5,14 +5,14 @@ Theory of operation
 Kind-agnostic: the node agent (Started, Killing, BackOff, Unhealthy) and the
 member operators (Created, UpdatedInPlace, Recreated, FailedOver...) use it
 alike, each with its own ``component``.  Transient happenings are Kubernetes
-Events (permanent problems are conditions): ``pincompute events`` and the console's timeline read them.  The
-recorder writes them in the background, never blocking a pod worker, and
-aggregates repeats as the API server's event series do: the same (object,
-reason, message) within ``dedupe_window`` seconds bumps ``count`` on the existing
-Event instead of creating another, so a crash-looping container produces one
-Event with a growing count rather than thousands.  Losing an event (the API is
-down) is acceptable; they are advisory.  Sim nodes at scale switch the recorder
-off.
+Events (permanent problems are conditions): ``pincompute events`` and the
+console's timeline read them.  The recorder writes them in the background,
+never blocking the caller, and aggregates repeats as the API server's event
+series do: the same (object, reason, message) within ``dedupe_window`` seconds
+bumps ``count`` on the existing Event instead of creating another, so a
+crash-looping container produces one Event with a growing count rather than
+thousands.  Losing an event (the API is down) is acceptable; they are advisory.
+Sim nodes at scale switch the recorder off.
 """
 
 from __future__ import annotations
