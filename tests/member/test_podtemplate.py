@@ -3,6 +3,7 @@ mapping for real clusters, revision and container hashes; and a node agent runs 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,6 +39,7 @@ from pincompute.model.wellknown import (
 )
 from pincompute.scheduler.podinfo import PodInfo
 from tests.node.conftest import (  # noqa: F401 - make_agent and node_root are fixtures
+    PYTHON,
     container_status,
     eventually,
     get_pod,
@@ -268,3 +270,36 @@ async def test_a_sim_node_agent_runs_a_converted_pod(cluster, make_agent) -> Non
 
     got = await eventually(ready)
     assert container_status(got, "proxy").get("ready")
+
+
+async def test_a_process_node_agent_runs_a_converted_pod_with_its_volumes(
+        cluster, make_agent, node_root) -> None:  # noqa: F811
+    await make_agent()
+    app = pinapp()
+    del app["metadata"]["uid"], app["metadata"]["generation"]
+    spec = app["spec"]["template"]["spec"]
+    write = "; ".join(f"echo {n} > v/{n}/file" for n in ("scratch", "data", "logs"))
+    spec["containers"][0].update(image="local", command=["sh", "-c", f"{write}; sleep 60"])
+    spec["containers"][1].update(image="local", command=[PYTHON, "-c",
+                                                         "import time; time.sleep(60)"])
+    spec["terminationGracePeriodSeconds"] = 1
+    app = await cluster.create(PINAPPS, app, namespace="default")
+    pod = pod_for(app["spec"]["template"], name="web-0", namespace="default", owner=app,
+                  backend="embedded")
+    pod["spec"]["nodeName"] = "n1"
+    await cluster.create(PODS, pod, namespace="default")
+
+    async def running() -> bool:
+        got = await get_pod(cluster, "web-0")
+        return all("running" in (container_status(got, c).get("state") or {})
+                   for c in ("app", "proxy"))
+
+    await eventually(running)
+    # The persistent volume is keyed by the controlling owner (the PinApp), as failover needs.
+    data = node_root / "storage" / "persistent" / "default" / "pinapp-web" / "data" / "file"
+    await eventually(lambda: asyncio.to_thread(data.is_file))
+    assert data.read_text() == "data\n"
+    for kind_dir, name in (("volumes", "scratch"), ("logging", "logs")):
+        found = await asyncio.to_thread(
+            lambda d=kind_dir, n=name: list(node_root.glob(f"n1/**/{d}/{n}/file")))
+        assert [f.read_text() for f in found] == [f"{name}\n"]
