@@ -11,7 +11,7 @@ import pytest
 from pincompute.kube import NotFound
 from pincompute.kube.resource import NAMESPACES, PODS, Resource
 from pincompute.kubeenv import KubeEnv
-from pincompute.member.podtemplate import pod_for, template_hash
+from pincompute.member.podtemplate import persistent_claims, pod_for, template_hash
 from pincompute.model.registry import PINAPPS
 from pincompute.model.wellknown import OWNER_UID_LABEL, SCHEDULER_NAME, TIER_LABEL
 
@@ -19,6 +19,7 @@ from .support import eventually, pincompute
 
 pytestmark = pytest.mark.slow
 
+PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
                            status_subresource=False)
 
@@ -87,6 +88,10 @@ async def test_kube_apiserver_accepts_a_converted_pod_with_sidecar_and_every_vol
                       tolerations=[{"key": "gpu", "operator": "Exists",
                                     "effect": "NoSchedule"}])
         created = await client.create(PODS, pod, namespace=ns)
+        for claim in persistent_claims(template, owner=app, namespace=ns):
+            got = await client.create(PVCS, claim, namespace=ns)
+            assert got["metadata"]["name"] == "web-data"
+            assert _kept(got["spec"], claim["spec"])
 
         spec = created["spec"]
         assert spec["schedulerName"] == SCHEDULER_NAME

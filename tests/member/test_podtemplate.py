@@ -21,6 +21,7 @@ from pincompute.member.podtemplate import (
     container_hashes,
     diff_containers,
     parse_hashes,
+    persistent_claims,
     pod_for,
     share_claim_name,
     template_hash,
@@ -165,6 +166,41 @@ def test_pod_group_labels_and_annotations_make_a_gang() -> None:
     assert pod["metadata"]["labels"]["pincompute.io/role"] == "worker"
     assert pod["metadata"]["labels"]["pincompute.io/index"] == "1"
     assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("t-worker-1", "t")
+
+
+def test_env_affinity_and_spread_are_added() -> None:
+    app = pinapp()
+    template = app["spec"]["template"]
+    template["spec"]["containers"][0]["env"] = [{"name": "RANK", "value": "old"},
+                                                {"name": "KEEP", "value": "1"}]
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "zone", "operator": "In", "values": ["a"]}]}]}}}
+    spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+               "whenUnsatisfiable": "ScheduleAnyway",
+               "labelSelector": {"matchLabels": {"pincompute.io/owner-uid": "uid-web"}}}]
+    pod = pod_for(template, name="p", namespace="default", owner=app, backend="kubernetes",
+                  env={"RANK": "3", "JOB_COMPLETION_INDEX": "3"}, affinity=affinity,
+                  topology_spread=spread)
+    app_env = pod["spec"]["containers"][0]["env"]
+    assert app_env == [{"name": "KEEP", "value": "1"}, {"name": "RANK", "value": "3"},
+                       {"name": "JOB_COMPLETION_INDEX", "value": "3"}]
+    assert pod["spec"]["initContainers"][0]["env"][0] == {"name": "RANK", "value": "3"}
+    # The hashes are the template's: per-pod variables do not make every pod look changed.
+    assert parse_hashes(pod["metadata"]["annotations"][CONTAINER_HASHES_ANNOTATION]) == \
+        container_hashes(template["spec"])
+    info = PodInfo.from_pod(pod)
+    assert info.required_terms is not None and len(info.spread) == 1
+
+
+def test_persistent_volumes_get_one_claim_per_owner() -> None:
+    app = pinapp()
+    app["spec"]["template"]["spec"]["volumes"][1]["persistent"]["storageClass"] = "fast"
+    (claim,) = persistent_claims(app["spec"]["template"], owner=app, namespace="default")
+    assert claim["metadata"]["name"] == claim_name(app, "data") == "web-data"
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                             "resources": {"requests": {"storage": "1Gi"}}}
+    assert controller_of(claim)["uid"] == "uid-web"  # type: ignore[index]
 
 
 def test_the_pod_shares_nothing_with_the_template() -> None:

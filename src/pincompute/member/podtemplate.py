@@ -180,6 +180,31 @@ def share_claim_name(share: str) -> str:
     return f"share-{share}"
 
 
+def persistent_claims(template: Mapping[str, Any], *, owner: Mapping[str, Any],
+                      namespace: str) -> list[Obj]:
+    """The PersistentVolumeClaims a template's ``persistent`` volumes need on real clusters.
+
+    One per volume, named :func:`claim_name`, owned by ``owner`` (the PinPod: the data
+    lives as long as it does, across pod recreation and failover) and labelled like its
+    pods. Embedded clusters need none (the node agent keys the directory by owner).
+    """
+    out: list[Obj] = []
+    for v in template["spec"].get("volumes") or ():
+        source = v.get("persistent")
+        if source is None:
+            continue
+        spec: Obj = {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": source["size"]}}}
+        if source.get("storageClass"):
+            spec["storageClassName"] = source["storageClass"]
+        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": claim_name(owner, v["name"]), "namespace": namespace,
+                                 "labels": workload_labels(owner),
+                                 "ownerReferences": [owner_reference(owner)]},
+                    "spec": spec})
+    return out
+
+
 # --- the conversion ----------------------------------------------------------------------------
 
 def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
@@ -188,6 +213,9 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
             annotations: Mapping[str, str] | None = None,
             tolerations: Sequence[Mapping[str, Any]] | None = None,
             node_selector: Mapping[str, str] | None = None,
+            affinity: Mapping[str, Any] | None = None,
+            topology_spread: Sequence[Mapping[str, Any]] | None = None,
+            env: Mapping[str, str] | None = None,
             pod_group: PodGroup | None = None,
             revision: str | None = None, index: int | None = None,
             role: str | None = None, hostname: str | None = None,
@@ -200,12 +228,17 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
     owner reference and the workload labels; ``revision`` defaults to
     :func:`template_hash` of ``template``. ``labels``/``annotations`` are added last
     (the template's come first, PinCompute's next). ``tolerations`` and
-    ``node_selector`` (the workload's placement) add to the template's. The result is
-    the caller's own (nothing is shared with ``template``).
+    ``node_selector`` (the workload's placement) add to the template's; ``affinity`` and
+    ``topology_spread`` (core ``affinity`` and ``topologySpreadConstraints``) are set as
+    given. ``env`` is added to every container (replacing variables of the same name):
+    ``JOB_COMPLETION_INDEX``, ``RANK``, ... ``hostname``/``subdomain`` give the pod a
+    stable DNS name. The result is the caller's own (nothing is shared with ``template``).
     """
     src_spec: Mapping[str, Any] = template["spec"]
     src_md: Mapping[str, Any] = template.get("metadata") or {}
     containers = src_spec["containers"]
+    if env:
+        containers = [_with_env(c, env) for c in containers]
     out_labels: dict[str, str] = dict(src_md.get("labels") or {})
     out_labels.update(workload_labels(
         owner, revision=revision if revision is not None else template_hash(template),
@@ -213,7 +246,7 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
     out_labels[TIER_LABEL] = tier
     out_annotations: dict[str, str] = dict(src_md.get("annotations") or {})
     out_annotations[CONTAINER_HASHES_ANNOTATION] = ",".join(
-        f"{c['name']}={container_hash(c)}" for c in containers)
+        f"{c['name']}={container_hash(c)}" for c in src_spec["containers"])  # before env
     if pod_group is not None:
         out_labels[POD_GROUP_LABEL] = pod_group.name
         out_annotations[POD_GROUP_MIN_MEMBER_ANNOTATION] = str(pod_group.min_member)
@@ -230,6 +263,10 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
         spec["nodeSelector"] = selector
     if tolerations:
         spec["tolerations"] = list(tolerations)
+    if affinity:
+        spec["affinity"] = affinity
+    if topology_spread:
+        spec["topologySpreadConstraints"] = list(topology_spread)
     if hostname is not None:
         spec["hostname"] = hostname
     if subdomain is not None:
@@ -272,6 +309,11 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
     return deepcopy(pod)  # one copy: the template's nested dicts are never shared
 
 
+def _with_env(c: Mapping[str, Any], env: Mapping[str, str]) -> Obj:
+    kept = [e for e in c.get("env") or () if e["name"] not in env]
+    return {**c, "env": kept + [{"name": k, "value": v} for k, v in env.items()]}
+
+
 def _kube_container(c: Mapping[str, Any]) -> Obj:
     return {k: v for k, v in c.items() if k != "type"}
 
@@ -304,5 +346,6 @@ def parse_hashes(value: str | None) -> dict[str, str]:
 
 __all__ = [
     "Backend", "ContainerDiff", "PodGroup", "claim_name", "container_hash", "container_hashes",
-    "diff_containers", "parse_hashes", "pod_for", "share_claim_name", "template_hash",
+    "diff_containers", "parse_hashes", "persistent_claims", "pod_for", "share_claim_name",
+    "template_hash",
 ]
