@@ -54,6 +54,30 @@ POD_GROUP_MIN_MEMBER_ANNOTATION: Final = "pincompute.io/pod-group-min-member"
 POD_GROUP_TIMEOUT_ANNOTATION: Final = "pincompute.io/pod-group-timeout-seconds"
 """How long reserved members wait for the rest of their gang."""
 
+# --- workloads and their pods (member operators) ------------------------------------------------
+
+OWNER_UID_LABEL: Final = "pincompute.io/owner-uid"
+"""On a workload's pods (and other objects it creates): its uid. Operators select their
+pods by it (names may exceed a label value's 63 characters; a uid never does)."""
+WORKLOAD_KIND_LABEL: Final = "pincompute.io/workload-kind"
+"""On a workload's pods: the owning kind, lower case (``pinapp``, ``pinjob``, ...)."""
+WORKLOAD_NAME_LABEL: Final = "pincompute.io/workload"
+"""On a workload's pods: the owning workload's name (left out when longer than 63)."""
+REVISION_LABEL: Final = "pincompute.io/revision"
+"""On a workload's pods: the hash of the template they were made from (like Kubernetes'
+``pod-template-hash``)."""
+INDEX_LABEL: Final = "pincompute.io/index"
+"""On a workload's pods: the replica or completion index, when the workload numbers them."""
+ROLE_LABEL: Final = "pincompute.io/role"
+"""On a workload's pods: the role or replicated group they belong to (training, JobSet)."""
+CONTAINER_HASHES_ANNOTATION: Final = "pincompute.io/container-hashes"
+"""On a workload's pods: ``name=hash`` per container, for in-place update decisions."""
+VOLUME_KINDS_ANNOTATION: Final = "pincompute.io/volume-kinds"
+"""On pods made for real clusters: ``name=kind`` of each PinCompute volume
+(``persistent``, ``shared``, ``logging``) mapped to a core volume source."""
+NETWORK_MODE_ANNOTATION: Final = "pincompute.io/network-mode"
+"""On pods made for real clusters: the PinCompute ``networkMode`` (core pods lack the field)."""
+
 # --- projects and clusters ----------------------------------------------------------------------
 
 PROJECT_LABEL: Final = "pincompute.io/project"
@@ -91,12 +115,14 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE",
-    "DEFAULT_TIER", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
-    "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS",
-    "NODE_RUNTIME_LABEL", "ONDEMAND", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
-    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX",
-    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RUNTIME_API_ANNOTATION",
-    "SCHEDULER_NAME", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS",
-    "TIER_LABEL", "NodeRuntimeKind", "Tier",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "DATA_PATH_ANNOTATION",
+    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_LABEL", "NETWORK_MODE_ANNOTATION",
+    "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_PROVISIONER_FINALIZER",
+    "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND", "OWNER_UID_LABEL", "PART_OF",
+    "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
+    "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL",
+    "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "REVISION_LABEL", "ROLE_LABEL",
+    "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
+    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
+    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
 ]

@@ -1,0 +1,155 @@
+"""What every member-side workload operator shares: labels, ownership, shards, Events.
+
+Theory of operation
+-------------------
+The workload operators (PinPod, PinApp, PinJob, PinTrainingJob, PinCronJob,
+PinDaemon, PinSidecar) meet the rest of PinCompute only through API objects, so
+the marks they leave must be spelled alike:
+
+* **Ownership.** Everything an operator creates has one controlling owner
+  reference to its workload (:func:`pincompute.kube.objects.owner_reference`,
+  ``set_owner``, ``controller_of``) — garbage collection on real clusters, and
+  the node agent keys a ``persistent`` volume by it — and the workload labels of
+  :func:`workload_labels`; an operator lists its pods with
+  :func:`owner_selector` (by uid: a name may be reused by a new object) and
+  checks :func:`is_controlled_by` before touching one.
+* **Shards.** The federation will split a host workload into per-cluster
+  *shards* and write them into member clusters.  Until it does, a workload
+  written into a member cluster is its own shard: :func:`shard_of` is where an
+  operator reads what it must run (today the object itself), so that changing
+  the rule later changes one function.
+* **Status.** Conditions go through :func:`pincompute.kube.objects.set_condition`
+  (``lastTransitionTime`` moves only on a flip); :func:`observe` stamps
+  ``observedGeneration``.
+* **Events.** Every decision a user would want to see is an Event on the
+  workload, written by :class:`pincompute.runtime.events.EventRecorder` (off the
+  reconcile path, repeats aggregated); :func:`event_recorder` names it after the
+  operator.  The reasons all operators share are spelled here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pincompute.kube.names import label_value
+from pincompute.kube.objects import controller_of
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
+from pincompute.model.wellknown import (
+    INDEX_LABEL,
+    OWNER_UID_LABEL,
+    PART_OF,
+    REVISION_LABEL,
+    ROLE_LABEL,
+    WORKLOAD_KIND_LABEL,
+    WORKLOAD_NAME_LABEL,
+)
+from pincompute.runtime.events import EventRecorder
+
+Obj = dict[str, Any]
+
+# --- Event reasons shared by the operators (CamelCase, as kube's controllers write them) -----
+
+NORMAL: Final = "Normal"
+WARNING: Final = "Warning"
+CREATED: Final = "Created"
+"""A pod (or claim) was created."""
+DELETED: Final = "Deleted"
+"""A pod was deleted (scaled down, replaced, finished with)."""
+FAILED_CREATE: Final = "FailedCreate"
+"""Creating a pod failed (Warning; the message says why)."""
+FAILED_DELETE: Final = "FailedDelete"
+SCALED: Final = "Scaled"
+UPDATED_IN_PLACE: Final = "UpdatedInPlace"
+"""Containers of a running pod were updated without recreating it."""
+RECREATED: Final = "Recreated"
+"""A pod was replaced because the change could not be made in place."""
+FAILED_OVER: Final = "FailedOver"
+"""A pod was recreated on another node after its node died or was drained."""
+BACK_OFF: Final = "BackOff"
+SUCCEEDED: Final = "Succeeded"
+FAILED: Final = "Failed"
+
+
+# --- labels and ownership --------------------------------------------------------------------
+
+def workload_labels(owner: Mapping[str, Any], *, revision: str | None = None,
+                    index: int | None = None, role: str | None = None) -> dict[str, str]:
+    """The labels of everything ``owner`` creates: which workload, revision, index and role.
+
+    ``app.kubernetes.io/name`` and ``pincompute.io/workload`` carry the owner's name
+    when it fits a label value (63 characters); ``pincompute.io/owner-uid`` always does.
+    """
+    md = owner["metadata"]
+    name = md["name"]
+    out = {OWNER_UID_LABEL: md["uid"], WORKLOAD_KIND_LABEL: owner["kind"].lower(),
+           APP_PART_OF_LABEL: PART_OF}
+    if len(name) <= 63 and not label_value(name):
+        out[WORKLOAD_NAME_LABEL] = name
+        out[APP_NAME_LABEL] = name
+    if revision is not None:
+        out[REVISION_LABEL] = revision
+    if index is not None:
+        out[INDEX_LABEL] = str(index)
+    if role is not None:
+        out[ROLE_LABEL] = role
+    return out
+
+
+def owner_selector(owner: Mapping[str, Any]) -> dict[str, str]:
+    """The label selector (``matchLabels``) of the objects ``owner`` created."""
+    return {OWNER_UID_LABEL: owner["metadata"]["uid"]}
+
+
+def is_controlled_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    """``obj``'s controlling owner reference points at ``owner`` (by uid)."""
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == owner["metadata"]["uid"]
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+def shard_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The shard of a workload this member cluster must run.
+
+    Until the federation lands, a workload written into a member cluster is its own
+    shard: this returns ``obj``. Operators read replicas and template from the result,
+    never from ``obj`` directly, so the federation's rule replaces this one function.
+    """
+    return obj
+
+
+# --- status ------------------------------------------------------------------------------------
+
+def observe(obj: Obj, status: Obj | None = None) -> Obj:
+    """Stamp ``status.observedGeneration`` with ``obj``'s generation; returns the status.
+
+    ``status`` defaults to ``obj["status"]`` (created when absent).
+    """
+    target = status if status is not None else obj.setdefault("status", {})
+    generation = (obj.get("metadata") or {}).get("generation")
+    if generation is not None:
+        target["observedGeneration"] = generation
+    return target
+
+
+# --- events ------------------------------------------------------------------------------------
+
+def event_recorder(client: KubeClient, *, operator: str, identity: str) -> EventRecorder:
+    """The Event recorder of one operator in one member cluster.
+
+    ``operator`` is its table name (``pinapps``), ``identity`` the process's
+    (:func:`pincompute.controllers.identity`); Events show ``<operator>-controller``.
+    Call ``recorder.record(obj, NORMAL, CREATED, "...")`` from a reconcile (it
+    returns at once) and ``await recorder.close()`` when the manager stops.
+    """
+    return EventRecorder(client, component=f"{operator}-controller", host=identity)
+
+
+__all__ = [
+    "BACK_OFF", "CREATED", "DELETED", "FAILED", "FAILED_CREATE", "FAILED_DELETE", "FAILED_OVER",
+    "NORMAL", "RECREATED", "SCALED", "SUCCEEDED", "UPDATED_IN_PLACE", "WARNING",
+    "event_recorder", "is_controlled_by", "observe", "owner_selector", "shard_of",
+    "workload_labels",
+]

@@ -1,0 +1,112 @@
+"""The conventions the member operators share: labels, ownership, shards, status, Events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.names import label_value
+from pincompute.kube.objects import set_owner
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import EVENTS, NAMESPACES
+from pincompute.kube.selectors import selector_from_dict
+from pincompute.member.operator import (
+    CREATED,
+    NORMAL,
+    WARNING,
+    event_recorder,
+    is_controlled_by,
+    observe,
+    owner_selector,
+    shard_of,
+    workload_labels,
+)
+from pincompute.member.podtemplate import pod_for
+from pincompute.model.wellknown import (
+    INDEX_LABEL,
+    OWNER_UID_LABEL,
+    REVISION_LABEL,
+    ROLE_LABEL,
+    WORKLOAD_KIND_LABEL,
+    WORKLOAD_NAME_LABEL,
+)
+
+
+def owner(name: str = "web", uid: str = "u-1", kind: str = "PinApp") -> dict[str, Any]:
+    return {"apiVersion": "pincompute.io/v1alpha1", "kind": kind,
+            "metadata": {"name": name, "namespace": "default", "uid": uid, "generation": 3},
+            "spec": {"replicas": 2}}
+
+
+def test_workload_labels_name_the_owner_and_are_valid_label_values() -> None:
+    labels = workload_labels(owner(), revision="abc", index=2, role="worker")
+    assert labels == {OWNER_UID_LABEL: "u-1", WORKLOAD_KIND_LABEL: "pinapp",
+                      WORKLOAD_NAME_LABEL: "web", "app.kubernetes.io/name": "web",
+                      "app.kubernetes.io/part-of": "pincompute", REVISION_LABEL: "abc",
+                      INDEX_LABEL: "2", ROLE_LABEL: "worker"}
+    long = workload_labels(owner(name="a" * 70 + ".b"))
+    assert WORKLOAD_NAME_LABEL not in long and "app.kubernetes.io/name" not in long
+    assert all(not label_value(v) for v in long.values())
+
+
+def test_owner_selector_selects_the_owners_pods_only() -> None:
+    template = {"spec": {"containers": [{"name": "main", "image": "x"}]}}
+    mine = pod_for(template, name="a", namespace="default", owner=owner(), backend="embedded")
+    other = pod_for(template, name="b", namespace="default", owner=owner(uid="u-2"),
+                    backend="embedded")
+    selector = selector_from_dict({"matchLabels": owner_selector(owner())})
+    assert selector.matches(mine["metadata"]["labels"])
+    assert not selector.matches(other["metadata"]["labels"])
+    assert is_controlled_by(mine, owner()) and not is_controlled_by(other, owner())
+    not_controller = set_owner({"metadata": {}}, owner(), controller=False)
+    assert not is_controlled_by(not_controller, owner())
+
+
+def test_a_workload_in_a_member_cluster_is_its_own_shard() -> None:
+    app = owner()
+    assert shard_of(app) is app
+
+
+def test_observe_stamps_the_generation() -> None:
+    app = owner()
+    assert observe(app) == {"observedGeneration": 3} and app["status"]["observedGeneration"] == 3
+    status: dict[str, Any] = {}
+    observe(app, status)
+    assert status == {"observedGeneration": 3}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[KubeClient]:
+    store = await EmbeddedStore.open(path=None)
+    c = store.client()
+    await c.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": "default"}})
+    yield c
+    await store.close()
+
+
+async def test_events_are_written_on_the_workload_and_repeats_aggregated(
+        client: KubeClient) -> None:
+    recorder = event_recorder(client, operator="pinapps", identity="host-1")
+    app = owner()
+    for _ in range(3):
+        recorder.record(app, NORMAL, CREATED, "created pod web-0")
+        await asyncio.sleep(0.02)  # in order: the first write must name the Event
+    recorder.record(app, WARNING, "FailedCreate", "quota exceeded")
+    for _ in range(100):
+        events = (await client.list(EVENTS, namespace="default")).items
+        if len(events) == 2 and any(e.get("count") == 3 for e in events):
+            break
+        await asyncio.sleep(0.02)
+    await recorder.close()
+    by_reason = {e["reason"]: e for e in events}
+    created = by_reason[CREATED]
+    assert created["count"] == 3 and created["type"] == NORMAL
+    assert created["involvedObject"] == {"apiVersion": app["apiVersion"], "kind": "PinApp",
+                                         "name": "web", "namespace": "default", "uid": "u-1"}
+    assert created["source"] == {"component": "pinapps-controller", "host": "host-1"}
+    assert by_reason["FailedCreate"]["type"] == WARNING
