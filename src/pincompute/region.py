@@ -50,7 +50,7 @@ from pincompute.kube.resource import NAMESPACES, Resource
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model import registry
 from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
-from pincompute.node.agent import NodeConfig
+from pincompute.node.agent import NodeConfig, pool_limits
 from pincompute.node.fleet import NodeFleet
 from pincompute.node.registration import NodeIdentity
 from pincompute.node.simruntime import pool_defaults as sim_pool_defaults
@@ -136,7 +136,7 @@ class Region:
                 identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
                                                      zone=member.zone),
                 runtime=runtime, root_dir=nodes.base_dir / f"general-{i}",
-                sim_defaults=sim_pool_defaults(pool), **nodes.config)
+                sim_defaults=sim_pool_defaults(pool), **{**pool_limits(pool), **nodes.config})
                 for i in range(nodes.initial_size)]
             fleets[member.name] = NodeFleet(member.client, configs)
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,

@@ -48,6 +48,8 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.wellknown import KUBE_SYSTEM_NAMESPACE
+from pincompute.model.platform import DEFAULT_MEMORY_LIMIT, DEFAULT_POD_PIDS_LIMIT, NodePoolSpec
+from pincompute.model.views import spec_view
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
@@ -69,7 +71,7 @@ from .network import (
 )
 from .processruntime import ProcessRuntime
 from .registration import Heartbeat, NodeIdentity, ensure_namespace, node_object, register
-from .runtimeapi.server import RuntimeAPI
+from .runtimeapi.server import RuntimeAPI, write_token_file
 from .simruntime import SimRuntime
 from .status import TERMINAL_PHASES
 from .worker import PodWorker
@@ -121,10 +123,22 @@ class NodeConfig:
     required_daemons: Sequence[str] = ()
     """Names of daemon pods (``namespace/prefix``) that must run on the node before it is
     Ready."""
+    pod_pids_limit: int = DEFAULT_POD_PIDS_LIMIT
+    """Processes and threads per pod (0: no cap); the NodePool's ``podPidsLimit``."""
+    default_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    """Memory limit of a container declaring none (``0``: none); the NodePool's
+    ``defaultMemoryLimit``."""
 
     @property
     def name(self) -> str:
         return self.identity.name
+
+
+def pool_limits(pool: Mapping[str, Any]) -> dict[str, Any]:
+    """The NodeConfig fields a NodePool sets for its nodes' pods (pids, default memory)."""
+    spec = spec_view(NodePoolSpec, pool)
+    return {"pod_pids_limit": spec.pod_pids_limit,
+            "default_memory_limit": str(spec.default_memory_limit)}
 
 
 def _requests(pod: Mapping[str, Any]) -> tuple[int, int]:
@@ -205,9 +219,7 @@ class NodeAgent:
             await self.api_server.start()
             self.api_endpoint = self.api_server.url
             if cfg.root_dir is not None:
-                token_file = cfg.root_dir / "api-token"
-                token_file.write_text(self.api_token)
-                os.chmod(token_file, 0o600)
+                write_token_file(cfg.root_dir / "api-token", self.api_token)
         self.node = await register(self.client, node_object(
             cfg.identity, runtime=cfg.runtime, node_ip=block.node_ip, pod_cidr=self.pod_cidr,
             api_endpoint=self.api_endpoint,
@@ -258,9 +270,18 @@ class NodeAgent:
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
+                if cfg.pod_pids_limit and not cgroups.has_pids:
+                    degraded.append("no pids cgroup controller: the number of processes "
+                                    "of a pod is not limited")
         self.degraded = tuple(degraded)
+        try:
+            default_memory = to_int(cfg.default_memory_limit)
+        except QuantityError as exc:
+            raise ValueError(f"default_memory_limit: {exc}") from exc
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
-                                 uids=uids, node_ip=node_ip, degraded=self.degraded)
+                                 uids=uids, node_ip=node_ip, degraded=self.degraded,
+                                 pod_pids_limit=cfg.pod_pids_limit,
+                                 default_memory_limit=default_memory)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).
@@ -457,4 +478,4 @@ class NodeAgent:
         return {f"{w.namespace}/{w.name}": w.usage() for w in self.workers.values()}
 
 
-__all__ = ["NodeAgent", "NodeConfig"]
+__all__ = ["NodeAgent", "NodeConfig", "pool_limits"]

@@ -37,6 +37,11 @@ from typing import Any, Literal
 
 import httpx
 
+MAX_PROBE_OUTPUT = 10 * 1024
+"""Bytes of an exec probe's output (per stream) a runtime keeps, as the kubelet's."""
+MAX_PROBE_MESSAGE = 200
+"""Characters of the output a failure's message quotes (its end)."""
+
 ProbeKind = Literal["startup", "liveness", "readiness"]
 ExecFunc = Callable[[list[str], float], Awaitable[tuple[int, str]]]
 """Run ``command`` in the container with a timeout; returns (exit code, output)."""
@@ -143,7 +148,8 @@ class Handlers:
         code, output = await self.execute(command, spec.timeout)
         if code == 0:
             return Outcome(True)
-        return Outcome(False, f"command {command!r} exited with {code}: {output[-200:]}")
+        return Outcome(False, f"command {command!r} exited with {code}: "
+                              f"{output[-MAX_PROBE_MESSAGE:]}")
 
     async def _http_get(self, spec: ProbeSpec) -> Outcome:
         action = spec.action
@@ -269,5 +275,6 @@ class Prober:
             await asyncio.sleep(max(0.0, spec.period - (loop.time() - began)))
 
 
-__all__ = ["ExecFunc", "Handlers", "Outcome", "ProbeKind", "ProbeSpec", "ProbeState", "Prober",
+__all__ = ["MAX_PROBE_MESSAGE", "MAX_PROBE_OUTPUT", "ExecFunc", "Handlers", "Outcome",
+           "ProbeKind", "ProbeSpec", "ProbeState", "Prober",
            "resolve_port"]
