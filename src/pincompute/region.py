@@ -54,6 +54,7 @@ from pincompute.node.agent import NodeConfig, pool_limits
 from pincompute.node.fleet import NodeFleet
 from pincompute.node.registration import NodeIdentity
 from pincompute.node.simruntime import pool_defaults as sim_pool_defaults
+from pincompute.regionhealth import RegionHealth
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
@@ -78,6 +79,8 @@ class Region:
     manager: Manager
     lock: DataDirLock
     fleets: dict[str, NodeFleet] = field(default_factory=dict)
+    health: RegionHealth | None = None
+    """``/healthz``, ``/readyz`` and the StoreReadOnly conditions (see :mod:`.regionhealth`)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -87,9 +90,13 @@ class Region:
     @classmethod
     async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
                    lease_duration: float = 15.0, runtime: NodeRuntimeKind = "process",
-                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None
-                   ) -> Region:
-        """Open (or resume) a region; ``node_options`` are extra NodeConfig fields."""
+                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None,
+                   health_port: int | None = 0) -> Region:
+        """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
+
+        ``health_port``: where ``/healthz`` and ``/readyz`` are served on 127.0.0.1
+        (0: any free port; None: not served).
+        """
         if not 1 <= zones <= 26:
             raise ValueError("zones must be between 1 and 26")
         if nodes_per_zone < 0:
@@ -132,18 +139,24 @@ class Region:
                                    zone=member.zone, backend="embedded", shared_manager=True,
                                    nodes=nodes)
             pool = await _ensure_pool(member.client, runtime=runtime, size=nodes_per_zone)
+            # The pool's pod limits; the data directory's free space is guarded too.
+            settings = {**pool_limits(pool), "guarded_dirs": (data_dir,), **nodes.config}
             configs = [NodeConfig(
                 identity=NodeIdentity.from_node_pool(pool, f"{member.name}-general-{i}",
                                                      zone=member.zone),
                 runtime=runtime, root_dir=nodes.base_dir / f"general-{i}",
-                sim_defaults=sim_pool_defaults(pool), **{**pool_limits(pool), **nodes.config})
+                sim_defaults=sim_pool_defaults(pool), **settings)
                 for i in range(nodes.initial_size)]
             fleets[member.name] = NodeFleet(member.client, configs)
+        health = RegionHealth(host_client=host.client, clusters=[host, *members],
+                              port=health_port) if health_port is not None else None
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   fleets=fleets)
+                   fleets=fleets, health=health)
 
     async def start(self) -> None:
         """Start the nodes and the controller manager; returns once both have started."""
+        if self.health is not None:
+            await self.health.start()
         for fleet in self.fleets.values():
             await fleet.start()
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
@@ -203,6 +216,8 @@ class Region:
                 await self._task
         for fleet in self.fleets.values():
             await fleet.stop()
+        if self.health is not None:
+            await self.health.stop()
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()

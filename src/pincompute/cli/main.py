@@ -101,6 +101,7 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                               "nodes": sorted(region.fleets[c.name].agents)
                               if c.name in region.fleets else []}
                              for c in region.clusters],
+                "readyz": f"{region.health.url}/readyz" if region.health else None,
                 "applied": applied}), flush=True)
         else:
             table = Table(title=f"PinCompute region — data in {region.data_dir}")
@@ -112,6 +113,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                               if nodes else "-", str(c.path), str(c.store.object_count()))
             console.print(table)
             console.print("project demo: namespace ready in every cluster")
+            if region.health is not None:
+                console.print(f"health: {region.health.url}/readyz", highlight=False)
             for item in applied:
                 console.print(f"applied {item} to the host cluster (project demo)")
             console.print("controller manager running (leader-elected on "

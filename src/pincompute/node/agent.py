@@ -54,7 +54,7 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import health
+from . import eviction, health
 from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
@@ -128,6 +128,13 @@ class NodeConfig:
     default_memory_limit: str = DEFAULT_MEMORY_LIMIT
     """Memory limit of a container declaring none (``0``: none); the NodePool's
     ``defaultMemoryLimit``."""
+    eviction_interval: float = eviction.DEFAULT_INTERVAL
+    """Seconds between storage eviction passes (volume ``sizeLimit``, the disk reserve)."""
+    disk_reserve_bytes: int = eviction.DEFAULT_RESERVE
+    """Free bytes kept on the node's filesystem: below it, DiskPressure and evictions."""
+    guarded_dirs: Sequence[Path] = ()
+    """Directories whose filesystem's free space the node also guards (the region's
+    data directory: its stores must always be able to commit)."""
 
     @property
     def name(self) -> str:
@@ -185,6 +192,7 @@ class NodeAgent:
         self._started = False
         self._log = _log.bind(node=self.name)
         self.report = health.HealthReport()
+        self.eviction: eviction.StorageEviction | None = None
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -224,6 +232,14 @@ class NodeAgent:
             cfg.identity, runtime=cfg.runtime, node_ip=block.node_ip, pod_cidr=self.pod_cidr,
             api_endpoint=self.api_endpoint,
             api_port=self.api_server.port if self.api_server is not None else 0))
+        if cfg.runtime == "process" and isinstance(self.runtime, ProcessRuntime):
+            self.eviction = eviction.StorageEviction(
+                node_dirs=[self.runtime.pods_dir, self.runtime.storage],
+                guarded=cfg.guarded_dirs, reserve_bytes=cfg.disk_reserve_bytes,
+                interval=cfg.eviction_interval)
+            self._tasks.append(asyncio.create_task(
+                self.eviction.run(self._storage_candidates, self._evict),
+                name=f"storage eviction {self.name}"))
         await self.heartbeat.renew()
         await self.update_conditions()
         self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
@@ -391,6 +407,24 @@ class NodeAgent:
                 if pod_dir.rsplit("_", 1)[-1] not in live:
                     self.logs.remove_pod(pod_dir)
 
+    def _storage_candidates(self) -> list[eviction.Candidate]:
+        out = []
+        for key, w in self.workers.items():
+            if w.sandbox is None or w.finished or w.stopping:
+                continue
+            volumes = w.sandbox.extra.get("volumes")
+            out.append(eviction.Candidate(
+                key=key, pod=w.pod, volumes=volumes.by_name if volumes is not None else {},
+                sandbox_dir=w.sandbox.extra.get("dir")))
+        return out
+
+    def _evict(self, key: str, message: str) -> None:
+        worker = self.workers.get(key)
+        if worker is None or worker.stopping:
+            return
+        worker.event("Warning", eviction.EVICTED, message)
+        worker.evict(eviction.EVICTED, message)
+
     def _worker_done(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
             del self.workers[worker.uid]
@@ -426,6 +460,8 @@ class NodeAgent:
         dns_error = None
         if cfg.runtime == "process" and cfg.root_dir is not None:
             disk_error, disk_pressure = health.probe_disk(cfg.root_dir, cfg.thresholds)
+            if self.eviction is not None and disk_pressure is None:
+                disk_pressure = self.eviction.pressure
             memory, pids, overload = health.probe_machine(cfg.thresholds)
             dns_error = await health.probe_dns()
         cpu_used = mem_used = 0
