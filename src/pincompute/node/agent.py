@@ -12,6 +12,8 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
 3. starts the node runtime API (:mod:`.runtimeapi`) for logs and exec, unless off;
 4. posts its conditions (:mod:`.health`) — Ready only once every gating probe
    passes — and keeps renewing its Lease and re-evaluating its conditions;
+   the process runtime also runs storage eviction passes (:mod:`.eviction`:
+   volume ``sizeLimit``, the disk reserve behind ``DiskPressure``);
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
    keeps one :class:`~.worker.PodWorker` per pod.
 

@@ -15,7 +15,11 @@ new session (so it is its own process group), with the container's environment
 and working directory, stdout/stderr piped to the agent, which writes them to
 the container's log (:mod:`.logs`).  With cgroups (:mod:`.cgroups`) the child
 joins its container cgroup between fork and exec, so even its first
-instruction runs under the limits.
+instruction runs under the limits.  Two limits come from the node pool rather
+than the pod, so that no pod goes without: the pod's processes and threads
+together are capped at ``pod_pids_limit`` (a fork bomb stops there), and a
+container declaring no ``limits.memory`` gets ``default_memory_limit`` (a
+runaway is OOM-killed in its cgroup instead of pressing the whole machine).
 
 The instance has ended when its main process has exited.  Anything it left
 behind (children, daemons) is killed — through the process group and, with
@@ -26,7 +30,9 @@ number; the reason is ``OOMKilled`` when the cgroup's OOM-kill counter moved
 during the run, ``Completed`` for 0 and ``Error`` otherwise.
 
 Exec (and exec probes) run a command the same way — same uid, environment,
-working directory and cgroup as the container's running instance.
+working directory and cgroup as the container's running instance.  An exec
+probe's output is read to its end but only its first
+:data:`~.probes.MAX_PROBE_OUTPUT` bytes per stream are kept, as the kubelet's.
 
 Resource usage comes from the cgroup when there is one (it counts every process
 of the container), else from the process tree (psutil).

@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import heapq
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pincompute.kube.errors import ApiError, Conflict, Gone, NotFound
@@ -62,9 +63,12 @@ class EventExpiry:
     """Deletes a store's Events ``ttl`` seconds after their last write."""
 
     def __init__(self, store: EmbeddedStore, *, ttl: float = DEFAULT_EVENT_TTL,
-                 interval: float | None = None) -> None:
+                 interval: float | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.store = store
         self.ttl = ttl
+        self.clock = clock or asyncio.get_running_loop().time
+        """Monotonic seconds (the loop's clock; tests pass their own)."""
         self.interval = interval if interval is not None else max(0.05, min(60.0, ttl / 10))
         self.expired = 0
         """Events deleted so far."""
@@ -86,7 +90,7 @@ class EventExpiry:
 
     def _push(self, obj: dict[str, Any], *, age: float = 0.0) -> None:
         md = obj.get("metadata") or {}
-        deadline = asyncio.get_running_loop().time() + max(0.0, self.ttl - age)
+        deadline = self.clock() + max(0.0, self.ttl - age)
         heapq.heappush(self._heap, (deadline, md.get("namespace") or "", md.get("name", ""),
                                     str(md.get("resourceVersion", ""))))
 
@@ -116,7 +120,7 @@ class EventExpiry:
     async def expire_due(self) -> int:
         """Delete every Event whose deadline has passed; returns how many were deleted."""
         client = self.store.client()
-        now = asyncio.get_running_loop().time()
+        now = self.clock()
         deleted = 0
         while self._heap and self._heap[0][0] <= now:
             _, namespace, name, rv = heapq.heappop(self._heap)
