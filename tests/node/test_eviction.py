@@ -72,3 +72,22 @@ def test_the_reserve_evicts_the_biggest_sandbox_and_sets_pressure(tmp_path: Path
 def test_only_filesystems_the_pods_write_to_are_guarded(tmp_path: Path) -> None:
     guard = StorageEviction(node_dirs=[tmp_path], guarded=[tmp_path / "x", Path("/proc")])
     assert Path("/proc") not in guard.guarded
+
+
+def test_a_logging_volume_is_rotated_before_its_pod_is_evicted(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    outside = tmp_path / "outside.log"
+    write(outside, 64 * 1024)
+    for i, name in enumerate(("app.log.2", "app.log.1", "app.log")):
+        write(logs / name, 64 * 1024)
+        os.utime(logs / name, (1000 + i, 1000 + i))
+    os.symlink(outside, logs / "aaa-link.log")  # oldest by name; a link is never followed
+    spec = pod({"name": "logs", "logging": {"sizeLimit": "100Ki"}})
+    assert over_limit(volume_limits(spec, {"logs": logs})) is None
+    assert sorted(p.name for p in logs.iterdir()) == ["aaa-link.log", "app.log"]
+    assert outside.stat().st_size == 64 * 1024
+    # One file, the newest, over the limit alone: nothing left to rotate, so evict.
+    write(logs / "app.log", 256 * 1024)
+    message = over_limit(volume_limits(spec, {"logs": logs}))
+    assert message == 'Usage of Logging volume "logs" exceeds the limit "100Ki". '
+    assert (logs / "app.log").exists()

@@ -11,10 +11,12 @@ walks directories):
 
 1. **sizeLimit** — for each running pod, the use of each volume declaring a
    ``sizeLimit`` is measured as ``du`` does (:func:`tree_usage`: allocated
-   blocks, links never followed, hard links once, one filesystem).  Over the
-   limit, the pod is evicted (it ends ``Failed``, reason ``Evicted``, with the
-   kubelet's message naming the volume and the limit) and its sandbox, volumes
-   included, is removed.
+   blocks, links never followed, hard links once, one filesystem).  A
+   ``logging`` volume over its limit first has its oldest files rotated away
+   (:func:`rotate`: files at its top, oldest first, never the newest — the one
+   being written); any volume still over its limit gets the pod evicted (it
+   ends ``Failed``, reason ``Evicted``, with the kubelet's message naming the
+   volume and the limit) and its sandbox, volumes included, is removed.
 2. **the reserve** — when free space on a guarded filesystem (the node's own,
    and the region's data directory when on the same device) drops below
    ``reserve_bytes``, the node has ``DiskPressure`` and evicts the pod using the
@@ -37,6 +39,7 @@ does not cross into other filesystems, and stops counting once past the limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import stat
@@ -130,11 +133,46 @@ def volume_limits(pod: Mapping[str, Any], paths: Mapping[str, Path]) -> list[Vol
 
 
 def over_limit(limits: Iterable[VolumeLimit]) -> str | None:
-    """The eviction message for the first volume over its limit, or None."""
+    """The eviction message for the first volume over its limit, or None.
+
+    Logging volumes over their limit are rotated first (:func:`rotate`).
+    """
     for v in limits:
-        if tree_usage(v.path, stop_above=v.limit) > v.limit:
-            return f'Usage of {v.kind} volume "{v.volume}" exceeds the limit "{v.limit_text}". '
+        if tree_usage(v.path, stop_above=v.limit) <= v.limit:
+            continue
+        if v.kind == "Logging" and rotate(v.path, limit=v.limit):
+            continue
+        return f'Usage of {v.kind} volume "{v.volume}" exceeds the limit "{v.limit_text}". '
     return None
+
+
+def rotate(path: Path, *, limit: int) -> bool:
+    """Delete the oldest files at the top of ``path`` until it holds ``limit``; True if so.
+
+    The newest file stays (it is the one being written).  Runs as root in a
+    directory the pod owns: the directory is opened without following a link
+    and each file is unlinked relative to it, so nothing outside can be hit.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        files = []
+        for entry in os.scandir(fd):
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):
+                    files.append((st.st_mtime_ns, entry.name))
+        files.sort()
+        for _, name in files[:-1]:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=fd)
+            if tree_usage(path, stop_above=limit) <= limit:
+                return True
+        return tree_usage(path, stop_above=limit) <= limit
+    finally:
+        os.close(fd)
 
 
 def free_bytes(path: Path) -> int | None:
@@ -216,4 +254,4 @@ def _device(path: Path) -> int | None:
 
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_RESERVE", "EVICTED", "Candidate", "StorageEviction",
-           "VolumeLimit", "free_bytes", "over_limit", "tree_usage", "volume_limits"]
+           "VolumeLimit", "free_bytes", "over_limit", "rotate", "tree_usage", "volume_limits"]

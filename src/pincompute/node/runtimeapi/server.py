@@ -82,8 +82,9 @@ _REASONS = {200: "OK", 101: "Switching Protocols", 400: "Bad Request", 401: "Una
 
 MAX_CONNECTIONS = 512
 """Connections served at once, from everyone together."""
-MAX_CONNECTIONS_PER_CLIENT = 32
-"""Connections served at once from one peer address (a pod has its own address)."""
+MAX_CONNECTIONS_PER_CLIENT = 64
+"""Connections served at once from one peer address (a pod has its own address; a
+gateway following many logs is one client too, hence not fewer)."""
 HEADER_TIMEOUT = 10.0
 """Seconds a client has to send its whole request head."""
 
