@@ -1023,7 +1023,10 @@ class EmbeddedStore:
                 self._failed = error
                 log.error("STORE READ-ONLY: %s", self.read_only_reason)
                 for hook in self._read_only_hooks:
-                    hook(self.read_only_reason or "")
+                    try:
+                        hook(self.read_only_reason or "")
+                    except Exception:  # a listener's bug must not leave writers waiting
+                        log.exception("read-only hook failed")
             batch.resolve(ApiError(f"storage failure: {error}"))
             if self._open_batch is not None:
                 self._open_batch.resolve(ApiError(f"storage failure: {error}"))
