@@ -224,9 +224,12 @@ class RuntimeAPI:
         refusal = self._admit(peer)
         if refusal is not None:
             self.refused += 1
+            body = orjson.dumps({"message": refusal})
             with contextlib.suppress(OSError):
-                writer.write(response_head(503, {"Content-Length": "0",
-                                                 "Connection": "close"}))
+                # Written without waiting for the peer: a refused client gets no time.
+                writer.write(response_head(503, {
+                    "Content-Type": "application/json", "Content-Length": str(len(body)),
+                    "Retry-After": "1", "Connection": "close"}) + body)
                 writer.close()
             return
         task = asyncio.current_task()
