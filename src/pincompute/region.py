@@ -54,6 +54,7 @@ from pincompute.model import registry
 from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.blockregistry import BlockRegistry
 from pincompute.node.network import PROCESS_POOL
+from pincompute.regionhealth import RegionHealth
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
@@ -79,6 +80,8 @@ class Region:
     lock: DataDirLock
     provisioners: dict[str, NodeProvisioner] = field(default_factory=dict)
     """Per member cluster: its node agents (``provisioners[name].agents(pool)``)."""
+    health: RegionHealth | None = None
+    """``/healthz``, ``/readyz`` and the StoreReadOnly conditions (see :mod:`.regionhealth`)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -88,9 +91,13 @@ class Region:
     @classmethod
     async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
                    lease_duration: float = 15.0, runtime: NodeRuntimeKind = "process",
-                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None
-                   ) -> Region:
-        """Open (or resume) a region; ``node_options`` are extra NodeConfig fields."""
+                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None,
+                   health_port: int | None = 0) -> Region:
+        """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
+
+        ``health_port``: where ``/healthz`` and ``/readyz`` are served on 127.0.0.1
+        (0: any free port; None: not served).
+        """
         if not 1 <= zones <= 26:
             raise ValueError("zones must be between 1 and 26")
         if nodes_per_zone < 0:
@@ -127,7 +134,8 @@ class Region:
         provisioners: dict[str, NodeProvisioner] = {}
         node_base = node_base_dir(data_dir, runtime=runtime)
         for member in members:
-            config = dict(node_options or {})
+            # The data directory's free space is guarded by every node's disk reserve.
+            config = {"guarded_dirs": (data_dir,), **(node_options or {})}
             if runtime == "process" and not config.get("pod_pool"):
                 # Loopback addresses are the machine's: each member cluster's pods get a
                 # block no other cluster of any region on this machine has.
@@ -142,12 +150,16 @@ class Region:
             provisioner = made[f"node-provisioner-{member.name}"]
             assert isinstance(provisioner, NodeProvisioner)
             provisioners[member.name] = provisioner
+        health = RegionHealth(host_client=host.client, clusters=[host, *members],
+                              port=health_port) if health_port is not None else None
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   provisioners=provisioners)
+                   provisioners=provisioners, health=health)
 
     async def start(self, *, timeout: float = 120.0) -> None:
         """Start the controller manager; returns once it runs and every member's node
         pools have their nodes (registered and Ready)."""
+        if self.health is not None:
+            await self.health.start()
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
         started = asyncio.ensure_future(self._provisioned(timeout))
         await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
@@ -212,6 +224,8 @@ class Region:
                 await self._task
         for provisioner in self.provisioners.values():
             await provisioner.close()
+        if self.health is not None:
+            await self.health.stop()
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()

@@ -94,6 +94,8 @@ def test_node_pool_defaults() -> None:
                                   buffer={"cpu": "2"}, nodeImage="general-2024-06"))
     assert (spec["tier"], spec["minSize"]) == ("ondemand", 0)
     assert "desiredSize" not in spec
+    # One tenant must not stop a node: a pids cap and a memory limit by default.
+    assert (spec["podPidsLimit"], spec["defaultMemoryLimit"]) == (1024, "1Gi")
 
 
 @pytest.mark.parametrize(("spec", "field"), [
@@ -106,6 +108,8 @@ def test_node_pool_defaults() -> None:
     (pool(labels={"a/b/c": "x"}), "spec.labels[a/b/c]"),
     (pool(runtime="docker"), "spec.runtime"),
     (pool(nodeImage="Ubuntu 22"), "spec.nodeImage"),
+    (pool(podPidsLimit=-1), "spec.podPidsLimit"),
+    (pool(defaultMemoryLimit="lots"), "spec.defaultMemoryLimit"),
     ({"maxSize": 1, "capacity": {"cpu": 1, "memory": 1}}, "spec.instanceType"),
 ])
 def test_bad_node_pool_names_field(spec: dict[str, Any], field: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -105,3 +106,30 @@ async def test_prober_reports_started_then_unhealthy():
     await prober.stop()
     assert started.is_set()
     assert unhealthy and unhealthy[0].startswith("Liveness probe failed")
+
+
+async def test_an_http_probe_never_reads_the_body():
+    sent = 0
+
+    async def endless(reader, writer):
+        nonlocal sent
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(2000):  # bounded: 128 MiB at most, were it all read
+                writer.write(b"x" * 65536)
+                await writer.drain()
+                sent += 65536
+        writer.close()
+
+    server = await asyncio.start_server(endless, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        h = Handlers(host="127.0.0.1", ports={}, execute=None)
+        probe = ProbeSpec(kind="readiness", handler="httpGet", action={"port": port},
+                          timeout=5)
+        assert (await h.run(probe)).ok
+        await h.close()
+        assert sent < 64 << 20
+    finally:
+        server.close()

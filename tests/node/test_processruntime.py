@@ -11,6 +11,7 @@ import pytest
 
 from pincompute.kube.resource import NODES, PODS
 from pincompute.node.cgroups import CFS_PERIOD_US
+from pincompute.node.probes import MAX_PROBE_OUTPUT
 from pincompute.node.processruntime import limits_of
 from pincompute.node.runtimeapi import NodeClient
 
@@ -25,6 +26,23 @@ def test_limits_are_read_from_the_container():
     assert (limits.cpu_millis, limits.cpu_request_millis, limits.memory_bytes) == (
         500, 500, 64 * 2**20)
     assert limits_of({}).memory_bytes is None
+    # A node pool's default applies to containers declaring no memory limit only.
+    assert limits_of({}, default_memory=2**30).memory_bytes == 2**30
+    assert limits_of({"resources": {"limits": {"memory": "64Mi"}}},
+                     default_memory=2**30).memory_bytes == 64 * 2**20
+
+
+async def test_exec_probe_output_is_capped(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(PODS, make_pod("talker", [{"name": "main", "command": ["sleep", "60"]}]),
+                         namespace="default")
+    await eventually(ready(cluster, "talker"))
+    worker = agent.find("default", "talker")
+    rec = worker.records["main"]
+    probe = agent.runtime.exec_probe(worker.sandbox, rec.spec, rec.env)
+    code, output = await probe(["sh", "-c", "head -c 5000000 /dev/zero; exit 3"], 10.0)
+    assert code == 3
+    assert len(output) == MAX_PROBE_OUTPUT  # read to the end, kept only the cap
 
 
 @root_only

@@ -102,6 +102,7 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                               "nodes": sorted(region.provisioners[c.name].all_agents())
                               if c.name in region.provisioners else []}
                              for c in region.clusters],
+                "readyz": f"{region.health.url}/readyz" if region.health else None,
                 "applied": applied}), flush=True)
         else:
             table = Table(title=f"PinCompute region — data in {region.data_dir}")
@@ -114,6 +115,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
                               if nodes else "-", str(c.path), str(c.store.object_count()))
             console.print(table)
             console.print("project demo: namespace ready in every cluster")
+            if region.health is not None:
+                console.print(f"health: {region.health.url}/readyz", highlight=False)
             for item in applied:
                 console.print(f"applied {item} to the host cluster (project demo)")
             console.print("controller manager running (leader-elected on "

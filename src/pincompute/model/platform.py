@@ -294,6 +294,11 @@ class MemberClusterStatus(WorkloadStatusBase):
 
 # --- NodePool ----------------------------------------------------------------------------------
 
+DEFAULT_POD_PIDS_LIMIT = 1024
+"""A pod's processes and threads unless its NodePool says otherwise."""
+DEFAULT_MEMORY_LIMIT = "1Gi"
+"""The memory limit of a container declaring none, unless its NodePool says otherwise."""
+
 class NodePoolSpec(CamelModel):
     """A group of identical nodes in one member cluster."""
 
@@ -319,6 +324,12 @@ class NodePoolSpec(CamelModel):
     """Idle headroom kept ready (placeholder capacity real workloads displace)."""
     runtime: NodeRuntimeKind | None = None
     """Embedded clusters: the node agent's runtime (default: the region's)."""
+    pod_pids_limit: NonNegInt = DEFAULT_POD_PIDS_LIMIT
+    """The most processes and threads one pod may have at once (0: no limit), as the
+    kubelet's ``podPidsLimit``: a fork bomb stops there instead of exhausting the machine."""
+    default_memory_limit: Quantity = DEFAULT_MEMORY_LIMIT
+    """The memory limit of a container that declares none (``0``: none), as a
+    LimitRange default: a runaway container is OOM-killed instead of the node."""
 
     @model_validator(mode="after")
     def _check(self) -> NodePoolSpec:
@@ -475,7 +486,8 @@ class RotationStatus(WorkloadStatusBase):
 
 
 __all__ = [
-    "PROJECT_ROLES", "ClusterConnection", "HardwareSpec", "HealthCheck", "MemberClusterSpec",
+    "DEFAULT_MEMORY_LIMIT", "DEFAULT_POD_PIDS_LIMIT", "PROJECT_ROLES",
+    "ClusterConnection", "HardwareSpec", "HealthCheck", "MemberClusterSpec",
     "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
     "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
     "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",

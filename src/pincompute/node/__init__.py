@@ -33,7 +33,8 @@ Modules, one concept each:
   :mod:`.bpf`), :mod:`.volumes`, :mod:`.identity`, :mod:`.cgroups`;
 * container runtimes: :mod:`.containerruntime` (the interface),
   :mod:`.processruntime`, :mod:`.simruntime`;
-* the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.fleet`
+* the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.eviction`
+  (volume ``sizeLimit`` and the disk reserve), :mod:`.fleet`
   (many sim nodes sharing one informer), :mod:`.runtimeapi` (the node runtime API:
   protocol, server, client);
 * the control plane's side: :mod:`.nodelifecyclecontroller`.

@@ -15,6 +15,8 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
    passes — and then lifts the ``node.kubernetes.io/not-ready:NoSchedule`` taint
    the Node was registered with (:mod:`.registration`), so no pod is scheduled to
    it before; it keeps renewing its Lease and re-evaluating its conditions;
+   the process runtime also runs storage eviction passes (:mod:`.eviction`:
+   volume ``sizeLimit``, the disk reserve behind ``DiskPressure``);
 5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
    keeps one :class:`~.worker.PodWorker` per pod.
 
@@ -52,11 +54,13 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.wellknown import KUBE_SYSTEM_NAMESPACE
+from pincompute.model.platform import DEFAULT_MEMORY_LIMIT, DEFAULT_POD_PIDS_LIMIT, NodePoolSpec
+from pincompute.model.views import spec_view
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import bindguard, health
+from . import bindguard, eviction, health
 from .backoff import BackoffPolicy
 from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
@@ -82,7 +86,7 @@ from .registration import (
     node_object,
     register,
 )
-from .runtimeapi.server import RuntimeAPI
+from .runtimeapi.server import RuntimeAPI, write_token_file
 from .simruntime import SimRuntime
 from .status import TERMINAL_PHASES
 from .worker import PodWorker
@@ -135,10 +139,29 @@ class NodeConfig:
     required_daemons: Sequence[str] = ()
     """Names of daemon pods (``namespace/prefix``) that must run on the node before it is
     Ready."""
+    pod_pids_limit: int = DEFAULT_POD_PIDS_LIMIT
+    """Processes and threads per pod (0: no cap); the NodePool's ``podPidsLimit``."""
+    default_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    """Memory limit of a container declaring none (``0``: none); the NodePool's
+    ``defaultMemoryLimit``."""
+    eviction_interval: float = eviction.DEFAULT_INTERVAL
+    """Seconds between storage eviction passes (volume ``sizeLimit``, the disk reserve)."""
+    disk_reserve_bytes: int = eviction.DEFAULT_RESERVE
+    """Free bytes kept on the node's filesystem: below it, DiskPressure and evictions."""
+    guarded_dirs: Sequence[Path] = ()
+    """Directories whose filesystem's free space the node also guards (the region's
+    data directory: its stores must always be able to commit)."""
 
     @property
     def name(self) -> str:
         return self.identity.name
+
+
+def pool_limits(pool: Mapping[str, Any]) -> dict[str, Any]:
+    """The NodeConfig fields a NodePool sets for its nodes' pods (pids, default memory)."""
+    spec = spec_view(NodePoolSpec, pool)
+    return {"pod_pids_limit": spec.pod_pids_limit,
+            "default_memory_limit": str(spec.default_memory_limit)}
 
 
 def _requests(pod: Mapping[str, Any]) -> tuple[int, int]:
@@ -185,6 +208,7 @@ class NodeAgent:
         self._started = False
         self._log = _log.bind(node=self.name)
         self.report = health.HealthReport()
+        self.eviction: eviction.StorageEviction | None = None
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -222,9 +246,7 @@ class NodeAgent:
             await self.api_server.start()
             self.api_endpoint = self.api_server.url
             if cfg.root_dir is not None:
-                token_file = cfg.root_dir / "api-token"
-                token_file.write_text(self.api_token)
-                os.chmod(token_file, 0o600)
+                write_token_file(cfg.root_dir / "api-token", self.api_token)
         # The first health evaluation rides on the second registration write, and the
         # readiness gate goes right after if it passed: a node costs no more writes
         # for its gate.
@@ -235,6 +257,14 @@ class NodeAgent:
             api_port=self.api_server.port if self.api_server is not None else 0,
             conditions=health.conditions(self.report, (self.node.get("status") or {}).get(
                 "conditions") or ())))
+        if cfg.runtime == "process" and isinstance(self.runtime, ProcessRuntime):
+            self.eviction = eviction.StorageEviction(
+                node_dirs=[self.runtime.pods_dir, self.runtime.storage],
+                guarded=cfg.guarded_dirs, reserve_bytes=cfg.disk_reserve_bytes,
+                interval=cfg.eviction_interval)
+            self._tasks.append(asyncio.create_task(
+                self.eviction.run(self._storage_candidates, self._evict),
+                name=f"storage eviction {self.name}"))
         await self.heartbeat.renew()
         await self._post_conditions(self.node)
         self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
@@ -300,14 +330,22 @@ class NodeAgent:
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
+                if cfg.pod_pids_limit and not cgroups.has_pids:
+                    degraded.append("no pids cgroup controller: the number of processes "
+                                    "of a pod is not limited")
             guard, why = bindguard.for_node(
                 local, join=cgroups is None or cgroups.version != "v2")
             if guard is None:
                 degraded.append(f"no bind guard ({why}): pods can bind any loopback address")
         self.degraded = tuple(degraded)
+        try:
+            default_memory = to_int(cfg.default_memory_limit)
+        except QuantityError as exc:
+            raise ValueError(f"default_memory_limit: {exc}") from exc
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
                                  uids=uids, node_ip=node_ip, degraded=self.degraded,
-                                 bindguard=guard)
+                                 bindguard=guard, pod_pids_limit=cfg.pod_pids_limit,
+                                 default_memory_limit=default_memory)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).
@@ -417,6 +455,24 @@ class NodeAgent:
                 if pod_dir.rsplit("_", 1)[-1] not in live:
                     self.logs.remove_pod(pod_dir)
 
+    def _storage_candidates(self) -> list[eviction.Candidate]:
+        out = []
+        for key, w in self.workers.items():
+            if w.sandbox is None or w.finished or w.stopping:
+                continue
+            volumes = w.sandbox.extra.get("volumes")
+            out.append(eviction.Candidate(
+                key=key, pod=w.pod, volumes=volumes.by_name if volumes is not None else {},
+                sandbox_dir=w.sandbox.extra.get("dir")))
+        return out
+
+    def _evict(self, key: str, message: str) -> None:
+        worker = self.workers.get(key)
+        if worker is None or worker.stopping:
+            return
+        worker.event("Warning", eviction.EVICTED, message)
+        worker.evict(eviction.EVICTED, message)
+
     def _worker_done(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
             del self.workers[worker.uid]
@@ -452,6 +508,8 @@ class NodeAgent:
         dns_error = None
         if cfg.runtime == "process" and cfg.root_dir is not None:
             disk_error, disk_pressure = health.probe_disk(cfg.root_dir, cfg.thresholds)
+            if self.eviction is not None and disk_pressure is None:
+                disk_pressure = self.eviction.pressure
             memory, pids, overload = health.probe_machine(cfg.thresholds)
             dns_error = await health.probe_dns()
         cpu_used = mem_used = 0
@@ -515,4 +573,4 @@ class NodeAgent:
         return {f"{w.namespace}/{w.name}": w.usage() for w in self.workers.values()}
 
 
-__all__ = ["NodeAgent", "NodeConfig"]
+__all__ = ["NodeAgent", "NodeConfig", "pool_limits"]

@@ -29,7 +29,7 @@ from typing import Any
 from pincompute.kube.protocol import KubeClient
 from pincompute.model.wellknown import NodeRuntimeKind
 
-from .agent import NodeAgent, NodeConfig
+from .agent import NodeAgent, NodeConfig, pool_limits
 from .fleet import NodeFleet
 from .registration import NodeIdentity, registered_runtime
 from .simruntime import pool_defaults as sim_pool_defaults
@@ -108,6 +108,7 @@ class AgentHost:
             "runtime": runtime,
             "root_dir": self.node_dir / slot if self.node_dir is not None else None,
             "sim_defaults": sim_pool_defaults(dict(pool)) if pool is not None else {},
+            **(pool_limits(dict(pool)) if pool is not None else {}),  # pids, default memory
             **self.node_options}
         return NodeConfig(identity=identity, **options)
 

@@ -6,7 +6,10 @@ The agent puts every container instance in a cgroup of its own,
 ``<agent's cgroup>/pincompute/<node>/pod<uid>/<container>``, and writes the
 container's limits there: ``limits.cpu`` becomes a CFS quota per 100 ms period,
 ``requests.cpu`` a relative weight (shares), ``limits.memory`` the hard memory
-limit.  When a container exceeds its memory limit the kernel's OOM killer kills
+limit.  With the ``pids`` controller, the pod's own directory caps the processes
+and threads of all its containers together (:meth:`CgroupManager.limit_pids`, the
+kubelet's ``podPidsLimit``): a fork bomb meets ``EAGAIN`` from ``fork`` there.
+When a container exceeds its memory limit the kernel's OOM killer kills
 it inside its cgroup and counts the kill; the agent compares that counter with
 its value at start to report the exit as ``OOMKilled``.
 
@@ -40,6 +43,8 @@ from pathlib import Path
 
 CFS_PERIOD_US = 100_000
 ROOT_NAME = "pincompute"
+_V1_OPTIONAL = ("cpuacct", "pids")
+"""v1 hierarchies the agent uses when mounted, and does without otherwise."""
 
 
 def _mounts() -> dict[str, Path]:
@@ -92,6 +97,8 @@ class Limits:
     """``requests.cpu`` in millicores (shares / weight)."""
     memory_bytes: int | None = None
     """``limits.memory`` (hard limit)."""
+    pids: int | None = None
+    """The most processes and threads (needs the ``pids`` controller)."""
 
 
 class Cgroup:
@@ -119,6 +126,8 @@ class Cgroup:
                    else str(limits.memory_bytes))
             with contextlib.suppress(OSError):
                 _write(d / "memory.swap.max", "0")
+            if limits.pids is not None and (d / "pids.max").exists():
+                _write(d / "pids.max", str(limits.pids))
             return
         cpu = self.dirs["cpu"]
         _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
@@ -134,6 +143,8 @@ class Cgroup:
                 _write(mem / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
             with contextlib.suppress(OSError):
                 _write(mem / "memory.swappiness", "0")
+        if limits.pids is not None and "pids" in self.dirs:
+            _write(self.dirs["pids"] / "pids.max", str(limits.pids))
 
     def open_procs(self) -> list[int]:
         """Descriptors of every ``cgroup.procs``, opened for the child to join (close after)."""
@@ -209,6 +220,33 @@ class CgroupManager:
     def describe(self) -> str:
         return f"cgroup {self.version} at {', '.join(str(p) for p in self.bases.values())}"
 
+    @property
+    def has_pids(self) -> bool:
+        """Whether process counts can be limited (the ``pids`` controller is ours)."""
+        if self.version == "v2":
+            return (self.bases["unified"] / "pids.max").exists() or "pids" in _read(
+                self.bases["unified"] / "cgroup.subtree_control").split()
+        return "pids" in self.bases
+
+    def limit_pids(self, parts: Iterable[str], limit: int) -> None:
+        """Cap the processes of everything below ``parts`` (a pod) at ``limit``.
+
+        The pids controller is hierarchical: the cap holds for all the pod's
+        containers (and their execs) together, however they are nested.
+        """
+        parts = list(parts)
+        if self.version == "v2":
+            d = self.bases["unified"].joinpath(*parts)
+            d.mkdir(parents=True, exist_ok=True)
+            _write(d / "pids.max", str(limit))
+            return
+        base = self.bases.get("pids")
+        if base is None:
+            return
+        d = base.joinpath(*parts)
+        d.mkdir(parents=True, exist_ok=True)
+        _write(d / "pids.max", str(limit))
+
     def create(self, parts: Iterable[str], limits: Limits) -> Cgroup:
         parts = list(parts)
         dirs: dict[str, Path] = {}
@@ -220,8 +258,7 @@ class CgroupManager:
                 level = base
                 for part in parts[:-1]:
                     level = level / part
-                    with contextlib.suppress(OSError):
-                        _write(level / "cgroup.subtree_control", "+cpu +memory")
+                    _delegate(level)
             dirs[controller] = d
         group = Cgroup(self.version, dirs)
         group.apply(limits)
@@ -285,7 +322,13 @@ def _try_v2(node: str, mounts: Mapping[str, Path],
         base.mkdir(exist_ok=True)
         _write(here / "cgroup.subtree_control", "+cpu +memory")
         _write(base / "cgroup.subtree_control", "+cpu +memory")
+        if "pids" in available:
+            # Optional: without it pods simply have no process cap (said at start).
+            with contextlib.suppress(OSError):
+                _write(here / "cgroup.subtree_control", "+pids")
+                _write(base / "cgroup.subtree_control", "+pids")
         (base / node).mkdir(exist_ok=True)
+        _delegate(base / node)
     except OSError as exc:
         return None, f"cgroup v2 at {here} is not writable for us: {exc}"
     return CgroupManager("v2", {"unified": base / node}), ""
@@ -294,10 +337,10 @@ def _try_v2(node: str, mounts: Mapping[str, Path],
 def _try_v1(node: str, mounts: Mapping[str, Path],
             own: Mapping[str, str]) -> tuple[CgroupManager | None, str]:
     bases: dict[str, Path] = {}
-    for controller in ("cpu", "memory", "cpuacct"):
+    for controller in ("cpu", "memory", "cpuacct", "pids"):
         mount = mounts.get(controller)
         if mount is None:
-            if controller == "cpuacct":
+            if controller in _V1_OPTIONAL:
                 continue
             return None, f"cgroup v1 {controller} hierarchy is not mounted"
         if any(b == mount / own.get(controller, "/").lstrip("/") / ROOT_NAME / node
@@ -307,7 +350,7 @@ def _try_v1(node: str, mounts: Mapping[str, Path],
         try:
             base.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            if controller == "cpuacct":
+            if controller in _V1_OPTIONAL:
                 continue
             return None, f"cgroup v1 {controller} at {base.parent} is not writable: {exc}"
         bases[controller] = base
@@ -327,6 +370,13 @@ def _dedupe(bases: dict[str, Path]) -> dict[str, Path]:
         seen[path] = controller
         out[controller] = path
     return out
+
+
+def _delegate(level: Path) -> None:
+    """Enable the controllers for ``level``'s children (v2); pids only where available."""
+    for controllers in ("+cpu +memory", "+pids"):
+        with contextlib.suppress(OSError):
+            _write(level / "cgroup.subtree_control", controllers)
 
 
 def _write(path: Path, value: str) -> None:

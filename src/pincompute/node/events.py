@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pincompute.runtime.events import EventRecorder
+from pincompute.runtime.events import AGGREGATED_REASONS, EventRecorder
 
-__all__ = ["EventRecorder"]
+__all__ = ["AGGREGATED_REASONS", "EventRecorder"]

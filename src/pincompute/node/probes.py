@@ -37,6 +37,11 @@ from typing import Any, Literal
 
 import httpx
 
+MAX_PROBE_OUTPUT = 10 * 1024
+"""Bytes of an exec probe's output (per stream) a runtime keeps, as the kubelet's."""
+MAX_PROBE_MESSAGE = 200
+"""Characters of the output a failure's message quotes (its end)."""
+
 ProbeKind = Literal["startup", "liveness", "readiness"]
 ExecFunc = Callable[[list[str], float], Awaitable[tuple[int, str]]]
 """Run ``command`` in the container with a timeout; returns (exit code, output)."""
@@ -143,7 +148,8 @@ class Handlers:
         code, output = await self.execute(command, spec.timeout)
         if code == 0:
             return Outcome(True)
-        return Outcome(False, f"command {command!r} exited with {code}: {output[-200:]}")
+        return Outcome(False, f"command {command!r} exited with {code}: "
+                              f"{output[-MAX_PROBE_MESSAGE:]}")
 
     async def _http_get(self, spec: ProbeSpec) -> Outcome:
         action = spec.action
@@ -162,10 +168,14 @@ class Handlers:
                                            limits=httpx.Limits(max_keepalive_connections=0),
                                            trust_env=False)
         url = f"{scheme}://{_host(host)}:{port}{path}"
-        resp = await self._http.get(url, headers=headers, timeout=spec.timeout)
-        if 200 <= resp.status_code < 400:
+        # Only the status matters: the body (the pod's to make as large as it likes)
+        # is never read.
+        async with self._http.stream("GET", url, headers=headers,
+                                     timeout=spec.timeout) as resp:
+            code = resp.status_code
+        if 200 <= code < 400:
             return Outcome(True)
-        return Outcome(False, f"HTTP probe failed with statuscode: {resp.status_code}")
+        return Outcome(False, f"HTTP probe failed with statuscode: {code}")
 
     async def _tcp(self, spec: ProbeSpec) -> Outcome:
         host = spec.action.get("host") or self.host
@@ -269,5 +279,6 @@ class Prober:
             await asyncio.sleep(max(0.0, spec.period - (loop.time() - began)))
 
 
-__all__ = ["ExecFunc", "Handlers", "Outcome", "ProbeKind", "ProbeSpec", "ProbeState", "Prober",
+__all__ = ["MAX_PROBE_MESSAGE", "MAX_PROBE_OUTPUT", "ExecFunc", "Handlers", "Outcome",
+           "ProbeKind", "ProbeSpec", "ProbeState", "Prober",
            "resolve_port"]

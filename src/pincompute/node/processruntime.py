@@ -17,6 +17,11 @@ the container's log (:mod:`.logs`).  With cgroups (:mod:`.cgroups`) the child
 joins its container cgroup between fork and exec, so even its first
 instruction runs under the limits; with a bind guard (:mod:`.bindguard`) it
 joins the pod's cgroup v2 directory too, so it can bind only the pod's address.
+Two limits come from the node pool rather than the pod, so that no pod goes
+without: the pod's processes and threads together are capped at
+``pod_pids_limit`` (a fork bomb stops there), and a container declaring no
+``limits.memory`` gets ``default_memory_limit`` (a runaway is OOM-killed in its
+cgroup instead of pressing the whole machine).
 
 The instance has ended when its main process has exited.  Anything it left
 behind (children, daemons) is killed — through the process group and, with
@@ -27,7 +32,9 @@ number; the reason is ``OOMKilled`` when the cgroup's OOM-kill counter moved
 during the run, ``Completed`` for 0 and ``Error`` otherwise.
 
 Exec (and exec probes) run a command the same way — same uid, environment,
-working directory and cgroup as the container's running instance.
+working directory and cgroup as the container's running instance.  An exec
+probe's output is read to its end but only its first
+:data:`~.probes.MAX_PROBE_OUTPUT` bytes per stream are kept, as the kubelet's.
 
 Resource usage comes from the cgroup when there is one (it counts every process
 of the container), else from the process tree (psutil).
@@ -58,12 +65,13 @@ from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, S
 from .identity import UidAllocator
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
-from .probes import ExecFunc
+from .probes import MAX_PROBE_OUTPUT, ExecFunc
 
 _READ_CHUNK = 65536
 
 
-def limits_of(container: Mapping[str, Any]) -> Limits:
+def limits_of(container: Mapping[str, Any], *, default_memory: int | None = None) -> Limits:
+    """A container's cgroup limits; ``default_memory`` when it declares no memory limit."""
     resources = container.get("resources") or {}
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
@@ -78,7 +86,7 @@ def limits_of(container: Mapping[str, Any]) -> Limits:
 
     return Limits(cpu_millis=parse(cpu_millis, limits.get("cpu")),
                   cpu_request_millis=parse(cpu_millis, requests.get("cpu", limits.get("cpu"))),
-                  memory_bytes=parse(to_int, limits.get("memory")))
+                  memory_bytes=parse(to_int, limits.get("memory")) or default_memory)
 
 
 class ProcessInstance(Instance):
@@ -171,7 +179,8 @@ class ProcessRuntime(ContainerRuntime):
     def __init__(self, *, root: Path, storage: Path, node: str,
                  cgroups: CgroupManager | None, uids: UidAllocator | None,
                  node_ip: str, degraded: tuple[str, ...] = (),
-                 bindguard: BindGuard | None = None) -> None:
+                 bindguard: BindGuard | None = None, pod_pids_limit: int | None = None,
+                 default_memory_limit: int | None = None) -> None:
         self.root = root
         self.storage = storage
         self.node = node
@@ -181,6 +190,10 @@ class ProcessRuntime(ContainerRuntime):
         self.degraded = degraded
         self.bindguard = bindguard
         """Confines each pod's binds to its own address (:mod:`.bindguard`), when available."""
+        self.pod_pids_limit = pod_pids_limit or None
+        """Processes and threads per pod (None: no cap); needs the pids controller."""
+        self.default_memory_limit = default_memory_limit or None
+        """The memory limit of a container declaring none (None: unlimited)."""
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -305,8 +318,11 @@ class ProcessRuntime(ContainerRuntime):
         fds: list[int] = []
         if self.cgroups is not None:
             try:
-                cgroup = self.cgroups.create([f"pod{sandbox.pod_uid}", name],
-                                             limits_of(container))
+                if self.pod_pids_limit is not None:
+                    self.cgroups.limit_pids([f"pod{sandbox.pod_uid}"], self.pod_pids_limit)
+                cgroup = self.cgroups.create(
+                    [f"pod{sandbox.pod_uid}", name],
+                    limits_of(container, default_memory=self.default_memory_limit))
                 fds = cgroup.open_procs()
             except OSError as exc:
                 raise StartError(f"cgroup: {exc}") from exc
@@ -390,7 +406,10 @@ class ProcessRuntime(ContainerRuntime):
                 return 126, str(exc)
             try:
                 async with asyncio.timeout(timeout):
-                    out, err = await proc.communicate()
+                    out, err = await asyncio.gather(
+                        _read_capped(proc.stdout, MAX_PROBE_OUTPUT),
+                        _read_capped(proc.stderr, MAX_PROBE_OUTPUT))
+                    await proc.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -460,6 +479,21 @@ class ProcessRuntime(ContainerRuntime):
             self.cgroups.remove([])  # the node's own cgroup directory, now empty
         if self.bindguard is not None:
             self.bindguard.close()
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> bytes:
+    """Everything ``stream`` says, but only its first ``cap`` bytes are kept.
+
+    The rest is read and dropped, so a chatty command neither fills the
+    agent's memory nor blocks on a full pipe until its timeout.
+    """
+    if stream is None:
+        return b""
+    kept = bytearray()
+    while data := await stream.read(_READ_CHUNK):
+        if len(kept) < cap:
+            kept += data[:cap - len(kept)]
+    return bytes(kept)
 
 
 def _tree_usage(pid: int) -> tuple[float, int]:

@@ -13,6 +13,13 @@ bumps ``count`` on the existing Event instead of creating another, so a
 crash-looping container produces one Event with a growing count rather than
 thousands.  Losing an event (the API is down) is acceptable; they are advisory.
 Sim nodes at scale switch the recorder off.
+
+Some messages quote what the subject controls — a failing probe's output.  Keyed
+on the message, a probe printing something new each time would make a new
+Event each time, and the pod would decide how many objects the store holds.
+Those reasons (:data:`AGGREGATED_REASONS`) are keyed on (object, reason) alone:
+the one Event keeps the *latest* message and counts.  The store expires Events
+after an hour (``--event-ttl``), so what a recorder writes is bounded either way.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pincompute.kube.errors import ApiError
+from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.objects import now
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS
@@ -31,6 +38,9 @@ from pincompute.kube.resource import EVENTS
 from .logging import get_logger
 
 _log = get_logger(__name__)
+
+AGGREGATED_REASONS = frozenset({"Unhealthy", "ProbeWarning"})
+"""Reasons whose messages carry text the subject controls: one Event per (object, reason)."""
 
 
 class EventRecorder:
@@ -58,7 +68,8 @@ class EventRecorder:
                      message: str) -> None:
         md = obj.get("metadata") or {}
         namespace = md.get("namespace") or "default"
-        key = (md.get("uid", ""), reason, message, type_)
+        key = (md.get("uid", ""), reason,
+               "" if reason in AGGREGATED_REASONS else message, type_)
         stamp = now()
         seen = self._recent.get(key)
         t = time.monotonic()
@@ -66,9 +77,13 @@ class EventRecorder:
             if seen is not None and t - seen[0] < self.dedupe_window:
                 _, name, ns, count = seen
                 self._recent[key] = (t, name, ns, count + 1)
-                await self.client.patch(EVENTS, name, {"count": count + 1,
-                                                       "lastTimestamp": stamp}, namespace=ns)
-                return
+                try:
+                    await self.client.patch(EVENTS, name, {
+                        "count": count + 1, "lastTimestamp": stamp, "message": message,
+                    }, namespace=ns)
+                    return
+                except NotFound:
+                    pass  # expired or deleted meanwhile: start a new one
             created = await self.client.create(EVENTS, {
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"generateName": f"{md.get('name', 'object')}.",
@@ -96,4 +111,4 @@ class EventRecorder:
                 await task
 
 
-__all__ = ["EventRecorder"]
+__all__ = ["AGGREGATED_REASONS", "EventRecorder"]

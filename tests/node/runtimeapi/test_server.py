@@ -10,6 +10,7 @@ import pytest
 from pincompute.kube.resource import NODES, PODS
 from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
 from pincompute.node.runtimeapi import NodeAPIError, NodeClient
+from pincompute.node.runtimeapi.server import write_token_file
 from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
 from tests.node.test_agent import ready
 
@@ -123,3 +124,14 @@ async def test_follow_ends_when_the_client_hangs_up(cluster, make_agent):
         return agent.api_server.open_connections == 0
 
     await eventually(no_connections)
+
+
+def test_the_token_file_is_created_private_and_replaces_what_was_there(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("keep")
+    token = tmp_path / "api-token"
+    token.symlink_to(target)  # a link planted where the token goes is replaced, not followed
+    write_token_file(token, "s3cret")
+    assert not token.is_symlink()
+    assert token.read_text() == "s3cret" and token.stat().st_mode & 0o777 == 0o600
+    assert target.read_text() == "keep"

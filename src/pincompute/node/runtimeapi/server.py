@@ -21,6 +21,16 @@ request per connection, no bodies, no keep-alive, fixed response headers — wha
 h11's state machine guards against (pipelining, bodies, smuggling between
 requests) cannot happen here, and h11 cost ~65 µs more per request (parse and
 answer), a third fewer ``/pods`` requests per second on loopback.
+
+Every pod can reach this server (it listens on the node's address), so it
+protects itself from them as Go's ``http.Server`` and the kubelet do: at most
+``max_connections`` connections at once and ``max_per_client`` from one peer
+address — a connection past either is answered ``503`` and closed at once,
+before anything is read; the request head must arrive within
+``header_timeout`` seconds (a slowloris client holding connections open with a
+byte at a time is cut off with ``408``); an exec's stdin frames are capped at
+:data:`~.protocol.MAX_FRAME`.  The token file is created ``0600`` in one step
+(:func:`write_token_file`).
 """
 
 from __future__ import annotations
@@ -28,9 +38,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -44,6 +57,7 @@ from .protocol import (
     EXEC,
     EXEC_PROTOCOL,
     LOGS,
+    MAX_FRAME,
     MAX_HEADER_BYTES,
     STDERR,
     STDIN,
@@ -63,8 +77,33 @@ if TYPE_CHECKING:
 _log = get_logger(__name__)
 
 _REASONS = {200: "OK", 101: "Switching Protocols", 400: "Bad Request", 401: "Unauthorized",
-            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-            500: "Internal Server Error"}
+            404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+            409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+MAX_CONNECTIONS = 512
+"""Connections served at once, from everyone together."""
+MAX_CONNECTIONS_PER_CLIENT = 64
+"""Connections served at once from one peer address (a pod has its own address; a
+gateway following many logs is one client too, hence not fewer)."""
+HEADER_TIMEOUT = 10.0
+"""Seconds a client has to send its whole request head."""
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Write ``token`` to ``path``, readable by its owner only from the first byte.
+
+    Not write-then-chmod: between the two a reader could open the file, and an
+    open descriptor keeps reading whatever is written later.  A file (or link)
+    already there is replaced, never written through.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        os.write(fd, token.encode())
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +167,22 @@ async def send(writer: asyncio.StreamWriter, code: int, body: bytes, *,
 class RuntimeAPI:
     """The HTTP server of one node agent."""
 
-    def __init__(self, agent: NodeAgent, *, host: str, port: int = 0, token: str) -> None:
+    def __init__(self, agent: NodeAgent, *, host: str, port: int = 0, token: str,
+                 max_connections: int = MAX_CONNECTIONS,
+                 max_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+                 header_timeout: float = HEADER_TIMEOUT) -> None:
         self.agent = agent
         self.host = host
         self.port = port
         self.token = token
+        self.max_connections = max_connections
+        self.max_per_client = max_per_client
+        self.header_timeout = header_timeout
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._per_client: Counter[str] = Counter()
+        self.refused = 0
+        """Connections refused for being over a limit (since start)."""
 
     @property
     def url(self) -> str:
@@ -162,12 +210,38 @@ class RuntimeAPI:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
+    def _admit(self, peer: str) -> str | None:
+        """Why a new connection from ``peer`` is refused, or None."""
+        if len(self._connections) >= self.max_connections:
+            return "too many connections"
+        if self._per_client[peer] >= self.max_per_client:
+            return f"too many connections from {peer}"
+        return None
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+        refusal = self._admit(peer)
+        if refusal is not None:
+            self.refused += 1
+            body = orjson.dumps({"message": refusal})
+            with contextlib.suppress(OSError):
+                # Written without waiting for the peer: a refused client gets no time.
+                writer.write(response_head(503, {
+                    "Content-Type": "application/json", "Content-Length": str(len(body)),
+                    "Retry-After": "1", "Connection": "close"}) + body)
+                writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self._per_client[peer] += 1
         try:
-            request = await read_request(reader)
+            try:
+                async with asyncio.timeout(self.header_timeout):
+                    request = await read_request(reader)
+            except TimeoutError:
+                raise HTTPError(408, "request head not received in time") from None
             if request is None:
                 return
             await self._dispatch(request, reader, writer)
@@ -183,6 +257,9 @@ class RuntimeAPI:
         finally:
             if task is not None:
                 self._connections.discard(task)
+            self._per_client[peer] -= 1
+            if self._per_client[peer] <= 0:
+                del self._per_client[peer]
             with contextlib.suppress(OSError):
                 writer.close()
 
@@ -312,9 +389,9 @@ class RuntimeAPI:
         async def inp() -> None:
             while True:
                 try:
-                    frame = await read_frame(reader, limit=None)
-                except ConnectionError:
-                    frame = None
+                    frame = await read_frame(reader, limit=MAX_FRAME)
+                except (ConnectionError, ValueError):
+                    frame = None  # gone, or an oversized frame: the session ends
                 if frame is None:
                     if proc.returncode is None:
                         # The client went away: so does the command.
@@ -342,4 +419,6 @@ class RuntimeAPI:
                     proc.kill()
 
 
-__all__ = ["HTTPError", "Request", "RuntimeAPI", "read_request", "response_head", "send"]
+__all__ = ["HEADER_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_CLIENT", "HTTPError",
+           "Request", "RuntimeAPI", "read_request", "response_head", "send",
+           "write_token_file"]

@@ -143,3 +143,30 @@ async def test_reads_answer_only_with_committed_state(tmp_path: Path,
     assert store.committed_resource_version >= int(listed.resource_version)
     await write
     await store.close()
+
+
+async def test_a_read_only_store_says_so_once_with_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = await EmbeddedStore.open(path=tmp_path)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    heard: list[str] = []
+    store.on_read_only(heard.append)
+    assert store.healthy and store.read_only_reason is None
+
+    def broken(self: SqliteLog, puts: list, deletes: list, rv: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SqliteLog, "commit", broken)
+    for name in ("a", "b"):
+        with pytest.raises(ApiError):
+            await client.create(CONFIGMAPS, {"metadata": {"name": name}}, namespace="ns")
+    assert not store.healthy
+    assert len(heard) == 1 and "disk full" in heard[0] and str(tmp_path) in heard[0]
+    assert store.read_only_reason == heard[0]
+    await store.close()
+    monkeypatch.undo()
+    store = await EmbeddedStore.open(path=tmp_path)  # reopened with the storage fixed
+    assert store.healthy
+    await store.client().create(CONFIGMAPS, {"metadata": {"name": "c"}}, namespace="ns")
+    await store.close()

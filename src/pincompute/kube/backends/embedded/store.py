@@ -42,7 +42,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ from ....kube.errors import (
 )
 from ....kube.patch import merge_patch
 from ....kube.protocol import ADDED, DELETED, MODIFIED, Preconditions
-from ....kube.resource import CORE_RESOURCES, NAMESPACES, NODES, Resource
+from ....kube.resource import CORE_RESOURCES, EVENTS, NAMESPACES, NODES, Resource
 from ....kube.selectors import (
     ALWAYS_SELECTABLE,
     FieldSelector,
@@ -75,6 +75,7 @@ from ....kube.selectors import (
 )
 from . import admission, limits
 from .collection import Collection, Entry, Validator
+from .eventexpiry import DEFAULT_EVENT_TTL, EventExpiry
 from .persistence import SqliteLog
 from .watch import StoreEvent, Watcher
 
@@ -182,6 +183,8 @@ class EmbeddedStore:
         self._in_flight: deque[_Batch] = deque()
         self._flush_scheduled = False
         self._failed: BaseException | None = None
+        self._read_only_hooks: list[Callable[[str], None]] = []
+        self._expiry: EventExpiry | None = None
         self._closed = False
         if path is not None:
             self._log = SqliteLog(path, synchronous=synchronous)
@@ -191,8 +194,12 @@ class EmbeddedStore:
     async def open(cls, *, path: Path | str | None = None, history_size: int = 10_000,
                    watch_buffer: int = 100_000, bookmark_interval: float = 5.0,
                    require_namespaces: bool = True, synchronous: str = "FULL",
-                   resources: tuple[Resource, ...] = CORE_RESOURCES) -> EmbeddedStore:
-        """Open a store; ``path`` is a data directory (None keeps everything in memory)."""
+                   resources: tuple[Resource, ...] = CORE_RESOURCES,
+                   event_ttl: float | None = DEFAULT_EVENT_TTL) -> EmbeddedStore:
+        """Open a store; ``path`` is a data directory (None keeps everything in memory).
+
+        Events expire ``event_ttl`` seconds after their last write (None: never).
+        """
         store = cls(path=Path(path) if path is not None else None, history_size=history_size,
                     watch_buffer=watch_buffer, bookmark_interval=bookmark_interval,
                     require_namespaces=require_namespaces, synchronous=synchronous)
@@ -200,6 +207,9 @@ class EmbeddedStore:
             store._load()
         for resource in resources:
             store.register(resource)
+        if event_ttl is not None and EVENTS in resources:
+            store._expiry = EventExpiry(store, ttl=event_ttl)
+            store._expiry.start()
         return store
 
     def _load(self) -> None:
@@ -416,6 +426,23 @@ class EmbeddedStore:
         coll = self._collections.get(resource.key)
         if coll is not None:
             coll.watchers.discard(watcher)
+
+    @property
+    def healthy(self) -> bool:
+        """False once a commit failed: the store then refuses writes until reopened."""
+        return self._failed is None
+
+    @property
+    def read_only_reason(self) -> str | None:
+        """Why the store refuses writes (None while healthy)."""
+        if self._failed is None:
+            return None
+        return (f"a commit to {self.path} failed ({self._failed}); the store refuses writes "
+                "until it is reopened with the storage fixed (free space, then restart)")
+
+    def on_read_only(self, hook: Callable[[str], None]) -> None:
+        """Call ``hook(reason)`` once, when the store turns read-only."""
+        self._read_only_hooks.append(hook)
 
     @property
     def committed_resource_version(self) -> int:
@@ -996,8 +1023,13 @@ class EmbeddedStore:
         error = done.exception() or self._failed
         if error is not None:
             if self._failed is None:
-                log.error("store commit failed; the store is now read-only: %s", error)
                 self._failed = error
+                log.error("STORE READ-ONLY: %s", self.read_only_reason)
+                for hook in self._read_only_hooks:
+                    try:
+                        hook(self.read_only_reason or "")
+                    except Exception:  # a listener's bug must not leave writers waiting
+                        log.exception("read-only hook failed")
             batch.resolve(ApiError(f"storage failure: {error}"))
             if self._open_batch is not None:
                 self._open_batch.resolve(ApiError(f"storage failure: {error}"))
@@ -1022,6 +1054,8 @@ class EmbeddedStore:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._expiry is not None:
+            await self._expiry.stop()
         try:
             if self._failed is None:
                 await self.sync()
