@@ -54,8 +54,11 @@ async def test_one_tenant_can_neither_read_nor_signal_another(cluster, make_agen
     assert a.sandbox.uid != b.sandbox.uid
     assert 0 not in (a.sandbox.uid, b.sandbox.uid)
     pod_dir = Path(a.sandbox.extra["dir"])
-    assert pod_dir.stat().st_uid == a.sandbox.uid
-    assert pod_dir.stat().st_mode & 0o777 == 0o700
+    # The pod's directory is root's, passable by the pod's group only; its volume is the pod's.
+    assert (pod_dir.stat().st_uid, pod_dir.stat().st_gid) == (0, a.sandbox.gid)
+    assert pod_dir.stat().st_mode & 0o777 == 0o710
+    data = (pod_dir / "volumes" / "data").stat()
+    assert (data.st_uid, data.st_mode & 0o777) == (a.sandbox.uid, 0o700)
     secret = pod_dir / "volumes" / "data" / "secret.txt"
     assert secret.read_text() == "tenant-a secret"  # the agent (root) can; tenants cannot
     a_pid = a.records["main"].instance.pid
