@@ -130,14 +130,16 @@ def ensure_dir(parent_fd: int, name: str, *, mode: int, uid: int = -1, gid: int 
     """
     check_name(name)
     for _ in range(3):
+        created = False
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o700, dir_fd=parent_fd)
+            created = True
         try:
             fd = open_dir(parent_fd, name)
         except (UnsafePath, FileNotFoundError):
             remove(parent_fd, name)
             continue
-        if owners is not None and os.fstat(fd).st_uid not in owners:
+        if not created and owners is not None and os.fstat(fd).st_uid not in owners:
             os.close(fd)
             remove(parent_fd, name)
             continue
@@ -153,7 +155,7 @@ def ensure_dir(parent_fd: int, name: str, *, mode: int, uid: int = -1, gid: int 
 def fresh_dir(parent_fd: int, name: str, *, mode: int, uid: int = -1, gid: int = -1) -> int:
     """A new, empty directory ``name`` in ``parent_fd`` (whatever was there is removed)."""
     remove(parent_fd, name)
-    return ensure_dir(parent_fd, name, mode=mode, uid=uid, gid=gid, owners=(os.geteuid(),))
+    return ensure_dir(parent_fd, name, mode=mode, uid=uid, gid=gid, owners=())
 
 
 def make_dirs(root_fd: int, parts: tuple[str, ...], *, mode: int, uid: int = -1,
