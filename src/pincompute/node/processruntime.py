@@ -203,6 +203,7 @@ class ProcessRuntime(ContainerRuntime):
             project_gid = self.uids.project_gid(md.get("namespace") or "default")
         pod_dir = self.pods_dir / pod_uid
         try:
+            _check_names_and_paths(pod)
             self._make_pod_dir(pod_uid, uid=uid, gid=gid)
             with fsguard.opened_dir(pod_dir) as pod_fd:
                 volumes = vol.prepare(pod, pod_dir=pod_dir, pod_fd=pod_fd, storage=self.storage,
@@ -499,6 +500,19 @@ def _tree_usage(pid: int) -> tuple[float, int]:
             cpu += t.user + t.system
             mem += p.memory_info().rss
     return cpu, mem
+
+
+def _check_names_and_paths(pod: Mapping[str, Any]) -> None:
+    """Refuse a pod whose names or paths would leave its tree (whether or not validated)."""
+    spec = pod.get("spec") or {}
+    for container in spec.get("containers") or ():
+        fsguard.check_name(container.get("name"), what="container name")
+        fsguard.relative_parts(container.get("workingDir") or "", what="workingDir")
+        for m in container.get("volumeMounts") or ():
+            fsguard.relative_parts(m.get("mountPath"), what="mountPath")
+            fsguard.relative_parts(m.get("subPath") or "", what="subPath")
+    for volume in spec.get("volumes") or ():
+        fsguard.check_name(volume.get("name"), what="volume name")
 
 
 def _check_traversable(path: Path) -> None:
