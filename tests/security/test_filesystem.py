@@ -105,7 +105,9 @@ async def unchecked() -> AsyncIterator[KubeClient]:
 
 
 @pytest.fixture
-async def agents(node_root: Path) -> AsyncIterator[Agents]:  # noqa: F811 - the fixture
+async def agents(node_root: Path,  # noqa: F811 - the fixture
+                 sentinel: Sentinel) -> AsyncIterator[Agents]:
+    # (the sentinel outlives every agent: it is checked, then removed, after they stop)
     started: list[NodeAgent] = []
 
     async def start(client: KubeClient) -> NodeAgent:
@@ -147,8 +149,7 @@ def sleeper(**container: Any) -> dict[str, Any]:
 
 # --- mountPath "/../../../../etc/x" --------------------------------------------------------------
 
-async def test_mount_path_climbing_out_is_rejected_at_validation(as_root, member, agents,
-                                                                 sentinel):
+async def test_mount_path_climbing_out_is_rejected_at_validation(as_root, sentinel, member, agents):
     await agents(member)
     mount = {"name": "v", "mountPath": "/../../../../etc/x"}
     spec = {"containers": [sleeper(volumeMounts=[mount])], "volumes": [{"name": "v",
@@ -168,8 +169,7 @@ async def test_mount_path_climbing_out_is_rejected_at_validation(as_root, member
     assert sentinel.untouched()
 
 
-async def test_mount_path_climbing_out_is_refused_by_the_node(as_root, unchecked, agents,
-                                                              sentinel):
+async def test_mount_path_climbing_out_is_refused_by_the_node(as_root, sentinel, unchecked, agents):
     """Unvalidated, the old agent removed the sentinel's file and linked it to the volume."""
     await agents(unchecked)
     await unchecked.create(PODS, make_pod("p", [sleeper(volumeMounts=[
@@ -199,8 +199,8 @@ ATTACK = textwrap.dedent("""
 """)
 
 
-async def test_container_renames_containers_and_plants_a_link_then_exits(as_root, member,
-                                                                         agents, sentinel):
+async def test_container_renames_containers_and_plants_a_link_then_exits(
+        as_root, sentinel, member, agents):
     agent = await agents(member)
     await member.create(PODS, make_pod("p", [{
         "name": "main", "command": ["sh", "-c", ATTACK], "workingDir": "/w/sub",
@@ -223,8 +223,8 @@ async def test_container_renames_containers_and_plants_a_link_then_exits(as_root
 
 # --- workingDir with .. ---------------------------------------------------------------------------
 
-async def test_working_dir_climbing_out_is_rejected_at_validation(as_root, member, agents,
-                                                                  sentinel):
+async def test_working_dir_climbing_out_is_rejected_at_validation(
+        as_root, sentinel, member, agents):
     await agents(member)
     container = sleeper(workingDir=sentinel.escape("made-by-agent"))
     with pytest.raises(Invalid) as raw:
@@ -237,8 +237,8 @@ async def test_working_dir_climbing_out_is_rejected_at_validation(as_root, membe
     assert sentinel.untouched()
 
 
-async def test_working_dir_climbing_out_is_refused_by_the_node(as_root, unchecked, agents,
-                                                               sentinel):
+async def test_working_dir_climbing_out_is_refused_by_the_node(
+        as_root, sentinel, unchecked, agents):
     """Unvalidated, the old agent created the directory as root wherever it pointed."""
     await agents(unchecked)
     await unchecked.create(PODS, make_pod("p", [sleeper(
@@ -247,8 +247,8 @@ async def test_working_dir_climbing_out_is_refused_by_the_node(as_root, unchecke
     assert sentinel.untouched()
 
 
-async def test_working_dir_through_a_planted_link_is_made_as_the_pod(as_root, member, agents,
-                                                                     sentinel):
+async def test_working_dir_through_a_planted_link_is_made_as_the_pod(
+        as_root, sentinel, member, agents):
     """A working directory inside a volume the tenant made a link: resolved with its rights."""
     agent = await agents(member)
     plant = f'rm -rf "$PINCOMPUTE_VOLUME_DATA/w"; ln -s {sentinel.dir} "$PINCOMPUTE_VOLUME_DATA/w"'
@@ -286,7 +286,8 @@ PLANT = textwrap.dedent("""
 """)
 
 
-async def test_agent_restart_over_planted_links(as_root, member, agents, sentinel, node_root):  # noqa: F811
+async def test_agent_restart_over_planted_links(
+        as_root, sentinel, member, agents, node_root):  # noqa: F811
     """The pod's tree as an older agent left it (the pod owned all of it), full of links.
 
     The old agent, restarted, chowned the volume link's target, wrote the config files
@@ -357,8 +358,8 @@ def _hostile(sentinel: Sentinel, which: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("which", "field"), HOSTILE_NAMES)
-async def test_hostile_names_in_raw_pods_are_rejected_at_validation(as_root, member, agents,
-                                                                    sentinel, which, field):
+async def test_hostile_names_in_raw_pods_are_rejected_at_validation(
+        as_root, sentinel, member, agents, which, field):
     await agents(member)
     with pytest.raises(Invalid) as raw:
         await member.create(PODS, _hostile(sentinel, which), namespace="default")
@@ -367,8 +368,8 @@ async def test_hostile_names_in_raw_pods_are_rejected_at_validation(as_root, mem
 
 
 @pytest.mark.parametrize(("which", "field"), HOSTILE_NAMES)
-async def test_hostile_names_in_raw_pods_are_refused_by_the_node(as_root, unchecked, agents,
-                                                                 sentinel, which, field):
+async def test_hostile_names_in_raw_pods_are_refused_by_the_node(
+        as_root, sentinel, unchecked, agents, which, field):
     """Unvalidated, the old agent joined the name to the pod's directory and chowned it."""
     await agents(unchecked)
     pod = _hostile(sentinel, which)
