@@ -133,6 +133,19 @@ def waiting_message(client: KubeClient, pod: str, container: str = "main"
     return check
 
 
+class NotYet:
+    """A falsy answer to ``eventually`` that says what was seen (for the failure message)."""
+
+    def __init__(self, *seen: Any) -> None:
+        self.seen = seen
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"NotYet{self.seen!r}"
+
+
 def rejected_fields(exc: pytest.ExceptionInfo[Invalid]) -> list[str]:
     assert exc.value.code == 422
     return [c.field for c in exc.value.causes]
@@ -262,12 +275,14 @@ async def test_working_dir_through_a_planted_link_is_made_as_the_pod(
     async def planted_then_tried() -> Any:
         worker = agent.find("default", "p")
         if worker is None or worker.sandbox is None:
-            return False
+            return NotYet(worker and worker.sandbox_error)
         link = Path(worker.sandbox.extra["dir"]) / "volumes" / "data" / "w"
         pod = await get_pod(member, "p")
         main = container_status(pod, "main")
-        return link.is_symlink() and (main.get("restartCount", 0) >= 1
-                                      or (main.get("state") or {}).get("running"))
+        state = main.get("state") or {}
+        tried = (main.get("restartCount", 0) >= 1 or "running" in state
+                 or "terminated" in state or main.get("lastState"))
+        return (link.is_symlink() and tried) or NotYet(link.is_symlink(), pod.get("status"))
 
     await eventually(planted_then_tried, timeout=30)
     assert sentinel.untouched()
