@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincompute.kube.resource import NODES, PODS
+from pincompute.kube.resource import CONFIGMAPS, NODES, PODS
 from pincompute.node.cgroups import CFS_PERIOD_US
 from pincompute.node.processruntime import limits_of
 from pincompute.node.runtimeapi import NodeClient
@@ -191,3 +191,29 @@ async def test_a_signal_reaches_each_process_once(monkeypatch):
     ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=None),
                            signals.SIGKILL)
     assert sent == [("group", signals.SIGKILL)]
+
+
+@root_only
+async def test_config_files_are_readable_by_the_pod_but_not_its_to_change(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": {"name": "settings"},
+                                      "data": {"color": "blue"}}, namespace="default")
+    script = ("cat etc/settings/color; echo; "
+              "(echo red > etc/settings/color) 2>/dev/null && echo changed || echo refused; "
+              "exec sleep 60")
+    await cluster.create(PODS, make_pod("cfg", [{
+        "name": "main", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "settings", "mountPath": "/etc/settings"}]}],
+        volumes=[{"name": "settings", "configMap": {"name": "settings"}}]), namespace="default")
+    await eventually(ready(cluster, "cfg"))
+    worker = agent.find("default", "cfg")
+
+    async def output():
+        out = b"".join([c async for c in agent.logs.read(worker.log_dir, "main")]).decode()
+        return out.split() if len(out.split()) == 2 else None
+
+    assert await eventually(output) == ["blue", "refused"]
+    config = Path(worker.sandbox.extra["dir"]) / "config" / "settings"
+    st = (config / "color").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, worker.sandbox.gid, 0o440)

@@ -252,11 +252,12 @@ class ProcessRuntime(ContainerRuntime):
             for group in self.cgroups.existing([f"pod{sandbox.pod_uid}"]):
                 group.kill_all(signal.SIGKILL)
             self.cgroups.remove([f"pod{sandbox.pod_uid}"])
-        await asyncio.to_thread(self._remove_pod_dir, sandbox.pod_uid)
+        await asyncio.to_thread(self.remove_pod_dir, sandbox.pod_uid)
         if self.uids is not None:
             self.uids.release(sandbox.pod_uid)
 
-    def _remove_pod_dir(self, pod_uid: str) -> None:
+    def remove_pod_dir(self, pod_uid: str) -> None:
+        """Remove a pod's directory, never following a link in it (best effort)."""
         with contextlib.suppress(OSError), fsguard.opened_dir(self.pods_dir) as pods_fd:
             fsguard.remove(pods_fd, pod_uid)
 
