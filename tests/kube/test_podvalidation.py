@@ -92,3 +92,16 @@ def test_duplicate_names():
 def test_an_unchanged_spec_is_not_checked_again():
     bad = pod(containers=[{"name": "../x"}])
     assert validate_pod(bad, bad) is None
+
+
+@pytest.mark.parametrize("spec", [
+    [], "x", {"containers": {}}, {"containers": [1]}, {"containers": [{"name": ["a"]}]},
+    {"containers": [{"name": "a", "workingDir": 5, "volumeMounts": [
+        {"name": ["v"], "mountPath": None, "subPath": 3}]}]},
+    {"volumes": [{"name": "v", "secret": {"items": "x"}}, {"name": "w", "configMap": {
+        "items": [1, {"path": None}]}}]},
+])
+def test_garbage_is_invalid_never_an_unexpected_error(spec: Any):
+    obj = {"metadata": ["not", "an", "object"], "spec": spec}
+    with pytest.raises(Invalid):
+        validate_pod(obj, None)

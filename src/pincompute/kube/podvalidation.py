@@ -153,7 +153,9 @@ def validate_pod(obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     else:
         causes.append(Cause("spec", "must be an object", "FieldValueTypeInvalid"))
     if causes:
-        metadata = obj.get("metadata") or {}
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, Mapping):
+            metadata = {}
         name = str(metadata.get("name") or metadata.get("generateName") or "")
         raise invalid("Pod", name, causes)
     return None

@@ -29,7 +29,8 @@ Modules, one concept each:
   :mod:`.status`, :mod:`.events`, :mod:`.backoff`, :mod:`.probes`, :mod:`.logs`,
   :mod:`.env`;
 * the sandbox's parts: :mod:`.network`, :mod:`.volumes`, :mod:`.identity`,
-  :mod:`.cgroups`;
+  :mod:`.cgroups`, :mod:`.fsguard` (file primitives that never follow a tenant's
+  link);
 * container runtimes: :mod:`.containerruntime` (the interface),
   :mod:`.processruntime`, :mod:`.simruntime`;
 * the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.fleet`
