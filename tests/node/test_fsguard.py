@@ -157,3 +157,15 @@ def test_chown_tree_from_root_leaves_hard_linked_files(tree, outside):
     assert (tree / "own").stat().st_uid == 60_003
     assert (outside / "sentinel").stat().st_uid == 0
     assert tree.stat().st_uid == 60_003
+
+
+def test_chown_tree_refuses_a_tree_deeper_than_the_limit(tree):
+    path = tree
+    for _ in range(fsguard.MAX_DEPTH + 2):
+        path = path / "d"
+        path.mkdir()
+    with fsguard.opened_dir(tree) as fd, pytest.raises(UnsafePath):
+        fsguard.chown_tree(fd, os.geteuid(), os.getegid(), only_from=os.geteuid())
+    with fsguard.opened_dir(tree.parent) as fd:
+        fsguard.remove(fd, tree.name)  # removing it is fine
+    assert not tree.exists()

@@ -107,7 +107,10 @@ def remove(parent_fd: int, name: str) -> None:
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=parent_fd)
+        try:
+            shutil.rmtree(name, dir_fd=parent_fd)
+        except RecursionError as exc:  # one descriptor and frame per level
+            raise UnsafePath(f"{name!r} is nested too deeply to remove") from exc
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=parent_fd)
@@ -211,14 +214,20 @@ def write_file(dir_fd: int, name: str, data: bytes, *, mode: int, uid: int = -1,
         os.close(fd)
 
 
-def chown_tree(fd: int, uid: int, gid: int, *, only_from: int) -> None:
+MAX_DEPTH = 256
+"""How deep :func:`chown_tree` goes (one descriptor per level; a tenant controls the depth)."""
+
+
+def chown_tree(fd: int, uid: int, gid: int, *, only_from: int, _depth: int = 0) -> None:
     """Give everything in the tree of ``fd`` owned by ``only_from`` to ``uid:gid``.
 
     Links are re-owned themselves, never followed; what another uid owns is left alone,
     with its subtree (it is not the previous owner's to hand on).  When ``only_from`` is
     root, files with more than one hard link are left too: one may be a system file linked
-    in.
+    in.  A tree deeper than :data:`MAX_DEPTH` is refused (:class:`UnsafePath`).
     """
+    if _depth > MAX_DEPTH:
+        raise UnsafePath(f"a tree deeper than {MAX_DEPTH} levels")
     for name in os.listdir(fd):
         st = _lstat(fd, name)
         if st is None or st.st_uid != only_from:
@@ -229,7 +238,7 @@ def chown_tree(fd: int, uid: int, gid: int, *, only_from: int) -> None:
             except (UnsafePath, FileNotFoundError):
                 continue
             try:
-                chown_tree(child, uid, gid, only_from=only_from)
+                chown_tree(child, uid, gid, only_from=only_from, _depth=_depth + 1)
             finally:
                 os.close(child)
         elif only_from == 0 and st.st_nlink > 1 and not stat.S_ISLNK(st.st_mode):
@@ -241,5 +250,6 @@ def chown_tree(fd: int, uid: int, gid: int, *, only_from: int) -> None:
         os.fchown(fd, uid, gid)
 
 
-__all__ = ["UnsafePath", "check_name", "chown_tree", "ensure_dir", "fresh_dir", "make_dirs",
-           "open_dir", "opened_dir", "relative_parts", "remove", "symlink", "write_file"]
+__all__ = ["MAX_DEPTH", "UnsafePath", "check_name", "chown_tree", "ensure_dir", "fresh_dir",
+           "make_dirs", "open_dir", "opened_dir", "relative_parts", "remove", "symlink",
+           "write_file"]
