@@ -15,8 +15,9 @@ def region_dir() -> Iterator[Path]:
     """A data directory for a region whose node agents run pods as their own uids.
 
     pytest's ``tmp_path`` lives under a 0700 directory that another uid cannot
-    pass through; this one is traversable (0711), so the region keeps its nodes
-    under it instead of falling back to /var/lib/pincompute.
+    pass through; this one's parent is traversable (0711), so the region keeps
+    its nodes beside it (``data-nodes``, removed with it) instead of falling back
+    to /var/lib/pincompute.
     """
     path = Path(tempfile.mkdtemp(prefix="pincompute-region-"))
     path.chmod(0o711)

@@ -3,7 +3,9 @@ by the pod scheduler and really runs (a real process, probed, reachable at its a
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from pincompute.kube import NotFound
 from pincompute.kube.objects import condition_true
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
-from pincompute.region import Region
+from pincompute.region import NODES_ROOT, DataDirLock, Region, node_base_dir
 
 from .waiting import eventually
 
@@ -67,8 +69,10 @@ async def test_a_pod_in_a_member_cluster_is_scheduled_and_runs(region_dir: Path)
             return pod if condition_true(pod, "Ready") else None
 
         pod = await eventually(ready, what="the pod to run and pass its readiness probe")
-        assert region.provisioners[member.name].agent(pod["spec"]["nodeName"]).config \
-            .root_dir.is_relative_to(region_dir)
+        # Beside the data directory, never in it: pods must not reach the stores.
+        root_dir = region.provisioners[member.name].agent(pod["spec"]["nodeName"]).config.root_dir
+        assert root_dir.is_relative_to(region_dir.parent)
+        assert not root_dir.is_relative_to(region_dir) or os.geteuid() != 0
         assert pod["spec"]["nodeName"].startswith(member.name)
         assert pod["status"]["phase"] == "Running"
         async with httpx.AsyncClient() as http:
@@ -88,3 +92,22 @@ async def test_a_pod_in_a_member_cluster_is_scheduled_and_runs(region_dir: Path)
         await eventually(gone, what="the pod's graceful deletion")
     finally:
         await region.close()
+
+
+def test_the_data_directory_is_private_and_nodes_live_outside_it(region_dir: Path) -> None:
+    """Pods (other uids) must not reach the stores, which hold every Secret (issue 8)."""
+    region_dir.mkdir(mode=0o755)
+    lock = DataDirLock.acquire(region_dir)
+    try:
+        assert stat.S_IMODE(region_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((region_dir / "LOCK").stat().st_mode) == 0o600
+    finally:
+        lock.release()
+    assert node_base_dir(region_dir, runtime="sim") == region_dir / "nodes"
+    base = node_base_dir(region_dir, runtime="process")
+    if os.geteuid() == 0:
+        assert base == region_dir.parent / "data-nodes"
+        hidden = Path("/root/pincompute-data")  # root's home is not passable
+        assert node_base_dir(hidden, runtime="process").parent == NODES_ROOT
+    else:
+        assert base == region_dir / "nodes"  # pods share the agent's uid anyway

@@ -58,6 +58,8 @@ from pincompute.regionhealth import RegionHealth
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
+NODES_ROOT = Path("/var/lib/pincompute/nodes")
+"""Where nodes of process-runtime regions run as root live (never under a data directory)."""
 DEFAULT_PROJECT = "demo"
 
 
@@ -243,9 +245,12 @@ class DataDirLock:
 
     @classmethod
     def acquire(cls, data_dir: Path) -> DataDirLock:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # The data directory holds the stores, and they hold every Secret: nobody but the
+        # region's own user may even pass through it (an older one may have been 0755).
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(data_dir, 0o700)
         path = data_dir / "LOCK"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -274,19 +279,21 @@ async def _open_cluster(name: str, role: str, zone: str, path: Path,
 def node_base_dir(data_dir: Path, *, runtime: str) -> Path:
     """Where the region's nodes keep their pods' sandboxes, logs and volumes.
 
-    Under the data directory when possible.  But with the process runtime as
-    root, every pod runs as its own unprivileged uid and must be able to pass
-    through each parent directory; a data directory under a private home (root's
-    is mode 0700) does not allow that, so the nodes then live under
-    ``/var/lib/pincompute/nodes/<digest of the data directory>`` instead.
+    With the process runtime as root, every pod runs as its own unprivileged uid
+    and must be able to pass through each parent of its sandbox — so the nodes
+    never live under the data directory, which holds the stores (every Secret)
+    and is mode 0700.  They live beside it, in ``<data dir>-nodes``, when every
+    parent lets other users pass; otherwise (a data directory under root's 0700
+    home) under ``/var/lib/pincompute/nodes/<digest of the data directory>``.
+    Simulated pods, and pods that share the agent's uid anyway, keep them in
+    the data directory.
     """
-    base = data_dir / "nodes"
     if runtime != "process" or os.geteuid() != 0:
-        return base
+        return data_dir / "nodes"
     if all(p.stat().st_mode & 0o001 for p in data_dir.parents if p.exists()):
-        return base
+        return data_dir.with_name(f"{data_dir.name}-nodes")
     digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    return Path("/var/lib/pincompute/nodes") / digest
+    return NODES_ROOT / digest
 
 
 async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:

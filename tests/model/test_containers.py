@@ -157,8 +157,37 @@ def test_volumes() -> None:
     ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/d"},
                                        {"name": "v", "mountPath": "/d"}],
      "spec.containers[0].volumeMounts[1].mountPath"),
+    # Paths the node turns into paths on the machine never climb out (issue 8).
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/../../../../etc/x"}],
+     "spec.containers[0].volumeMounts[0].mountPath"),
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/a/../../b"}],
+     "spec.containers[0].volumeMounts[0].mountPath"),
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/"}],
+     "spec.containers[0].volumeMounts[0].mountPath"),
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/d\0x"}],
+     "spec.containers[0].volumeMounts[0].mountPath"),
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/d", "subPath": "/etc"}],
+     "spec.containers[0].volumeMounts[0].subPath"),
+    ([{"name": "v", "emptyDir": {}}], [{"name": "v", "mountPath": "/d"},
+                                       {"name": "v", "mountPath": "/d/"}],
+     "spec.containers[0].volumeMounts[1].mountPath"),
+    ([{"name": "v", "configMap": {"name": "c", "items": [{"key": "k", "path": "../../x"}]}}],
+     [], "spec.volumes[0].configMap.items[0].path"),
+    ([{"name": "v", "secret": {"secretName": "s", "items": [{"key": "k", "path": "/etc/x"}]}}],
+     [], "spec.volumes[0].secret.items[0].path"),
 ])
 def test_bad_volumes(volumes: list[dict[str, Any]], mounts: list[dict[str, Any]],
                      field: str) -> None:
     spec = spec_with(main(volumeMounts=mounts), volumes=volumes)
     assert only_cause("PinPod", spec).field == field
+
+
+@pytest.mark.parametrize("working_dir", ["/../../etc", "../x", "/w/../../x"])
+def test_working_dir_never_climbs_out(working_dir: str) -> None:
+    cause = only_cause("PinPod", spec_with(main(workingDir=working_dir)))
+    assert cause.field == "spec.containers[0].workingDir"
+    assert "'..'" in cause.message
+
+
+def test_working_dir_may_be_any_path_inside() -> None:
+    assert valid("PinPod", spec_with(main(workingDir="/work/a/./b")))

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import Conflict, Invalid
-from pincompute.kube.resource import NAMESPACES, Resource
+from pincompute.kube.resource import NAMESPACES, PODS, Resource
 from pincompute.model import registry
 from pincompute.model.registry import (
     KINDS,
@@ -133,7 +134,7 @@ class RecordingStore:
 def test_install_registers_every_kind_with_a_validator() -> None:
     store = RecordingStore()
     install(store)
-    assert set(store.registered) == set(KINDS)
+    assert set(store.registered) == set(KINDS) | {"Pod"}  # core Pods: names and paths
     assert all(callable(v) for v in store.registered.values())
     member = RecordingStore()
     install(member, resources=registry.MEMBER_RESOURCES)
@@ -211,3 +212,20 @@ def test_non_object_metadata_is_invalid_not_a_crash() -> None:
     with pytest.raises(Invalid) as err:
         registry.validate(obj)
     assert "metadata" in [c.field for c in err.value.causes]
+
+
+async def test_install_validates_raw_pods_in_the_store() -> None:
+    store = await EmbeddedStore.open(path=None)
+    install(store, resources=registry.MEMBER_RESOURCES)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "t"}})
+    bad = {"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "main", "image": "x", "workingDir": "/../../etc"}]}}
+    try:
+        with pytest.raises(Invalid) as info:
+            await client.create(PODS, bad, namespace="t")
+        assert [c.field for c in info.value.causes] == ["spec.containers[0].workingDir"]
+        bad["spec"]["containers"][0]["workingDir"] = "/w"
+        await client.create(PODS, bad, namespace="t")
+    finally:
+        await store.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincompute.kube.resource import NODES, PODS
+from pincompute.kube.resource import CONFIGMAPS, NODES, PODS
 from pincompute.node.cgroups import CFS_PERIOD_US
 from pincompute.node.probes import MAX_PROBE_OUTPUT
 from pincompute.node.processruntime import limits_of
@@ -72,8 +72,11 @@ async def test_one_tenant_can_neither_read_nor_signal_another(cluster, make_agen
     assert a.sandbox.uid != b.sandbox.uid
     assert 0 not in (a.sandbox.uid, b.sandbox.uid)
     pod_dir = Path(a.sandbox.extra["dir"])
-    assert pod_dir.stat().st_uid == a.sandbox.uid
-    assert pod_dir.stat().st_mode & 0o777 == 0o700
+    # The pod's directory is root's, passable by the pod's group only; its volume is the pod's.
+    assert (pod_dir.stat().st_uid, pod_dir.stat().st_gid) == (0, a.sandbox.gid)
+    assert pod_dir.stat().st_mode & 0o777 == 0o710
+    data = (pod_dir / "volumes" / "data").stat()
+    assert (data.st_uid, data.st_mode & 0o777) == (a.sandbox.uid, 0o700)
     secret = pod_dir / "volumes" / "data" / "secret.txt"
     assert secret.read_text() == "tenant-a secret"  # the agent (root) can; tenants cannot
     a_pid = a.records["main"].instance.pid
@@ -206,3 +209,29 @@ async def test_a_signal_reaches_each_process_once(monkeypatch):
     ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=None),
                            signals.SIGKILL)
     assert sent == [("group", signals.SIGKILL)]
+
+
+@root_only
+async def test_config_files_are_readable_by_the_pod_but_not_its_to_change(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": {"name": "settings"},
+                                      "data": {"color": "blue"}}, namespace="default")
+    script = ("cat etc/settings/color; echo; "
+              "(echo red > etc/settings/color) 2>/dev/null && echo changed || echo refused; "
+              "exec sleep 60")
+    await cluster.create(PODS, make_pod("cfg", [{
+        "name": "main", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "settings", "mountPath": "/etc/settings"}]}],
+        volumes=[{"name": "settings", "configMap": {"name": "settings"}}]), namespace="default")
+    await eventually(ready(cluster, "cfg"))
+    worker = agent.find("default", "cfg")
+
+    async def output():
+        out = b"".join([c async for c in agent.logs.read(worker.log_dir, "main")]).decode()
+        return out.split() if len(out.split()) == 2 else None
+
+    assert await eventually(output) == ["blue", "refused"]
+    config = Path(worker.sandbox.extra["dir"]) / "config" / "settings"
+    st = (config / "color").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, worker.sandbox.gid, 0o440)

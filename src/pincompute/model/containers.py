@@ -13,6 +13,11 @@ a limit without a request sets the request (the API server's defaulting), and
 a limit below its request is an error.  Probes have exactly one handler (exec,
 HTTP GET or TCP socket) and Kubernetes' default timings.
 
+Paths a node turns into paths on the machine — ``mountPath`` (absolute, not the
+root), ``subPath``, ``workingDir``, a config item's ``path`` — never hold a
+``..`` component (:func:`~pincompute.kube.podvalidation.path_errors`, the rule
+core Pods follow too), and names are RFC 1123 labels.
+
 Volumes are the node layer's kinds (DESIGN §8): ``emptyDir`` (scratch),
 ``persistent`` (a disk that follows the pod when it fails over to another node),
 ``shared`` (a filesystem many pods mount, like EFS), ``logging`` (files the app
@@ -32,6 +37,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from pincompute.kube.podvalidation import path_errors
 from pincompute.kube.wellknown import GPU_RESOURCE
 
 from .base import (
@@ -247,13 +253,13 @@ class VolumeMount(CamelModel):
 
     @model_validator(mode="after")
     def _check(self) -> VolumeMount:
-        if not self.mount_path.startswith("/"):
-            raise fail(f"Invalid value: {self.mount_path!r}: must be an absolute path",
-                       "mountPath")
-        if self.sub_path is not None and (self.sub_path.startswith("/")
-                                          or ".." in self.sub_path.split("/")):
-            raise fail(f"Invalid value: {self.sub_path!r}: must be a relative path without "
-                       "'..'", "subPath")
+        errors = path_errors(self.mount_path, absolute=True)
+        if errors:
+            raise fail(f"Invalid value: {self.mount_path!r}: {errors[0]}", "mountPath")
+        if self.sub_path is not None:
+            errors = path_errors(self.sub_path, absolute=False)
+            if errors:
+                raise fail(f"Invalid value: {self.sub_path!r}: {errors[0]}", "subPath")
         return self
 
 
@@ -296,6 +302,13 @@ class KeyToPath(CamelModel):
     """The configuration key."""
     path: NonEmptyStr
     """The relative file path it is written to."""
+
+    @model_validator(mode="after")
+    def _check(self) -> KeyToPath:
+        errors = path_errors(self.path, absolute=False)
+        if errors:
+            raise fail(f"Invalid value: {self.path!r}: {errors[0]}", "path")
+        return self
 
 
 class ConfigMapSource(CamelModel):
@@ -378,6 +391,11 @@ class Container(CamelModel):
     def _check(self) -> Container:
         if any(c.isspace() for c in self.image):
             raise fail(f"Invalid value: {self.image!r}: must not contain whitespace", "image")
+        if self.working_dir is not None:
+            errors = path_errors(self.working_dir,
+                                 absolute=self.working_dir.startswith("/"))
+            if errors:
+                raise fail(f"Invalid value: {self.working_dir!r}: {errors[0]}", "workingDir")
         for probe_field in ("liveness_probe", "startup_probe"):
             probe = getattr(self, probe_field)
             if probe is not None and probe.success_threshold != 1:
@@ -397,10 +415,12 @@ class Container(CamelModel):
                 seen_names.add(port.name)
         paths: set[str] = set()
         for i, mount in enumerate(self.volume_mounts or ()):
-            if mount.mount_path in paths:
+            # Compared normalised: "/data" and "/data/" are one place.
+            normal = "/".join(p for p in mount.mount_path.split("/") if p not in ("", "."))
+            if normal in paths:
                 raise fail(f"Duplicate value: {mount.mount_path!r}: must be unique",
                            "volumeMounts", i, "mountPath", reason="FieldValueDuplicate")
-            paths.add(mount.mount_path)
+            paths.add(normal)
         return self
 
 

@@ -44,7 +44,8 @@ from pydantic import ValidationError
 
 from pincompute.kube import names
 from pincompute.kube.errors import Cause, invalid
-from pincompute.kube.resource import Resource
+from pincompute.kube.podvalidation import validate_pod
+from pincompute.kube.resource import PODS, Resource
 from pincompute.kube.wellknown import (
     DEFAULT_NAMESPACE,
     KUBE_PUBLIC_NAMESPACE,
@@ -268,7 +269,13 @@ class _Registrar(Protocol):
 
 
 def install(store: _Registrar, *, resources: Iterable[Resource] = RESOURCES) -> None:
-    """Register ``resources`` (default: every PinCompute kind) with their validators."""
+    """Register ``resources`` (default: every PinCompute kind) with their validators.
+
+    Core Pods get theirs too (:func:`~pincompute.kube.podvalidation.validate_pod`): a
+    Pod written straight into a member store reaches a node agent, which turns its names
+    and paths into paths on the machine.
+    """
+    store.register(PODS, validator=validate_pod)
     for resource in resources:
         store.register(resource, validator=_VALIDATORS[resource.kind])
 

@@ -30,7 +30,8 @@ Modules, one concept each:
   :mod:`.env`;
 * the sandbox's parts: :mod:`.network` (with :mod:`.blockregistry`, the machine's
   address blocks, and :mod:`.bindguard`, each pod bound to its own address, on
-  :mod:`.bpf`), :mod:`.volumes`, :mod:`.identity`, :mod:`.cgroups`;
+  :mod:`.bpf`), :mod:`.volumes`, :mod:`.identity`, :mod:`.cgroups`, :mod:`.fsguard`
+  (file primitives that never follow a tenant's link);
 * container runtimes: :mod:`.containerruntime` (the interface),
   :mod:`.processruntime`, :mod:`.simruntime`;
 * the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.eviction`

@@ -43,7 +43,6 @@ import hashlib
 import ipaddress
 import os
 import secrets
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,7 +448,7 @@ class NodeAgent:
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(runtime.pods_dir):
                 if entry.name not in live:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    runtime.remove_pod_dir(entry.name)
         if self.logs is not None:
             for pod_dir in self.logs.pod_dirs():
                 if pod_dir.rsplit("_", 1)[-1] not in live:

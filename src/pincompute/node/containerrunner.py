@@ -48,7 +48,7 @@ from . import env as envmod
 from .backoff import Backoff, BackoffPolicy
 from .containerlifecycle import ContainerView, Event, State, exit_event, transition
 from .containerruntime import ExitStatus, Instance, Sandbox, StartError
-from .logs import LogStore, LogWriter, attempts
+from .logs import LogNotFound, LogStore, LogWriter, attempts
 from .probes import Handlers, ProbeKind, Prober, ProbeSpec
 from .status import ContainerFacts, Termination
 from .workercontext import WorkerContext
@@ -416,7 +416,10 @@ def initial_records(pod: Mapping[str, Any], policy: BackoffPolicy, logs: LogStor
         rec = ContainerRecord(c, policy)
         rec.restart_count = restarts.get(rec.name, 0)
         if logs is not None:
-            found = attempts(logs.container_dir(log_dir, rec.name))
+            try:
+                found = attempts(logs.container_dir(log_dir, rec.name))
+            except LogNotFound:  # a name that is no path component: the sandbox refuses it
+                found = []
             rec.attempt = found[-1] + 1 if found else 0
         if terminated:
             rec.state = State.TERMINATED

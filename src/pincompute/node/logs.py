@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .fsguard import UnsafePath, check_name
+
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_FILES = 5
 PARTIAL_LIMIT = 16 * 1024
@@ -217,7 +219,12 @@ class LogStore:
         return f"{namespace}_{name}_{uid}"
 
     def container_dir(self, pod_dir: str, container: str) -> Path:
-        return self.root / pod_dir / container
+        # Names come from pod specs and API requests: one path component each, or no log.
+        try:
+            return self.root / check_name(pod_dir, what="pod") / check_name(
+                container, what="container name")
+        except UnsafePath as exc:
+            raise LogNotFound(str(exc)) from exc
 
     def open_writer(self, pod_dir: str, container: str, attempt: int) -> LogWriter:
         directory = self.container_dir(pod_dir, container)

@@ -5,10 +5,14 @@ Theory of operation
 A pod's sandbox is a directory, ``<node dir>/pods/<pod uid>/``, holding its
 volumes and one root directory per container (``containers/<name>/``, exported
 as ``$PINCOMPUTE_ROOT`` and ``$HOME``; ``workingDir`` and ``mountPath`` are
-read relative to it, see :mod:`.volumes`).  When the agent runs as root the
-sandbox belongs to the pod's own uid/gid (:mod:`.identity`), mode 0700, and every
-process of the pod runs as that uid with the project's group as its only
-supplementary group.
+read relative to it, see :mod:`.volumes`).  When the agent runs as root every
+process of the pod runs as the pod's own uid/gid (:mod:`.identity`) with the
+project's group as its only supplementary group.  The sandbox directory and the
+directories grouping its contents belong to root (the pod's directory mode 0710
+for the pod's group: no other pod may pass); only the leaves — each volume, each
+container root — are the pod's.  The agent reaches into them by descriptor,
+never following a link (:mod:`.fsguard`), and a container root is rebuilt new
+at every start, so nothing a tenant plants in its own tree redirects the agent.
 
 A container instance is started with ``asyncio.create_subprocess_exec`` in a
 new session (so it is its own process group), with the container's environment
@@ -45,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -58,6 +61,7 @@ import psutil
 from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 
+from . import fsguard
 from . import volumes as vol
 from .bindguard import BindGuard
 from .cgroups import Cgroup, CgroupManager, Limits
@@ -216,13 +220,13 @@ class ProcessRuntime(ContainerRuntime):
             uid = gid = self.uids.allocate(pod_uid)
             project_gid = self.uids.project_gid(md.get("namespace") or "default")
         pod_dir = self.pods_dir / pod_uid
-        pod_dir.mkdir(exist_ok=True, mode=0o700)
-        if uid is not None:
-            os.chown(pod_dir, uid, gid if gid is not None else -1)
-        os.chmod(pod_dir, 0o700)
         try:
-            volumes = vol.prepare(pod, pod_dir=pod_dir, storage=self.storage, configs=configs,
-                                  uid=uid, gid=gid, project_gid=project_gid)
+            _check_names_and_paths(pod)
+            self._make_pod_dir(pod_uid, uid=uid, gid=gid)
+            with fsguard.opened_dir(pod_dir) as pod_fd:
+                volumes = vol.prepare(pod, pod_dir=pod_dir, pod_fd=pod_fd, storage=self.storage,
+                                      configs=configs, uid=uid, gid=gid,
+                                      project_gid=project_gid)
         except (vol.VolumeError, OSError) as exc:
             raise StartError(f"volumes: {exc}") from exc
         sandbox = Sandbox(pod_uid=pod_uid, namespace=md.get("namespace") or "",
@@ -243,6 +247,23 @@ class ProcessRuntime(ContainerRuntime):
                 raise StartError(f"host ports: {exc}") from exc
         return sandbox
 
+    def _make_pod_dir(self, pod_uid: str, *, uid: int | None, gid: int | None) -> None:
+        """``pods/<pod uid>/`` and its ``containers/``: root's, only the pod may pass.
+
+        Made over whatever an earlier run left (an agent restart): the directory is
+        re-owned through its descriptor, and anything but a directory is replaced.
+        """
+        fsguard.check_name(pod_uid, what="pod uid")
+        root = -1 if uid is None else 0
+        with fsguard.opened_dir(self.pods_dir) as pods_fd:
+            pod_fd = fsguard.ensure_dir(pods_fd, pod_uid, mode=0o700 if uid is None else 0o710,
+                                        uid=root, gid=-1 if uid is None else (gid or uid))
+            try:
+                os.close(fsguard.ensure_dir(pod_fd, "containers", mode=0o711, uid=root,
+                                            gid=root))
+            finally:
+                os.close(pod_fd)
+
     async def destroy_sandbox(self, sandbox: Sandbox) -> None:
         await self.forwarder.close(sandbox.pod_uid)
         for key in [k for k in self._running if k[0] == sandbox.pod_uid]:
@@ -256,15 +277,25 @@ class ProcessRuntime(ContainerRuntime):
             self.cgroups.remove([f"pod{sandbox.pod_uid}"])
         if self.bindguard is not None:
             await self.bindguard.detach(sandbox.pod_uid)
-        pod_dir: Path = sandbox.extra.get("dir", self.pods_dir / sandbox.pod_uid)
-        await asyncio.to_thread(shutil.rmtree, pod_dir, True)
+        await asyncio.to_thread(self.remove_pod_dir, sandbox.pod_uid)
         if self.uids is not None:
             self.uids.release(sandbox.pod_uid)
+
+    def remove_pod_dir(self, pod_uid: str) -> None:
+        """Remove a pod's directory, never following a link in it (best effort)."""
+        with contextlib.suppress(OSError), fsguard.opened_dir(self.pods_dir) as pods_fd:
+            fsguard.remove(pods_fd, pod_uid)
 
     # -- containers --
 
     def _container_root(self, sandbox: Sandbox, name: str) -> Path:
-        return Path(sandbox.extra["dir"]) / "containers" / name
+        return Path(sandbox.extra["dir"]) / "containers" / fsguard.check_name(
+            name, what="container name")
+
+    @staticmethod
+    def _working_dir(root: Path, container: Mapping[str, Any]) -> Path:
+        return root.joinpath(*fsguard.relative_parts(container.get("workingDir") or "",
+                                                     what="workingDir"))
 
     def container_env(self, sandbox: Sandbox, container: Mapping[str, Any]) -> dict[str, str]:
         root = self._container_root(sandbox, container["name"])
@@ -276,32 +307,47 @@ class ProcessRuntime(ContainerRuntime):
         return env
 
     def _prepare_root(self, sandbox: Sandbox, container: Mapping[str, Any]) -> Path:
+        """A new root for the container (the last instance's is gone); its working directory.
+
+        Built while it is still root's — the mount links and the directories above them —
+        then handed to the pod, deepest directory first, by descriptor: nothing the tenant
+        left in the previous root is reused or followed.  The working directory is made by
+        the container's own process (:meth:`_spawn_options`), as the pod's uid.
+        """
         root = self._container_root(sandbox, container["name"])
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        vol.mount(root, container, sandbox.extra["volumes"])
-        cwd = root
-        if container.get("workingDir"):
-            cwd = root / str(container["workingDir"]).lstrip("/")
-            cwd.mkdir(parents=True, exist_ok=True)
-        if sandbox.uid is not None:
-            for dirpath, dirnames, filenames in os.walk(root):
-                for n in [*dirnames, *filenames, "."]:
-                    with contextlib.suppress(OSError):
-                        os.lchown(os.path.join(dirpath, n), sandbox.uid, sandbox.gid or -1)
+        cwd = self._working_dir(root, container)
+        with fsguard.opened_dir(root.parent) as containers_fd:
+            created = [fsguard.fresh_dir(containers_fd, root.name, mode=0o700)]
+            try:
+                created += vol.mount(created[0], container, sandbox.extra["volumes"])
+                if sandbox.uid is not None:
+                    gid = sandbox.gid if sandbox.gid is not None else sandbox.uid
+                    for fd in reversed(created):
+                        os.fchown(fd, sandbox.uid, gid)
+            finally:
+                for fd in created:
+                    os.close(fd)
         return cwd
 
-    def _spawn_options(self, sandbox: Sandbox, fds: list[int]) -> dict[str, Any]:
+    def _spawn_options(self, sandbox: Sandbox, fds: list[int], cwd: Path, *,
+                       make_cwd: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {"start_new_session": True}
         if sandbox.uid is not None:
             options.update(user=sandbox.uid, group=sandbox.gid,
                            extra_groups=[g for g in (sandbox.extra.get("project_gid"),)
                                          if g is not None])
-        if fds:
-            def join_cgroup() -> None:
-                # Between fork and exec: only system calls, no Python-level locks.
-                for fd in fds:
-                    os.write(fd, b"0")
-            options["preexec_fn"] = join_cgroup
+        where = str(cwd)
+
+        def in_child() -> None:
+            # Between fork and exec, after the switch to the pod's uid: only system
+            # calls, no Python-level locks.  The working directory is resolved here, with
+            # the pod's rights, so a link the tenant planted leads only where it may go.
+            for fd in fds:
+                os.write(fd, b"0")
+            if make_cwd:
+                os.makedirs(where, exist_ok=True)
+            os.chdir(where)
+        options["preexec_fn"] = in_child
         return options
 
     async def start(self, sandbox: Sandbox, container: Mapping[str, Any], *,
@@ -311,7 +357,7 @@ class ProcessRuntime(ContainerRuntime):
         if not argv:
             raise StartError("no command given: the process runtime has no image entrypoint")
         try:
-            cwd = self._prepare_root(sandbox, container)
+            cwd = await asyncio.to_thread(self._prepare_root, sandbox, container)
         except (OSError, vol.VolumeError) as exc:
             raise StartError(f"preparing the container's root: {exc}") from exc
         cgroup = None
@@ -330,8 +376,8 @@ class ProcessRuntime(ContainerRuntime):
             fds += self._guard_procs(sandbox)
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=cwd, env=dict(env),
-                **self._spawn_options(sandbox, fds))
+                stderr=asyncio.subprocess.PIPE, env=dict(env),
+                **self._spawn_options(sandbox, fds, cwd, make_cwd=True))
         except (OSError, subprocess.SubprocessError) as exc:
             if cgroup is not None:
                 cgroup.remove()
@@ -369,16 +415,17 @@ class ProcessRuntime(ContainerRuntime):
             raise StartError(f"container {name!r} is not running")
         if not argv:
             raise StartError("exec needs a command")
-        cwd = self._container_root(sandbox, name)
-        if container.get("workingDir"):
-            cwd = cwd / str(container["workingDir"]).lstrip("/")
+        try:
+            cwd = self._working_dir(self._container_root(sandbox, name), container)
+        except fsguard.UnsafePath as exc:
+            raise StartError(str(exc)) from exc
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             fds += self._guard_procs(sandbox)
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd,
-                env=dict(env), **self._spawn_options(sandbox, fds))
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=dict(env), **self._spawn_options(sandbox, fds, cwd))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StartError(f"{argv[0]}: {exc}") from exc
         finally:
@@ -510,6 +557,19 @@ def _tree_usage(pid: int) -> tuple[float, int]:
             cpu += t.user + t.system
             mem += p.memory_info().rss
     return cpu, mem
+
+
+def _check_names_and_paths(pod: Mapping[str, Any]) -> None:
+    """Refuse a pod whose names or paths would leave its tree (whether or not validated)."""
+    spec = pod.get("spec") or {}
+    for container in spec.get("containers") or ():
+        fsguard.check_name(container.get("name"), what="container name")
+        fsguard.relative_parts(container.get("workingDir") or "", what="workingDir")
+        for m in container.get("volumeMounts") or ():
+            fsguard.relative_parts(m.get("mountPath"), what="mountPath")
+            fsguard.relative_parts(m.get("subPath") or "", what="subPath")
+    for volume in spec.get("volumes") or ():
+        fsguard.check_name(volume.get("name"), what="volume name")
 
 
 def _check_traversable(path: Path) -> None:

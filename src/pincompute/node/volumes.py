@@ -23,21 +23,26 @@ Where each kind of volume lives (DESIGN §8):
 ``configMap``, ``secret``  ``<pod dir>/config/<name>`` — the object's keys as
                files, written when the pod starts.
 
-Everything of a pod (its directory, the files inside) belongs to the pod's uid
-with mode 0700 when the agent runs as root (:mod:`.identity`), so another pod
-cannot look in.
+When the agent runs as root (:mod:`.identity`) a pod's directory and the
+directories grouping its volumes belong to root; each volume directory is the
+pod's own (mode 0700), and config volumes are root's, readable by the pod's
+group only (0750/0440), so a pod cannot rewrite its secrets and no other pod
+can look in.  Every directory here is reached without following links, from a
+descriptor of a root-owned directory (:mod:`.fsguard`): a link a tenant planted
+in its own volume is never followed by the agent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import fsguard
 from .env import config_data
 
 _ENV_NAME = re.compile(r"[^A-Za-z0-9]")
@@ -66,112 +71,184 @@ def owner_key(pod: Mapping[str, Any]) -> str:
     return f"pod-{md.get('name')}"
 
 
-def prepare(pod: Mapping[str, Any], *, pod_dir: Path, storage: Path,
+def prepare(pod: Mapping[str, Any], *, pod_dir: Path, pod_fd: int, storage: Path,
             configs: Mapping[tuple[str, str], Mapping[str, Any] | None],
             uid: int | None, gid: int | None, project_gid: int | None) -> VolumePaths:
-    """Create (or find) the directories of the pod's volumes; returns them by name."""
+    """Create (or find) the directories of the pod's volumes; returns them by name.
+
+    ``pod_fd`` is the pod's directory ``pod_dir``, open (the agent's, root-owned).
+    """
     md = pod.get("metadata") or {}
     namespace = md.get("namespace") or "default"
+    owner = -1 if uid is None else uid
+    group = -1 if uid is None else (gid if gid is not None else uid)
     out: dict[str, Path] = {}
     read_only: set[str] = set()
-    for vol in (pod.get("spec") or {}).get("volumes") or ():
-        name = vol["name"]
-        if "emptyDir" in vol:
-            path = pod_dir / "volumes" / name
-            _mkdir(path, uid, gid)
-        elif "logging" in vol:
-            path = pod_dir / "logging" / name
-            _mkdir(path, uid, gid)
-        elif "persistent" in vol:
-            path = storage / "persistent" / namespace / owner_key(pod) / name
-            _mkdir_parents(path.parent)
-            path.mkdir(exist_ok=True)
-            if uid is not None:
-                _chown_tree(path, uid, gid if gid is not None else -1)
-            os.chmod(path, 0o700)
-        elif "shared" in vol:
-            share = vol["shared"]["share"]
-            path = storage / "shares" / namespace / share
-            _mkdir_parents(path.parent)
-            path.mkdir(exist_ok=True)
-            if project_gid is not None:
-                os.chown(path, 0, project_gid)
-                os.chmod(path, 0o2770)
-            if vol["shared"].get("readOnly"):
+    groups: dict[str, int] = {}
+    with contextlib.ExitStack() as fds:
+        def group_dir(parent_fd: int, name: str) -> int:
+            # Directories that only group a pod's leaves are root's.
+            if name not in groups:
+                groups[name] = fsguard.ensure_dir(parent_fd, name, mode=0o711,
+                                                  uid=-1 if uid is None else 0,
+                                                  gid=-1 if uid is None else 0)
+                fds.callback(os.close, groups[name])
+            return groups[name]
+
+        storage_fd = -1
+        for vol in (pod.get("spec") or {}).get("volumes") or ():
+            name = fsguard.check_name(vol.get("name"), what="volume name")
+            if "emptyDir" in vol or "logging" in vol:
+                kind = "volumes" if "emptyDir" in vol else "logging"
+                path = pod_dir / kind / name
+                os.close(fsguard.ensure_dir(group_dir(pod_fd, kind), name, mode=0o700,
+                                            uid=owner, gid=group, owners=_owners(uid)))
+            elif "persistent" in vol or "shared" in vol:
+                parts: tuple[str, ...]
+                if storage_fd == -1:
+                    storage_fd = fds.enter_context(fsguard.opened_dir(storage))
+                if "persistent" in vol:
+                    parts = ("persistent", fsguard.check_name(namespace, what="namespace"),
+                             fsguard.check_name(owner_key(pod), what="owner"), name)
+                    leaf = _persistent(storage_fd, parts, uid=uid, gid=gid)
+                else:
+                    share = fsguard.check_name((vol.get("shared") or {}).get("share"),
+                                               what="share")
+                    parts = ("shares", fsguard.check_name(namespace, what="namespace"), share)
+                    leaf = _share(storage_fd, parts, project_gid=project_gid, root=uid)
+                    if vol["shared"].get("readOnly"):
+                        read_only.add(name)
+                os.close(leaf)
+                path = storage.joinpath(*parts)
+            elif "configMap" in vol or "secret" in vol:
+                kind = "ConfigMap" if "configMap" in vol else "Secret"
+                src = vol.get("configMap") or vol.get("secret") or {}
+                obj_name = src.get("name") or src.get("secretName") or ""
+                obj = configs.get((kind, obj_name))
+                if obj is None and not src.get("optional"):
+                    raise VolumeError(f'{kind.lower()} "{obj_name}" not found')
+                path = pod_dir / "config" / name
+                _write_config(group_dir(pod_fd, "config"), name, config_data(obj),
+                              src.get("items"), uid=uid, gid=group)
                 read_only.add(name)
-        elif "configMap" in vol or "secret" in vol:
-            kind = "ConfigMap" if "configMap" in vol else "Secret"
-            src = vol.get("configMap") or vol.get("secret") or {}
-            obj_name = src.get("name") or src.get("secretName") or ""
-            obj = configs.get((kind, obj_name))
-            if obj is None and not src.get("optional"):
-                raise VolumeError(f'{kind.lower()} "{obj_name}" not found')
-            path = pod_dir / "config" / name
-            _write_config(path, config_data(obj), src.get("items"), uid, gid)
-            read_only.add(name)
-        else:
-            raise VolumeError(f"volume {name!r} has no supported source")
-        out[name] = path
+            else:
+                raise VolumeError(f"volume {name!r} has no supported source")
+            out[name] = path
     return VolumePaths(out, frozenset(read_only))
 
 
-def mount(container_root: Path, container: Mapping[str, Any], volumes: VolumePaths) -> dict[
-        str, str]:
-    """Link the container's mounts under its root; returns env vars naming the volumes."""
-    env: dict[str, str] = {}
-    for m in container.get("volumeMounts") or ():
-        source = volumes.by_name.get(m["name"])
-        if source is None:
-            raise VolumeError(f"volume {m['name']!r} is not declared by the pod")
-        if m.get("subPath"):
-            source = source / m["subPath"]
-            source.mkdir(parents=True, exist_ok=True)
-        link = container_root / str(m["mountPath"]).lstrip("/")
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.is_file():
-            link.unlink()
-        elif link.is_dir():
-            shutil.rmtree(link)
-        link.symlink_to(source, target_is_directory=True)
-        env[env_name(m["name"])] = str(source)
-    return env
+def mount(root_fd: int, container: Mapping[str, Any], volumes: VolumePaths) -> list[int]:
+    """Link the container's mounts under its root (open as ``root_fd``, still root's).
+
+    Returns the descriptors of the directories created on the way (to be handed to the
+    pod, deepest last; the caller closes them).  The root is new (rebuilt at each start)
+    and the agent's until the caller hands it over, so nothing in it is the tenant's yet.
+    """
+    created: list[int] = []
+    try:
+        for m in container.get("volumeMounts") or ():
+            source = volumes.by_name.get(m.get("name"))
+            if source is None:
+                raise VolumeError(f"volume {m.get('name')!r} is not declared by the pod")
+            parts = fsguard.relative_parts(m.get("mountPath"), what="mountPath")
+            if not parts:
+                raise VolumeError("mountPath must not be the container's root")
+            if m.get("subPath"):
+                sub = fsguard.relative_parts(m["subPath"], what="subPath")
+                _make_sub_path(source, sub)
+                source = source.joinpath(*sub)
+            fds = fsguard.make_dirs(root_fd, parts[:-1], mode=0o700)
+            created += fds
+            fsguard.symlink(str(source), fds[-1] if fds else root_fd, parts[-1])
+    except BaseException:
+        for fd in created:
+            os.close(fd)
+        raise
+    return created
 
 
-def _mkdir(path: Path, uid: int | None, gid: int | None) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _owners(uid: int | None) -> tuple[int, ...] | None:
+    # A pod's leaf may be kept only if it is the pod's or root's; anything else is replaced.
+    return None if uid is None else (uid, 0)
+
+
+def _make_sub_path(source: Path, sub: tuple[str, ...]) -> None:
+    """Create ``sub`` inside the volume ``source`` (a tenant's tree: links are refused).
+
+    What is created gets the volume's own owner, group and mode, as if its owner had.
+    """
+    with fsguard.opened_dir(source) as fd:
+        st = os.fstat(fd)
+        for sub_fd in fsguard.make_dirs(fd, sub, mode=st.st_mode & 0o7777, uid=st.st_uid,
+                                        gid=st.st_gid):
+            os.close(sub_fd)
+
+
+def _persistent(storage_fd: int, parts: tuple[str, ...], *, uid: int | None,
+                gid: int | None) -> int:
+    """``persistent/<ns>/<owner>/<name>``: root's tree to the leaf, the leaf the pod's."""
+    owner = -1 if uid is None else 0
+    fds = fsguard.make_dirs(storage_fd, parts[:-1], mode=0o711, uid=owner, gid=owner,
+                            owners=None if uid is None else (0,))
+    try:
+        leaf = fsguard.ensure_dir(fds[-1], parts[-1], mode=0o700)
+    finally:
+        for fd in fds:
+            os.close(fd)
     if uid is not None:
-        os.chown(path, uid, gid if gid is not None else -1)
+        # The data moves to the new pod's uid: what the previous owner owned, never
+        # following a link the previous pod left (:func:`fsguard.chown_tree`).
+        st = os.fstat(leaf)
+        group = gid if gid is not None else uid
+        if (st.st_uid, st.st_gid) != (uid, group):
+            fsguard.chown_tree(leaf, uid, group, only_from=st.st_uid)
+            if os.fstat(leaf).st_uid != uid:
+                os.fchown(leaf, uid, group)
+    return leaf
 
 
-def _mkdir_parents(path: Path) -> None:
-    # The storage tree itself is the agent's: traversable, not listable.
-    path.mkdir(parents=True, exist_ok=True, mode=0o711)
+def _share(storage_fd: int, parts: tuple[str, ...], *, project_gid: int | None,
+           root: int | None) -> int:
+    """``shares/<ns>/<share>``: root's, group-owned by the project, setgid 2770."""
+    owner = -1 if root is None else 0
+    fds = fsguard.make_dirs(storage_fd, parts[:-1], mode=0o711, uid=owner, gid=owner,
+                            owners=None if root is None else (0,))
+    try:
+        if project_gid is None:
+            return fsguard.ensure_dir(fds[-1], parts[-1], mode=0o700)
+        return fsguard.ensure_dir(fds[-1], parts[-1], mode=0o2770, uid=0, gid=project_gid,
+                                  owners=(0,))
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, n), uid, gid)
-
-
-def _write_config(path: Path, data: Mapping[str, str], items: Any, uid: int | None,
-                  gid: int | None) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _write_config(parent_fd: int, name: str, data: Mapping[str, str], items: Any, *,
+                  uid: int | None, gid: int) -> None:
+    """The object's keys as files in a new ``name``: root's, readable by the pod's group."""
+    dir_mode, file_mode = (0o700, 0o400) if uid is None else (0o750, 0o440)
+    owner = -1 if uid is None else 0
     wanted = ({i["key"]: i["path"] for i in items} if items else {k: k for k in data})
-    for key, rel in wanted.items():
-        if key not in data:
-            continue
-        target = path / rel
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
-            raise VolumeError(f"config item path {rel!r} must be relative without '..'")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(data[key])
-        os.chmod(target, 0o400)
-        if uid is not None:
-            os.chown(target, uid, gid if gid is not None else -1)
-    if uid is not None:
-        _chown_tree(path, uid, gid if gid is not None else -1)
+    top = fsguard.fresh_dir(parent_fd, name, mode=dir_mode, uid=owner, gid=gid)
+    try:
+        for key, rel in wanted.items():
+            if key not in data:
+                continue
+            try:
+                parts = fsguard.relative_parts(rel, what="config item path")
+            except fsguard.UnsafePath as exc:
+                raise VolumeError(str(exc)) from exc
+            if not parts:
+                raise VolumeError(f"config item path {rel!r} names no file")
+            fds = fsguard.make_dirs(top, parts[:-1], mode=dir_mode, uid=owner, gid=gid)
+            try:
+                fsguard.write_file(fds[-1] if fds else top, parts[-1], data[key].encode(),
+                                   mode=file_mode, uid=owner, gid=gid)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+    finally:
+        os.close(top)
 
 
 __all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "prepare"]

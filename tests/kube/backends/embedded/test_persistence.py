@@ -1,4 +1,7 @@
 import asyncio
+import contextlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -169,4 +172,28 @@ async def test_a_read_only_store_says_so_once_with_the_reason(
     store = await EmbeddedStore.open(path=tmp_path)  # reopened with the storage fixed
     assert store.healthy
     await store.client().create(CONFIGMAPS, {"metadata": {"name": "c"}}, namespace="ns")
+
+
+async def test_the_store_and_its_files_are_private(tmp_path: Path) -> None:
+    """The store holds every Secret: directory 0700, store.db/-wal/-shm 0600 (issue 8)."""
+    directory = tmp_path / "store"
+    directory.mkdir(mode=0o755)
+    store = await EmbeddedStore.open(path=directory)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    files = sorted(p.name for p in directory.iterdir())
+    assert {"store.db", "store.db-wal", "store.db-shm"} <= set(files)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for name in files:
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+    await store.close()
+    # A store an older version left readable is tightened when opened.
+    for name in files:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(directory / name, 0o644)
+    os.chmod(directory, 0o755)
+    store = await EmbeddedStore.open(path=directory)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for name in sorted(p.name for p in directory.iterdir()):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
     await store.close()

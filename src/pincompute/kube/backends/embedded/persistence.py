@@ -16,6 +16,8 @@ accepting writes while the disk works.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +44,17 @@ Delete = tuple[str, str]
 
 class SqliteLog:
     def __init__(self, directory: Path, *, synchronous: str = "FULL") -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        # The store holds every Secret: its directory is the agent's alone (0700) and its
+        # files are created 0600 — SQLite gives the -wal and -shm files the database
+        # file's mode — and tightened if an older version left them readable.
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
         self.path = directory / DB_FILE
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{self.path}{suffix}", 0o600)
         # The connection is used by the store's single commit thread after load();
         # never by two threads at once.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
