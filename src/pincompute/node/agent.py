@@ -57,7 +57,13 @@ from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
-from .identity import DEFAULT_REGISTRY, UidAllocator
+from .identity import (
+    DEFAULT_COUNT,
+    DEFAULT_FIRST,
+    DEFAULT_QUARANTINE,
+    DEFAULT_REGISTRY,
+    UidAllocator,
+)
 from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogStore
 from .network import (
     NODE_LEASE_NAMESPACE,
@@ -111,6 +117,10 @@ class NodeConfig:
     isolation: Literal["auto", "off"] = "auto"
     """``auto``: per-pod uid and cgroups when possible; ``off``: never (runs degraded)."""
     uid_registry: Path = DEFAULT_REGISTRY
+    uid_range: tuple[int, int] = (DEFAULT_FIRST, DEFAULT_COUNT)
+    """First pod uid and how many (tests force reuse with a small range)."""
+    uid_quarantine: float = DEFAULT_QUARANTINE
+    """Seconds a released pod uid waits before another pod gets it (:mod:`.identity`)."""
     sim_defaults: Mapping[str, str] = field(default_factory=dict)
     """Node-pool defaults for the sim runtime's annotations (see :mod:`.simruntime`)."""
     record_events: bool = True
@@ -251,7 +261,10 @@ class NodeAgent:
             degraded.append("not running as root: pods run as the agent's uid and their "
                             "CPU/memory limits are not enforced")
         else:
-            uids = UidAllocator(node=self.name, registry=cfg.uid_registry)
+            uids = UidAllocator(node=self.name, registry=cfg.uid_registry,
+                                first=cfg.uid_range[0], count=cfg.uid_range[1],
+                                state=root / "uid-allocator.json",
+                                quarantine=cfg.uid_quarantine)
             cgroups, why = detect_cgroups(self.name)
             if cgroups is None:
                 degraded.append(f"no writable cgroups ({why}): CPU/memory limits are not "
