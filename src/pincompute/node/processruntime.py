@@ -53,7 +53,7 @@ from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 from . import volumes as vol
 from .cgroups import Cgroup, CgroupManager, Limits
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
-from .identity import UidAllocator
+from .identity import UidAllocator, disown
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import ExecFunc
@@ -234,6 +234,10 @@ class ProcessRuntime(ContainerRuntime):
         pod_dir: Path = sandbox.extra.get("dir", self.pods_dir / sandbox.pod_uid)
         await asyncio.to_thread(shutil.rmtree, pod_dir, True)
         if self.uids is not None:
+            # What outlives the pod goes back to root before its uid can go to another pod.
+            volumes: vol.VolumePaths | None = sandbox.extra.get("volumes")
+            for path in vol.persistent_paths(volumes, storage=self.storage) if volumes else ():
+                await asyncio.to_thread(disown, path)
             self.uids.release(sandbox.pod_uid)
 
     # -- containers --

@@ -15,7 +15,10 @@ Where each kind of volume lives (DESIGN §8):
 ``persistent`` ``<cluster storage>/persistent/<namespace>/<owner>/<name>`` — keyed
                by the pod's controlling owner (the PinPod), so a replacement pod
                on another node of the machine finds the same data (an EBS volume
-               re-attached after failover).  Ownership moves to the new pod's uid.
+               re-attached after failover).  Ownership moves to the new pod's uid
+               while it runs and back to root at teardown
+               (:func:`~.identity.disown`), so whoever gets the uid next finds
+               nothing of it.
 ``shared``     ``<cluster storage>/shares/<namespace>/<share>`` — one directory for
                every pod of the project naming the share (EFS): group-owned by the
                project's gid, which each pod of the project holds as a
@@ -30,9 +33,11 @@ cannot look in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +89,7 @@ def prepare(pod: Mapping[str, Any], *, pod_dir: Path, storage: Path,
             _mkdir(path, uid, gid)
         elif "persistent" in vol:
             path = storage / "persistent" / namespace / owner_key(pod) / name
-            _mkdir_parents(path.parent)
+            _mkdir_parents(storage, path.parent)
             path.mkdir(exist_ok=True)
             if uid is not None:
                 _chown_tree(path, uid, gid if gid is not None else -1)
@@ -92,7 +97,7 @@ def prepare(pod: Mapping[str, Any], *, pod_dir: Path, storage: Path,
         elif "shared" in vol:
             share = vol["shared"]["share"]
             path = storage / "shares" / namespace / share
-            _mkdir_parents(path.parent)
+            _mkdir_parents(storage, path.parent)
             path.mkdir(exist_ok=True)
             if project_gid is not None:
                 os.chown(path, 0, project_gid)
@@ -143,9 +148,32 @@ def _mkdir(path: Path, uid: int | None, gid: int | None) -> None:
         os.chown(path, uid, gid if gid is not None else -1)
 
 
-def _mkdir_parents(path: Path) -> None:
-    # The storage tree itself is the agent's: traversable, not listable.
-    path.mkdir(parents=True, exist_ok=True, mode=0o711)
+def _mkdir_parents(storage: Path, path: Path) -> None:
+    """Every directory from ``storage`` down to ``path``: root's, mode 0711.
+
+    The storage tree is the agent's: pods pass through it to their own volume
+    but cannot list it, so no tenant learns another's project, owner or share
+    names.  Each level is set explicitly — ``mkdir(parents=True)`` would create
+    the intermediate ones 0755 (and the umask could take the x bits away).
+    """
+    current = storage
+    for part in path.relative_to(storage).parts:
+        current = current / part
+        with contextlib.suppress(FileExistsError):
+            current.mkdir(mode=0o711)
+        st = os.lstat(current)
+        if not stat.S_ISDIR(st.st_mode):
+            raise VolumeError(f"{current} is not a directory")
+        if stat.S_IMODE(st.st_mode) != 0o711 or (os.geteuid() == 0 and st.st_uid != 0):
+            if os.geteuid() == 0:
+                os.lchown(current, 0, 0)
+            os.chmod(current, 0o711)
+
+
+def persistent_paths(volumes: VolumePaths, *, storage: Path) -> list[Path]:
+    """The volumes that outlive the pod (persistent ones), to hand back at teardown."""
+    base = storage / "persistent"
+    return [p for p in volumes.by_name.values() if p.is_relative_to(base)]
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -174,4 +202,5 @@ def _write_config(path: Path, data: Mapping[str, str], items: Any, uid: int | No
         _chown_tree(path, uid, gid if gid is not None else -1)
 
 
-__all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "prepare"]
+__all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "persistent_paths",
+           "prepare"]
