@@ -52,7 +52,7 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import health
+from . import health, namespaces
 from .backoff import BackoffPolicy
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
@@ -82,6 +82,10 @@ from .worker import PodWorker
 from .workercontext import WorkerContext
 
 _log = get_logger(__name__)
+
+NOT_ROOT = ("not running as root: pods run as the agent's uid, so they can read the region's "
+            "stores and stop the region; their CPU/memory limits are not enforced")
+"""Why a node without root is degraded (``pincompute up`` prints it too)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +170,8 @@ class NodeAgent:
         self.heartbeat = Heartbeat(client, self.name, lease_duration=config.lease_duration,
                                    renew_interval=config.heartbeat_interval)
         self.degraded: tuple[str, ...] = ()
+        self.isolation: tuple[str, ...] = ()
+        """The protections active for pods (``uid``, ``cgroups``, ``pid-namespace``, ...)."""
         self.api_token = config.api_token or secrets.token_urlsafe(24)
         self.api_endpoint: str | None = None
         self.api_server: RuntimeAPI | None = None
@@ -258,8 +264,7 @@ class NodeAgent:
             degraded.append("isolation is off by configuration: pods share the agent's uid "
                             "and have no cgroup limits")
         elif os.geteuid() != 0:
-            degraded.append("not running as root: pods run as the agent's uid and their "
-                            "CPU/memory limits are not enforced")
+            degraded.append(NOT_ROOT)
         else:
             uids = UidAllocator(node=self.name, registry=cfg.uid_registry,
                                 first=cfg.uid_range[0], count=cfg.uid_range[1],
@@ -271,9 +276,20 @@ class NodeAgent:
                                 "enforced")
             else:
                 self._log.info("pod resource limits through %s", why)
+        pod_namespaces = False
+        if uids is not None:
+            no_ns = namespaces.probe_once()
+            pod_namespaces = no_ns is None
+            if no_ns is not None:
+                degraded.append(f"no pod namespaces ({no_ns}): pods see each other's processes "
+                                "and arguments in /proc and share /tmp and /dev/shm")
         self.degraded = tuple(degraded)
+        self.isolation = tuple(name for name, active in (
+            ("uid", uids is not None), ("cgroups", cgroups is not None),
+            ("pid-namespace", pod_namespaces), ("mount-namespace", pod_namespaces)) if active)
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
-                                 uids=uids, node_ip=node_ip, degraded=self.degraded)
+                                 uids=uids, node_ip=node_ip, degraded=self.degraded,
+                                 namespaces=pod_namespaces)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).
@@ -438,7 +454,7 @@ class NodeAgent:
             runtime_error=runtime_error, disk_error=disk_error, dns_error=dns_error,
             daemons_error=daemons_error, memory_pressure=memory or pod_memory,
             disk_pressure=disk_pressure, pid_pressure=pids, overloaded=overload or pod_overload,
-            degraded=self.degraded)
+            degraded=self.degraded, isolation=self.isolation)
 
     def _daemons_missing(self) -> str | None:
         missing = []

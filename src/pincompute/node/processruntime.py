@@ -50,6 +50,7 @@ import psutil
 from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 
+from . import namespaces as ns
 from . import volumes as vol
 from .cgroups import Cgroup, CgroupManager, Limits
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
@@ -168,7 +169,8 @@ class ProcessRuntime(ContainerRuntime):
 
     def __init__(self, *, root: Path, storage: Path, node: str,
                  cgroups: CgroupManager | None, uids: UidAllocator | None,
-                 node_ip: str, degraded: tuple[str, ...] = ()) -> None:
+                 node_ip: str, degraded: tuple[str, ...] = (),
+                 namespaces: bool = False) -> None:
         self.root = root
         self.storage = storage
         self.node = node
@@ -176,6 +178,8 @@ class ProcessRuntime(ContainerRuntime):
         self.uids = uids
         self.node_ip = node_ip
         self.degraded = degraded
+        self.namespaces = namespaces and uids is not None
+        """Each container in its own pid and mount namespaces (:mod:`.namespaces`)."""
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -269,12 +273,16 @@ class ProcessRuntime(ContainerRuntime):
                         os.lchown(os.path.join(dirpath, n), sandbox.uid, sandbox.gid or -1)
         return cwd
 
-    def _spawn_options(self, sandbox: Sandbox, fds: list[int]) -> dict[str, Any]:
+    def _groups(self, sandbox: Sandbox) -> list[int]:
+        return [g for g in (sandbox.extra.get("project_gid"),) if g is not None]
+
+    def _spawn_options(self, sandbox: Sandbox, fds: list[int], *,
+                       wrapped: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {"start_new_session": True}
-        if sandbox.uid is not None:
+        # A namespace wrapper starts as root and drops to the pod's identity itself.
+        if sandbox.uid is not None and not wrapped:
             options.update(user=sandbox.uid, group=sandbox.gid,
-                           extra_groups=[g for g in (sandbox.extra.get("project_gid"),)
-                                         if g is not None])
+                           extra_groups=self._groups(sandbox))
         if fds:
             def join_cgroup() -> None:
                 # Between fork and exec: only system calls, no Python-level locks.
@@ -293,6 +301,13 @@ class ProcessRuntime(ContainerRuntime):
             cwd = self._prepare_root(sandbox, container)
         except (OSError, vol.VolumeError) as exc:
             raise StartError(f"preparing the container's root: {exc}") from exc
+        wrapped = self.namespaces and sandbox.uid is not None
+        if wrapped:
+            _check_command(argv[0], cwd=cwd, path=env.get("PATH", os.defpath))
+            argv = ns.init_argv(argv, uid=sandbox.uid or 0, gid=sandbox.gid or 0,
+                                groups=self._groups(sandbox),
+                                keep=(Path(sandbox.extra["dir"]), self.storage),
+                                env_has_lc_ctype="LC_CTYPE" in env)
         cgroup = None
         fds: list[int] = []
         if self.cgroups is not None:
@@ -306,7 +321,7 @@ class ProcessRuntime(ContainerRuntime):
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, cwd=cwd, env=dict(env),
-                **self._spawn_options(sandbox, fds))
+                **self._spawn_options(sandbox, fds, wrapped=wrapped))
         except (OSError, subprocess.SubprocessError) as exc:
             if cgroup is not None:
                 cgroup.remove()
@@ -341,12 +356,20 @@ class ProcessRuntime(ContainerRuntime):
         cwd = self._container_root(sandbox, name)
         if container.get("workingDir"):
             cwd = cwd / str(container["workingDir"]).lstrip("/")
+        target = ns.namespace_init_pid(inst.pid) if self.namespaces else None
+        if self.namespaces and target is None:
+            raise StartError(f"container {name!r} is not running")
+        if target is not None:
+            # Into the container's namespaces: the command sees its /tmp and processes.
+            argv = ns.enter_argv(argv, target=target, uid=sandbox.uid or 0,
+                                 gid=sandbox.gid or 0, groups=self._groups(sandbox),
+                                 cwd=str(cwd))
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd,
-                env=dict(env), **self._spawn_options(sandbox, fds))
+                env=dict(env), **self._spawn_options(sandbox, fds, wrapped=target is not None))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StartError(f"{argv[0]}: {exc}") from exc
         finally:
@@ -458,6 +481,19 @@ def _tree_usage(pid: int) -> tuple[float, int]:
             cpu += t.user + t.system
             mem += p.memory_info().rss
     return cpu, mem
+
+
+def _check_command(command: str, *, cwd: Path, path: str) -> None:
+    """Fail the start as a direct exec would when the command does not exist.
+
+    Behind the namespace wrapper a missing command would only show as exit 127.
+    """
+    if "/" in command:
+        found = os.access(cwd / command, os.X_OK)
+    else:
+        found = shutil.which(command, path=path) is not None
+    if not found:
+        raise StartError(f"{command}: [Errno 2] No such file or directory: {command!r}")
 
 
 def _check_traversable(path: Path) -> None:

@@ -1,0 +1,297 @@
+"""A container's own PID and mount namespaces: private ``/proc``, ``/tmp`` and ``/dev/shm``.
+
+Theory of operation
+-------------------
+Without namespaces every pod sees every process of the machine in ``/proc`` —
+including arguments expanded from another tenant's Secrets — and shares
+``/tmp`` and ``/dev/shm`` with every other pod.  When the agent runs as root,
+the process runtime starts each container through this module run as a program
+(the *pod init*; stdlib only, started with ``python -I -S``, so nothing of the
+container's environment steers it), which builds::
+
+    agent ── init (host pid ns; what the runtime watches)
+               └── init, pid 1 of a new pid + mount namespace
+                      └── the container's command (pid 2), as the pod's uid
+
+1. The outer init calls ``unshare(CLONE_NEWNS | CLONE_NEWPID)`` and forks: the
+   child is pid 1 of the new namespaces.
+2. Pid 1 makes every mount private (nothing propagates back to the host),
+   mounts a fresh ``proc`` (only the pod's processes), a private ``tmpfs`` on
+   ``/tmp`` and ``/dev/shm``, and binds back the host directories the pod needs
+   that lived under them (its sandbox, the cluster storage — ``--keep``).  It
+   drops to the pod's uid, gid and groups, and forks the command, with every
+   signal disposition back to the default.
+3. Pid 1 reaps whatever is reparented to it; when the command ends it reports
+   the raw wait status to the outer init and exits, and the kernel kills what
+   is left in the namespace.  The outer init ends the same way the command
+   did: with its exit code, or killed by the same signal — so exit codes,
+   ``128 + signal`` and ``OOMKilled`` read exactly as without namespaces.
+
+Signals: the runtime signals every process of the container's cgroup (or its
+process group).  Both inits ignore every catchable signal (a pid 1 gets none it
+has no handler for anyway), so the command receives a ``SIGTERM`` exactly once
+and can shut down gracefully while the outer init waits; ``SIGKILL`` ends all
+three (pid 1 also has ``PR_SET_PDEATHSIG``).  The inits start inside the
+container's cgroup, so its accounting covers them (~2-4 MiB, two pids).
+
+``exec`` (and exec probes) enter the running container's namespaces with
+``nsenter`` and drop to the pod's identity with ``setpriv`` (util-linux), so a
+probe sees the container's ``/tmp``: :func:`enter_argv`.
+
+:func:`probe` tells whether the machine allows all this (root, the system
+calls, the tools); the node reports the result in its ``IsolationDegraded``
+condition.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+INIT = Path(__file__).resolve()
+"""This file: run as a program, it is the pod init."""
+SHM_SIZE = "64m"
+"""Size of a container's ``/dev/shm`` (Docker's default)."""
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+PR_SET_PDEATHSIG = 1
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+# --- the agent's side ------------------------------------------------------------------------
+
+def init_argv(argv: Sequence[str], *, uid: int, gid: int, groups: Sequence[int],
+              keep: Sequence[Path], env_has_lc_ctype: bool) -> list[str]:
+    """The command line that runs ``argv`` as pid 2 of its own namespaces."""
+    out = [sys.executable, "-I", "-S", str(INIT), "--uid", str(uid), "--gid", str(gid),
+           "--groups", ",".join(map(str, groups)) or "-"]
+    for path in keep:
+        out += ["--keep", str(path)]
+    if not env_has_lc_ctype:
+        # Python's PEP 538 locale coercion adds LC_CTYPE to the init's environment;
+        # the container must get exactly the environment it was given.
+        out.append("--drop-lc-ctype")
+    return [*out, "--", *argv]
+
+
+def enter_argv(argv: Sequence[str], *, target: int, uid: int, gid: int,
+               groups: Sequence[int], cwd: str) -> list[str]:
+    """The command line that runs ``argv`` inside the namespaces of pid ``target``."""
+    nsenter, setpriv = shutil.which("nsenter"), shutil.which("setpriv")
+    assert nsenter and setpriv, "probe() checks the tools"
+    ids = [f"--reuid={uid}", f"--regid={gid}",
+           f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"]
+    return [nsenter, f"--target={target}", "--mount", "--pid", f"--wd={cwd}", "--",
+            setpriv, *ids, "--", *argv]
+
+
+def namespace_init_pid(outer_pid: int) -> int | None:
+    """Pid 1 of the namespaces the outer init at ``outer_pid`` made (its only child)."""
+    try:
+        with open(f"/proc/{outer_pid}/task/{outer_pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+_probed: list[str | None] = []
+
+
+def probe_once() -> str | None:
+    """:func:`probe`, run once per process (agents of one region share the answer)."""
+    if not _probed:
+        _probed.append(probe())
+    return _probed[0]
+
+
+def probe() -> str | None:
+    """``None`` if containers can get their own namespaces here, else why not."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    for tool in ("nsenter", "setpriv"):
+        if shutil.which(tool) is None:
+            return f"{tool} (util-linux) is not installed"
+    try:
+        done = subprocess.run(
+            init_argv(["/bin/sh", "-c", "test -r /proc/1/cmdline && test $$ = 2"], uid=65534,
+                      gid=65534, groups=(), keep=(), env_has_lc_ctype=True),
+            capture_output=True, timeout=10, check=False, env={"PATH": os.defpath})
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot start the pod init: {exc}"
+    if done.returncode != 0:
+        return (done.stderr.decode(errors="replace").strip().splitlines() or
+                [f"the pod init exited with {done.returncode}"])[-1]
+    return None
+
+
+# --- the pod init (runs as its own program) ----------------------------------------------------
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    return libc
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None,
+           flags: int, data: str | None = None) -> None:
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _check(libc.mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
+
+
+def _cover(libc: ctypes.CDLL, mountpoint: str, options: str, keep: Sequence[str]) -> None:
+    """A private tmpfs on ``mountpoint``; the ``keep`` paths under it bound back in place."""
+    if not os.path.isdir(mountpoint):
+        return
+    inside = [p for p in keep if p.startswith(mountpoint.rstrip("/") + "/")]
+    fds = [os.open(p, O_PATH | os.O_DIRECTORY) for p in inside]
+    _mount(libc, "tmpfs", mountpoint, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for path, fd in zip(inside, fds, strict=True):
+        os.makedirs(path, mode=0o711, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+
+
+def _quiet_stdio() -> None:
+    """Let go of the container's pipes: only the command holds them, as without an init."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _ignore_signals() -> None:
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except (OSError, ValueError):
+                pass
+
+
+def _default_signals() -> None:
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+
+
+def _pid1(opts: dict[str, object], argv: list[str], report: int) -> None:
+    libc = _libc()
+    cwd = os.getcwd()
+    keep = [str(p) for p in opts["keep"]]  # type: ignore[attr-defined]
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _cover(libc, "/tmp", "mode=1777", keep)
+    _cover(libc, "/dev/shm", f"mode=1777,size={SHM_SIZE}", keep)
+    os.chdir(cwd)  # through the bound-back path, as the container will see it
+    uid, gid = int(opts["uid"]), int(opts["gid"])  # type: ignore[call-overload]
+    os.setgroups(list(opts["groups"]))  # type: ignore[call-overload]
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")  # reset by setuid
+    env = dict(os.environ)
+    if opts["drop_lc_ctype"]:
+        env.pop("LC_CTYPE", None)
+    child = os.fork()
+    if child == 0:
+        _default_signals()
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as exc:
+            os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
+            os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    _quiet_stdio()
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == child:
+            os.write(report, str(status).encode())
+            os._exit(0)
+
+
+def _parse(args: list[str]) -> tuple[dict[str, object], list[str]]:
+    opts: dict[str, object] = {"keep": [], "drop_lc_ctype": False, "groups": []}
+    i = 0
+    while i < len(args) and args[i] != "--":
+        flag = args[i]
+        if flag == "--drop-lc-ctype":
+            opts["drop_lc_ctype"] = True
+            i += 1
+            continue
+        value = args[i + 1]
+        if flag == "--keep":
+            opts["keep"].append(value)  # type: ignore[attr-defined]
+        elif flag == "--groups":
+            opts["groups"] = [] if value == "-" else [int(g) for g in value.split(",")]
+        else:
+            opts[flag.lstrip("-")] = value
+        i += 2
+    return opts, args[i + 1:]
+
+
+def main(args: list[str]) -> None:
+    opts, argv = _parse(args)
+    if not argv:
+        sys.exit("pod init: no command")
+    _ignore_signals()
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        try:
+            _pid1(opts, argv, write_end)
+        except BaseException as exc:  # noqa: BLE001 - whatever it was, say it and fail
+            os.write(2, f"pod init: {exc}\n".encode())
+            os._exit(125)
+    os.close(write_end)
+    _quiet_stdio()
+    chunks = []
+    while chunk := os.read(read_end, 64):
+        chunks.append(chunk)
+    _, own = os.waitpid(child, 0)
+    status = int(b"".join(chunks)) if chunks else own
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command dumped already
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
+
+__all__ = ["INIT", "SHM_SIZE", "enter_argv", "init_argv", "namespace_init_pid", "probe",
+           "probe_once"]
