@@ -66,6 +66,7 @@ def test_exit_codes_and_signals_come_through_unchanged() -> None:
     assert run(["/bin/sh", "-c", "exit 143"]).returncode == 143
     assert run(["/bin/sh", "-c", "kill -TERM $$"]).returncode == -signal.SIGTERM
     assert run(["/bin/sh", "-c", "kill -SEGV $$"]).returncode == -signal.SIGSEGV
+    assert run(["/bin/sh", "-c", "kill -KILL $$"]).returncode == -signal.SIGKILL
 
 
 def test_the_environment_arrives_exactly() -> None:
@@ -96,24 +97,25 @@ def test_exec_enters_the_running_containers_namespaces() -> None:
         namespaces.init_argv(["/bin/sh", "-c", "echo inside > /tmp/mark; exec sleep 30"],
                              uid=NOBODY, gid=NOBODY, groups=(), keep=(),
                              env_has_lc_ctype=True),
-        env={"PATH": os.defpath}, start_new_session=True)
+        env={"PATH": os.defpath}, start_new_session=True, cwd="/usr")
     try:
         for _ in range(100):
             pid1 = namespaces.namespace_init_pid(proc.pid)
             if pid1 is not None and subprocess.run(
                     namespaces.enter_argv(["cat", "/tmp/mark"], target=pid1, uid=NOBODY,
-                                          gid=NOBODY, groups=(), cwd="/"),
+                                          gid=NOBODY, groups=()),
                     capture_output=True, check=False).stdout == b"inside\n":
                 break
             time.sleep(0.05)
         else:
             pytest.fail("exec never saw the container's /tmp")
         out = subprocess.run(
-            namespaces.enter_argv(["/bin/sh", "-c", "echo $(id -u) $(ls /proc | grep -c '^[0-9]')"],
-                                  target=pid1, uid=NOBODY, gid=NOBODY, groups=(), cwd="/"),
+            namespaces.enter_argv(
+                ["/bin/sh", "-c", "echo $(id -u) $(pwd) $(ls /proc | grep -c '^[0-9]')"],
+                target=pid1, uid=NOBODY, gid=NOBODY, groups=()),
             capture_output=True, check=False)
-        uid, count = out.stdout.decode().split()
-        assert uid == str(NOBODY) and int(count) <= 6
+        uid, cwd, count = out.stdout.decode().split()
+        assert (uid, cwd) == (str(NOBODY), "/usr") and int(count) <= 6
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -88,24 +88,38 @@ def init_argv(argv: Sequence[str], *, uid: int, gid: int, groups: Sequence[int],
 
 
 def enter_argv(argv: Sequence[str], *, target: int, uid: int, gid: int,
-               groups: Sequence[int], cwd: str) -> list[str]:
-    """The command line that runs ``argv`` inside the namespaces of pid ``target``."""
+               groups: Sequence[int]) -> list[str]:
+    """The command line that runs ``argv`` inside the namespaces of pid ``target``.
+
+    The working directory is the target's (pid 1 keeps the container's): a
+    directory opened outside the mount namespace would not be reachable inside.
+    """
     nsenter, setpriv = shutil.which("nsenter"), shutil.which("setpriv")
     assert nsenter and setpriv, "probe() checks the tools"
     ids = [f"--reuid={uid}", f"--regid={gid}",
            f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"]
-    return [nsenter, f"--target={target}", "--mount", "--pid", f"--wd={cwd}", "--",
+    return [nsenter, f"--target={target}", "--mount", "--pid", "--wd", "--",
             setpriv, *ids, "--", *argv]
 
 
-def namespace_init_pid(outer_pid: int) -> int | None:
-    """Pid 1 of the namespaces the outer init at ``outer_pid`` made (its only child)."""
+def _children(pid: int) -> list[int]:
     try:
-        with open(f"/proc/{outer_pid}/task/{outer_pid}/children") as f:
-            children = f.read().split()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
     except OSError:
-        return None
-    return int(children[0]) if children else None
+        return []
+
+
+def namespace_init_pid(outer_pid: int) -> int | None:
+    """Pid 1 of the namespaces the outer init at ``outer_pid`` made, once they are set up.
+
+    ``None`` until pid 1 has mounted everything and started the command (its first
+    child), so whoever enters finds the container's ``/tmp``, not the host's.
+    """
+    for pid1 in _children(outer_pid):
+        if _children(pid1):
+            return pid1
+    return None
 
 
 _probed: list[str | None] = []
@@ -269,7 +283,7 @@ def main(args: list[str]) -> None:
         os.close(read_end)
         try:
             _pid1(opts, argv, write_end)
-        except BaseException as exc:  # noqa: BLE001 - whatever it was, say it and fail
+        except BaseException as exc:  # whatever it was: say it and fail
             os.write(2, f"pod init: {exc}\n".encode())
             os._exit(125)
     os.close(write_end)
@@ -283,7 +297,8 @@ def main(args: list[str]) -> None:
         sig = os.WTERMSIG(status)
         import resource
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command dumped already
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)
     os._exit(os.waitstatus_to_exitcode(status))

@@ -10,6 +10,12 @@ sandbox belongs to the pod's own uid/gid (:mod:`.identity`), mode 0700, and ever
 process of the pod runs as that uid with the project's group as its only
 supplementary group.
 
+As root, where the machine allows it, each container also gets its own pid and
+mount namespaces (:mod:`.namespaces`): it sees only its own processes in
+``/proc`` and has a private ``/tmp`` and ``/dev/shm``; the command is started
+through the pod init, which drops to the pod's uid itself, and ``exec`` enters
+the namespaces.
+
 A container instance is started with ``asyncio.create_subprocess_exec`` in a
 new session (so it is its own process group), with the container's environment
 and working directory, stdout/stderr piped to the agent, which writes them to
@@ -180,6 +186,9 @@ class ProcessRuntime(ContainerRuntime):
         self.degraded = degraded
         self.namespaces = namespaces and uids is not None
         """Each container in its own pid and mount namespaces (:mod:`.namespaces`)."""
+        # What a container still sees of the host's /tmp (if the node lives there): the
+        # machine's node tree and the cluster storage, guarded by their modes as before.
+        self._keep = (root.parent, storage)
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -306,7 +315,7 @@ class ProcessRuntime(ContainerRuntime):
             _check_command(argv[0], cwd=cwd, path=env.get("PATH", os.defpath))
             argv = ns.init_argv(argv, uid=sandbox.uid or 0, gid=sandbox.gid or 0,
                                 groups=self._groups(sandbox),
-                                keep=(Path(sandbox.extra["dir"]), self.storage),
+                                keep=self._keep,
                                 env_has_lc_ctype="LC_CTYPE" in env)
         cgroup = None
         fds: list[int] = []
@@ -356,14 +365,14 @@ class ProcessRuntime(ContainerRuntime):
         cwd = self._container_root(sandbox, name)
         if container.get("workingDir"):
             cwd = cwd / str(container["workingDir"]).lstrip("/")
-        target = ns.namespace_init_pid(inst.pid) if self.namespaces else None
+        target = await _namespace_init(inst) if self.namespaces else None
         if self.namespaces and target is None:
             raise StartError(f"container {name!r} is not running")
         if target is not None:
+            _check_command(argv[0], cwd=cwd, path=env.get("PATH", os.defpath))
             # Into the container's namespaces: the command sees its /tmp and processes.
             argv = ns.enter_argv(argv, target=target, uid=sandbox.uid or 0,
-                                 gid=sandbox.gid or 0, groups=self._groups(sandbox),
-                                 cwd=str(cwd))
+                                 gid=sandbox.gid or 0, groups=self._groups(sandbox))
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -481,6 +490,18 @@ def _tree_usage(pid: int) -> tuple[float, int]:
             cpu += t.user + t.system
             mem += p.memory_info().rss
     return cpu, mem
+
+
+async def _namespace_init(inst: ProcessInstance) -> int | None:
+    """Pid 1 of the instance's namespaces (just after the start it may take a moment)."""
+    for _ in range(200):
+        if inst.exited.done():
+            return None
+        pid = ns.namespace_init_pid(inst.pid)
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.01)
+    return None
 
 
 def _check_command(command: str, *, cwd: Path, path: str) -> None:
