@@ -45,16 +45,21 @@ condition.
 
 from __future__ import annotations
 
+# The pod init imports only what it needs itself: every module here is paid for at
+# each container start (the agent's helpers import theirs where they use them).
 import ctypes
 import os
-import shutil
-import signal
-import subprocess
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
-INIT = Path(__file__).resolve()
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Sequence
+    from pathlib import Path
+else:
+    import _signal as signal  # the C module: ``signal`` would import enum (3 ms a start)
+
+INIT = os.path.realpath(__file__)
 """This file: run as a program, it is the pod init."""
 SHM_SIZE = "64m"
 """Size of a container's ``/dev/shm`` (Docker's default)."""
@@ -76,7 +81,7 @@ O_PATH = getattr(os, "O_PATH", 0o10000000)
 def init_argv(argv: Sequence[str], *, uid: int, gid: int, groups: Sequence[int],
               keep: Sequence[Path], env_has_lc_ctype: bool) -> list[str]:
     """The command line that runs ``argv`` as pid 2 of its own namespaces."""
-    out = [sys.executable, "-I", "-S", str(INIT), "--uid", str(uid), "--gid", str(gid),
+    out = [sys.executable, "-I", "-S", INIT, "--uid", str(uid), "--gid", str(gid),
            "--groups", ",".join(map(str, groups)) or "-"]
     for path in keep:
         out += ["--keep", str(path)]
@@ -94,6 +99,7 @@ def enter_argv(argv: Sequence[str], *, target: int, uid: int, gid: int,
     The working directory is the target's (pid 1 keeps the container's): a
     directory opened outside the mount namespace would not be reachable inside.
     """
+    import shutil
     nsenter, setpriv = shutil.which("nsenter"), shutil.which("setpriv")
     assert nsenter and setpriv, "probe() checks the tools"
     ids = [f"--reuid={uid}", f"--regid={gid}",
@@ -134,6 +140,8 @@ def probe_once() -> str | None:
 
 def probe() -> str | None:
     """``None`` if containers can get their own namespaces here, else why not."""
+    import shutil
+    import subprocess
     if os.geteuid() != 0:
         return "not running as root"
     for tool in ("nsenter", "setpriv"):

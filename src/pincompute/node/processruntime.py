@@ -60,7 +60,7 @@ from . import namespaces as ns
 from . import volumes as vol
 from .cgroups import Cgroup, CgroupManager, Limits
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
-from .identity import UidAllocator, disown
+from .identity import UidAllocator, UidExhausted, disown
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import ExecFunc
@@ -208,7 +208,10 @@ class ProcessRuntime(ContainerRuntime):
         pod_uid = md["uid"]
         uid = gid = project_gid = None
         if self.uids is not None:
-            uid = gid = self.uids.allocate(pod_uid)
+            try:
+                uid = gid = self.uids.allocate(pod_uid)
+            except UidExhausted as exc:  # retried: quarantined uids come free
+                raise StartError(str(exc)) from exc
             project_gid = self.uids.project_gid(md.get("namespace") or "default")
         pod_dir = self.pods_dir / pod_uid
         pod_dir.mkdir(exist_ok=True, mode=0o700)
