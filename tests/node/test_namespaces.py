@@ -38,6 +38,13 @@ def test_the_command_is_pid_2_and_sees_only_its_namespace() -> None:
     assert int(count) <= 5  # the two inits, sh, ls, grep — no process of the host
 
 
+def test_a_bare_command_is_found_on_the_path_as_the_pods_uid() -> None:
+    """The init's own modules may be unreadable to the pod's uid once it has dropped to it."""
+    assert run(["sh", "-c", "echo found"]).stdout == b"found\n"
+    missing = run(["no-such-command-here"])
+    assert missing.returncode == 127 and b"No such file" in missing.stderr
+
+
 def test_supplementary_groups_are_the_pods() -> None:
     out = run(["/bin/sh", "-c", "id -G"], groups=(300_123,))
     assert out.stdout.decode().split() == [str(NOBODY), "300123"]

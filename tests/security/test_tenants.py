@@ -204,3 +204,20 @@ async def test_a_tenant_cannot_list_other_tenants_names_under_storage(
         st = path.stat()
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o711), path
     assert "team-a-files" in os.listdir(storage / "shares" / "team-a")  # the share exists
+
+
+async def test_a_volume_is_handed_back_even_when_the_agent_stops_under_its_pod(
+        cluster: KubeClient, make_agent: Any, namespaces_available: None,
+        node_root: Path) -> None:
+    """No teardown ran for A: the agent stopped (its uids are released) while A was up."""
+    agent = await make_agent(uid_range=(FIRST_UID, 1), uid_quarantine=0.3)
+    await start(cluster, "a", "team-a", idle("""
+        open(os.environ["PINCOMPUTE_VOLUME_DATA"] + "/secret.txt", "w").write("tenant-a")
+    """), volumeMounts=[{"name": "data", "mountPath": "/data"}],
+        volumes=[{"name": "data", "persistent": {}}])
+    volume = node_root / "storage" / "persistent" / "team-a" / "pod-a" / "data"
+    assert volume.stat().st_uid == FIRST_UID
+    await agent.stop()
+    for path in (volume, volume / "secret.txt"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (0, 0)
+    assert (volume / "secret.txt").read_text() == "tenant-a"

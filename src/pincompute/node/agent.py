@@ -327,7 +327,7 @@ class NodeAgent:
             await self.events.close()
         if self.runtime is not None and isinstance(self.runtime, ProcessRuntime) and \
                 self.runtime.uids is not None:
-            self.runtime.uids.release_all()
+            self.runtime.release_uids(self.runtime.uids.held())
         self._started = False
 
     async def __aenter__(self) -> NodeAgent:
@@ -386,10 +386,7 @@ class NodeAgent:
             return
         live = set(self.workers)
         if runtime.uids is not None:
-            for pod_uid in runtime.uids.owned_by():
-                if pod_uid not in live:
-                    runtime.uids.adopt(pod_uid, runtime.uids.owned_by()[pod_uid])
-                    runtime.uids.release(pod_uid)
+            runtime.release_uids([p for p in runtime.uids.held() if p not in live])
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(runtime.pods_dir):
                 if entry.name not in live:

@@ -257,6 +257,10 @@ class UidAllocator:
         """Take back a registry entry of this node found by :meth:`owned_by`."""
         self._by_pod[pod_uid] = uid
 
+    def held(self) -> dict[str, int]:
+        """pod uid → uid for every uid this allocator holds (a copy)."""
+        return dict(self._by_pod)
+
     def project_gid(self, namespace: str) -> int:
         """The supplementary group shared by every pod of ``namespace`` on the machine."""
         path = self.registry / f"ns-{namespace}"

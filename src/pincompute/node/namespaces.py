@@ -220,6 +220,23 @@ def _default_signals() -> None:
                 pass
 
 
+def _execvpe(argv: list[str], env: dict[str, str]) -> None:
+    """``execvp`` as the C library does it: ``os.execvpe`` would import ``warnings``,
+    which the pod's uid may not be allowed to read any more."""
+    if "/" in argv[0]:
+        os.execve(argv[0], argv, env)
+    denied: OSError | None = None
+    last: OSError = FileNotFoundError(2, "No such file or directory")
+    for directory in env.get("PATH", os.defpath).split(os.pathsep):
+        try:
+            os.execve(os.path.join(directory or ".", argv[0]), argv, env)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            last = exc
+        except PermissionError as exc:
+            denied = exc
+    raise denied or last
+
+
 def _pid1(opts: dict[str, object], argv: list[str], report: int) -> None:
     libc = _libc()
     cwd = os.getcwd()
@@ -241,7 +258,7 @@ def _pid1(opts: dict[str, object], argv: list[str], report: int) -> None:
     if child == 0:
         _default_signals()
         try:
-            os.execvpe(argv[0], argv, env)
+            _execvpe(argv, env)
         except OSError as exc:
             os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
             os._exit(127 if isinstance(exc, FileNotFoundError) else 126)

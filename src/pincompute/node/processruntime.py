@@ -47,7 +47,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +255,21 @@ class ProcessRuntime(ContainerRuntime):
             for path in vol.persistent_paths(volumes, storage=self.storage) if volumes else ():
                 await asyncio.to_thread(disown, path)
             self.uids.release(sandbox.pod_uid)
+
+    def release_uids(self, pod_uids: Iterable[str]) -> None:
+        """Release uids teardown did not (agent stop, pods gone while it was down).
+
+        Their persistent volumes were not handed back: whichever still belongs to
+        one of these uids goes back to root first (one scan of the storage).
+        """
+        if self.uids is None:
+            return
+        held = self.uids.held()
+        pods = [p for p in pod_uids if p in held]
+        for path in _volumes_owned_by(self.storage, {held[p] for p in pods}):
+            disown(path)
+        for pod_uid in pods:
+            self.uids.release(pod_uid)
 
     # -- containers --
 
@@ -518,6 +533,26 @@ def _check_command(command: str, *, cwd: Path, path: str) -> None:
         found = shutil.which(command, path=path) is not None
     if not found:
         raise StartError(f"{command}: [Errno 2] No such file or directory: {command!r}")
+
+
+def _volumes_owned_by(storage: Path, uids: set[int]) -> list[Path]:
+    """The persistent volumes (``persistent/<ns>/<owner>/<name>``) owned by one of ``uids``."""
+    found: list[Path] = []
+    if not uids:
+        return found
+    levels = [storage / "persistent"]
+    for _ in range(3):
+        below: list[Path] = []
+        for directory in levels:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                with os.scandir(directory) as entries:
+                    below += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+        levels = below
+    for path in levels:
+        with contextlib.suppress(FileNotFoundError):
+            if os.lstat(path).st_uid in uids:
+                found.append(path)
+    return found
 
 
 def _check_traversable(path: Path) -> None:
