@@ -188,7 +188,8 @@ class ProcessRuntime(ContainerRuntime):
         """Each container in its own pid and mount namespaces (:mod:`.namespaces`)."""
         # What a container still sees of the host's /tmp (if the node lives there): the
         # machine's node tree and the cluster storage, guarded by their modes as before.
-        self._keep = (root.parent, storage)
+        # (The node's own directory too, in case its parent is /tmp itself.)
+        self._keep = (root.parent, root, storage)
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
