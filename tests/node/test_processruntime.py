@@ -189,3 +189,15 @@ async def test_a_signal_reaches_each_process_once(monkeypatch):
     ProcessInstance.signal(SimpleNamespace(exited=running, pid=4242, cgroup=None),
                            signals.SIGKILL)
     assert sent == [("group", signals.SIGKILL)]
+
+
+@root_only
+async def test_the_node_names_the_protections_its_pods_have(cluster, make_agent):
+    agent = await make_agent()
+    node = await cluster.get(NODES, "n1")
+    cond = {c["type"]: c for c in node["status"]["conditions"]}["IsolationDegraded"]
+    active = cond["message"].rsplit("active protections: ", 1)[1].split(", ")
+    assert "uid" in active
+    assert ("pid-namespace" in active) == ("mount-namespace" in active) == \
+        agent.runtime.namespaces
+    assert ("cgroups" in active) == (agent.runtime.cgroups is not None)
