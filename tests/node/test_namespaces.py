@@ -126,3 +126,13 @@ def test_exec_enters_the_running_containers_namespaces() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_nested_and_missing_kept_paths(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o755)
+    inner = tmp_path / "tree" / "inner"
+    inner.mkdir(parents=True)
+    (inner / "f").write_text("deep\n")
+    out = run(["/bin/sh", "-c", f"cat {inner}/f"],
+              keep=(inner, tmp_path / "tree", tmp_path / "missing"))
+    assert out.stdout == b"deep\n", out.stderr

@@ -185,10 +185,16 @@ def _cover(libc: ctypes.CDLL, mountpoint: str, options: str, keep: Sequence[str]
     """A private tmpfs on ``mountpoint``; the ``keep`` paths under it bound back in place."""
     if not os.path.isdir(mountpoint):
         return
-    inside = [p for p in keep if p.startswith(mountpoint.rstrip("/") + "/")]
-    fds = [os.open(p, O_PATH | os.O_DIRECTORY) for p in inside]
+    # Outer paths first, so a nested one is bound on top of its parent, not under it.
+    inside = sorted({p for p in keep if p.startswith(mountpoint.rstrip("/") + "/")}, key=len)
+    held: list[tuple[str, int]] = []
+    for path in inside:
+        try:
+            held.append((path, os.open(path, O_PATH | os.O_DIRECTORY)))
+        except FileNotFoundError:
+            continue  # nothing there to keep
     _mount(libc, "tmpfs", mountpoint, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    for path, fd in zip(inside, fds, strict=True):
+    for path, fd in held:
         os.makedirs(path, mode=0o711, exist_ok=True)
         _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         os.close(fd)
