@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from pincompute.kube import NotFound
+from pincompute.kube.errors import Forbidden
 from pincompute.kube.objects import condition_true
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.model.registry import PROJECTS
 from pincompute.region import NODES_ROOT, DataDirLock, Region, node_base_dir
 
 from .waiting import eventually
@@ -111,3 +113,48 @@ def test_the_data_directory_is_private_and_nodes_live_outside_it(region_dir: Pat
         assert node_base_dir(hidden, runtime="process").parent == NODES_ROOT
     else:
         assert base == region_dir / "nodes"  # pods share the agent's uid anyway
+
+
+async def _second_project(region_dir: Path, **options: object) -> str | None:
+    """Open a process-runtime region as ``options`` say; create two projects; the error."""
+    region = await Region.open(region_dir, zones=1, nodes_per_zone=0, runtime="process",
+                               **options)  # type: ignore[arg-type]
+    try:
+        await region.host.client.create(PROJECTS, {"metadata": {"name": "alice"}, "spec": {}})
+        try:
+            await region.host.client.create(PROJECTS, {"metadata": {"name": "bob"},
+                                                       "spec": {}})
+        except Forbidden as exc:
+            return str(exc)
+        return None
+    finally:
+        await region.close()
+
+
+async def test_a_region_without_root_refuses_a_second_project(region_dir: Path) -> None:
+    error = await _second_project(region_dir, euid=1000)
+    assert error is not None and "not running as root" in error and "--single-user" in error
+    # Reopened, the first project is still the only one allowed — and it may be updated.
+    region = await Region.open(region_dir, zones=1, nodes_per_zone=0, runtime="process",
+                               euid=1000)
+    try:
+        assert region.shared_uid is not None
+        alice = await region.host.client.get(PROJECTS, "alice")
+        await region.host.client.update(PROJECTS, alice)
+        assert [p["metadata"]["name"] for p in
+                (await region.host.client.list(PROJECTS)).items] == ["alice"]
+    finally:
+        await region.close()
+
+
+async def test_single_user_mode_allows_several_projects(region_dir: Path) -> None:
+    assert await _second_project(region_dir, euid=1000, single_user=True) is None
+
+
+async def test_isolation_off_counts_as_shared_uid(region_dir: Path) -> None:
+    error = await _second_project(region_dir, euid=0, node_options={"isolation": "off"})
+    assert error is not None and "isolation is off" in error
+
+
+async def test_a_root_region_serves_several_projects(region_dir: Path) -> None:
+    assert await _second_project(region_dir, euid=0) is None

@@ -19,6 +19,14 @@ cluster is placed on a node and runs.
 
 Opening a region that already has data resumes it: stores reopen at their last
 acknowledged write and controllers converge from there.
+
+A region whose pods would run as the agent's own uid (``process`` runtime
+without root, or isolation turned off) cannot keep tenants apart: any pod could
+read the stores and stop the region.  It says so (:attr:`Region.shared_uid`,
+each node's ``IsolationDegraded`` condition) and serves *one* project: the host
+store refuses to create a second (``Forbidden``, whoever asks — ``up``, an
+applied file, a client of the store) unless the region was opened with
+``single_user=True``, the operator's statement that every project is theirs.
 """
 
 from __future__ import annotations
@@ -45,13 +53,14 @@ from pincompute.controllers import (
 )
 from pincompute.controllers import identity as controller_identity
 from pincompute.kube.backends.embedded import EmbeddedStore
-from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.errors import AlreadyExists, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, Resource
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.member.provisioner import NodeProvisioner
 from pincompute.model import registry
 from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.node.agent import NOT_ROOT
 from pincompute.node.blockregistry import BlockRegistry
 from pincompute.node.network import PROCESS_POOL
 from pincompute.regionhealth import RegionHealth
@@ -84,6 +93,8 @@ class Region:
     """Per member cluster: its node agents (``provisioners[name].agents(pool)``)."""
     health: RegionHealth | None = None
     """``/healthz``, ``/readyz`` and the StoreReadOnly conditions (see :mod:`.regionhealth`)."""
+    shared_uid: str | None = None
+    """Why pods run as the region's own uid (``None``: each pod has its own)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
@@ -94,11 +105,15 @@ class Region:
     async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
                    lease_duration: float = 15.0, runtime: NodeRuntimeKind = "process",
                    nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None,
-                   health_port: int | None = 0) -> Region:
+                   health_port: int | None = 0, single_user: bool = False,
+                   euid: int | None = None) -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
 
         ``health_port``: where ``/healthz`` and ``/readyz`` are served on 127.0.0.1
-        (0: any free port; None: not served).
+        (0: any free port; None: not served).  ``single_user``: allow several
+        projects even when pods share the region's uid (all of them belong to one
+        user).  ``euid``: the user the nodes run as (default: this process's; tests
+        pass another).
         """
         if not 1 <= zones <= 26:
             raise ValueError("zones must be between 1 and 26")
@@ -110,6 +125,10 @@ class Region:
         # controller manager's identity can be stable (see controllers.identity).
         identity_ = identity or controller_identity(data_dir=data_dir)
         host = await _open_cluster("host", "host", "", data_dir / "host", registry.HOST_RESOURCES)
+        shared_uid = pods_share_uid(runtime=runtime, node_options=node_options or {},
+                                    euid=os.geteuid() if euid is None else euid)
+        if shared_uid is not None and not single_user:
+            guard_single_project(host.store, reason=shared_uid)
         members = []
         for letter in string.ascii_lowercase[:zones]:
             zone = f"zone-{letter}"
@@ -155,7 +174,7 @@ class Region:
         health = RegionHealth(host_client=host.client, clusters=[host, *members],
                               port=health_port) if health_port is not None else None
         return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   provisioners=provisioners, health=health)
+                   provisioners=provisioners, health=health, shared_uid=shared_uid)
 
     async def start(self, *, timeout: float = 120.0) -> None:
         """Start the controller manager; returns once it runs and every member's node
@@ -231,6 +250,38 @@ class Region:
         for cluster in reversed(self.clusters):
             await cluster.store.close()
         self.lock.release()
+
+
+def pods_share_uid(*, runtime: str, node_options: Mapping[str, Any], euid: int) -> str | None:
+    """Why the region's pods would run as its own uid, or ``None`` if each gets its own."""
+    if runtime != "process":
+        return None  # simulated pods run nothing
+    if node_options.get("isolation") == "off":
+        return "isolation is off: pods run as the region's uid and can read its stores"
+    if euid != 0:
+        return NOT_ROOT
+    return None
+
+
+def guard_single_project(store: EmbeddedStore, *, reason: str) -> None:
+    """Make ``store`` (a host store) refuse a second Project: its pods would share a uid."""
+    base = registry.validator_for(registry.PROJECTS)
+
+    def validate(obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
+        if old is None:
+            name = (obj.get("metadata") or {}).get("name", "")
+            items = store.list(registry.PROJECTS, namespace=None, label_selector=None,
+                               field_selector=None, limit=1, continue_token=None)[0]
+            others = [p["metadata"]["name"] for p in items if p["metadata"]["name"] != name]
+            if others:
+                raise Forbidden(
+                    f'projects "{name}" is forbidden: this region serves one user, since '
+                    f"{reason}; it already has project {others[0]!r}. Run it as root for "
+                    "several tenants, or start it with --single-user if every project is "
+                    "yours", kind="Project", name=name)
+        return base(obj, old)
+
+    store.register(registry.PROJECTS, validator=validate)
 
 
 class DataDirInUse(RuntimeError):

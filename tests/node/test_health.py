@@ -47,3 +47,14 @@ def test_usage_pressure():
     assert usage_pressure(cpu_used_millis=10, memory_used=11, cpu_allocatable_millis=2000,
                           memory_allocatable=10, thresholds=Thresholds()) == (
         "pods use 0Mi of 0Mi allocatable memory", None)
+
+
+def test_the_isolation_condition_names_the_active_protections():
+    c = by_type(conditions(HealthReport(isolation=("uid", "cgroups", "pid-namespace"))))
+    assert c["IsolationDegraded"]["status"] == "False"
+    assert c["IsolationDegraded"]["message"] == (
+        "active protections: uid, cgroups, pid-namespace")
+    c = by_type(conditions(HealthReport(degraded=("not running as root",))))
+    assert c["IsolationDegraded"]["status"] == "True"
+    assert c["IsolationDegraded"]["message"] == (
+        "not running as root; active protections: none")

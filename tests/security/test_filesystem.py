@@ -324,8 +324,10 @@ async def test_agent_restart_over_planted_links(
     pv = node_root / "storage" / "persistent" / "default" / "pod-p" / "pv"
     await first.stop()
 
-    # The older layout: the pod's whole directory was its own.
-    for d in [pod_dir, *(pod_dir / k for k in ("volumes", "config", "containers", "logging"))]:
+    # The older layout: the pod's whole directory was its own (and so was its persistent
+    # volume, which an older agent did not hand back to root when it stopped).
+    for d in [pod_dir, *(pod_dir / k for k in ("volumes", "config", "containers", "logging")),
+              pv]:
         d.mkdir(exist_ok=True)
         os.chown(d, uid, uid)
         os.chmod(d, 0o700)

@@ -58,6 +58,9 @@ def up(
     example: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="a YAML file of objects to apply once started")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    single_user: Annotated[bool, typer.Option(
+        "--single-user", help="without root, allow more than one project (all of them "
+        "yours: their pods share your uid)")] = False,
 ) -> None:
     """Start a local region (host + member clusters + controllers); Ctrl-C stops it."""
     logging.basicConfig(level=os.environ.get("PINCOMPUTE_LOG_LEVEL", "WARNING"),
@@ -67,13 +70,13 @@ def up(
         raise fail(f"--runtime must be process or sim, not {runtime!r}", code=2)
     try:
         asyncio.run(_up(data_dir, zones=zones, example=example, output=output, runtime=runtime,
-                        nodes_per_zone=nodes_per_zone))
+                        nodes_per_zone=nodes_per_zone, single_user=single_user))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         raise typer.Exit(130) from None
 
 
 async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, runtime: str,
-              nodes_per_zone: int) -> None:
+              nodes_per_zone: int, single_user: bool = False) -> None:
     from pincompute.controllers import CONTROLLER_MANAGER_LEASE
     from pincompute.model.wellknown import SYSTEM_NAMESPACE
     from pincompute.region import DataDirInUse, Region, load_documents
@@ -81,9 +84,14 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
     with console.status("starting the region…"):
         try:
             region = await Region.open(data_dir, zones=zones, runtime=runtime,  # type: ignore[arg-type]
-                                       nodes_per_zone=nodes_per_zone)
+                                       nodes_per_zone=nodes_per_zone, single_user=single_user)
         except DataDirInUse as e:
             raise fail(f"{e}") from None
+        if region.shared_uid is not None:
+            mode = ("--single-user: every project is yours" if single_user else
+                    "one project only (--single-user allows more, all of them yours)")
+            err.print(f"[yellow]warning:[/yellow] {region.shared_uid}; {mode}", soft_wrap=True,
+                      highlight=False, markup=True)
         await region.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -59,13 +59,19 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
-from . import bindguard, eviction, health
+from . import bindguard, eviction, health, namespaces
 from .backoff import BackoffPolicy
 from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
-from .identity import DEFAULT_REGISTRY, UidAllocator
+from .identity import (
+    DEFAULT_COUNT,
+    DEFAULT_FIRST,
+    DEFAULT_QUARANTINE,
+    DEFAULT_REGISTRY,
+    UidAllocator,
+)
 from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogStore
 from .network import (
     NODE_LEASE_NAMESPACE,
@@ -92,6 +98,10 @@ from .worker import PodWorker
 from .workercontext import WorkerContext
 
 _log = get_logger(__name__)
+
+NOT_ROOT = ("not running as root: pods run as the agent's uid, so they can read the region's "
+            "stores and stop the region; their CPU/memory limits are not enforced")
+"""Why a node without root is degraded (``pincompute up`` prints it too)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +138,10 @@ class NodeConfig:
     isolation: Literal["auto", "off"] = "auto"
     """``auto``: per-pod uid and cgroups when possible; ``off``: never (runs degraded)."""
     uid_registry: Path = DEFAULT_REGISTRY
+    uid_range: tuple[int, int] = (DEFAULT_FIRST, DEFAULT_COUNT)
+    """First pod uid and how many (tests force reuse with a small range)."""
+    uid_quarantine: float = DEFAULT_QUARANTINE
+    """Seconds a released pod uid waits before another pod gets it (:mod:`.identity`)."""
     sim_defaults: Mapping[str, str] = field(default_factory=dict)
     """Node-pool defaults for the sim runtime's annotations (see :mod:`.simruntime`)."""
     record_events: bool = True
@@ -192,6 +206,8 @@ class NodeAgent:
         self.heartbeat = Heartbeat(client, self.name, lease_duration=config.lease_duration,
                                    renew_interval=config.heartbeat_interval)
         self.degraded: tuple[str, ...] = ()
+        self.isolation: tuple[str, ...] = ()
+        """The protections active for pods (``uid``, ``cgroups``, ``pid-namespace``, ...)."""
         self.api_token = config.api_token or secrets.token_urlsafe(24)
         self.api_endpoint: str | None = None
         self.api_server: RuntimeAPI | None = None
@@ -315,14 +331,16 @@ class NodeAgent:
             degraded.append("isolation is off by configuration: pods share the agent's uid "
                             "and have no cgroup limits")
         elif os.geteuid() != 0:
-            degraded.append("not running as root: pods run as the agent's uid and their "
-                            "CPU/memory limits are not enforced")
+            degraded.append(NOT_ROOT)
         else:
             # Regions on one machine may name their nodes alike: what a node keeps on the
             # machine (pod uids, cgroups) is keyed by its directory too, so one region's
             # node never takes another's pods for its own leftovers.
             local = f"{self.name}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}"
-            uids = UidAllocator(node=local, registry=cfg.uid_registry)
+            uids = UidAllocator(node=local, registry=cfg.uid_registry,
+                                first=cfg.uid_range[0], count=cfg.uid_range[1],
+                                state=root / "uid-allocator.json",
+                                quarantine=cfg.uid_quarantine)
             cgroups, why = detect_cgroups(local)
             if cgroups is None:
                 degraded.append(f"no writable cgroups ({why}): CPU/memory limits are not "
@@ -336,7 +354,18 @@ class NodeAgent:
                 local, join=cgroups is None or cgroups.version != "v2")
             if guard is None:
                 degraded.append(f"no bind guard ({why}): pods can bind any loopback address")
+        pod_namespaces = False
+        if uids is not None:
+            no_ns = namespaces.probe_once()
+            pod_namespaces = no_ns is None
+            if no_ns is not None:
+                degraded.append(f"no pod namespaces ({no_ns}): pods see each other's processes "
+                                "and arguments in /proc and share /tmp and /dev/shm")
         self.degraded = tuple(degraded)
+        self.isolation = tuple(name for name, active in (
+            ("uid", uids is not None), ("cgroups", cgroups is not None),
+            ("bind-guard", guard is not None),
+            ("pid-namespace", pod_namespaces), ("mount-namespace", pod_namespaces)) if active)
         try:
             default_memory = to_int(cfg.default_memory_limit)
         except QuantityError as exc:
@@ -344,7 +373,8 @@ class NodeAgent:
         runtime = ProcessRuntime(root=root, storage=storage, node=self.name, cgroups=cgroups,
                                  uids=uids, node_ip=node_ip, degraded=self.degraded,
                                  bindguard=guard, pod_pids_limit=cfg.pod_pids_limit,
-                                 default_memory_limit=default_memory)
+                                 default_memory_limit=default_memory,
+                                 namespaces=pod_namespaces)
         if uids is not None:
             # Pods of this node from an earlier run get their uids back (or lose them
             # once the pod list shows they are gone, see _collect_leftovers).
@@ -382,7 +412,7 @@ class NodeAgent:
             await self.events.close()
         if self.runtime is not None and isinstance(self.runtime, ProcessRuntime) and \
                 self.runtime.uids is not None:
-            self.runtime.uids.release_all()
+            self.runtime.release_uids(self.runtime.uids.held())
         self._started = False
 
     async def __aenter__(self) -> NodeAgent:
@@ -441,10 +471,7 @@ class NodeAgent:
             return
         live = set(self.workers)
         if runtime.uids is not None:
-            for pod_uid in runtime.uids.owned_by():
-                if pod_uid not in live:
-                    runtime.uids.adopt(pod_uid, runtime.uids.owned_by()[pod_uid])
-                    runtime.uids.release(pod_uid)
+            runtime.release_uids([p for p in runtime.uids.held() if p not in live])
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(runtime.pods_dir):
                 if entry.name not in live:
@@ -529,7 +556,7 @@ class NodeAgent:
             runtime_error=runtime_error, disk_error=disk_error, dns_error=dns_error,
             daemons_error=daemons_error, memory_pressure=memory or pod_memory,
             disk_pressure=disk_pressure, pid_pressure=pids, overloaded=overload or pod_overload,
-            degraded=self.degraded)
+            degraded=self.degraded, isolation=self.isolation)
 
     def _daemons_missing(self) -> str | None:
         missing = []

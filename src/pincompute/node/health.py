@@ -22,7 +22,10 @@ turns the results into conditions, all computed by :func:`conditions` from a
 ``Overloaded``     the pods use more CPU than ``overload_ratio`` of allocatable
                    (or the machine's load average exceeds its CPUs by that ratio).
 ``RuntimeUnhealthy`` True with the runtime's complaint while it fails.
-``IsolationDegraded`` True when pods run without their own uid or cgroup limits.
+``IsolationDegraded`` True when pods run without their own uid, cgroup limits or
+                   namespaces; either way the message names the protections
+                   active (``uid``, ``cgroups``, ``pid-namespace``,
+                   ``mount-namespace``).
 ================== ==========================================================
 
 Condition ``lastTransitionTime`` moves only when a status flips, and
@@ -58,6 +61,8 @@ class HealthReport:
     pid_pressure: str | None = None
     overloaded: str | None = None
     degraded: Sequence[str] = field(default_factory=tuple)
+    isolation: Sequence[str] = field(default_factory=tuple)
+    """The protections active for pods, named in the ``IsolationDegraded`` message."""
 
     @property
     def ready(self) -> bool:
@@ -85,6 +90,10 @@ def conditions(report: HealthReport, previous: Sequence[Mapping[str, Any]] = ()
     def flag(value: str | None, yes: str, no: str) -> tuple[str, str, str]:
         return ("True", yes, value) if value else ("False", no, "")
 
+    active = f"active protections: {', '.join(report.isolation) or 'none'}"
+    isolation = (("True", "IsolationDegraded", "; ".join([*report.degraded, active]))
+                 if report.degraded else ("False", "IsolationEnforced", active))
+
     wanted = {
         "Ready": ready,
         "MemoryPressure": flag(report.memory_pressure, "NodeHasInsufficientMemory",
@@ -95,8 +104,7 @@ def conditions(report: HealthReport, previous: Sequence[Mapping[str, Any]] = ()
                             "NodeHasSufficientPID"),
         "Overloaded": flag(report.overloaded, "NodeOverloaded", "NodeNotOverloaded"),
         "RuntimeUnhealthy": flag(report.runtime_error, "RuntimeUnhealthy", "RuntimeHealthy"),
-        "IsolationDegraded": flag("; ".join(report.degraded) or None, "IsolationDegraded",
-                                  "IsolationEnforced"),
+        "IsolationDegraded": isolation,
     }
     before = {c.get("type"): c for c in previous}
     out = []

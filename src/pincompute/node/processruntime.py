@@ -14,6 +14,12 @@ container root — are the pod's.  The agent reaches into them by descriptor,
 never following a link (:mod:`.fsguard`), and a container root is rebuilt new
 at every start, so nothing a tenant plants in its own tree redirects the agent.
 
+As root, where the machine allows it, each container also gets its own pid and
+mount namespaces (:mod:`.namespaces`): it sees only its own processes in
+``/proc`` and has a private ``/tmp`` and ``/dev/shm``; the command is started
+through the pod init, which drops to the pod's uid itself, and ``exec`` enters
+the namespaces.
+
 A container instance is started with ``asyncio.create_subprocess_exec`` in a
 new session (so it is its own process group), with the container's environment
 and working directory, stdout/stderr piped to the agent, which writes them to
@@ -49,10 +55,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +69,12 @@ from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
 
 from . import fsguard
+from . import namespaces as ns
 from . import volumes as vol
 from .bindguard import BindGuard
 from .cgroups import Cgroup, CgroupManager, Limits
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
-from .identity import UidAllocator
+from .identity import UidAllocator, UidExhausted, disown
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import MAX_PROBE_OUTPUT, ExecFunc
@@ -184,7 +192,7 @@ class ProcessRuntime(ContainerRuntime):
                  cgroups: CgroupManager | None, uids: UidAllocator | None,
                  node_ip: str, degraded: tuple[str, ...] = (),
                  bindguard: BindGuard | None = None, pod_pids_limit: int | None = None,
-                 default_memory_limit: int | None = None) -> None:
+                 default_memory_limit: int | None = None, namespaces: bool = False) -> None:
         self.root = root
         self.storage = storage
         self.node = node
@@ -198,6 +206,12 @@ class ProcessRuntime(ContainerRuntime):
         """Processes and threads per pod (None: no cap); needs the pids controller."""
         self.default_memory_limit = default_memory_limit or None
         """The memory limit of a container declaring none (None: unlimited)."""
+        self.namespaces = namespaces and uids is not None
+        """Each container in its own pid and mount namespaces (:mod:`.namespaces`)."""
+        # What a container still sees of the host's /tmp (if the node lives there): the
+        # machine's node tree and the cluster storage, guarded by their modes as before.
+        # (The node's own directory too, in case its parent is /tmp itself.)
+        self._keep = (root.parent, root, storage)
         self.forwarder = PortForwarder()
         self.pods_dir = root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -217,7 +231,10 @@ class ProcessRuntime(ContainerRuntime):
         pod_uid = md["uid"]
         uid = gid = project_gid = None
         if self.uids is not None:
-            uid = gid = self.uids.allocate(pod_uid)
+            try:
+                uid = gid = self.uids.allocate(pod_uid)
+            except UidExhausted as exc:  # retried: quarantined uids come free
+                raise StartError(str(exc)) from exc
             project_gid = self.uids.project_gid(md.get("namespace") or "default")
         pod_dir = self.pods_dir / pod_uid
         try:
@@ -279,12 +296,31 @@ class ProcessRuntime(ContainerRuntime):
             await self.bindguard.detach(sandbox.pod_uid)
         await asyncio.to_thread(self.remove_pod_dir, sandbox.pod_uid)
         if self.uids is not None:
+            # What outlives the pod goes back to root before its uid can go to another pod.
+            volumes: vol.VolumePaths | None = sandbox.extra.get("volumes")
+            for path in vol.persistent_paths(volumes, storage=self.storage) if volumes else ():
+                await asyncio.to_thread(disown, path)
             self.uids.release(sandbox.pod_uid)
 
     def remove_pod_dir(self, pod_uid: str) -> None:
         """Remove a pod's directory, never following a link in it (best effort)."""
         with contextlib.suppress(OSError), fsguard.opened_dir(self.pods_dir) as pods_fd:
             fsguard.remove(pods_fd, pod_uid)
+
+    def release_uids(self, pod_uids: Iterable[str]) -> None:
+        """Release uids teardown did not (agent stop, pods gone while it was down).
+
+        Their persistent volumes were not handed back: whichever still belongs to
+        one of these uids goes back to root first (one scan of the storage).
+        """
+        if self.uids is None:
+            return
+        held = self.uids.held()
+        pods = [p for p in pod_uids if p in held]
+        for path in _volumes_owned_by(self.storage, {held[p] for p in pods}):
+            disown(path)
+        for pod_uid in pods:
+            self.uids.release(pod_uid)
 
     # -- containers --
 
@@ -329,21 +365,27 @@ class ProcessRuntime(ContainerRuntime):
                     os.close(fd)
         return cwd
 
+    def _groups(self, sandbox: Sandbox) -> list[int]:
+        return [g for g in (sandbox.extra.get("project_gid"),) if g is not None]
+
     def _spawn_options(self, sandbox: Sandbox, fds: list[int], cwd: Path, *,
-                       make_cwd: bool = False) -> dict[str, Any]:
+                       make_cwd: bool = False, wrapped: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {"start_new_session": True}
-        if sandbox.uid is not None:
+        # A namespace wrapper starts as root and drops to the pod's identity itself.
+        if sandbox.uid is not None and not wrapped:
             options.update(user=sandbox.uid, group=sandbox.gid,
-                           extra_groups=[g for g in (sandbox.extra.get("project_gid"),)
-                                         if g is not None])
+                           extra_groups=self._groups(sandbox))
         where = str(cwd)
 
         def in_child() -> None:
-            # Between fork and exec, after the switch to the pod's uid: only system
-            # calls, no Python-level locks.  The working directory is resolved here, with
-            # the pod's rights, so a link the tenant planted leads only where it may go.
+            # Between fork and exec: only system calls, no Python-level locks.
             for fd in fds:
                 os.write(fd, b"0")
+            if wrapped:
+                return  # the namespace init enters the working directory as the pod
+            # After the switch to the pod's uid: the working directory is resolved
+            # here, with the pod's rights, so a link the tenant planted leads only
+            # where it may go.
             if make_cwd:
                 os.makedirs(where, exist_ok=True)
             os.chdir(where)
@@ -360,6 +402,13 @@ class ProcessRuntime(ContainerRuntime):
             cwd = await asyncio.to_thread(self._prepare_root, sandbox, container)
         except (OSError, vol.VolumeError) as exc:
             raise StartError(f"preparing the container's root: {exc}") from exc
+        wrapped = self.namespaces and sandbox.uid is not None
+        if wrapped:
+            _check_command(argv[0], cwd=cwd, path=env.get("PATH", os.defpath))
+            argv = ns.init_argv(argv, uid=sandbox.uid or 0, gid=sandbox.gid or 0,
+                                groups=self._groups(sandbox), workdir=cwd,
+                                keep=self._keep,
+                                env_has_lc_ctype="LC_CTYPE" in env)
         cgroup = None
         fds: list[int] = []
         if self.cgroups is not None:
@@ -377,7 +426,7 @@ class ProcessRuntime(ContainerRuntime):
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=dict(env),
-                **self._spawn_options(sandbox, fds, cwd, make_cwd=True))
+                **self._spawn_options(sandbox, fds, cwd, make_cwd=True, wrapped=wrapped))
         except (OSError, subprocess.SubprocessError) as exc:
             if cgroup is not None:
                 cgroup.remove()
@@ -419,13 +468,23 @@ class ProcessRuntime(ContainerRuntime):
             cwd = self._working_dir(self._container_root(sandbox, name), container)
         except fsguard.UnsafePath as exc:
             raise StartError(str(exc)) from exc
+        target = await _namespace_init(inst) if self.namespaces else None
+        if self.namespaces and target is None:
+            raise StartError(f"container {name!r} is not running")
+        if target is not None:
+            _check_command(argv[0], cwd=cwd, path=env.get("PATH", os.defpath))
+            # Into the container's namespaces: the command sees its /tmp and processes
+            # (nsenter --wd: the working directory is the container's own).
+            argv = ns.enter_argv(argv, target=target, uid=sandbox.uid or 0,
+                                 gid=sandbox.gid or 0, groups=self._groups(sandbox))
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             fds += self._guard_procs(sandbox)
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env=dict(env), **self._spawn_options(sandbox, fds, cwd))
+                env=dict(env),
+                **self._spawn_options(sandbox, fds, cwd, wrapped=target is not None))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StartError(f"{argv[0]}: {exc}") from exc
         finally:
@@ -570,6 +629,51 @@ def _check_names_and_paths(pod: Mapping[str, Any]) -> None:
             fsguard.relative_parts(m.get("subPath") or "", what="subPath")
     for volume in spec.get("volumes") or ():
         fsguard.check_name(volume.get("name"), what="volume name")
+
+
+async def _namespace_init(inst: ProcessInstance) -> int | None:
+    """Pid 1 of the instance's namespaces (just after the start it may take a moment)."""
+    for _ in range(200):
+        if inst.exited.done():
+            return None
+        pid = ns.namespace_init_pid(inst.pid)
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.01)
+    return None
+
+
+def _check_command(command: str, *, cwd: Path, path: str) -> None:
+    """Fail the start as a direct exec would when the command does not exist.
+
+    Behind the namespace wrapper a missing command would only show as exit 127.
+    """
+    if "/" in command:
+        found = os.access(cwd / command, os.X_OK)
+    else:
+        found = shutil.which(command, path=path) is not None
+    if not found:
+        raise StartError(f"{command}: [Errno 2] No such file or directory: {command!r}")
+
+
+def _volumes_owned_by(storage: Path, uids: set[int]) -> list[Path]:
+    """The persistent volumes (``persistent/<ns>/<owner>/<name>``) owned by one of ``uids``."""
+    found: list[Path] = []
+    if not uids:
+        return found
+    levels = [storage / "persistent"]
+    for _ in range(3):
+        below: list[Path] = []
+        for directory in levels:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                with os.scandir(directory) as entries:
+                    below += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+        levels = below
+    for path in levels:
+        with contextlib.suppress(FileNotFoundError):
+            if os.lstat(path).st_uid in uids:
+                found.append(path)
+    return found
 
 
 def _check_traversable(path: Path) -> None:

@@ -15,7 +15,10 @@ Where each kind of volume lives (DESIGN §8):
 ``persistent`` ``<cluster storage>/persistent/<namespace>/<owner>/<name>`` — keyed
                by the pod's controlling owner (the PinPod), so a replacement pod
                on another node of the machine finds the same data (an EBS volume
-               re-attached after failover).  Ownership moves to the new pod's uid.
+               re-attached after failover).  Ownership moves to the new pod's uid
+               while it runs and back to root at teardown
+               (:func:`~.identity.disown`), so whoever gets the uid next finds
+               nothing of it.
 ``shared``     ``<cluster storage>/shares/<namespace>/<share>`` — one directory for
                every pod of the project naming the share (EFS): group-owned by the
                project's gid, which each pod of the project holds as a
@@ -251,4 +254,11 @@ def _write_config(parent_fd: int, name: str, data: Mapping[str, str], items: Any
         os.close(top)
 
 
-__all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "prepare"]
+def persistent_paths(volumes: VolumePaths, *, storage: Path) -> list[Path]:
+    """The volumes that outlive the pod (persistent ones), to hand back at teardown."""
+    base = storage / "persistent"
+    return [p for p in volumes.by_name.values() if p.is_relative_to(base)]
+
+
+__all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "persistent_paths",
+           "prepare"]
