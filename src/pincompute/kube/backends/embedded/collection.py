@@ -19,8 +19,9 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
-from ....kube.resource import Resource
-from ....kube.selectors import FieldSelector, LabelSelector, field_value
+from pincompute.kube.resource import Resource
+from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
+
 from .watch import History, Watcher
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
