@@ -62,7 +62,7 @@ def check_type(resource: Resource, data: dict[str, Any]) -> None:
                          causes=[Cause("kind", f"must be {resource.kind}")])
 
 
-def check_name(name: Any, *, namespace_like: bool, field: str = "metadata.name") -> list[Cause]:
+def check_name(name: object, *, namespace_like: bool, field: str = "metadata.name") -> list[Cause]:
     if not isinstance(name, str) or not name:
         return [Cause(field, "name or generateName is required", "FieldValueRequired")]
     errors = names.dns1123_label(name) if namespace_like else names.dns1123_subdomain(name)

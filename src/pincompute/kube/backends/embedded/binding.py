@@ -13,6 +13,7 @@ racing for one pod cannot both win.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,8 +31,16 @@ SUBRESOURCE = "binding"
 _SUCCESS = {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}}
 
 
-def target_node(name: str, body: object) -> str:
-    """The node a Binding body names."""
+@dataclass(frozen=True, slots=True)
+class Binding:
+    node: str
+    """The target node."""
+    uid: str | None
+    """The pod's uid, if the binder made it a precondition."""
+
+
+def parse(name: str, body: object) -> Binding:
+    """The Binding a request body holds (for the pod ``name``)."""
     if not isinstance(body, Mapping):
         raise BadRequest("a Binding must be a JSON object")
     target = body.get("target") or {}
@@ -39,16 +48,18 @@ def target_node(name: str, body: object) -> str:
     if not isinstance(node, str) or not node:
         raise invalid("Binding", name, [Cause("target.name", "Required value",
                                               "FieldValueRequired")])
-    return node
+    md = body.get("metadata")
+    uid = md.get("uid") if isinstance(md, Mapping) else None
+    return Binding(node=node, uid=uid or None)
 
 
-def bind(store: EmbeddedStore, coll: Collection, prev: Entry, node: str,
-         body: Mapping[str, Any]) -> tuple[dict[str, Any], Waiter]:
-    """Assign the pod ``prev`` to ``node``; answer a Success Status."""
+def bind(store: EmbeddedStore, coll: Collection, prev: Entry,
+         binding: Binding) -> tuple[dict[str, Any], Waiter]:
+    """Assign the pod ``prev`` to the binding's node; answer a Success Status."""
     kind, name = "Pod", prev.name
     if coll.resource is not None:
         kind = coll.resource.kind
-    uid = (body.get("metadata") or {}).get("uid")
+    uid = binding.uid
     if uid and uid != prev.uid:
         raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object "
                        f"meta: {prev.uid}", kind=kind, name=name)
@@ -59,7 +70,7 @@ def bind(store: EmbeddedStore, coll: Collection, prev: Entry, node: str,
         raise Conflict(f'pod {name} is already assigned to node "{prev.node}"',
                        kind=kind, name=name)
     obj = orjson.loads(prev.raw)
-    obj.setdefault("spec", {})["nodeName"] = node
+    obj.setdefault("spec", {})["nodeName"] = binding.node
     conditions = obj.setdefault("status", {}).setdefault("conditions", [])
     conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True",
@@ -68,4 +79,4 @@ def bind(store: EmbeddedStore, coll: Collection, prev: Entry, node: str,
     return dict(_SUCCESS, metadata={}), waiter
 
 
-__all__ = ["SUBRESOURCE", "bind", "target_node"]
+__all__ = ["SUBRESOURCE", "Binding", "bind", "parse"]

@@ -73,7 +73,7 @@ class Collection:
         self.resource = resource
         self.validator: Validator | None = None
         self.selectable: tuple[str, ...] = resource.selectable_fields if resource else ()
-        self.entries: SortedDict = SortedDict()
+        self.entries: SortedDict[str, Entry] = SortedDict()
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
         self.history = History(history_size, floor=floor)

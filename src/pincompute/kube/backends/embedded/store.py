@@ -343,7 +343,7 @@ class EmbeddedStore:
         waiter = self.put(coll, data, prev)
         return data, waiter
 
-    def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None, *,
+    def patch(self, resource: Resource, name: str, patch: object, namespace: str | None, *,
               status: bool = False) -> tuple[dict[str, Any], Waiter]:
         self._check_writable()
         coll = self._collection(resource)
@@ -364,16 +364,16 @@ class EmbeddedStore:
         return self.update(resource, patched, status=status)
 
     def create_subresource(self, resource: Resource, name: str, subresource: str,
-                           body: Any, namespace: str | None) -> tuple[dict[str, Any], Waiter]:
+                           body: object, namespace: str | None) -> tuple[dict[str, Any], Waiter]:
         """``pods/binding``: assign an unbound pod to a node (see :mod:`.binding`)."""
         self._check_writable()
         if not (resource.graceful_delete and subresource == binding.SUBRESOURCE):
             raise NotFound(f"the server could not find the requested resource "
                            f"({resource}/{subresource})")
         coll = self._collection(resource)
-        node = binding.target_node(name, body)
+        binding_ = binding.parse(name, body)
         prev = self._existing(coll, resource, namespace, name)
-        return binding.bind(self, coll, prev, node, body)
+        return binding.bind(self, coll, prev, binding_)
 
     def delete(self, resource: Resource, name: str, namespace: str | None, *,
                preconditions: Preconditions | None, grace_period_seconds: int | None,

@@ -8,4 +8,4 @@ __all__ = ["KubeConfigError", "KubernetesClient", "config_from_text", "connect",
 def connect(kubeconfig: str | None = None, *, context: str | None = None,
             **options: object) -> KubernetesClient:
     """A client for the cluster a kubeconfig names (None: in-cluster or the default file)."""
-    return KubernetesClient.from_kubeconfig(kubeconfig, context=context, **options)  # type: ignore[arg-type]
+    return KubernetesClient.from_kubeconfig(kubeconfig, context=context, **options)

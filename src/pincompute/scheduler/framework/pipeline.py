@@ -1,4 +1,4 @@
-"""The framework: a profile's plugins, run through the extension points for one pod.
+"""The framework's pipeline: a profile's plugins, run through the extension points for one pod.
 
 Theory of operation
 -------------------
@@ -38,9 +38,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..equivalence import ActiveFilter, ActiveScore, ClassEntry, EquivalenceCache
-from ..nodetable import NodeTable
-from ..podinfo import PodInfo
+from pincompute.scheduler.equivalence import ActiveFilter, ActiveScore, ClassEntry, EquivalenceCache
+from pincompute.scheduler.nodetable import NodeTable
+from pincompute.scheduler.podinfo import PodInfo
+
 from .diagnosis import Diagnosis
 from .interface import (
     ALL_EVENTS,
