@@ -72,11 +72,6 @@ class _Batch:
                     future.set_exception(error)
 
 
-def _dispatch(coll: Collection, event: StoreEvent) -> None:
-    for watcher in tuple(coll.watchers) if coll.watchers else ():
-        watcher.offer(event)
-
-
 class GroupCommit:
     """The writes of one store on their way to its log (see the module docstring)."""
 
@@ -98,7 +93,8 @@ class GroupCommit:
         """Commit a write already applied in memory (``raw`` None: a delete)."""
         if self.log is None:
             self.committed_rv = event.rv
-            _dispatch(coll, event)
+            for watcher in tuple(coll.watchers) if coll.watchers else ():
+                watcher.offer(event)
             return None
         batch = self._open_batch
         if batch is None:
@@ -164,7 +160,8 @@ class GroupCommit:
             return
         self.committed_rv = batch.rv
         for coll, event in batch.events:
-            _dispatch(coll, event)
+            for watcher in tuple(coll.watchers) if coll.watchers else ():
+                watcher.offer(event)
         batch.resolve(None)
         if self._open_batch is not None:
             self._flush()

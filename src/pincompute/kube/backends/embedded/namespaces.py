@@ -12,10 +12,10 @@ As the API server and its namespace controller do it:
 - deleting a Namespace marks it ``Terminating`` with the ``kubernetes`` spec
   finalizer and deletes everything in it (in the background policy);
 - the Namespace goes when it is empty: the store counts the objects of every
-  namespace (:meth:`Namespaces.added` / :meth:`~Namespaces.removed`), and each
-  removal from a terminating namespace checks whether it was the last
-  (:meth:`Namespaces.finish`).  Metadata finalizers on the Namespace itself
-  still hold it after that, like any object's.
+  namespace as it writes (:attr:`Namespaces.counts`), and each removal from a
+  terminating namespace checks whether it was the last (:meth:`Namespaces.finish`).
+  Metadata finalizers on the Namespace itself still hold it after that, like
+  any object's.
 
 Like the garbage collector, this runs inside the triggering write.
 """
@@ -48,7 +48,8 @@ class Namespaces:
     def __init__(self, store: EmbeddedStore, *, require_namespaces: bool) -> None:
         self._store = store
         self.require_namespaces = require_namespaces
-        self._counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        """Objects per namespace, kept current by the store's writes."""
 
     # --- admission --------------------------------------------------------------------------
 
@@ -89,18 +90,6 @@ class Namespaces:
             raise Forbidden(f"unable to create new content in namespace {ns} because it is "
                             "being terminated", kind="Namespace", name=ns)
 
-    # --- contents ---------------------------------------------------------------------------
-
-    def added(self, ns: str) -> None:
-        self._counts[ns] += 1
-
-    def removed(self, ns: str) -> None:
-        left = self._counts[ns] - 1
-        if left > 0:
-            self._counts[ns] = left
-        else:
-            del self._counts[ns]
-
     # --- deletion ---------------------------------------------------------------------------
 
     def delete(self, coll: Collection, prev: Entry,
@@ -133,7 +122,7 @@ class Namespaces:
         """Let a terminating Namespace go if nothing is left in it."""
         coll = self._store.collections[NAMESPACES.key]
         entry = coll.entries.get(name)
-        if entry is None or not entry.deleting or self._counts.get(name):
+        if entry is None or not entry.deleting or self.counts.get(name):
             return
         obj = orjson.loads(entry.raw)
         obj.setdefault("spec", {})["finalizers"] = []

@@ -97,6 +97,8 @@ class EmbeddedStore:
                                    if path is not None else None, loop=self._loop)
         self._gc = GarbageCollector(self, loop=self._loop)
         self._namespaces = Namespaces(self, require_namespaces=require_namespaces)
+        # Objects per namespace (kept here, on the write path; read by the namespaces).
+        self._ns_counts = self._namespaces.counts
 
     @classmethod
     async def open(cls, *, path: Path | str | None = None, history_size: int = 10_000,
@@ -125,7 +127,7 @@ class EmbeddedStore:
             coll.insert(entry, None)
             self._gc.track(coll, entry, None)
             if entry.ns:
-                self._namespaces.added(entry.ns)
+                self._ns_counts[entry.ns] += 1
         log.info("opened store %s at resourceVersion %d", self.path, self._rv)
 
     # --- registration -----------------------------------------------------------------------
@@ -307,7 +309,9 @@ class EmbeddedStore:
             raise invalid(resource.kind, "", [Cause("metadata.name", "Required value",
                                                     "FieldValueRequired")])
         ns = md.get("namespace") if resource.namespaced else None
-        prev = self._existing(coll, resource, ns, name)
+        prev = coll.entries.get(self._key(resource, ns, name))
+        if prev is None:
+            raise NotFound(f'{resource} "{name}" not found', kind=resource.kind, name=name)
         admission.check_type(resource, data)
         rv = md.get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(prev.rv):
@@ -351,7 +355,9 @@ class EmbeddedStore:
             raise BadRequest("a merge patch must be a JSON object",
                              causes=[Cause("body", "must be an object", "FieldValueTypeInvalid")])
         ns = namespace if resource.namespaced else None
-        prev = self._existing(coll, resource, ns, name)
+        prev = coll.entries.get(self._key(resource, ns, name))
+        if prev is None:
+            raise NotFound(f'{resource} "{name}" not found', kind=resource.kind, name=name)
         patched = merge_patch(orjson.loads(prev.raw), patch)
         if not isinstance(patched.get("metadata"), dict):
             raise BadRequest("metadata must be an object")
@@ -423,7 +429,7 @@ class EmbeddedStore:
         coll.insert(entry, prev)
         self._gc.track(coll, entry, prev)
         if prev is None and entry.ns:
-            self._namespaces.added(entry.ns)
+            self._ns_counts[entry.ns] += 1
         event = StoreEvent(MODIFIED if prev is not None else ADDED, rv, entry, prev)
         coll.history.append(event)
         return self._commit.record(coll, event, entry.key, raw)
@@ -446,7 +452,11 @@ class EmbeddedStore:
         coll.remove(prev)
         self._gc.untrack(coll, prev)
         if prev.ns:
-            self._namespaces.removed(prev.ns)
+            left = self._ns_counts[prev.ns] - 1
+            if left > 0:
+                self._ns_counts[prev.ns] = left
+            else:
+                del self._ns_counts[prev.ns]
         event = StoreEvent(DELETED, rv, gone, None)
         coll.history.append(event)
         waiter = self._commit.record(coll, event, prev.key, None)
