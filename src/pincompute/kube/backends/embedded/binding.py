@@ -55,14 +55,13 @@ def parse(name: str, body: object) -> Binding:
 
 def bind(store: EmbeddedStore, coll: Collection, prev: Entry,
          binding: Binding) -> tuple[dict[str, Any], Waiter]:
-    """Assign the pod ``prev`` to the binding's node; answer a Success Status."""
+    """Assign the pod ``prev`` to the binding's node; answer a Success Status.
+
+    The caller has checked the binding's uid precondition.
+    """
     kind, name = "Pod", prev.name
     if coll.resource is not None:
         kind = coll.resource.kind
-    uid = binding.uid
-    if uid and uid != prev.uid:
-        raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object "
-                       f"meta: {prev.uid}", kind=kind, name=name)
     if prev.deleting:
         raise Conflict(f"pod {name} is being deleted, cannot be assigned to a host",
                        kind=kind, name=name)

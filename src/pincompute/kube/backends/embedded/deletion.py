@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pincompute.kube.errors import Cause, invalid
+from pincompute.kube.errors import BadRequest, Cause, invalid
 from pincompute.kube.resource import Resource
 
 from .collection import Collection, Entry
@@ -63,6 +63,17 @@ def needs_grace(obj: dict[str, Any], requested: int | None) -> bool:
     if (obj.get("status") or {}).get("phase") in _TERMINAL_PHASES:
         return False
     return grace_seconds(obj, requested) > 0
+
+
+def check_options(grace_period_seconds: int | None, propagation_policy: str | None) -> None:
+    """Refuse a delete request with options that mean nothing."""
+    if propagation_policy not in (None, "Background", "Foreground", "Orphan"):
+        raise BadRequest(f"propagationPolicy {propagation_policy!r} is not one of "
+                         "Background, Foreground, Orphan",
+                         causes=[Cause("propagationPolicy", "unsupported value")])
+    if grace_period_seconds is not None and grace_period_seconds < 0:
+        raise BadRequest("gracePeriodSeconds must be >= 0",
+                         causes=[Cause("gracePeriodSeconds", "must be >= 0")])
 
 
 def check_finalizers_kept(resource: Resource, prev: Entry, md: dict[str, Any]) -> None:
@@ -122,5 +133,5 @@ def delete(store: EmbeddedStore, gc: GarbageCollector, coll: Collection, prev: E
     return result, store.current_waiter()
 
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "check_finalizers_kept", "delete", "grace_seconds",
-           "needs_grace"]
+__all__ = ["DEFAULT_GRACE_SECONDS", "check_finalizers_kept", "check_options", "delete",
+           "grace_seconds", "needs_grace"]

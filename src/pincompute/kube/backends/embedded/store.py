@@ -45,7 +45,6 @@ from pincompute.kube.errors import (
     ApiError,
     BadRequest,
     Cause,
-    Conflict,
     NotFound,
     invalid,
 )
@@ -67,6 +66,7 @@ from .commit import GroupCommit, Waiter
 from .gc import GarbageCollector, entry_key
 from .namespaces import Namespaces
 from .persistence import SqliteLog
+from .preconditions import check_delete, check_uid, check_update
 from .watch import StoreEvent, Watcher, start_watch
 
 if TYPE_CHECKING:
@@ -313,14 +313,7 @@ class EmbeddedStore:
         if prev is None:
             raise NotFound(f'{resource} "{name}" not found', kind=resource.kind, name=name)
         admission.check_type(resource, data)
-        rv = md.get("resourceVersion")
-        if rv not in (None, "") and str(rv) != str(prev.rv):
-            raise Conflict(f'Operation cannot be fulfilled on {resource} "{name}": the object '
-                           "has been modified; please apply your changes to the latest version "
-                           "and try again", kind=resource.kind, name=name)
-        if md.get("uid") not in (None, "") and md["uid"] != prev.uid:
-            raise Conflict(f'Precondition failed: UID in precondition: {md["uid"]}, UID in '
-                           f"object meta: {prev.uid}", kind=resource.kind, name=name)
+        check_update(resource, prev, md.get("resourceVersion"), md.get("uid"))
         old = orjson.loads(prev.raw)
         if status:
             if not resource.status_subresource:
@@ -377,33 +370,19 @@ class EmbeddedStore:
             raise NotFound(f"the server could not find the requested resource "
                            f"({resource}/{subresource})")
         coll = self._collection(resource)
-        binding_ = binding.parse(name, body)
+        target = binding.parse(name, body)
         prev = self._existing(coll, resource, namespace, name)
-        return binding.bind(self, coll, prev, binding_)
+        check_uid(resource, prev, target.uid)
+        return binding.bind(self, coll, prev, target)
 
     def delete(self, resource: Resource, name: str, namespace: str | None, *,
                preconditions: Preconditions | None, grace_period_seconds: int | None,
                propagation_policy: str | None) -> tuple[dict[str, Any], Waiter]:
         self._check_writable()
         coll = self._collection(resource)
-        if propagation_policy not in (None, "Background", "Foreground", "Orphan"):
-            raise BadRequest(f"propagationPolicy {propagation_policy!r} is not one of "
-                             "Background, Foreground, Orphan",
-                             causes=[Cause("propagationPolicy", "unsupported value")])
-        if grace_period_seconds is not None and grace_period_seconds < 0:
-            raise BadRequest("gracePeriodSeconds must be >= 0",
-                             causes=[Cause("gracePeriodSeconds", "must be >= 0")])
-        ns = namespace if resource.namespaced else None
-        prev = self._existing(coll, resource, ns, name)
-        if preconditions is not None:
-            if preconditions.uid and preconditions.uid != prev.uid:
-                raise Conflict(f"Precondition failed: UID in precondition: {preconditions.uid}, "
-                               f"UID in object meta: {prev.uid}", kind=resource.kind, name=name)
-            if preconditions.resource_version and \
-                    str(preconditions.resource_version) != str(prev.rv):
-                raise Conflict("Precondition failed: ResourceVersion in precondition: "
-                               f"{preconditions.resource_version}, ResourceVersion in object "
-                               f"meta: {prev.rv}", kind=resource.kind, name=name)
+        deletion.check_options(grace_period_seconds, propagation_policy)
+        prev = self._existing(coll, resource, namespace if resource.namespaced else None, name)
+        check_delete(resource, prev, preconditions)
         obj = orjson.loads(prev.raw)
         if resource.key == NAMESPACES.key:
             return self._namespaces.delete(coll, prev, obj)

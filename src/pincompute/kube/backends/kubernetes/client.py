@@ -41,7 +41,7 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError
 
-from ...errors import (
+from pincompute.kube.errors import (
     ApiError,
     BadRequest,
     Cause,
@@ -51,7 +51,7 @@ from ...errors import (
     from_status,
     invalid,
 )
-from ...protocol import (
+from pincompute.kube.protocol import (
     ERROR,
     ClientInfo,
     KubeClient,
@@ -60,7 +60,8 @@ from ...protocol import (
     PropagationPolicy,
     WatchEvent,
 )
-from ...resource import Resource
+from pincompute.kube.resource import Resource
+
 from .ratelimit import TokenBucket
 
 JSON = "application/json"
