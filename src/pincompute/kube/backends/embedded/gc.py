@@ -148,12 +148,6 @@ class GarbageCollector:
 
     # --- collection -------------------------------------------------------------------------
 
-    def removed(self, entry: Entry) -> None:
-        """After ``entry`` left the store: collect what it owned, release what owns it."""
-        self.collect(entry.uid)
-        for owner in entry.owners:
-            self.release_foreground_owner(owner)
-
     def collect(self, owner_uid: str) -> None:
         """Background collection after ``owner_uid`` is gone."""
         by_uid = self._by_uid

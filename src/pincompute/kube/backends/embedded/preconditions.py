@@ -39,10 +39,8 @@ def check_update(resource: Resource, prev: Entry, resource_version: object,
     check_uid(resource, prev, uid)
 
 
-def check_delete(resource: Resource, prev: Entry, preconditions: Preconditions | None) -> None:
+def check_delete(resource: Resource, prev: Entry, preconditions: Preconditions) -> None:
     """Refuse a delete whose preconditions the stored object does not meet."""
-    if preconditions is None:
-        return
     check_uid(resource, prev, preconditions.uid)
     if preconditions.resource_version and \
             str(preconditions.resource_version) != str(prev.rv):

@@ -333,7 +333,7 @@ class EmbeddedStore:
             strategy.bump_generation(data, old)
         data["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if data == old:
-            return old, self.current_waiter()
+            return old, self._commit.current_waiter()
         if prev.deleting and not data["metadata"].get("finalizers") and \
                 not data["metadata"].get("deletionGracePeriodSeconds"):
             return self.remove(coll, prev, final=data)
@@ -380,9 +380,14 @@ class EmbeddedStore:
                propagation_policy: str | None) -> tuple[dict[str, Any], Waiter]:
         self._check_writable()
         coll = self._collection(resource)
-        deletion.check_options(grace_period_seconds, propagation_policy)
-        prev = self._existing(coll, resource, namespace if resource.namespaced else None, name)
-        check_delete(resource, prev, preconditions)
+        if propagation_policy is not None or grace_period_seconds:  # the usual delete has neither
+            deletion.check_options(grace_period_seconds, propagation_policy)
+        prev = coll.entries.get(self._key(resource, namespace if resource.namespaced else None,
+                                          name))
+        if prev is None:
+            raise NotFound(f'{resource} "{name}" not found', kind=resource.kind, name=name)
+        if preconditions is not None:
+            check_delete(resource, prev, preconditions)
         obj = orjson.loads(prev.raw)
         if resource.key == NAMESPACES.key:
             return self._namespaces.delete(coll, prev, obj)
@@ -439,10 +444,13 @@ class EmbeddedStore:
         event = StoreEvent(DELETED, rv, gone, None)
         coll.history.append(event)
         waiter = self._commit.record(coll, event, prev.key, None)
-        self._gc.removed(prev)
+        gc = self._gc
+        gc.collect(prev.uid)
+        for owner in prev.owners:
+            gc.release_foreground_owner(owner)
         if prev.ns and coll.resource is not None and coll.resource.namespaced:
             self._namespaces.finish(prev.ns)
-        return obj, self.current_waiter() or waiter
+        return obj, self._commit.current_waiter() or waiter
 
     # --- durability -------------------------------------------------------------------------
 
