@@ -2,8 +2,8 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.node import NodeConfig, NodeIdentity
 from pincompute.node.fleet import NodeFleet
+from tests.runtime.support import GatedClient
 
-from ..runtime.support import GatedClient
 from .conftest import eventually, make_pod
 
 
