@@ -163,7 +163,7 @@ async def selector_list(store: EmbeddedStore) -> tuple[float, float, int]:
         indexed = await client.list(PODS, namespace="ns-7", label_selector="app=app-7")
     t_index = (time.perf_counter() - start) / reps
     # Baseline: what a store without indexes does — decode and test every object.
-    entries = store._collections[PODS.key].entries  # measuring the store itself
+    entries = store.collections[PODS.key].entries  # measuring the store itself
     start = time.perf_counter()
     scan_reps = 3
     for _ in range(scan_reps):

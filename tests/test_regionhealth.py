@@ -31,7 +31,7 @@ async def test_readyz_and_the_condition_follow_the_stores(region_dir: Path,
         original = SqliteLog.commit
 
         def commit(self, puts, deletes, rv):
-            if self is member.store._log:
+            if self is member.store._commit.log:
                 raise OSError("No space left on device")
             return original(self, puts, deletes, rv)
 

@@ -1,6 +1,8 @@
-from pincompute.kube.resource import NODES, PODS
+from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.node import NodeConfig, NodeIdentity
 from pincompute.node.fleet import NodeFleet
+from tests.runtime.support import GatedClient
 
 from .conftest import eventually, make_pod
 
@@ -27,3 +29,46 @@ async def test_a_fleet_routes_pods_to_their_nodes(cluster):
         assert all(len(a.workers) == 4 for a in fleet.agents.values())
     finally:
         await fleet.stop()
+
+
+async def test_a_fleet_relists_after_gone_and_stops_pods_that_vanished():
+    # A tiny history, so the pod watch resumed after a few writes is too old.
+    store = await EmbeddedStore.open(path=None, history_size=2)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "default"}})
+    gated = GatedClient(client)
+    fleet = NodeFleet(gated, [NodeConfig(identity=NodeIdentity(name="sim-0"), runtime="sim",
+                                         record_events=False)])
+    await fleet.start()
+    try:
+        for name in ("gone", "kept"):
+            await client.create(PODS, make_pod(name, [{"name": "m"}], node="sim-0"),
+                                namespace="default")
+
+        async def running(n):
+            pods = (await client.list(PODS, namespace="default")).items
+            return sum((p.get("status") or {}).get("phase") == "Running" for p in pods) == n
+
+        await eventually(lambda: running(2))
+        assert fleet.pod_count() == 2 and fleet.relists == 1
+
+        gated.disconnect()
+        # Removed at once (grace 0) while the fleet is not watching; then enough pod
+        # writes (to a pod on a node outside the fleet) to leave its resourceVersion behind.
+        await client.delete(PODS, "gone", namespace="default", grace_period_seconds=0)
+        await client.create(PODS, make_pod("filler", [{"name": "m"}], node="elsewhere"),
+                            namespace="default")
+        for i in range(6):
+            await client.patch(PODS, "filler", {"metadata": {"labels": {"i": str(i)}}},
+                               namespace="default")
+        gated.reconnect()
+
+        async def relisted():
+            return fleet.relists == 2 and fleet.pod_count() == 1
+
+        await eventually(relisted)
+        (worker,) = fleet.agents["sim-0"].workers.values()
+        assert worker.name == "kept"
+    finally:
+        await fleet.stop()
+        await store.close()

@@ -46,7 +46,8 @@ def meta(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def name_of(obj: Mapping[str, Any]) -> str:
-    return meta(obj).get("name", "")
+    name: str = meta(obj).get("name", "")
+    return name
 
 
 def namespace_of(obj: Mapping[str, Any]) -> str:
@@ -54,7 +55,8 @@ def namespace_of(obj: Mapping[str, Any]) -> str:
 
 
 def uid_of(obj: Mapping[str, Any]) -> str:
-    return meta(obj).get("uid", "")
+    uid: str = meta(obj).get("uid", "")
+    return uid
 
 
 def key_of(obj: Mapping[str, Any]) -> str:
@@ -104,6 +106,7 @@ def set_owner(obj: Obj, owner: Mapping[str, Any], *, controller: bool = True) ->
 
 
 def controller_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    ref: dict[str, Any]
     for ref in meta(obj).get("ownerReferences") or ():
         if ref.get("controller"):
             return ref
@@ -117,6 +120,7 @@ def is_owned_by(obj: Mapping[str, Any], owner_uid: str) -> bool:
 # --- conditions ------------------------------------------------------------------------------
 
 def get_condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
+    c: dict[str, Any]
     for c in (obj.get("status") or {}).get("conditions") or ():
         if c.get("type") == type_:
             return c

@@ -48,7 +48,8 @@ class WatchEvent:
 
     @property
     def resource_version(self) -> str:
-        return (self.object.get("metadata") or {}).get("resourceVersion", "")
+        rv: str = (self.object.get("metadata") or {}).get("resourceVersion", "")
+        return rv
 
 
 @dataclass(slots=True)

@@ -21,11 +21,12 @@ nearly half of it and its containers most of the rest; at 120,000 pods that is
 the difference between fitting the memory target or not.  Workers only ever
 read pods, and write status through the API, so nothing is lost.
 
-The loop is the informer's (list, watch from the list's resourceVersion, re-watch
-when a stream ends, relist on Gone with deletes synthesised for pods that
-vanished meanwhile, back off on errors), minus the cache and indexes.  Agents
-start with bounded concurrency (registration is a few API calls each) and stop
-together.
+The loop is the informer's :class:`~pincompute.runtime.reflector.Reflector`
+(list, watch from the list's resourceVersion, re-watch when a stream ends,
+relist on Gone, back off on errors); the fleet is its sink, minus the cache and
+indexes: each listed page is routed as it arrives, and the end of a relist
+synthesises deletes for pods that vanished meanwhile.  Agents start with
+bounded concurrency (registration is a few API calls each) and stop together.
 
 Membership can change while the fleet runs (the node provisioner grows and
 shrinks pools through it): :meth:`NodeFleet.add` starts an agent and then routes
@@ -40,16 +41,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from pincompute.kube.errors import ApiError, Gone
-from pincompute.kube.protocol import BOOKMARK, DELETED, ERROR, KubeClient
+from pincompute.kube.protocol import DELETED, KubeClient, WatchEvent
 from pincompute.kube.resource import PODS
 from pincompute.runtime.logging import get_logger
+from pincompute.runtime.reflector import Reflector
 
 from .agent import NodeAgent, NodeConfig
 
@@ -117,13 +117,17 @@ class NodeFleet:
         self.page_size = page_size
         self._known: dict[str, str] = {}
         """uid → node of every routed pod (to synthesise deletes after a relist)."""
+        self._seen: set[str] = set()
+        """uids listed by the list in progress."""
         self._intern = Interner()
         self._task: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
         self.relists = 0
+        self._reflector = Reflector(client, PODS, self, page_size=page_size,
+                                    watch_timeout=None, log=_log.bind(fleet="pods"))
 
     def _route(self, kind: str, pod: Mapping[str, Any]) -> None:
-        node = (pod.get("spec") or {}).get("nodeName")
+        node: str = (pod.get("spec") or {}).get("nodeName") or ""
         agent = self.agents.get(node) if node else None
         if agent is None:
             return
@@ -134,53 +138,34 @@ class NodeFleet:
             self._known[uid] = node
         agent.pod_event(kind, trim(pod, self._intern))
 
-    async def _list(self) -> str:
-        seen: set[str] = set()
-        token: str | None = None
-        rv = ""
-        while True:
-            page = await self.client.list(PODS, limit=self.page_size, continue_token=token)
-            rv = rv or page.resource_version
-            for pod in page.items:
-                seen.add(pod["metadata"]["uid"])
-                self._route("update" if pod["metadata"]["uid"] in self._known else "add", pod)
-            token = page.continue_token
-            if not token:
-                break
+    # -- the reflector's sink --
+
+    def begin_list(self) -> None:
+        self._seen = set()
+
+    def list_page(self, items: list[dict[str, Any]]) -> None:
+        seen, known = self._seen, self._known
+        for pod in items:
+            uid = pod["metadata"]["uid"]
+            seen.add(uid)
+            self._route("update" if uid in known else "add", pod)
+
+    def end_list(self, resource_version: str) -> None:
+        seen, self._seen = self._seen, set()
         for uid in [u for u in self._known if u not in seen]:
             node = self._known.pop(uid)
             agent = self.agents.get(node)
             if agent is not None and uid in agent.workers:
                 agent.workers[uid].delete()
         self.relists += 1
-        return rv
+        self._synced.set()
 
-    async def _run(self) -> None:
-        backoff = 0.2
-        rv = ""
-        while True:
-            try:
-                if not rv:
-                    rv = await self._list()
-                    self._synced.set()
-                async for event in self.client.watch(PODS, resource_version=rv):
-                    if event.type == ERROR:
-                        raise Gone("watch error")
-                    rv = event.resource_version or rv
-                    if event.type == BOOKMARK:
-                        continue
-                    self._route("delete" if event.type == DELETED else "update"
-                                if event.object["metadata"]["uid"] in self._known else "add",
-                                event.object)
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                rv = ""
-            except (ApiError, OSError) as exc:
-                _log.warning("pod watch failed, retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff * random.uniform(1.0, 1.5))
-                backoff = min(backoff * 2, 30.0)
+    def on_event(self, event: WatchEvent) -> None:
+        pod = event.object
+        self._route("delete" if event.type == DELETED else "update"
+                    if pod["metadata"]["uid"] in self._known else "add", pod)
+
+    # -- lifecycle --
 
     async def start(self, *, concurrency: int = 64) -> None:
         limit = asyncio.Semaphore(concurrency)
@@ -190,7 +175,7 @@ class NodeFleet:
                 await agent.start()
 
         await asyncio.gather(*(one(a) for a in self.agents.values()))
-        self._task = asyncio.create_task(self._run(), name="fleet pod watch")
+        self._task = asyncio.create_task(self._reflector.run(), name="fleet pod watch")
         synced = asyncio.ensure_future(self._synced.wait())
         await asyncio.wait((synced, self._task), return_when=asyncio.FIRST_COMPLETED)
         synced.cancel()

@@ -117,7 +117,7 @@ def conditions(report: HealthReport, previous: Sequence[Mapping[str, Any]] = ()
             cond["message"] = message
         out.append(cond)
     # Conditions other reporters own (remediation, node-problem-detector) stay.
-    out += [c for c in previous if c.get("type") not in wanted]
+    out += [dict(c) for c in previous if c.get("type") not in wanted]
     return out
 
 

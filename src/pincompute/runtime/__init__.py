@@ -22,11 +22,12 @@ A typical component::
     mgr.controller("pinapps", AppReconciler(), workers=4).for_(apps).owns(pods, owner=PINAPPS)
     await mgr.run()
 
-Modules: :mod:`.workqueue`, :mod:`.cache`, :mod:`.informer`, :mod:`.reconciler`,
-:mod:`.controller`, :mod:`.manager`, :mod:`.leaderelection`, :mod:`.metrics`,
-:mod:`.logging`.
+Modules: :mod:`.workqueue`, :mod:`.cache`, :mod:`.reflector` (the list/watch
+loop), :mod:`.informer`, :mod:`.reconciler`, :mod:`.controller`, :mod:`.manager`,
+:mod:`.leaderelection`, :mod:`.backoff`, :mod:`.metrics`, :mod:`.logging`.
 """
 
+from .backoff import Backoff, BackoffPolicy, exponential_delay
 from .cache import (
     NAMESPACE_INDEX,
     Cache,
@@ -72,6 +73,7 @@ from .reconciler import (
     TerminalError,
     as_reconciler,
 )
+from .reflector import Reflector, ReflectorSink
 from .workqueue import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
@@ -83,15 +85,14 @@ from .workqueue import (
 )
 
 __all__ = [
-    "DONE", "NAMESPACE_INDEX",
-    "BucketRateLimiter", "Cache", "CacheMutationError", "Controller", "Event",
-    "FuncEventHandler", "FuncReconciler", "HandlerRegistration", "InformerFactory",
-    "ItemExponentialFailureRateLimiter", "JsonFormatter", "KeyValueFormatter",
-    "LeaderElectionConfig", "LeaderElector", "LeadershipLost", "Manager", "MaxOfRateLimiter",
-    "RateLimiter", "Reconciler", "Request", "ResourceEventHandler", "Result", "RuntimeMetrics",
-    "SharedInformer", "ShutDown", "TerminalError", "WorkQueue",
-    "all_of", "any_of", "as_reconciler", "configure_logging", "default_identity",
-    "default_rate_limiter", "generation_changed", "get_logger", "index_by_controller_uid",
-    "index_by_field", "index_by_label", "index_by_namespace", "index_by_owner_uid",
-    "labels_changed", "log_context", "owner_mapper",
+    "DONE", "NAMESPACE_INDEX", "Backoff", "BackoffPolicy", "BucketRateLimiter", "Cache",
+    "CacheMutationError", "Controller", "Event", "FuncEventHandler", "FuncReconciler",
+    "HandlerRegistration", "InformerFactory", "ItemExponentialFailureRateLimiter", "JsonFormatter",
+    "KeyValueFormatter", "LeaderElectionConfig", "LeaderElector", "LeadershipLost", "Manager",
+    "MaxOfRateLimiter", "RateLimiter", "Reconciler", "Reflector", "ReflectorSink", "Request",
+    "ResourceEventHandler", "Result", "RuntimeMetrics", "SharedInformer", "ShutDown",
+    "TerminalError", "WorkQueue", "all_of", "any_of", "as_reconciler", "configure_logging",
+    "default_identity", "default_rate_limiter", "exponential_delay", "generation_changed",
+    "get_logger", "index_by_controller_uid", "index_by_field", "index_by_label",
+    "index_by_namespace", "index_by_owner_uid", "labels_changed", "log_context", "owner_mapper",
 ]

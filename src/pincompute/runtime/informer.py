@@ -4,28 +4,19 @@ Theory of operation
 -------------------
 An informer keeps a :class:`~pincompute.runtime.cache.Cache` of one collection
 (a resource in one cluster, optionally narrowed by namespace and selectors) equal
-to the server's, and tells registered handlers about every change.  It follows
-client-go's reflector:
+to the server's, and tells registered handlers about every change.  A
+:class:`~pincompute.runtime.reflector.Reflector` runs the list/watch loop (list,
+watch from the list's resourceVersion, re-watch when a stream ends, relist on
+Gone, back off on errors); the informer is its sink:
 
-1. **List** the collection (in pages of ``page_size`` with ``limit``/``continue``),
-   remember the list's resourceVersion, and *replace* the cache with the result.
-2. **Watch** from that resourceVersion; apply each ADDED/MODIFIED/DELETED to the
-   cache and call the handlers; a BOOKMARK only advances the resourceVersion (so a
-   quiet collection does not fall out of the server's history).
-3. When a watch stream ends (server timeout, or the server dropped a slow
-   watcher), **re-watch from the last resourceVersion seen** — nothing is missed
-   and nothing is listed again.
-4. When the server answers **Gone** (410: that resourceVersion is older than its
-   history), go back to 1.  *Replacing* the cache then emits synthetic events for
-   the difference between what the cache held and what the list returned: a
-   delete for every object that vanished in the gap, an add for every new one, an
-   update for every changed one (and a delete plus an add when a name was reused
-   by a new uid).  Handlers therefore see a consistent story even across gaps;
-   only intermediate states inside the gap are lost, which level-triggered
-   reconcilers do not need.
-
-Other errors back off exponentially (0.2 s doubling to 30 s, with jitter) and
-retry the step that failed.
+- the pages of a list are collected and then *replace* the cache, which emits
+  synthetic events for the difference between what the cache held and what the
+  list returned: a delete for every object that vanished in a gap, an add for
+  every new one, an update for every changed one (and a delete plus an add when
+  a name was reused by a new uid).  Handlers therefore see a consistent story
+  even across gaps; only intermediate states inside a gap are lost, which
+  level-triggered reconcilers do not need;
+- each watch event is applied to the cache and dispatched to the handlers.
 
 Handlers are plain (synchronous) callables run in the informer's task, in event
 order; they must be quick — typically "put a key in a work queue" — and must not
@@ -45,36 +36,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pincompute.kube.errors import ApiError, Gone, from_status
 from pincompute.kube.objects import key_of, uid_of
-from pincompute.kube.protocol import (
-    ADDED,
-    BOOKMARK,
-    DELETED,
-    ERROR,
-    MODIFIED,
-    KubeClient,
-    WatchEvent,
-)
+from pincompute.kube.protocol import ADDED, DELETED, MODIFIED, KubeClient, WatchEvent
 from pincompute.kube.resource import Resource
 
+from .backoff import BackoffPolicy
 from .cache import Cache, IndexFunc
 from .logging import get_logger
 from .metrics import RuntimeMetrics
+from .reflector import DEFAULT_BACKOFF, DEFAULT_PAGE_SIZE, DEFAULT_WATCH_TIMEOUT, Reflector
 
 Obj = dict[str, Any]
 
-DEFAULT_PAGE_SIZE = 500
-# Like client-go, end each watch after 5-10 minutes so connections through
-# proxies and load balancers are refreshed and dead ones noticed.
-DEFAULT_WATCH_TIMEOUT = 300.0
-BACKOFF_INITIAL = 0.2
-BACKOFF_MAX = 30.0
+BACKOFF_INITIAL = DEFAULT_BACKOFF.initial
+BACKOFF_MAX = DEFAULT_BACKOFF.maximum
 
 _log = get_logger(__name__)
 
@@ -128,13 +107,20 @@ class HandlerRegistration:
         self.informer.remove_event_handler(self)
 
 
-def _error_from_event(event: WatchEvent) -> ApiError:
-    status = event.object or {}
-    code = status.get("code")
-    err = from_status(status, code=code if isinstance(code, int) else None)
-    if code == 410:
-        return Gone(err.message)
-    return err
+class _Sink:
+    """An informer's private methods as its reflector's sink.
+
+    Bound methods stored as attributes, so the reflector calls straight into the
+    informer: no extra call per event.
+    """
+
+    __slots__ = ("begin_list", "end_list", "list_page", "on_event")
+
+    def __init__(self, informer: SharedInformer) -> None:
+        self.begin_list = informer._begin_list
+        self.list_page = informer._list_page
+        self.end_list = informer._end_list
+        self.on_event = informer._apply
 
 
 class SharedInformer:
@@ -156,13 +142,11 @@ class SharedInformer:
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.cache = Cache(detect_mutations=detect_mutations)
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
         self._handlers: list[HandlerRegistration] = []
         self._synced = asyncio.Event()
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._resource_version = ""
+        self._listed: list[Obj] = []
         self.relists = 0
         self.events = 0
         parts = [str(resource)]
@@ -182,6 +166,12 @@ class SharedInformer:
                           if metrics is not None else None)
         self._m_relists = (metrics.informer_relists.labels(label)
                            if metrics is not None else None)
+        self._reflector = Reflector(
+            client, resource, _Sink(self), namespace=namespace, label_selector=label_selector,
+            field_selector=field_selector, page_size=page_size, watch_timeout=watch_timeout,
+            backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max,
+                                  jitter=DEFAULT_BACKOFF.jitter),
+            log=self._log)
 
     def __repr__(self) -> str:
         return f"<SharedInformer {self.name} synced={self.has_synced}>"
@@ -200,7 +190,7 @@ class SharedInformer:
     @property
     def resource_version(self) -> str:
         """The last resourceVersion the informer has seen (list, event or bookmark)."""
-        return self._resource_version
+        return self._reflector.resource_version
 
     async def wait_synced(self) -> bool:
         """Wait for the first list; ``False`` if the informer stopped first.
@@ -290,70 +280,32 @@ class SharedInformer:
 
     async def run(self) -> None:
         """The list/watch loop; runs until cancelled."""
-        backoff = self._backoff_initial
         try:
-            while True:
-                try:
-                    rv = await self._list_and_replace()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    _reraise_if_cancelling()
-                    self._log.warning("list failed, retrying in %.2fs: %s", backoff, exc,
-                                      exc_info=not isinstance(exc, ApiError))
-                    await asyncio.sleep(backoff * random.uniform(1.0, 1.5))
-                    backoff = min(backoff * 2, self._backoff_max)
-                    continue
-                backoff = self._backoff_initial
-                await self._watch_from(rv)
-                # _watch_from returns only when the resourceVersion is too old: relist.
+            await self._reflector.run()
         finally:
             self._stopped.set()
 
-    # -- list --
+    # -- the reflector's sink --
 
-    async def _list(self) -> tuple[list[Obj], str]:
-        items: list[Obj] = []
-        rv = ""
-        token: str | None = None
-        while True:
-            try:
-                page = await self.client.list(
-                    self.resource, namespace=self.namespace, label_selector=self.label_selector,
-                    field_selector=self.field_selector, limit=self.page_size,
-                    continue_token=token)
-            except Gone:
-                if token is None:
-                    raise
-                # The continue token outlived the server's snapshot; a paginated
-                # list cannot be resumed consistently, so take it in one piece.
-                page = await self.client.list(
-                    self.resource, namespace=self.namespace, label_selector=self.label_selector,
-                    field_selector=self.field_selector)
-                return page.items, page.resource_version
-            items.extend(page.items)
-            # Every page of a list shares the snapshot's resourceVersion; keep the
-            # first so a store without snapshots still watches from a point no later
-            # than anything listed.
-            if not rv:
-                rv = page.resource_version
-            token = page.continue_token
-            if not token:
-                return items, rv
+    def _begin_list(self) -> None:
+        self._listed = []
 
-    async def _list_and_replace(self) -> str:
-        items, rv = await self._list()
+    def _list_page(self, items: list[Obj]) -> None:
+        self._listed.extend(items)
+
+    def _end_list(self, resource_version: str) -> None:
+        items, self._listed = self._listed, []
         self.relists += 1
         if self._m_relists is not None:
             self._m_relists.inc()
         self._replace(items)
-        self._resource_version = rv
         if not self._synced.is_set():
-            self._log.debug("synced %d objects at resourceVersion %s", len(items), rv)
+            self._log.debug("synced %d objects at resourceVersion %s", len(items),
+                            resource_version)
             self._synced.set()
         else:
-            self._log.info("relisted %d objects at resourceVersion %s", len(items), rv)
-        return rv
+            self._log.info("relisted %d objects at resourceVersion %s", len(items),
+                           resource_version)
 
     def _replace(self, items: list[Obj]) -> None:
         """Make the cache equal ``items``, emitting events for the difference."""
@@ -378,53 +330,6 @@ class SharedInformer:
                 cache.put(obj)
                 self._dispatch_update(old, obj)
             # Same resourceVersion: unchanged; keep the cached object (and its identity).
-
-    # -- watch --
-
-    async def _watch_from(self, rv: str) -> None:
-        backoff = self._backoff_initial
-        while True:
-            got_any = False
-            try:
-                async with contextlib.aclosing(self._stream(rv)) as stream:
-                    async for event in stream:
-                        got_any = True
-                        etype = event.type
-                        if etype == BOOKMARK:
-                            rv = event.resource_version or rv
-                        elif etype == ERROR:
-                            raise _error_from_event(event)
-                        else:
-                            self._apply(event)
-                            rv = event.resource_version or rv
-                        self._resource_version = rv
-            except Gone:
-                self._log.info("resourceVersion %s is too old, relisting", rv)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _reraise_if_cancelling()
-                self._log.warning("watch failed, re-watching in %.2fs: %s", backoff, exc,
-                                  exc_info=not isinstance(exc, ApiError))
-                await asyncio.sleep(backoff * random.uniform(1.0, 1.5))
-                backoff = min(backoff * 2, self._backoff_max)
-                continue
-            if got_any:
-                backoff = self._backoff_initial
-            else:
-                # A stream that ends at once with nothing in it: do not spin.
-                await asyncio.sleep(min(backoff, 1.0) * random.uniform(0.05, 0.1))
-                backoff = min(backoff * 2, self._backoff_max)
-
-    async def _stream(self, rv: str) -> AsyncIterator[WatchEvent]:
-        timeout = (self.watch_timeout * random.uniform(1.0, 2.0)
-                   if self.watch_timeout is not None else None)
-        async for event in self.client.watch(
-                self.resource, namespace=self.namespace, label_selector=self.label_selector,
-                field_selector=self.field_selector, resource_version=rv, allow_bookmarks=True,
-                timeout_seconds=timeout):
-            yield event
 
     def _apply(self, event: WatchEvent) -> None:
         obj = event.object
@@ -477,19 +382,9 @@ class SharedInformer:
         return self.cache.list(namespace=namespace)
 
 
-def _reraise_if_cancelling() -> None:
-    """Honour a cancellation that a client turned into another error while cleaning up.
-
-    Without this, a stream whose ``finally`` raises during cancellation would make
-    the retry loop swallow the cancellation and run forever.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 def _rv(obj: Mapping[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("resourceVersion", "")
+    rv: str = (obj.get("metadata") or {}).get("resourceVersion", "")
+    return rv
 
 
 InformerKey = tuple[int, str, str | None, str | None, str | None]

@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, Protocol, TypeVar
 
+from .backoff import exponential_delay
 from .metrics import QueueMetrics
 
 T = TypeVar("T", bound=Hashable)
@@ -97,10 +98,7 @@ class ItemExponentialFailureRateLimiter:
     def when(self, item: Hashable) -> float:
         n = self._failures.get(item, 0)
         self._failures[item] = n + 1
-        # Past ~2**64 the float would overflow long before anyone waits that long.
-        if n >= 64:
-            return self.max_delay
-        return min(self.base_delay * (2 ** n), self.max_delay)
+        return exponential_delay(n, initial=self.base_delay, maximum=self.max_delay)
 
     def forget(self, item: Hashable) -> None:
         self._failures.pop(item, None)

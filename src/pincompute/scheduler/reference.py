@@ -30,7 +30,7 @@ import numpy as np
 
 from .equivalence import DEAD_BIT, NEG_INF, ClassEntry, signature
 from .framework.interface import ClassContext
-from .framework.runtime import Framework
+from .framework.pipeline import Framework
 from .nodetable import SOFT, NodeTable
 from .plugins.allocation import scored_resources
 from .podinfo import PodInfo, term_matches, tolerates_all

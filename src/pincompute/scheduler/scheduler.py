@@ -79,9 +79,9 @@ from .framework.interface import (
     QueuedPod,
     Status,
 )
+from .framework.pipeline import Decision, Framework
 from .framework.profile import Profile
 from .framework.registry import Registry
-from .framework.runtime import Decision, Framework
 from .framework.waiting import WaitingPod
 from .metrics import SchedulerMetrics
 from .nodetable import NodeTable

@@ -1,7 +1,7 @@
-"""The scheduling framework: extension points, registry, profiles, and the runtime running them.
+"""The scheduling framework: extension points, registry, profiles, and the pipeline running them.
 
 See :mod:`.interface` for the extension points, :mod:`.registry` and
-:mod:`.profile` for configuration, :mod:`.runtime` for one scheduling cycle,
+:mod:`.profile` for configuration, :mod:`.pipeline` for one scheduling cycle,
 :mod:`.waiting` for Permit, :mod:`.diagnosis` for unschedulable messages.
 """
 
@@ -19,9 +19,9 @@ from .interface import (
     unschedulable,
     wait,
 )
+from .pipeline import Decision, Effects, Framework, NoEffects
 from .profile import DEFAULT_PLUGINS, DEFAULT_WEIGHTS, Profile
 from .registry import Registry
-from .runtime import Decision, Effects, Framework, NoEffects
 from .waiting import WaitingPod, WaitingPods
 
 __all__ = [

@@ -1,8 +1,11 @@
 """Checks every object passes before the embedded store accepts it.
 
-These are the generic rules the API server applies to any kind's metadata —
-names, labels, annotations, finalizers, owner references — collected into one
-list of causes so the user sees every problem at once.  Kind-specific schemas
+A request body is first copied in (:func:`copy_in`: a JSON object with a
+``metadata`` object, never shared with the caller) and its type checked against
+the request's (:func:`check_type`).  The metadata checks that follow are the
+generic rules the API server applies to any kind's metadata — names, labels,
+annotations, finalizers, owner references — collected into one list of causes
+so the user sees every problem at once.  Kind-specific schemas
 are the registered validators' job.
 
 Label keys and values repeat across thousands of objects, so strings already
@@ -11,10 +14,14 @@ found valid are remembered (in a bounded set) and not checked again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ....kube import names
-from ....kube.errors import Cause
+import orjson
+
+from pincompute.kube import names
+from pincompute.kube.errors import BadRequest, Cause
+from pincompute.kube.resource import Resource
 
 _ANNOTATIONS_MAX_BYTES = 256 * 1024
 _known_good: set[str] = set()
@@ -27,7 +34,35 @@ def _remember(value: str) -> None:
     _known_good.add(value)
 
 
-def check_name(name: Any, *, namespace_like: bool, field: str = "metadata.name") -> list[Cause]:
+def copy_in(obj: object, what: str = "body") -> dict[str, Any]:
+    """A private JSON copy of a request body, with a ``metadata`` object."""
+    if not isinstance(obj, Mapping):
+        raise BadRequest(f"the {what} must be a JSON object, not {type(obj).__name__}",
+                         causes=[Cause(what, "must be an object", "FieldValueTypeInvalid")])
+    try:
+        data: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+    except TypeError as e:
+        raise BadRequest(f"the {what} is not valid JSON: {e}") from e
+    md = data.get("metadata")
+    if md is None:
+        data["metadata"] = {}
+    elif not isinstance(md, dict):
+        raise BadRequest("metadata must be an object",
+                         causes=[Cause("metadata", "must be an object", "FieldValueTypeInvalid")])
+    return data
+
+
+def check_type(resource: Resource, data: dict[str, Any]) -> None:
+    """Default ``apiVersion``/``kind`` to the request's and refuse any other."""
+    api_version = data.setdefault("apiVersion", resource.api_version)
+    kind = data.setdefault("kind", resource.kind)
+    if api_version != resource.api_version or kind != resource.kind:
+        raise BadRequest(f"the object is a {api_version} {kind}, but the request is for "
+                         f"{resource.api_version} {resource.kind}",
+                         causes=[Cause("kind", f"must be {resource.kind}")])
+
+
+def check_name(name: object, *, namespace_like: bool, field: str = "metadata.name") -> list[Cause]:
     if not isinstance(name, str) or not name:
         return [Cause(field, "name or generateName is required", "FieldValueRequired")]
     errors = names.dns1123_label(name) if namespace_like else names.dns1123_subdomain(name)

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ....kube.protocol import (
+from pincompute.kube.protocol import (
     BOOKMARK,
     ClientInfo,
     KubeClient,
@@ -24,10 +24,11 @@ from ....kube.protocol import (
     PropagationPolicy,
     WatchEvent,
 )
-from ....kube.resource import Resource
+from pincompute.kube.resource import Resource
 
 if TYPE_CHECKING:
-    from .store import EmbeddedStore, Waiter
+    from .commit import Waiter
+    from .store import EmbeddedStore
 
 
 async def _durable(result: tuple[dict[str, Any], Waiter]) -> dict[str, Any]:

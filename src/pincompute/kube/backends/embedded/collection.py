@@ -19,8 +19,9 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
-from ....kube.resource import Resource
-from ....kube.selectors import FieldSelector, LabelSelector, field_value
+from pincompute.kube.resource import Resource
+from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
+
 from .watch import History, Watcher
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
@@ -72,7 +73,7 @@ class Collection:
         self.resource = resource
         self.validator: Validator | None = None
         self.selectable: tuple[str, ...] = resource.selectable_fields if resource else ()
-        self.entries: SortedDict = SortedDict()
+        self.entries: SortedDict[str, Entry] = SortedDict()
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
         self.history = History(history_size, floor=floor)

@@ -13,6 +13,10 @@ its stream ends and the client re-watches from the last resourceVersion it
 saw (or relists on Gone) — so one slow consumer cannot hold events (and memory)
 for everyone else.
 
+A watch from resourceVersion "0" (or none) starts with an ADDED event for every
+matching object; from a given resourceVersion it replays the committed history
+after it (:func:`start_watch`) and then follows new commits.
+
 Objects are parsed from their stored JSON lazily, at most once per event, and
 shared by every watcher that receives that event: consumers must not mutate them.
 """
@@ -26,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ....kube.protocol import DELETED, MODIFIED, WatchEvent
-from ....kube.selectors import FieldSelector, LabelSelector
+from pincompute.kube.errors import BadRequest, Cause, Gone, ServerTimeout
+from pincompute.kube.protocol import DELETED, MODIFIED, WatchEvent
+from pincompute.kube.selectors import FieldSelector, LabelSelector
 
 if TYPE_CHECKING:
-    from .collection import Entry
+    from .collection import Collection, Entry
 
 
 class StoreEvent:
@@ -183,3 +188,34 @@ class Watcher:
         self.closed = True
         self.buffer.clear()
         self.wake.set()
+
+
+def start_watch(coll: Collection, *, namespace: str | None, labels: LabelSelector,
+                fields: FieldSelector, resource_version: str | None, current_rv: int,
+                committed_rv: int, limit: int, allow_bookmarks: bool) -> Watcher:
+    """A watcher on ``coll`` primed with what precedes the live events (see above)."""
+    if not resource_version or resource_version == "0":
+        watcher = Watcher(namespace=namespace, labels=labels, fields=fields,
+                          start_rv=current_rv, limit=limit, allow_bookmarks=allow_bookmarks)
+        loads = orjson.loads
+        for entry in coll.scan(namespace=namespace, labels=labels, fields=fields, after=None):
+            watcher.push_initial(loads(entry.raw))
+        return watcher
+    try:
+        start = int(resource_version)
+    except ValueError as e:
+        raise BadRequest(f"invalid resourceVersion {resource_version!r}",
+                         causes=[Cause("resourceVersion", "must be an integer")]) from e
+    if start > current_rv:
+        raise ServerTimeout(f"Too large resource version: {start}, current: {current_rv}",
+                            causes=[Cause("resourceVersion", "is in the future")])
+    events = coll.history.since(start)
+    if events is None:
+        raise Gone(f"too old resource version: {start} ({coll.history.floor})")
+    watcher = Watcher(namespace=namespace, labels=labels, fields=fields, start_rv=start,
+                      limit=limit, allow_bookmarks=allow_bookmarks)
+    for event in events:
+        if event.rv > committed_rv:
+            break
+        watcher.offer(event, replay=True)
+    return watcher

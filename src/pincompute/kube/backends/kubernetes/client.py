@@ -46,9 +46,7 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError
 
-from pincompute.kube.patch import check_depth
-
-from ...errors import (
+from pincompute.kube.errors import (
     ApiError,
     BadRequest,
     Cause,
@@ -59,7 +57,8 @@ from ...errors import (
     from_status,
     invalid,
 )
-from ...protocol import (
+from pincompute.kube.patch import check_depth
+from pincompute.kube.protocol import (
     ERROR,
     ClientInfo,
     KubeClient,
@@ -68,7 +67,8 @@ from ...protocol import (
     PropagationPolicy,
     WatchEvent,
 )
-from ...resource import Resource
+from pincompute.kube.resource import Resource
+
 from .ratelimit import TokenBucket
 
 JSON = "application/json"

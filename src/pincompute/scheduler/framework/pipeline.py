@@ -1,4 +1,4 @@
-"""The framework: a profile's plugins, run through the extension points for one pod.
+"""The framework's pipeline: a profile's plugins, run through the extension points for one pod.
 
 Theory of operation
 -------------------
@@ -38,9 +38,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..equivalence import ActiveFilter, ActiveScore, ClassEntry, EquivalenceCache
-from ..nodetable import NodeTable
-from ..podinfo import PodInfo
+from pincompute.scheduler.equivalence import ActiveFilter, ActiveScore, ClassEntry, EquivalenceCache
+from pincompute.scheduler.nodetable import NodeTable
+from pincompute.scheduler.podinfo import PodInfo
+
 from .diagnosis import Diagnosis
 from .interface import (
     ALL_EVENTS,
@@ -207,11 +208,11 @@ class Framework:
             if d:
                 filters.append((p, d, bit))
         scorers: list[ActiveScore] = []
-        for p, w in self.scorers:
+        for scorer, w in self.scorers:
             if w:
-                d = int(p.score_deps(pod, table))
+                d = int(scorer.score_deps(pod, table))
                 if d:
-                    scorers.append((p, d, w))
+                    scorers.append((scorer, d, w))
         return filters, scorers
 
     def find(self, pod: PodInfo) -> ClassEntry:
@@ -221,7 +222,7 @@ class Framework:
 
     def fits(self, pod: PodInfo, rows: np.ndarray) -> np.ndarray:
         """Whether the pod passes every applicable filter on ``rows`` now (uncached what-if)."""
-        ok = self.table.valid[rows].copy()
+        ok: np.ndarray = self.table.valid[rows].copy()
         ctx = ClassContext()
         for p, d, _bit in self.active(pod)[0]:
             if d and ok.any():
@@ -265,8 +266,8 @@ class Framework:
         if entry.best < 0:
             diag = self.diagnose(pod, entry)
             nominated = ""
-            for p in self.post_filters:
-                res = p.post_filter(state, pod, diag)
+            for post in self.post_filters:
+                res = post.post_filter(state, pod, diag)
                 if res.status.ok:
                     nominated = res.nominated_node
                     break
@@ -290,13 +291,13 @@ class Framework:
                 return Decision(pod, state, st.with_plugin(p.name), node=node, row=row)
             done.append(p)
         waits: dict[str, float] = {}
-        for p in self.permits:
-            st = p.permit(state, pod, node)
+        for permit in self.permits:
+            st = permit.permit(state, pod, node)
             if st.code == Code.WAIT:
-                waits[p.name] = st.timeout
+                waits[permit.name] = st.timeout
             elif not st.ok:
                 self.unreserve(state, pod, node)
-                return Decision(pod, state, st.with_plugin(p.name), node=node, row=row)
+                return Decision(pod, state, st.with_plugin(permit.name), node=node, row=row)
         if waits:
             return Decision(pod, state, Status(Code.WAIT), node=node, row=row, waiting=waits)
         return Decision(pod, state, SUCCESS, node=node, row=row)
