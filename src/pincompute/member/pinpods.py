@@ -137,9 +137,13 @@ class PinPodReconciler:
         obj = objects.deepcopy(cached)
         status: Obj = obj.setdefault("status", {})
         try:
-            return await self._act(action, found, obj, status, pod, desired, health)
+            result = await self._act(action, found, obj, status, pod, desired, health)
         except Conflict:
             return Result(requeue=True)  # a newer PinPod or pod: look again
+        if result is None and health is not None and health.recheck_in is not None:
+            # A silent node's Node object changes no more: look again when its grace ends.
+            return Result(requeue_after=max(0.1, health.recheck_in))
+        return result
 
     # -- the actions -----------------------------------------------------------------------------
 
@@ -164,8 +168,6 @@ class PinPodReconciler:
                     "fromNode": (pod or {}).get("spec", {}).get("nodeName"),
                     "reason": "NodeDrained", "message": "its node is being drained"}
             await self._write_status(obj)
-            if health is not None and health.recheck_in is not None:
-                return Result(requeue_after=max(0.1, health.recheck_in))
             return None
         if action is Action.FAIL_OVER:
             # The pod cache may lag our own create: ask the API before calling it lost.
@@ -308,7 +310,7 @@ class PinPodReconciler:
         """The PinPod's status from its pod (or its absence), in place on ``obj``."""
         status = obj["status"]
         stopped = bool(obj["spec"].get("stopped"))
-        status["cluster"] = self.cluster or None
+        _set(status, "cluster", self.cluster)
         for key in ("reason", "message"):
             status.pop(key, None)
         if pod is None or not is_controlled_by(pod, obj):
