@@ -230,6 +230,7 @@ class PinPodReconciler:
             status["failovers"] = int(status.get("failovers") or 0) + 1
             note = f" (failover from node {entry['fromNode']}: {entry['reason']})"
         self._summarize(obj, None, Situation.ABSENT)
+        status.pop("podUID", None)  # until the new pod exists, its absence is no failover
         status["reason"] = "FailingOver" if failover else "Creating"
         written = await self._write_status(obj)
         if self.backend == "kubernetes":
