@@ -32,7 +32,7 @@ from pincompute.member.pinpodrules import (
     situation,
     updated_in_place,
 )
-from pincompute.member.pinpods import add_pinpod_controller
+from pincompute.member.pinpods import add_pinpod_controller, node_fate_changed
 from pincompute.member.provisioner import (
     NodeProvisioner,
     ProvisionerConfig,
@@ -42,10 +42,15 @@ from pincompute.member.provisioner import (
 from pincompute.model import registry
 from pincompute.model.base import API_VERSION
 from pincompute.model.registry import NODEPOOLS, PINPODS
-from pincompute.model.wellknown import OWNER_UID_LABEL, RESTART_TOKEN_ENV
+from pincompute.model.wellknown import (
+    NODE_DRAIN_ANNOTATION,
+    OWNER_UID_LABEL,
+    RESTART_TOKEN_ENV,
+)
 from pincompute.node import BackoffPolicy
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import LifecycleConfig, add_node_lifecycle_controller
+from pincompute.runtime.controller import Event
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler
 from pincompute.scheduler.metrics import SchedulerMetrics
@@ -148,6 +153,22 @@ def test_node_health_waits_out_the_grace() -> None:
     late = node_health(node("False", t - 40), now=t, grace=30)
     assert late.dead and late.reason == "NodeNotReady"
     assert not node_health(node("True", t - 40), now=t, grace=30).dead
+
+
+def test_only_node_events_that_may_move_pods_reconcile_them() -> None:
+    def node(ready: str = "True", **extra: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "n", **extra.pop("md", {})}, "spec": extra,
+                "status": {"conditions": [{"type": "Ready", "status": ready}],
+                           "allocatable": {"cpu": "4"}}}
+
+    heartbeat = node()
+    heartbeat["status"]["allocatable"] = {"cpu": "3"}
+    assert not node_fate_changed(Event("update", heartbeat, node()))
+    assert node_fate_changed(Event("update", node("Unknown"), node()))
+    assert node_fate_changed(Event("update", node(unschedulable=True), node()))
+    assert node_fate_changed(Event("update", node(md={"annotations": {
+        NODE_DRAIN_ANNOTATION: now()}}), node()))
+    assert node_fate_changed(Event("delete", node()))
 
 
 def test_restart_token_changes_only_its_container() -> None:

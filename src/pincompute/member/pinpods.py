@@ -56,8 +56,9 @@ from pincompute.kube.resource import NODES, PERSISTENT_VOLUME_CLAIMS, PODS
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model.pod import FAILOVER_HISTORY
 from pincompute.model.registry import PINPODS
+from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN
 from pincompute.runtime.cache import index_by_field
-from pincompute.runtime.controller import Controller
+from pincompute.runtime.controller import Controller, Event
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
@@ -427,6 +428,21 @@ def _container_statuses(pod: Mapping[str, Any]) -> list[Obj]:
     return out
 
 
+def node_fate_changed(event: Event) -> bool:
+    """A node event that may move its PinPods: added, deleted, Ready flipped, cordoned, or
+    marked for draining (not the routine status updates: a node may run many PinPods)."""
+    if event.type != "update" or event.old is None:
+        return True
+    old, new = event.old, event.object
+    ready_old = objects.get_condition(old, "Ready") or {}
+    ready_new = objects.get_condition(new, "Ready") or {}
+    return (ready_old.get("status") != ready_new.get("status")
+            or (old.get("spec") or {}).get("unschedulable") !=
+            (new.get("spec") or {}).get("unschedulable")
+            or (DRAIN in (objects.meta(old).get("annotations") or {})) !=
+            (DRAIN in (objects.meta(new).get("annotations") or {})))
+
+
 def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Backend,
                           identity: str, cluster: str = "", zone: str = "",
                           name: str = "pinpods",
@@ -452,7 +468,7 @@ def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Back
                 out.append(Request(objects.namespace_of(pod), ref["name"]))
         return out
 
-    controller.watches(nodes, node_to_pinpods)
+    controller.watches(nodes, node_to_pinpods, predicate=node_fate_changed)
 
     async def close_recorder() -> None:
         try:
@@ -468,4 +484,5 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-__all__ = ["BY_NODE", "DEFAULT_FAILOVER_GRACE", "PinPodReconciler", "add_pinpod_controller"]
+__all__ = ["BY_NODE", "DEFAULT_FAILOVER_GRACE", "PinPodReconciler", "add_pinpod_controller",
+           "node_fate_changed"]
