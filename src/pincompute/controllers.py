@@ -52,6 +52,7 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pinpods import add_pinpod_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
@@ -200,6 +201,12 @@ def _scheduler(ctx: MemberContext) -> object:
     return Scheduler.attach(ctx.manager, ctx.client, **options)
 
 
+def _pinpods(ctx: MemberContext) -> object:
+    return add_pinpod_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                 identity=identity(), cluster=ctx.cluster, zone=ctx.zone,
+                                 name=ctx.name, **ctx.options)
+
+
 def _node_provisioner(ctx: MemberContext) -> object:
     assert ctx.nodes is not None  # node-side entries run only where nodes are ours
     host = AgentHost(ctx.client, zone=ctx.zone, runtime=ctx.nodes.runtime,
@@ -223,6 +230,9 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("scheduler", _scheduler,
            description="The pod scheduler (on real clusters a secondary scheduler: pods "
                        "whose schedulerName is pincompute)."),
+    member("pinpods", _pinpods,
+           description="PinPods become one pod each: updated in place or recreated, "
+                       "stopped and started, failed over with their persistent volumes."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

@@ -79,7 +79,7 @@ def _rules(role: Role) -> list[dict[str, Any]]:
     else:
         rules.append({"apiGroups": [""],
                       "resources": ["pods", "pods/status", "pods/binding", "pods/eviction",
-                                    "nodes", "nodes/status"],
+                                    "nodes", "nodes/status", "persistentvolumeclaims"],
                       "verbs": ["get", "list", "watch", "create", "update", "patch",
                                 "delete"]})
     return rules

@@ -15,7 +15,7 @@ def test_pinpod_defaults() -> None:
     assert spec == {
         "containers": [{"name": "main", "image": "busybox", "type": "main"}],
         "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
-        "networkMode": "routable", "tier": "ondemand", "placement": {},
+        "networkMode": "routable", "tier": "ondemand", "placement": {}, "stopped": False,
     }
 
 

@@ -54,6 +54,9 @@ CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", status_subresource=Fa
 SECRETS = Resource("", "v1", "secrets", "Secret", status_subresource=False)
 SERVICES = Resource("", "v1", "services", "Service", short_names=("svc",))
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", status_subresource=False)
+PERSISTENT_VOLUME_CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim",
+                                    short_names=("pvc",))
+"""Real clusters only (embedded node agents keep persistent volumes themselves)."""
 
 CORE_RESOURCES: tuple[Resource, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, CONFIGMAPS, SECRETS, SERVICES, LEASES,

@@ -77,6 +77,13 @@ VOLUME_KINDS_ANNOTATION: Final = "pincompute.io/volume-kinds"
 (``persistent``, ``shared``, ``logging``) mapped to a core volume source."""
 NETWORK_MODE_ANNOTATION: Final = "pincompute.io/network-mode"
 """On pods made for real clusters: the PinCompute ``networkMode`` (core pods lack the field)."""
+POD_SHAPE_ANNOTATION: Final = "pincompute.io/pod-shape"
+"""On a PinPod's pod: a hash of what cannot change on a live pod (volumes, pod-level
+fields, the set of containers; on real clusters every container field but ``image``). A
+different shape recreates the pod; equal shapes with other container hashes update in place."""
+RESTART_TOKEN_ENV: Final = "PINCOMPUTE_RESTART_TOKEN"
+"""The environment variable carrying a PinPod container's restart token (``spec.restarts``):
+a new token changes that container's spec alone, so the node agent restarts it alone."""
 
 # --- projects and clusters ----------------------------------------------------------------------
 
@@ -120,9 +127,10 @@ __all__ = [
     "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_PROVISIONER_FINALIZER",
     "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND", "OWNER_UID_LABEL", "PART_OF",
     "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
-    "POD_GROUP_TIMEOUT_ANNOTATION", "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL",
-    "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "REVISION_LABEL", "ROLE_LABEL",
-    "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
-    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
-    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
+    "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION", "PREEMPTIBLE", "PREFIX",
+    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RESTART_TOKEN_ENV",
+    "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
+    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL",
+    "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL", "NodeRuntimeKind",
+    "Tier"
 ]
