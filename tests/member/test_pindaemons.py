@@ -381,7 +381,6 @@ async def test_rolling_update_respects_max_unavailable_and_survives_a_restart(
         await eventually(some_updated, what="the rollout under way")
         await member.stop_operator()
         await member.start_operator()
-        pods = await daemon_pods(client, uid)
         revision = daemon_revision(fresh["spec"])
         await wait_placement(client, uid, nodes, revision=revision, timeout=30.0)
     finally:

@@ -224,7 +224,7 @@ class PinSidecarReconciler:
                 if in_progress and not is_ready:
                     wake = 1.0  # the updated container is starting
                     continue
-                if is_ready and not in_progress:
+                if is_ready:  # it goes down now: that takes budget (in-progress pods first)
                     if budget <= 0:
                         continue
                     budget -= 1
