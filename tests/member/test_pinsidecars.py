@@ -113,6 +113,17 @@ def test_a_name_clash_skips_the_sidecar_and_real_clusters_get_native_sidecars() 
     assert "type" not in pod["spec"]["initContainers"][0]
     assert pod["spec"]["volumes"] == [{"name": "spool", "emptyDir": {}}]
     assert pod["metadata"]["annotations"][VOLUME_KINDS_ANNOTATION] == "spool=logging"
+    # A pod declaring the same volume shares it with the sidecar; a different one clashes.
+    own = app_pod()
+    own["spec"]["volumes"] = [{"name": "spool", "logging": {}}]
+    pod, skipped = inject(own, [with_volume], backend="embedded", namespace_labels={})
+    assert skipped == [] and pod["spec"]["volumes"] == [{"name": "spool", "logging": {}}]
+    assert injected(pod)["logship"]["volumes"] == []
+    assert strip_injected(pod["spec"], pod)["volumes"] == [{"name": "spool", "logging": {}}]
+    own = app_pod()
+    own["spec"]["volumes"] = [{"name": "spool", "emptyDir": {}}]
+    pod, skipped = inject(own, [with_volume], backend="embedded", namespace_labels={})
+    assert skipped == ["logship"]
 
 
 def test_an_upgrade_goes_container_by_container() -> None:

@@ -169,7 +169,8 @@ def inject(pod: Obj, sidecars: Iterable[Sidecar], *, backend: Backend,
     record = injected(pod)
     taken_c = {c["name"] for key in ("containers", "initContainers") for c in spec.get(key)
                or ()}
-    taken_v = {v["name"] for v in spec.get("volumes") or ()}
+    own_v = {v["name"]: v for v in spec.get("volumes") or ()}
+    taken_v = set(own_v)
     skipped: list[str] = []
     add_c: list[Obj] = []
     add_v: list[Obj] = []
@@ -180,7 +181,11 @@ def inject(pod: Obj, sidecars: Iterable[Sidecar], *, backend: Backend,
         if s.name in record:
             continue  # injected already (a retried creation)
         names = [c["name"] for c in s.containers]
-        vols = [v["name"] for v in s.volumes]
+        # A volume the pod declares identically is shared, not added (an app's logging
+        # volume its shipper reads); a different one of the same name is a clash.
+        mine = [(v, *(_as_pod_volume(v, backend=backend, owner=owner_md))) for v in s.volumes]
+        shared = {v["name"] for v, core, _ in mine if own_v.get(v["name"]) == core}
+        vols = [v["name"] for v in s.volumes if v["name"] not in shared]
         if taken_c & set(names) or taken_v & set(vols) or len(set(names)) != len(names):
             skipped.append(s.name)
             continue
@@ -188,14 +193,12 @@ def inject(pod: Obj, sidecars: Iterable[Sidecar], *, backend: Backend,
         taken_v.update(vols)
         for c in s.containers:
             add_c.append(objects.deepcopy(c) if backend == "embedded" else kube_sidecar(c))
-        for v in s.volumes:
-            if backend == "embedded":
-                add_v.append(objects.deepcopy(v))
-            else:
-                core, kind = kube_volume(v, owner=owner_md)
-                add_v.append(core)
-                if kind:
-                    kinds.append(kind)
+        for v, core, kind in mine:
+            if v["name"] in shared:
+                continue
+            add_v.append(core)
+            if kind:
+                kinds.append(kind)
         record[s.name] = {"version": s.version, "containers": s.hashes, "volumes": vols}
     if not add_c:
         return pod, skipped
@@ -209,6 +212,13 @@ def inject(pod: Obj, sidecars: Iterable[Sidecar], *, backend: Backend,
         existing = annotations.get(VOLUME_KINDS_ANNOTATION)
         annotations[VOLUME_KINDS_ANNOTATION] = ",".join(([existing] if existing else []) + kinds)
     return pod, skipped
+
+
+def _as_pod_volume(volume: Mapping[str, Any], *, backend: Backend,
+                   owner: Mapping[str, Any]) -> tuple[Obj, str | None]:
+    if backend == "embedded":
+        return objects.deepcopy(dict(volume)), None
+    return kube_volume(volume, owner=owner)
 
 
 # --- upgrades -------------------------------------------------------------------------------------
@@ -236,8 +246,8 @@ def next_step(pod: Mapping[str, Any], sidecar: Sidecar, *, backend: Backend) -> 
         return UpgradeStep("current")
     have: dict[str, str] = mine.get("containers") or {}
     want = sidecar.hashes
-    if set(have) != set(want) or list(mine.get("volumes") or ()) != [
-            v["name"] for v in sidecar.volumes]:
+    if set(have) != set(want) or not set(mine.get("volumes") or ()) <= {
+            v["name"] for v in sidecar.volumes}:
         return UpgradeStep("recreate")
     key = "containers" if backend == "embedded" else "initContainers"
     spec = pod.get("spec") or {}
