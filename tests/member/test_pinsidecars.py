@@ -246,7 +246,7 @@ async def _pods_with(client: KubeClient, count: int, *, runtime: str,
     return names
 
 
-async def test_an_upgrade_rolls_in_place_within_max_unavailable(
+async def test_an_upgrade_rolls_in_place_within_max_unavailable_across_a_restart(
         cluster: KubeClient, make_agent: Any) -> None:  # noqa: F811
     await make_agent(runtime="sim")
     await cluster.create(PINSIDECARS, sidecar_obj("logship", containers=[
@@ -254,53 +254,63 @@ async def test_an_upgrade_rolls_in_place_within_max_unavailable(
         updateStrategy={"type": "InPlace", "maxUnavailable": 1}))
     async with operator(cluster):
         names = await _pods_with(cluster, 4, runtime="sim")
-        before = {n: await cluster.get(PODS, n, namespace="default") for n in names}
-        rv = (await cluster.list(PODS, namespace="default")).resource_version
-        worst = 0
-        down: dict[str, bool] = {}
+    before = {n: await cluster.get(PODS, n, namespace="default") for n in names}
+    rv = (await cluster.list(PODS, namespace="default")).resource_version
+    worst = 0
+    down: dict[str, bool] = {}
 
-        async def watch() -> None:
-            nonlocal worst
-            async for event in cluster.watch(PODS, namespace="default", resource_version=rv):
-                if event.type not in ("ADDED", "MODIFIED"):
-                    continue
-                # In update: a sidecar not ready, or not yet running the image asked for.
-                p = event.object
-                statuses = {s["name"]: s for s in
-                            p.get("status", {}).get("containerStatuses") or ()}
-                down[p["metadata"]["name"]] = any(
-                    not statuses.get(c["name"], {}).get("ready")
-                    or statuses[c["name"]]["image"] != c["image"]
-                    for c in p["spec"]["containers"] if c["name"] in ("ship", "stats"))
-                worst = max(worst, sum(down.values()))
+    async def watch() -> None:
+        nonlocal worst
+        async for event in cluster.watch(PODS, namespace="default", resource_version=rv):
+            if event.type not in ("ADDED", "MODIFIED"):
+                continue
+            # In update: a sidecar not ready, or not yet running the image asked for.
+            p = event.object
+            statuses = {s["name"]: s for s in
+                        p.get("status", {}).get("containerStatuses") or ()}
+            down[p["metadata"]["name"]] = any(
+                not statuses.get(c["name"], {}).get("ready")
+                or statuses[c["name"]]["image"] != c["image"]
+                for c in p["spec"]["containers"] if c["name"] in ("ship", "stats"))
+            worst = max(worst, sum(down.values()))
 
-        watcher = asyncio.create_task(watch())
-        try:
-            obj = await cluster.get(PINSIDECARS, "logship")
-            obj["spec"]["containers"] = [{"name": "ship", "image": "s:2"},
-                                         {"name": "stats", "image": "t:2"}]
-            generation = (await cluster.update(PINSIDECARS, obj))["metadata"]["generation"]
+    async def touched() -> int:
+        pods = [await cluster.get(PODS, n, namespace="default") for n in names]
+        return sum(1 for p in pods if {c["image"] for c in p["spec"]["containers"]}
+                   & {"s:2", "t:2"})
 
+    watcher = asyncio.create_task(watch())
+    try:
+        obj = await cluster.get(PINSIDECARS, "logship")
+        obj["spec"]["containers"] = [{"name": "ship", "image": "s:2"},
+                                     {"name": "stats", "image": "t:2"}]
+        generation = (await cluster.update(PINSIDECARS, obj))["metadata"]["generation"]
+        # The operator stops mid-rollout; the next one goes on from the pods' records.
+        async with operator(cluster):
+            await eventually(touched, timeout=20.0, what="the rollout under way")
+        assert await touched() < 4
+        async with operator(cluster):
             async def done() -> dict[str, Any] | None:
                 s = (await cluster.get(PINSIDECARS, "logship")).get("status") or {}
                 return s if (s.get("observedGeneration"), s.get("updatedPods"),
                              s.get("readyPods")) == (generation, 4, 4) else None
             status = await eventually(done, timeout=30.0, what="4 pods updated and ready")
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        assert (status["injectedPods"], status["matchedPods"]) == (4, 4)
-        assert worst == 1
-        for n in names:
-            pod = await cluster.get(PODS, n, namespace="default")
-            assert pod["metadata"]["uid"] == before[n]["metadata"]["uid"]  # not recreated
-            images = {c["name"]: c["image"] for c in pod["spec"]["containers"]}
-            assert images == {"ship": "s:2", "stats": "t:2", "app": "app:1"}
-            assert container_status(pod, "app")["restartCount"] == 0
-            assert container_status(pod, "app").get("containerID") == container_status(
-                before[n], "app").get("containerID")
-            assert container_status(pod, "ship")["restartCount"] >= 0
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    assert (status["injectedPods"], status["matchedPods"]) == (4, 4)
+    assert worst == 1
+    for n in names:
+        pod = await cluster.get(PODS, n, namespace="default")
+        assert pod["metadata"]["uid"] == before[n]["metadata"]["uid"]  # not recreated
+        images = {c["name"]: c["image"] for c in pod["spec"]["containers"]}
+        assert images == {"ship": "s:2", "stats": "t:2", "app": "app:1"}
+        assert container_status(pod, "app")["restartCount"] == 0
+        assert container_status(pod, "app").get("containerID") == container_status(
+            before[n], "app").get("containerID")
+        for c in ("ship", "stats"):  # each restarted exactly once, in place
+            assert container_status(pod, c)["restartCount"] == 1
 
 
 async def test_real_processes_main_containers_keep_running_through_an_upgrade(

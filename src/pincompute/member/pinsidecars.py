@@ -31,16 +31,16 @@ Two parts, set up together by :func:`add_pinsidecar_controller`:
   - ``OnDelete``: only new pods get the new version.
 
 Pod updates carry the resourceVersion read from the cache, so a pass on a
-stale cache meets a Conflict instead of acting twice.  The only memory is which
-container was just restarted (its old container id), so that a status not yet
-showing the restart does not count as ready; it expires.
+stale cache meets a Conflict instead of acting twice.  Nothing is kept in
+memory: where each pod's upgrade stands (which containers are current, which
+one is restarting from which container id) is in its injection record, so a
+restarted operator goes on where the last one stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,8 +80,6 @@ from .sidecarinjection import (
 Obj = dict[str, Any]
 
 BY_SIDECAR = "pinsidecar"
-SETTLE_SECONDS = 30.0
-"""How long a just-updated container counts as not ready if its status does not move."""
 INJECTION_SKIPPED = "InjectionSkipped"
 """Event reason: a matching pod already used a container or volume name of the sidecar."""
 NEEDS_RECREATE = "NeedsRecreate"
@@ -160,27 +158,9 @@ class PinSidecarReconciler:
         self.pods = pods
         self.namespaces = namespaces
         self.recorder = recorder
-        self._settling: dict[tuple[str, str], tuple[str, float]] = {}
-        """(pod uid, container) → (container id before its update, deadline)."""
 
-    def _ready(self, pod: Mapping[str, Any], names: list[str]) -> bool:
-        if not sidecars_ready(pod, names):
-            return False
-        uid = objects.uid_of(pod)
-        status = pod.get("status") or {}
-        ids = {s["name"]: s.get("containerID", "") for key in ("containerStatuses",
-                                                               "initContainerStatuses")
-               for s in status.get(key) or ()}
-        now = time.monotonic()
-        for name in names:
-            settle = self._settling.get((uid, name))
-            if settle is None:
-                continue
-            if ids.get(name) != settle[0] or now > settle[1]:
-                del self._settling[(uid, name)]
-            else:
-                return False  # the status does not show the restart yet
-        return True
+    def _ready(self, pod: Mapping[str, Any], sidecar: Sidecar) -> bool:
+        return sidecars_ready(pod, sidecar.name, [c["name"] for c in sidecar.containers])
 
     def _matched(self, sidecar: Sidecar) -> int:
         count = 0
@@ -199,7 +179,6 @@ class PinSidecarReconciler:
         if obj is None or objects.is_deleting(obj):
             return None  # injected containers stay with their pods
         sidecar = self.cache.get(obj)
-        names = [c["name"] for c in sidecar.containers]
         pods = [p for p in self.pods.by_index(BY_SIDECAR, sidecar.name)
                 if not objects.is_deleting(p)
                 and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
@@ -207,7 +186,7 @@ class PinSidecarReconciler:
         updated = ready = unavailable = 0
         for pod in pods:
             record = injected(pod)[sidecar.name]
-            is_ready = self._ready(pod, names)
+            is_ready = self._ready(pod, sidecar)
             ready += is_ready
             unavailable += not is_ready
             if record.get("version") == sidecar.version:
@@ -220,7 +199,7 @@ class PinSidecarReconciler:
                                           round_up=False)) - unavailable
             outdated.sort(key=lambda e: (not e[0], objects.key_of(e[1])))
             for in_progress, pod in outdated:
-                is_ready = self._ready(pod, names)
+                is_ready = self._ready(pod, sidecar)
                 if in_progress and not is_ready:
                     wake = 1.0  # the updated container is starting
                     continue
@@ -260,10 +239,6 @@ class PinSidecarReconciler:
             return None
         if step.kind != "container" or step.pod is None:
             return None
-        status = pod.get("status") or {}
-        old_id = next((s.get("containerID", "") for key in ("containerStatuses",
-                                                            "initContainerStatuses")
-                       for s in status.get(key) or () if s["name"] == step.container), "")
         try:
             await self.client.update(PODS, step.pod)
         except Conflict:
@@ -275,8 +250,6 @@ class PinSidecarReconciler:
                                  f"pod {where}: updating container {step.container}: {exc}")
             return None
         if step.container is not None:
-            self._settling[(objects.uid_of(pod), step.container)] = (
-                old_id, time.monotonic() + SETTLE_SECONDS)
             self.recorder.record(obj, NORMAL, UPDATED_IN_PLACE,
                                  f"pod {where}: container {step.container} updated in place "
                                  f"(version {sidecar.version})")
@@ -337,7 +310,7 @@ __all__ = [
     "BY_SIDECAR",
     "INJECTION_SKIPPED",
     "NEEDS_RECREATE",
-    "SETTLE_SECONDS",
+
     "PinSidecarReconciler",
     "SidecarCache",
     "SidecarInjector",

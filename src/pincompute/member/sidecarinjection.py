@@ -38,6 +38,9 @@ and a workload operator can tell its own containers from injected ones
 version gets, in place, the next injected container whose hash differs, one per
 step — the PinSidecar operator waits for that container to be ready before the
 next (main containers are never touched: the node agent updates per container).
+The record keeps the id the updated container ran as (``restarting``): until the
+pod's status shows another, the update has not reached the node and the pod
+counts as unavailable — durable, so a restarted operator keeps the budget.
 When the change cannot be made in place (volumes changed, containers added or
 removed, or a real cluster and more than images), the pod must be recreated.
 """
@@ -277,6 +280,9 @@ def next_step(pod: Mapping[str, Any], sidecar: Sidecar, *, backend: Backend) -> 
         new_record = injected(new_pod)
         entry = dict(new_record[sidecar.name])
         entry["containers"] = {**have, name: want[name]}
+        # The container id it runs as now: until the status shows another, the update
+        # has not reached the node (the upgrade counts the pod as unavailable).
+        entry["restarting"] = {name: container_ids(pod).get(name, "")}
         if entry["containers"] == want:
             entry["version"] = sidecar.version
             entry.pop("updating", None)
@@ -292,21 +298,38 @@ def next_step(pod: Mapping[str, Any], sidecar: Sidecar, *, backend: Backend) -> 
     new_record = injected(new_pod)
     entry = {**new_record[sidecar.name], "version": sidecar.version}
     entry.pop("updating", None)
+    entry.pop("restarting", None)
     new_record[sidecar.name] = entry
     new_pod["metadata"].setdefault("annotations", {})[SIDECARS_ANNOTATION] = _dump(new_record)
     return UpgradeStep("container", None, new_pod)
 
 
-def sidecars_ready(pod: Mapping[str, Any], names: Sequence[str]) -> bool:
-    """Whether the named containers of ``pod`` (main or native sidecars) all run ready."""
+def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     status = pod.get("status") or {}
-    ready = {s["name"]: bool(s.get("ready")) for key in ("containerStatuses",
-                                                          "initContainerStatuses")
-             for s in status.get(key) or ()}
-    return all(ready.get(n, False) for n in names)
+    return [s for key in ("containerStatuses", "initContainerStatuses")
+            for s in status.get(key) or ()]
+
+
+def container_ids(pod: Mapping[str, Any]) -> dict[str, str]:
+    """Container name → the id it runs as (main containers and native sidecars)."""
+    return {s["name"]: s.get("containerID") or "" for s in _statuses(pod)}
+
+
+def sidecars_ready(pod: Mapping[str, Any], sidecar: str, names: Sequence[str]) -> bool:
+    """Whether the named containers of ``pod``'s copy of PinSidecar ``sidecar`` all run
+    ready — and one just updated has restarted since (its container id moved on)."""
+    ready = {s["name"]: bool(s.get("ready")) for s in _statuses(pod)}
+    if not all(ready.get(n, False) for n in names):
+        return False
+    restarting = (injected(pod).get(sidecar) or {}).get("restarting") or {}
+    if restarting:
+        ids = container_ids(pod)
+        return all(ids.get(n, "") != old for n, old in restarting.items())
+    return True
 
 
 __all__ = [
-    "Sidecar", "UpgradeStep", "inject", "injected", "matches", "next_step", "parse_sidecar",
+    "Sidecar", "UpgradeStep", "container_ids", "inject", "injected", "matches", "next_step",
+    "parse_sidecar",
     "sidecar_version", "sidecars_ready", "strip_injected",
 ]
