@@ -24,6 +24,7 @@ from pincompute.kube.wellknown import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHE
 from pincompute.member.daemonplan import (
     ACTIONS,
     Action,
+    Fit,
     NodePods,
     NodeState,
     daemon_tolerations,
@@ -76,37 +77,46 @@ def node(name: str, *, labels: dict[str, str] | None = None,
 
 
 def test_the_action_table() -> None:
-    assert {k: v for k, v in ACTIONS.items() if k[0]} == {
-        (True, NodeState.NONE): Action.CREATE, (True, NodeState.DELETING): Action.WAIT,
-        (True, NodeState.FAILED): Action.REPLACE, (True, NodeState.CURRENT): Action.KEEP,
-        (True, NodeState.OLD): Action.ROLL}
-    assert {v for k, v in ACTIONS.items() if not k[0]} == {Action.NOTHING, Action.REMOVE}
-    assert len(ACTIONS) == 2 * len(NodeState)
+    assert {k[1]: v for k, v in ACTIONS.items() if k[0] is Fit.YES} == {
+        NodeState.NONE: Action.CREATE, NodeState.DELETING: Action.WAIT,
+        NodeState.FAILED: Action.REPLACE, NodeState.CURRENT: Action.KEEP,
+        NodeState.OLD: Action.ROLL}
+    assert {v for k, v in ACTIONS.items() if k[0] is Fit.NO} == {Action.NOTHING, Action.REMOVE}
+    # A leaving node keeps its pod for the drain to delete last, and gets no new one.
+    assert {k[1]: v for k, v in ACTIONS.items() if k[0] is Fit.LEAVING} == {
+        NodeState.NONE: Action.NOTHING, NodeState.DELETING: Action.NOTHING,
+        NodeState.FAILED: Action.REMOVE, NodeState.CURRENT: Action.KEEP,
+        NodeState.OLD: Action.KEEP}
+    assert len(ACTIONS) == len(Fit) * len(NodeState)
 
 
 def test_fits_by_selector_taints_and_default_tolerations() -> None:
     plain = daemon_tolerations(None, host_network=False)
     sel = {"agents": "yes"}
-    assert fits(node("a", labels={"agents": "yes"}), node_selector=sel, tolerations=plain)
-    assert not fits(node("a", labels={"agents": "no"}), node_selector=sel, tolerations=plain)
-    assert not fits(node("a", labels={"agents": "yes"}, leaving=True), node_selector=sel,
-                    tolerations=plain)
+
+    def fit(n: dict[str, Any], selector: dict[str, str] | None = None,
+            tolerations: list[dict[str, Any]] = plain) -> Fit:
+        return fits(n, node_selector=selector, tolerations=tolerations)
+
+    assert fit(node("a", labels={"agents": "yes"}), sel) is Fit.YES
+    assert fit(node("a", labels={"agents": "no"}), sel) is Fit.NO
+    assert fit(node("a", labels={"agents": "yes"}, leaving=True), sel) is Fit.LEAVING
+    assert fit(node("a", labels={"agents": "no"}, leaving=True), sel) is Fit.NO
     # What a DaemonSet tolerates by default: sick and cordoned nodes keep their agents.
     for taint in ({"key": NOT_READY_TAINT, "effect": "NoExecute"},
                   {"key": UNREACHABLE_TAINT, "effect": "NoExecute"},
                   {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}):
-        assert fits(node("a", taints=[taint]), node_selector=None, tolerations=plain), taint
+        assert fit(node("a", taints=[taint])) is Fit.YES, taint
     # ... but not a joining node's readiness gate (not-ready:NoSchedule), as in Kubernetes.
     gate = {"key": NOT_READY_TAINT, "effect": "NoSchedule"}
-    assert not fits(node("a", taints=[gate]), node_selector=None, tolerations=plain)
+    assert fit(node("a", taints=[gate])) is Fit.NO
     gpu = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
-    assert not fits(node("a", taints=[gpu]), node_selector=None, tolerations=plain)
-    assert fits(node("a", taints=[{**gpu, "effect": "PreferNoSchedule"}]), node_selector=None,
-                tolerations=plain)
+    assert fit(node("a", taints=[gpu])) is Fit.NO
+    assert fit(node("a", taints=[{**gpu, "effect": "PreferNoSchedule"}])) is Fit.YES
     tolerant = daemon_tolerations([{"key": "gpu", "operator": "Exists"}], host_network=False)
-    assert fits(node("a", taints=[gpu]), node_selector=None, tolerations=tolerant)
+    assert fit(node("a", taints=[gpu]), tolerations=tolerant) is Fit.YES
     everything = daemon_tolerations([{"operator": "Exists"}], host_network=False)
-    assert fits(node("a", taints=[gate, gpu]), node_selector=None, tolerations=everything)
+    assert fit(node("a", taints=[gate, gpu]), tolerations=everything) is Fit.YES
 
 
 def _pod(name: str, revision: str, *, ready: bool = True, deleting: bool = False,
@@ -127,10 +137,10 @@ def test_plan_rolls_within_max_unavailable() -> None:
     def np(*pods: dict[str, Any]) -> NodePods:
         return node_pods(pods, revision="new", revision_of=_rev)
 
-    nodes = {f"n{i}": True for i in range(5)} | {"gone": False}
+    nodes = {f"n{i}": Fit.YES for i in range(5)} | {"gone": Fit.NO, "leaving": Fit.LEAVING}
     pods = {"n0": np(_pod("a", "old")), "n1": np(_pod("b", "old")),
             "n2": np(_pod("c", "old", ready=False)), "n3": np(_pod("d", "new")),
-            "gone": np(_pod("e", "old"))}
+            "gone": np(_pod("e", "old")), "leaving": np(_pod("f", "old"))}
     out = plan(nodes, pods, max_unavailable=2, rolling=True)
     assert out.create == ["n4"]
     deleted = [p["metadata"]["name"] for p, _ in out.delete]
@@ -333,6 +343,12 @@ async def test_one_pod_per_fitting_node_new_nodes_and_nodes_that_stop_fitting(
     events = (await client.list(EVENTS, namespace="default")).items
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "logship"}
     assert {"Created", "Deleted"} <= reasons
+    # The daemon goes: its pods go with it (owner references).
+    await client.delete(PINDAEMONS, "logship")
+
+    async def collected() -> bool:
+        return not await daemon_pods(client, uid)
+    await eventually(collected, timeout=20.0, what="the daemon's pods collected")
 
 
 async def test_rolling_update_respects_max_unavailable_and_survives_a_restart(
@@ -407,13 +423,36 @@ async def test_a_drain_does_not_wait_for_daemon_pods(member: Cluster) -> None:
     async def app_ready() -> bool:
         return condition_true(await client.get(PODS, "app", namespace="default"), "Ready")
     await eventually(app_ready, what="the app pod ready")
-    # Shrink the pool: the leaving node's app pod goes, then its daemon pod, then the
-    # node — long before the drain timeout (600 s), and the daemon does not come back.
-    await mark_for_removal(client, leaving)
+    # Remove the node: its app pod goes, then its daemon pod (the agent serves the others
+    # to the end), then the node — long before the drain timeout (600 s), and the daemon
+    # does not put a pod back on the leaving node.
+    seen: list[tuple[str, str]] = []  # (pod, "terminating" | "gone"), in order
+    rv = (await client.list(PODS)).resource_version
 
-    async def gone() -> bool:
-        names = {n["metadata"]["name"] for n in (await client.list(NODES)).items}
-        return leaving not in names
-    await eventually(gone, timeout=20.0, what=f"node {leaving} drained and removed")
+    async def watch() -> None:
+        async for event in client.watch(PODS, resource_version=rv):
+            if event.type in ("MODIFIED", "DELETED"):
+                p = event.object
+                if p["spec"].get("nodeName") != leaving:
+                    continue
+                what = "gone" if event.type == "DELETED" else (
+                    "terminating" if p["metadata"].get("deletionTimestamp") else "")
+                if what and (p["metadata"]["name"], what) not in seen:
+                    seen.append((p["metadata"]["name"], what))
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await mark_for_removal(client, leaving)
+
+        async def gone() -> bool:
+            names = {n["metadata"]["name"] for n in (await client.list(NODES)).items}
+            return leaving not in names
+        await eventually(gone, timeout=20.0, what=f"node {leaving} drained and removed")
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    daemon_pod = next(name for name, _ in seen if name != "app")
+    assert seen.index(("app", "gone")) < seen.index((daemon_pod, "terminating")), seen
     pods = await daemon_pods(client, uid)
     assert [p["spec"]["nodeName"] for p in pods if p["spec"]["nodeName"] == leaving] == []

@@ -14,13 +14,16 @@ A PinDaemon (:mod:`pincompute.model.infra`) runs one pod on every node it
   host-network pods.  The readiness gate a joining node carries is
   ``not-ready:NoSchedule``, which is *not* tolerated by default (as in
   Kubernetes): a new node gets its daemon pods once its health probes pass;
-* the node is neither being deleted nor leaving its pool (the node
-  provisioner's drain mark): a leaving node's daemon pods are deleted last by
-  the drain, and must not come back.
+* the node is not being deleted.
+
+A node leaving its pool (the node provisioner's drain mark) is a third case,
+:attr:`Fit.LEAVING`: its daemon pod is kept — the drain deletes it after every
+other pod, so a log shipper outlives what it ships — but nothing is created or
+rolled there (the pod would only be drained again).
 
 Each node is then in one :class:`NodeState` (what pod it has), and
-:data:`ACTIONS` says what to do, by whether it fits — a table a test reads
-whole.  :func:`plan` applies the table to every node and the rolling-update
+:data:`ACTIONS` says what to do, by how the daemon fits it — a table a test
+reads whole.  :func:`plan` applies the table to every node and the rolling-update
 budget: old pods are replaced ``maxUnavailable`` nodes at a time (a node whose
 daemon pod is missing, terminating, failed or not ready counts as unavailable;
 old pods that are not ready go first and free, as they are down already).
@@ -87,22 +90,30 @@ def daemon_tolerations(tolerations: Sequence[Mapping[str, Any]] | None, *,
     return out
 
 
+class Fit(enum.Enum):
+    YES = "the daemon runs there"
+    NO = "the daemon does not run there"
+    LEAVING = "the node is being drained: keep its pod, make none"
+
+
 def fits(node: Mapping[str, Any], *, node_selector: Mapping[str, str] | None,
-         tolerations: Sequence[Mapping[str, Any]]) -> bool:
+         tolerations: Sequence[Mapping[str, Any]]) -> Fit:
     """Whether the daemon should run on ``node`` (see the module docstring);
     ``tolerations`` already include the defaults (:func:`daemon_tolerations`)."""
     md = objects.meta(node)
-    if md.get("deletionTimestamp") or NODE_DRAIN_ANNOTATION in (md.get("annotations") or {}):
-        return False
+    if md.get("deletionTimestamp"):
+        return Fit.NO
     labels = md.get("labels") or {}
     if node_selector and any(labels.get(k) != v for k, v in node_selector.items()):
-        return False
+        return Fit.NO
     for taint in (node.get("spec") or {}).get("taints") or ():
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue  # PreferNoSchedule never keeps a daemon away
         if not any(tolerates(t, taint) for t in tolerations):
-            return False
-    return True
+            return Fit.NO
+    if NODE_DRAIN_ANNOTATION in (md.get("annotations") or {}):
+        return Fit.LEAVING
+    return Fit.YES
 
 
 # --- per node: a table ---------------------------------------------------------------------------
@@ -125,19 +136,24 @@ class Action(enum.Enum):
     REMOVE = "delete the pod: the node no longer fits"
 
 
-ACTIONS: Mapping[tuple[bool, NodeState], Action] = {
-    (True, NodeState.NONE): Action.CREATE,
-    (True, NodeState.DELETING): Action.WAIT,
-    (True, NodeState.FAILED): Action.REPLACE,
-    (True, NodeState.CURRENT): Action.KEEP,
-    (True, NodeState.OLD): Action.ROLL,
-    (False, NodeState.NONE): Action.NOTHING,
-    (False, NodeState.DELETING): Action.NOTHING,
-    (False, NodeState.FAILED): Action.REMOVE,
-    (False, NodeState.CURRENT): Action.REMOVE,
-    (False, NodeState.OLD): Action.REMOVE,
+ACTIONS: Mapping[tuple[Fit, NodeState], Action] = {
+    (Fit.YES, NodeState.NONE): Action.CREATE,
+    (Fit.YES, NodeState.DELETING): Action.WAIT,
+    (Fit.YES, NodeState.FAILED): Action.REPLACE,
+    (Fit.YES, NodeState.CURRENT): Action.KEEP,
+    (Fit.YES, NodeState.OLD): Action.ROLL,
+    (Fit.NO, NodeState.NONE): Action.NOTHING,
+    (Fit.NO, NodeState.DELETING): Action.NOTHING,
+    (Fit.NO, NodeState.FAILED): Action.REMOVE,
+    (Fit.NO, NodeState.CURRENT): Action.REMOVE,
+    (Fit.NO, NodeState.OLD): Action.REMOVE,
+    (Fit.LEAVING, NodeState.NONE): Action.NOTHING,
+    (Fit.LEAVING, NodeState.DELETING): Action.NOTHING,
+    (Fit.LEAVING, NodeState.FAILED): Action.REMOVE,
+    (Fit.LEAVING, NodeState.CURRENT): Action.KEEP,
+    (Fit.LEAVING, NodeState.OLD): Action.KEEP,
 }
-"""What to do on a node, by (the daemon fits it, what daemon pod it has)."""
+"""What to do on a node, by (how the daemon fits it, what daemon pod it has)."""
 
 
 def pod_ready(pod: Mapping[str, Any]) -> bool:
@@ -196,21 +212,22 @@ class Plan:
     unavailable: int = 0
 
 
-def plan(nodes: Mapping[str, bool], pods: Mapping[str, NodePods], *, max_unavailable: int,
+def plan(nodes: Mapping[str, Fit], pods: Mapping[str, NodePods], *, max_unavailable: int,
          rolling: bool) -> Plan:
-    """The plan over every node: ``nodes`` maps node → fits; ``pods`` node → its pods.
+    """The plan over every node: ``nodes`` maps node → :class:`Fit`; ``pods`` node → its
+    pods. Leaving nodes count nowhere (not desired, not misscheduled).
 
     ``rolling`` is the RollingUpdate strategy (else OnDelete: old pods are kept).
     """
     out = Plan()
     roll_ready: list[tuple[str, Obj]] = []
     for name in sorted(set(nodes) | set(pods)):
-        fit = nodes.get(name, False)  # a pod on a node that is gone: it does not fit
+        fit = nodes.get(name, Fit.NO)  # a pod on a node that is gone: it does not fit
         np = pods.get(name) or NodePods(NodeState.NONE)
         for extra in np.extras:
             out.delete.append((extra, "a second daemon pod on the node"))
         action = ACTIONS[(fit, np.state)]
-        if fit:
+        if fit is Fit.YES:
             out.desired += 1
             if np.pod is not None:
                 out.current += 1
@@ -220,7 +237,7 @@ def plan(nodes: Mapping[str, bool], pods: Mapping[str, NodePods], *, max_unavail
                 out.unavailable += not ready
             else:
                 out.unavailable += 1
-        elif np.pod is not None:
+        elif np.pod is not None and fit is Fit.NO:
             out.misscheduled += 1
         if action is Action.CREATE:
             out.create.append(name)
@@ -243,7 +260,7 @@ def plan(nodes: Mapping[str, bool], pods: Mapping[str, NodePods], *, max_unavail
 
 
 __all__ = [
-    "ACTIONS", "DEFAULT_TOLERATIONS", "HOST_NETWORK_TOLERATIONS", "Action", "NodePods",
+    "ACTIONS", "DEFAULT_TOLERATIONS", "HOST_NETWORK_TOLERATIONS", "Action", "Fit", "NodePods",
     "NodeState", "Plan", "daemon_tolerations", "fits", "node_pods", "plan", "pod_ended",
     "pod_ready", "tolerates",
 ]

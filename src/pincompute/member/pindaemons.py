@@ -14,8 +14,9 @@ fits and what to do on each node, and does it:
   later (node events requeue every daemon) — named ``<daemon>-<revision>-<node
   hash>``: a stable name, so a retry after a lost answer or a restarted
   manager meets ``AlreadyExists`` instead of making a second pod;
-* **delete** pods on nodes that stopped fitting (labels, taints, leaving),
-  failed pods, and duplicates;
+* **delete** pods on nodes that stopped fitting (labels, taints), failed
+  pods, and duplicates — but not on a node being drained: the drain deletes
+  its daemon pod after every other pod, and the operator makes none there;
 * **roll** pods of an older revision (:func:`~.podtemplate.template_hash` of
   the template and tolerations) ``maxUnavailable`` nodes at a time; a new pod
   is created only once the old one is gone (a node's agent never runs two).
@@ -76,7 +77,7 @@ from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .daemonplan import NodePods, daemon_tolerations, fits, node_pods, plan
+from .daemonplan import Fit, NodePods, daemon_tolerations, fits, node_pods, plan
 from .operator import (
     CREATED,
     DELETED,
@@ -182,7 +183,7 @@ class PinDaemonReconciler:
             node: node_pods(pods, revision=revision, revision_of=_revision_of)
             for node, pods in by_node_pods.items()}
         strategy = spec.get("updateStrategy") or {}
-        desired = sum(fit.values())
+        desired = sum(1 for f in fit.values() if f is Fit.YES)
         max_unavailable = max(1, resolve_count(strategy.get("maxUnavailable", 1), desired,
                                                round_up=True))
         todo = plan(fit, sorted_pods, max_unavailable=max_unavailable,
@@ -227,8 +228,11 @@ class PinDaemonReconciler:
     async def _delete(self, daemon: Obj, pod: Obj, why: str) -> bool:
         name = objects.name_of(pod)
         node = (pod.get("spec") or {}).get("nodeName") or "-"
+        # On a node that is gone no agent will finish a graceful deletion: at once.
+        grace = 0 if self.nodes.get(node) is None else None
         try:
             await self.client.delete(PODS, name, namespace=objects.namespace_of(pod),
+                                     grace_period_seconds=grace,
                                      preconditions=Preconditions(uid=objects.uid_of(pod)))
         except (NotFound, Conflict):
             return False
