@@ -52,7 +52,9 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pindaemons import add_pindaemon_controller
 from pincompute.member.pinpods import add_pinpod_controller
+from pincompute.member.pinsidecars import add_pinsidecar_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
@@ -205,6 +207,14 @@ def _pinpods(ctx: MemberContext) -> object:
     return add_pinpod_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                  identity=identity(), cluster=ctx.cluster, zone=ctx.zone,
                                  name=ctx.name, **ctx.options)
+def _pinsidecars(ctx: MemberContext) -> object:
+    return add_pinsidecar_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                     name=ctx.name, identity=identity(), **ctx.options)
+
+
+def _pindaemons(ctx: MemberContext) -> object:
+    return add_pindaemon_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                    name=ctx.name, identity=identity(), **ctx.options)
 
 
 def _node_provisioner(ctx: MemberContext) -> object:
@@ -233,6 +243,12 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("pinpods", _pinpods,
            description="PinPods become one pod each: updated in place or recreated, "
                        "stopped and started, failed over with their persistent volumes."),
+    member("pinsidecars", _pinsidecars,
+           description="PinSidecars: platform sidecars injected into matching pods at "
+                       "creation (every operator's create_pod), upgraded in place."),
+    member("pindaemons", _pindaemons,
+           description="PinDaemons: one platform pod per fitting node, rolled with "
+                       "maxUnavailable."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

@@ -40,6 +40,10 @@ UNREACHABLE_TAINT: Final = "node.kubernetes.io/unreachable"
 """The node's Ready condition is Unknown: its heartbeat stopped."""
 UNSCHEDULABLE_TAINT: Final = "node.kubernetes.io/unschedulable"
 """The node is cordoned (``spec.unschedulable``); tolerating it lets a pod land anyway."""
+DISK_PRESSURE_TAINT: Final = "node.kubernetes.io/disk-pressure"
+MEMORY_PRESSURE_TAINT: Final = "node.kubernetes.io/memory-pressure"
+PID_PRESSURE_TAINT: Final = "node.kubernetes.io/pid-pressure"
+NETWORK_UNAVAILABLE_TAINT: Final = "node.kubernetes.io/network-unavailable"
 
 # --- namespaces ---------------------------------------------------------------------------------
 
@@ -67,15 +71,19 @@ __all__ = [
     "APP_PART_OF_LABEL",
     "ARCH_LABEL",
     "DEFAULT_NAMESPACE",
+    "DISK_PRESSURE_TAINT",
     "DISRUPTION_TARGET",
     "GPU_RESOURCE",
     "HOSTNAME_LABEL",
     "INSTANCE_TYPE_LABEL",
     "KUBE_PUBLIC_NAMESPACE",
     "KUBE_SYSTEM_NAMESPACE",
+    "MEMORY_PRESSURE_TAINT",
+    "NETWORK_UNAVAILABLE_TAINT",
     "NODE_LEASE_NAMESPACE",
     "NOT_READY_TAINT",
     "OS_LABEL",
+    "PID_PRESSURE_TAINT",
     "POD_SCHEDULED",
     "REASON_PREEMPTED",
     "REASON_SCHEDULER_ERROR",

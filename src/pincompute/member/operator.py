@@ -21,6 +21,12 @@ the marks they leave must be spelled alike:
 * **Status.** Conditions go through :func:`pincompute.kube.objects.set_condition`
   (``lastTransitionTime`` moves only on a flip); :func:`observe` stamps
   ``observedGeneration``.
+* **Pod creation.** Operators create pods with :func:`create_pod`, never
+  ``client.create(PODS, ...)``: it passes the pod through the *pod admission*
+  hooks registered for that client (:func:`add_pod_admission`) first — the
+  PinSidecar operator's injection (:mod:`.sidecarinjection`) is one — so what
+  platform infrastructure adds to pods reaches every operator's pods alike, on
+  embedded and real clusters (where no mutating webhook does it).
 * **Events.** Every decision a user would want to see is an Event on the
   workload, written by :class:`pincompute.runtime.events.EventRecorder` (off the
   reconcile path, repeats aggregated); :func:`event_recorder` names it after the
@@ -29,12 +35,15 @@ the marks they leave must be spelled alike:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from pincompute.kube.names import label_value
 from pincompute.kube.objects import controller_of
 from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import PODS
 from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
 from pincompute.model.wellknown import (
     INDEX_LABEL,
@@ -134,6 +143,65 @@ def observe(obj: Obj, status: Obj | None = None) -> Obj:
     return target
 
 
+def resolve_count(value: int | str | None, total: int, *, round_up: bool,
+                  default: int = 1) -> int:
+    """An IntOrPercent (``maxUnavailable``, ``maxSurge``) as a count out of ``total``.
+
+    ``"25%"`` of 10 is 3 with ``round_up`` (Kubernetes rounds maxSurge and a
+    DaemonSet's maxUnavailable up), 2 without; ``None`` is ``default``.
+    """
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    fraction = int(value.rstrip("%")) * total / 100
+    return math.ceil(fraction) if round_up else math.floor(fraction)
+
+
+# --- pod creation --------------------------------------------------------------------------------
+
+PodAdmission = Callable[[Obj], Awaitable[Obj]]
+"""A hook a pod passes through before it is created: returns the pod (changed or not)."""
+
+_admission: weakref.WeakKeyDictionary[KubeClient, list[PodAdmission]] = \
+    weakref.WeakKeyDictionary()
+
+
+def add_pod_admission(client: KubeClient, hook: PodAdmission) -> Callable[[], None]:
+    """Pass every pod :func:`create_pod` creates through ``client`` through ``hook``.
+
+    Hooks run in the order added. Returns a function removing the hook (for a
+    controller that stops). Keyed by the client object: the operators of one member
+    cluster share their context's client.
+    """
+    hooks = _admission.setdefault(client, [])
+    hooks.append(hook)
+
+    def remove() -> None:
+        if hook in hooks:
+            hooks.remove(hook)
+
+    return remove
+
+
+async def admit_pod(client: KubeClient, pod: Obj) -> Obj:
+    """``pod`` after every admission hook of ``client`` (the pod itself when none)."""
+    for hook in tuple(_admission.get(client, ())):
+        pod = await hook(pod)
+    return pod
+
+
+async def create_pod(client: KubeClient, pod: Obj) -> Obj:
+    """Create ``pod`` (from :func:`~.podtemplate.pod_for`) after the pod admission hooks.
+
+    Every operator creates its pods through this, so platform sidecars are injected
+    into all of them. Returns the created pod; raises what ``client.create`` raises
+    (``AlreadyExists`` for a stable name taken, ...).
+    """
+    pod = await admit_pod(client, pod)
+    return await client.create(PODS, pod, namespace=pod["metadata"]["namespace"])
+
+
 # --- events ------------------------------------------------------------------------------------
 
 def event_recorder(client: KubeClient, *, operator: str, identity: str) -> EventRecorder:
@@ -150,6 +218,7 @@ def event_recorder(client: KubeClient, *, operator: str, identity: str) -> Event
 __all__ = [
     "BACK_OFF", "CREATED", "DELETED", "FAILED", "FAILED_CREATE", "FAILED_DELETE", "FAILED_OVER",
     "NORMAL", "RECREATED", "SCALED", "SUCCEEDED", "UPDATED_IN_PLACE", "WARNING",
-    "event_recorder", "is_controlled_by", "observe", "owner_selector", "shard_of",
+    "PodAdmission", "add_pod_admission", "admit_pod", "create_pod", "event_recorder",
+    "is_controlled_by", "observe", "owner_selector", "resolve_count", "shard_of",
     "workload_labels",
 ]

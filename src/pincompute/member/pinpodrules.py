@@ -68,6 +68,7 @@ from pincompute.model.wellknown import (
 
 from .operator import is_controlled_by
 from .podtemplate import Backend, parse_hashes, pod_for, template_hash
+from .sidecarinjection import strip_injected
 
 Obj = dict[str, Any]
 
@@ -146,7 +147,8 @@ def changed_containers(live: Mapping[str, Any], desired: Mapping[str, Any]) -> l
 def why_recreate(live: Mapping[str, Any], desired: Mapping[str, Any], *,
                  backend: Backend) -> str:
     """Why the change cannot be made in place, in words (for the status and the Event)."""
-    old_spec, new_spec = live.get("spec") or {}, desired.get("spec") or {}
+    # What the platform injected (PinSidecars) is not the PinPod's change.
+    old_spec, new_spec = strip_injected(live.get("spec") or {}, live), desired.get("spec") or {}
     old_names = [c["name"] for c in old_spec.get("containers") or ()] + [
         c["name"] for c in old_spec.get("initContainers") or ()]
     new_names = [c["name"] for c in new_spec.get("containers") or ()] + [

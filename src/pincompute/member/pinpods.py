@@ -75,6 +75,7 @@ from .operator import (
     RECREATED,
     UPDATED_IN_PLACE,
     WARNING,
+    create_pod,
     event_recorder,
     is_controlled_by,
     observe,
@@ -237,8 +238,8 @@ class PinPodReconciler:
         if self.backend == "kubernetes":
             await self._ensure_claims(obj)
         try:
-            created = await self.client.create(PODS, desired,
-                                               namespace=objects.namespace_of(obj))
+            # Through the pod admission hooks: platform sidecars are injected here.
+            created = await create_pod(self.client, desired)
         except AlreadyExists:
             return Result(requeue=True)  # the old pod is still going: wait for it
         except Exception as exc:

@@ -337,6 +337,21 @@ def _kube_volume(v: Mapping[str, Any], owner: Mapping[str, Any], kinds: list[str
     return dict(v)  # emptyDir, configMap, secret: core sources already
 
 
+def kube_sidecar(container: Mapping[str, Any]) -> Obj:
+    """A PinCompute sidecar container as a real cluster's native sidecar (an init container
+    with ``restartPolicy: Always``), as :func:`pod_for` writes it."""
+    return _kube_container(container) | {"restartPolicy": "Always"}
+
+
+def kube_volume(volume: Mapping[str, Any], *, owner: Mapping[str, Any]
+                ) -> tuple[Obj, str | None]:
+    """A PinCompute volume as a core volume, as :func:`pod_for` writes it, and its
+    ``name=kind`` entry for ``pincompute.io/volume-kinds`` (None for core sources)."""
+    kinds: list[str] = []
+    out = _kube_volume(volume, owner, kinds)
+    return out, (kinds[0] if kinds else None)
+
+
 def parse_hashes(value: str | None) -> dict[str, str]:
     """The ``pincompute.io/container-hashes`` annotation back as name → hash."""
     if not value:
@@ -346,6 +361,7 @@ def parse_hashes(value: str | None) -> dict[str, str]:
 
 __all__ = [
     "Backend", "ContainerDiff", "PodGroup", "claim_name", "container_hash", "container_hashes",
-    "diff_containers", "parse_hashes", "persistent_claims", "pod_for", "share_claim_name",
+    "diff_containers", "kube_sidecar", "kube_volume", "parse_hashes", "persistent_claims",
+    "pod_for", "share_claim_name",
     "template_hash",
 ]

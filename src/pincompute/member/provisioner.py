@@ -30,8 +30,9 @@ agents, so this package needs nothing of the node agent's internals.
 * **Draining** a marked node follows :data:`DRAIN_STEPS`, a table from what the
   node is in (:func:`drain_phase`) to what to do: delete its pods, each with its
   own grace period (the agent stops their containers — SIGTERM, SIGKILL at the
-  end of the grace period — and finishes each deletion); wait for them; past
-  ``drain_timeout`` delete what is left at once; with no pod left stop the
+  end of the grace period — and finishes each deletion), daemon pods (label
+  :data:`~pincompute.model.wellknown.DAEMON_POD_LABEL`) only once the others are
+  gone; wait for them; past ``drain_timeout`` delete what is left at once; with no pod left stop the
   agent, then delete the Node (foreground: its Lease and address block go
   first, so a later node of the same name starts clean).
 * **Deleting a pool**: the finalizer :data:`FINALIZER` holds the deletion while
@@ -66,6 +67,7 @@ from pincompute.kube.resource import NODES, PODS
 from pincompute.model.platform import NodePoolSpec
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.views import spec_view
+from pincompute.model.wellknown import DAEMON_POD_LABEL
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
 from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
 from pincompute.model.wellknown import NODE_PROVISIONER_FINALIZER as FINALIZER
@@ -422,6 +424,10 @@ class NodeProvisioner:
         """One step of a leaving node's drain; seconds until it needs another look."""
         name = objects.name_of(node)
         pods = self.pods.by_index(BY_NODE, name)
+        # Daemon pods (node agents: log shippers, ...) go last, once every other pod is
+        # gone, and their daemon does not put them back on a leaving node: the drain
+        # never waits for them to be replaced (kubectl drain --ignore-daemonsets).
+        pods = [p for p in pods if not _is_daemon_pod(p)] or pods
         undeleted = [p for p in pods if not objects.is_deleting(p)]
         started = (objects.meta(node).get("annotations") or {}).get(DRAIN_ANNOTATION, "")
         try:
@@ -477,6 +483,10 @@ class NodeProvisioner:
                                      namespace=objects.namespace_of(pod),
                                      grace_period_seconds=grace,
                                      preconditions=Preconditions(uid=objects.uid_of(pod)))
+
+
+def _is_daemon_pod(pod: Mapping[str, Any]) -> bool:
+    return (objects.meta(pod).get("labels") or {}).get(DAEMON_POD_LABEL) == "true"
 
 
 async def mark_for_removal(client: KubeClient, name: str) -> bool:

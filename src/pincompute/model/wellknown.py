@@ -85,6 +85,15 @@ RESTART_TOKEN_ENV: Final = "PINCOMPUTE_RESTART_TOKEN"
 """The environment variable carrying a PinPod container's restart token (``spec.restarts``):
 a new token changes that container's spec alone, so the node agent restarts it alone."""
 
+# --- platform infrastructure: daemons and injected sidecars -------------------------------------
+
+DAEMON_POD_LABEL: Final = "pincompute.io/daemon-pod"
+"""On a PinDaemon's pods (value ``"true"``): a node agent; a node drain deletes these last
+and does not wait for them to be replaced (``kubectl drain --ignore-daemonsets``)."""
+SIDECARS_ANNOTATION: Final = "pincompute.io/sidecars"
+"""On a pod PinSidecars were injected into: JSON ``{pinsidecar: {"version": hash,
+"containers": [...], "volumes": [...]}}`` — what each injected and at which version."""
+
 # --- projects and clusters ----------------------------------------------------------------------
 
 PROJECT_LABEL: Final = "pincompute.io/project"
@@ -122,7 +131,8 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "DATA_PATH_ANNOTATION",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "DAEMON_POD_LABEL",
+    "DATA_PATH_ANNOTATION",
     "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_LABEL", "NETWORK_MODE_ANNOTATION",
     "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_PROVISIONER_FINALIZER",
     "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND", "OWNER_UID_LABEL", "PART_OF",
@@ -130,7 +140,7 @@ __all__ = [
     "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION", "PREEMPTIBLE", "PREFIX",
     "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RESTART_TOKEN_ENV",
     "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
-    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL",
-    "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL", "NodeRuntimeKind",
-    "Tier"
+    "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS",
+    "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL",
+    "NodeRuntimeKind", "Tier",
 ]
