@@ -78,6 +78,24 @@ VOLUME_KINDS_ANNOTATION: Final = "pincompute.io/volume-kinds"
 NETWORK_MODE_ANNOTATION: Final = "pincompute.io/network-mode"
 """On pods made for real clusters: the PinCompute ``networkMode`` (core pods lack the field)."""
 
+# --- jobs and cron jobs ------------------------------------------------------------------------
+
+JOB_TRACKING_FINALIZER: Final = "pincompute.io/job-tracking"
+"""On a PinJob's pods: the pod is not counted in the job's status yet (it may not go
+before it is, so no finished pod is lost or counted twice across operator restarts)."""
+JOB_RESTART_LABEL: Final = "pincompute.io/job-restart"
+"""On a PinJob's pods: the job restart (``RestartJob``) they were created in, from 0."""
+INDEX_FAILURES_ANNOTATION: Final = "pincompute.io/index-failure-count"
+"""On a PinJob's indexed pods: failures of the same index before this pod."""
+JOB_HOSTS_SUFFIX: Final = "-hosts"
+"""The discovery ConfigMap of a PinJob with groups is ``<job>-hosts``."""
+JOB_HOSTS_MOUNT: Final = "/etc/pincompute/job"
+"""Where every container of a PinJob with groups finds the discovery file ``hosts``."""
+CRON_TRIGGER_ANNOTATION: Final = "pincompute.io/trigger"
+"""On a PinCronJob: a nonce; a new value runs the job now (the API sets it)."""
+CRON_SCHEDULED_TIME_ANNOTATION: Final = "pincompute.io/scheduled-time"
+"""On a PinJob a PinCronJob created: the schedule time it runs for (RFC 3339)."""
+
 # --- projects and clusters ----------------------------------------------------------------------
 
 PROJECT_LABEL: Final = "pincompute.io/project"
@@ -115,7 +133,9 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "DATA_PATH_ANNOTATION",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CRON_SCHEDULED_TIME_ANNOTATION",
+    "CRON_TRIGGER_ANNOTATION", "INDEX_FAILURES_ANNOTATION", "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX",
+    "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "DATA_PATH_ANNOTATION",
     "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_LABEL", "NETWORK_MODE_ANNOTATION",
     "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_PROVISIONER_FINALIZER",
     "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND", "OWNER_UID_LABEL", "PART_OF",
