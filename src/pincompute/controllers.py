@@ -52,6 +52,8 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pincronjobs import add_pincronjob_controller
+from pincompute.member.pinjobs import add_pinjob_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
@@ -200,6 +202,16 @@ def _scheduler(ctx: MemberContext) -> object:
     return Scheduler.attach(ctx.manager, ctx.client, **options)
 
 
+def _pinjobs(ctx: MemberContext) -> object:
+    return add_pinjob_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                 name=ctx.name, identity=identity(), **ctx.options)
+
+
+def _pincronjobs(ctx: MemberContext) -> object:
+    return add_pincronjob_controller(ctx.manager, client=ctx.client, name=ctx.name,
+                                     identity=identity(), **ctx.options)
+
+
 def _node_provisioner(ctx: MemberContext) -> object:
     assert ctx.nodes is not None  # node-side entries run only where nodes are ours
     host = AgentHost(ctx.client, zone=ctx.zone, runtime=ctx.nodes.runtime,
@@ -223,6 +235,12 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("scheduler", _scheduler,
            description="The pod scheduler (on real clusters a secondary scheduler: pods "
                        "whose schedulerName is pincompute)."),
+    member("pinjobs", _pinjobs,
+           description="PinJobs become pods run to completion: counted once, retried with "
+                       "back-off, groups with stable names, deadlines, suspend, TTL."),
+    member("pincronjobs", _pincronjobs,
+           description="PinCronJobs create PinJobs on schedule: time zones, concurrency, "
+                       "missed runs after downtime, history limits, manual triggers."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

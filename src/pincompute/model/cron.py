@@ -167,6 +167,7 @@ class PinCronJobStatus(WorkloadStatusBase, FederatedStatusMixin):
 
 
 __all__ = [
-    "MACROS", "MAX_FIELD_ITEMS", "MAX_SCHEDULE_LENGTH", "MAX_YEARS_BETWEEN_RUNS", "CronSchedule", "JobTemplate", "PinCronJobSpec", "PinCronJobStatus", "TimeZone",
+    "MACROS", "MAX_FIELD_ITEMS", "MAX_SCHEDULE_LENGTH", "MAX_YEARS_BETWEEN_RUNS",
+    "CronSchedule", "JobTemplate", "PinCronJobSpec", "PinCronJobStatus", "TimeZone",
     "cron_errors", "time_zone_errors",
 ]
