@@ -51,7 +51,7 @@ from typing import Any
 
 from pincompute.kube import objects
 from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
-from pincompute.kube.protocol import KubeClient
+from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import CONFIGMAPS, PODS
 from pincompute.model.jobs import PinJobSpec
 from pincompute.model.registry import PINJOBS
@@ -602,7 +602,7 @@ class PinJobReconciler:
         with contextlib.suppress(NotFound):
             await self.client.delete(PODS, objects.name_of(pod),
                                      namespace=objects.namespace_of(pod),
-                                     preconditions={"uid": objects.uid_of(pod)})
+                                     preconditions=Preconditions(uid=objects.uid_of(pod)))
 
     async def _expire(self, job: Obj, spec: PinJobSpec, *, now: float) -> Result | None:
         """``ttlSecondsAfterFinished``: delete the job that long after it finished."""
@@ -623,7 +623,7 @@ class PinJobReconciler:
         with contextlib.suppress(NotFound):
             await self.client.delete(PINJOBS, objects.name_of(job),
                                      namespace=objects.namespace_of(job),
-                                     preconditions={"uid": objects.uid_of(job)},
+                                     preconditions=Preconditions(uid=objects.uid_of(job)),
                                      propagation_policy="Background")
         return None
 
