@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pincompute.kube.backends.embedded import EmbeddedStore
-from pincompute.kube.errors import Invalid
+from pincompute.kube.errors import Invalid, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS, NAMESPACES
 from pincompute.member.cronschedule import MISS_COUNT_CAP, latest_at_or_before, missed, next_after
@@ -24,6 +24,11 @@ from pincompute.model.cron import cron_errors
 from pincompute.model.registry import PINCRONJOBS, PINJOBS
 from pincompute.model.wellknown import CRON_TRIGGER_ANNOTATION
 from pincompute.runtime.manager import Manager
+from tests.node.conftest import (  # noqa: F401 - make_agent and node_root are fixtures
+    PYTHON,
+    make_agent,
+    node_root,
+)
 from tests.waiting import eventually
 
 API = f"{GROUP}/{VERSION}"
@@ -288,3 +293,68 @@ async def test_manual_trigger_suspend_and_history_limits(operator: Operator) -> 
     await eventually(pruned, what="history limits applied")
     # suspended: the schedule never ran anything by itself
     assert all("manual-" in n for n in await operator.jobs())
+
+
+# --- end to end: the cron job's runs are real processes ---------------------------------------
+
+async def test_a_cron_job_fires_real_runs_on_schedule_and_after_downtime(
+        cluster: KubeClient, make_agent: Any) -> None:  # noqa: F811
+    from prometheus_client import CollectorRegistry
+
+    from pincompute.member.pinjobs import add_pinjob_controller
+    from pincompute.scheduler import Scheduler
+    from pincompute.scheduler.metrics import SchedulerMetrics
+
+    await make_agent("p1")
+    clock = Clock(time.time())
+
+    def manager() -> tuple[Manager, asyncio.Task[None]]:
+        m = Manager(name="member", shutdown_timeout=5.0)
+        Scheduler.attach(m, cluster, metrics=SchedulerMetrics(registry=CollectorRegistry()),
+                         initial_backoff=0.05, max_backoff=0.3)
+        add_pinjob_controller(m, client=cluster, backend="embedded", clock=clock)
+        add_pincronjob_controller(m, client=cluster, clock=clock, max_wait=0.05)
+        return m, asyncio.create_task(m.run())
+
+    cron = cronjob("report", schedule="0 * * * *")
+    cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] = [
+        PYTHON, "-c", "print('report done')"]
+    await cluster.create(PINCRONJOBS, cron)
+    t0 = await created_at(cluster, "report")
+    first = next_after("0 * * * *", "UTC", t0)
+    assert first is not None
+    clock.now = first + 1
+    m, task = manager()
+
+    async def succeeded(name: str) -> bool:
+        try:
+            job = await cluster.get(PINJOBS, name, namespace="default")
+        except NotFound:
+            return False
+        return (job.get("status") or {}).get("phase") == "Succeeded"
+
+    try:
+        await eventually(lambda: succeeded(job_name("report", first)), timeout=20,
+                         what="the scheduled run to succeed")
+        m.stop()
+        await task
+        clock.now = first + 5 * 3600 + 10  # down across four more runs
+        m, task = manager()
+        latest = first + 5 * 3600
+        await eventually(lambda: succeeded(job_name("report", latest)), timeout=20,
+                         what="the most recent missed run to succeed")
+        names = [j["metadata"]["name"] for j in await cluster.list(PINJOBS,
+                                                                  namespace="default")]
+        assert sorted(names) == sorted([job_name("report", first), job_name("report", latest)])
+        events = [e for e in await cluster.list(EVENTS, namespace="default")
+                  if e["involvedObject"]["name"] == "report"
+                  and e["reason"] == "MissedSchedules"]
+        assert events and events[0]["message"].startswith("5 scheduled runs")
+
+        async def recorded() -> bool:
+            got = await cluster.get(PINCRONJOBS, "report", namespace="default")
+            return bool((got.get("status") or {}).get("lastSuccessfulTime"))
+        await eventually(recorded, what="lastSuccessfulTime")
+    finally:
+        m.stop()
+        await task

@@ -37,10 +37,12 @@ from pincompute.model.wellknown import (
     OWNER_UID_LABEL,
     SIM_ANNOTATION_PREFIX,
 )
+from pincompute.node.runtimeapi import NodeClient
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler
 from pincompute.scheduler.metrics import SchedulerMetrics
 from tests.node.conftest import (  # noqa: F401 - make_agent and node_root are fixtures
+    PYTHON,
     make_agent,
     node_root,
 )
@@ -413,3 +415,40 @@ async def test_operator_restarts_mid_job_without_duplicate_or_lost_pods(
     pods = await member.pods(job)
     assert len(pods) == 12
     assert sorted(int(p["metadata"]["name"].rsplit("-", 1)[1]) for p in pods) == list(range(12))
+
+
+# --- end to end: real processes ---------------------------------------------------------------
+
+PARTIAL_SUM = """
+import os
+i = int(os.environ["JOB_COMPLETION_INDEX"])
+n, parts = 1_000_000, 4
+lo, hi = i * n // parts, (i + 1) * n // parts
+print(f"partial {i} {sum(range(lo, hi))}", flush=True)
+"""
+
+
+async def test_an_indexed_job_of_real_processes_computes_a_sum(
+        cluster: KubeClient, make_agent: Any) -> None:  # noqa: F811
+    agent = await make_agent("p1")
+    member = Member(cluster)
+    await member.start()
+    try:
+        job = pinjob("sum", completions=4, parallelism=2, completionMode="Indexed")
+        job["spec"]["template"]["spec"]["containers"][0]["command"] = [PYTHON, "-c",
+                                                                       PARTIAL_SUM]
+        await cluster.create(PINJOBS, job)
+        done = await member.finished("sum")
+        assert done["status"]["completedIndexes"] == "0-3"
+        assert done["status"]["succeeded"] == 4
+        client = NodeClient(agent.api_endpoint, agent.api_token)
+        total = 0
+        for pod in await member.pods(done):
+            name = pod["metadata"]["name"]
+            text = b"".join([c async for c in client.logs("default", name, "main")]).decode()
+            _, index, value = text.split()
+            assert f"sum-{index}" == name
+            total += int(value)
+        assert total == sum(range(1_000_000))
+    finally:
+        await member.stop()

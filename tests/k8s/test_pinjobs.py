@@ -1,0 +1,72 @@
+"""A PinJob reaches its completions on kwok nodes through ``pincompute controller member``
+(kwok's ``pod-complete`` stage finishes pods owned by a Job or a PinJob)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pincompute.kube import NotFound
+from pincompute.kube.resource import NAMESPACES, PODS, Resource
+from pincompute.kubeenv import KubeEnv
+from pincompute.model.base import GROUP, VERSION
+from pincompute.model.registry import PINJOBS
+from pincompute.model.wellknown import JOB_TRACKING_FINALIZER, OWNER_UID_LABEL
+
+from .support import eventually, pincompute, start_controller, stop
+
+pytestmark = pytest.mark.slow
+
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
+                           status_subresource=False)
+
+
+async def test_a_pinjob_reaches_its_completions_on_kwok_nodes(
+        kube_env: KubeEnv, tmp_path: Path) -> None:
+    member = kube_env.members[0]
+    assert pincompute("install", "--kubeconfig", str(member.kubeconfig), "--role", "member",
+                      "--cluster", member.name).returncode == 0
+    proc = start_controller(tmp_path / "member.log", "member", "--cluster", member.name,
+                            "--kubeconfig", str(member.kubeconfig), "--lease-duration", "4")
+    client = member.client()
+    ns = "jobs"
+    try:
+        await client.create(NAMESPACES, {"metadata": {"name": ns}})
+
+        async def default_account() -> bool:
+            try:
+                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
+                return True
+            except NotFound:
+                return False
+
+        await eventually(default_account, timeout=30, what="the default service account")
+        await client.create(PINJOBS, {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "PinJob",
+            "metadata": {"name": "batch", "namespace": ns},
+            "spec": {"completions": 6, "parallelism": 3, "completionMode": "Indexed",
+                     "template": {"spec": {"containers": [
+                         {"name": "main", "image": "busybox:1.36",
+                          "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}}},
+            namespace=ns)
+
+        async def done() -> dict | None:
+            status = (await client.get(PINJOBS, "batch", namespace=ns)).get("status") or {}
+            uncounted = status.get("uncountedTerminatedPods") or {}
+            return status if status.get("phase") == "Succeeded" and not uncounted.get(
+                "succeeded") else None
+
+        status = await eventually(done, timeout=90, what="the job's completions")
+        assert status["succeeded"] == 6 and status["completedIndexes"] == "0-5"
+        job = await client.get(PINJOBS, "batch", namespace=ns)
+        pods = (await client.list(PODS, namespace=ns, label_selector=(
+            f"{OWNER_UID_LABEL}={job['metadata']['uid']}"))).items
+        assert len(pods) == 6
+        assert {p["spec"]["nodeName"] for p in pods} <= set(member.node_names)
+        assert not any(JOB_TRACKING_FINALIZER in (p["metadata"].get("finalizers") or ())
+                       for p in pods)
+    finally:
+        assert stop(proc) == 0, (tmp_path / "member.log").read_text()[-3000:]
+        await client.delete(NAMESPACES, ns)
+        await client.close()
