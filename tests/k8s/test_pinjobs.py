@@ -1,5 +1,10 @@
-"""A PinJob reaches its completions on kwok nodes through ``pincompute controller member``
-(kwok's ``pod-complete`` stage finishes pods owned by a Job or a PinJob)."""
+"""A PinJob reaches its counts on kwok nodes through ``pincompute controller member``.
+
+kwok runs the pods (its ``pod-ready`` stage makes them Running) but finishes only pods
+owned by a ``Job`` (its ``pod-complete`` stage; the stages come from kwok's own source), so
+PinJob pods never succeed by themselves: the test checks the running count (parallelism),
+then finishes each running pod as a kubelet would (status ``Succeeded``, exit code 0) and
+checks the job counts them to its completions."""
 
 from __future__ import annotations
 
@@ -51,13 +56,41 @@ async def test_a_pinjob_reaches_its_completions_on_kwok_nodes(
                           "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}}},
             namespace=ns)
 
+        async def pods_of_job() -> list[dict]:
+            job = await client.get(PINJOBS, "batch", namespace=ns)
+            return list((await client.list(PODS, namespace=ns, label_selector=(
+                f"{OWNER_UID_LABEL}={job['metadata']['uid']}"))).items)
+
+        async def three_running() -> list[dict] | None:
+            status = (await client.get(PINJOBS, "batch", namespace=ns)).get("status") or {}
+            running = [p for p in await pods_of_job()
+                       if (p.get("status") or {}).get("phase") == "Running"]
+            return running if len(running) == 3 and status.get("active") == 3 else None
+
+        finished: set[str] = set()
+        while len(finished) < 6:
+            for pod in await eventually(three_running, timeout=60, what="3 running pods"):
+                if pod["metadata"]["name"] in finished:
+                    continue
+                now = "2026-01-01T00:00:00Z"
+                pod["status"]["phase"] = "Succeeded"
+                pod["status"]["containerStatuses"] = [
+                    {"name": "main", "image": "busybox:1.36", "imageID": "", "ready": False,
+                     "restartCount": 0, "started": False,
+                     "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                              "startedAt": now, "finishedAt": now}}}]
+                await client.update_status(PODS, pod)
+                finished.add(pod["metadata"]["name"])
+                if len(finished) == 6:
+                    break
+
         async def done() -> dict | None:
             status = (await client.get(PINJOBS, "batch", namespace=ns)).get("status") or {}
             uncounted = status.get("uncountedTerminatedPods") or {}
             return status if status.get("phase") == "Succeeded" and not uncounted.get(
                 "succeeded") else None
 
-        status = await eventually(done, timeout=90, what="the job's completions")
+        status = await eventually(done, timeout=60, what="the job's completions")
         assert status["succeeded"] == 6 and status["completedIndexes"] == "0-5"
         job = await client.get(PINJOBS, "batch", namespace=ns)
         pods = (await client.list(PODS, namespace=ns, label_selector=(

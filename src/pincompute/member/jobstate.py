@@ -143,6 +143,35 @@ def group_slots(groups: Sequence[tuple[str, int]]) -> list[Slot]:
     return out
 
 
+# --- pods --------------------------------------------------------------------------------------
+
+def pod_outcome(pod: Mapping[str, Any]) -> str | None:
+    """``Succeeded``, ``Failed`` or None (still active or stopping)."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase if phase in ("Succeeded", "Failed") else None
+
+
+def finished_at(pod: Mapping[str, Any]) -> str | None:
+    """When the pod's last container terminated (RFC 3339), if any did."""
+    latest = None
+    for c in (pod.get("status") or {}).get("containerStatuses") or ():
+        at = ((c.get("state") or {}).get("terminated") or {}).get("finishedAt")
+        if at and (latest is None or at > latest):
+            latest = at
+    return latest
+
+
+def next_pod_name(base: str, taken: Iterable[str]) -> str:
+    """``base`` for an index's first pod, ``base-<n>`` (the lowest free n) after that."""
+    names = set(taken)
+    if base not in names:
+        return base
+    n = 1
+    while f"{base}-{n}" in names:
+        n += 1
+    return f"{base}-{n}"
+
+
 # --- failure policy ------------------------------------------------------------------------------
 
 def exit_codes(pod: Mapping[str, Any], *, sidecars: frozenset[str] = frozenset()
@@ -222,6 +251,7 @@ def backoff_delay(failures: int, *, base: float, cap: float) -> float:
 
 __all__ = [
     "TERMINAL", "TRANSITIONS", "JobEvent", "JobPhase", "Slot", "active_seconds",
-    "backoff_delay", "exit_codes", "failure_action", "format_index_set", "group_slots",
-    "parse_index_set", "success_by_policy", "transition",
+    "backoff_delay", "exit_codes", "failure_action", "finished_at", "format_index_set",
+    "group_slots", "next_pod_name", "parse_index_set", "pod_outcome", "success_by_policy",
+    "transition",
 ]

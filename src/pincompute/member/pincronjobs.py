@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.model.cron import PinCronJobSpec
 from pincompute.model.registry import PINCRONJOBS, PINJOBS
@@ -154,7 +154,10 @@ class PinCronJobReconciler:
             status["nextScheduleTime"] = _rfc3339(upcoming)
         observe(cron, status)
         if status != (cron.get("status") or {}):
-            await self.client.update_status(PINCRONJOBS, {**cron, "status": status})
+            try:
+                await self.client.update_status(PINCRONJOBS, {**cron, "status": status})
+            except Conflict:
+                return Result(requeue=True)  # runs are named: the retry creates nothing twice
         await self._prune(cron, spec, children)
 
         wait = None if upcoming is None else max(upcoming - now, 0.0) + 0.01

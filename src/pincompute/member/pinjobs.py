@@ -59,8 +59,6 @@ from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     INDEX_FAILURES_ANNOTATION,
     INDEX_LABEL,
-    JOB_HOSTS_MOUNT,
-    JOB_HOSTS_SUFFIX,
     JOB_RESTART_LABEL,
     JOB_TRACKING_FINALIZER,
     OWNER_UID_LABEL,
@@ -72,6 +70,14 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .jobgroups import (
+    current_hosts,
+    group_env,
+    hosts_configmap,
+    hosts_text,
+    mount_hosts,
+    stable_name,
+)
 from .jobstate import (
     TERMINAL,
     JobEvent,
@@ -81,9 +87,12 @@ from .jobstate import (
     backoff_delay,
     exit_codes,
     failure_action,
+    finished_at,
     format_index_set,
     group_slots,
+    next_pod_name,
     parse_index_set,
+    pod_outcome,
     success_by_policy,
     transition,
 )
@@ -105,8 +114,6 @@ from .podtemplate import Backend, pod_for
 Obj = dict[str, Any]
 BY_OWNER = "owner-uid"
 BY_JOB_NAME = "pinjob-name"
-HOSTS_KEY = "hosts"
-HOSTS_VOLUME = "pincompute-job-hosts"
 SUSPENDED_REASON = "JobSuspended"
 RESUMED_REASON = "JobResumed"
 RESTARTED_REASON = "JobRestarted"
@@ -128,12 +135,6 @@ def _rfc3339(t: float) -> str:
 
 def _epoch(value: str | None) -> float | None:
     return objects.parse_time(value).timestamp() if value else None
-
-
-def pod_outcome(pod: Mapping[str, Any]) -> str | None:
-    """``Succeeded``, ``Failed`` or None (still active or stopping)."""
-    phase = (pod.get("status") or {}).get("phase")
-    return phase if phase in ("Succeeded", "Failed") else None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -186,7 +187,10 @@ class PinJobReconciler:
                 await self._release(pod)
         if job is None or live_uid is None:
             return None
-        return await self._sync(job)
+        try:
+            return await self._sync(job)
+        except Conflict:
+            return Result(requeue=True)  # the job moved on: look again from the cache
 
     async def _sync(self, job: Obj) -> Result | None:
         now = self.clock()
@@ -283,7 +287,7 @@ class PinJobReconciler:
             outcome = pod_outcome(pod)
             uid = objects.uid_of(pod)
             if outcome == "Failed":
-                finished = _epoch(_finished_at(pod))
+                finished = _epoch(finished_at(pod))
                 if finished is not None:
                     seen.last_failure = max(seen.last_failure or 0.0, finished)
             if outcome is None:
@@ -441,11 +445,11 @@ class PinJobReconciler:
                           labels={JOB_RESTART_LABEL: str(restarts)},
                           annotations=({INDEX_FAILURES_ANNOTATION: str(failures)}
                                        if slot is not None else None),
-                          hostname=(f"{name}-{slot.group}-{slot.local}"
+                          hostname=(stable_name(name, slot)
                                     if slot is not None and slot.group else None),
                           subdomain=name if slot is not None and slot.group else None)
             if slot is not None and slot.group is not None:
-                _mount_hosts(pod, name)
+                mount_hosts(pod, name)
             pod["metadata"]["finalizers"] = [JOB_TRACKING_FINALIZER]
             try:
                 await self.client.create(PODS, pod)
@@ -480,7 +484,8 @@ class PinJobReconciler:
                         else f"{job}-{slot.index}")
                 failures = max((_index_failures(p) + (1 if pod_outcome(p) == "Failed" else 0)
                                 for p in mine), default=0)
-                out.append((slot, _next_name(base, mine), failures))
+                name = next_pod_name(base, (objects.name_of(p) for p in mine))
+                out.append((slot, name, failures))
             return out
         uncounted = status.get("uncountedTerminatedPods") or {}
         succeeded = _int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
@@ -497,44 +502,28 @@ class PinJobReconciler:
             taken.add(f"{job}-{n}")
         return out
 
-    def _env(self, job: Obj, spec: PinJobSpec, slot: Slot | None) -> dict[str, str]:
+    @staticmethod
+    def _env(job: Obj, spec: PinJobSpec, slot: Slot | None) -> dict[str, str]:
         name = objects.name_of(job)
         env = {"PINCOMPUTE_JOB_NAME": name}
-        if slot is not None:
-            env["JOB_COMPLETION_INDEX"] = str(slot.local)
         if slot is not None and slot.group is not None:
-            env["PINCOMPUTE_JOB_GROUP"] = slot.group
-            env["PINCOMPUTE_HOSTS_FILE"] = f"{JOB_HOSTS_MOUNT}/{HOSTS_KEY}"
-            for g in spec.groups or ():
-                key = "PINCOMPUTE_" + g.name.upper().replace("-", "_") + "_HOSTS"
-                env[key] = ",".join(f"{name}-{g.name}-{i}" for i in range(g.replicas))
+            env.update(group_env(name, [(g.name, g.replicas) for g in spec.groups or ()], slot))
+        elif slot is not None:
+            env["JOB_COMPLETION_INDEX"] = str(slot.local)
         return env
 
     async def _publish_hosts(self, job: Obj, slots: list[Slot], seen: _Pass) -> None:
-        """The discovery ConfigMap: ``<ip> <stable name>`` for every pod with an address."""
+        """Rewrite the discovery ConfigMap when the addresses changed (``status.hosts``)."""
         name = objects.name_of(job)
-        hosts: dict[str, str] = {}
-        by_slot = {s.index: s for s in slots}
-        for index, pods in seen.by_index.items():
-            slot = by_slot.get(index)
-            live = [p for p in pods if not objects.is_deleting(p)
-                    and (p.get("status") or {}).get("podIP") and pod_outcome(p) != "Failed"]
-            if slot is not None and live:
-                hosts[f"{name}-{slot.group}-{slot.local}"] = live[-1]["status"]["podIP"]
+        hosts = current_hosts(name, slots, seen.by_index)
         status = job["status"]
-        if hosts == (status.get("hosts") or {}) and status.get("hosts") is not None:
+        if status.get("hosts") is not None and hosts == status["hosts"]:
             return
-        text = "".join(f"{ip} {host}\n" for host, ip in sorted(
-            hosts.items(), key=lambda kv: _host_order(kv[0], by_slot, name)))
-        cm = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": name + JOB_HOSTS_SUFFIX,
-                           "namespace": objects.namespace_of(job),
-                           "ownerReferences": [objects.owner_reference(job)]},
-              "data": {HOSTS_KEY: text}}
+        cm = hosts_configmap(job, hosts_text(hosts, slots, name))
         try:
             await self.client.create(CONFIGMAPS, cm)
         except AlreadyExists:
-            await self.client.patch(CONFIGMAPS, name + JOB_HOSTS_SUFFIX, {"data": cm["data"]},
+            await self.client.patch(CONFIGMAPS, cm["metadata"]["name"], {"data": cm["data"]},
                                     namespace=objects.namespace_of(job))
         status["hosts"] = hosts
 
@@ -630,50 +619,12 @@ class PinJobReconciler:
 
 # --- pod helpers ---------------------------------------------------------------------------------
 
-def _finished_at(pod: Mapping[str, Any]) -> str | None:
-    latest = None
-    for c in (pod.get("status") or {}).get("containerStatuses") or ():
-        term = (c.get("state") or {}).get("terminated") or {}
-        at = term.get("finishedAt")
-        if at and (latest is None or at > latest):
-            latest = at
-    return latest
-
-
 def _codes(pod: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(exit_codes(pod).items())) or "(none)"
 
 
 def _index_failures(pod: Mapping[str, Any]) -> int:
     return _int((objects.meta(pod).get("annotations") or {}).get(INDEX_FAILURES_ANNOTATION))
-
-
-def _next_name(base: str, pods: list[Obj]) -> str:
-    """``base`` for an index's first pod, ``base-<n>`` after that (n above any taken)."""
-    names = {objects.name_of(p) for p in pods}
-    if base not in names:
-        return base
-    n = 1
-    while f"{base}-{n}" in names:
-        n += 1
-    return f"{base}-{n}"
-
-
-def _host_order(host: str, by_slot: Mapping[int, Slot], job: str) -> int:
-    for slot in by_slot.values():
-        if f"{job}-{slot.group}-{slot.local}" == host:
-            return slot.index
-    return 0
-
-
-def _mount_hosts(pod: Obj, job: str) -> None:
-    spec = pod["spec"]
-    spec.setdefault("volumes", []).append(
-        {"name": HOSTS_VOLUME, "configMap": {"name": job + JOB_HOSTS_SUFFIX, "optional": True}})
-    mount = {"name": HOSTS_VOLUME, "mountPath": JOB_HOSTS_MOUNT, "readOnly": True}
-    for key in ("containers", "initContainers"):
-        for c in spec.get(key) or ():
-            c.setdefault("volumeMounts", []).append(dict(mount))
 
 
 # --- wiring --------------------------------------------------------------------------------------
