@@ -14,6 +14,7 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, EVENTS, NAMESPACES, PODS
+from pincompute.member.expectations import Expectations
 from pincompute.member.jobstate import (
     TRANSITIONS,
     JobEvent,
@@ -415,6 +416,53 @@ async def test_operator_restarts_mid_job_without_duplicate_or_lost_pods(
     pods = await member.pods(job)
     assert len(pods) == 12
     assert sorted(int(p["metadata"]["name"].rsplit("-", 1)[1]) for p in pods) == list(range(12))
+
+
+async def test_a_pod_deleted_by_someone_else_counts_as_failed_and_is_replaced(
+        member: Member) -> None:
+    await member.client.create(PINJOBS, pinjob("victim", completions=1, backoffLimit=3,
+                                               sim={"run-duration": "30"}))
+
+    async def running() -> list[dict[str, Any]]:
+        job = await member.job("victim")
+        return [p for p in await member.pods(job)
+                if (p.get("status") or {}).get("phase") == "Running"]
+
+    first = (await eventually(running, what="a running pod"))[0]
+    await member.client.delete(PODS, first["metadata"]["name"], namespace="default")
+
+    async def replaced() -> dict[str, Any] | None:
+        job = await member.job("victim")
+        names = {p["metadata"]["name"] for p in await running()}
+        return job if (job["status"].get("failed") == 1 and names == {"victim-1"}) or \
+            (names == {"victim-0"} and job["status"].get("failed") == 1) else None
+
+    job = await eventually(replaced, timeout=20, what="the failure counted, a new pod")
+    assert job["status"]["phase"] == "Running"
+
+    async def old_gone() -> bool:
+        try:
+            await member.client.get(PODS, first["metadata"]["name"], namespace="default")
+        except NotFound:
+            return True
+        return False
+
+    await eventually(old_gone, what="the deleted pod released by the job")
+
+
+def test_expectations() -> None:
+    now = [0.0]
+    exp = Expectations(clock=lambda: now[0], ttl=10)
+    exp.created("job", "a")
+    assert exp.creations_pending("job", [])
+    assert not exp.creations_pending("job", ["a"])
+    exp.created("job", "b")
+    now[0] = 11
+    assert not exp.creations_pending("job", [])  # expired: the cache must have caught up
+    exp.release("pod")
+    assert exp.released("pod", still_held=True)
+    assert not exp.released("pod", still_held=False)  # seen released: forgotten
+    assert not exp.released("pod", still_held=True)
 
 
 # --- end to end: real processes ---------------------------------------------------------------

@@ -70,6 +70,7 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .expectations import Expectations
 from .jobgroups import (
     current_hosts,
     group_env,
@@ -158,6 +159,8 @@ class _Pass:
     fail_message: str = ""
     restart: str | None = None
     last_failure: float | None = None
+    restarts: int = 0
+    """Container restarts of active pods (restartPolicy OnFailure): failures too."""
 
 
 class PinJobReconciler:
@@ -175,6 +178,7 @@ class PinJobReconciler:
         self.clock = clock
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.expectations = Expectations()
 
     # --- the pass ---
 
@@ -284,8 +288,13 @@ class PinJobReconciler:
             if _int(labels.get(JOB_RESTART_LABEL)) != restarts:
                 seen.stale.append(pod)
                 continue
-            outcome = pod_outcome(pod)
             uid = objects.uid_of(pod)
+            held = objects.has_finalizer(pod, JOB_TRACKING_FINALIZER)
+            if self.expectations.released(uid, still_held=held):
+                continue  # released by an earlier pass the cache has not caught up with
+            outcome = pod_outcome(pod)
+            if outcome is None and held and objects.is_deleting(pod):
+                outcome = "Failed"  # deleted by someone else (drain, eviction): a failure
             if outcome == "Failed":
                 finished = _epoch(finished_at(pod))
                 if finished is not None:
@@ -293,8 +302,10 @@ class PinJobReconciler:
             if outcome is None:
                 if not objects.is_deleting(pod):
                     seen.active.append(pod)
+                    seen.restarts += sum(int(c.get("restartCount") or 0) for c in (
+                        pod.get("status") or {}).get("containerStatuses") or ())
                 continue
-            if not objects.has_finalizer(pod, JOB_TRACKING_FINALIZER):
+            if not held:
                 continue  # counted (or ignored) already
             if uid in ok or uid in bad:
                 seen.release.append(pod)
@@ -341,7 +352,7 @@ class PinJobReconciler:
             return None, ""
         uncounted = status.get("uncountedTerminatedPods") or {}
         succeeded = _int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
-        failed = _int(status.get("failed")) + len(uncounted.get("failed") or ())
+        failed = _int(status.get("failed")) + len(uncounted.get("failed") or ()) + seen.restarts
         completed = parse_index_set(status.get("completedIndexes"))
         failed_indexes = parse_index_set(status.get("failedIndexes"))
         if seen.fail_event is not None:
@@ -429,6 +440,10 @@ class PinJobReconciler:
                 self.recorder.record(job, NORMAL, BACK_OFF,
                                      f"{failed} failed pods: next retry in {wait:.0f}s")
                 return wait
+        uid = objects.uid_of(job)
+        if self.expectations.creations_pending(
+                uid, (objects.name_of(p) for p in self.pods.by_index(BY_OWNER, uid))):
+            return 1.0  # the pods made by the last pass are not in the cache yet
         wanted = self._wanted(job, spec, status, seen, slots=slots)
         name = objects.name_of(job)
         shard_spec = shard_of(job)["spec"]
@@ -454,10 +469,12 @@ class PinJobReconciler:
             try:
                 await self.client.create(PODS, pod)
             except AlreadyExists:
+                self.expectations.created(uid, pod_name)
                 continue  # made by a pass the cache has not shown us yet
             except Exception as e:
                 self.recorder.record(job, WARNING, FAILED_CREATE, f"{pod_name}: {e}")
                 raise
+            self.expectations.created(uid, pod_name)
             self.recorder.record(job, NORMAL, CREATED, f"Created pod: {pod_name}")
         return None
 
@@ -568,6 +585,7 @@ class PinJobReconciler:
                     {"metadata": {"finalizers": remaining or None,
                                   "resourceVersion": objects.meta(pod)["resourceVersion"]}},
                     namespace=objects.namespace_of(pod))
+                self.expectations.release(objects.uid_of(pod))
                 return True
             except NotFound:
                 return True
