@@ -433,9 +433,9 @@ async def test_a_pod_deleted_by_someone_else_counts_as_failed_and_is_replaced(
 
     async def replaced() -> dict[str, Any] | None:
         job = await member.job("victim")
-        names = {p["metadata"]["name"] for p in await running()}
-        return job if (job["status"].get("failed") == 1 and names == {"victim-1"}) or \
-            (names == {"victim-0"} and job["status"].get("failed") == 1) else None
+        uids = [p["metadata"]["uid"] for p in await running()]
+        new = len(uids) == 1 and uids[0] != first["metadata"]["uid"]
+        return job if new and job["status"].get("failed") == 1 else None
 
     job = await eventually(replaced, timeout=20, what="the failure counted, a new pod")
     assert job["status"]["phase"] == "Running"
