@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pincompute.kube import NotFound
-from pincompute.kube.resource import NAMESPACES, PODS, Resource
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS, SERVICES, Resource
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.base import GROUP, VERSION
 from pincompute.model.registry import PINJOBS
@@ -99,6 +99,34 @@ async def test_a_pinjob_reaches_its_completions_on_kwok_nodes(
         assert {p["spec"]["nodeName"] for p in pods} <= set(member.node_names)
         assert not any(JOB_TRACKING_FINALIZER in (p["metadata"].get("finalizers") or ())
                        for p in pods)
+
+        # a job with a replicated group: stable hostnames, a headless Service, the file
+        await client.create(PINJOBS, {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "PinJob",
+            "metadata": {"name": "set", "namespace": ns},
+            "spec": {"groups": [{"name": "worker", "replicas": 2}],
+                     "template": {"spec": {"containers": [
+                         {"name": "main", "image": "busybox:1.36",
+                          "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}}},
+            namespace=ns)
+
+        async def discovery() -> str | None:
+            try:
+                cm = await client.get(CONFIGMAPS, "set-hosts", namespace=ns)
+            except NotFound:
+                return None
+            text = (cm.get("data") or {}).get("hosts") or ""
+            return text if text.count("\n") == 2 else None
+
+        text = await eventually(discovery, timeout=60, what="the discovery file")
+        assert [line.split()[1] for line in text.splitlines()] == ["set-worker-0",
+                                                                   "set-worker-1"]
+        service = await client.get(SERVICES, "set", namespace=ns)
+        assert service["spec"]["clusterIP"] == "None"
+        pod = await client.get(PODS, "set-worker-1", namespace=ns)
+        assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("set-worker-1", "set")
+        assert any(v.get("configMap", {}).get("name") == "set-hosts"
+                   for v in pod["spec"]["volumes"])
     finally:
         assert stop(proc) == 0, (tmp_path / "member.log").read_text()[-3000:]
         await client.delete(NAMESPACES, ns)

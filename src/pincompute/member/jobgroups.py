@@ -7,8 +7,9 @@ index space (:func:`pincompute.member.jobstate.group_slots`).  Pod ``i`` of grou
 ``g`` of job ``j`` is reachable at the *stable name* ``j-g-i`` whatever pod
 currently runs it (a retry gets a new pod name, never a new stable name):
 
-* the pod's ``hostname`` is its stable name and its ``subdomain`` the job, so a
-  headless Service named after the job gives DNS on real clusters;
+* the pod's ``hostname`` is its stable name and its ``subdomain`` the job; on
+  real clusters the operator adds a headless Service named after the job
+  (:func:`headless_service`), so ``<stable name>.<job>`` resolves in DNS;
 * its environment names everyone: ``PINCOMPUTE_<GROUP>_HOSTS`` lists each
   group's stable names (comma-separated), ``PINCOMPUTE_JOB_GROUP`` and
   ``JOB_COMPLETION_INDEX`` say who the pod is, ``PINCOMPUTE_HOSTS_FILE`` where
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.model.wellknown import JOB_HOSTS_MOUNT, JOB_HOSTS_SUFFIX
+from pincompute.model.wellknown import JOB_HOSTS_MOUNT, JOB_HOSTS_SUFFIX, OWNER_UID_LABEL
 
 from .jobstate import Slot, pod_outcome
 
@@ -95,6 +96,16 @@ def hosts_configmap(owner: Mapping[str, Any], text: str) -> Obj:
             "data": {HOSTS_KEY: text}}
 
 
+def headless_service(owner: Mapping[str, Any]) -> Obj:
+    """Real clusters: the headless Service named after the job that, with each pod's
+    ``hostname``/``subdomain``, gives ``<stable name>.<job>`` a DNS record."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": objects.name_of(owner), "namespace": objects.namespace_of(owner),
+                         "ownerReferences": [objects.owner_reference(owner)]},
+            "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                     "selector": {OWNER_UID_LABEL: objects.uid_of(owner)}}}
+
+
 def mount_hosts(pod: Obj, job: str) -> None:
     """Mount the discovery ConfigMap (optional: the pod may start before it exists) into
     every container of ``pod`` at :data:`~pincompute.model.wellknown.JOB_HOSTS_MOUNT`."""
@@ -109,6 +120,7 @@ def mount_hosts(pod: Obj, job: str) -> None:
 
 
 __all__ = [
-    "HOSTS_FILE", "HOSTS_KEY", "current_hosts", "group_env", "hosts_configmap",
+    "HOSTS_FILE", "HOSTS_KEY", "current_hosts", "group_env", "headless_service",
+    "hosts_configmap",
     "hosts_configmap_name", "hosts_env_name", "hosts_text", "mount_hosts", "stable_name",
 ]

@@ -52,7 +52,7 @@ from typing import Any
 from pincompute.kube import objects
 from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
-from pincompute.kube.resource import CONFIGMAPS, PODS
+from pincompute.kube.resource import CONFIGMAPS, PODS, SERVICES
 from pincompute.model.jobs import PinJobSpec
 from pincompute.model.registry import PINJOBS
 from pincompute.model.views import spec_view
@@ -74,6 +74,7 @@ from .expectations import Expectations
 from .jobgroups import (
     current_hosts,
     group_env,
+    headless_service,
     hosts_configmap,
     hosts_text,
     mount_hosts,
@@ -448,13 +449,17 @@ class PinJobReconciler:
         name = objects.name_of(job)
         shard_spec = shard_of(job)["spec"]
         groups = {g["name"]: g for g in shard_spec.get("groups") or ()}
+        tolerations = (shard_spec.get("placement") or {}).get("tolerations")
+        if wanted and groups and self.backend == "kubernetes":
+            with contextlib.suppress(AlreadyExists):  # DNS for <stable name>.<job>
+                await self.client.create(SERVICES, headless_service(job))
         for slot, pod_name, failures in wanted:
             template = shard_spec["template"]
             if slot is not None and slot.group is not None:
                 template = groups[slot.group].get("template") or template
             pod = pod_for(template, name=pod_name, namespace=objects.namespace_of(job),
                           owner=job, backend=self.backend, tier=spec.tier,
-                          env=self._env(job, spec, slot),
+                          env=self._env(job, spec, slot), tolerations=tolerations,
                           index=None if slot is None else slot.index,
                           role=None if slot is None else slot.group,
                           labels={JOB_RESTART_LABEL: str(restarts)},
