@@ -4,6 +4,7 @@ member cluster with sim node agents (exit codes and durations from pod annotatio
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +20,11 @@ from pincompute.member.jobstate import (
     TRANSITIONS,
     JobEvent,
     JobPhase,
+    Observed,
+    Slot,
     active_seconds,
     backoff_delay,
+    decide,
     failure_action,
     format_index_set,
     group_slots,
@@ -31,7 +35,7 @@ from pincompute.member.jobstate import (
 from pincompute.member.pinjobs import add_pinjob_controller
 from pincompute.model import registry
 from pincompute.model.base import GROUP, VERSION
-from pincompute.model.jobs import FailurePolicy, SuccessPolicy
+from pincompute.model.jobs import FailurePolicy, PinJobSpec, SuccessPolicy
 from pincompute.model.registry import PINJOBS
 from pincompute.model.wellknown import (
     JOB_TRACKING_FINALIZER,
@@ -70,6 +74,58 @@ def test_the_job_state_table() -> None:
             assert transition(phase, event) == (phase, None)
             assert (phase, event) not in TRANSITIONS
     assert transition(P.SUSPENDED, E.START) == (P.SUSPENDED, None)
+
+
+def _spec(**spec: Any) -> PinJobSpec:
+    template = {"spec": {"containers": [{"name": "main", "image": "local"}]}}
+    return PinJobSpec.model_validate({"template": template, **spec})
+
+
+@pytest.mark.parametrize(("spec", "status", "observed", "phase", "event"), [
+    ({"completions": 2}, {}, {"active": 0}, "Pending", JobEvent.START),
+    ({"completions": 2, "suspend": True}, {}, {"active": 0}, "Pending", JobEvent.SUSPEND),
+    ({"completions": 2, "suspend": True}, {}, {"active": 0}, "Suspended", None),
+    ({"completions": 2}, {}, {"active": 0}, "Suspended", JobEvent.RESUME),
+    ({"completions": 2}, {"succeeded": 1, "uncountedTerminatedPods": {"succeeded": ["u"]}},
+     {"active": 0}, "Running", JobEvent.COMPLETE),
+    ({"completions": 2, "backoffLimit": 1},
+     {"failed": 1, "uncountedTerminatedPods": {"failed": ["u"]}}, {"active": 1}, "Running",
+     JobEvent.FAIL_BACKOFF),
+    ({"completions": 2, "backoffLimit": 1}, {"failed": 1}, {"active": 1, "restarts": 1},
+     "Running", JobEvent.FAIL_BACKOFF),  # OnFailure restarts count
+    ({}, {"succeeded": 1}, {"active": 1}, "Running", None),  # others still run
+    ({}, {"succeeded": 1}, {"active": 0}, "Running", JobEvent.COMPLETE),
+    ({"completions": 3, "completionMode": "Indexed"}, {"completedIndexes": "0-2"},
+     {"active": 0}, "Running", JobEvent.COMPLETE),
+    ({"completions": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 0},
+     {"completedIndexes": "0,2", "failedIndexes": "1"}, {"active": 0}, "Running",
+     JobEvent.FAIL_INDEXES),
+    ({"completions": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 0,
+      "maxFailedIndexes": 0}, {"failedIndexes": "1"}, {"active": 2}, "Running",
+     JobEvent.FAIL_MAX_FAILED_INDEXES),
+    ({"groups": [{"name": "leader"}, {"name": "worker", "replicas": 3}],
+      "successPolicy": {"rules": [{"groups": ["leader"]}]}}, {"completedIndexes": "0"},
+     {"active": 3}, "Running", JobEvent.COMPLETE_BY_POLICY),
+    ({"completions": 1, "activeDeadlineSeconds": 10},
+     {"startTime": "2026-01-01T00:00:00Z", "activeSeconds": 5}, {"active": 1}, "Running",
+     JobEvent.FAIL_DEADLINE),  # 5 s before a suspension + 5 s since the resume
+    ({"completions": 1}, {}, {"active": 1, "restart": "pod x failed"}, "Running",
+     JobEvent.RESTART),
+    ({"completions": 1}, {}, {"active": 1, "failure": (JobEvent.FAIL_POLICY, "x")},
+     "Running", JobEvent.FAIL_POLICY),
+    ({"completions": 1}, {"failed": 99}, {"active": 0}, "Succeeded", None),  # terminal
+])
+def test_decide(spec: dict[str, Any], status: dict[str, Any], observed: dict[str, Any],
+                phase: str, event: JobEvent | None) -> None:
+    now = dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.UTC).timestamp()
+    job = _spec(**spec)
+    slots = group_slots([(g.name, g.replicas) for g in job.groups]) if job.groups else [
+        Slot(i, None, i) for i in range(job.completions or 0)
+    ] if job.completion_mode == "Indexed" else []
+    got, message = decide(job, status, Observed(**observed), phase=JobPhase(phase), now=now,
+                          slots=slots)
+    assert got == event
+    assert bool(message) == (event is not None)
 
 
 def test_index_sets_and_slots() -> None:

@@ -21,7 +21,10 @@ any live    COMPLETE      Succeeded   CompletionsReached / SuccessPolicy
 any live    FAIL_*        Failed      BackoffLimitExceeded, DeadlineExceeded, ...
 ==========  ============  ==========  ==========================================
 
-The rest of the module are the pure rules behind the events: index ranges
+:func:`decide` derives the event of a pass from the spec, the status and what
+the pass :class:`Observed` of the pods, in priority order (a failure-policy
+verdict, a restart, back-off limits, success, suspension, the deadline, the
+start).  The rest of the module are the rules behind it: index ranges
 (``"0-2,5"``), which failure-policy rule a failed pod matches, whether the
 success criteria are met, the retry back-off and the active time
 (``activeDeadlineSeconds`` counts neither time suspended nor time queued before
@@ -36,7 +39,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pincompute.model.jobs import FailurePolicy, SuccessPolicy
+from pincompute.kube import objects
+from pincompute.model.jobs import FailurePolicy, PinJobSpec, SuccessPolicy
 
 
 class JobPhase(StrEnum):
@@ -249,9 +253,94 @@ def backoff_delay(failures: int, *, base: float, cap: float) -> float:
     return min(cap, base * 2 ** min(failures - 1, 30))
 
 
+# --- deciding ------------------------------------------------------------------------------------
+
+def as_int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def epoch(value: str | None) -> float | None:
+    """An RFC 3339 time as epoch seconds (None stays None)."""
+    return objects.parse_time(value).timestamp() if value else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What a pass saw of the job's pods, beyond what its status holds."""
+
+    active: int
+    """Pods running or pending."""
+    restarts: int = 0
+    """Container restarts of active pods (``OnFailure``): failures against backoffLimit."""
+    failure: tuple[JobEvent, str] | None = None
+    """A failed pod's failure-policy verdict that fails the job (FailJob, maxRestarts)."""
+    restart: str | None = None
+    """Why a ``RestartJob`` rule restarts the job, if one does."""
+
+
+def decide(spec: PinJobSpec, status: Mapping[str, Any], seen: Observed, *, phase: JobPhase,
+       now: float, slots: Sequence[Slot]) -> tuple[JobEvent | None, str]:
+    """The event this pass observes (None: nothing changes) and its message, in priority
+    order: a failure-policy verdict, a restart, back-off limits, success, suspension,
+    the deadline, the start. ``status`` already holds the pass's newly finished pods
+    (``uncountedTerminatedPods``, ``completedIndexes``, ``failedIndexes``)."""
+    if phase in TERMINAL:
+        return None, ""
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    succeeded = as_int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
+    failed = as_int(status.get("failed")) + len(uncounted.get("failed") or ()) + seen.restarts
+    completed = parse_index_set(status.get("completedIndexes"))
+    failed_indexes = parse_index_set(status.get("failedIndexes"))
+    if seen.failure is not None:
+        return seen.failure
+    if seen.restart is not None:
+        return JobEvent.RESTART, seen.restart
+    if spec.backoff_limit_per_index is None and failed > spec.backoff_limit:
+        return JobEvent.FAIL_BACKOFF, (f"{failed} pods failed; backoffLimit is "
+                                       f"{spec.backoff_limit}")
+    if spec.max_failed_indexes is not None and len(failed_indexes) > spec.max_failed_indexes:
+        return JobEvent.FAIL_MAX_FAILED_INDEXES, (
+            f"indexes {format_index_set(failed_indexes)} failed; maxFailedIndexes is "
+            f"{spec.max_failed_indexes}")
+    if slots:
+        by_group: dict[str, list[int]] = {}
+        for s in slots:
+            by_group.setdefault(s.group or "", []).append(s.index)
+        if success_by_policy(spec.success_policy, completed, slots_by_group=by_group):
+            return JobEvent.COMPLETE_BY_POLICY, "a success policy rule was met"
+        everything = {s.index for s in slots}
+        if everything <= completed:
+            return JobEvent.COMPLETE, f"all {len(everything)} indexes succeeded"
+        if failed_indexes and everything <= completed | failed_indexes:
+            return JobEvent.FAIL_INDEXES, (
+                f"indexes {format_index_set(failed_indexes)} failed")
+    elif spec.completions is not None:
+        if succeeded >= spec.completions:
+            return JobEvent.COMPLETE, f"{succeeded} of {spec.completions} pods succeeded"
+    elif succeeded > 0 and not seen.active:
+        return JobEvent.COMPLETE, "a pod succeeded and no other runs"
+    if spec.suspend:
+        return (JobEvent.SUSPEND, "spec.suspend is set") if \
+            phase is not JobPhase.SUSPENDED else (None, "")
+    if phase is JobPhase.SUSPENDED:
+        return JobEvent.RESUME, "spec.suspend was cleared"
+    deadline = spec.active_deadline_seconds
+    if deadline is not None and active_seconds(
+            before=float(status.get("activeSeconds") or 0.0),
+            started=epoch(status.get("startTime")), now=now) >= deadline:
+        return JobEvent.FAIL_DEADLINE, (f"the job was active longer than "
+                                        f"activeDeadlineSeconds ({deadline})")
+    if phase is JobPhase.PENDING:
+        return JobEvent.START, "pods are being created"
+    return None, ""
+
+
 __all__ = [
-    "TERMINAL", "TRANSITIONS", "JobEvent", "JobPhase", "Slot", "active_seconds",
-    "backoff_delay", "exit_codes", "failure_action", "finished_at", "format_index_set",
-    "group_slots", "next_pod_name", "parse_index_set", "pod_outcome", "success_by_policy",
-    "transition",
+    "TERMINAL", "TRANSITIONS", "JobEvent", "JobPhase", "Observed", "Slot", "active_seconds",
+    "as_int", "backoff_delay", "decide", "epoch", "exit_codes", "failure_action",
+    "finished_at", "format_index_set", "group_slots", "next_pod_name", "parse_index_set",
+    "pod_outcome", "success_by_policy", "transition",
 ]

@@ -84,9 +84,13 @@ from .jobstate import (
     TERMINAL,
     JobEvent,
     JobPhase,
+    Observed,
     Slot,
     active_seconds,
+    as_int,
     backoff_delay,
+    decide,
+    epoch,
     exit_codes,
     failure_action,
     finished_at,
@@ -95,7 +99,6 @@ from .jobstate import (
     next_pod_name,
     parse_index_set,
     pod_outcome,
-    success_by_policy,
     transition,
 )
 from .operator import (
@@ -135,17 +138,6 @@ def _rfc3339(t: float) -> str:
     return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch(value: str | None) -> float | None:
-    return objects.parse_time(value).timestamp() if value else None
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 @dataclass(kw_only=True, slots=True)
 class _Pass:
     """What one reconcile learned from the pods (before acting)."""
@@ -156,8 +148,8 @@ class _Pass:
     stale: list[Obj] = field(default_factory=list)
     """Pods of an earlier restart: released uncounted and deleted."""
     by_index: dict[int, list[Obj]] = field(default_factory=dict)
-    fail_event: JobEvent | None = None
-    fail_message: str = ""
+    failure: tuple[JobEvent, str] | None = None
+    """A failure-policy verdict that fails the job, and why."""
     restart: str | None = None
     last_failure: float | None = None
     restarts: int = 0
@@ -204,7 +196,7 @@ class PinJobReconciler:
         old_status = job.get("status") or {}
         status: Obj = objects.deepcopy(old_status)
         phase = JobPhase(status.get("phase") or JobPhase.PENDING)
-        restarts = _int(status.get("restarts"))
+        restarts = as_int(status.get("restarts"))
         slots = self._slots(spec)
         seen = self._classify(job, spec, status, restarts=restarts, slots=slots)
 
@@ -213,7 +205,9 @@ class PinJobReconciler:
         requeue: float | None = None
 
         # --- decide the phase --------------------------------------------------------------------
-        event, message = self._decide(spec, status, seen, phase=phase, now=now, slots=slots)
+        event, message = decide(spec, status, Observed(
+            active=len(seen.active), restarts=seen.restarts, failure=seen.failure,
+            restart=seen.restart), phase=phase, now=now, slots=slots)
         if event is JobEvent.RESTART:
             status["restarts"] = restarts + 1
             for key in ("succeeded", "failed", "completedIndexes", "failedIndexes",
@@ -251,11 +245,11 @@ class PinJobReconciler:
         if new_phase is JobPhase.SUSPENDED or event is JobEvent.RESTART:
             return Result(requeue_after=0.0) if event is JobEvent.RESTART else None
         requeue = await self._create_pods(written, spec, status, seen, slots=slots, now=now,
-                                          restarts=_int(status.get("restarts")))
+                                          restarts=as_int(status.get("restarts")))
         deadline = spec.active_deadline_seconds
         if deadline is not None:
             left = deadline - active_seconds(before=float(status.get("activeSeconds") or 0.0),
-                                             started=_epoch(status.get("startTime")), now=now)
+                                             started=epoch(status.get("startTime")), now=now)
             requeue = min(requeue, max(left, 0.0)) if requeue is not None else max(left, 0.0)
         return Result(requeue_after=requeue) if requeue is not None else None
 
@@ -285,8 +279,8 @@ class PinJobReconciler:
         for pod in self.pods.by_index(BY_OWNER, objects.uid_of(job)):
             labels = objects.meta(pod).get("labels") or {}
             if labels.get(INDEX_LABEL) is not None:
-                seen.by_index.setdefault(_int(labels[INDEX_LABEL]), []).append(pod)
-            if _int(labels.get(JOB_RESTART_LABEL)) != restarts:
+                seen.by_index.setdefault(as_int(labels[INDEX_LABEL]), []).append(pod)
+            if as_int(labels.get(JOB_RESTART_LABEL)) != restarts:
                 seen.stale.append(pod)
                 continue
             uid = objects.uid_of(pod)
@@ -297,7 +291,7 @@ class PinJobReconciler:
             if outcome is None and held and objects.is_deleting(pod):
                 outcome = "Failed"  # deleted by someone else (drain, eviction): a failure
             if outcome == "Failed":
-                finished = _epoch(finished_at(pod))
+                finished = epoch(finished_at(pod))
                 if finished is not None:
                     seen.last_failure = max(seen.last_failure or 0.0, finished)
             if outcome is None:
@@ -311,7 +305,7 @@ class PinJobReconciler:
             if uid in ok or uid in bad:
                 seen.release.append(pod)
                 continue
-            index = _int(labels.get(INDEX_LABEL), -1)
+            index = as_int(labels.get(INDEX_LABEL), -1)
             if outcome == "Succeeded":
                 ok.add(uid)
                 if index >= 0:
@@ -327,13 +321,13 @@ class PinJobReconciler:
                 if restarts < max_restarts:
                     seen.restart = f"pod {objects.name_of(pod)} failed (RestartJob rule)"
                     continue  # stale after the restart: released uncounted
-                seen.fail_event = JobEvent.FAIL_MAX_RESTARTS
-                seen.fail_message = (f"pod {objects.name_of(pod)} failed after "
-                                     f"{restarts} restarts (maxRestarts {max_restarts})")
+                seen.failure = (JobEvent.FAIL_MAX_RESTARTS,
+                                f"pod {objects.name_of(pod)} failed after {restarts} "
+                                f"restarts (maxRestarts {max_restarts})")
             elif action == "FailJob":
-                seen.fail_event = JobEvent.FAIL_POLICY
-                seen.fail_message = (f"pod {objects.name_of(pod)} failed with exit codes "
-                                     f"{_codes(pod)}: a FailJob rule matched")
+                seen.failure = (JobEvent.FAIL_POLICY,
+                                f"pod {objects.name_of(pod)} failed with exit codes "
+                                f"{_codes(pod)}: a FailJob rule matched")
             elif index >= 0 and (action == "FailIndex" or (
                     per_index is not None and _index_failures(pod) + 1 > per_index)):
                 failed_indexes.add(index)
@@ -347,58 +341,6 @@ class PinJobReconciler:
             status["failedIndexes"] = format_index_set(failed_indexes)
         return seen
 
-    def _decide(self, spec: PinJobSpec, status: Obj, seen: _Pass, *, phase: JobPhase,
-                now: float, slots: list[Slot]) -> tuple[JobEvent | None, str]:
-        if phase in TERMINAL:
-            return None, ""
-        uncounted = status.get("uncountedTerminatedPods") or {}
-        succeeded = _int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
-        failed = _int(status.get("failed")) + len(uncounted.get("failed") or ()) + seen.restarts
-        completed = parse_index_set(status.get("completedIndexes"))
-        failed_indexes = parse_index_set(status.get("failedIndexes"))
-        if seen.fail_event is not None:
-            return seen.fail_event, seen.fail_message
-        if seen.restart is not None:
-            return JobEvent.RESTART, seen.restart
-        if spec.backoff_limit_per_index is None and failed > spec.backoff_limit:
-            return JobEvent.FAIL_BACKOFF, (f"{failed} pods failed; backoffLimit is "
-                                           f"{spec.backoff_limit}")
-        if spec.max_failed_indexes is not None and len(failed_indexes) > spec.max_failed_indexes:
-            return JobEvent.FAIL_MAX_FAILED_INDEXES, (
-                f"indexes {format_index_set(failed_indexes)} failed; maxFailedIndexes is "
-                f"{spec.max_failed_indexes}")
-        if slots:
-            by_group: dict[str, list[int]] = {}
-            for s in slots:
-                by_group.setdefault(s.group or "", []).append(s.index)
-            if success_by_policy(spec.success_policy, completed, slots_by_group=by_group):
-                return JobEvent.COMPLETE_BY_POLICY, "a success policy rule was met"
-            everything = {s.index for s in slots}
-            if everything <= completed:
-                return JobEvent.COMPLETE, f"all {len(everything)} indexes succeeded"
-            if failed_indexes and everything <= completed | failed_indexes:
-                return JobEvent.FAIL_INDEXES, (
-                    f"indexes {format_index_set(failed_indexes)} failed")
-        elif spec.completions is not None:
-            if succeeded >= spec.completions:
-                return JobEvent.COMPLETE, f"{succeeded} of {spec.completions} pods succeeded"
-        elif succeeded > 0 and not seen.active:
-            return JobEvent.COMPLETE, "a pod succeeded and no other runs"
-        if spec.suspend:
-            return (JobEvent.SUSPEND, "spec.suspend is set") if \
-                phase is not JobPhase.SUSPENDED else (None, "")
-        if phase is JobPhase.SUSPENDED:
-            return JobEvent.RESUME, "spec.suspend was cleared"
-        deadline = spec.active_deadline_seconds
-        if deadline is not None and active_seconds(
-                before=float(status.get("activeSeconds") or 0.0),
-                started=_epoch(status.get("startTime")), now=now) >= deadline:
-            return JobEvent.FAIL_DEADLINE, (f"the job was active longer than "
-                                            f"activeDeadlineSeconds ({deadline})")
-        if phase is JobPhase.PENDING:
-            return JobEvent.START, "pods are being created"
-        return None, ""
-
     # --- acting ---
 
     def _enter(self, job: Obj, spec: PinJobSpec, *, phase: JobPhase, event: JobEvent | None,
@@ -410,7 +352,7 @@ class PinJobReconciler:
         if event is JobEvent.SUSPEND and status.get("startTime"):
             status["activeSeconds"] = active_seconds(
                 before=float(status.get("activeSeconds") or 0.0),
-                started=_epoch(status.get("startTime")), now=now)
+                started=epoch(status.get("startTime")), now=now)
             status.pop("startTime", None)
         if phase is JobPhase.SUSPENDED or event is JobEvent.RESUME:
             objects.set_condition(job, "Suspended", phase is JobPhase.SUSPENDED, reason=reason,
@@ -431,7 +373,7 @@ class PinJobReconciler:
 
     async def _create_pods(self, job: Obj, spec: PinJobSpec, status: Obj, seen: _Pass, *,
                            slots: list[Slot], now: float, restarts: int) -> float | None:
-        failed = _int(status.get("failed"))
+        failed = as_int(status.get("failed"))
         uncounted = status.get("uncountedTerminatedPods") or {}
         failed += len(uncounted.get("failed") or ())
         if seen.last_failure is not None and failed:
@@ -491,7 +433,7 @@ class PinJobReconciler:
         if slots:
             completed = parse_index_set(status.get("completedIndexes"))
             failed = parse_index_set(status.get("failedIndexes"))
-            running = {_int((objects.meta(p).get("labels") or {}).get(INDEX_LABEL), -1)
+            running = {as_int((objects.meta(p).get("labels") or {}).get(INDEX_LABEL), -1)
                        for p in seen.active}
             room = len(slots) if spec.groups else spec.parallelism - len(seen.active)
             for slot in slots:
@@ -510,7 +452,7 @@ class PinJobReconciler:
                 out.append((slot, name, failures))
             return out
         uncounted = status.get("uncountedTerminatedPods") or {}
-        succeeded = _int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
+        succeeded = as_int(status.get("succeeded")) + len(uncounted.get("succeeded") or ())
         if spec.completions is None:
             want = spec.parallelism if succeeded == 0 else 0
         else:
@@ -557,10 +499,10 @@ class PinJobReconciler:
             uid = objects.uid_of(pod)
             if uid in ok:
                 ok.discard(uid)
-                status["succeeded"] = _int(status.get("succeeded")) + 1
+                status["succeeded"] = as_int(status.get("succeeded")) + 1
             elif uid in bad:
                 bad.discard(uid)
-                status["failed"] = _int(status.get("failed")) + 1
+                status["failed"] = as_int(status.get("failed")) + 1
         uncounted["succeeded"] = sorted(ok)
         uncounted["failed"] = sorted(bad)
 
@@ -625,7 +567,7 @@ class PinJobReconciler:
         finished = status.get("completionTime") or next(
             (c.get("lastTransitionTime") for c in status.get("conditions") or ()
              if c.get("type") == "Failed" and c.get("status") == "True"), None)
-        at = _epoch(finished)
+        at = epoch(finished)
         if at is None:
             return None
         if now < at + ttl:
@@ -647,7 +589,7 @@ def _codes(pod: Mapping[str, Any]) -> str:
 
 
 def _index_failures(pod: Mapping[str, Any]) -> int:
-    return _int((objects.meta(pod).get("annotations") or {}).get(INDEX_FAILURES_ANNOTATION))
+    return as_int((objects.meta(pod).get("annotations") or {}).get(INDEX_FAILURES_ANNOTATION))
 
 
 # --- wiring --------------------------------------------------------------------------------------
