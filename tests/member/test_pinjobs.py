@@ -33,11 +33,13 @@ from pincompute.member.jobstate import (
     transition,
 )
 from pincompute.member.pinjobs import add_pinjob_controller
+from pincompute.member.podtemplate import pod_for
 from pincompute.model import registry
 from pincompute.model.base import GROUP, VERSION
 from pincompute.model.jobs import FailurePolicy, PinJobSpec, SuccessPolicy
 from pincompute.model.registry import PINJOBS
 from pincompute.model.wellknown import (
+    JOB_RESTART_LABEL,
     JOB_TRACKING_FINALIZER,
     OWNER_UID_LABEL,
     SIM_ANNOTATION_PREFIX,
@@ -504,6 +506,40 @@ async def test_a_pod_deleted_by_someone_else_counts_as_failed_and_is_replaced(
         return False
 
     await eventually(old_gone, what="the deleted pod released by the job")
+
+
+async def test_a_pod_recorded_before_a_crash_is_released_and_counted_once(
+        cluster: KubeClient) -> None:
+    """The manager died after recording a finished pod in uncountedTerminatedPods and
+    before releasing it: the next one releases it and counts it, once."""
+    job = await cluster.create(PINJOBS, pinjob("crash", completions=2, parallelism=1,
+                                               suspend=True))
+    pod = pod_for(job["spec"]["template"], name="crash-0", namespace="default", owner=job,
+                  backend="embedded", labels={JOB_RESTART_LABEL: "0"})
+    pod["metadata"]["finalizers"] = [JOB_TRACKING_FINALIZER]
+    pod = await cluster.create(PODS, pod)
+    pod["status"] = {"phase": "Succeeded", "containerStatuses": [
+        {"name": "main", "state": {"terminated": {"exitCode": 0}}}]}
+    await cluster.update_status(PODS, pod)
+    job["status"] = {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                     "uncountedTerminatedPods": {"succeeded": [pod["metadata"]["uid"]]}}
+    await cluster.update_status(PINJOBS, job)
+    member = Member(cluster)
+    await member.start()
+    try:
+        async def counted() -> dict[str, Any] | None:
+            status = (await member.job("crash")).get("status") or {}
+            return status if status.get("succeeded") == 1 and \
+                "uncountedTerminatedPods" not in status else None
+
+        status = await eventually(counted, what="the recorded pod counted")
+        got = await cluster.get(PODS, "crash-0", namespace="default")
+        assert JOB_TRACKING_FINALIZER not in (got["metadata"].get("finalizers") or ())
+        await asyncio.sleep(0.3)  # and never again
+        assert (await member.job("crash"))["status"]["succeeded"] == 1
+        assert status["phase"] == "Suspended"
+    finally:
+        await member.stop()
 
 
 def test_expectations() -> None:

@@ -223,7 +223,7 @@ class PinJobReconciler:
         if slots and any(s.group for s in slots):
             await self._publish_hosts(updated, slots, seen)
         observe(updated, status)
-        written = await self._write_status(updated, old_status)
+        written = await self._write_status(job, status)
 
         # --- act: release finished pods, remove pods no longer wanted ---------------------------
         released = [p for p in seen.release if await self._release(p)]
@@ -237,8 +237,7 @@ class PinJobReconciler:
                 await self._delete(pod)
         if released:
             self._count(status, released)
-            written = await self._write_status(written, written.get("status") or {},
-                                               status=status)
+            written = await self._write_status(written, status)
 
         if new_phase in TERMINAL:
             return await self._expire(written, spec, now=now)
@@ -506,18 +505,17 @@ class PinJobReconciler:
         uncounted["succeeded"] = sorted(ok)
         uncounted["failed"] = sorted(bad)
 
-    async def _write_status(self, job: Obj, old: Mapping[str, Any], *,
-                            status: Obj | None = None) -> Obj:
-        """Write ``status`` (default ``job["status"]``) when it changed; returns the job as
-        stored. A conflict raises: the pass is retried from the cache."""
-        new = dict(status if status is not None else job["status"])
+    async def _write_status(self, stored: Obj, status: Obj) -> Obj:
+        """Write ``status`` over the job as last ``stored`` (the cache's object, or what the
+        last write returned) when it differs; returns the job as stored now. A conflict
+        raises: the pass is retried from the cache."""
+        new = dict(status)
         uncounted = new.get("uncountedTerminatedPods") or {}
         if not uncounted.get("succeeded") and not uncounted.get("failed"):
             new.pop("uncountedTerminatedPods", None)
-        if new == old:
-            return job
-        body = {**job, "status": new}
-        return await self.client.update_status(PINJOBS, body)
+        if new == (stored.get("status") or {}):
+            return stored
+        return await self.client.update_status(PINJOBS, {**stored, "status": new})
 
     async def _release(self, pod: Obj) -> bool:
         """Remove our finalizer from ``pod``; True when it is gone or released."""
