@@ -52,7 +52,9 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pincronjobs import add_pincronjob_controller
 from pincompute.member.pindaemons import add_pindaemon_controller
+from pincompute.member.pinjobs import add_pinjob_controller
 from pincompute.member.pinpods import add_pinpod_controller
 from pincompute.member.pinsidecars import add_pinsidecar_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
@@ -207,6 +209,8 @@ def _pinpods(ctx: MemberContext) -> object:
     return add_pinpod_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                  identity=identity(), cluster=ctx.cluster, zone=ctx.zone,
                                  name=ctx.name, **ctx.options)
+
+
 def _pinsidecars(ctx: MemberContext) -> object:
     return add_pinsidecar_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                      name=ctx.name, identity=identity(), **ctx.options)
@@ -215,6 +219,16 @@ def _pinsidecars(ctx: MemberContext) -> object:
 def _pindaemons(ctx: MemberContext) -> object:
     return add_pindaemon_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                     name=ctx.name, identity=identity(), **ctx.options)
+
+
+def _pinjobs(ctx: MemberContext) -> object:
+    return add_pinjob_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                 name=ctx.name, identity=identity(), **ctx.options)
+
+
+def _pincronjobs(ctx: MemberContext) -> object:
+    return add_pincronjob_controller(ctx.manager, client=ctx.client, name=ctx.name,
+                                     identity=identity(), **ctx.options)
 
 
 def _node_provisioner(ctx: MemberContext) -> object:
@@ -249,6 +263,12 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("pindaemons", _pindaemons,
            description="PinDaemons: one platform pod per fitting node, rolled with "
                        "maxUnavailable."),
+    member("pinjobs", _pinjobs,
+           description="PinJobs become pods run to completion: counted once, retried with "
+                       "back-off, groups with stable names, deadlines, suspend, TTL."),
+    member("pincronjobs", _pincronjobs,
+           description="PinCronJobs create PinJobs on schedule: time zones, concurrency, "
+                       "missed runs after downtime, history limits, manual triggers."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

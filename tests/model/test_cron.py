@@ -35,6 +35,7 @@ def test_good_schedules(schedule: str) -> None:
 
 
 @pytest.mark.parametrize("schedule", ["", "61 * * * *", "* * *", "0 0 * * * *", "@every 5m",
+                                      "0 0 30 2 *", "* " * 130, "0 0 31 4 *",
                                       "@reboot", "CRON_TZ=UTC 0 * * * *", "not a cron"])
 def test_bad_schedule_names_field(schedule: str) -> None:
     cause = only_cause("PinCronJob", cron(schedule=schedule))

@@ -86,6 +86,32 @@ def test_bad_job_names_field(spec: dict[str, Any], field: str) -> None:
     assert only_cause("PinJob", spec).field == field
 
 
+def test_groups() -> None:
+    spec = valid("PinJob", job(groups=[{"name": "leader"}, {"name": "worker", "replicas": 4}],
+                               successPolicy={"rules": [{"groups": ["leader"]}]},
+                               backoffLimitPerIndex=1))
+    assert [g["replicas"] for g in spec["groups"]] == [1, 4]
+    assert spec["successPolicy"]["rules"][0]["operator"] == "All"
+    count = valid("PinJob", job(groups=[{"name": "w", "replicas": 4}],
+                                successPolicy={"rules": [{"succeededCount": 4}]}))
+    assert count["successPolicy"]["rules"][0]["succeededCount"] == 4
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    (job(groups=[{"name": "a"}, {"name": "a"}]), "spec.groups[1].name"),
+    (job(groups=[{"name": "a"}], completions=3), "spec.completions"),
+    (job(groups=[{"name": "a"}], successPolicy={"rules": [{"groups": ["b"]}]}),
+     "spec.successPolicy.rules[0].groups[0]"),
+    (job(groups=[{"name": "a", "replicas": 2}],
+         successPolicy={"rules": [{"succeededCount": 3}]}),
+     "spec.successPolicy.rules[0].succeededCount"),
+    (job(groups=[{"name": "a", "template": {"spec": {**pod(), "restartPolicy": "Always"}}}]),
+     "spec.groups[0].template.spec.restartPolicy"),
+])
+def test_bad_groups_name_the_field(spec: dict[str, Any], field: str) -> None:
+    assert only_cause("PinJob", spec).field == field
+
+
 def test_completion_mode_is_immutable() -> None:
     old = make("PinJob", valid("PinJob", job()))
     found = causes("PinJob", indexed(), old=old)

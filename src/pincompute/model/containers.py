@@ -471,7 +471,7 @@ class PodSpec(CamelModel):
         return self
 
     def default_restart_policy(self, policy: RestartPolicy, *,
-                               allowed: tuple[RestartPolicy, ...], where: tuple[str, ...]
+                               allowed: tuple[RestartPolicy, ...], where: tuple[str | int, ...]
                                ) -> None:
         """Fill ``restartPolicy`` for the owner, or fail if the one given is not allowed.
 

@@ -16,15 +16,22 @@ failed jobs are kept.  The jobs inherit the cron job's ``tier`` and
 
 The time zone goes in ``timeZone``, never in the schedule (``CRON_TZ=`` is
 rejected, as Kubernetes does).
+
+Hostile schedules: an expression is at most :data:`MAX_SCHEDULE_LENGTH`
+characters with at most :data:`MAX_FIELD_ITEMS` comma-separated items per field,
+and it must fire at least once within :data:`MAX_YEARS_BETWEEN_RUNS` years
+(``0 0 30 2 *`` never does): croniter's search is bounded by that many years, so
+neither validation nor the controller's next/previous-time computation can spin.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import zoneinfo
 from typing import Annotated, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, Field
 
 from .base import (
@@ -37,6 +44,15 @@ from .base import (
 )
 from .jobs import JobBody
 from .placement import DEFAULT_TIER, FederatedStatusMixin, Placement, Tier
+
+MAX_SCHEDULE_LENGTH = 256
+"""Longest accepted schedule."""
+MAX_FIELD_ITEMS = 64
+"""Most comma-separated items in one field (``0,5,10,...``)."""
+MAX_YEARS_BETWEEN_RUNS = 8
+"""A schedule must fire within this many years of any time (Feb 29 fires every 4); it
+also bounds croniter's search for the next and previous times."""
+_REFERENCE = datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)
 
 MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
                     "@hourly"})
@@ -53,10 +69,20 @@ def cron_errors(expr: str) -> str | None:
     if text.startswith("@"):
         return None if text in MACROS else (
             f"unknown macro; supported: {', '.join(sorted(MACROS))}")
-    if len(text.split()) != 5:
+    if len(text) > MAX_SCHEDULE_LENGTH:
+        return f"must be at most {MAX_SCHEDULE_LENGTH} characters"
+    fields = text.split()
+    if len(fields) != 5:
         return "must have five fields: minute hour day-of-month month day-of-week"
+    if any(f.count(",") >= MAX_FIELD_ITEMS for f in fields):
+        return f"must have at most {MAX_FIELD_ITEMS} comma-separated items per field"
     if not croniter.is_valid(text):
         return "is not a valid cron expression"
+    try:
+        croniter(text, _REFERENCE, max_years_between_matches=MAX_YEARS_BETWEEN_RUNS
+                 ).get_next(datetime.datetime)
+    except (CroniterBadDateError, ValueError, KeyError, OverflowError):
+        return f"never fires (no time matches within {MAX_YEARS_BETWEEN_RUNS} years)"
     return None
 
 
@@ -136,9 +162,12 @@ class PinCronJobStatus(WorkloadStatusBase, FederatedStatusMixin):
     """When a job last succeeded."""
     next_schedule_time: str | None = None
     """When the next run is due."""
+    last_trigger: str | None = None
+    """The last manual trigger (``pincompute.io/trigger``) acted on."""
 
 
 __all__ = [
-    "MACROS", "CronSchedule", "JobTemplate", "PinCronJobSpec", "PinCronJobStatus", "TimeZone",
+    "MACROS", "MAX_FIELD_ITEMS", "MAX_SCHEDULE_LENGTH", "MAX_YEARS_BETWEEN_RUNS",
+    "CronSchedule", "JobTemplate", "PinCronJobSpec", "PinCronJobStatus", "TimeZone",
     "cron_errors", "time_zone_errors",
 ]

@@ -18,7 +18,15 @@ bring their knowledge along:
   a count of them have succeeded;
 - ``failurePolicy`` rules (Kubernetes' podFailurePolicy) act on a failed pod by
   its exit codes or pod conditions: ``FailJob``, ``FailIndex``, ``Ignore`` (not
-  counted against the backoff limit) or ``Count`` (the default treatment).
+  counted against the backoff limit), ``Count`` (the default treatment) or
+  ``RestartJob`` (JobSet's restart: every pod is replaced, up to
+  ``failurePolicy.maxRestarts`` times, then the job fails);
+- ``groups`` (JobSet's replicated jobs) make the job a set of named groups of
+  pods, ``replicas`` each, all running at once; pod ``i`` of group ``g`` is
+  ``<job>-<g>-<i>`` and every pod can resolve the others by that name. With
+  groups, completions and parallelism are derived (every pod must succeed, all
+  run at once) and a success rule may name ``groups`` (``All`` of their pods, or
+  ``Any`` one of them).
 
 The template's ``restartPolicy`` defaults to ``Never`` and may be ``OnFailure``;
 ``Always`` is rejected, and a failure policy requires ``Never``.
@@ -74,12 +82,24 @@ class SuccessRule(CamelModel):
     """Indexes that must all succeed, e.g. ``"0-2,5"``."""
     succeeded_count: PosInt | None = None
     """How many (of ``succeededIndexes``, when given) must succeed."""
+    groups: list[DNSLabel] | None = None
+    """Groups (of ``spec.groups``) whose pods decide: ``All`` of them, or ``Any`` one."""
+    operator: Literal["All", "Any"] = "All"
+    """With ``groups``: every pod of those groups must succeed, or any one of them."""
 
     @model_validator(mode="after")
     def _check(self) -> SuccessRule:
+        if self.groups is not None:
+            if self.succeeded_indexes is not None or self.succeeded_count is not None:
+                raise fail("groups may not be combined with succeededIndexes or "
+                           "succeededCount", "groups", reason="FieldValueForbidden")
+            if not self.groups:
+                raise fail("must name at least one group", "groups",
+                           reason="FieldValueRequired")
+            return self
         if self.succeeded_indexes is None and self.succeeded_count is None:
-            raise fail("must specify succeededIndexes, succeededCount or both",
-                       reason="FieldValueRequired")
+            raise fail("must specify succeededIndexes, succeededCount, groups or both "
+                       "of the first two", reason="FieldValueRequired")
         if self.succeeded_indexes is not None:
             try:
                 ranges = parse_indexes(self.succeeded_indexes)
@@ -133,8 +153,9 @@ class PodConditionRequirement(CamelModel):
 class FailureRule(CamelModel):
     """What to do with a failed pod matching exit codes or pod conditions (exactly one)."""
 
-    action: Literal["FailJob", "FailIndex", "Ignore", "Count"]
-    """``FailJob``, ``FailIndex`` (needs backoffLimitPerIndex), ``Ignore`` or ``Count``."""
+    action: Literal["FailJob", "FailIndex", "Ignore", "Count", "RestartJob"]
+    """``FailJob``, ``FailIndex`` (needs backoffLimitPerIndex), ``Ignore``, ``Count`` or
+    ``RestartJob`` (replace every pod, up to ``maxRestarts`` times)."""
     on_exit_codes: ExitCodesRequirement | None = None
     """Match by exit code."""
     on_pod_conditions: list[PodConditionRequirement] | None = None
@@ -154,6 +175,19 @@ class FailurePolicy(CamelModel):
 
     rules: list[FailureRule] = Field(min_length=1)
     """The rules."""
+    max_restarts: NonNegInt = 0
+    """How many times ``RestartJob`` may restart the job before it fails instead."""
+
+
+class JobGroup(CamelModel):
+    """A replicated group of pods (JobSet's replicated job): ``replicas`` pods at once."""
+
+    name: DNSLabel
+    """The group's name: its pods are ``<job>-<name>-<index>``."""
+    replicas: PosInt = 1
+    """Pods in the group (indexes 0..replicas-1), all running at once."""
+    template: PodTemplate | None = None
+    """The group's pod (default: the job's ``template``)."""
 
 
 class JobBody(CamelModel):
@@ -181,6 +215,8 @@ class JobBody(CamelModel):
     """Early success rules (Indexed only)."""
     failure_policy: FailurePolicy | None = None
     """Rules for failed pods (needs template restartPolicy Never)."""
+    groups: list[JobGroup] | None = None
+    """Replicated groups of pods, each reachable at ``<job>-<group>-<index>``."""
     template: PodTemplate
     """The pod each job pod runs (``restartPolicy`` Never or OnFailure; default Never)."""
 
@@ -189,8 +225,25 @@ class JobBody(CamelModel):
         spec = self.template.spec
         spec.default_restart_policy("Never", allowed=("Never", "OnFailure"),
                                     where=("template", "spec"))
-        indexed = self.completion_mode == "Indexed"
-        if indexed and self.completions is None:
+        names: set[str] = set()
+        for i, group in enumerate(self.groups or ()):
+            if group.name in names:
+                raise fail(f"Duplicate value: {group.name!r}", "groups", i, "name",
+                           reason="FieldValueDuplicate")
+            names.add(group.name)
+            if group.template is not None:
+                group.template.spec.default_restart_policy(
+                    "Never", allowed=("Never", "OnFailure"),
+                    where=("groups", i, "template", "spec"))
+        if self.groups is not None:
+            if not self.groups:
+                raise fail("must name at least one group", "groups",
+                           reason="FieldValueRequired")
+            if self.completions is not None:
+                raise fail("completions are derived from groups", "completions",
+                           reason="FieldValueForbidden")
+        indexed = self.completion_mode == "Indexed" or self.groups is not None
+        if indexed and self.groups is None and self.completions is None:
             raise fail("must be specified when completionMode is Indexed", "completions",
                        reason="FieldValueRequired")
         if self.backoff_limit_per_index is not None and not indexed:
@@ -207,15 +260,23 @@ class JobBody(CamelModel):
             if not indexed:
                 raise fail("requires completionMode Indexed", "successPolicy",
                            reason="FieldValueForbidden")
+            size = self.completions if self.groups is None else sum(
+                g.replicas for g in self.groups)
             for i, rule in enumerate(self.success_policy.rules):
-                assert self.completions is not None
-                if rule.max_index() >= self.completions:
+                if rule.groups is not None:
+                    for j, name in enumerate(rule.groups):
+                        if name not in names:
+                            raise fail(f"Invalid value: {name!r}: not a group of spec.groups",
+                                       "successPolicy", "rules", i, "groups", j)
+                    continue
+                assert size is not None
+                if rule.max_index() >= size:
                     raise fail(f"Invalid value: {rule.succeeded_indexes!r}: indexes must be "
-                               f"less than completions ({self.completions})", "successPolicy",
+                               f"less than completions ({size})", "successPolicy",
                                "rules", i, "succeededIndexes")
-                if rule.succeeded_count is not None and rule.succeeded_count > self.completions:
+                if rule.succeeded_count is not None and rule.succeeded_count > size:
                     raise fail(f"Invalid value: {rule.succeeded_count}: must be less than or "
-                               f"equal to completions ({self.completions})", "successPolicy",
+                               f"equal to completions ({size})", "successPolicy",
                                "rules", i, "succeededCount")
         if self.failure_policy is not None:
             if spec.restart_policy != "Never":
@@ -265,10 +326,17 @@ class PinJobStatus(WorkloadStatusBase, FederatedStatusMixin):
     """When it succeeded."""
     uncounted_terminated_pods: UncountedPods | None = None
     """Finished pods not yet counted."""
+    restarts: int | None = None
+    """How many times a ``RestartJob`` rule restarted the job."""
+    active_seconds: float | None = None
+    """Seconds the job ran before its last suspension (not counting time suspended or
+    queued); ``activeDeadlineSeconds`` bounds this plus the time since ``startTime``."""
+    hosts: dict[str, str] | None = None
+    """Groups: pod name → IP of the pods that have one (also in the discovery file)."""
 
 
 __all__ = [
-    "ExitCodesRequirement", "FailurePolicy", "FailureRule", "JobBody", "PinJobSpec",
+    "ExitCodesRequirement", "FailurePolicy", "FailureRule", "JobBody", "JobGroup", "PinJobSpec",
     "PinJobStatus", "PodConditionRequirement", "SuccessPolicy", "SuccessRule",
     "parse_indexes",
 ]

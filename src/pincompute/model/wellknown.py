@@ -94,6 +94,24 @@ SIDECARS_ANNOTATION: Final = "pincompute.io/sidecars"
 """On a pod PinSidecars were injected into: JSON ``{pinsidecar: {"version": hash,
 "containers": [...], "volumes": [...]}}`` — what each injected and at which version."""
 
+# --- jobs and cron jobs ------------------------------------------------------------------------
+
+JOB_TRACKING_FINALIZER: Final = "pincompute.io/job-tracking"
+"""On a PinJob's pods: the pod is not counted in the job's status yet (it may not go
+before it is, so no finished pod is lost or counted twice across operator restarts)."""
+JOB_RESTART_LABEL: Final = "pincompute.io/job-restart"
+"""On a PinJob's pods: the job restart (``RestartJob``) they were created in, from 0."""
+INDEX_FAILURES_ANNOTATION: Final = "pincompute.io/index-failure-count"
+"""On a PinJob's indexed pods: failures of the same index before this pod."""
+JOB_HOSTS_SUFFIX: Final = "-hosts"
+"""The discovery ConfigMap of a PinJob with groups is ``<job>-hosts``."""
+JOB_HOSTS_MOUNT: Final = "/etc/pincompute/job"
+"""Where every container of a PinJob with groups finds the discovery file ``hosts``."""
+CRON_TRIGGER_ANNOTATION: Final = "pincompute.io/trigger"
+"""On a PinCronJob: a nonce; a new value runs the job now (the API sets it)."""
+CRON_SCHEDULED_TIME_ANNOTATION: Final = "pincompute.io/scheduled-time"
+"""On a PinJob a PinCronJob created: the schedule time it runs for (RFC 3339)."""
+
 # --- projects and clusters ----------------------------------------------------------------------
 
 PROJECT_LABEL: Final = "pincompute.io/project"
@@ -131,16 +149,17 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "DAEMON_POD_LABEL",
-    "DATA_PATH_ANNOTATION",
-    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_LABEL", "NETWORK_MODE_ANNOTATION",
-    "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL", "NODE_PROVISIONER_FINALIZER",
-    "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND", "OWNER_UID_LABEL", "PART_OF",
-    "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
-    "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION", "PREEMPTIBLE", "PREFIX",
-    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED", "RESTART_TOKEN_ENV",
-    "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
-    "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TIERS",
-    "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL",
-    "NodeRuntimeKind", "Tier",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CRON_SCHEDULED_TIME_ANNOTATION",
+    "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION",
+    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL",
+    "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER",
+    "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
+    "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND",
+    "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
+    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION",
+    "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED",
+    "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION",
+    "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
+    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
+    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
 ]
