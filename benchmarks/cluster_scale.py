@@ -45,7 +45,8 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import Gone, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, PODS
-from pincompute.node import BackoffPolicy, NodeAgent, NodeConfig, NodeIdentity
+from pincompute.node import NodeAgent, NodeConfig, NodeIdentity
+from pincompute.node.backoff import CRASH_LOOP
 from pincompute.node.fleet import NodeFleet
 from pincompute.scheduler import Scheduler
 
@@ -210,7 +211,7 @@ def node_configs(count: int) -> list[NodeConfig]:
     return [NodeConfig(identity=NodeIdentity(name=f"sim-{i:05d}", zone="zone-a",
                                              node_pool="general", cpu="32", memory="128Gi",
                                              pods=110),
-                       runtime="sim", record_events=False, backoff=BackoffPolicy())
+                       runtime="sim", record_events=False, backoff=CRASH_LOOP)
             for i in range(count)]
 
 

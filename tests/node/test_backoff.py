@@ -1,10 +1,10 @@
 import pytest
 
-from pincompute.node.backoff import Backoff, BackoffPolicy
+from pincompute.node.backoff import CRASH_LOOP, Backoff, BackoffPolicy
 
 
 def test_kubernetes_defaults_double_from_10s_to_5min():
-    b = Backoff(BackoffPolicy())
+    b = Backoff(CRASH_LOOP)
     delays = [b.next_delay(ran_for=1.0) for _ in range(7)]
     assert delays == [10, 20, 40, 80, 160, 300, 300]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pincompute.node.backoff import BackoffPolicy
+from pincompute.node.backoff import CRASH_LOOP
 from pincompute.node.containerlifecycle import IllegalTransition, State
 from pincompute.node.containerrunner import ContainerRecord, initial_records, reconcile_spec
 
-POLICY = BackoffPolicy()
+POLICY = CRASH_LOOP
 
 
 def record(**spec) -> ContainerRecord:

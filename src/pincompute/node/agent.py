@@ -60,7 +60,7 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 
 from . import bindguard, eviction, health, namespaces
-from .backoff import BackoffPolicy
+from .backoff import CRASH_LOOP, BackoffPolicy
 from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
 from .containerruntime import ContainerRuntime
@@ -124,7 +124,7 @@ class NodeConfig:
     """Seconds between Lease renewals (default: a quarter of ``lease_duration``)."""
     status_interval: float = 10.0
     """Seconds between health evaluations (conditions are written only when they change)."""
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    backoff: BackoffPolicy = CRASH_LOOP
     probe_scale: float = 1.0
     """Multiplies probe delays and periods (tests run probes faster; keep 1 otherwise)."""
     log_max_bytes: int = DEFAULT_MAX_BYTES

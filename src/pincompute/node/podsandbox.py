@@ -32,6 +32,7 @@ from typing import Any
 from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, SECRETS
+from pincompute.runtime.backoff import exponential_delay
 from pincompute.runtime.logging import get_logger
 
 from . import env as envmod
@@ -94,7 +95,7 @@ async def set_up(ctx: WorkerContext, pod: Mapping[str, Any], *,
 
 def retry_delay(failures: int) -> float:
     """Seconds until the next attempt after ``failures`` failed ones (0.5 s doubling, 30 s)."""
-    return min(30.0, 0.5 * 2.0 ** min(failures, 6))
+    return exponential_delay(failures, initial=0.5, maximum=30.0)
 
 
 async def tear_down(ctx: WorkerContext, pod_uid: str, sandbox: Sandbox | None) -> None:

@@ -13,12 +13,12 @@ their own, and hold no reference to the agent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pincompute.kube.protocol import KubeClient
 
-from .backoff import BackoffPolicy
+from .backoff import CRASH_LOOP, BackoffPolicy
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
 from .logs import LogStore
@@ -38,7 +38,7 @@ class WorkerContext:
     node_name: str
     node_ip: str
     allocatable: Mapping[str, str]
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    backoff: BackoffPolicy = CRASH_LOOP
     probe_scale: float = 1.0
     logs: LogStore | None = None
     events: EventRecorder | None = None

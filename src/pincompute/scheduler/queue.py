@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pincompute.runtime.backoff import exponential_delay
+
 from .framework.interface import QueuedPod
 from .framework.waiting import CallLater, Cancellable
 from .podinfo import PodInfo
@@ -256,7 +258,8 @@ class SchedulingQueue:
     def _backoff_for(self, attempts: int) -> float:
         if attempts <= 0:
             return 0.0
-        return min(self.initial_backoff * (2 ** (attempts - 1)), self.max_backoff)
+        return exponential_delay(attempts - 1, initial=self.initial_backoff,
+                                 maximum=self.max_backoff)
 
     def requeue_unschedulable(self, qp: QueuedPod, rejectors: frozenset[str]) -> None:
         """The pod fit nowhere; park it until a relevant event (or back off if one came)."""
