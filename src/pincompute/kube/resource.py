@@ -54,6 +54,9 @@ CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", status_subresource=Fa
 SECRETS = Resource("", "v1", "secrets", "Secret", status_subresource=False)
 SERVICES = Resource("", "v1", "services", "Service", short_names=("svc",))
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", status_subresource=False)
+#: RBAC grants on real clusters (the embedded store has no authorization and does not serve it).
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding",
+                         status_subresource=False)
 
 CORE_RESOURCES: tuple[Resource, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, CONFIGMAPS, SECRETS, SERVICES, LEASES,
