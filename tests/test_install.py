@@ -50,11 +50,24 @@ def test_rbac_is_least_privilege() -> None:
                            if not r.get("resourceNames")), (role, resource)
         for verb in ("create", "update", "patch", "delete"):
             assert not _allows(cluster, "pods", verb)
-        assert not _allows(cluster, "namespaces", "update")
-        assert not _allows(cluster, "rolebindings", "delete")
-        bind = next(r for r in cluster if "bind" in r["verbs"])
+        # Namespaces and bindings: the project controller's, on a member the federation's
+        # own account's — the member's controllers cannot make either.
+        projects = (cluster if role == "host" else
+                    _rules(objects, "ClusterRole", "pincompute-member-federation"))
+        if role == "member":
+            assert not any(r for r in cluster if {"namespaces", "rolebindings", "clusterroles"}
+                           & set(r["resources"]))
+            federation = next(m for m in objects if m["kind"] == "ClusterRoleBinding"
+                              and m["roleRef"]["name"] == "pincompute-member-federation")
+            assert federation["subjects"][0]["name"] == install.FEDERATION_SERVICE_ACCOUNT
+        assert _allows(projects, "namespaces", "create")
+        assert not _allows(projects, "namespaces", "update")
+        assert not _allows(projects, "namespaces", "patch")
+        assert not _allows(projects, "rolebindings", "delete")
+        assert not _allows(projects, "pods", "create")
+        bind = next(r for r in projects if "bind" in r["verbs"])
         assert bind["resourceNames"] == [install.workload_role(role)]
-        assert not any("escalate" in r["verbs"] or "*" in r["verbs"] for r in cluster)
+        assert not any("escalate" in r["verbs"] or "*" in r["verbs"] for r in cluster + projects)
         # Leases (and on the host Secrets) only in pincompute-system.
         assert _allows(system, "leases", "update")
         assert _allows(system, "secrets", "get") == (role == "host")

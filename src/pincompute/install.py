@@ -12,8 +12,10 @@ and run its controllers:
   (least privilege, issue 8):
 
   - a ClusterRole for what only works cluster-wide: PinCompute's own kinds, reading
-    its CRDs, creating namespaces, binding the workload role (below), and on members
-    reading pods and nodes (the scheduler's view);
+    its CRDs, on members reading pods and nodes (the scheduler's view), and on the
+    host the project controller's rights: creating (and deleting) namespaces and
+    binding the workload role (below).  On a member those are a second account's,
+    ``pincompute-federation``, which the federation reaches the member as;
   - a Role in ``pincompute-system`` only: leases, and on the host the Secrets that
     hold member kubeconfigs;
   - a *workload* ClusterRole (pods, configmaps, events) that grants nothing until a
@@ -58,6 +60,9 @@ from pincompute.model.wellknown import (
 
 Role = RegionRole
 SERVICE_ACCOUNT = CONTROLLER_SERVICE_ACCOUNT
+FEDERATION_SERVICE_ACCOUNT = "pincompute-federation"
+"""On a member: the account the federation reaches it as (``kubectl -n pincompute-system
+create token pincompute-federation`` makes the kubeconfig its Secret on the host holds)."""
 FIELD_MANAGER = "pincompute-install"
 IMAGE = "pincompute:0.1.0"
 CLUSTER_CONFIGMAP = "pincompute-cluster"
@@ -97,15 +102,12 @@ def _crd_names(role: Role) -> list[str]:
 
 
 def _cluster_rules(role: Role) -> list[dict[str, Any]]:
-    """What the controllers may do in every namespace (bound by a ClusterRoleBinding).
+    """What the role's controllers may do in every namespace (a ClusterRoleBinding).
 
-    Namespace ``delete`` is here because RBAC cannot say "namespaces labelled X": the
-    project controller deletes only namespaces carrying its project label (checked in
-    code, tested).  RoleBinding ``create`` is here for the same reason (a create has no
-    name to restrict); with ``bind`` on the workload ClusterRole only, the controllers can
-    grant that role and nothing else — and the project controller binds it only in
-    namespaces it owns.  Reading pods and nodes everywhere is the scheduler's view of
-    node usage; writing pods is granted per namespace (:func:`_workload_rules`).
+    PinCompute's own kinds and reading its CRDs; on members, reading pods and nodes
+    (the scheduler's view of node usage: writing pods is granted per namespace, see
+    :func:`_workload_rules`); on the host, the project controller's rights
+    (:func:`_project_rules`), which on a member belong to the federation's own account.
     """
     kinds = resources_for(role)
     rules: list[dict[str, Any]] = [
@@ -113,19 +115,38 @@ def _cluster_rules(role: Role) -> list[dict[str, Any]]:
          "resources": sorted({r.plural for r in kinds} | {f"{r.plural}/status" for r in kinds}
                              | {f"{r.plural}/finalizers" for r in kinds}),
          "verbs": _ALL},
-        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-         "resourceNames": _crd_names(role), "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["namespaces"],
-         "verbs": [*_READ, "create", "delete"]},
+    ]
+    if role == "member":
+        return [*rules, _crd_rule(role),
+                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": _READ}]
+    return [*rules, *_project_rules(role)]
+
+
+def _crd_rule(role: Role) -> dict[str, Any]:
+    return {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+            "resourceNames": _crd_names(role), "verbs": ["get"]}
+
+
+def _project_rules(role: Role) -> list[dict[str, Any]]:
+    """What the project controller needs in a cluster: its project namespaces and bindings.
+
+    Namespace ``delete`` is cluster-wide because RBAC cannot say "namespaces labelled
+    X": the project controller deletes only namespaces carrying its project label
+    (checked in code, tested).  RoleBinding ``create`` is cluster-wide for the same
+    reason (a create has no name to restrict); with ``bind`` on the workload
+    ClusterRole only and no ``escalate``, these credentials can grant that role and
+    nothing else — and the project controller binds it only in namespaces it owns.
+    Namespaces cannot be updated: a foreign namespace cannot be relabelled ours.
+    """
+    return [
+        _crd_rule(role),
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": [*_READ, "create", "delete"]},
         {"apiGroups": [_RBAC], "resources": ["rolebindings"], "verbs": ["create"]},
         {"apiGroups": [_RBAC], "resources": ["rolebindings"],
          "resourceNames": [WORKLOAD_ROLEBINDING], "verbs": ["get", "delete"]},
         {"apiGroups": [_RBAC], "resources": ["clusterroles"],
          "resourceNames": [workload_role(role)], "verbs": ["bind"]},
     ]
-    if role == "member":
-        rules.append({"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": _READ})
-    return rules
 
 
 def _workload_rules(role: Role) -> list[dict[str, Any]]:
@@ -156,13 +177,14 @@ def _system_rules(role: Role) -> list[dict[str, Any]]:
 
 
 def _binding(kind: str, name: str, *, role_kind: str, role_name: str,
-             namespace: str | None = None) -> dict[str, Any]:
+             namespace: str | None = None,
+             account: str = CONTROLLER_SERVICE_ACCOUNT) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
     return {"apiVersion": f"{_RBAC}/v1", "kind": kind, "metadata": metadata,
             "roleRef": {"apiGroup": _RBAC, "kind": role_kind, "name": role_name},
-            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
+            "subjects": [{"kind": "ServiceAccount", "name": account,
                           "namespace": SYSTEM_NAMESPACE}]}
 
 
@@ -195,6 +217,19 @@ def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]
         _binding("RoleBinding", WORKLOAD_ROLEBINDING, role_kind="ClusterRole",
                  role_name=workload, namespace=SYSTEM_NAMESPACE),
     ]
+    if role == "member":
+        # The federation reaches this member as its own account, with the project
+        # controller's rights only (the member's controllers cannot make namespaces or
+        # bindings).  The member's kubeconfig Secret on the host holds its token.
+        federation = f"pincompute-{role}-federation"
+        objects += [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": FEDERATION_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}},
+            {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole",
+             "metadata": {"name": federation}, "rules": _project_rules(role)},
+            _binding("ClusterRoleBinding", federation, role_kind="ClusterRole",
+                     role_name=federation, account=FEDERATION_SERVICE_ACCOUNT),
+        ]
     if role == "member" and cluster:
         objects.append({"apiVersion": "v1", "kind": "ConfigMap",
                         "metadata": {"name": CLUSTER_CONFIGMAP, "namespace": SYSTEM_NAMESPACE},

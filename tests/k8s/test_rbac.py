@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from pincompute.federation.connectionstatus import CONDITION
-from pincompute.install import SERVICE_ACCOUNTS, workload_role
+from pincompute.install import FEDERATION_SERVICE_ACCOUNT, SERVICE_ACCOUNTS, workload_role
 from pincompute.kube import NotFound, objects
 from pincompute.kube.backends.kubernetes import KubernetesClient, connect
 from pincompute.kube.errors import Forbidden
@@ -54,11 +54,11 @@ def _service_account_kubeconfig(cluster: KubeCluster, token: str, path: Path) ->
     return path
 
 
-async def _token(cluster: KubeCluster) -> str:
+async def _token(cluster: KubeCluster, account: str) -> str:
     admin = cluster.client()
     try:
         request = await admin.create_subresource(
-            SERVICE_ACCOUNTS, CONTROLLER_SERVICE_ACCOUNT, "token",
+            SERVICE_ACCOUNTS, account, "token",
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
              "spec": {"expirationSeconds": 3600}}, namespace=SYSTEM_NAMESPACE)
     finally:
@@ -79,9 +79,16 @@ def region(kube_env: KubeEnv) -> KubeEnv:
 
 @pytest.fixture
 async def accounts(region: KubeEnv, tmp_path: Path) -> AsyncIterator[dict[str, Path]]:
-    """cluster name → a kubeconfig of its ``pincompute-controller`` ServiceAccount."""
-    yield {c.name: _service_account_kubeconfig(c, await _token(c), tmp_path / f"{c.name}.sa")
-           for c in (region.host, *region.members)}
+    """cluster name → a kubeconfig of its ``pincompute-controller`` ServiceAccount, and
+    ``<member>/federation`` → one of the member's ``pincompute-federation`` account."""
+    made = {}
+    for c in (region.host, *region.members):
+        made[c.name] = _service_account_kubeconfig(
+            c, await _token(c, CONTROLLER_SERVICE_ACCOUNT), tmp_path / f"{c.name}.sa")
+    for m in region.members:
+        made[f"{m.name}/federation"] = _service_account_kubeconfig(
+            m, await _token(m, FEDERATION_SERVICE_ACCOUNT), tmp_path / f"{m.name}.federation")
+    yield made
 
 
 async def _forbidden(what: str, call: object) -> None:
@@ -115,11 +122,11 @@ async def test_controllers_work_with_exactly_the_installed_rights(
     fed_log, member_log = tmp_path / "federation.log", tmp_path / "member.log"
     procs = []
     try:
-        # Members are reached through their controllers' tokens, kept in Secrets of
-        # pincompute-system (the only Secrets the federation may read).
+        # Members are reached as their pincompute-federation accounts, whose tokens are
+        # kept in Secrets of pincompute-system (the only Secrets the federation may read).
         for m in region.members:
             await _unregister(host_admin, m.name)
-            await _put_secret(host_admin, f"rbac-{m.name}", accounts[m.name])
+            await _put_secret(host_admin, f"rbac-{m.name}", accounts[f"{m.name}/federation"])
             await host_admin.create(MEMBERCLUSTERS, {
                 "metadata": {"name": m.name},
                 "spec": {"zone": m.zone, "region": "test", "connection": {
@@ -246,6 +253,7 @@ async def test_controller_credentials_are_refused_outside_pincompute(
         region: KubeEnv, accounts: dict[str, Path]) -> None:
     host = connect(str(accounts[region.host.name]))
     member = connect(str(accounts[region.members[0].name]))
+    federation = connect(str(accounts[f"{region.members[0].name}/federation"]))
     try:
         # Allowed, to show the credentials work: what install grants.
         await host.list(SECRETS, namespace=SYSTEM_NAMESPACE)
@@ -263,7 +271,17 @@ async def test_controller_credentials_are_refused_outside_pincompute(
                          member.create(PODS, _pod("escape"), namespace="default"))
         await _forbidden("deleting a Pod in kube-system",
                          member.delete(PODS, "anything", namespace="kube-system"))
-        for client in (host, member):
+        # On a member, namespaces and bindings are the federation's account's only, and
+        # that account has no say over pods or Secrets.
+        await _forbidden("the member controller creating a namespace", member.create(
+            NAMESPACES, {"metadata": {"name": "rbac-not-ours"}}))
+        await _forbidden("the member controller deleting a namespace",
+                         member.delete(NAMESPACES, "default"))
+        await _forbidden("the federation creating a Pod on a member", federation.create(
+            PODS, _pod("escape"), namespace=SYSTEM_NAMESPACE))
+        await _forbidden("the federation reading a member's Secrets",
+                         federation.list(SECRETS, namespace=SYSTEM_NAMESPACE))
+        for client in (host, member, federation):
             await _forbidden("writing a ConfigMap in kube-system", client.create(
                 CONFIGMAPS, {"metadata": {"name": "pwn"}, "data": {}}, namespace="kube-system"))
             await _forbidden("taking a Lease in kube-system", client.create(
@@ -283,6 +301,7 @@ async def test_controller_credentials_are_refused_outside_pincompute(
     finally:
         await host.close()
         await member.close()
+        await federation.close()
 
 
 async def test_controller_pods_pass_the_restricted_pod_security_standard(
