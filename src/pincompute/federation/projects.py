@@ -237,7 +237,7 @@ def _grants(binding: dict[str, Any]) -> tuple[object, ...]:
     subjects = [(s.get("kind"), s.get("name"), s.get("namespace"))
                 for s in binding.get("subjects") or ()]
     ref = binding.get("roleRef") or {}
-    return (ref.get("kind"), ref.get("name"), sorted(subjects))
+    return (ref.get("kind"), ref.get("name"), sorted(subjects, key=str))
 
 
 async def ensure_workload_binding(client: KubeClient, namespace: str, *,
@@ -247,7 +247,7 @@ async def ensure_workload_binding(client: KubeClient, namespace: str, *,
     The caller has checked the namespace is a project's: this is the only place the
     controllers extend their own rights, and they do so only there.  One GET when it
     is right (the steady state); a binding edited by hand is replaced (its roleRef is
-    immutable).
+    immutable) at the project's next reconcile.
     """
     want = workload_binding(namespace, workload_role=workload_role)
     try:
