@@ -188,8 +188,11 @@ def _connection_status(ctx: HostContext) -> object:
 
 
 def _projects(ctx: HostContext) -> object:
+    # On real clusters RBAC grants the controllers nothing in a project's namespaces until
+    # the project controller binds their workload role there.
+    options = {"workload_access": ctx.backend == "kubernetes", **ctx.options}
     return add_project_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
-                                  name=ctx.name, **ctx.options)
+                                  name=ctx.name, **options)
 
 
 def _nodepools(ctx: MemberContext) -> object:

@@ -74,8 +74,9 @@ async def preflight(client: KubernetesClient, role: Role) -> None:
         await client.list(LEASES, namespace=SYSTEM_NAMESPACE, limit=1)
     except Forbidden as e:
         raise StartupError(f"these credentials may not use Leases in {SYSTEM_NAMESPACE} on "
-                           f"{client.server} ({e.message}); bind them to the "
-                           "pincompute-controller ClusterRole (pincompute install does)") from None
+                           f"{client.server} ({e.message}); use the pincompute-controller "
+                           f"service account, which `pincompute install --role {role}` binds "
+                           f"to the Role pincompute-{role}-controller there") from None
     except NotFound:
         raise StartupError(f"namespace {SYSTEM_NAMESPACE} is missing on {client.server}; run "
                            f"`pincompute install --role {role}`") from None

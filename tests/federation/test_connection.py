@@ -120,3 +120,19 @@ async def test_a_kubeconfig_in_a_secret_and_its_rotation(host: KubeClient) -> No
     secret["data"]["config"] = "%%%"
     await host.update(SECRETS, secret)
     assert (await _fails(connector, keyed)).reason == "InvalidKubeconfig"
+
+
+async def test_a_kubeconfig_secret_outside_the_system_namespace_is_refused(
+        host: KubeClient) -> None:
+    # The federation may read Secrets in pincompute-system only: a reference elsewhere
+    # (a tenant's namespace) is refused before anything is read, and never watched.
+    await host.create(NAMESPACES, {"metadata": {"name": "tenant"}})
+    await host.create(SECRETS, {"metadata": {"name": "theirs"}, "data": {
+        "kubeconfig": base64.b64encode(kubeconfig().encode()).decode()}},
+        namespace="tenant")
+    mc = member({"type": "Kubeconfig",
+                 "kubeconfigSecretRef": {"name": "theirs", "namespace": "tenant"}})
+    refused = await _fails(Connector(host=host), mc)
+    assert refused.reason == "SecretNamespaceRefused"
+    assert "tenant/theirs" in str(refused) and "pincompute-system" in str(refused)
+    assert secret_ref_of(mc) is None

@@ -91,3 +91,25 @@ async def test_deleting_a_project_deletes_its_namespaces_everywhere(region) -> N
         assert await _namespace_labels(client, "web") is None
     with pytest.raises(NotFound):
         await members["zone-a-1"].get(CONFIGMAPS, "cfg", namespace="web")
+
+
+async def test_deleting_a_project_never_deletes_a_foreign_namespace(region) -> None:
+    # RBAC lets the controllers delete any namespace (it cannot express "labelled X"):
+    # the project controller itself must spare one it does not own.
+    host, members = region
+    await members["zone-a-1"].create(NAMESPACES, {"metadata": {"name": "billing"}})
+    await host.create(PROJECTS, {"metadata": {"name": "billing"}, "spec": {}})
+    await eventually(lambda: _namespace_labels(members["zone-b-1"], "billing"))
+    await host.delete(PROJECTS, "billing")
+
+    async def project_gone() -> bool:
+        try:
+            await host.get(PROJECTS, "billing")
+        except NotFound:
+            return True
+        return False
+
+    await eventually(project_gone)
+    assert await _namespace_labels(members["zone-b-1"], "billing") is None
+    foreign = await members["zone-a-1"].get(NAMESPACES, "billing")
+    assert not foreign["metadata"].get("deletionTimestamp")

@@ -14,6 +14,11 @@ changed *before* it tears a working member down:
    region, so their clients are borrowed (``owned`` is false: the cluster set must
    not close them); kubeconfig clients are the cluster set's to close.
 
+Kubeconfig Secrets are read from ``pincompute-system`` only: on a real host the
+federation's RBAC lets it read Secrets there and nowhere else (least privilege, see
+:mod:`pincompute.install`), so a ``kubeconfigSecretRef`` naming another namespace
+is refused (``SecretNamespaceRefused``) without asking the server, and never watched.
+
 Every failure is a :class:`ConnectError` with one line saying what is wrong and
 where, which the cluster set reports on the MemberCluster and retries with
 back-off: a missing file or Secret may appear later, a store may be opened later.
@@ -41,6 +46,7 @@ from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import SECRETS
 from pincompute.model.platform import ClusterConnection, SecretKeyRef
+from pincompute.model.wellknown import SYSTEM_NAMESPACE
 
 EmbeddedResolver = Callable[[str], KubeClient | None]
 """The region's in-process cluster of a name (``None``: there is none)."""
@@ -66,12 +72,17 @@ def connection_of(mc: Mapping[str, Any]) -> ClusterConnection:
 
 
 def secret_ref_of(mc: Mapping[str, Any]) -> tuple[str, str] | None:
-    """``(namespace, name)`` of the Secret a MemberCluster's kubeconfig is in, if any."""
+    """``(namespace, name)`` of the Secret a MemberCluster's kubeconfig is in, if any.
+
+    ``None`` also for a Secret outside ``pincompute-system``: it is refused, not watched.
+    """
     try:
         ref = connection_of(mc).kubeconfig_secret_ref
     except ConnectError:
         return None
-    return (ref.namespace, ref.name) if ref is not None else None
+    if ref is None or ref.namespace != SYSTEM_NAMESPACE:
+        return None
+    return (ref.namespace, ref.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +170,12 @@ class Connector:
 
     async def _read_secret(self, ref: SecretKeyRef) -> str:
         where = f"secret {ref.namespace}/{ref.name}"
+        if ref.namespace != SYSTEM_NAMESPACE:
+            # The federation may read Secrets in its own namespace only; a reference
+            # elsewhere would be a way to make it read (and use) a tenant's Secret.
+            raise ConnectError(f"{where}: member kubeconfig Secrets must be in namespace "
+                               f"{SYSTEM_NAMESPACE}; move the Secret there",
+                               reason="SecretNamespaceRefused")
         try:
             secret = await self.host.get(SECRETS, ref.name, namespace=ref.namespace)
         except NotFound:

@@ -12,7 +12,14 @@ wherever a shard lands.  This controller keeps that true:
   first deletes its namespaces everywhere (which deletes their contents) and only
   then lets the Project go;
 * ``status`` records, per cluster, whether its namespace is ready, and a
-  ``Ready`` condition summarises them.
+  ``Ready`` condition summarises them;
+* on real clusters (``workload_access``), each of its namespaces gets the RoleBinding
+  ``pincompute-controller``, granting the controllers' ServiceAccount the cluster's
+  workload ClusterRole (pods, configmaps, events) there and only there: RBAC grants
+  the controllers nothing in a namespace PinCompute does not own (see
+  :mod:`pincompute.install`).  RBAC cannot tell our namespaces from others, so the
+  checks are here: a binding is made, and a namespace deleted, only when the
+  namespace carries the project's label.
 
 It is level-triggered: each reconcile looks at every cluster, so a namespace
 deleted by hand, a member cluster that was down, or a crash mid-way are all
@@ -36,13 +43,20 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES
+from pincompute.kube.resource import NAMESPACES, ROLE_BINDINGS
 from pincompute.model.platform import ProjectStatus
 from pincompute.model.registry import PROJECTS
 from pincompute.model.views import status_view
-from pincompute.model.wellknown import PROJECT_LABEL
+from pincompute.model.wellknown import (
+    CONTROLLER_SERVICE_ACCOUNT,
+    HOST_WORKLOAD_ROLE,
+    MEMBER_WORKLOAD_ROLE,
+    PROJECT_LABEL,
+    SYSTEM_NAMESPACE,
+    WORKLOAD_ROLEBINDING,
+)
 from pincompute.model.wellknown import PROJECT_NAMESPACES_FINALIZER as FINALIZER
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.informer import FuncEventHandler, ResourceEventHandler, SharedInformer
@@ -54,6 +68,8 @@ from .member import MemberHandle
 
 HOST = "host"
 DISCONNECTED = "Disconnected"
+FORBIDDEN = "Forbidden"
+"""A cluster refused the namespace's RoleBinding (an install older than its RBAC)."""
 #: How long a reconcile waits, after a (re)start, for the cluster set's first connections.
 SYNC_WAIT = 60.0
 
@@ -62,8 +78,10 @@ T = TypeVar("T")
 
 class ProjectReconciler:
     def __init__(self, *, host: KubeClient, clusters: ClusterSet, projects: SharedInformer,
-                 host_namespaces: SharedInformer, sync_wait: float = SYNC_WAIT) -> None:
+                 host_namespaces: SharedInformer, sync_wait: float = SYNC_WAIT,
+                 workload_access: bool = False) -> None:
         self.host = host
+        self.workload_access = workload_access
         self.clusters = clusters
         self.projects = projects
         self.host_namespaces = host_namespaces
@@ -89,14 +107,15 @@ class ProjectReconciler:
                 await self.host.patch(PROJECTS, request.name, patch)
             return None  # the update brings the project back with the finalizer
         name = request.name
-        states = {HOST: await self._ensure_namespace(self.host, self.host_namespaces, name)}
+        states = {HOST: await self._ensure_namespace(self.host, self.host_namespaces, name,
+                                                     workload_role=HOST_WORKLOAD_ROLE)}
         for cluster in self.clusters.names():
             member = self.clusters.get(cluster)
             if member is None:
                 states[cluster] = DISCONNECTED
                 continue
             state = await self._in_member(member, self._ensure_namespace(
-                member.client, _namespaces(member), name))
+                member.client, _namespaces(member), name, workload_role=MEMBER_WORKLOAD_ROLE))
             if state is not None:
                 states[cluster] = state
         await self._write_status(project, states)
@@ -113,7 +132,7 @@ class ProjectReconciler:
         return result
 
     async def _ensure_namespace(self, client: KubeClient, namespaces: SharedInformer,
-                                name: str) -> str:
+                                name: str, *, workload_role: str) -> str:
         ns = namespaces.get(name)
         if ns is None:
             try:
@@ -122,9 +141,14 @@ class ProjectReconciler:
             except AlreadyExists:
                 ns = await client.get(NAMESPACES, name)
         if (objects.meta(ns).get("labels") or {}).get(PROJECT_LABEL) != name:
-            return "Conflict"
+            return "Conflict"  # not ours: no binding, no deletion, ever
         if objects.is_deleting(ns):
             return "Terminating"
+        if self.workload_access:
+            try:
+                await ensure_workload_binding(client, name, workload_role=workload_role)
+            except Forbidden:
+                return FORBIDDEN
         return "Active"
 
     async def _write_status(self, project: dict[str, Any], states: dict[str, str]) -> None:
@@ -198,6 +222,47 @@ async def _delete_namespace(client: KubeClient, namespaces: SharedInformer, name
     return True
 
 
+def workload_binding(namespace: str, *, workload_role: str) -> dict[str, Any]:
+    """The RoleBinding granting the controllers ``workload_role`` in ``namespace``."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": WORKLOAD_ROLEBINDING, "namespace": namespace,
+                         "labels": {PROJECT_LABEL: namespace}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": workload_role},
+            "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER_SERVICE_ACCOUNT,
+                          "namespace": SYSTEM_NAMESPACE}]}
+
+
+def _grants(binding: dict[str, Any]) -> tuple[object, ...]:
+    subjects = [(s.get("kind"), s.get("name"), s.get("namespace"))
+                for s in binding.get("subjects") or ()]
+    ref = binding.get("roleRef") or {}
+    return (ref.get("kind"), ref.get("name"), sorted(subjects, key=str))
+
+
+async def ensure_workload_binding(client: KubeClient, namespace: str, *,
+                                  workload_role: str) -> None:
+    """Make the namespace's workload RoleBinding exist and grant exactly what it should.
+
+    The caller has checked the namespace is a project's: this is the only place the
+    controllers extend their own rights, and they do so only there.  One GET when it
+    is right (the steady state); a binding edited by hand is replaced (its roleRef is
+    immutable) at the project's next reconcile.
+    """
+    want = workload_binding(namespace, workload_role=workload_role)
+    try:
+        have = await client.get(ROLE_BINDINGS, WORKLOAD_ROLEBINDING, namespace=namespace)
+    except NotFound:
+        have = None
+    if have is not None:
+        if _grants(have) == _grants(want):
+            return
+        with contextlib.suppress(NotFound):
+            await client.delete(ROLE_BINDINGS, WORKLOAD_ROLEBINDING, namespace=namespace)
+    with contextlib.suppress(AlreadyExists):  # a racing replica made it; the next pass checks
+        await client.create(ROLE_BINDINGS, want, namespace=namespace)
+
+
 def _namespaces(member: MemberHandle) -> SharedInformer:
     return member.informer(NAMESPACES, label_selector=PROJECT_LABEL)
 
@@ -208,14 +273,20 @@ def _to_project(ns: dict[str, Any]) -> list[Request]:
 
 
 def add_project_controller(manager: Manager, *, host: KubeClient, clusters: ClusterSet,
-                           name: str = "projects", workers: int = 2) -> Controller:
-    """Wire the project controller into ``manager`` for a host and its cluster set."""
+                           name: str = "projects", workers: int = 2,
+                           workload_access: bool = False) -> Controller:
+    """Wire the project controller into ``manager`` for a host and its cluster set.
+
+    ``workload_access``: give each project namespace the controllers' workload
+    RoleBinding (real clusters; the embedded store has no authorization).
+    """
     projects = manager.informer(host, PROJECTS)
     # The label-filtered informers do not see foreign namespaces of the same name,
     # which _ensure_namespace then meets as AlreadyExists and reads directly.
     host_namespaces = manager.informer(host, NAMESPACES, label_selector=PROJECT_LABEL)
     reconciler = ProjectReconciler(host=host, clusters=clusters, projects=projects,
-                                   host_namespaces=host_namespaces)
+                                   host_namespaces=host_namespaces,
+                                   workload_access=workload_access)
     controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(projects)
     controller.watches(host_namespaces, _to_project)

@@ -58,6 +58,10 @@ PERSISTENT_VOLUME_CLAIMS = Resource("", "v1", "persistentvolumeclaims", "Persist
                                     short_names=("pvc",))
 """Real clusters only (embedded node agents keep persistent volumes themselves)."""
 
+#: RBAC grants on real clusters (the embedded store has no authorization and does not serve it).
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding",
+                         status_subresource=False)
+
 CORE_RESOURCES: tuple[Resource, ...] = (
     PODS, NODES, NAMESPACES, EVENTS, CONFIGMAPS, SECRETS, SERVICES, LEASES,
 )

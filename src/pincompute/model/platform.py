@@ -170,7 +170,8 @@ class SecretKeyRef(CamelModel):
     name: DNSSubdomain
     """The Secret's name."""
     namespace: DNSLabel = SYSTEM_NAMESPACE
-    """The Secret's namespace."""
+    """The Secret's namespace: must be ``pincompute-system``, the only namespace whose
+    Secrets the federation may read (another is refused with ``SecretNamespaceRefused``)."""
     key: NonEmptyStr = "kubeconfig"
     """The key holding the kubeconfig."""
 

@@ -29,6 +29,20 @@ SYSTEM_NAMESPACE: Final = "pincompute-system"
 SYSTEM_LABEL: Final = "pincompute.io/system"
 """Marks the system namespace (value ``"true"``)."""
 
+# --- controller identity on real clusters (RBAC, see pincompute.install) ------------------------
+
+CONTROLLER_SERVICE_ACCOUNT: Final = "pincompute-controller"
+"""The ServiceAccount (in the system namespace of every cluster) the controllers run as."""
+HOST_WORKLOAD_ROLE: Final = "pincompute-host-workload"
+"""The host's ClusterRole for objects in PinCompute's namespaces; grants nothing until a
+RoleBinding in one namespace binds it (the system namespace, and each project's)."""
+MEMBER_WORKLOAD_ROLE: Final = "pincompute-member-workload"
+"""The member clusters' ClusterRole for pods, configmaps and events in PinCompute's namespaces,
+bound per namespace like :data:`HOST_WORKLOAD_ROLE`."""
+WORKLOAD_ROLEBINDING: Final = "pincompute-controller"
+"""The RoleBinding, in each of PinCompute's namespaces, granting the controllers its workload
+ClusterRole there."""
+
 # --- tiers (DESIGN §7) --------------------------------------------------------------------------
 
 Tier = Literal["reserved", "ondemand", "preemptible"]
@@ -149,10 +163,11 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CRON_SCHEDULED_TIME_ANNOTATION",
-    "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION",
-    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL",
-    "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
+    "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
+    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
+    "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
+    "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
     "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND",
     "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
@@ -161,5 +176,5 @@ __all__ = [
     "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION",
     "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
     "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
-    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
+    "WORKLOAD_NAME_LABEL", "WORKLOAD_ROLEBINDING", "NodeRuntimeKind", "Tier",
 ]
