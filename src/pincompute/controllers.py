@@ -52,6 +52,7 @@ from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pintrainingjobs import add_pintrainingjob_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
@@ -200,6 +201,11 @@ def _scheduler(ctx: MemberContext) -> object:
     return Scheduler.attach(ctx.manager, ctx.client, **options)
 
 
+def _pintrainingjobs(ctx: MemberContext) -> object:
+    return add_pintrainingjob_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                         identity=identity(), name=ctx.name, **ctx.options)
+
+
 def _node_provisioner(ctx: MemberContext) -> object:
     assert ctx.nodes is not None  # node-side entries run only where nodes are ours
     host = AgentHost(ctx.client, zone=ctx.zone, runtime=ctx.nodes.runtime,
@@ -223,6 +229,9 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("scheduler", _scheduler,
            description="The pod scheduler (on real clusters a secondary scheduler: pods "
                        "whose schedulerName is pincompute)."),
+    member("pintrainingjobs", _pintrainingjobs,
+           description="PinTrainingJobs become a gang of pods with a rendezvous (PyTorch, "
+                       "TensorFlow), restarted together on retryable failures."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

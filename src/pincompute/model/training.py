@@ -12,10 +12,17 @@ Modelled on Kubeflow's PyTorchJob/TFJob, one kind for both frameworks:
   (exactly one replica) and ``worker``.  TensorFlow: ``chief`` (or the legacy
   ``master``, at most one replica, not both), ``worker``, ``ps`` and
   ``evaluator`` (at most one).  At least one replica in all.
-- each role's ``restartPolicy`` (default ``OnFailure``) governs its pods; ``ExitCode``
-  restarts on retryable exit codes (128 and above, i.e. killed by a signal)
-  and fails on others.  It fills the template's ``restartPolicy`` (``Never`` for
-  ExitCode); a template naming a different one is an error.
+- each role's ``restartPolicy`` (default ``OnFailure``) governs its pods:
+  ``OnFailure``/``Always`` restart a failed container in place (the node does;
+  the restarts count against ``backoffLimit``); ``Never`` fails the job when a
+  pod fails; ``ExitCode`` restarts the *whole group* (every pod recreated, a new
+  rendezvous) on retryable exit codes — 128 and above, i.e. killed by a signal,
+  plus the role's ``retryableExitCodes`` — and fails the job on others.  It
+  fills the template's ``restartPolicy`` (``Never`` for ExitCode); a template
+  naming a different one is an error.
+- ``successPolicy``: ``Chief`` (default) — the job succeeds when the master or
+  chief succeeds (worker 0 without one); ``AllWorkers`` — when every pod of the
+  master, chief and worker roles has.
 - ``gang`` scheduling (on by default) places all ``minMember`` pods or none
   (default: every replica of every role), giving up after ``timeoutSeconds``;
 - ``port`` is the rendezvous port (default 23456 for PyTorch, 2222 for TensorFlow).
@@ -25,7 +32,7 @@ Status gives per-role pod counts, the phase, and restarts of the whole group.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -55,6 +62,8 @@ class TrainingRole(CamelModel):
     """How many pods play this role."""
     restart_policy: Literal["Always", "OnFailure", "Never", "ExitCode"] = "OnFailure"
     """What happens when a replica fails (``ExitCode``: retry on exit codes >= 128)."""
+    retryable_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] | None = None
+    """With ``ExitCode``: exit codes below 128 that restart the group too (not fail the job)."""
 
 
 class TrainingRoles(CamelModel):
@@ -98,6 +107,9 @@ class PinTrainingJobSpec(CamelModel):
     """Gang scheduling."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The rendezvous port (default 23456 for PyTorch, 2222 for TensorFlow)."""
+    success_policy: Literal["Chief", "AllWorkers"] = "Chief"
+    """When the job has succeeded: its master/chief (worker 0 without one) succeeded
+    (``Chief``), or every master, chief and worker pod (``AllWorkers``)."""
     backoff_limit: NonNegInt = 3
     """Restarts of the group allowed before the job fails."""
     active_deadline_seconds: PosInt | None = None
@@ -170,8 +182,9 @@ class PinTrainingJobStatus(WorkloadStatusBase, FederatedStatusMixin):
     """Phase, per-role pod counts and group restarts."""
 
     phase: str | None = None
-    """``Pending`` (waiting for the gang), ``Running``, ``Restarting``, ``Succeeded``,
-    ``Failed`` or ``Suspended``."""
+    """``Created`` (pods created, waiting for the whole gang to run), ``Running``,
+    ``Restarting`` (the group's pods are being replaced), ``Succeeded``, ``Failed`` or
+    ``Suspended``."""
     roles: dict[str, RoleStatus] | None = None
     """Pod counts by role."""
     restarts: int | None = None
