@@ -159,9 +159,10 @@ def test_tf_config_is_valid_json_once_the_node_builds_the_environment() -> None:
     configs = {("ConfigMap", "t-rendezvous"): {"data": data}}
     for m in rdv.members(spec):
         env = rdv.env_for(spec, m, job="t", attempt=0)
-        container = {"name": "c", "env": [{"name": k, "value": v} if isinstance(v, str)
-                                          else {"name": k, "valueFrom": v}
-                                          for k, v in env.items()]}
+        variables: list[dict[str, Any]] = [
+            {"name": k, "value": v} if isinstance(v, str) else {"name": k, "valueFrom": v}
+            for k, v in env.items()]
+        container = {"name": "c", "env": variables}
         built = node_env.build({"metadata": {"name": "p", "namespace": NS}}, container,
                                base={}, configs=configs, node_allocatable={})
         tf = json.loads(built["TF_CONFIG"])
@@ -212,7 +213,8 @@ async def cluster() -> AsyncIterator[KubeClient]:  # the node fixtures' cluster,
 
 @pytest.fixture
 async def member(cluster: KubeClient,
-                 make_agent: Callable[..., Awaitable[NodeAgent]]) -> AsyncIterator[Cluster]:
+                 make_agent: Callable[..., Awaitable[NodeAgent]],  # noqa: F811
+                 ) -> AsyncIterator[Cluster]:
     for name in ("n1", "n2"):
         await make_agent(name, runtime="sim", cpu="2")
     c = Cluster(cluster)
@@ -401,7 +403,8 @@ async def test_a_restarted_manager_converges_without_duplicate_pods(member: Clus
 
 @pytest.mark.slow
 async def test_the_example_trains_a_linear_model_over_tcp(
-        cluster: KubeClient, make_agent: Callable[..., Awaitable[NodeAgent]]) -> None:
+        cluster: KubeClient,
+        make_agent: Callable[..., Awaitable[NodeAgent]]) -> None:  # noqa: F811
     agents = [await make_agent(name) for name in ("n1", "n2")]
     member = Cluster(cluster)
     await member.start()
@@ -411,6 +414,7 @@ async def test_the_example_trains_a_linear_model_over_tcp(
         await eventually(lambda: phase_is(cluster, "Succeeded", "linear-fit"), timeout=60)
         master = await cluster.get(PODS, "linear-fit-master-0", namespace=NS)
         agent = next(a for a in agents if a.name == master["spec"]["nodeName"])
+        assert agent.api_endpoint is not None
         node = NodeClient(agent.api_endpoint, agent.api_token)
         log = b"".join([c async for c in node.logs(NS, "linear-fit-master-0", "train")])
         assert b"learned w=3.000 b=2.000 from 3 ranks" in log, log

@@ -313,8 +313,9 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
 
 def _with_env(c: Mapping[str, Any], env: Mapping[str, str | Mapping[str, Any]]) -> Obj:
     kept = [e for e in c.get("env") or () if e["name"] not in env]
-    return {**c, "env": kept + [{"name": k, "value": v} if isinstance(v, str)
-                                else {"name": k, "valueFrom": v} for k, v in env.items()]}
+    added: list[Obj] = [{"name": k, "value": v} if isinstance(v, str)
+                        else {"name": k, "valueFrom": v} for k, v in env.items()]
+    return {**c, "env": kept + added}
 
 
 def _kube_container(c: Mapping[str, Any]) -> Obj:
