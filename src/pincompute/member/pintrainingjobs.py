@@ -42,7 +42,7 @@ from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, PODS
 from pincompute.model.registry import PINTRAININGJOBS
-from pincompute.model.training import PinTrainingJobSpec
+from pincompute.model.training import POD_RESTART_POLICY, PinTrainingJobSpec
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     ATTEMPT_LABEL,
@@ -422,6 +422,10 @@ class TrainingJobReconciler:
         name = objects.name_of(job)
         raw = shard["spec"]
         template = raw["roles"][m.role]["template"]
+        if "restartPolicy" not in template["spec"]:
+            # Real clusters: the CRD cannot derive it from the role's policy as the store does.
+            policy = POD_RESTART_POLICY[getattr(spec.roles, m.role).restart_policy]
+            template = {**template, "spec": {**template["spec"], "restartPolicy": policy}}
         total = len(rdv.members(spec))
         group = None
         if spec.gang.enabled:

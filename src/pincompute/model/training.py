@@ -48,9 +48,10 @@ FRAMEWORK_ROLES: dict[str, tuple[RoleName, ...]] = {
     "tensorflow": ("chief", "master", "worker", "ps", "evaluator"),
 }
 DEFAULT_PORTS: dict[str, int] = {"pytorch": 23456, "tensorflow": 2222}
-_POD_RESTART: dict[str, RestartPolicy] = {
+POD_RESTART_POLICY: dict[str, RestartPolicy] = {
     "Always": "Always", "OnFailure": "OnFailure", "Never": "Never", "ExitCode": "Never",
 }
+"""A role's ``restartPolicy`` → its pods' (the operator decides about ``ExitCode`` failures)."""
 
 
 class TrainingRole(CamelModel):
@@ -132,7 +133,7 @@ class PinTrainingJobSpec(CamelModel):
                 raise fail(f"role {name!r} is not supported by {self.framework}; supported "
                            f"roles: {', '.join(allowed)}", "roles", name,
                            reason="FieldValueNotSupported")
-            policy = _POD_RESTART[role.restart_policy]
+            policy = POD_RESTART_POLICY[role.restart_policy]
             spec = role.template.spec
             if spec.restart_policy is not None and spec.restart_policy != policy:
                 raise fail(f'Invalid value: "{spec.restart_policy}": must be "{policy}" (set by '
@@ -198,6 +199,7 @@ class PinTrainingJobStatus(WorkloadStatusBase, FederatedStatusMixin):
 
 
 __all__ = [
-    "DEFAULT_PORTS", "FRAMEWORK_ROLES", "ROLE_NAMES", "Framework", "Gang", "PinTrainingJobSpec",
-    "PinTrainingJobStatus", "RoleName", "RoleStatus", "TrainingRole", "TrainingRoles",
+    "DEFAULT_PORTS", "FRAMEWORK_ROLES", "POD_RESTART_POLICY", "ROLE_NAMES", "Framework", "Gang",
+    "PinTrainingJobSpec", "PinTrainingJobStatus", "RoleName", "RoleStatus", "TrainingRole",
+    "TrainingRoles",
 ]
