@@ -399,9 +399,72 @@ async def test_a_restarted_manager_converges_without_duplicate_pods(member: Clus
         watcher.cancel()
 
 
+async def test_a_manager_restarted_during_a_gang_restart_neither_skips_nor_repeats(
+        member: Cluster) -> None:
+    client = member.client
+    added: Counter[str] = Counter()
+    rv = (await client.list(PODS, namespace=NS)).resource_version
+
+    async def watch() -> None:
+        async for event in client.watch(PODS, namespace=NS, resource_version=rv):
+            if event.type == ADDED:
+                added[event.object["metadata"]["name"]] += 1
+
+    watcher = asyncio.create_task(watch())
+    try:
+        doomed = {"sim.pincompute.io/run-duration": "0.8", "sim.pincompute.io/exit-code": "137"}
+        await client.create(PINTRAININGJOBS, job(worker=doomed, workers=1, backoffLimit=2),
+                            namespace=NS)
+        await eventually(lambda: phase_is(client, "Restarting"), timeout=20, interval=0.01)
+        await member.stop()
+        await member.start()
+        failed = await eventually(lambda: phase_is(client, "Failed"), timeout=30)
+        assert failed["status"]["restarts"] == 2
+        # every attempt created each pod exactly once: 3 attempts, 2 pods
+        assert added == {"t-master-0": 3, "t-worker-0": 3}
+        assert len(await events_of(client, "Restarting")) == 2
+    finally:
+        watcher.cancel()
+
+
+async def test_suspend_deletes_the_pods_and_resume_starts_afresh(member: Cluster) -> None:
+    client = member.client
+    await client.create(PINTRAININGJOBS, job(workers=1), namespace=NS)
+    await eventually(lambda: phase_is(client, "Running"), timeout=20)
+    first = {p["metadata"]["uid"] for p in await pods_of(client)}
+    await client.patch(PINTRAININGJOBS, "t", {"spec": {"suspend": True}}, namespace=NS)
+    await eventually(lambda: phase_is(client, "Suspended"), timeout=20)
+
+    async def no_pods() -> bool:
+        return not await pods_of(client)
+
+    await eventually(no_pods, timeout=20)
+    cm = await client.get(CONFIGMAPS, "t-rendezvous", namespace=NS)
+    assert not cm.get("data")  # withdrawn: resumed pods never read the old address
+    await client.patch(PINTRAININGJOBS, "t", {"spec": {"suspend": False}}, namespace=NS)
+    resumed = await eventually(lambda: phase_is(client, "Running"), timeout=20)
+    assert resumed["status"]["restarts"] == 0
+    pods = await pods_of(client)
+    assert len(pods) == 2 and not {p["metadata"]["uid"] for p in pods} & first
+    assert await events_of(client, "Suspended") and await events_of(client, "Resumed")
+
+
+async def test_the_deadline_fails_the_job_and_the_ttl_deletes_it(member: Cluster) -> None:
+    client = member.client
+    await client.create(PINTRAININGJOBS, job(workers=1, activeDeadlineSeconds=1,
+                                             ttlSecondsAfterFinished=1), namespace=NS)
+    failed = await eventually(lambda: phase_is(client, "Failed"), timeout=20)
+    assert "activeDeadlineSeconds (1s)" in failed["status"]["message"]
+    assert any(m.startswith("DeadlineExceeded") for m in await events_of(client, "Failed"))
+
+    async def deleted() -> bool:
+        return not (await client.list(PINTRAININGJOBS, namespace=NS)).items
+
+    await eventually(deleted, timeout=10)
+
+
 # --- real processes: the example trains ----------------------------------------------------------
 
-@pytest.mark.slow
 async def test_the_example_trains_a_linear_model_over_tcp(
         cluster: KubeClient,
         make_agent: Callable[..., Awaitable[NodeAgent]]) -> None:  # noqa: F811

@@ -284,9 +284,9 @@ class TrainingJobReconciler:
             # A member whose address the others were given is gone (recreated elsewhere):
             # the rendezvous is broken even if the new pod looks healthy.
             announced = rdv.addresses_of(cm.get("data"), attempt=attempt)
-            ips = {(p.get("status") or {}).get("podIP") for p in snap.current.values()
-                   if not objects.is_deleting(p)}
-            if gone := announced - ips:  # type: ignore[operator]
+            ips = {ip for p in snap.current.values()
+                   if not objects.is_deleting(p) and (ip := (p.get("status") or {}).get("podIP"))}
+            if gone := announced - ips:
                 retry = f"the member at {', '.join(sorted(gone))} is gone"
         coordinator = rdv.coordinator(spec)
         if spec.success_policy == "AllWorkers":
