@@ -224,8 +224,8 @@ class TrainingJobReconciler:
         new_attempt = attempt + (1 if step.restart else 0)
         moved = step.phase != phase or step.restart or not status
         message = judgement.message(observation, backoff_limit=spec.backoff_limit)
-        new_status = self._status(job, status, step, new_attempt, members, snap, observation,
-                                  judgement, backoff_limit=spec.backoff_limit, moved=moved)
+        new_status = self._status(job, status, step, new_attempt, members, snap,
+                                  message=message if moved else None)
         if new_status != status:
             updated = objects.deepcopy(job)
             updated["status"] = new_status
@@ -319,9 +319,10 @@ class TrainingJobReconciler:
     # -- status and events --------------------------------------------------------------------
 
     def _status(self, job: Mapping[str, Any], status: Mapping[str, Any], step: Step,
-                attempt: int, members: list[rdv.Member], snap: Snapshot,
-                observation: Observation, judgement: Judgement, *,
-                backoff_limit: int, moved: bool) -> Obj:
+                attempt: int, members: list[rdv.Member], snap: Snapshot, *,
+                message: str | None) -> Obj:
+        """The status after ``step``: phase, attempt, per-role counts, times; ``message``
+        replaces the old one when the phase moved (``None``: keep it)."""
         out: Obj = dict(status)
         out["phase"] = step.phase.value
         out["restarts"] = attempt
@@ -345,12 +346,10 @@ class TrainingJobReconciler:
             out["startTime"] = objects.now()
         if step.phase in TERMINAL and not out.get("completionTime"):
             out["completionTime"] = objects.now()
-        if moved:
-            message = judgement.message(observation, backoff_limit=backoff_limit)
-            if message:
-                out["message"] = message
-            else:
-                out.pop("message", None)
+        if message:
+            out["message"] = message
+        elif message is not None:
+            out.pop("message", None)
         observe(dict(job), out)
         return out
 
