@@ -309,7 +309,7 @@ class TrainingJobReconciler:
             suspend=spec.suspend, success=success, permanent_failure=bool(permanent),
             deadline_exceeded=deadline_exceeded, retryable_failure=bool(retry),
             restarts_left=attempt < spec.backoff_limit,
-            in_place_exhausted=attempt + in_place > spec.backoff_limit,
+            in_place_exhausted=in_place > 0 and attempt + in_place > spec.backoff_limit,
             any_pods=bool(snap.all), stale_pods=bool(snap.stale),
             missing_pods=any(m.key not in snap.current for m in members), all_running=running)
         return Judgement(facts, permanent=permanent, retry=retry, success=success_text,
