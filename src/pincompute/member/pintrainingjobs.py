@@ -47,11 +47,9 @@ from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     ATTEMPT_LABEL,
     INDEX_LABEL,
-    OWNER_UID_LABEL,
     ROLE_LABEL,
     WORKLOAD_KIND_LABEL,
 )
-from pincompute.runtime.cache import index_by_label
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
@@ -65,9 +63,11 @@ from .operator import (
     FAILED,
     FAILED_CREATE,
     NORMAL,
+    OWNER_INDEX,
     SUCCEEDED,
     WARNING,
     event_recorder,
+    index_owned,
     is_controlled_by,
     observe,
     shard_of,
@@ -79,9 +79,6 @@ from .trainingphases import observe as observe_facts
 from .trainingphases import step as next_step
 
 Obj = dict[str, Any]
-
-BY_OWNER = "owner-uid"
-by_owner = index_by_label(OWNER_UID_LABEL)
 
 RESTARTING = "Restarting"
 """Event reason: the gang is being restarted (Warning; the message names the pod and code)."""
@@ -211,7 +208,7 @@ class TrainingJobReconciler:
                                          namespace=request.namespace)
             return None
         attempt = int(status.get("restarts") or 0)
-        pods = [p for p in self.pods.by_index(BY_OWNER, objects.uid_of(job))
+        pods = [p for p in self.pods.by_index(OWNER_INDEX, objects.uid_of(job))
                 if is_controlled_by(p, job)]
         snap = Snapshot.of(pods, attempt=attempt)
         if snap.newer:
@@ -499,8 +496,7 @@ def add_pintrainingjob_controller(manager: Manager, *, client: KubeClient, backe
                                   workers: int = 2) -> Controller:
     """The PinTrainingJob operator of one member cluster (``backend``: how its pods run)."""
     jobs = manager.informer(client, PINTRAININGJOBS)
-    pods = manager.informer(client, PODS)
-    pods.add_indexer(BY_OWNER, by_owner)
+    pods = index_owned(manager.informer(client, PODS))
     configmaps = manager.informer(client, CONFIGMAPS,
                                   label_selector=f"{WORKLOAD_KIND_LABEL}={KIND_VALUE}")
     recorder = event_recorder(client, operator=name, identity=identity)
@@ -522,6 +518,6 @@ def add_pintrainingjob_controller(manager: Manager, *, client: KubeClient, backe
 
 
 __all__ = [
-    "BY_OWNER", "KIND_VALUE", "RESTARTING", "RESUMED", "SUSPENDED", "Snapshot",
+    "KIND_VALUE", "RESTARTING", "RESUMED", "SUSPENDED", "Snapshot",
     "TrainingJobReconciler", "add_pintrainingjob_controller", "exit_code",
 ]
