@@ -224,20 +224,21 @@ async def member(cluster: KubeClient,
 
 
 def job(name: str = "t", *, framework: str = "pytorch", worker: dict[str, Any] | None = None,
-        master: dict[str, Any] | None = None, workers: int = 2, **spec: Any) -> dict[str, Any]:
+        master: dict[str, Any] | None = None, workers: int = 2, policy: str = "ExitCode",
+        cpu: str = "500m", **spec: Any) -> dict[str, Any]:
     def role(replicas: int, annotations: dict[str, str] | None, policy: str) -> dict[str, Any]:
         return {"replicas": replicas, "restartPolicy": policy, "template": {
             "metadata": {"annotations": {"sim.pincompute.io/stop-delay": "0.05",
                                          **(annotations or {})}},
             "spec": {"terminationGracePeriodSeconds": 1, "containers": [
                 {"name": "train", "image": "trainer", "resources": {
-                    "requests": {"cpu": "500m", "memory": "64Mi"}}}]}}}
+                    "requests": {"cpu": cpu, "memory": "64Mi"}}}]}}}
     first = "master" if framework == "pytorch" else "chief"
     return {"apiVersion": "pincompute.io/v1alpha1", "kind": "PinTrainingJob",
             "metadata": {"name": name, "namespace": NS},
             "spec": {"framework": framework,
-                     "roles": {first: role(1, master, "ExitCode"),
-                               "worker": role(workers, worker, "ExitCode")}, **spec}}
+                     "roles": {first: role(1, master, policy),
+                               "worker": role(workers, worker, policy)}, **spec}}
 
 
 async def get_job(client: KubeClient, name: str = "t") -> dict[str, Any]:
@@ -292,6 +293,22 @@ async def test_the_gang_is_created_and_placed_together_with_its_rendezvous(
                for m in await events_of(client, "Created"))
 
 
+async def test_a_gang_that_cannot_fit_is_not_placed_at_all(member: Cluster) -> None:
+    client = member.client
+    # two nodes of 2 cpus; each pod fits alone, the five together do not
+    await client.create(PINTRAININGJOBS, job(workers=4, cpu="1"), namespace=NS)
+
+    async def all_created() -> list[dict[str, Any]] | None:
+        pods = await pods_of(client)
+        return pods if len(pods) == 5 else None
+
+    await eventually(all_created, timeout=10)
+    await asyncio.sleep(1.0)  # the scheduler tried every member meanwhile
+    pods = await pods_of(client)
+    assert not any(p["spec"].get("nodeName") for p in pods)
+    assert (await get_job(client))["status"]["phase"] == "Created"
+
+
 async def test_a_tensorflow_gang_gets_its_cluster_spec(member: Cluster) -> None:
     client = member.client
     await client.create(PINTRAININGJOBS, job(framework="tensorflow"), namespace=NS)
@@ -340,6 +357,17 @@ async def _pods_with_attempt(client: KubeClient, attempt: str,
     pods = [p for p in await pods_of(client)
             if p["metadata"]["labels"].get(ATTEMPT_LABEL) == attempt]
     return pods if len(pods) == n else None
+
+
+async def test_restarts_in_place_count_against_the_limit(member: Cluster) -> None:
+    client = member.client
+    flaky = {"sim.pincompute.io/run-duration": "0.2", "sim.pincompute.io/exit-code": "1"}
+    await client.create(PINTRAININGJOBS, job(worker=flaky, workers=1, policy="OnFailure",
+                                             backoffLimit=1), namespace=NS)
+    failed = await eventually(lambda: phase_is(client, "Failed"), timeout=20)
+    assert failed["status"]["restarts"] == 0  # the node restarted the container, not us
+    assert "containers restarted 2 times in place; backoffLimit (1) reached" in \
+        failed["status"]["message"]
 
 
 async def test_a_bug_fails_the_job_at_once(member: Cluster) -> None:
