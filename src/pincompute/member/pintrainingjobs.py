@@ -146,9 +146,15 @@ class Snapshot:
                 try:
                     key = (labels.get(ROLE_LABEL, ""), int(labels.get(INDEX_LABEL, "-1")))
                 except ValueError:
+                    snap.stale.append(pod)  # ours but no member: not kept running
                     continue
                 snap.current[key] = pod
         return snap
+
+    def drop_extra(self, keys: set[tuple[str, int]]) -> None:
+        """Pods of the attempt that are no member (the spec lost replicas) count as stale."""
+        for key in [k for k in self.current if k not in keys]:
+            self.stale.append(self.current.pop(key))
 
 
 # --- the reconciler --------------------------------------------------------------------------
@@ -214,6 +220,7 @@ class TrainingJobReconciler:
         if snap.newer:
             return Result(requeue_after=0.2)  # our own status write is not in the cache yet
         members = rdv.members(spec)
+        snap.drop_extra({m.key for m in members})
         cm = self.configmaps.get(rdv.configmap_name(request.name), namespace=request.namespace)
         judgement = self._judge(job, spec, status, phase, attempt, members, snap, cm)
         observation = observe_facts(judgement.facts)
