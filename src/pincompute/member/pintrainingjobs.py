@@ -3,15 +3,17 @@
 Theory of operation
 -------------------
 A PinTrainingJob (:mod:`pincompute.model.training`) runs one pod per replica of
-each role, named ``<job>-<role>-<index>`` (the same names in every attempt, so a
-manager that restarts re-creates a missing pod at most once: ``AlreadyExists``),
-all of one pod group (:class:`~pincompute.member.podtemplate.PodGroup`, named by
-the job's uid; ``minMember`` the gang's) so the scheduler's Gang plugin places
-them together or not at all.  Each pod carries its role, index and *attempt*
-(label ``pincompute.io/attempt``) and the rendezvous environment of
-:mod:`.rendezvous` — ``MASTER_ADDR``/``MASTER_PORT``/``WORLD_SIZE``/``RANK``/
-``LOCAL_RANK`` or ``TF_CONFIG`` — whose peer addresses come from the job's
-rendezvous ConfigMap, written here as soon as the pods' IPs are known.
+each role, named ``<job>-<role>-<index>`` — the same names in every attempt, so
+a restarted manager cannot duplicate a pod (creating one that exists is
+``AlreadyExists``) — all of one pod group
+(:class:`~pincompute.member.podtemplate.PodGroup`, named by the job's uid,
+``minMember`` the gang's), so the scheduler's Gang plugin places them together or
+not at all.  Each pod carries its role, index and *attempt* (label
+``pincompute.io/attempt``) and the rendezvous environment of :mod:`.rendezvous` —
+``MASTER_ADDR``/``MASTER_PORT``/``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` or
+``TF_CONFIG`` — whose peer addresses the pods read, when their containers start,
+from the job's rendezvous ConfigMap, written here as soon as the pods' IPs are
+known (why this way: see :mod:`.rendezvous`).
 
 Each reconcile reads the job and its pods from the informers, reduces them to
 :class:`~.trainingphases.Facts` and follows the phase table of
@@ -19,9 +21,16 @@ Each reconcile reads the job and its pods from the informers, reduces them to
 with the object's resourceVersion — a stale read conflicts and is retried), then
 act (create the attempt's missing pods, delete an older attempt's, stop the
 running ones of a finished job), then publish the rendezvous.  Failures are
-judged per role (:func:`~.trainingphases.retryable`): a retryable one ends the
-attempt and the whole gang is recreated (up to ``backoffLimit`` times), anything
-else fails the job.  Every decision is an Event on the job.
+judged per role (:func:`~.trainingphases.retryable`): with ``ExitCode`` a pod
+killed by a signal (exit code 128 and above, or one of the role's
+``retryableExitCodes``) ends the attempt and the whole gang is recreated, up to
+``backoffLimit`` times, while any other exit code fails the job; ``Never`` fails
+it on any failure; ``OnFailure``/``Always`` containers are restarted in place by
+the node, and those restarts count against ``backoffLimit``.  A pod lost without
+an exit code (deleted, evicted, its node gone) is always retryable.  Success is
+the master's/chief's (worker 0 without one), or every worker's (``successPolicy:
+AllWorkers``); finished pods are kept for their logs, running ones are deleted.
+Every decision is an Event on the job.
 
 Deadlines (``activeDeadlineSeconds``, counted from when the whole gang first ran)
 and ``ttlSecondsAfterFinished`` are timers: the reconcile asks to be called back

@@ -28,6 +28,14 @@ the kubelet behave:
   pods' status (:func:`rendezvous_data`): PyTorch needs only the coordinator's,
   TensorFlow every member's.
 
+Why not the alternatives: stable per-pod host names need a resolver every
+container uses, and the process runtime has neither cluster DNS nor a per-pod
+``/etc/hosts`` (no mount namespace); creating the workers only once the master
+has an address would break gang scheduling, which places nobody until every
+member exists; a discovery file on a volume would need every training script to
+poll it.  A ConfigMap key read at start is the same on both backends and needs
+nothing of the training program but to retry its first connection.
+
 The key names carry the group's *attempt* (``MASTER_ADDR.2``): when the operator
 restarts the gang, the new pods read keys no previous pod could have written, so
 no container ever starts with a dead peer's address.  The training processes
