@@ -93,8 +93,9 @@ RESTARTING = "Restarting"
 """Event reason: the gang is being restarted (Warning; the message names the pod and code)."""
 SUSPENDED = "Suspended"
 RESUMED = "Resumed"
-KIND_VALUE = "pintrainingjob"
-"""The ``pincompute.io/workload-kind`` value of the pods and ConfigMaps made here."""
+KIND_VALUE = PINTRAININGJOBS.kind.lower()
+"""The ``pincompute.io/workload-kind`` value of the pods and ConfigMaps made here (as
+:func:`~.operator.workload_labels` writes it)."""
 _TRAINING_ROLES = ("master", "chief", "worker")
 """Roles the ``AllWorkers`` success policy waits for (ps and evaluators run until stopped)."""
 _IN_PLACE = ("OnFailure", "Always")
