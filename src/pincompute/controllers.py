@@ -57,6 +57,7 @@ from pincompute.member.pindaemons import add_pindaemon_controller
 from pincompute.member.pinjobs import add_pinjob_controller
 from pincompute.member.pinpods import add_pinpod_controller
 from pincompute.member.pinsidecars import add_pinsidecar_controller
+from pincompute.member.pintrainingjobs import add_pintrainingjob_controller
 from pincompute.member.provisioner import ProvisionerConfig, add_node_provisioner
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
@@ -234,6 +235,11 @@ def _pincronjobs(ctx: MemberContext) -> object:
                                      identity=identity(), **ctx.options)
 
 
+def _pintrainingjobs(ctx: MemberContext) -> object:
+    return add_pintrainingjob_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                         identity=identity(), name=ctx.name, **ctx.options)
+
+
 def _node_provisioner(ctx: MemberContext) -> object:
     assert ctx.nodes is not None  # node-side entries run only where nodes are ours
     host = AgentHost(ctx.client, zone=ctx.zone, runtime=ctx.nodes.runtime,
@@ -272,6 +278,9 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("pincronjobs", _pincronjobs,
            description="PinCronJobs create PinJobs on schedule: time zones, concurrency, "
                        "missed runs after downtime, history limits, manual triggers."),
+    member("pintrainingjobs", _pintrainingjobs,
+           description="PinTrainingJobs become a gang of pods with a rendezvous (PyTorch, "
+                       "TensorFlow), restarted together on retryable failures."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

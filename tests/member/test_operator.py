@@ -12,13 +12,15 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.names import label_value
 from pincompute.kube.objects import set_owner
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import EVENTS, NAMESPACES
+from pincompute.kube.resource import EVENTS, NAMESPACES, PODS
 from pincompute.kube.selectors import selector_from_dict
 from pincompute.member.operator import (
     CREATED,
     NORMAL,
+    OWNER_INDEX,
     WARNING,
     event_recorder,
+    index_owned,
     is_controlled_by,
     observe,
     owner_selector,
@@ -34,6 +36,7 @@ from pincompute.model.wellknown import (
     WORKLOAD_KIND_LABEL,
     WORKLOAD_NAME_LABEL,
 )
+from pincompute.runtime.informer import SharedInformer
 
 
 def owner(name: str = "web", uid: str = "u-1", kind: str = "PinApp") -> dict[str, Any]:
@@ -64,6 +67,25 @@ def test_owner_selector_selects_the_owners_pods_only() -> None:
     assert is_controlled_by(mine, owner()) and not is_controlled_by(other, owner())
     not_controller = set_owner({"metadata": {}}, owner(), controller=False)
     assert not is_controlled_by(not_controller, owner())
+
+
+async def test_the_owned_index_finds_a_workloads_pods(client: KubeClient) -> None:
+    template = {"spec": {"containers": [{"name": "main", "image": "x"}]}}
+    pods = SharedInformer(client, PODS)
+    assert index_owned(pods) is pods
+    index_owned(pods)  # a second operator on the same informer: the same index
+    for name, uid in (("a", "u-1"), ("b", "u-2"), ("c", "u-1")):
+        pod = pod_for(template, name=name, namespace="default", owner=owner(uid=uid),
+                      backend="embedded")
+        del pod["metadata"]["ownerReferences"]  # the store would collect an orphan
+        await client.create(PODS, pod, namespace="default")
+    pods.start()
+    try:
+        await pods.wait_synced()
+        assert sorted(p["metadata"]["name"] for p in pods.by_index(OWNER_INDEX, "u-1")) == \
+            ["a", "c"]
+    finally:
+        await pods.stop()
 
 
 def test_a_workload_in_a_member_cluster_is_its_own_shard() -> None:

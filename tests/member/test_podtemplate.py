@@ -193,6 +193,17 @@ def test_env_affinity_and_spread_are_added() -> None:
     assert info.required_terms is not None and len(info.spread) == 1
 
 
+def test_env_values_may_be_sources_read_at_start() -> None:
+    app = pinapp()
+    source = {"configMapKeyRef": {"name": "rdv", "key": "MASTER_ADDR.0"}}
+    pod = pod_for(app["spec"]["template"], name="p", namespace="default", owner=app,
+                  backend="embedded", env={"MASTER_ADDR": source, "RANK": "1"})
+    assert pod["spec"]["containers"][0]["env"] == [
+        {"name": "MASTER_ADDR", "valueFrom": source}, {"name": "RANK", "value": "1"}]
+    pod["spec"]["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["key"] = "x"
+    assert source["configMapKeyRef"]["key"] == "MASTER_ADDR.0"  # nothing shared
+
+
 def test_persistent_volumes_get_one_claim_per_owner() -> None:
     app = pinapp()
     app["spec"]["template"]["spec"]["volumes"][1]["persistent"]["storageClass"] = "fast"

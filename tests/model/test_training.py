@@ -19,6 +19,7 @@ def test_pytorch_defaults() -> None:
     assert spec["port"] == 23456
     assert spec["gang"] == {"enabled": True, "minMember": 4, "timeoutSeconds": 300}
     assert spec["backoffLimit"] == 3
+    assert spec["successPolicy"] == "Chief"
     for name in ("master", "worker"):
         assert spec["roles"][name]["restartPolicy"] == "OnFailure"
         assert spec["roles"][name]["template"]["spec"]["restartPolicy"] == "OnFailure"
@@ -26,8 +27,11 @@ def test_pytorch_defaults() -> None:
 
 def test_tensorflow_roles_and_exit_code_policy() -> None:
     spec = valid("PinTrainingJob", {"framework": "tensorflow", "roles": {
-        "chief": role(), "worker": role(4, restartPolicy="ExitCode"), "ps": role(2),
-        "evaluator": role()}, "gang": {"minMember": 5}})
+        "chief": role(), "worker": role(4, restartPolicy="ExitCode", retryableExitCodes=[3]),
+        "ps": role(2), "evaluator": role()}, "gang": {"minMember": 5},
+        "successPolicy": "AllWorkers"})
+    assert spec["roles"]["worker"]["retryableExitCodes"] == [3]
+    assert spec["successPolicy"] == "AllWorkers"
     assert spec["port"] == 2222
     assert spec["gang"]["minMember"] == 5
     assert spec["roles"]["worker"]["template"]["spec"]["restartPolicy"] == "Never"
@@ -54,6 +58,10 @@ def test_tensorflow_roles_and_exit_code_policy() -> None:
     ({"framework": "pytorch", "roles": {"worker": role()}, "gang": {"timeoutSeconds": 0}},
      "spec.gang.timeoutSeconds"),
     ({"framework": "pytorch", "roles": {"worker": role()}, "port": 70000}, "spec.port"),
+    ({"framework": "pytorch", "roles": {"worker": role()}, "successPolicy": "Any"},
+     "spec.successPolicy"),
+    ({"framework": "pytorch", "roles": {"worker": role(retryableExitCodes=[0])}},
+     "spec.roles.worker.retryableExitCodes[0]"),
     ({"framework": "pytorch", "roles": {"worker": {
         "template": {"spec": {**pod(), "restartPolicy": "Always"}}}}},
      "spec.roles.worker.template.spec.restartPolicy"),

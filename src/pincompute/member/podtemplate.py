@@ -215,7 +215,7 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
             node_selector: Mapping[str, str] | None = None,
             affinity: Mapping[str, Any] | None = None,
             topology_spread: Sequence[Mapping[str, Any]] | None = None,
-            env: Mapping[str, str] | None = None,
+            env: Mapping[str, str | Mapping[str, Any]] | None = None,
             pod_group: PodGroup | None = None,
             revision: str | None = None, index: int | None = None,
             role: str | None = None, hostname: str | None = None,
@@ -230,8 +230,10 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
     (the template's come first, PinCompute's next). ``tolerations`` and
     ``node_selector`` (the workload's placement) add to the template's; ``affinity`` and
     ``topology_spread`` (core ``affinity`` and ``topologySpreadConstraints``) are set as
-    given. ``env`` is added to every container (replacing variables of the same name):
-    ``JOB_COMPLETION_INDEX``, ``RANK``, ... ``hostname``/``subdomain`` give the pod a
+    given. ``env`` is added to every container (replacing variables of the same name), in
+    its order: ``JOB_COMPLETION_INDEX``, ``RANK``, ...; a value is a string, or a core
+    ``EnvVarSource`` (``{"fieldRef": ...}``, ``{"configMapKeyRef": ...}``) read when the
+    container starts. ``hostname``/``subdomain`` give the pod a
     stable DNS name. The result is the caller's own (nothing is shared with ``template``).
     """
     src_spec: Mapping[str, Any] = template["spec"]
@@ -309,9 +311,11 @@ def pod_for(template: Mapping[str, Any], *, name: str, namespace: str,
     return deepcopy(pod)  # one copy: the template's nested dicts are never shared
 
 
-def _with_env(c: Mapping[str, Any], env: Mapping[str, str]) -> Obj:
+def _with_env(c: Mapping[str, Any], env: Mapping[str, str | Mapping[str, Any]]) -> Obj:
     kept = [e for e in c.get("env") or () if e["name"] not in env]
-    return {**c, "env": kept + [{"name": k, "value": v} for k, v in env.items()]}
+    added: list[Obj] = [{"name": k, "value": v} if isinstance(v, str)
+                        else {"name": k, "valueFrom": v} for k, v in env.items()]
+    return {**c, "env": kept + added}
 
 
 def _kube_container(c: Mapping[str, Any]) -> Obj:

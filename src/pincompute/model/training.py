@@ -12,10 +12,17 @@ Modelled on Kubeflow's PyTorchJob/TFJob, one kind for both frameworks:
   (exactly one replica) and ``worker``.  TensorFlow: ``chief`` (or the legacy
   ``master``, at most one replica, not both), ``worker``, ``ps`` and
   ``evaluator`` (at most one).  At least one replica in all.
-- each role's ``restartPolicy`` (default ``OnFailure``) governs its pods; ``ExitCode``
-  restarts on retryable exit codes (128 and above, i.e. killed by a signal)
-  and fails on others.  It fills the template's ``restartPolicy`` (``Never`` for
-  ExitCode); a template naming a different one is an error.
+- each role's ``restartPolicy`` (default ``OnFailure``) governs its pods:
+  ``OnFailure``/``Always`` restart a failed container in place (the node does;
+  the restarts count against ``backoffLimit``); ``Never`` fails the job when a
+  pod fails; ``ExitCode`` restarts the *whole group* (every pod recreated, a new
+  rendezvous) on retryable exit codes — 128 and above, i.e. killed by a signal,
+  plus the role's ``retryableExitCodes`` — and fails the job on others.  It
+  fills the template's ``restartPolicy`` (``Never`` for ExitCode); a template
+  naming a different one is an error.
+- ``successPolicy``: ``Chief`` (default) — the job succeeds when the master or
+  chief succeeds (worker 0 without one); ``AllWorkers`` — when every pod of the
+  master, chief and worker roles has.
 - ``gang`` scheduling (on by default) places all ``minMember`` pods or none
   (default: every replica of every role), giving up after ``timeoutSeconds``;
 - ``port`` is the rendezvous port (default 23456 for PyTorch, 2222 for TensorFlow).
@@ -25,7 +32,7 @@ Status gives per-role pod counts, the phase, and restarts of the whole group.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -41,9 +48,10 @@ FRAMEWORK_ROLES: dict[str, tuple[RoleName, ...]] = {
     "tensorflow": ("chief", "master", "worker", "ps", "evaluator"),
 }
 DEFAULT_PORTS: dict[str, int] = {"pytorch": 23456, "tensorflow": 2222}
-_POD_RESTART: dict[str, RestartPolicy] = {
+POD_RESTART_POLICY: dict[str, RestartPolicy] = {
     "Always": "Always", "OnFailure": "OnFailure", "Never": "Never", "ExitCode": "Never",
 }
+"""A role's ``restartPolicy`` → its pods' (the operator decides about ``ExitCode`` failures)."""
 
 
 class TrainingRole(CamelModel):
@@ -55,6 +63,8 @@ class TrainingRole(CamelModel):
     """How many pods play this role."""
     restart_policy: Literal["Always", "OnFailure", "Never", "ExitCode"] = "OnFailure"
     """What happens when a replica fails (``ExitCode``: retry on exit codes >= 128)."""
+    retryable_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] | None = None
+    """With ``ExitCode``: exit codes below 128 that restart the group too (not fail the job)."""
 
 
 class TrainingRoles(CamelModel):
@@ -98,6 +108,9 @@ class PinTrainingJobSpec(CamelModel):
     """Gang scheduling."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The rendezvous port (default 23456 for PyTorch, 2222 for TensorFlow)."""
+    success_policy: Literal["Chief", "AllWorkers"] = "Chief"
+    """When the job has succeeded: its master/chief (worker 0 without one) succeeded
+    (``Chief``), or every master, chief and worker pod (``AllWorkers``)."""
     backoff_limit: NonNegInt = 3
     """Restarts of the group allowed before the job fails."""
     active_deadline_seconds: PosInt | None = None
@@ -120,7 +133,7 @@ class PinTrainingJobSpec(CamelModel):
                 raise fail(f"role {name!r} is not supported by {self.framework}; supported "
                            f"roles: {', '.join(allowed)}", "roles", name,
                            reason="FieldValueNotSupported")
-            policy = _POD_RESTART[role.restart_policy]
+            policy = POD_RESTART_POLICY[role.restart_policy]
             spec = role.template.spec
             if spec.restart_policy is not None and spec.restart_policy != policy:
                 raise fail(f'Invalid value: "{spec.restart_policy}": must be "{policy}" (set by '
@@ -170,8 +183,9 @@ class PinTrainingJobStatus(WorkloadStatusBase, FederatedStatusMixin):
     """Phase, per-role pod counts and group restarts."""
 
     phase: str | None = None
-    """``Pending`` (waiting for the gang), ``Running``, ``Restarting``, ``Succeeded``,
-    ``Failed`` or ``Suspended``."""
+    """``Created`` (pods created, waiting for the whole gang to run), ``Running``,
+    ``Restarting`` (the group's pods are being replaced), ``Succeeded``, ``Failed`` or
+    ``Suspended``."""
     roles: dict[str, RoleStatus] | None = None
     """Pod counts by role."""
     restarts: int | None = None
@@ -185,6 +199,7 @@ class PinTrainingJobStatus(WorkloadStatusBase, FederatedStatusMixin):
 
 
 __all__ = [
-    "DEFAULT_PORTS", "FRAMEWORK_ROLES", "ROLE_NAMES", "Framework", "Gang", "PinTrainingJobSpec",
-    "PinTrainingJobStatus", "RoleName", "RoleStatus", "TrainingRole", "TrainingRoles",
+    "DEFAULT_PORTS", "FRAMEWORK_ROLES", "POD_RESTART_POLICY", "ROLE_NAMES", "Framework", "Gang",
+    "PinTrainingJobSpec", "PinTrainingJobStatus", "RoleName", "RoleStatus", "TrainingRole",
+    "TrainingRoles",
 ]

@@ -84,6 +84,9 @@ INDEX_LABEL: Final = "pincompute.io/index"
 """On a workload's pods: the replica or completion index, when the workload numbers them."""
 ROLE_LABEL: Final = "pincompute.io/role"
 """On a workload's pods: the role or replicated group they belong to (training, JobSet)."""
+ATTEMPT_LABEL: Final = "pincompute.io/attempt"
+"""On a workload's pods: which start of the whole group they belong to (0, then one more
+each time a training job restarts its gang); older pods are the previous attempt's."""
 CONTAINER_HASHES_ANNOTATION: Final = "pincompute.io/container-hashes"
 """On a workload's pods: ``name=hash`` per container, for in-place update decisions."""
 VOLUME_KINDS_ANNOTATION: Final = "pincompute.io/volume-kinds"
@@ -163,9 +166,9 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
-    "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
-    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
+    "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION",
+    "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION",
+    "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
     "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
     "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
