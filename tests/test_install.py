@@ -55,8 +55,10 @@ def test_rbac_is_least_privilege() -> None:
         projects = (cluster if role == "host" else
                     _rules(objects, "ClusterRole", "pincompute-member-federation"))
         if role == "member":
-            assert not any(r for r in cluster if {"namespaces", "rolebindings", "clusterroles"}
+            assert not any(r for r in cluster if {"rolebindings", "clusterroles"}
                            & set(r["resources"]))
+            for verb in ("create", "update", "patch", "delete"):
+                assert not _allows(cluster, "namespaces", verb)  # read for labels only
             federation = next(m for m in objects if m["kind"] == "ClusterRoleBinding"
                               and m["roleRef"]["name"] == "pincompute-member-federation")
             assert federation["subjects"][0]["name"] == install.FEDERATION_SERVICE_ACCOUNT

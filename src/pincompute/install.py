@@ -117,8 +117,11 @@ def _cluster_rules(role: Role) -> list[dict[str, Any]]:
          "verbs": _ALL},
     ]
     if role == "member":
+        # Namespaces are read for their labels (PinSidecars select pods by project),
+        # never written: creating and deleting them is the federation account's.
         return [*rules, _crd_rule(role),
-                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": _READ}]
+                {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"],
+                 "verbs": _READ}]
     return [*rules, *_project_rules(role)]
 
 

@@ -57,7 +57,6 @@ from pincompute.model.wellknown import (
     ATTEMPT_LABEL,
     INDEX_LABEL,
     ROLE_LABEL,
-    WORKLOAD_KIND_LABEL,
 )
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.events import EventRecorder
@@ -201,13 +200,12 @@ class Judgement:
 
 class TrainingJobReconciler:
     def __init__(self, *, client: KubeClient, backend: Backend, jobs: SharedInformer,
-                 pods: SharedInformer, configmaps: SharedInformer, recorder: EventRecorder,
+                 pods: SharedInformer, recorder: EventRecorder,
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.backend = backend
         self.jobs = jobs
         self.pods = pods
-        self.configmaps = configmaps
         self.recorder = recorder
         self.clock = clock
 
@@ -232,7 +230,13 @@ class TrainingJobReconciler:
             return Result(requeue_after=0.2)  # our own status write is not in the cache yet
         members = rdv.members(spec)
         snap.drop_extra({m.key for m in members})
-        cm = self.configmaps.get(rdv.configmap_name(request.name), namespace=request.namespace)
+        # Read, not watched: the operator is its only writer, and a cluster-wide ConfigMap
+        # watch would need a right the member controller does not have (docs/security.md).
+        try:
+            cm = await self.client.get(CONFIGMAPS, rdv.configmap_name(request.name),
+                                       namespace=request.namespace)
+        except NotFound:
+            cm = None
         judgement = self._judge(job, spec, status, phase, attempt, members, snap, cm)
         observation = observe_facts(judgement.facts)
         step = next_step(phase, observation)
@@ -515,15 +519,12 @@ def add_pintrainingjob_controller(manager: Manager, *, client: KubeClient, backe
     """The PinTrainingJob operator of one member cluster (``backend``: how its pods run)."""
     jobs = manager.informer(client, PINTRAININGJOBS)
     pods = index_owned(manager.informer(client, PODS))
-    configmaps = manager.informer(client, CONFIGMAPS,
-                                  label_selector=f"{WORKLOAD_KIND_LABEL}={KIND_VALUE}")
     recorder = event_recorder(client, operator=name, identity=identity)
     reconciler = TrainingJobReconciler(client=client, backend=backend, jobs=jobs, pods=pods,
-                                       configmaps=configmaps, recorder=recorder)
+                                       recorder=recorder)
     controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(jobs)
     controller.owns(pods, owner=PINTRAININGJOBS)
-    controller.owns(configmaps, owner=PINTRAININGJOBS)
 
     async def close_recorder() -> None:
         try:
