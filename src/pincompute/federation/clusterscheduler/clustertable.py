@@ -45,7 +45,7 @@ import numpy as np
 from pincompute.kube.wellknown import REGION_LABEL, ZONE_LABEL
 from pincompute.model.wellknown import CLUSTER_NAME_LABEL, TIERS
 
-from .resources import NDIMS, UNLIMITED, figures_vector
+from .resources import NDIMS, UNLIMITED, allocatable_vector, figures_vector
 
 NTIERS = len(TIERS)
 PREEMPTIBLE = TIERS.index("preemptible")
@@ -196,7 +196,7 @@ class ClusterTable:
                 if summary is None:
                     continue
                 self.has_pool[row, t] = True
-                self.alloc[row, t] = figures_vector(summary.get("allocatable"))
+                self.alloc[row, t] = allocatable_vector(summary.get("allocatable"))
                 self.used[row, t] = (figures_vector(summary.get("allocated"), missing=0)
                                      + figures_vector(summary.get("allocating"), missing=0))
                 self.largest[row, t] = figures_vector(summary.get("largestNode"), missing=0)
@@ -207,11 +207,11 @@ class ClusterTable:
         self.pooled[row] = True
         allocatable = status.get("allocatable")
         if allocatable is not None:
-            self.tot_alloc[row] = figures_vector(allocatable)
+            self.tot_alloc[row] = allocatable_vector(allocatable)
             self.tot_used[row] = (figures_vector(status.get("allocated"), missing=0)
                                   + figures_vector(status.get("allocating"), missing=0))
         elif spec.get("capacity") is not None:
-            self.tot_alloc[row] = figures_vector(spec["capacity"])
+            self.tot_alloc[row] = allocatable_vector(spec["capacity"])
             self.tot_used[row] = 0
         else:
             # Nothing known: the cluster holds nothing until its figures arrive.

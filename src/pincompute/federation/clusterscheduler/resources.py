@@ -12,9 +12,10 @@ A pod template's requests follow the pod's: the sum over its containers (main
 and sidecar containers all run at once), limits standing in for requests that
 are not given, as Kubernetes defaults them.
 
-In a cluster's figures an amount that is not reported means *not limited*:
-:data:`UNLIMITED` stands in for it, far above any sum of requests but small
-enough that no product or sum of them overflows int64.
+In a cluster's allocatable figures an amount that is not reported means *not
+limited* (:func:`allocatable_vector`): :data:`UNLIMITED` stands in for it, far
+above any sum of requests but small enough that no product or sum of them
+overflows int64 — except GPUs: a cluster that reports none has none.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def figures_vector(figures: Mapping[str, Any] | None, *, missing: int = UNLIMITE
             value = figures.get(key)
             if value is not None:
                 out[dim] = amount(dim, value, key)
+    return out
+
+
+def allocatable_vector(figures: Mapping[str, Any] | None) -> np.ndarray:
+    """Allocatable figures as a vector: unreported resources unlimited, GPUs none."""
+    out = figures_vector(figures)
+    if not figures or figures.get("gpu") is None:
+        out[GPU] = 0
     return out
 
 
