@@ -48,11 +48,12 @@ def template(cpu: str = "1", memory: str = "1Gi", gpu: int | None = None) -> dic
 
 
 def _obj(kind: str, spec: dict[str, Any], *, uid: str | None, name: str | None,
-         placements: dict[str, int] | None) -> dict[str, Any]:
+         placements: dict[str, int] | None, generation: int = 1) -> dict[str, Any]:
     uid = uid or f"uid-{next(_uids)}"
     obj: dict[str, Any] = {
         "apiVersion": "pincompute.io/v1alpha1", "kind": kind,
-        "metadata": {"name": name or uid, "namespace": "proj", "uid": uid, "generation": 1},
+        "metadata": {"name": name or uid, "namespace": "proj", "uid": uid,
+                     "generation": generation},
         "spec": spec,
     }
     if placements is not None:
@@ -63,11 +64,12 @@ def _obj(kind: str, spec: dict[str, Any], *, uid: str | None, name: str | None,
 
 def app(replicas: int = 3, *, placement: dict[str, Any] | None = None, tier: str = "ondemand",
         cpu: str = "1", memory: str = "1Gi", gpu: int | None = None, uid: str | None = None,
-        placements: dict[str, int] | None = None) -> dict[str, Any]:
+        placements: dict[str, int] | None = None, generation: int = 1) -> dict[str, Any]:
     spec = PinAppSpec.model_validate({"replicas": replicas, "tier": tier,
                                       "placement": placement or {},
                                       "template": template(cpu, memory, gpu)}).to_dict()
-    return _obj("PinApp", spec, uid=uid, name=None, placements=placements)
+    return _obj("PinApp", spec, uid=uid, name=None, placements=placements,
+                generation=generation)
 
 
 def job(parallelism: int = 4, *, placement: dict[str, Any] | None = None, cpu: str = "1",
