@@ -63,7 +63,7 @@ class Context:
     free to it; shape (len(rows), DIMS)."""
     data: dict[str, Any] = field(default_factory=dict)
 
-    def free(self, pos: np.ndarray) -> np.ndarray:
+    def free(self, pos: np.ndarray | slice) -> np.ndarray:
         """Free room at these positions for the workload's tier, its own room included."""
         got = self.data.get("free")
         if got is None:
@@ -71,7 +71,7 @@ class Context:
                                        + self.own)
         return got[pos]
 
-    def caps(self, pos: np.ndarray) -> np.ndarray:
+    def caps(self, pos: np.ndarray | slice) -> np.ndarray:
         """How many replicas fit at these positions (``Whole`` workloads: whole copies)."""
         got = self.data.get("caps")
         if got is None:

@@ -4,8 +4,9 @@ from tests.federation.clusterscheduler.support import app, excluded, member, sch
 
 
 def test_zones_selector_names_and_exclude_filter_clusters() -> None:
-    s = scheduler(member("a", "z1", labels={"gpu": "yes"}), member("b", "z2", labels={"gpu": "yes"}),
-                  member("c", "z2"), member("d", "z3", labels={"gpu": "yes"}))
+    gpu = {"gpu": "yes"}
+    s = scheduler(member("a", "z1", labels=gpu), member("b", "z2", labels=gpu),
+                  member("c", "z2"), member("d", "z3", labels=gpu))
     d = s.schedule(app(4, placement={
         "zones": ["z1", "z2"],
         "clusterSelector": {"matchLabels": {"gpu": "yes"}},

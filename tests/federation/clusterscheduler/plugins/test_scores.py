@@ -4,7 +4,6 @@ Cost — each shown deciding which one cluster a job gets, with the others' weig
 from __future__ import annotations
 
 from pincompute.federation.clusterscheduler import Profile
-
 from tests.federation.clusterscheduler.support import job, member, scheduler
 
 ONLY = dict.fromkeys(("Locality", "ClusterAffinity", "TaintToleration", "LeastAllocated",
