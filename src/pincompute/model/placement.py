@@ -256,12 +256,13 @@ class ClusterStatus(StatusModel):
 
 
 class ExcludedCluster(StatusModel):
-    """A member cluster the cluster scheduler did not place the workload on, and why."""
+    """A member cluster the cluster scheduler excluded, and why: a filter rejected it, a
+    spread limit held it off, or the workload could not be placed at all."""
 
     cluster: str
     """The member cluster's name."""
     plugin: str | None = None
-    """The filter that excluded it (absent: feasible, but not chosen)."""
+    """The filter that excluded it (absent: it was feasible)."""
     reason: str
     """Why, e.g. ``untolerated taint gpu=true:NoSchedule``."""
 
@@ -274,7 +275,8 @@ class FederatedStatusMixin(StatusModel):
     placements: list[PlacementDecision] | None = None
     """The cluster scheduler's decision."""
     excluded_clusters: list[ExcludedCluster] | None = None
-    """The clusters of the last decision that got no replicas, each with its reason."""
+    """The clusters the last decision excluded, each with its reason (feasible clusters
+    that were merely not needed are not listed)."""
     clusters: list[ClusterStatus] | None = None
     """Per-cluster status of the shards."""
 

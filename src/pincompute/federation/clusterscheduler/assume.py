@@ -17,9 +17,8 @@ scheduler assumes a pod onto a node before its binding is written:
 * :meth:`AssumeCache.confirm` says that the member now reports ``replicas`` of
   the uid's shard in a cluster (in its allocated or allocating figures, read
   into the table): those leave the reservation, which keeps only the rest.
-  Call it with the member's summary already fed to the table, or the room is
-  counted twice for a moment (harmless) — never before, or it is counted not at
-  all for that moment.
+  Call it once the member's summary that counts them has been fed to the
+  table; in between, the room is counted twice (conservative, never short).
 * :meth:`AssumeCache.forget` drops the uid (the workload was deleted).
 
 A reservation belongs to a row *incarnation*: a cluster removed and added again
@@ -28,12 +27,15 @@ starts with nothing reserved, and the old entries are not taken back from it.
 For a later decision of the same workload, :meth:`AssumeCache.own` returns what
 the workload already holds on each cluster (reserved or confirmed): that room
 is the workload's own, free to it though not to others.
+
+An entry keeps its clusters as parallel numpy arrays, so reserving a decision
+that places on many clusters (a duplicated workload) is a few array operations.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,19 +43,15 @@ from .clustertable import ClusterTable
 
 
 @dataclass(slots=True)
-class _Share:
-    row: int
-    tier: int
-    incarnation: int
-    assigned: int
-    confirmed: int
-    amount: np.ndarray   # the requests of all ``assigned`` replicas
-    held: np.ndarray     # what is in the table's resv column now
-
-
-@dataclass(slots=True)
 class _Entry:
-    shares: dict[str, _Share] = field(default_factory=dict)
+    tier: int
+    names: list[str]
+    rows: np.ndarray          # table rows, unique
+    incarnation: np.ndarray   # the rows' incarnations when reserved
+    assigned: np.ndarray      # replicas placed per cluster
+    confirmed: np.ndarray     # of which the member reports
+    amount: np.ndarray        # (k, DIMS): the requests of all assigned replicas
+    held: np.ndarray          # (k, DIMS): what is in the table's resv now
 
 
 class AssumeCache:
@@ -79,39 +77,45 @@ class AssumeCache:
             old = self._entries.pop(uid, None)
             confirmed: dict[str, int] = {}
             if old is not None:
-                for name, share in old.shares.items():
-                    self._release(share)
-                    confirmed[name] = share.confirmed
-            entry = _Entry()
-            for name, replicas in placements.items():
-                row = self.table.row_of(name)
-                if row is None or replicas <= 0:
-                    continue
-                amount = whole.copy() if whole is not None else per_replica * replicas
-                share = _Share(row, tier, int(self.table.incarnation[row]), replicas,
-                               min(confirmed.get(name, 0), replicas), amount,
-                               np.zeros_like(amount))
-                self._hold(share)
-                entry.shares[name] = share
+                self._apply(old, -1)
+                confirmed = {n: int(c) for n, c in zip(old.names, old.confirmed.tolist(),
+                                                       strict=True) if c}
+            names = [n for n, r in placements.items()
+                     if r > 0 and self.table.row_of(n) is not None]
+            if not names:
+                return
+            t = self.table
+            rows = np.array([t.index[n] for n in names], dtype=np.int64)
+            assigned = np.array([placements[n] for n in names], dtype=np.int64)
+            if whole is not None:
+                amount = np.broadcast_to(whole, (len(names), len(whole))).copy()
+            else:
+                amount = assigned[:, None] * per_replica[None, :]
+            done = np.array([min(confirmed.get(n, 0), placements[n]) for n in names],
+                            dtype=np.int64)
+            entry = _Entry(tier, names, rows, t.incarnation[rows].copy(), assigned, done,
+                           amount, np.zeros_like(amount))
+            self._hold(entry)
+            self._apply(entry, 1)
             self._entries[uid] = entry
 
     def confirm(self, uid: str, cluster: str, replicas: int) -> None:
         """The member reports ``replicas`` of the uid's shard on ``cluster`` (see module doc)."""
         with self.lock:
             entry = self._entries.get(uid)
-            share = entry.shares.get(cluster) if entry else None
-            if entry is None or share is None:
+            if entry is None or cluster not in entry.names:
                 return
-            self._release(share)
-            share.confirmed = max(0, min(replicas, share.assigned))
-            self._hold(share)
+            self._apply(entry, -1)
+            i = entry.names.index(cluster)
+            entry.confirmed[i] = max(0, min(replicas, int(entry.assigned[i])))
+            self._hold(entry)
+            self._apply(entry, 1)
 
     def forget(self, uid: str) -> None:
         with self.lock:
             entry = self._entries.pop(uid, None)
             if entry is not None:
-                for share in entry.shares.values():
-                    self._release(share)
+                self._apply(entry, -1)
 
     def own(self, uid: str) -> dict[str, tuple[int, np.ndarray]] | None:
         """What ``uid`` holds per cluster: ``(replicas, their requests)``; ``None`` when the
@@ -119,32 +123,33 @@ class AssumeCache:
         entry = self._entries.get(uid)
         if entry is None:
             return None
-        return {name: (s.assigned, s.amount) for name, s in entry.shares.items()
-                if self._current(s)}
+        current = self._current(entry)
+        return {n: (int(entry.assigned[i]), entry.amount[i])
+                for i, n in enumerate(entry.names) if current[i]}
 
     def reserved(self, uid: str) -> dict[str, int]:
         """Replicas of ``uid`` reserved and not yet confirmed, per cluster."""
         entry = self._entries.get(uid)
         if entry is None:
             return {}
-        return {name: s.assigned - s.confirmed for name, s in entry.shares.items()
-                if s.assigned > s.confirmed and self._current(s)}
+        left = entry.assigned - entry.confirmed
+        current = self._current(entry)
+        return {n: int(left[i]) for i, n in enumerate(entry.names)
+                if left[i] > 0 and current[i]}
 
-    def _current(self, share: _Share) -> bool:
+    def _current(self, entry: _Entry) -> np.ndarray:
         t = self.table
-        return bool(t.live[share.row]) and int(t.incarnation[share.row]) == share.incarnation
+        return t.live[entry.rows] & (t.incarnation[entry.rows] == entry.incarnation)
 
-    def _hold(self, share: _Share) -> None:
-        left = share.assigned - share.confirmed
-        if left <= 0:
-            share.held = np.zeros_like(share.amount)
-        else:
-            # Round up: a share of a training job's total must never be under-reserved.
-            share.held = -((-share.amount * left) // share.assigned)
-        if self._current(share):
-            self.table.resv[share.row, share.tier] += share.held
+    @staticmethod
+    def _hold(entry: _Entry) -> None:
+        left = entry.assigned - entry.confirmed
+        # Round up: a share of a training job's total must never be under-reserved.
+        entry.held = -((-entry.amount * left[:, None]) // entry.assigned[:, None])
 
-    def _release(self, share: _Share) -> None:
-        if self._current(share):
-            self.table.resv[share.row, share.tier] -= share.held
-        share.held = np.zeros_like(share.amount)
+    def _apply(self, entry: _Entry, sign: int) -> None:
+        current = self._current(entry)
+        if current.all():
+            self.table.resv[entry.rows, entry.tier] += sign * entry.held
+        elif current.any():
+            self.table.resv[entry.rows[current], entry.tier] += sign * entry.held[current]

@@ -74,7 +74,8 @@ class ClusterPlacement:
 
 @dataclass(frozen=True, slots=True)
 class Exclusion:
-    """A cluster that got nothing, and why (``plugin`` None: feasible but not chosen)."""
+    """A cluster excluded, and why: ``plugin`` names the filter, or is None for a feasible
+    cluster held off by a spread limit or left empty because nothing could be placed."""
 
     cluster: str
     plugin: str | None
@@ -257,9 +258,6 @@ class ClusterScheduler:
         replicas[feasible] = shares
         for p, note in notes.items():
             reasons[int(feasible[p])] = (None, note)
-        for k, p in enumerate(feasible.tolist()):
-            if shares[k] == 0 and p not in reasons:
-                reasons[p] = (None, f"feasible (score {total[k]:.0f}), but given no replicas")
         return self._result(ctx, replicas, reasons, "")
 
     def _filter(self, f: FilterPlugin, ctx: Context) -> np.ndarray:
