@@ -154,3 +154,28 @@ def test_failed_cluster_share_moves_and_the_rest_stays() -> None:
                    reserve=False)
     r = d.replicas()
     assert "c" not in r and r["a"] >= 3 and r["b"] >= 3 and sum(r.values()) == 9
+
+
+def test_daemons_go_to_every_matching_cluster_without_counts() -> None:
+    from pincompute.model.infra import PinDaemonSpec
+
+    from .support import template
+    s = scheduler(member("a", "z1", labels={"role": "edge"}), member("b", "z2"),
+                  member("c", "z3", labels={"role": "edge"}, taints=[
+                      {"key": "k", "effect": "NoSchedule"}]))
+    daemon = {"kind": "PinDaemon", "metadata": {"uid": "d", "name": "agent"},
+              "spec": PinDaemonSpec.model_validate({
+                  "template": template(), "clusterSelector": {"matchLabels": {"role": "edge"}},
+                  "tolerations": [{"key": "k", "operator": "Exists"}]}).to_dict()}
+    d = s.schedule(daemon)
+    assert [(p.cluster, p.replicas) for p in d.placements] == [("a", None), ("c", None)]
+    assert "d" not in s.assumed  # nothing to reserve: a daemon's pods follow the nodes
+
+
+def test_static_weights_follow_changed_weights() -> None:
+    s = scheduler(member("a", "z1"), member("b", "z1"))
+    rs = {"weighting": "Static", "staticWeights": [
+        {"weight": 1, "clusterNames": ["a"]}, {"weight": 3, "clusterNames": ["b"]}]}
+    d = s.schedule(app(8, placement={"replicaScheduling": rs}, uid="w",
+                       placements={"a": 4, "b": 4}), reserve=False)
+    assert d.replicas() == {"a": 2, "b": 6}

@@ -114,6 +114,8 @@ class ScorePlugin(Protocol):
 
 @runtime_checkable
 class DividePlugin(Protocol):
+    """A divider; one with ``sticky = False`` is not kept near the current split."""
+
     name: str
 
     def divide(self, ctx: Context, replicas: int, pos: np.ndarray, caps: np.ndarray,

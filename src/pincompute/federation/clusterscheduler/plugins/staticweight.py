@@ -4,7 +4,8 @@ Each entry gives ``weight`` parts to the clusters it names or selects (a cluster
 matching several entries takes the largest); clusters matching none get
 nothing — unless no feasible cluster matches any entry, when all share equally,
 as in Karmada.  Shares are capped by the replicas that fit and the excess goes
-to the others by weight (:func:`~..division.proportional`).
+to the others by weight (:func:`~..division.proportional`).  Not sticky: the
+split always follows the weights as they are now.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def weights(ctx: Context, pos: np.ndarray) -> np.ndarray:
 
 class StaticWeight:
     name = NAME
+    sticky = False  # changed weights must move replicas; only infeasible clusters' do anyway
 
     def divide(self, ctx: Context, replicas: int, pos: np.ndarray, caps: np.ndarray,
                rank: np.ndarray) -> np.ndarray:
