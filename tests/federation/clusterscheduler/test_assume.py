@@ -183,7 +183,12 @@ def test_concurrent_threads_never_overcommit() -> None:
             if d.scheduled:
                 placed.append(sum(d.replicas().values()))
 
+    def churn() -> None:
+        for i in range(300):
+            s.update_cluster(member(f"c{i % 6}", f"z{i % 6 % 3}", cpu="16", memory="64Gi"))
+
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    threads.append(threading.Thread(target=churn))
     for t in threads:
         t.start()
     for t in threads:

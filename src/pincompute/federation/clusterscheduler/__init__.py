@@ -26,10 +26,9 @@ Modules, one concept each:
 
 Use::
 
-    table = ClusterTable()
-    for mc in memberclusters:            # and again on every change; remove() on delete
-        table.upsert(mc)
-    scheduler = ClusterScheduler(table)
+    scheduler = ClusterScheduler()
+    for mc in memberclusters:            # and again on every change
+        scheduler.update_cluster(mc)     # remove_cluster(name) when one goes
     decision = scheduler.schedule(pinapp)     # reserves what it places
     status.update(decision.status())          # or decision.message: why not
     scheduler.confirm(uid, cluster, replicas) # the member reports them

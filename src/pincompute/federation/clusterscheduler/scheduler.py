@@ -31,8 +31,10 @@ informers hold it) and decides against the :class:`~.clustertable.ClusterTable`:
    the next decision already sees the room taken.
 
 A decision that cannot place every replica places none: its
-:attr:`Decision.message` says why (and what each cluster lacked).  Decisions are
-serialised by the assume cache's lock, so callers on several threads never
+:attr:`Decision.message` says why (and what each cluster lacked), and the
+workload keeps its last reservation.  Decisions, and cluster updates through
+:meth:`ClusterScheduler.update_cluster` / :meth:`ClusterScheduler.remove_cluster`,
+are serialised by the assume cache's lock, so callers on several threads never
 decide against the same free room.
 """
 
@@ -171,6 +173,16 @@ class ClusterScheduler:
                                      whole=request.whole if request.mode == "Whole" else None)
             self.decisions += 1
             return decision
+
+    def update_cluster(self, obj: Mapping[str, Any]) -> None:
+        """A MemberCluster appeared or changed (safe beside decisions on other threads)."""
+        with self.assumed.lock:
+            self.table.upsert(obj)
+
+    def remove_cluster(self, name: str) -> None:
+        """A MemberCluster is gone; what was reserved on it goes with it."""
+        with self.assumed.lock:
+            self.table.remove(name)
 
     def confirm(self, uid: str, cluster: str, replicas: int) -> None:
         """The member now reports ``replicas`` of the workload's shard (see :mod:`.assume`)."""
