@@ -59,8 +59,22 @@ def test_same_decisions_same_reasons() -> None:
     for mc in clusters:
         fast.table.upsert(mc)
         slow.table.upsert(mc)
-    for i in range(150):
-        obj = _workload(rng, i)
+    done: list[dict] = []
+    generation: dict[str, int] = {}
+    for i in range(200):
+        if done and rng.random() < 0.4:
+            # A re-decision: the same workload with its current placements, maybe rescaled.
+            old = rng.choice(done)
+            uid = old["metadata"]["uid"]
+            generation[uid] = generation.get(uid, 1) + 1  # a new spec, a new generation
+            obj = {**old, "metadata": {**old["metadata"], "generation": generation[uid]}}
+            if obj["kind"] == "PinApp":
+                obj["spec"] = {**obj["spec"], "replicas": rng.randint(1, 20)}
+        else:
+            obj = _workload(rng, i)
         a, b = fast.schedule(obj), slow.schedule(obj)
         assert a == b, i
-    assert fast.requests.hits == 0 and slow.vectorized is False
+        if a.scheduled:
+            done.append({**obj, "status": a.status()})
+    assert slow.vectorized is False
+    assert sum(1 for o in done if o["metadata"]["generation"] > 1) > 20
