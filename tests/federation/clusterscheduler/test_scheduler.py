@@ -179,3 +179,22 @@ def test_static_weights_follow_changed_weights() -> None:
     d = s.schedule(app(8, placement={"replicaScheduling": rs}, uid="w",
                        placements={"a": 4, "b": 4}), reserve=False)
     assert d.replicas() == {"a": 2, "b": 6}
+
+
+def test_region_spread_uses_the_region_as_the_domain() -> None:
+    s = scheduler(member("e1", "z1", region="east"), member("e2", "z2", region="east"),
+                  member("w1", "z3", region="west"))
+    d = s.schedule(app(6, placement={"spread": [{"topology": "region", "minGroups": 2}]}),
+                   reserve=False)
+    r = d.replicas()
+    assert r["w1"] == 3 and r.get("e1", 0) + r.get("e2", 0) == 3
+
+
+def test_preemptible_borrows_idle_room_that_ondemand_may_take_back() -> None:
+    s = scheduler(member("c", "z1", cpu="10", tiers=("ondemand",)))
+    borrowed = s.schedule(app(6, tier="preemptible"))
+    assert borrowed.replicas() == {"c": 6}
+    # The on-demand pool still counts its whole room as its own (preemption reclaims it) ...
+    assert s.schedule(app(10, tier="ondemand")).replicas() == {"c": 10}
+    # ... and no more preemptible work fits on what is left idle.
+    assert not s.schedule(app(1, tier="preemptible")).scheduled

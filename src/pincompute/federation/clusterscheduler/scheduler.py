@@ -160,7 +160,9 @@ class ClusterScheduler:
     def schedule(self, obj: Mapping[str, Any], *, reserve: bool = True,
                  rebalance: bool = False) -> Decision:
         """Place the workload ``obj``; reserve what it places unless ``reserve`` is False.
-        ``rebalance`` ignores where it runs now (the ideal split, e.g. after a recovery)."""
+        ``rebalance`` ignores where it runs now (the ideal split, e.g. after a recovery).
+        Raises :class:`~.resources.RequestError` for a kind it does not place or requests
+        it cannot read."""
         with self.assumed.lock:
             request = self._request(obj)
             meta = obj.get("metadata") or EMPTY
