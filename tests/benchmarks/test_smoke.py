@@ -23,6 +23,7 @@ KEYS = {
     "scheduler": {"pods_per_s", "baseline_pods_per_s"},
     "cluster_scale": {"nodes", "pods", "pods_all_ready_s", "rss_mib", "mutating_ops_per_min"},
     "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
+    "federation": {"decisions_per_s", "baseline_decisions_per_s"},
 }
 
 

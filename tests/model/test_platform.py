@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from pincompute.kube.errors import Invalid
+from pincompute.model import registry
+
 from ._support import causes, make, only_cause, valid
 
 # --- Project ---
@@ -72,9 +75,27 @@ def test_kubeconfig_connection() -> None:
     ({"zone": "a", "hardware": [{"name": "A100"}]}, "spec.hardware[0].name"),
     ({"zone": "a", "hardware": [{"name": "a"}, {"name": "a"}]}, "spec.hardware[1].name"),
     ({"zone": "a", "healthCheck": {"periodSeconds": 0}}, "spec.healthCheck.periodSeconds"),
+    ({"zone": "a", "costWeight": -1}, "spec.costWeight"),
+    ({"zone": "a", "supportedKinds": [""]}, "spec.supportedKinds[0]"),
 ])
 def test_bad_member_cluster_names_field(spec: dict[str, Any], field: str) -> None:
     assert only_cause("MemberCluster", spec).field == field
+
+
+def test_member_cluster_scheduling_fields_and_tier_summary() -> None:
+    spec = valid("MemberCluster", {"zone": "a", "costWeight": 1.5,
+                                   "supportedKinds": ["PinApp", "PinJob"]})
+    assert (spec["costWeight"], spec["supportedKinds"]) == (1.5, ["PinApp", "PinJob"])
+    tiers = {"ondemand": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": 1000},
+                          "allocated": {"cpu": "12"}, "allocating": {"cpu": "500m"},
+                          "largestNode": {"cpu": "16"}}}
+    obj = registry.validate(make("MemberCluster", {"zone": "a"},
+                                 status={"tiers": tiers, "allocating": {"cpu": "1"}}))
+    assert obj["status"]["tiers"] == tiers
+    with pytest.raises(Invalid) as info:
+        registry.validate(make("MemberCluster", {"zone": "a"},
+                               status={"tiers": {"gold": {}}}))
+    assert info.value.causes[0].field.startswith("status.tiers")
 
 
 def test_member_cluster_zone_is_immutable() -> None:

@@ -172,6 +172,9 @@ class ReplicaScheduling(CamelModel):
     """``Dynamic``: by each cluster's available replicas; ``Static``: by ``staticWeights``."""
     static_weights: list[StaticClusterWeight] | None = None
     """The weights for Static."""
+    allow_split: bool | None = None
+    """Jobs, pods and gangs: whether their pods may be divided among clusters (absent: no,
+    they go to one cluster).  Services (PinApp) are always divisible."""
 
     @model_validator(mode="after")
     def _check(self) -> ReplicaScheduling:
@@ -252,6 +255,18 @@ class ClusterStatus(StatusModel):
     """What is wrong, if anything."""
 
 
+class ExcludedCluster(StatusModel):
+    """A member cluster the cluster scheduler excluded, and why: a filter rejected it, a
+    spread limit held it off, or the workload could not be placed at all."""
+
+    cluster: str
+    """The member cluster's name."""
+    plugin: str | None = None
+    """The filter that excluded it (absent: it was feasible)."""
+    reason: str
+    """Why, e.g. ``untolerated taint gpu=true:NoSchedule``."""
+
+
 class FederatedStatusMixin(StatusModel):
     """Status fields the federation writes on every workload on the host cluster."""
 
@@ -259,12 +274,16 @@ class FederatedStatusMixin(StatusModel):
     """The tier the workload was admitted to."""
     placements: list[PlacementDecision] | None = None
     """The cluster scheduler's decision."""
+    excluded_clusters: list[ExcludedCluster] | None = None
+    """The clusters the last decision excluded, each with its reason (feasible clusters
+    that were merely not needed are not listed)."""
     clusters: list[ClusterStatus] | None = None
     """Per-cluster status of the shards."""
 
 
 __all__ = [
     "DEFAULT_TIER", "TIERS", "ClusterAffinity", "ClusterPreference", "ClusterStatus",
+    "ExcludedCluster",
     "FederatedStatusMixin", "Placement", "PlacementDecision", "ReplicaScheduling",
     "SpreadConstraint", "StaticClusterWeight", "Taint", "TaintEffect", "Tier",
     "Toleration",

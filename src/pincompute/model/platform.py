@@ -254,6 +254,12 @@ class MemberClusterSpec(CamelModel):
     """Take no new placements (existing shards stay)."""
     health_check: HealthCheck = Field(default_factory=HealthCheck)
     """Health probing."""
+    supported_kinds: list[NonEmptyStr] | None = None
+    """Workload kinds the cluster runs, e.g. ``[PinApp, PinJob]`` (absent: every kind).
+    The cluster scheduler's APIEnablement filter reads it."""
+    cost_weight: Annotated[float, Field(ge=0)] | None = None
+    """The relative cost of running here, compared between clusters (absent: 1); the
+    cluster scheduler's Cost score prefers cheaper clusters."""
 
     @model_validator(mode="after")
     def _check(self) -> MemberClusterSpec:
@@ -265,6 +271,22 @@ class MemberClusterSpec(CamelModel):
                            reason="FieldValueDuplicate")
             names.add(hw.name)
         return self
+
+
+class TierCapacity(StatusModel):
+    """The resource summary of one tier's pools in a member cluster (all its node pools of
+    that tier together).  The cluster scheduler estimates how many replicas fit from
+    ``allocatable - allocated - allocating``."""
+
+    allocatable: ResourceFigures | None = None
+    """Allocatable capacity of the tier's nodes (a resource left out: not limited)."""
+    allocated: ResourceFigures | None = None
+    """Requested by pods bound to those nodes."""
+    allocating: ResourceFigures | None = None
+    """Requested by pods of the tier not yet bound (pending in the member)."""
+    largest_node: ResourceFigures | None = None
+    """The allocatable of the tier's largest node, per resource: a pod asking for more fits
+    nowhere in the tier (absent: not checked)."""
 
 
 class NodeCounts(StatusModel):
@@ -291,6 +313,12 @@ class MemberClusterStatus(WorkloadStatusBase):
     """Requested by scheduled pods."""
     available: ResourceFigures | None = None
     """Allocatable minus allocated."""
+    allocating: ResourceFigures | None = None
+    """Requested by pods not yet bound (pending in the member)."""
+    tiers: dict[Tier, TierCapacity] | None = None
+    """The resource summary per tier (``reserved``, ``ondemand``, ``preemptible``): a tier
+    listed has a pool here.  Absent: the cluster's pools are not known by tier, and the
+    cluster-wide figures above (else ``spec.capacity``) stand for every tier."""
 
 
 # --- NodePool ----------------------------------------------------------------------------------
@@ -492,5 +520,5 @@ __all__ = [
     "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
     "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
     "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",
-    "RotationStep", "SecretKeyRef",
+    "RotationStep", "SecretKeyRef", "TierCapacity",
 ]
