@@ -76,6 +76,9 @@ class _Batch:
                     future.set_result(None)
                 else:
                     future.set_exception(error)
+                    # Some waiters are dropped unawaited (a delete returns the newest
+                    # batch's); the failure is logged once, loudly, by the store.
+                    future.exception()
 
 
 class GroupCommit:

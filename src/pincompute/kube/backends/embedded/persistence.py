@@ -110,10 +110,13 @@ class SqliteLog:
                 "durability it promises (is the filesystem one that supports WAL?)")
         problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
-            raise StoreCorrupt(self._corrupt_message("; ".join(map(str, problems))))
+            raise StoreCorrupt(self._corrupt_message(" ".join(map(str, problems))))
         db.executescript(_SCHEMA)
 
     def _corrupt_message(self, detail: str) -> str:
+        detail = " ".join(detail.split())  # one line, however SQLite words it
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
         return (f"{self.path} is corrupt ({detail}): restore it from a backup, or move it and "
                 f"its -wal/-shm files aside to start an empty store (`sqlite3 {self.path} "
                 ".recover` may salvage its objects)")
