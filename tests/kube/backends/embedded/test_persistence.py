@@ -238,7 +238,7 @@ async def test_a_corrupt_store_is_refused_with_one_line_naming_the_file(tmp_path
 
 async def test_a_file_that_is_not_a_database_is_refused_as_corrupt(tmp_path: Path) -> None:
     (tmp_path / "store.db").write_bytes(b"not a database" * 2000)
-    with pytest.raises(StoreCorrupt, match="store.db is corrupt"):
+    with pytest.raises(StoreCorrupt, match=r"store\.db is corrupt"):
         await EmbeddedStore.open(path=tmp_path)
 
 
