@@ -120,14 +120,44 @@ async def test_batches_queued_behind_a_failed_commit_are_rolled_back_too(
         calls += 1
         import time
         time.sleep(0.05)  # later writes queue up behind this batch
-        if calls == 1:
-            raise OSError("I/O error")
+        if calls == 1:  # a row SQLite cannot store: the real commit fails, and stays failed
+            puts = [*puts, ("x", "y", 1, object())]
         original(self, puts, deletes, rv)
 
     monkeypatch.setattr(SqliteLog, "commit", fails_once_slowly)
     results = await asyncio.gather(*(client.create(CONFIGMAPS, _cm(f"cm-{i}"), namespace="ns")
                                      for i in range(600)), return_exceptions=True)
     assert all(isinstance(r, ApiError) for r in results)
+    assert calls >= 2  # batches were queued behind the failed one
     assert (await client.list(CONFIGMAPS)).items == []
     assert store.object_count() == 1
+    await store.close()
+    monkeypatch.undo()
+    store = await EmbeddedStore.open(path=tmp_path)
+    try:
+        assert (await store.client().list(CONFIGMAPS)).items == []
+    finally:
+        await store.close()
+
+
+async def test_a_store_that_cannot_roll_back_answers_no_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = await EmbeddedStore.open(path=tmp_path)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+
+    def broken(self: SqliteLog, puts: list, deletes: list, rv: int) -> None:
+        raise OSError("disk full")
+
+    def no_roll_back(lost: list) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(SqliteLog, "commit", broken)
+    monkeypatch.setattr(store, "_roll_back", no_roll_back)
+    with pytest.raises(ApiError, match="disk full"):
+        await client.create(CONFIGMAPS, _cm("a"), namespace="ns")
+    with pytest.raises(ApiError, match="cannot answer"):
+        await client.get(CONFIGMAPS, "a", namespace="ns")
+    with pytest.raises(ApiError, match="cannot answer"):
+        await client.list(NAMESPACES)
     await store.close()

@@ -100,6 +100,7 @@ class EmbeddedStore:
         """Every resource's objects, by resource key (for the store's own modules)."""
         self._rv = 0
         self._closed = False
+        self._unreadable = False  # a failed commit could not be rolled back (see _fail)
         self._commit = GroupCommit(SqliteLog(path, synchronous=synchronous)
                                    if path is not None else None, loop=self._loop,
                                    on_failure=self._fail)
@@ -180,6 +181,9 @@ class EmbeddedStore:
         return coll
 
     def _collection(self, resource: Resource) -> Collection:
+        if self._unreadable:
+            raise ApiError(f"the store {self.path} cannot answer after a storage failure; "
+                           "restart it")
         coll = self.collections.get(resource.key)
         if coll is None or coll.resource is None:
             raise NotFound(f"the server could not find the requested resource ({resource})")
@@ -212,7 +216,11 @@ class EmbeddedStore:
 
     def _fail(self, error: BaseException, lost: list[Write]) -> None:
         """A commit failed: undo the writes that will never be durable, then say so."""
-        self._roll_back(lost)
+        try:
+            self._roll_back(lost)
+        except Exception:  # never serve a state that is neither committed nor rolled back
+            log.exception("store %s: rolling back after a failed commit failed", self.path)
+            self._unreadable = True
         self._read_only(error)
 
     def _roll_back(self, lost: list[Write]) -> None:
