@@ -98,3 +98,38 @@ def test_up_resumes_after_kill_9(region_dir: Path) -> None:
         assert info["clusters"][0]["name"] == "host"
     finally:
         assert _interrupt(proc) == 0
+
+
+def test_up_with_a_corrupt_store_answers_in_one_line(tmp_path: Path) -> None:
+    """A damaged store.db: one line naming the file and how to recover, no traceback."""
+    import asyncio
+
+    from pincompute.kube.backends.embedded import EmbeddedStore
+    from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
+
+    data = tmp_path / "data"
+
+    async def fill() -> None:
+        store = await EmbeddedStore.open(path=data / "host")
+        client = store.client()
+        await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+        for i in range(300):
+            await client.create(CONFIGMAPS, {"metadata": {"name": f"cm-{i}"},
+                                             "data": {"x": "y" * 1000}}, namespace="ns")
+        await store.close()
+
+    asyncio.run(fill())
+    db = data / "host" / "store.db"
+    size = db.stat().st_size
+    with db.open("r+b") as f:  # some pages in the middle overwritten
+        f.seek(size // 2 - 2 * 16384)
+        f.write(bytes(range(256)) * 256)
+    done = subprocess.run(
+        [sys.executable, "-m", "pincompute.cli.main", "up", "--data-dir", str(data),
+         "--runtime", "sim", "--zones", "1"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "80"})
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and f"{db} is corrupt" in lines[0]
+    assert "backup" in lines[0] and "Traceback" not in done.stderr

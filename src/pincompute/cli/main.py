@@ -78,6 +78,7 @@ def up(
 async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, runtime: str,
               nodes_per_zone: int, single_user: bool = False) -> None:
     from pincompute.controllers import CONTROLLER_MANAGER_LEASE
+    from pincompute.kube.backends.embedded import StoreUnavailable
     from pincompute.model.wellknown import SYSTEM_NAMESPACE
     from pincompute.region import DataDirInUse, Region, load_documents
 
@@ -85,7 +86,8 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
         try:
             region = await Region.open(data_dir, zones=zones, runtime=runtime,  # type: ignore[arg-type]
                                        nodes_per_zone=nodes_per_zone, single_user=single_user)
-        except DataDirInUse as e:
+        except (DataDirInUse, StoreUnavailable) as e:
+            # One line naming the file and what to do (a corrupt or locked store).
             raise fail(f"{e}") from None
         if region.shared_uid is not None:
             mode = ("--single-user: every project is yours" if single_user else

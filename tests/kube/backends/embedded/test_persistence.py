@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.backends.embedded import EmbeddedStore, StoreCorrupt, StoreMisconfigured
 from pincompute.kube.backends.embedded.persistence import SqliteLog
 from pincompute.kube.errors import ApiError
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
@@ -196,4 +196,75 @@ async def test_the_store_and_its_files_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for name in sorted(p.name for p in directory.iterdir()):
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+    await store.close()
+
+
+async def _filled(directory: Path, count: int = 300) -> None:
+    store = await EmbeddedStore.open(path=directory)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    await asyncio.gather(*(client.create(CONFIGMAPS, {"metadata": {"name": f"cm-{i}"},
+                                                      "data": {"x": "y" * 1000}},
+                                         namespace="ns") for i in range(count)))
+    await store.close()  # the last close checkpoints the WAL into store.db
+
+
+def corrupt_middle(db: Path) -> None:
+    """Overwrite some pages in the middle of the file with garbage."""
+    size = db.stat().st_size
+    assert size > 8 * 16384, size
+    with db.open("r+b") as f:
+        f.seek(size // 2 - 2 * 16384)
+        f.write(bytes(range(256)) * (4 * 16384 // 256))
+
+
+async def test_a_corrupt_store_is_refused_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    await _filled(tmp_path)
+    db = tmp_path / "store.db"
+    corrupt_middle(db)
+    with pytest.raises(StoreCorrupt) as refused:
+        await EmbeddedStore.open(path=tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and str(db) in message
+    assert "backup" in message and "aside" in message
+    # The lock was released: the file can be moved aside and a new store opened.
+    for name in ("store.db", "store.db-wal", "store.db-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (tmp_path / name).rename(tmp_path / f"{name}.corrupt")
+    store = await EmbeddedStore.open(path=tmp_path)
+    assert store.object_count() == 0
+    await store.close()
+
+
+async def test_a_file_that_is_not_a_database_is_refused_as_corrupt(tmp_path: Path) -> None:
+    (tmp_path / "store.db").write_bytes(b"not a database" * 2000)
+    with pytest.raises(StoreCorrupt, match=r"store\.db is corrupt"):
+        await EmbeddedStore.open(path=tmp_path)
+
+
+async def test_the_store_refuses_to_run_without_wal(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pragmas are read back: SQLite really left in another journal mode is refused."""
+    import sqlite3
+
+    class NoWal(sqlite3.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+            if sql == "PRAGMA journal_mode=WAL":  # as on a filesystem without shared memory
+                sql = "PRAGMA journal_mode=TRUNCATE"
+            return super().execute(sql, *args)
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, **k, factory=NoWal))
+    with pytest.raises(StoreMisconfigured, match="journal_mode=truncate"):
+        await EmbeddedStore.open(path=tmp_path)
+    monkeypatch.undo()
+    await (await EmbeddedStore.open(path=tmp_path)).close()  # and the lock was released
+
+
+async def test_synchronous_is_one_of_sqlites_levels(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        await EmbeddedStore.open(path=tmp_path, synchronous="FULL; DROP TABLE objects")
+    store = await EmbeddedStore.open(path=tmp_path, synchronous="normal")
+    assert store._commit.log is not None
+    assert store._commit.log._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     await store.close()

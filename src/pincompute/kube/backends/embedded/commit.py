@@ -18,7 +18,10 @@ state and then wait for the commit of whatever they saw (:meth:`read_barrier`).
 Batches commit in order on one thread, so a crash can only lose a suffix of
 writes nobody was told about.  After one failed commit the store is read-only:
 every later waiter fails, since the record must stay a prefix of what was
-acknowledged.
+acknowledged.  Each write keeps the entry it replaced until its batch commits, so
+on that failure ``on_failure`` receives every uncommitted write, newest first,
+and the store can put back the entries they replaced: reads then show exactly
+what the log holds, what a restart would load.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pincompute.kube.errors import ApiError
 
-from .collection import Collection
+from .collection import Collection, Entry
 from .persistence import SqliteLog
 from .watch import StoreEvent
 
 log = logging.getLogger(__name__)
 
 Waiter = asyncio.Future[None] | None
+Write = tuple[Collection, StoreEvent, Entry | None]
+"""A write on its way to the log: its event and the entry it replaced (None: none)."""
 # Group commit tuning.  A batch collects the writes made while the previous one
 # commits.  When every writer waits on one batch, the loop idles while it commits
 # and the disk idles while the loop works; cutting a batch at SPLIT_BATCH_AT
@@ -53,7 +58,7 @@ class _Batch:
     def __init__(self) -> None:
         # Last write per (resource, key) wins within a batch.
         self.ops: dict[tuple[str, str], tuple[int, bytes | None]] = {}
-        self.events: list[tuple[Collection, StoreEvent]] = []
+        self.events: list[Write] = []
         # One future per waiting caller rather than one shared future: a caller
         # cancelled while waiting then cancels only its own.
         self.waiters: list[asyncio.Future[None]] = []
@@ -71,6 +76,9 @@ class _Batch:
                     future.set_result(None)
                 else:
                     future.set_exception(error)
+                    # Some waiters are dropped unawaited (a delete returns the newest
+                    # batch's); the failure is logged once, loudly, by the store.
+                    future.exception()
 
 
 class GroupCommit:
@@ -78,10 +86,12 @@ class GroupCommit:
 
     def __init__(self, log: SqliteLog | None, *, loop: asyncio.AbstractEventLoop,
                  committed_rv: int = 0,
-                 on_failure: Callable[[BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[BaseException, list[Write]], None] | None = None,
+                 ) -> None:
         self.log = log
         self.on_failure = on_failure
-        """Called once, with the error, when a commit fails (the store turns read-only)."""
+        """Called once when a commit fails (the store turns read-only), with the error and
+        every write not committed, newest first."""
         self.committed_rv = committed_rv
         """The newest resourceVersion that is durable (and dispatched to watchers)."""
         self.failed: BaseException | None = None
@@ -93,8 +103,12 @@ class GroupCommit:
         self._in_flight: deque[_Batch] = deque()
         self._flush_scheduled = False
 
-    def record(self, coll: Collection, event: StoreEvent, key: str, raw: bytes | None) -> Waiter:
-        """Commit a write already applied in memory (``raw`` None: a delete)."""
+    def record(self, coll: Collection, event: StoreEvent, key: str, raw: bytes | None,
+               before: Entry | None) -> Waiter:
+        """Commit a write already applied in memory (``raw`` None: a delete).
+
+        ``before`` is the entry the write replaced or removed (None for a create).
+        """
         if self.log is None:
             self.committed_rv = event.rv
             for watcher in tuple(coll.watchers) if coll.watchers else ():
@@ -104,7 +118,7 @@ class GroupCommit:
         if batch is None:
             batch = self._open_batch = _Batch()
         batch.ops[(coll.resource_key, key)] = (event.rv, raw)
-        batch.events.append((coll, event))
+        batch.events.append((coll, event, before))
         batch.rv = event.rv
         if len(batch.ops) >= SPLIT_BATCH_AT and len(self._in_flight) < MAX_BATCHES_IN_FLIGHT:
             waiter = batch.waiter(self._loop)
@@ -157,7 +171,12 @@ class GroupCommit:
             if self.failed is None:
                 self.failed = error
                 if self.on_failure is not None:
-                    self.on_failure(error)
+                    # The first failure: this batch and every one after it are lost.
+                    lost = [batch, *self._in_flight]
+                    if self._open_batch is not None:
+                        lost.append(self._open_batch)
+                    self.on_failure(error, [write for b in reversed(lost)
+                                            for write in reversed(b.events)])
                 else:
                     log.error("store commit failed; the store is now read-only: %s", error)
             batch.resolve(ApiError(f"storage failure: {error}"))
@@ -166,7 +185,7 @@ class GroupCommit:
                 self._open_batch = None
             return
         self.committed_rv = batch.rv
-        for coll, event in batch.events:
+        for coll, event, _ in batch.events:
             for watcher in tuple(coll.watchers) if coll.watchers else ():
                 watcher.offer(event)
         batch.resolve(None)
@@ -189,4 +208,4 @@ class GroupCommit:
             self.log.close()
 
 
-__all__ = ["MAX_BATCHES_IN_FLIGHT", "SPLIT_BATCH_AT", "GroupCommit", "Waiter"]
+__all__ = ["MAX_BATCHES_IN_FLIGHT", "SPLIT_BATCH_AT", "GroupCommit", "Waiter", "Write"]

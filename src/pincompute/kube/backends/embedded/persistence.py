@@ -12,6 +12,11 @@ transaction with one fsync (``synchronous=FULL``).  Under load batches grow and
 the fsync cost is shared; when idle a batch holds a single write and latency is
 one commit.  ``commit`` runs on a dedicated thread so the event loop keeps
 accepting writes while the disk works.
+
+Opening fails safe, with a :mod:`.errors` type and one line naming the file: the
+settings durability rests on (WAL, the requested ``synchronous`` level) are read
+back and the open refused if SQLite did not take them, and ``PRAGMA quick_check``
+runs before anything is loaded, so a damaged file is reported, not half-read.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+
+from .errors import StoreCorrupt, StoreMisconfigured, StoreUnavailable
+from .lock import StoreLock
 
 DB_FILE = "store.db"
 
@@ -41,6 +49,11 @@ CREATE TABLE IF NOT EXISTS meta (
 Put = tuple[str, str, int, bytes]  # resource key, object key, resourceVersion, JSON
 Delete = tuple[str, str]
 
+SYNCHRONOUS_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
+"""``PRAGMA synchronous`` names and the numbers SQLite reads back."""
+# SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
+_CORRUPT_CODES = {11, 26}
+
 
 class SqliteLog:
     def __init__(self, directory: Path, *, synchronous: str = "FULL") -> None:
@@ -50,24 +63,75 @@ class SqliteLog:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         self.path = directory / DB_FILE
+        # One process at a time (see .lock); held until close().
+        self._lock = StoreLock.acquire(directory)
+        try:
+            self._open(synchronous)
+        except BaseException:
+            self._lock.release()
+            raise
+        # After one failed commit, later batches must not land either: the record
+        # has to stay a prefix of the acknowledged history.
+        self._broken: BaseException | None = None
+
+    def _open(self, synchronous: str) -> None:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600))
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(f"{self.path}{suffix}", 0o600)
+        level = SYNCHRONOUS_LEVELS.get(synchronous.upper())
+        if level is None:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
         # The connection is used by the store's single commit thread after load();
         # never by two threads at once.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._configure(synchronous.upper(), level)
+        except BaseException as e:
+            self._db.close()
+            if isinstance(e, sqlite3.DatabaseError):
+                raise self.unavailable(e) from None
+            raise
+
+    def _configure(self, synchronous: str, level: int) -> None:
+        db = self._db
         # Objects are kilobytes each: a rowid table keeps them out of the key
         # B-tree (WITHOUT ROWID measured 3-4x slower here), and large pages cut
         # the page writes per commit.  page_size only applies to a new file.
-        self._db.execute("PRAGMA page_size=16384")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
-        # After one failed commit, later batches must not land either: the record
-        # has to stay a prefix of the acknowledged history.
-        self._broken: BaseException | None = None
+        db.execute("PRAGMA page_size=16384")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        got = db.execute("PRAGMA synchronous").fetchone()[0]
+        if str(mode).lower() != "wal" or got != level:
+            raise StoreMisconfigured(
+                f"{self.path}: SQLite runs with journal_mode={mode}, synchronous={got} instead "
+                f"of wal and {level} ({synchronous}); the store refuses to run without the "
+                "durability it promises (is the filesystem one that supports WAL?)")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise StoreCorrupt(self._corrupt_message(" ".join(map(str, problems))))
+        db.executescript(_SCHEMA)
+
+    def _corrupt_message(self, detail: str) -> str:
+        detail = " ".join(detail.split())  # one line, however SQLite words it
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        return (f"{self.path} is corrupt ({detail}): restore it from a backup, or move it and "
+                f"its -wal/-shm files aside to start an empty store (`sqlite3 {self.path} "
+                ".recover` may salvage its objects)")
+
+    def unavailable(self, error: BaseException) -> StoreUnavailable:
+        """The typed error for a failure reading the file (corrupt or unreadable)."""
+        if isinstance(error, StoreUnavailable):
+            return error
+        detail = " ".join(str(error).split())[:200]
+        if isinstance(error, sqlite3.DatabaseError) and (
+                (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES):
+            return StoreCorrupt(self._corrupt_message(detail))
+        if isinstance(error, (ValueError, KeyError, TypeError)):  # an undecodable row
+            return StoreCorrupt(self._corrupt_message(f"an unreadable object: {detail}"))
+        return StoreUnavailable(f"cannot open {self.path}: {detail}")
 
     def last_resource_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'rv'").fetchone()
@@ -98,4 +162,7 @@ class SqliteLog:
             raise
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._db.close()
+        finally:
+            self._lock.release()

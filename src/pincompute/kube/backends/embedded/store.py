@@ -16,6 +16,12 @@ is atomic with respect to every other read and write without locks.  A write:
    client awaits before acknowledging the write.  Watchers hear of the change
    once it is durable; readers wait for the commit of whatever they saw.
 
+If a commit fails the store turns read-only and rolls its memory back to the last
+committed state (:meth:`EmbeddedStore._fail`): reads only ever show what the log
+holds, which is what a restart would load.  Opening takes the directory's lock
+(:mod:`.lock`) and checks the file (:mod:`.persistence`); what can stop an open is
+a :class:`~.errors.StoreUnavailable` whose message is one line.
+
 Reads (:meth:`~EmbeddedStore.get`, :meth:`~EmbeddedStore.list`, with continue
 tokens from :mod:`.pagination`) parse private copies of the stored JSON; watches
 (:meth:`~EmbeddedStore.open_watch`) replay the history from the requested
@@ -62,7 +68,7 @@ from pincompute.kube.selectors import (
 
 from . import admission, binding, deletion, limits, pagination, strategy
 from .collection import Collection, Entry, Validator
-from .commit import GroupCommit, Waiter
+from .commit import GroupCommit, Waiter, Write
 from .eventexpiry import DEFAULT_EVENT_TTL, EventExpiry
 from .gc import GarbageCollector, entry_key
 from .namespaces import Namespaces
@@ -94,9 +100,10 @@ class EmbeddedStore:
         """Every resource's objects, by resource key (for the store's own modules)."""
         self._rv = 0
         self._closed = False
+        self._unreadable = False  # a failed commit could not be rolled back (see _fail)
         self._commit = GroupCommit(SqliteLog(path, synchronous=synchronous)
                                    if path is not None else None, loop=self._loop,
-                                   on_failure=self._read_only)
+                                   on_failure=self._fail)
         self._read_only_hooks: list[Callable[[str], None]] = []
         self._expiry: EventExpiry | None = None
         self._gc = GarbageCollector(self, loop=self._loop)
@@ -118,7 +125,13 @@ class EmbeddedStore:
                     watch_buffer=watch_buffer, bookmark_interval=bookmark_interval,
                     require_namespaces=require_namespaces, synchronous=synchronous)
         if store._commit.log is not None:
-            store._load(store._commit.log)
+            try:
+                store._load(store._commit.log)
+            except BaseException as e:
+                store._commit.close()  # and release the lock
+                if isinstance(e, Exception):
+                    raise store._commit.log.unavailable(e) from None
+                raise
         for resource in resources:
             store.register(resource)
         if event_ttl is not None and EVENTS in resources:
@@ -168,6 +181,9 @@ class EmbeddedStore:
         return coll
 
     def _collection(self, resource: Resource) -> Collection:
+        if self._unreadable:
+            raise ApiError(f"the store {self.path} cannot answer after a storage failure; "
+                           "restart it")
         coll = self.collections.get(resource.key)
         if coll is None or coll.resource is None:
             raise NotFound(f"the server could not find the requested resource ({resource})")
@@ -197,6 +213,43 @@ class EmbeddedStore:
     def on_read_only(self, hook: Callable[[str], None]) -> None:
         """Call ``hook(reason)`` once, when the store turns read-only."""
         self._read_only_hooks.append(hook)
+
+    def _fail(self, error: BaseException, lost: list[Write]) -> None:
+        """A commit failed: undo the writes that will never be durable, then say so."""
+        try:
+            self._roll_back(lost)
+        except Exception:  # never serve a state that is neither committed nor rolled back
+            log.exception("store %s: rolling back after a failed commit failed", self.path)
+            self._unreadable = True
+        self._read_only(error)
+
+    def _roll_back(self, lost: list[Write]) -> None:
+        """Put back what each lost write replaced, newest first (see .commit)."""
+        counts = self._ns_counts
+        for coll, event, before in lost:
+            current = coll.entries.get(event.entry.key)
+            if current is not None and before is not None:
+                coll.insert(before, current)
+                self._gc.track(coll, before, current)
+            elif current is not None:
+                coll.remove(current)
+                self._gc.untrack(coll, current)
+                if current.ns:
+                    counts[current.ns] -= 1
+                    if counts[current.ns] <= 0:
+                        del counts[current.ns]
+            elif before is not None:
+                coll.insert(before, None)
+                self._gc.track(coll, before, None)
+                if before.ns:
+                    counts[before.ns] += 1
+        committed = self._commit.committed_rv
+        for coll in self.collections.values():
+            coll.history.truncate(committed)
+        self._rv = committed
+        if lost:
+            log.warning("store %s: %d writes that failed to commit were undone", self.path,
+                        len(lost))
 
     def _read_only(self, error: BaseException) -> None:
         reason = self.read_only_reason or str(error)
@@ -436,6 +489,8 @@ class EmbeddedStore:
 
     def put(self, coll: Collection, data: dict[str, Any], prev: Entry | None) -> Waiter:
         """Store ``data`` (a new object, or the next version of ``prev``) and commit it."""
+        if self._commit.failed is not None:
+            self._check_writable()
         self._rv += 1
         rv = self._rv
         md = data["metadata"]
@@ -456,7 +511,7 @@ class EmbeddedStore:
             self._ns_counts[entry.ns] += 1
         event = StoreEvent(MODIFIED if prev is not None else ADDED, rv, entry, prev)
         coll.history.append(event)
-        return self._commit.record(coll, event, entry.key, raw)
+        return self._commit.record(coll, event, entry.key, raw, prev)
 
     def remove(self, coll: Collection, prev: Entry, *,
                final: dict[str, Any] | None = None) -> tuple[dict[str, Any], Waiter]:
@@ -464,6 +519,8 @@ class EmbeddedStore:
 
         Then the garbage collector and the namespace lifecycle act on its going.
         """
+        if self._commit.failed is not None:
+            self._check_writable()
         self._rv += 1
         rv = self._rv
         obj: dict[str, Any] = final if final is not None else orjson.loads(prev.raw)
@@ -483,7 +540,7 @@ class EmbeddedStore:
                 del self._ns_counts[prev.ns]
         event = StoreEvent(DELETED, rv, gone, None)
         coll.history.append(event)
-        waiter = self._commit.record(coll, event, prev.key, None)
+        waiter = self._commit.record(coll, event, prev.key, None, prev)
         gc = self._gc
         gc.collect(prev.uid)
         for owner in prev.owners:

@@ -123,6 +123,16 @@ class History:
         del self._events[:drop]
         del self._sizes[:drop]
 
+    def truncate(self, rv: int) -> None:
+        """Forget the events after ``rv`` (writes that never committed)."""
+        keep = bisect_right(self._rvs, rv)
+        self.bytes -= sum(self._sizes[keep:])
+        del self._rvs[keep:]
+        del self._events[keep:]
+        del self._sizes[keep:]
+        # Trimmed past ``rv``: nothing after it remains, and nothing more will come.
+        self.floor = min(self.floor, rv)
+
     def since(self, rv: int) -> list[StoreEvent] | None:
         """Events after ``rv``; None if some of them are no longer retained."""
         if rv < self.floor:
