@@ -94,6 +94,22 @@ SIDECARS_ANNOTATION: Final = "pincompute.io/sidecars"
 """On a pod PinSidecars were injected into: JSON ``{pinsidecar: {"version": hash,
 "containers": [...], "volumes": [...]}}`` — what each injected and at which version."""
 
+# --- infrastructure reaching containers through files (DESIGN §8) ----------------------------
+
+APP_LABEL: Final = "pincompute.io/app"
+"""On a workload's objects and pods: the top-level workload they serve (a PinApp's
+PinPods and their pods carry the PinApp's name), inherited down the ownership chain."""
+APP_KIND_LABEL: Final = "pincompute.io/app-kind"
+"""With :data:`APP_LABEL`: that workload's kind, lower case (``pinapp``, ``pinjob``, ...)."""
+DISCOVERY_CONFIGMAP: Final = "pincompute-discovery"
+"""In every project namespace: the ready endpoints of the project's PinApps (key
+:data:`DISCOVERY_KEY`, JSON ``{app: [{ip, ports, zone, node, pod}]}``)."""
+DISCOVERY_KEY: Final = "endpoints.json"
+DISCOVERY_MOUNT: Final = "/etc/pincompute/discovery"
+"""Where every container of an embedded node finds :data:`DISCOVERY_KEY`."""
+DISCOVERY_FILE_ENV: Final = "PINCOMPUTE_DISCOVERY_FILE"
+"""The environment variable naming the discovery file (its host path, process runtime)."""
+
 # --- jobs and cron jobs ------------------------------------------------------------------------
 
 JOB_TRACKING_FINALIZER: Final = "pincompute.io/job-tracking"
@@ -149,17 +165,60 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CRON_SCHEDULED_TIME_ANNOTATION",
-    "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION",
-    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL",
-    "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER",
-    "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
-    "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND",
-    "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
-    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION",
-    "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED",
-    "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION",
-    "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
-    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
-    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
+    "APP_KIND_LABEL",
+    "APP_LABEL",
+    "CLUSTER_NAME_LABEL",
+    "CONTAINER_HASHES_ANNOTATION",
+    "CRON_SCHEDULED_TIME_ANNOTATION",
+    "CRON_TRIGGER_ANNOTATION",
+    "DAEMON_POD_LABEL",
+    "DATA_PATH_ANNOTATION",
+    "DEDICATED_INTERFACE_RESOURCE",
+    "DEFAULT_TIER",
+    "DISCOVERY_CONFIGMAP",
+    "DISCOVERY_FILE_ENV",
+    "DISCOVERY_KEY",
+    "DISCOVERY_MOUNT",
+    "INDEX_FAILURES_ANNOTATION",
+    "INDEX_LABEL",
+    "JOB_HOSTS_MOUNT",
+    "JOB_HOSTS_SUFFIX",
+    "JOB_RESTART_LABEL",
+    "JOB_TRACKING_FINALIZER",
+    "NETWORK_MODE_ANNOTATION",
+    "NODE_DRAIN_ANNOTATION",
+    "NODE_IMAGE_LABEL",
+    "NODE_POOL_LABEL",
+    "NODE_PROVISIONER_FINALIZER",
+    "NODE_RUNTIME_KINDS",
+    "NODE_RUNTIME_LABEL",
+    "ONDEMAND",
+    "OWNER_UID_LABEL",
+    "PART_OF",
+    "POD_CIDR_LABEL",
+    "POD_GROUP_LABEL",
+    "POD_GROUP_MIN_MEMBER_ANNOTATION",
+    "POD_GROUP_TIMEOUT_ANNOTATION",
+    "POD_SHAPE_ANNOTATION",
+    "PREEMPTIBLE",
+    "PREFIX",
+    "PROJECT_LABEL",
+    "PROJECT_NAMESPACES_FINALIZER",
+    "RESERVED",
+    "RESTART_TOKEN_ENV",
+    "REVISION_LABEL",
+    "ROLE_LABEL",
+    "RUNTIME_API_ANNOTATION",
+    "SCHEDULER_NAME",
+    "SIDECARS_ANNOTATION",
+    "SIM_ANNOTATION_PREFIX",
+    "SYSTEM_LABEL",
+    "SYSTEM_NAMESPACE",
+    "TIERS",
+    "TIER_LABEL",
+    "VOLUME_KINDS_ANNOTATION",
+    "WORKLOAD_KIND_LABEL",
+    "WORKLOAD_NAME_LABEL",
+    "NodeRuntimeKind",
+    "Tier",
 ]
