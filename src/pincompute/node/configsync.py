@@ -66,10 +66,19 @@ class ConfigSync:
         self.rewrites = 0
         """Volume rewrites done (for tests and metrics)."""
         for kind, informer in self.informers.items():
-            informer.add_event_handler(
-                on_add=lambda o, k=kind: self._changed(k, o, o),
-                on_update=lambda _, o, k=kind: self._changed(k, o, o),
-                on_delete=lambda o, k=kind: self._changed(k, o, None))
+            self._watch(kind, informer)
+
+    def _watch(self, kind: str, informer: SharedInformer) -> None:
+        def changed(obj: dict[str, Any]) -> None:
+            self._changed(kind, obj, obj)
+
+        def updated(_old: dict[str, Any], obj: dict[str, Any]) -> None:
+            self._changed(kind, obj, obj)
+
+        def deleted(obj: dict[str, Any]) -> None:
+            self._changed(kind, obj, None)
+
+        informer.add_event_handler(on_add=changed, on_update=updated, on_delete=deleted)
 
     async def start(self) -> None:
         for informer in self.informers.values():

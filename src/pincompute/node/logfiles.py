@@ -32,7 +32,7 @@ import datetime as dt
 import errno
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ def tail_offset(fd: int, lines: int, *, size: int) -> int:
 
 async def stream(fd: int, *, tail: int | None = None, follow: bool = False,
                  done: Callable[[], bool] = lambda: False,
-                 interval: float = FOLLOW_INTERVAL) -> AsyncIterator[bytes]:
+                 interval: float = FOLLOW_INTERVAL) -> AsyncGenerator[bytes, None]:
     """The file's content in chunks (the last ``tail`` lines only, when given); with
     ``follow``, what is appended after, until ``done()`` (the pod is gone) says stop.
     The file shrinking (truncated by the app) starts it over.  Closes ``fd``."""

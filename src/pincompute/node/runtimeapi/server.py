@@ -41,7 +41,7 @@ import datetime as dt
 import os
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,7 +323,7 @@ class RuntimeAPI:
                                      - dt.timedelta(seconds=options.since_seconds))
         except ValueError as exc:
             raise HTTPError(400, f"bad parameter: {exc}") from exc
-        stream: AsyncIterator[bytes]
+        stream: AsyncGenerator[bytes, None]
         if options.file is not None:
             if options.previous or since or options.timestamps:
                 raise HTTPError(400, "a log file takes only tail and follow")
@@ -398,7 +398,7 @@ class RuntimeAPI:
         return out
 
     def _log_file(self, worker: PodWorker, container: str,
-                  options: LogOptions) -> AsyncIterator[bytes]:
+                  options: LogOptions) -> AsyncGenerator[bytes, None]:
         pod_dir, volumes = self._logging_volumes(worker, container)
         volume = options.volume
         if volume is None:
