@@ -20,8 +20,8 @@ cannot be turned against the host (:mod:`.fsguard`):
   when pods have their own: a hard link to a file the pod does not own (say a
   system file on the same file system) is refused too.
 
-The listing holds regular files at the top of the volume only (at most
-:data:`MAX_FILES`), with size and modification time.
+The listing holds the regular, singly linked files at the top of the volume only
+(at most :data:`MAX_FILES`), with size and modification time.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def list_files(volume_fd: int) -> list[dict[str, Any]]:
             st = os.stat(name, dir_fd=volume_fd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            continue  # what :func:`open_file` would refuse is not offered either
         out.append({"name": name, "size": st.st_size,
                     "modified": dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).isoformat(
                         timespec="seconds").replace("+00:00", "Z")})
