@@ -233,8 +233,8 @@ def _pincronjobs(ctx: MemberContext) -> object:
 
 
 def _discovery(ctx: MemberContext) -> object:
-    return add_discovery_controller(ctx.manager, client=ctx.client, name=ctx.name,
-                                    zone=ctx.zone, **ctx.options)
+    return add_discovery_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                    name=ctx.name, zone=ctx.zone, **ctx.options)
 
 
 def _node_provisioner(ctx: MemberContext) -> object:

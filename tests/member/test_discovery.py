@@ -16,12 +16,17 @@ import pytest
 
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
-from pincompute.kube.objects import condition_true
+from pincompute.kube.objects import condition_true, deepcopy
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS
-from pincompute.member.discovery import add_discovery_controller, document
-from pincompute.member.operator import workload_labels
-from pincompute.model.wellknown import DISCOVERY_CONFIGMAP, DISCOVERY_FILE_ENV, DISCOVERY_KEY
+from pincompute.member.discovery import add_discovery_controller, document, mount_discovery
+from pincompute.member.operator import admit_pod, workload_labels
+from pincompute.model.wellknown import (
+    DISCOVERY_CONFIGMAP,
+    DISCOVERY_FILE_ENV,
+    DISCOVERY_KEY,
+    DISCOVERY_MOUNT,
+)
 from pincompute.node import NodeAgent, NodeConfig, NodeIdentity
 from pincompute.node.runtimeapi import NodeClient
 from pincompute.runtime.manager import Manager
@@ -70,6 +75,29 @@ def test_the_document_lists_ready_endpoints_per_app_in_a_fixed_order() -> None:
     assert document(list(reversed(pods)), kinds={"pinapp"}, zone_of=lambda n: f"zone-of-{n}") \
         == document(pods, kinds={"pinapp"}, zone_of=lambda n: f"zone-of-{n}")
     assert json.loads(document(pods, kinds={"pinjob"})) == {}
+
+
+async def test_on_real_clusters_new_pods_get_the_file_mounted(cluster: KubeClient) -> None:
+    """No agent of ours runs the pods there: an admission hook mounts the ConfigMap."""
+    manager = Manager(name="discovery")
+    add_discovery_controller(manager, client=cluster, backend="kubernetes")
+    pod = await admit_pod(cluster, app_pod("web-0", "web", initContainers=[{"name": "init"}]))
+    assert {"name": DISCOVERY_CONFIGMAP,
+            "configMap": {"name": DISCOVERY_CONFIGMAP, "optional": True}} in pod["spec"]["volumes"]
+    for c in (*pod["spec"]["containers"], *pod["spec"]["initContainers"]):
+        assert {"name": DISCOVERY_CONFIGMAP, "mountPath": DISCOVERY_MOUNT,
+                "readOnly": True} in c["volumeMounts"]
+        assert {"name": DISCOVERY_FILE_ENV,
+                "value": f"{DISCOVERY_MOUNT}/{DISCOVERY_KEY}"} in c["env"]
+    assert mount_discovery(deepcopy(pod)) == pod  # once only
+    embedded = Manager(name="embedded")
+    other = await EmbeddedStore.open(path=None)
+    try:
+        add_discovery_controller(embedded, client=other.client(), backend="embedded")
+        plain = app_pod("web-1", "web")
+        assert await admit_pod(other.client(), deepcopy(plain)) == plain
+    finally:
+        await other.close()
 
 
 # --- on sim nodes ---------------------------------------------------------------------------

@@ -28,12 +28,18 @@ pods are found by their labels: :data:`~pincompute.model.wellknown.APP_LABEL` an
 :func:`~pincompute.member.operator.workload_labels` hands down the ownership chain
 (PinApp → PinPod → pod), selecting the kinds given (``pinapp`` by default).
 
-Node agents mount the ConfigMap into every pod of the namespace at
+Embedded node agents mount the ConfigMap into every pod of the namespace at
 :data:`~pincompute.model.wellknown.DISCOVERY_MOUNT` and name the file in
 ``PINCOMPUTE_DISCOVERY_FILE``, and rewrite it atomically when the ConfigMap
 changes (:mod:`pincompute.node.configsync`): a pod event here reaches the file
-within a second.  A pod event maps to its namespace through an index of the pod
-informer, so a reconcile reads only that namespace's app pods.
+within a second.  On real clusters no agent of ours runs the pods, so the
+controller adds the same mount (an optional configMap volume, which the kubelet
+refreshes within its sync period) and variable to every pod the operators
+create, as a pod admission hook (:func:`mount_discovery`,
+:func:`~.operator.add_pod_admission`).
+
+A pod event maps to its namespace through an index of the pod informer, so a
+reconcile reads only that namespace's app pods.
 """
 
 from __future__ import annotations
@@ -52,13 +58,18 @@ from pincompute.model.wellknown import (
     APP_KIND_LABEL,
     APP_LABEL,
     DISCOVERY_CONFIGMAP,
+    DISCOVERY_FILE_ENV,
     DISCOVERY_KEY,
+    DISCOVERY_MOUNT,
     PART_OF,
 )
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
+
+from .operator import add_pod_admission
+from .podtemplate import Backend
 
 Obj = dict[str, Any]
 BY_DISCOVERY_NAMESPACE = "discovery-namespace"
@@ -109,6 +120,39 @@ def document(pods: Collection[Mapping[str, Any]], *, kinds: Collection[str],
             node = (pod.get("spec") or {}).get("nodeName") or ""
             entries.append(endpoint(pod, zone=zone_of(node) if node else ""))
     return orjson.dumps(apps, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+
+
+DISCOVERY_VOLUME = DISCOVERY_CONFIGMAP
+"""The volume :func:`mount_discovery` adds (real clusters)."""
+
+
+def mount_discovery(pod: Obj) -> Obj:
+    """``pod`` with the discovery ConfigMap mounted (optional, read-only) at
+    :data:`~pincompute.model.wellknown.DISCOVERY_MOUNT` in every container, and
+    ``PINCOMPUTE_DISCOVERY_FILE`` naming the file — what embedded node agents do by
+    themselves.  Changed in place; a pod that already has the volume is left alone."""
+    spec = pod.setdefault("spec", {})
+    volumes = spec.setdefault("volumes", [])
+    if any(v.get("name") == DISCOVERY_VOLUME for v in volumes):
+        return pod
+    volumes.append({"name": DISCOVERY_VOLUME,
+                    "configMap": {"name": DISCOVERY_CONFIGMAP, "optional": True}})
+    path = f"{DISCOVERY_MOUNT}/{DISCOVERY_KEY}"
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or ():
+            mounts = c.setdefault("volumeMounts", [])
+            if not any(str(m.get("mountPath", "")).rstrip("/") == DISCOVERY_MOUNT
+                       for m in mounts):
+                mounts.append({"name": DISCOVERY_VOLUME, "mountPath": DISCOVERY_MOUNT,
+                               "readOnly": True})
+            env = c.setdefault("env", [])
+            if not any(e.get("name") == DISCOVERY_FILE_ENV for e in env):
+                env.append({"name": DISCOVERY_FILE_ENV, "value": path})
+    return pod
+
+
+async def _admit(pod: Obj) -> Obj:
+    return mount_discovery(pod)
 
 
 def configmap(namespace: str, content: str) -> Obj:
@@ -168,10 +212,14 @@ class DiscoveryReconciler:
 
 
 def add_discovery_controller(manager: Manager, *, client: KubeClient,
-                             name: str = "discovery", kinds: Collection[str] = DEFAULT_KINDS,
-                             zone: str = "", workers: int = 2) -> DiscoveryReconciler:
-    """Run the discovery file writer for the member cluster ``client`` in ``manager``."""
+                             backend: Backend = "embedded", name: str = "discovery",
+                             kinds: Collection[str] = DEFAULT_KINDS, zone: str = "",
+                             workers: int = 2) -> DiscoveryReconciler:
+    """Run the discovery file writer for the member cluster ``client`` in ``manager``
+    (on ``kubernetes``, also the admission hook mounting the file into new pods)."""
     wanted = frozenset(kinds)
+    if backend == "kubernetes":
+        add_pod_admission(client, _admit)
     pods = manager.informer(client, PODS)
     nodes = manager.informer(client, NODES)
 
@@ -192,6 +240,6 @@ def add_discovery_controller(manager: Manager, *, client: KubeClient,
     return reconciler
 
 
-__all__ = ["BY_DISCOVERY_NAMESPACE", "DEFAULT_KINDS", "DiscoveryReconciler",
+__all__ = ["BY_DISCOVERY_NAMESPACE", "DEFAULT_KINDS", "DISCOVERY_VOLUME", "DiscoveryReconciler",
            "add_discovery_controller", "app_of", "configmap", "document", "endpoint",
-           "is_ready_endpoint"]
+           "is_ready_endpoint", "mount_discovery"]

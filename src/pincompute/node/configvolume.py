@@ -99,7 +99,6 @@ def write(parent_fd: int, name: str, files: Mapping[tuple[str, ...], bytes], *,
                 finally:
                     for fd in fds:
                         os.close(fd)
-            os.fsync(vfd)
         finally:
             os.close(vfd)
         fsguard.remove(top, _DATA_TMP)
