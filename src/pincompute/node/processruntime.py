@@ -14,6 +14,13 @@ container root — are the pod's.  The agent reaches into them by descriptor,
 never following a link (:mod:`.fsguard`), and a container root is rebuilt new
 at every start, so nothing a tenant plants in its own tree redirects the agent.
 
+Config volumes and the discovery volume (``discovery/``: the namespace's
+``pincompute-discovery`` ConfigMap, linked into every container at
+``/etc/pincompute/discovery`` and named by ``$PINCOMPUTE_DISCOVERY_FILE``) are
+root's and read-only to the pod; :meth:`ProcessRuntime.update_config` replaces
+their content atomically when the object changes (:mod:`.configvolume`,
+:mod:`.configsync`).
+
 As root, where the machine allows it, each container also gets its own pid and
 mount namespaces (:mod:`.namespaces`): it sees only its own processes in
 ``/proc`` and has a private ``/tmp`` and ``/dev/shm``; the command is started
