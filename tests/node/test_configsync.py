@@ -43,10 +43,11 @@ while True:
 """
 
 
-def reader_pod(name: str, volume: dict[str, Any], file: str) -> dict[str, Any]:
+def reader_pod(name: str, volume: dict[str, Any], file: str, *,
+               mount: dict[str, Any] | None = None) -> dict[str, Any]:
     return make_pod(name, [{
         "name": "main", "command": [*py(READER), file],
-        "volumeMounts": [{"name": "cfg", "mountPath": "/config"},
+        "volumeMounts": [mount or {"name": "cfg", "mountPath": "/config"},
                          {"name": "out", "mountPath": "/out"}]}],
         volumes=[{"name": "cfg", **volume}, {"name": "out", "emptyDir": {}}])
 
@@ -100,6 +101,26 @@ async def test_a_running_pod_reads_a_changed_configmap_within_two_seconds(
     lines = seen(agent, "reader")
     assert not [ln for ln in lines if ln.startswith("TORN")]
     assert agent.configs is not None and agent.configs.rewrites >= 3
+
+
+async def test_a_sub_path_mount_of_one_key_follows_the_configmap_too(
+        cluster: KubeClient, make_agent: Any) -> None:
+    agent = await make_agent()
+    await cluster.create(CONFIGMAPS, {"metadata": {"name": "one"},
+                                      "data": {"value": "a" * SIZE}}, namespace="default")
+    await cluster.create(PODS, reader_pod(
+        "subpath", {"configMap": {"name": "one"}}, "etc/app.conf",
+        mount={"name": "cfg", "mountPath": "/etc/app.conf", "subPath": "value"}),
+        namespace="default")
+    await eventually(ready(cluster, "subpath"))
+
+    async def update() -> None:
+        cm = deepcopy(await cluster.get(CONFIGMAPS, "one", namespace="default"))
+        cm["data"]["value"] = "k" * SIZE
+        await cluster.update(CONFIGMAPS, cm)
+
+    assert await change_and_time(agent, "subpath", update, "k") < 2.0
+    assert not [ln for ln in seen(agent, "subpath") if ln.startswith("TORN")]
 
 
 async def test_secret_volumes_follow_their_secret_too(cluster: KubeClient,
@@ -187,3 +208,23 @@ async def test_every_pod_gets_the_discovery_file_and_sees_it_change(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_pod_mounting_over_etc_still_starts_and_finds_the_file(
+        cluster: KubeClient, make_agent: Any) -> None:
+    """A container mounting a volume at ``/etc`` keeps it; the variable names the file."""
+    agent = await make_agent()
+    script = (f"import os; print(open(os.environ['{DISCOVERY_FILE_ENV}']).read().strip(), "
+              "os.path.exists(os.path.join(os.environ['PINCOMPUTE_ROOT'], 'etc', 'pincompute')),"
+              " flush=True); import time; time.sleep(3600)")
+    await cluster.create(PODS, make_pod("etc", [{
+        "name": "main", "command": py(script),
+        "volumeMounts": [{"name": "etc", "mountPath": "/etc"}]}],
+        volumes=[{"name": "etc", "emptyDir": {}}]), namespace="default")
+    await eventually(ready(cluster, "etc"))
+    api = NodeClient(agent.api_endpoint, agent.api_token)
+
+    async def printed() -> str:
+        return b"".join([c async for c in api.logs("default", "etc", "main")]).decode()
+
+    assert (await eventually(printed)).split() == ["{}", "False"]

@@ -640,6 +640,18 @@ _DISCOVERY_VOLUME = "pincompute.discovery"
 """Its name among the container's mounts (a dot: no pod volume can be named so)."""
 
 
+_DISCOVERY_PARTS = fsguard.relative_parts(DISCOVERY_MOUNT)
+
+
+def _overlaps(path: object, parts: tuple[str, ...]) -> bool:
+    try:
+        other = fsguard.relative_parts(path)
+    except fsguard.UnsafePath:
+        return False  # refused when the container's own mounts are made
+    n = min(len(other), len(parts))
+    return other[:n] == parts[:n]
+
+
 def _write_discovery(pod_fd: int, obj: Mapping[str, Any] | None, *, uid: int | None,
                      gid: int | None) -> None:
     """``<pod dir>/discovery/endpoints.json``: the ConfigMap's key, ``{}`` while it has none."""
@@ -652,12 +664,12 @@ def _write_discovery(pod_fd: int, obj: Mapping[str, Any] | None, *, uid: int | N
 def _with_discovery(sandbox: Sandbox, container: Mapping[str, Any],
                     ) -> tuple[Mapping[str, Any], vol.VolumePaths]:
     """The container and volumes to mount, with the discovery volume at its fixed path
-    (unless the container mounts something there itself)."""
+    (unless the container mounts something there, above or below: the variable still
+    names the file)."""
     volumes: vol.VolumePaths = sandbox.extra["volumes"]
     discovery = sandbox.extra.get("discovery")
     mounts = container.get("volumeMounts") or ()
-    if discovery is None or any(str(m.get("mountPath", "")).strip("/") ==
-                                DISCOVERY_MOUNT.strip("/") for m in mounts):
+    if discovery is None or any(_overlaps(m.get("mountPath"), _DISCOVERY_PARTS) for m in mounts):
         return container, volumes
     extended = vol.VolumePaths({**volumes.by_name, _DISCOVERY_VOLUME: discovery},
                                volumes.read_only | {_DISCOVERY_VOLUME}, volumes.configs)

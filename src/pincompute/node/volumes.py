@@ -177,8 +177,13 @@ def mount(root_fd: int, container: Mapping[str, Any], volumes: VolumePaths) -> l
                 raise VolumeError("mountPath must not be the container's root")
             if m.get("subPath"):
                 sub = fsguard.relative_parts(m["subPath"], what="subPath")
-                _make_sub_path(source, sub)
-                source = source.joinpath(*sub)
+                if any(c.volume == m.get("name") for c in volumes.configs):
+                    # Root's and read-only: nothing to create; through ``..data`` so the
+                    # mount follows the object's updates (:mod:`.configvolume`).
+                    source = source.joinpath(configvolume.DATA, *sub)
+                else:
+                    _make_sub_path(source, sub)
+                    source = source.joinpath(*sub)
             fds = fsguard.make_dirs(root_fd, parts[:-1], mode=0o700)
             created += fds
             fsguard.symlink(str(source), fds[-1] if fds else root_fd, parts[-1])
