@@ -51,6 +51,7 @@ from pincompute.federation.connectionstatus import add_connection_status_control
 from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
+from pincompute.member.discovery import add_discovery_controller
 from pincompute.member.nodepools import add_nodepool_controller
 from pincompute.member.pincronjobs import add_pincronjob_controller
 from pincompute.member.pindaemons import add_pindaemon_controller
@@ -239,6 +240,10 @@ def _pintrainingjobs(ctx: MemberContext) -> object:
     return add_pintrainingjob_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                          identity=identity(), name=ctx.name, **ctx.options)
 
+def _discovery(ctx: MemberContext) -> object:
+    return add_discovery_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                    name=ctx.name, zone=ctx.zone, **ctx.options)
+
 
 def _node_provisioner(ctx: MemberContext) -> object:
     assert ctx.nodes is not None  # node-side entries run only where nodes are ours
@@ -281,6 +286,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("pintrainingjobs", _pintrainingjobs,
            description="PinTrainingJobs become a gang of pods with a rendezvous (PyTorch, "
                        "TensorFlow), restarted together on retryable failures."),
+    member("discovery", _discovery,
+           description="Service discovery: the ready endpoints of a project's PinApps in "
+                       "the ConfigMap pincompute-discovery of each namespace (a file in "
+                       "every pod on embedded nodes)."),
     node("node-provisioner", _node_provisioner,
          description="NodePools become node agents: grown, drained and shrunk, re-adopted "
                      "after a restart."),

@@ -29,6 +29,8 @@ from pincompute.member.operator import (
 )
 from pincompute.member.podtemplate import pod_for
 from pincompute.model.wellknown import (
+    APP_KIND_LABEL,
+    APP_LABEL,
     INDEX_LABEL,
     OWNER_UID_LABEL,
     REVISION_LABEL,
@@ -50,10 +52,23 @@ def test_workload_labels_name_the_owner_and_are_valid_label_values() -> None:
     assert labels == {OWNER_UID_LABEL: "u-1", WORKLOAD_KIND_LABEL: "pinapp",
                       WORKLOAD_NAME_LABEL: "web", "app.kubernetes.io/name": "web",
                       "app.kubernetes.io/part-of": "pincompute", REVISION_LABEL: "abc",
-                      INDEX_LABEL: "2", ROLE_LABEL: "worker"}
+                      INDEX_LABEL: "2", ROLE_LABEL: "worker", APP_LABEL: "web",
+                      APP_KIND_LABEL: "pinapp"}
     long = workload_labels(owner(name="a" * 70 + ".b"))
     assert WORKLOAD_NAME_LABEL not in long and "app.kubernetes.io/name" not in long
+    assert APP_LABEL not in long
     assert all(not label_value(v) for v in long.values())
+
+
+def test_the_app_labels_are_handed_down_the_ownership_chain() -> None:
+    """A PinApp's PinPod carries the PinApp's app labels; the PinPod's pod inherits them
+    (service discovery groups pods by app)."""
+    app = owner(name="web")
+    pinpod = owner(name="web-0", uid="u-2", kind="PinPod")
+    pinpod["metadata"]["labels"] = workload_labels(app)
+    labels = workload_labels(pinpod)
+    assert labels[APP_LABEL] == "web" and labels[APP_KIND_LABEL] == "pinapp"
+    assert labels[WORKLOAD_NAME_LABEL] == "web-0" and labels[WORKLOAD_KIND_LABEL] == "pinpod"
 
 
 def test_owner_selector_selects_the_owners_pods_only() -> None:

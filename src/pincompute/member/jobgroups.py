@@ -19,9 +19,9 @@ currently runs it (a retry gets a new pod name, never a new stable name):
   mounted into every container; the operator rewrites it as pods get addresses.
 
 The environment is fixed when a pod is created, so addresses live only in the
-file.  The embedded node agent writes a configMap volume when the pod starts and
-not after (updating them in place is separate work of issue 9), so a pod sees
-the addresses known at its start; on real clusters the kubelet refreshes it.
+file, which follows the ConfigMap: the embedded node agent rewrites configMap
+volumes atomically when their object changes (:mod:`pincompute.node.configsync`),
+as the kubelet does on real clusters.
 """
 
 from __future__ import annotations

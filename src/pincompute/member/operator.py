@@ -46,6 +46,8 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import PODS
 from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
 from pincompute.model.wellknown import (
+    APP_KIND_LABEL,
+    APP_LABEL,
     INDEX_LABEL,
     OWNER_UID_LABEL,
     PART_OF,
@@ -91,14 +93,26 @@ def workload_labels(owner: Mapping[str, Any], *, revision: str | None = None,
 
     ``app.kubernetes.io/name`` and ``pincompute.io/workload`` carry the owner's name
     when it fits a label value (63 characters); ``pincompute.io/owner-uid`` always does.
+    ``pincompute.io/app`` and ``pincompute.io/app-kind`` name the top-level workload:
+    inherited from ``owner``'s own labels when it has them (a PinApp's PinPod hands
+    the PinApp's name on to its pod), else ``owner`` itself — service discovery
+    (:mod:`.discovery`) groups pods by them.
     """
     md = owner["metadata"]
     name = md["name"]
-    out = {OWNER_UID_LABEL: md["uid"], WORKLOAD_KIND_LABEL: owner["kind"].lower(),
+    kind = owner["kind"].lower()
+    out = {OWNER_UID_LABEL: md["uid"], WORKLOAD_KIND_LABEL: kind,
            APP_PART_OF_LABEL: PART_OF}
     if len(name) <= 63 and not label_value(name):
         out[WORKLOAD_NAME_LABEL] = name
         out[APP_NAME_LABEL] = name
+    own = md.get("labels") or {}
+    if own.get(APP_LABEL) and own.get(APP_KIND_LABEL):
+        out[APP_LABEL] = own[APP_LABEL]
+        out[APP_KIND_LABEL] = own[APP_KIND_LABEL]
+    elif WORKLOAD_NAME_LABEL in out:
+        out[APP_LABEL] = name
+        out[APP_KIND_LABEL] = kind
     if revision is not None:
         out[REVISION_LABEL] = revision
     if index is not None:

@@ -111,6 +111,22 @@ SIDECARS_ANNOTATION: Final = "pincompute.io/sidecars"
 """On a pod PinSidecars were injected into: JSON ``{pinsidecar: {"version": hash,
 "containers": [...], "volumes": [...]}}`` — what each injected and at which version."""
 
+# --- infrastructure reaching containers through files (DESIGN §8) ----------------------------
+
+APP_LABEL: Final = "pincompute.io/app"
+"""On a workload's objects and pods: the top-level workload they serve (a PinApp's
+PinPods and their pods carry the PinApp's name), inherited down the ownership chain."""
+APP_KIND_LABEL: Final = "pincompute.io/app-kind"
+"""With :data:`APP_LABEL`: that workload's kind, lower case (``pinapp``, ``pinjob``, ...)."""
+DISCOVERY_CONFIGMAP: Final = "pincompute-discovery"
+"""In every project namespace: the ready endpoints of the project's PinApps (key
+:data:`DISCOVERY_KEY`, JSON ``{app: [{ip, ports, zone, node, pod}]}``)."""
+DISCOVERY_KEY: Final = "endpoints.json"
+DISCOVERY_MOUNT: Final = "/etc/pincompute/discovery"
+"""Where every container of an embedded node finds :data:`DISCOVERY_KEY`."""
+DISCOVERY_FILE_ENV: Final = "PINCOMPUTE_DISCOVERY_FILE"
+"""The environment variable naming the discovery file (its host path, process runtime)."""
+
 # --- jobs and cron jobs ------------------------------------------------------------------------
 
 JOB_TRACKING_FINALIZER: Final = "pincompute.io/job-tracking"
@@ -166,9 +182,11 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION",
-    "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION",
-    "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
+    "APP_KIND_LABEL", "APP_LABEL", "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL",
+    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
+    "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
+    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
+    "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT",
     "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
     "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",

@@ -17,7 +17,9 @@ A :class:`NodeAgent` is one node.  :meth:`NodeAgent.start`:
    it before; it keeps renewing its Lease and re-evaluating its conditions;
    the process runtime also runs storage eviction passes (:mod:`.eviction`:
    volume ``sizeLimit``, the disk reserve behind ``DiskPressure``);
-5. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
+5. on the process runtime, watches ConfigMaps and Secrets to keep the pods'
+   config and discovery volumes in step with them (:mod:`.configsync`);
+6. watches the pods bound to it (field selector ``spec.nodeName=<node>``) and
    keeps one :class:`~.worker.PodWorker` per pod.
 
 Admission: before running a new pod the agent checks that it fits — the sum of
@@ -63,6 +65,7 @@ from . import bindguard, eviction, health, namespaces
 from .backoff import CRASH_LOOP, BackoffPolicy
 from .blockregistry import BlockRegistry
 from .cgroups import detect as detect_cgroups
+from .configsync import ConfigSync
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
 from .identity import (
@@ -224,6 +227,7 @@ class NodeAgent:
         self._log = _log.bind(node=self.name)
         self.report = health.HealthReport()
         self.eviction: eviction.StorageEviction | None = None
+        self.configs: ConfigSync | None = None
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -248,11 +252,15 @@ class NodeAgent:
         if cfg.record_events:
             self.events = EventRecorder(self.client, component="pincompute-node",
                                         host=self.name)
+        if cfg.runtime == "process":
+            # Config volumes follow their objects; sim nodes have no files to keep.
+            self.configs = ConfigSync(self.client, self.runtime)
+            await self.configs.start()
         self._ctx = WorkerContext(
             client=self.client, runtime=self.runtime, networking=self.networking,
             node_name=self.name, node_ip=block.node_ip, allocatable=self._allocatable,
             backoff=cfg.backoff, probe_scale=cfg.probe_scale, logs=self.logs,
-            events=self.events, on_done=self._worker_done)
+            events=self.events, configs=self.configs, on_done=self._worker_done)
         serve_api = cfg.serve_api if cfg.serve_api is not None else cfg.runtime == "process"
         if serve_api:
             host = block.node_ip if cfg.runtime == "process" else "127.0.0.1"
@@ -404,6 +412,8 @@ class NodeAgent:
             await asyncio.gather(*(w.shutdown(grace=self.config.shutdown_grace)
                                    for w in workers), return_exceptions=True)
         self.workers.clear()
+        if self.configs is not None:
+            await self.configs.stop()
         if self.api_server is not None:
             await self.api_server.stop()
         if self.runtime is not None:

@@ -138,6 +138,12 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     async def destroy_sandbox(self, sandbox: Sandbox) -> None: ...
 
+    def update_config(self, sandbox: Sandbox, kind: str, name: str,
+                      obj: Mapping[str, Any] | None) -> None:
+        """The ConfigMap or Secret ``kind``/``name`` changed (``obj`` None: deleted):
+        rewrite the sandbox's volumes showing it.  Runtimes without files keep this no-op."""
+        return
+
     def exec_probe(self, sandbox: Sandbox, container: Mapping[str, Any],
                    env: Mapping[str, str]) -> ExecFunc | None:
         return None

@@ -5,8 +5,10 @@ Theory of operation
 Before any container of a pod runs, the pod worker sets up its sandbox, in
 order: the pod's network (an address of the node's block, host ports, dedicated
 interfaces — :mod:`.network`), then the ConfigMaps and Secrets the pod refers to
-(for volumes and environment, read from the API at that moment), then the
-runtime's part (directory, identity, cgroup parent, volumes —
+(for volumes and environment, read from the API at that moment — on process
+nodes from the config caches of :mod:`.configsync`, which then keeps the volumes
+in step and adds the namespace's discovery ConfigMap), then the runtime's part
+(directory, identity, cgroup parent, volumes —
 :meth:`~.containerruntime.ContainerRuntime.create_sandbox`).  A network refusal
 (no address, a host port taken) is final: the pod is rejected
 (:class:`~.network.NetworkError`).  Anything else that fails (an API error, the
@@ -36,6 +38,7 @@ from pincompute.runtime.backoff import exponential_delay
 from pincompute.runtime.logging import get_logger
 
 from . import env as envmod
+from .configsync import DISCOVERY_REF, ConfigSync
 from .containerruntime import Sandbox, StartError
 from .workercontext import WorkerContext
 
@@ -63,10 +66,19 @@ def config_references(pod: Mapping[str, Any]) -> set[tuple[str, str]]:
     return wanted
 
 
-async def fetch_configs(client: KubeClient, pod: Mapping[str, Any]) -> ConfigObjects:
-    """The pod's config objects, as they are in the API now."""
+async def fetch_configs(client: KubeClient, pod: Mapping[str, Any], *,
+                        sync: ConfigSync | None = None) -> ConfigObjects:
+    """The pod's config objects, as they are in the API now (or in ``sync``'s caches,
+    which then also give the discovery ConfigMap every pod shows)."""
     namespace = (pod.get("metadata") or {}).get("namespace") or ""
     out: ConfigObjects = {}
+    if sync is not None:
+        for kind, name in config_references(pod):
+            out[(kind, name)] = await sync.lookup(kind, namespace, name)
+        if DISCOVERY_REF not in out:
+            kind, name = DISCOVERY_REF
+            out[DISCOVERY_REF] = await sync.lookup(kind, namespace, name, api=False)
+        return out
     for kind, name in config_references(pod):
         resource = CONFIGMAPS if kind == "ConfigMap" else SECRETS
         try:
@@ -86,8 +98,11 @@ async def set_up(ctx: WorkerContext, pod: Mapping[str, Any], *,
     """
     network = ctx.networking.setup(dict(pod), ip=previous_ip)
     try:
-        configs = await fetch_configs(ctx.client, pod)
-        return await ctx.runtime.create_sandbox(pod, network, configs=configs)
+        configs = await fetch_configs(ctx.client, pod, sync=ctx.configs)
+        sandbox = await ctx.runtime.create_sandbox(pod, network, configs=configs)
+        if ctx.configs is not None:
+            ctx.configs.track(sandbox, configs)
+        return sandbox
     except (StartError, ApiError, OSError) as exc:
         ctx.networking.teardown(pod["metadata"]["uid"])
         raise SandboxError(str(exc)) from exc
@@ -100,6 +115,8 @@ def retry_delay(failures: int) -> float:
 
 async def tear_down(ctx: WorkerContext, pod_uid: str, sandbox: Sandbox | None) -> None:
     """Remove the runtime's part of the sandbox (if it was set up), then the network."""
+    if ctx.configs is not None:
+        ctx.configs.forget(pod_uid)
     if sandbox is not None:
         try:
             await ctx.runtime.destroy_sandbox(sandbox)

@@ -14,6 +14,13 @@ container root — are the pod's.  The agent reaches into them by descriptor,
 never following a link (:mod:`.fsguard`), and a container root is rebuilt new
 at every start, so nothing a tenant plants in its own tree redirects the agent.
 
+Config volumes and the discovery volume (``discovery/``: the namespace's
+``pincompute-discovery`` ConfigMap, linked into every container at
+``/etc/pincompute/discovery`` and named by ``$PINCOMPUTE_DISCOVERY_FILE``) are
+root's and read-only to the pod; :meth:`ProcessRuntime.update_config` replaces
+their content atomically when the object changes (:mod:`.configvolume`,
+:mod:`.configsync`).
+
 As root, where the machine allows it, each container also gets its own pid and
 mount namespaces (:mod:`.namespaces`): it sees only its own processes in
 ``/proc`` and has a private ``/tmp`` and ``/dev/shm``; the command is started
@@ -67,12 +74,18 @@ import psutil
 
 from pincompute.kube.objects import now
 from pincompute.kube.quantity import QuantityError, cpu_millis, to_int
+from pincompute.model.wellknown import (
+    DISCOVERY_FILE_ENV,
+    DISCOVERY_KEY,
+    DISCOVERY_MOUNT,
+)
 
-from . import fsguard
+from . import configvolume, fsguard
 from . import namespaces as ns
 from . import volumes as vol
 from .bindguard import BindGuard
 from .cgroups import Cgroup, CgroupManager, Limits
+from .configsync import DISCOVERY_REF
 from .containerruntime import ContainerRuntime, ExitStatus, Instance, Sandbox, StartError, Usage
 from .identity import UidAllocator, UidExhausted, disown
 from .logs import LogWriter
@@ -244,12 +257,17 @@ class ProcessRuntime(ContainerRuntime):
                 volumes = vol.prepare(pod, pod_dir=pod_dir, pod_fd=pod_fd, storage=self.storage,
                                       configs=configs, uid=uid, gid=gid,
                                       project_gid=project_gid)
+                discovery = None
+                if DISCOVERY_REF in configs:
+                    # The project's endpoints, mounted into every container (DESIGN §8).
+                    discovery = pod_dir / DISCOVERY_DIR
+                    _write_discovery(pod_fd, configs[DISCOVERY_REF], uid=uid, gid=gid)
         except (vol.VolumeError, OSError) as exc:
             raise StartError(f"volumes: {exc}") from exc
         sandbox = Sandbox(pod_uid=pod_uid, namespace=md.get("namespace") or "",
                           name=md.get("name", ""), network=network, uid=uid, gid=gid,
                           extra={"dir": pod_dir, "volumes": volumes,
-                                 "project_gid": project_gid})
+                                 "project_gid": project_gid, "discovery": discovery})
         if self.bindguard is not None and network.mode != "host":
             try:
                 self.bindguard.attach(pod_uid, network.ip)
@@ -280,6 +298,32 @@ class ProcessRuntime(ContainerRuntime):
                                             gid=root))
             finally:
                 os.close(pod_fd)
+
+    def update_config(self, sandbox: Sandbox, kind: str, name: str,
+                      obj: Mapping[str, Any] | None) -> None:
+        """Rewrite (atomically, :mod:`.configvolume`) the sandbox's volumes showing ``kind``
+        ``name``: its config volumes and, for the discovery ConfigMap, the discovery file.
+        ``obj`` None: the object is gone (an optional volume empties, others keep theirs)."""
+        volumes: vol.VolumePaths | None = sandbox.extra.get("volumes")
+        sources = [c for c in (volumes.configs if volumes else ()) if
+                   c.kind == kind and c.name == name and (obj is not None or c.optional)]
+        discovery = sandbox.extra.get("discovery") is not None and \
+            (kind, name) == DISCOVERY_REF
+        if not sources and not discovery:
+            return
+        group = -1 if sandbox.uid is None else (
+            sandbox.gid if sandbox.gid is not None else sandbox.uid)
+        with fsguard.opened_dir(Path(sandbox.extra["dir"])) as pod_fd:
+            if discovery:
+                _write_discovery(pod_fd, obj, uid=sandbox.uid, gid=sandbox.gid)
+            if sources:
+                config_fd = fsguard.open_dir(pod_fd, "config")
+                try:
+                    for c in sources:
+                        vol.write_config(config_fd, c.volume, obj, c.items, uid=sandbox.uid,
+                                         gid=group)
+                finally:
+                    os.close(config_fd)
 
     async def destroy_sandbox(self, sandbox: Sandbox) -> None:
         await self.forwarder.close(sandbox.pod_uid)
@@ -340,6 +384,9 @@ class ProcessRuntime(ContainerRuntime):
         for m in container.get("volumeMounts") or ():
             if m["name"] in volumes.by_name:
                 env[vol.env_name(m["name"])] = str(volumes.by_name[m["name"]])
+        discovery = sandbox.extra.get("discovery")
+        if discovery is not None:
+            env[DISCOVERY_FILE_ENV] = str(discovery / DISCOVERY_KEY)
         return env
 
     def _prepare_root(self, sandbox: Sandbox, container: Mapping[str, Any]) -> Path:
@@ -355,7 +402,7 @@ class ProcessRuntime(ContainerRuntime):
         with fsguard.opened_dir(root.parent) as containers_fd:
             created = [fsguard.fresh_dir(containers_fd, root.name, mode=0o700)]
             try:
-                created += vol.mount(created[0], container, sandbox.extra["volumes"])
+                created += vol.mount(created[0], *_with_discovery(sandbox, container))
                 if sandbox.uid is not None:
                     gid = sandbox.gid if sandbox.gid is not None else sandbox.uid
                     for fd in reversed(created):
@@ -585,6 +632,49 @@ class ProcessRuntime(ContainerRuntime):
             self.cgroups.remove([])  # the node's own cgroup directory, now empty
         if self.bindguard is not None:
             self.bindguard.close()
+
+
+DISCOVERY_DIR = "discovery"
+"""``<pod dir>/discovery``: the discovery volume (root's, readable by the pod's group)."""
+_DISCOVERY_VOLUME = "pincompute.discovery"
+"""Its name among the container's mounts (a dot: no pod volume can be named so)."""
+
+
+_DISCOVERY_PARTS = fsguard.relative_parts(DISCOVERY_MOUNT)
+
+
+def _overlaps(path: object, parts: tuple[str, ...]) -> bool:
+    try:
+        other = fsguard.relative_parts(path)
+    except fsguard.UnsafePath:
+        return False  # refused when the container's own mounts are made
+    n = min(len(other), len(parts))
+    return other[:n] == parts[:n]
+
+
+def _write_discovery(pod_fd: int, obj: Mapping[str, Any] | None, *, uid: int | None,
+                     gid: int | None) -> None:
+    """``<pod dir>/discovery/endpoints.json``: the ConfigMap's key, ``{}`` while it has none."""
+    data = ((obj or {}).get("data") or {}).get(DISCOVERY_KEY) or "{}"
+    group = -1 if uid is None else (gid if gid is not None else uid)
+    configvolume.write(pod_fd, DISCOVERY_DIR, {(DISCOVERY_KEY,): str(data).encode()},
+                       uid=uid, gid=group)
+
+
+def _with_discovery(sandbox: Sandbox, container: Mapping[str, Any],
+                    ) -> tuple[Mapping[str, Any], vol.VolumePaths]:
+    """The container and volumes to mount, with the discovery volume at its fixed path
+    (unless the container mounts something there, above or below: the variable still
+    names the file)."""
+    volumes: vol.VolumePaths = sandbox.extra["volumes"]
+    discovery = sandbox.extra.get("discovery")
+    mounts = container.get("volumeMounts") or ()
+    if discovery is None or any(_overlaps(m.get("mountPath"), _DISCOVERY_PARTS) for m in mounts):
+        return container, volumes
+    extended = vol.VolumePaths({**volumes.by_name, _DISCOVERY_VOLUME: discovery},
+                               volumes.read_only | {_DISCOVERY_VOLUME}, volumes.configs)
+    mount = {"name": _DISCOVERY_VOLUME, "mountPath": DISCOVERY_MOUNT, "readOnly": True}
+    return {**container, "volumeMounts": [*mounts, mount]}, extended
 
 
 async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> bytes:

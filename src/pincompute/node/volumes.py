@@ -24,7 +24,8 @@ Where each kind of volume lives (DESIGN §8):
                project's gid, which each pod of the project holds as a
                supplementary group, mode 2770.
 ``configMap``, ``secret``  ``<pod dir>/config/<name>`` — the object's keys as
-               files, written when the pod starts.
+               files, written when the pod starts and replaced atomically whenever the
+               object changes (:mod:`.configvolume`, :mod:`.configsync`).
 
 When the agent runs as root (:mod:`.identity`) a pod's directory and the
 directories grouping its volumes belong to root; each volume directory is the
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import fsguard
+from . import configvolume, fsguard
 from .env import config_data
 
 _ENV_NAME = re.compile(r"[^A-Za-z0-9]")
@@ -55,11 +56,25 @@ class VolumeError(ValueError):
     """A volume cannot be prepared (reported on the pod, which does not start)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigSource:
+    """A config volume of the pod: which object it shows, to rewrite it when that changes."""
+
+    volume: str
+    kind: str
+    """``ConfigMap`` or ``Secret``."""
+    name: str
+    items: Any = None
+    optional: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class VolumePaths:
     by_name: Mapping[str, Path]
     """Volume name → host directory."""
     read_only: frozenset[str] = frozenset()
+    configs: tuple[ConfigSource, ...] = ()
+    """The ConfigMap and Secret volumes (written again when their object changes)."""
 
 
 def env_name(volume: str) -> str:
@@ -87,6 +102,7 @@ def prepare(pod: Mapping[str, Any], *, pod_dir: Path, pod_fd: int, storage: Path
     group = -1 if uid is None else (gid if gid is not None else uid)
     out: dict[str, Path] = {}
     read_only: set[str] = set()
+    sources: list[ConfigSource] = []
     groups: dict[str, int] = {}
     with contextlib.ExitStack() as fds:
         def group_dir(parent_fd: int, name: str) -> int:
@@ -131,13 +147,16 @@ def prepare(pod: Mapping[str, Any], *, pod_dir: Path, pod_fd: int, storage: Path
                 if obj is None and not src.get("optional"):
                     raise VolumeError(f'{kind.lower()} "{obj_name}" not found')
                 path = pod_dir / "config" / name
-                _write_config(group_dir(pod_fd, "config"), name, config_data(obj),
-                              src.get("items"), uid=uid, gid=group)
+                write_config(group_dir(pod_fd, "config"), name, obj, src.get("items"),
+                             uid=uid, gid=group)
+                sources.append(ConfigSource(volume=name, kind=kind, name=obj_name,
+                                            items=src.get("items"),
+                                            optional=bool(src.get("optional"))))
                 read_only.add(name)
             else:
                 raise VolumeError(f"volume {name!r} has no supported source")
             out[name] = path
-    return VolumePaths(out, frozenset(read_only))
+    return VolumePaths(out, frozenset(read_only), tuple(sources))
 
 
 def mount(root_fd: int, container: Mapping[str, Any], volumes: VolumePaths) -> list[int]:
@@ -158,8 +177,13 @@ def mount(root_fd: int, container: Mapping[str, Any], volumes: VolumePaths) -> l
                 raise VolumeError("mountPath must not be the container's root")
             if m.get("subPath"):
                 sub = fsguard.relative_parts(m["subPath"], what="subPath")
-                _make_sub_path(source, sub)
-                source = source.joinpath(*sub)
+                if any(c.volume == m.get("name") for c in volumes.configs):
+                    # Root's and read-only: nothing to create; through ``..data`` so the
+                    # mount follows the object's updates (:mod:`.configvolume`).
+                    source = source.joinpath(configvolume.DATA, *sub)
+                else:
+                    _make_sub_path(source, sub)
+                    source = source.joinpath(*sub)
             fds = fsguard.make_dirs(root_fd, parts[:-1], mode=0o700)
             created += fds
             fsguard.symlink(str(source), fds[-1] if fds else root_fd, parts[-1])
@@ -226,32 +250,15 @@ def _share(storage_fd: int, parts: tuple[str, ...], *, project_gid: int | None,
             os.close(fd)
 
 
-def _write_config(parent_fd: int, name: str, data: Mapping[str, str], items: Any, *,
-                  uid: int | None, gid: int) -> None:
-    """The object's keys as files in a new ``name``: root's, readable by the pod's group."""
-    dir_mode, file_mode = (0o700, 0o400) if uid is None else (0o750, 0o440)
-    owner = -1 if uid is None else 0
-    wanted = ({i["key"]: i["path"] for i in items} if items else {k: k for k in data})
-    top = fsguard.fresh_dir(parent_fd, name, mode=dir_mode, uid=owner, gid=gid)
+def write_config(parent_fd: int, name: str, obj: Mapping[str, Any] | None, items: Any, *,
+                 uid: int | None, gid: int) -> None:
+    """The object's keys as files of the volume ``name`` (:mod:`.configvolume`: replaced
+    atomically, root's, readable by the pod's group); called again when the object changes."""
     try:
-        for key, rel in wanted.items():
-            if key not in data:
-                continue
-            try:
-                parts = fsguard.relative_parts(rel, what="config item path")
-            except fsguard.UnsafePath as exc:
-                raise VolumeError(str(exc)) from exc
-            if not parts:
-                raise VolumeError(f"config item path {rel!r} names no file")
-            fds = fsguard.make_dirs(top, parts[:-1], mode=dir_mode, uid=owner, gid=gid)
-            try:
-                fsguard.write_file(fds[-1] if fds else top, parts[-1], data[key].encode(),
-                                   mode=file_mode, uid=owner, gid=gid)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-    finally:
-        os.close(top)
+        files = configvolume.files_of(config_data(obj), items)
+    except configvolume.ConfigVolumeError as exc:
+        raise VolumeError(str(exc)) from exc
+    configvolume.write(parent_fd, name, files, uid=uid, gid=gid)
 
 
 def persistent_paths(volumes: VolumePaths, *, storage: Path) -> list[Path]:
@@ -260,5 +267,5 @@ def persistent_paths(volumes: VolumePaths, *, storage: Path) -> list[Path]:
     return [p for p in volumes.by_name.values() if p.is_relative_to(base)]
 
 
-__all__ = ["VolumeError", "VolumePaths", "env_name", "mount", "owner_key", "persistent_paths",
-           "prepare"]
+__all__ = ["ConfigSource", "VolumeError", "VolumePaths", "env_name", "mount", "owner_key",
+           "persistent_paths", "prepare", "write_config"]

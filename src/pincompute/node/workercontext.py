@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pincompute.kube.protocol import KubeClient
 
 from .backoff import CRASH_LOOP, BackoffPolicy
+from .configsync import ConfigSync
 from .containerruntime import ContainerRuntime
 from .events import EventRecorder
 from .logs import LogStore
@@ -43,6 +44,8 @@ class WorkerContext:
     logs: LogStore | None = None
     events: EventRecorder | None = None
     sidecar_min_grace: float = 2.0
+    configs: ConfigSync | None = None
+    """Process nodes: keeps config volumes in step with their objects (:mod:`.configsync`)."""
     on_done: Callable[[PodWorker], None] | None = None
     """Called once a worker has nothing left to do (pod gone, sandbox removed)."""
 

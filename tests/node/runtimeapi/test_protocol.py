@@ -45,7 +45,8 @@ def test_bearer_token_round_trip_and_other_schemes():
 
 def test_log_options_round_trip_through_the_query():
     options = LogOptions(follow=True, tail=5, since="2026-01-01T00:00:00Z",
-                         since_seconds=2.5, previous=True, timestamps=True)
+                         since_seconds=2.5, previous=True, timestamps=True,
+                         file="app.log", volume="logs")
     query = {k: [v] for k, v in options.params().items()}
     assert LogOptions.from_query(query) == options
     assert LogOptions().params() == {}

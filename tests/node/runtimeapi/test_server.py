@@ -135,3 +135,44 @@ def test_the_token_file_is_created_private_and_replaces_what_was_there(tmp_path)
     assert not token.is_symlink()
     assert token.read_text() == "s3cret" and token.stat().st_mode & 0o777 == 0o600
     assert target.read_text() == "keep"
+
+
+async def test_files_of_a_logging_volume_are_listed_and_streamed(cluster, make_agent):
+    agent = await make_agent()
+    script = ("import os, time\n"
+              "d = os.path.join(os.environ['PINCOMPUTE_ROOT'], 'logging')\n"
+              "open(os.path.join(d, 'other.txt'), 'w').write('x\\n')\n"
+              "with open(os.path.join(d, 'app.log'), 'a', buffering=1) as f:\n"
+              "    for i in range(1000):\n"
+              "        f.write('entry %d\\n' % i)\n"
+              "        time.sleep(0.1)\n")
+    await cluster.create(PODS, make_pod("writer", [{
+        "name": "main", "command": py(script),
+        "volumeMounts": [{"name": "logs", "mountPath": "/logging"}]}],
+        volumes=[{"name": "logs", "logging": {}}]), namespace="default")
+    await eventually(ready(cluster, "writer"))
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+
+    async def listed():
+        files = await client.log_files("default", "writer", "main")
+        return files if {f["name"] for f in files} == {"app.log", "other.txt"} else None
+
+    files = await eventually(listed)
+    assert {f["volume"] for f in files} == {"logs"}
+    whole = b"".join([c async for c in client.logs("default", "writer", "main",
+                                                   file="app.log")]).decode()
+    assert whole.startswith("entry 0\n")
+    last = b"".join([c async for c in client.logs("default", "writer", "main",
+                                                  file="app.log", tail=1)]).decode()
+    assert last.count("\n") == 1 and last.startswith("entry ")
+    # Follow: new entries arrive as the app writes them.
+    stream = client.logs("default", "writer", "main", file="app.log", tail=0, follow=True)
+    first = (await asyncio.wait_for(anext(stream), 5)).decode()
+    assert first.startswith("entry ") and int(first.split()[1]) > int(last.split()[1])
+    await stream.aclose()
+    for bad, code in ((dict(file="nope.log"), 404), (dict(file="app.log", volume="x"), 404),
+                      (dict(file="app.log", previous=True), 400)):
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            async for _ in client.logs("default", "writer", "main", **bad):
+                pass
+        assert err.value.response.status_code == code

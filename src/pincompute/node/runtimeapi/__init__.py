@@ -20,6 +20,9 @@ Endpoints::
     GET  /stats                                     CPU/memory use per pod and container
     GET  /logs/{namespace}/{pod}/{container}        ?follow=1&tail=N&since=RFC3339
                                                     &sinceSeconds=N&previous=1&timestamps=1
+                                                    or ?file=NAME[&volume=V]&follow=1&tail=N:
+                                                    a file of a logging volume
+    GET  /logfiles/{namespace}/{pod}/{container}    the files of its logging volumes
     POST /exec/{namespace}/{pod}/{container}        ?command=ARG&command=ARG...&stdin=1
          (Connection: Upgrade, Upgrade: pincompute-exec.v1)
 

@@ -30,6 +30,7 @@ from .protocol import (
     AUTHORIZATION,
     EXEC,
     EXEC_PROTOCOL,
+    LOGFILES,
     LOGS,
     MAX_FRAME,
     PODS_PATH,
@@ -124,11 +125,14 @@ class NodeClient:
     async def logs(self, namespace: str, pod: str, container: str, *, follow: bool = False,
                    tail: int | None = None, since: str | None = None,
                    since_seconds: float | None = None, previous: bool = False,
-                   timestamps: bool = False) -> AsyncIterator[bytes]:
-        """A container's log, in chunks as the node sends them."""
+                   timestamps: bool = False, file: str | None = None,
+                   volume: str | None = None) -> AsyncIterator[bytes]:
+        """A container's log, in chunks as the node sends them; with ``file``, that file
+        of the container's logging volume (``volume`` when it mounts several)."""
         import httpx
         params = LogOptions(follow=follow, tail=tail, since=since, since_seconds=since_seconds,
-                            previous=previous, timestamps=timestamps).params()
+                            previous=previous, timestamps=timestamps, file=file,
+                            volume=volume).params()
         url = self.endpoint + container_path(LOGS, namespace, pod, container)
         timeout = httpx.Timeout(self.timeout, read=None if follow else self.timeout)
         async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http, \
@@ -138,6 +142,11 @@ class NodeClient:
                 resp.raise_for_status()
             async for chunk in resp.aiter_bytes():
                 yield chunk
+
+    async def log_files(self, namespace: str, pod: str,
+                        container: str) -> list[dict[str, Any]]:
+        """The files of the container's logging volumes: ``{volume, name, size, modified}``."""
+        return list(await self._json(container_path(LOGFILES, namespace, pod, container)))
 
     async def open_exec(self, namespace: str, pod: str, container: str,
                         command: Sequence[str], *, stdin: bool = True) -> ExecSession:

@@ -7,7 +7,7 @@ Everything both ends must agree on lives here and nowhere else, so the client
 from this module alone:
 
 * **paths** — ``/healthz``, ``/pods``, ``/stats`` and the per-container
-  ``/logs/{namespace}/{pod}/{container}`` and ``/exec/...``
+  ``/logs/{namespace}/{pod}/{container}``, ``/logfiles/...`` and ``/exec/...``
   (:func:`container_path`);
 * **the token** — every request but ``/healthz`` carries
   ``Authorization: Bearer <token>`` (:func:`bearer`, :func:`bearer_token`);
@@ -51,6 +51,7 @@ HEALTHZ_PATH = "/healthz"
 PODS_PATH = "/pods"
 STATS_PATH = "/stats"
 LOGS = "logs"
+LOGFILES = "logfiles"
 EXEC = "exec"
 
 AUTHORIZATION = "Authorization"
@@ -105,6 +106,11 @@ class LogOptions:
     """The previous instance's log."""
     timestamps: bool = False
     """Prefix each line with its time."""
+    file: str | None = None
+    """A file of the container's ``logging`` volume instead of stdout/stderr (one name:
+    no ``/``; with ``tail`` and ``follow`` only)."""
+    volume: str | None = None
+    """With ``file``: which logging volume (needed when the container mounts several)."""
 
     def params(self) -> dict[str, str]:
         """The request's query parameters."""
@@ -121,6 +127,10 @@ class LogOptions:
             out["previous"] = "1"
         if self.timestamps:
             out["timestamps"] = "1"
+        if self.file is not None:
+            out["file"] = self.file
+        if self.volume is not None:
+            out["volume"] = self.volume
         return out
 
     @classmethod
@@ -131,7 +141,8 @@ class LogOptions:
         return cls(follow=flag(query, "follow"), tail=int(tail) if tail else None,
                    since=_first(query, "since") or None,
                    since_seconds=float(since_seconds) if since_seconds else None,
-                   previous=flag(query, "previous"), timestamps=flag(query, "timestamps"))
+                   previous=flag(query, "previous"), timestamps=flag(query, "timestamps"),
+                   file=_first(query, "file"), volume=_first(query, "volume"))
 
 
 # --- exec --------------------------------------------------------------------------------------
@@ -178,7 +189,7 @@ def exit_code(payload: bytes) -> int:
 
 
 __all__ = [
-    "AUTHORIZATION", "EXEC", "EXEC_PROTOCOL", "FRAME_HEAD", "HEALTHZ_PATH", "LOGS",
+    "AUTHORIZATION", "EXEC", "EXEC_PROTOCOL", "FRAME_HEAD", "HEALTHZ_PATH", "LOGFILES", "LOGS",
     "MAX_FRAME", "MAX_HEADER_BYTES", "PODS_PATH", "STATS_PATH", "STATUS", "STDERR", "STDIN",
     "STDOUT", "LogOptions", "bearer", "bearer_token", "container_path", "encode_frame",
     "exec_command", "exec_query", "exit_code", "exit_frame", "flag", "read_frame",

@@ -41,7 +41,7 @@ import datetime as dt
 import os
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
+from pincompute.node import logfiles
 from pincompute.node.containerruntime import StartError
 from pincompute.node.logs import LogNotFound, format_since
 from pincompute.runtime.logging import get_logger
@@ -56,6 +57,7 @@ from pincompute.runtime.logging import get_logger
 from .protocol import (
     EXEC,
     EXEC_PROTOCOL,
+    LOGFILES,
     LOGS,
     MAX_FRAME,
     MAX_HEADER_BYTES,
@@ -281,6 +283,8 @@ class RuntimeAPI:
             await send(writer, 200, orjson.dumps(self.agent.usage()))
         elif len(parts) == 4 and parts[0] == LOGS and request.method == "GET":
             await self._logs(request, parts[1], parts[2], parts[3], reader, writer)
+        elif len(parts) == 4 and parts[0] == LOGFILES and request.method == "GET":
+            await send(writer, 200, orjson.dumps(self._log_files(parts[1], parts[2], parts[3])))
         elif len(parts) == 4 and parts[0] == EXEC and request.method == "POST":
             await self._exec(request, parts[1], parts[2], parts[3], reader, writer)
         else:
@@ -319,9 +323,15 @@ class RuntimeAPI:
                                      - dt.timedelta(seconds=options.since_seconds))
         except ValueError as exc:
             raise HTTPError(400, f"bad parameter: {exc}") from exc
-        stream = logs.read(worker.log_dir, container, previous=options.previous,
-                           tail=options.tail, since=since, follow=options.follow,
-                           timestamps=options.timestamps)
+        stream: AsyncGenerator[bytes, None]
+        if options.file is not None:
+            if options.previous or since or options.timestamps:
+                raise HTTPError(400, "a log file takes only tail and follow")
+            stream = self._log_file(worker, container, options)
+        else:
+            stream = logs.read(worker.log_dir, container, previous=options.previous,
+                               tail=options.tail, since=since, follow=options.follow,
+                               timestamps=options.timestamps)
         try:
             first = await anext(stream, None)
         except LogNotFound as exc:
@@ -354,6 +364,62 @@ class RuntimeAPI:
         pumping.result()
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+
+    # -- files of logging volumes (:mod:`pincompute.node.logfiles`) --
+
+    def _logging_volumes(self, worker: PodWorker, container: str) -> tuple[Path, list[str]]:
+        """The pod's directory and the logging volumes ``container`` mounts."""
+        sandbox = worker.sandbox
+        pod_dir = sandbox.extra.get("dir") if sandbox is not None else None
+        if pod_dir is None:
+            raise HTTPError(404, "the pod has no files on this node (not started, or sim)")
+        spec = worker.pod.get("spec") or {}
+        logging = {v.get("name") for v in spec.get("volumes") or () if "logging" in v}
+        mounted: list[str] = []
+        for c in (*(spec.get("initContainers") or ()), *(spec.get("containers") or ())):
+            if c.get("name") == container:
+                mounted = [m.get("name") for m in c.get("volumeMounts") or ()
+                           if m.get("name") in logging]
+        return Path(pod_dir), mounted
+
+    def _log_files(self, namespace: str, pod: str, container: str) -> list[dict[str, Any]]:
+        worker = self._worker(namespace, pod, container)
+        pod_dir, volumes = self._logging_volumes(worker, container)
+        out: list[dict[str, Any]] = []
+        for volume in volumes:
+            try:
+                fd = logfiles.open_volume(pod_dir, volume)
+            except logfiles.LogFileError:
+                continue
+            try:
+                out += [{"volume": volume, **f} for f in logfiles.list_files(fd)]
+            finally:
+                os.close(fd)
+        return out
+
+    def _log_file(self, worker: PodWorker, container: str,
+                  options: LogOptions) -> AsyncGenerator[bytes, None]:
+        pod_dir, volumes = self._logging_volumes(worker, container)
+        volume = options.volume
+        if volume is None:
+            if len(volumes) != 1:
+                raise HTTPError(400, f"the container mounts {len(volumes)} logging volumes: "
+                                     "say which with volume=")
+            volume = volumes[0]
+        elif volume not in volumes:
+            raise HTTPError(404, f"the container mounts no logging volume {volume!r}")
+        assert options.file is not None
+        try:
+            vfd = logfiles.open_volume(pod_dir, volume)
+            try:
+                fd = logfiles.open_file(vfd, options.file, owner=worker.sandbox.uid
+                                        if worker.sandbox is not None else None)
+            finally:
+                os.close(vfd)
+        except logfiles.LogFileError as exc:
+            raise HTTPError(404, str(exc)) from exc
+        return logfiles.stream(fd, tail=options.tail, follow=options.follow,
+                               done=lambda: worker.finished or worker.gone)
 
     async def _exec(self, request: Request, namespace: str, pod: str, container: str,
                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

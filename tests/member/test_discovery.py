@@ -1,0 +1,268 @@
+"""Service discovery: the ready endpoints of a project's PinApps in ``pincompute-discovery``.
+
+On sim nodes endpoints appear as pods get ready and go as they stop being ready or are
+deleted; on a real process node a pod reading the discovery file sees another app's ready
+endpoint within a second of it becoming ready."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from pincompute.kube.backends.embedded import EmbeddedStore
+from pincompute.kube.errors import NotFound
+from pincompute.kube.objects import condition_true, deepcopy
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS
+from pincompute.member.discovery import add_discovery_controller, document, mount_discovery
+from pincompute.member.operator import admit_pod, workload_labels
+from pincompute.model.wellknown import (
+    DISCOVERY_CONFIGMAP,
+    DISCOVERY_FILE_ENV,
+    DISCOVERY_KEY,
+    DISCOVERY_MOUNT,
+)
+from pincompute.node import NodeAgent, NodeConfig, NodeIdentity
+from pincompute.node.runtimeapi import NodeClient
+from pincompute.runtime.manager import Manager
+from tests.node.conftest import FAST_BACKOFF, make_pod, node_root, py  # noqa: F401
+from tests.waiting import eventually
+
+
+def app_labels(app: str, *, kind: str = "PinApp", replica: int = 0) -> dict[str, str]:
+    """The labels a PinApp's PinPod's pod gets (through workload_labels, twice)."""
+    owner = {"kind": kind, "metadata": {"name": app, "uid": f"uid-{app}"}}
+    pinpod = {"kind": "PinPod", "metadata": {"name": f"{app}-{replica}",
+                                             "uid": f"uid-{app}-{replica}",
+                                             "labels": workload_labels(owner)}}
+    return workload_labels(pinpod)
+
+
+def app_pod(name: str, app: str, *, port: int = 8080, ready: bool = True,
+            namespace: str = "default", kind: str = "PinApp", node: str = "n1",
+            command: list[str] | None = None, **spec: Any) -> dict[str, Any]:
+    annotations = {} if ready else {"sim.pincompute.io/ready": "false"}
+    container: dict[str, Any] = {"name": "main",
+                                 "ports": [{"name": "http", "containerPort": port}]}
+    if command is not None:
+        container["command"] = command
+    return make_pod(name, [container], node=node, namespace=namespace,
+                    metadata={"labels": app_labels(app, kind=kind),
+                              "annotations": annotations}, **spec)
+
+
+def test_the_document_lists_ready_endpoints_per_app_in_a_fixed_order() -> None:
+    def pod(name: str, app: str, ip: str | None, ready: bool) -> dict[str, Any]:
+        p = app_pod(name, app)
+        p["status"] = {"podIP": ip, "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False"}]}
+        return p
+
+    pods = [pod("web-1", "web", "127.0.0.3", True), pod("web-0", "web", "127.0.0.2", True),
+            pod("api-0", "api", "127.0.0.4", False), pod("web-2", "web", None, True)]
+    doc = json.loads(document(pods, kinds={"pinapp"}, zone_of=lambda n: f"zone-of-{n}"))
+    assert list(doc) == ["api", "web"] and doc["api"] == []
+    assert doc["web"] == [
+        {"ip": "127.0.0.2", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+         "zone": "zone-of-n1", "node": "n1", "pod": "web-0"},
+        {"ip": "127.0.0.3", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+         "zone": "zone-of-n1", "node": "n1", "pod": "web-1"}]
+    assert document(list(reversed(pods)), kinds={"pinapp"}, zone_of=lambda n: f"zone-of-{n}") \
+        == document(pods, kinds={"pinapp"}, zone_of=lambda n: f"zone-of-{n}")
+    assert json.loads(document(pods, kinds={"pinjob"})) == {}
+
+
+async def test_on_real_clusters_new_pods_get_the_file_mounted(cluster: KubeClient) -> None:
+    """No agent of ours runs the pods there: an admission hook mounts the ConfigMap."""
+    manager = Manager(name="discovery")
+    add_discovery_controller(manager, client=cluster, backend="kubernetes")
+    pod = await admit_pod(cluster, app_pod("web-0", "web", initContainers=[{"name": "init"}]))
+    assert {"name": DISCOVERY_CONFIGMAP,
+            "configMap": {"name": DISCOVERY_CONFIGMAP, "optional": True}} in pod["spec"]["volumes"]
+    for c in (*pod["spec"]["containers"], *pod["spec"]["initContainers"]):
+        assert {"name": DISCOVERY_CONFIGMAP, "mountPath": DISCOVERY_MOUNT,
+                "readOnly": True} in c["volumeMounts"]
+        assert {"name": DISCOVERY_FILE_ENV,
+                "value": f"{DISCOVERY_MOUNT}/{DISCOVERY_KEY}"} in c["env"]
+    assert mount_discovery(deepcopy(pod)) == pod  # once only
+    embedded = Manager(name="embedded")
+    other = await EmbeddedStore.open(path=None)
+    try:
+        add_discovery_controller(embedded, client=other.client(), backend="embedded")
+        plain = app_pod("web-1", "web")
+        assert await admit_pod(other.client(), deepcopy(plain)) == plain
+    finally:
+        await other.close()
+
+
+# --- on sim nodes ---------------------------------------------------------------------------
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[KubeClient]:
+    store = await EmbeddedStore.open(path=None)
+    client = store.client()
+    for ns in ("default", "team-b"):
+        await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    yield client
+    await store.close()
+
+
+@pytest.fixture
+async def discovery(cluster: KubeClient) -> AsyncIterator[Manager]:
+    manager = Manager(name="discovery", shutdown_timeout=5.0)
+    add_discovery_controller(manager, client=cluster, zone="fallback-zone")
+    task = asyncio.create_task(manager.run())
+    await manager.wait_started()
+    yield manager
+    manager.stop()
+    await task
+
+
+async def endpoints(client: KubeClient, namespace: str = "default") -> dict[str, Any] | None:
+    try:
+        cm = await client.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace=namespace)
+    except NotFound:
+        return None
+    return json.loads(cm["data"][DISCOVERY_KEY])
+
+
+async def test_endpoints_appear_and_disappear_as_pods_get_ready_and_go(
+        cluster: KubeClient, discovery: Manager) -> None:
+    agent = NodeAgent(cluster, NodeConfig(identity=NodeIdentity(name="n1", zone="zone-a"),
+                                          runtime="sim", backoff=FAST_BACKOFF))
+    await agent.start()
+    try:
+        await cluster.create(PODS, app_pod("web-0", "web"), namespace="default")
+        await cluster.create(PODS, app_pod("web-1", "web", ready=False), namespace="default")
+        await cluster.create(PODS, app_pod("job-0", "batch", kind="PinJob"),
+                             namespace="default")
+        await cluster.create(PODS, app_pod("api-0", "api", namespace="team-b"),
+                             namespace="team-b")
+
+        async def web_ready() -> Any:
+            doc = await endpoints(cluster)
+            return doc if doc and [e["pod"] for e in doc.get("web", ())] == ["web-0"] \
+                else None
+
+        doc = await eventually(web_ready)
+        assert set(doc) == {"web"}  # a PinJob's pods are not a PinApp's endpoints
+        (entry,) = doc["web"]
+        pod = await cluster.get(PODS, "web-0", namespace="default")
+        assert entry == {"ip": pod["status"]["podIP"],
+                         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                         "zone": "zone-a", "node": "n1", "pod": "web-0"}
+
+        async def team_b() -> Any:
+            doc = await endpoints(cluster, "team-b")
+            return doc if doc and doc.get("api") else None
+
+        assert [e["pod"] for e in (await eventually(team_b))["api"]] == ["api-0"]
+        assert "api" not in (await endpoints(cluster) or {})  # projects see only their own
+
+        # Gone: deleted pods leave the file (the app with them when it has no pod left).
+        await cluster.delete(PODS, "web-0", namespace="default")
+
+        async def web_gone() -> Any:
+            doc = await endpoints(cluster)
+            return doc is not None and doc.get("web") == []
+
+        await eventually(web_gone)
+        await cluster.delete(PODS, "web-1", namespace="default")
+
+        async def empty() -> Any:
+            return await endpoints(cluster) == {}
+
+        await eventually(empty)
+    finally:
+        await agent.stop()
+
+
+async def test_an_unchanged_set_of_endpoints_is_not_rewritten(cluster: KubeClient,
+                                                             discovery: Manager) -> None:
+    pod = app_pod("web-0", "web")
+    pod["status"] = {"podIP": "127.0.0.5", "conditions": [{"type": "Ready", "status": "True"}]}
+    created = await cluster.create(PODS, pod, namespace="default")
+    created["status"] = pod["status"]
+    await cluster.update_status(PODS, created)
+
+    async def written() -> Any:
+        if not (await endpoints(cluster) or {}).get("web"):
+            return None
+        return await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
+
+    cm = await eventually(written)
+    assert json.loads(cm["data"][DISCOVERY_KEY])["web"][0]["zone"] == "fallback-zone"
+    current = await cluster.get(PODS, "web-0", namespace="default")
+    current["metadata"].setdefault("annotations", {})["touched"] = "yes"
+    await cluster.update(PODS, current)
+    await asyncio.sleep(0.5)
+    again = await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
+    assert again["metadata"]["resourceVersion"] == cm["metadata"]["resourceVersion"]
+
+
+# --- end to end with real processes ---------------------------------------------------------
+
+CLIENT = f"""
+import json, os, time
+path = os.environ['{DISCOVERY_FILE_ENV}']
+while True:
+    doc = json.load(open(path))
+    if doc.get('web'):
+        print('web', doc['web'][0]['ip'], doc['web'][0]['ports'][0]['port'], time.time(),
+              flush=True)
+        break
+    time.sleep(0.005)
+time.sleep(3600)
+"""
+
+
+async def test_a_pod_sees_another_apps_ready_endpoint_within_a_second(
+        cluster: KubeClient, discovery: Manager, node_root: Any) -> None:  # noqa: F811
+    agent = NodeAgent(cluster, NodeConfig(
+        identity=NodeIdentity(name="n1", zone="zone-a"), runtime="process",
+        root_dir=node_root / "n1", storage_dir=node_root / "storage", backoff=FAST_BACKOFF,
+        probe_scale=0.2, shutdown_grace=2.0))
+    await agent.start()
+    try:
+        await cluster.create(PODS, app_pod("client-0", "client", command=py(CLIENT)),
+                             namespace="default")
+        # Ready only once its readiness probe passes (a file the test creates).
+        web = app_pod("web-0", "web", port=8080, command=["sleep", "3600"])
+        web["spec"]["containers"][0]["readinessProbe"] = {
+            "exec": {"command": ["sh", "-c", "test -e $PINCOMPUTE_ROOT/go"]},
+            "periodSeconds": 1}
+        await cluster.create(PODS, web, namespace="default")
+
+        async def running() -> Any:
+            pod = await cluster.get(PODS, "web-0", namespace="default")
+            return (pod.get("status") or {}).get("podIP") and \
+                agent.find("default", "web-0") is not None and \
+                agent.find("default", "web-0").sandbox is not None
+
+        await eventually(running)
+        worker = agent.find("default", "web-0")
+        root = worker.sandbox.extra["dir"] / "containers" / "main"
+        (root / "go").write_text("")
+        became_ready = None
+        while became_ready is None:
+            pod = await cluster.get(PODS, "web-0", namespace="default")
+            if condition_true(pod, "Ready"):
+                became_ready = time.time()
+            else:
+                await asyncio.sleep(0.01)
+        api = NodeClient(agent.api_endpoint, agent.api_token)
+
+        async def seen() -> Any:
+            text = b"".join([c async for c in api.logs("default", "client-0", "main")])
+            return text.decode().split() if text.startswith(b"web") else None
+
+        _, ip, port, when = await eventually(seen, timeout=10)
+        assert ip == pod["status"]["podIP"] and port == "8080"
+        assert float(when) - became_ready < 1.0
+    finally:
+        await agent.stop()
