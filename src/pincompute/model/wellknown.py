@@ -85,6 +85,18 @@ RESTART_TOKEN_ENV: Final = "PINCOMPUTE_RESTART_TOKEN"
 """The environment variable carrying a PinPod container's restart token (``spec.restarts``):
 a new token changes that container's spec alone, so the node agent restarts it alone."""
 
+# --- apps ---------------------------------------------------------------------------------------
+
+TEMPLATE_SHAPE_ANNOTATION: Final = "pincompute.io/template-shape"
+"""On a PinApp's PinPods: a hash of the app's template with every container image blanked.
+A new template of the same shape differs only in images: its PinPods are updated in place."""
+RESTARTED_AT_ANNOTATION: Final = "pincompute.io/restarted-at"
+"""In a PinApp's ``spec.template.metadata.annotations``: a restart token (the time of the
+request). A new value is a new revision: a rolling restart (``kubectl rollout restart``)."""
+ROLLBACK_TO_ANNOTATION: Final = "pincompute.io/rollback-to"
+"""On a PinApp: the revision (hash or number; empty: the previous one) to roll back to. The
+operator writes that revision's template into the spec and removes the annotation."""
+
 # --- platform infrastructure: daemons and injected sidecars -------------------------------------
 
 DAEMON_POD_LABEL: Final = "pincompute.io/daemon-pod"
@@ -158,8 +170,9 @@ __all__ = [
     "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
     "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION",
     "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED",
-    "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION",
-    "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
-    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
-    "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
+    "RESTARTED_AT_ANNOTATION", "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL",
+    "ROLLBACK_TO_ANNOTATION", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME", "SIDECARS_ANNOTATION",
+    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TEMPLATE_SHAPE_ANNOTATION",
+    "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL",
+    "NodeRuntimeKind", "Tier",
 ]
