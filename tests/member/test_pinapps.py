@@ -416,7 +416,9 @@ async def test_an_image_change_is_made_in_place(sim: Member) -> None:
 async def test_a_manager_killed_mid_rollout_converges(sim: Member) -> None:
     c = sim.client
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}}
-    await c.create(PINAPPS, app(replicas=4, strategy=strategy), namespace="default")
+    # minReadySeconds slows the rollout down enough to kill the manager in its middle.
+    await c.create(PINAPPS, app(replicas=4, strategy=strategy, minReadySeconds=1),
+                   namespace="default")
     await settled(c, 4)
     body = app(replicas=4)
     body["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "V", "value": "2"}]
