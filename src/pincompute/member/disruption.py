@@ -68,7 +68,9 @@ def pod_available(pod: Mapping[str, Any], *, min_ready_seconds: int, now: float)
     if min_ready_seconds <= 0:
         return True
     since = ready.get("lastTransitionTime")
-    return bool(since) and now - objects.parse_time(since).timestamp() >= min_ready_seconds
+    if not since:
+        return False
+    return now - objects.parse_time(str(since)).timestamp() >= min_ready_seconds
 
 
 async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:

@@ -145,7 +145,7 @@ def replica_of(pinpod: Mapping[str, Any], *, min_ready_seconds: int, now: float)
     available = is_ready and _runs_spec(pinpod)
     if available and min_ready_seconds > 0:
         since = ready.get("lastTransitionTime")
-        available = bool(since) and now - objects.parse_time(since).timestamp() >= \
+        available = bool(since) and now - objects.parse_time(str(since)).timestamp() >= \
             min_ready_seconds
     return Replica(name=md["name"], revision=(md.get("labels") or {}).get(REVISION_LABEL, ""),
                    shape=(md.get("annotations") or {}).get(TEMPLATE_SHAPE_ANNOTATION, ""),
@@ -340,10 +340,9 @@ class PinAppReconciler:
             self.recorder.record(app, NORMAL, SCALED_DOWN,
                                  f"Scaled down: deleted PinPods {', '.join(todo.delete)}")
         if todo.in_place:
-            template = app["spec"]["template"]
             for target in todo.in_place:
                 pinpod = objects.deepcopy(by_name[target])
-                want = pinpod_for(app, template, name=target, revision=update_revision,
+                want = pinpod_for(app, app["spec"]["template"], name=target, revision=update_revision,
                                   shape=update_shape)
                 pinpod["spec"] = want["spec"]
                 pinpod["metadata"]["labels"] = want["metadata"]["labels"]
