@@ -479,3 +479,107 @@ async def test_a_drain_honours_the_disruption_budget(sim: Member) -> None:
     stop.set()
     await task
     assert min(available) >= 1
+
+
+# --- end to end, real processes ------------------------------------------------------------------
+
+SERVER = """
+import http.server, os, signal, sys, threading, time
+version = os.environ["VERSION"]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = version.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+server = http.server.ThreadingHTTPServer((os.environ["PINCOMPUTE_POD_IP"], 8080), H)
+def drain(*_):
+    # Connection draining: keep serving a moment after SIGTERM, as a preStop sleep does,
+    # so a client that listed this pod just before its deletion is still answered.
+    threading.Thread(target=lambda: (time.sleep(1.0), server.shutdown()), daemon=True).start()
+signal.signal(signal.SIGTERM, drain)
+server.serve_forever()
+"""
+
+
+def web_app(version: str) -> dict[str, Any]:
+    from tests.member.test_provisioner import PYTHON
+    return {"metadata": {"name": "web", "namespace": "default"}, "spec": {
+        "replicas": 3,
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+            "terminationGracePeriodSeconds": 5,
+            "containers": [{
+                "name": "web", "image": "python", "command": [PYTHON, "-c", SERVER],
+                "env": [{"name": "VERSION", "value": version}],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                   "periodSeconds": 1}}]}}}}
+
+
+@pytest.fixture
+async def processes(node_dir: Path) -> AsyncIterator[Member]:
+    member = await member_cluster(node_dir, runtime="process", nodes=2)
+    member.__class__ = AppMember
+    await member.start_operator()
+    try:
+        yield member
+    finally:
+        await member.stop()
+        await member.store.close()
+
+
+@pytest.mark.slow
+async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
+    """The client stands in for a Service: before each request it picks, round robin, one
+    of the app's pods that is Ready and not being deleted (there is no load balancer yet;
+    the endpoints a Service would route to are exactly these).  maxUnavailable 0 and
+    maxSurge 1 with readiness probes: not one request may fail while v1 becomes v2."""
+    import httpx
+
+    c = processes.client
+    await c.create(PINAPPS, web_app("v1"), namespace="default")
+    await settled(c, 3, timeout=60)
+    served: list[str] = []
+    failures: list[str] = []
+    stop = asyncio.Event()
+
+    async def poll() -> None:
+        turn = 0
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while not stop.is_set():
+                pods = [p for p in (await c.list(PODS, namespace="default")).items
+                        if condition_true(p, "Ready") and not p["metadata"].get(
+                            "deletionTimestamp") and p["status"].get("podIP")]
+                if not pods:
+                    failures.append("no ready pod")
+                    await asyncio.sleep(0.05)
+                    continue
+                turn += 1
+                ip = pods[turn % len(pods)]["status"]["podIP"]
+                try:
+                    response = await http.get(f"http://{ip}:8080/")
+                    response.raise_for_status()
+                    served.append(response.text)
+                except httpx.HTTPError as exc:
+                    failures.append(f"{ip}: {exc!r}")
+                await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(poll())
+    await eventually(lambda: len(served) > 10, what="the client served")
+    await c.patch(PINAPPS, "web", {"spec": {"template": web_app("v2")["spec"]["template"]}},
+                  namespace="default")
+    await settled(c, 3, timeout=90)
+
+    async def only_v2() -> bool:
+        return served[-5:] == ["v2"] * 5
+
+    await eventually(only_v2, timeout=10, what="only v2 served")
+    stop.set()
+    await task
+    assert not failures, failures[:5]
+    assert "v1" in served and "v2" in served
