@@ -570,7 +570,10 @@ async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
                 await asyncio.sleep(0.02)
 
     task = asyncio.create_task(poll())
-    await eventually(lambda: len(served) > 10, what="the client served")
+    async def serving() -> bool:
+        return len(served) > 10
+
+    await eventually(serving, what="the client served")
     await c.patch(PINAPPS, "web", {"spec": {"template": web_app("v2")["spec"]["template"]}},
                   namespace="default")
     await settled(c, 3, timeout=90)
