@@ -586,3 +586,27 @@ async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
     await task
     assert not failures, failures[:5]
     assert "v1" in served and "v2" in served
+
+
+@pytest.mark.slow
+async def test_the_example_runs_as_written(processes: Member) -> None:
+    """examples/pinapp.yaml: three replicas on one node's address space, each serving on its
+    own pod address, the sidecar reading the log volume through the sandbox's paths."""
+    import httpx
+    import yaml
+
+    example = yaml.safe_load((Path(__file__).parents[2] / "examples" / "pinapp.yaml")
+                             .read_text())
+    c = processes.client
+    await c.create(PINAPPS, example, namespace="default")
+
+    async def ready() -> dict[str, Any] | None:
+        obj = await c.get(PINAPPS, "hello-web", namespace="default")
+        return obj if (obj.get("status") or {}).get("availableReplicas") == 3 else None
+
+    await eventually(ready, timeout=60, what="hello-web available")
+    pods = (await c.list(PODS, namespace="default")).items
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        for pod in pods:
+            response = await http.get(f"http://{pod['status']['podIP']}:8080/")
+            assert response.status_code == 200
