@@ -342,8 +342,8 @@ class PinAppReconciler:
         if todo.in_place:
             for target in todo.in_place:
                 pinpod = objects.deepcopy(by_name[target])
-                want = pinpod_for(app, app["spec"]["template"], name=target, revision=update_revision,
-                                  shape=update_shape)
+                want = pinpod_for(app, app["spec"]["template"], name=target,
+                                  revision=update_revision, shape=update_shape)
                 pinpod["spec"] = want["spec"]
                 pinpod["metadata"]["labels"] = want["metadata"]["labels"]
                 pinpod["metadata"]["annotations"] = {
