@@ -244,7 +244,7 @@ class PinAppReconciler:
         if step is Step.RECREATE and todo.create and terminating:
             todo = Plan()  # Recreate: the old pods must be gone first
         obj = objects.deepcopy(cached)
-        self._events(obj, old_status, phase, update_revision)
+        self._events(obj, old_status, phase, update_revision, old_replicas=len(old))
         await self._carry_out(obj, todo, by_name, history=history, step=step,
                               update_revision=update_revision, update_shape=update_shape)
         status = self._status(obj, replicas, phase=phase, want=want, available=available,
@@ -289,35 +289,35 @@ class PinAppReconciler:
             return 0.0, objects.now()
         return now - objects.parse_time(last).timestamp(), last
 
-    def _events(self, app: Obj, old: Mapping[str, Any], phase: Phase, revision: str) -> None:
+    def _events(self, app: Obj, old: Mapping[str, Any], phase: Phase, revision: str, *,
+                old_replicas: int) -> None:
+        """Events for what changed since the status last written (``old``)."""
         before = old.get("phase")
         name = objects.name_of(app)
-        facts = PHASES[phase]
-        if before == facts.status_phase:
-            if old.get("updateRevision") not in (None, revision) and old:
-                self.recorder.record(app, NORMAL, ROLLOUT_STARTED,
-                                     f"Rolling out revision {revision}")
-            return
-        if phase is Phase.PAUSED:
-            self.recorder.record(app, NORMAL, PAUSED, f"PinApp {name} paused")
-        elif phase is Phase.STOPPED:
-            self.recorder.record(app, NORMAL, STOPPED, f"PinApp {name} stopped")
-        elif phase is Phase.FAILED:
-            self.recorder.record(app, WARNING, PROGRESS_DEADLINE_EXCEEDED,
-                                 f"PinApp {name} has not progressed for "
-                                 f"{app['spec'].get('progressDeadlineSeconds', 600)}s")
-        else:
-            if before == "Paused":
+        after = PHASES[phase].status_phase
+        if before != after:
+            if phase is Phase.PAUSED:
+                self.recorder.record(app, NORMAL, PAUSED, f"PinApp {name} paused")
+            elif phase is Phase.STOPPED:
+                self.recorder.record(app, NORMAL, STOPPED, f"PinApp {name} stopped")
+            elif phase is Phase.FAILED:
+                self.recorder.record(app, WARNING, PROGRESS_DEADLINE_EXCEEDED,
+                                     f"PinApp {name} has not progressed for "
+                                     f"{app['spec'].get('progressDeadlineSeconds', 600)}s")
+            if before == "Paused" and phase is not Phase.STOPPED:
                 self.recorder.record(app, NORMAL, RESUMED, f"PinApp {name} resumed")
-            if before == "Stopped":
+            if before == "Stopped" and phase is not Phase.PAUSED:
                 self.recorder.record(app, NORMAL, STARTED, f"PinApp {name} started")
             if phase is Phase.COMPLETE and before in ("Progressing", "Failed"):
                 self.recorder.record(app, NORMAL, ROLLOUT_COMPLETED,
                                      f"Revision {revision} rolled out")
-            elif phase in (Phase.PROGRESSING, Phase.RECREATING) and old and \
-                    old.get("updateRevision") not in (None, revision):
-                self.recorder.record(app, NORMAL, ROLLOUT_STARTED,
-                                     f"Rolling out revision {revision}")
+        # A rollout starts when replicas of another revision must be replaced: a new
+        # template, or the first pass after a pause or a stop that left some.
+        rolling = phase in (Phase.PROGRESSING, Phase.RECREATING) and old_replicas > 0
+        if rolling and old and (old.get("updateRevision") != revision or
+                                before not in ("Progressing", "Failed")):
+            self.recorder.record(app, NORMAL, ROLLOUT_STARTED,
+                                 f"Rolling out revision {revision}")
 
     # -- acting -----------------------------------------------------------------------------------
 
@@ -329,7 +329,6 @@ class PinAppReconciler:
         if todo.delete:
             for victim in todo.delete:
                 pinpod = by_name[victim]
-                self.expect.release(objects.uid_of(pinpod))
                 try:
                     await self.client.delete(
                         PINPODS, victim, namespace=objects.namespace_of(pinpod),
@@ -337,6 +336,8 @@ class PinAppReconciler:
                         preconditions=Preconditions(uid=objects.uid_of(pinpod)))
                 except NotFound:
                     pass
+                # Until the cache shows it being deleted, it is not a live replica.
+                self.expect.release(objects.uid_of(pinpod))
             self.recorder.record(app, NORMAL, SCALED_DOWN,
                                  f"Scaled down: deleted PinPods {', '.join(todo.delete)}")
         if todo.in_place:
