@@ -21,6 +21,7 @@ from pincompute.kube.objects import condition_true, get_condition
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS, NODES, PODS
 from pincompute.member import apphistory
+from pincompute.member.disruption import may_evict, required_available
 from pincompute.member.pinapps import add_pinapp_controller
 from pincompute.member.pinpods import add_pinpod_controller
 from pincompute.member.provisioner import mark_for_removal
@@ -147,6 +148,13 @@ def test_history_keeps_the_limit_and_finds_rollbacks() -> None:
     history = apphistory.record(history, revision="b", template={"n": 1}, live={"b", "d"},
                                 limit=0, now="t")
     assert [(e["revision"], e["number"]) for e in history] == [("d", 4), ("b", 5)]
+
+
+def test_the_budget_in_counts() -> None:
+    assert required_available({"minAvailable": 2}, 5) == 2
+    assert required_available({"minAvailable": "50%"}, 5) == 3  # rounds up, as a PDB's
+    assert required_available({"maxUnavailable": 1}, 5) == 4
+    assert required_available({"maxUnavailable": "50%"}, 5) == 3  # 2 may go: rounds down
 
 
 # --- a member cluster ---------------------------------------------------------------------------
@@ -446,11 +454,9 @@ async def test_a_drain_honours_the_disruption_budget(sim: Member) -> None:
     await c.create(PINAPPS, app(replicas=2, disruptionBudget={"minAvailable": 2}),
                    namespace="default")
     await settled(c, 2)
-    # Everything on one node, then drain it: with minAvailable 2, a pod may go only once a
-    # third one... there is none (replicas 2), so only as replacements come up elsewhere.
+    # Drain the node of one of them: with minAvailable 2 of 2 nothing may go.
     pods = (await c.list(PODS, namespace="default")).items
     node = pods[0]["spec"]["nodeName"]
-    # Budget: 1 pod may go at a time when minAvailable is 1; with 2 nothing may go.
     available: list[int] = []
     stop = asyncio.Event()
 
@@ -463,6 +469,8 @@ async def test_a_drain_honours_the_disruption_budget(sim: Member) -> None:
             await asyncio.sleep(0.02)
 
     task = asyncio.create_task(observe())
+    decision = await may_evict(c, pods[0])
+    assert (decision.allowed, decision.reason) == (False, "BudgetExceeded"), decision
     await mark_for_removal(c, node)
     await asyncio.sleep(2.0)
     on_node = [p for p in (await c.list(PODS, namespace="default")).items

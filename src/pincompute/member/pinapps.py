@@ -370,7 +370,6 @@ class PinAppReconciler:
             made: list[str] = []
             for _ in range(todo.create):
                 pinpod_name = generate_name(f"{name}-")
-                self.expect.created(uid, pinpod_name)
                 try:
                     await self.client.create(PINPODS, pinpod_for(
                         app, template, name=pinpod_name, revision=revision, shape=shape),
@@ -378,10 +377,11 @@ class PinAppReconciler:
                 except AlreadyExists:
                     continue  # a random name taken: the next pass makes another
                 except Exception as exc:
-                    self.expect.forget(uid)
                     self.recorder.record(app, WARNING, FAILED_CREATE,
                                          f"Error creating a PinPod: {exc}")
                     raise
+                # Until the cache shows it, the next pass waits (it would create more).
+                self.expect.created(uid, pinpod_name)
                 made.append(pinpod_name)
             if made:
                 self.recorder.record(app, NORMAL, SCALED_UP,
