@@ -547,9 +547,10 @@ async def processes(node_dir: Path) -> AsyncIterator[Member]:
 @pytest.mark.slow
 async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
     """The client stands in for a Service: before each request it picks, round robin, one
-    of the app's pods that is Ready and not being deleted (there is no load balancer yet;
-    the endpoints a Service would route to are exactly these).  maxUnavailable 0 and
-    maxSurge 1 with readiness probes: not one request may fail while v1 becomes v2."""
+    of the app's pods (the app's ``status.selector``) that is Ready and not being deleted
+    (there is no load balancer yet; the endpoints a Service would route to are these).
+    maxUnavailable 0 and maxSurge 1 with readiness probes: not one request may fail while v1
+    becomes v2."""
     import httpx
 
     c = processes.client
@@ -559,11 +560,14 @@ async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
     failures: list[str] = []
     stop = asyncio.Event()
 
+    selector = (await get(c))["status"]["selector"]
+
     async def poll() -> None:
         turn = 0
         async with httpx.AsyncClient(timeout=2.0) as http:
             while not stop.is_set():
-                pods = [p for p in (await c.list(PODS, namespace="default")).items
+                pods = [p for p in (await c.list(PODS, namespace="default",
+                                                 label_selector=selector)).items
                         if condition_true(p, "Ready") and not p["metadata"].get(
                             "deletionTimestamp") and p["status"].get("podIP")]
                 if not pods:

@@ -34,6 +34,7 @@ from pincompute.kube.resource import PODS
 from pincompute.model.app import PinAppSpec
 from pincompute.model.registry import PINAPPS, PINPODS
 from pincompute.model.views import spec_view
+from pincompute.model.wellknown import APP_UID_LABEL
 
 from .operator import owner_selector, resolve_count, shard_of
 
@@ -89,10 +90,10 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
                         "costs the app nothing")
     namespace = objects.namespace_of(app)
     pinpods = await client.list(PINPODS, namespace=namespace,
-                                label_selector=",".join(
-                                    f"{k}={v}" for k, v in owner_selector(app).items()))
+                                label_selector=_selector(owner_selector(app)))
     owners = {objects.uid_of(p) for p in pinpods.items if not objects.is_deleting(p)}
-    pods = await client.list(PODS, namespace=namespace)
+    pods = await client.list(PODS, namespace=namespace,
+                             label_selector=f"{APP_UID_LABEL}={objects.uid_of(app)}")
     available = sum(
         1 for p in pods.items
         if (ref := objects.controller_of(p)) is not None and ref.get("uid") in owners
@@ -106,6 +107,10 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
     return Decision(False, "BudgetExceeded",
                     f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
                     f"{available - 1} available pods; its disruption budget needs {need}")
+
+
+def _selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
 async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] | None:

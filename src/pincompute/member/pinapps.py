@@ -53,7 +53,7 @@ from pincompute.model.app import PinAppSpec
 from pincompute.model.registry import PINAPPS, PINPODS
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
-    OWNER_UID_LABEL,
+    APP_UID_LABEL,
     REVISION_LABEL,
     ROLLBACK_TO_ANNOTATION,
     TEMPLATE_SHAPE_ANNOTATION,
@@ -128,7 +128,8 @@ def pinpod_for(app: Mapping[str, Any], template: Mapping[str, Any], *, name: str
     spec["tier"] = app["spec"].get("tier") or "ondemand"
     if app["spec"].get("placement"):
         spec["placement"] = objects.deepcopy(app["spec"]["placement"])
-    labels = {**(md.get("labels") or {}), **workload_labels(app, revision=revision)}
+    labels = {**(md.get("labels") or {}), **workload_labels(app, revision=revision),
+              APP_UID_LABEL: objects.uid_of(app)}
     annotations = {**(md.get("annotations") or {}), TEMPLATE_SHAPE_ANNOTATION: shape}
     return {"apiVersion": PINPODS.api_version, "kind": PINPODS.kind,
             "metadata": {"name": name, "namespace": objects.namespace_of(app),
@@ -421,17 +422,19 @@ class PinAppReconciler:
             availableReplicas=available,
             updatedReplicas=sum(1 for r in replicas if r.revision == update_revision),
             unavailableReplicas=max(0, want - available),
-            selector=f"{OWNER_UID_LABEL}={objects.uid_of(obj)}",
+            selector=f"{APP_UID_LABEL}={objects.uid_of(obj)}",
             currentRevision=current, updateRevision=update_revision,
             revisions=list(history), lastProgressTime=progress_time,
             phase=PHASES[phase].status_phase)
         rolling = spec.strategy.rolling_update
+        # Recreate promises no availability during an update, but the app is available
+        # only with every replica (as a Deployment's maxUnavailable is 0 for Recreate).
         need = want - (bounds(want, max_surge=rolling.max_surge,
                               max_unavailable=rolling.max_unavailable).unavailable
-                       if rolling else want)
+                       if rolling else 0)
         generation = objects.meta(obj).get("generation")
         facts = PHASES[phase]
-        objects.set_condition(obj, "Available", available >= max(need, 0) and want > 0,
+        objects.set_condition(obj, "Available", available >= need and want > 0,
                               reason="MinimumReplicasAvailable" if available >= need
                               else "MinimumReplicasUnavailable",
                               message=f"{available} of {want} replicas available",
