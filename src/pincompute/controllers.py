@@ -53,6 +53,7 @@ from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.discovery import add_discovery_controller
 from pincompute.member.nodepools import add_nodepool_controller
+from pincompute.member.pinapps import add_pinapp_controller
 from pincompute.member.pincronjobs import add_pincronjob_controller
 from pincompute.member.pindaemons import add_pindaemon_controller
 from pincompute.member.pinjobs import add_pinjob_controller
@@ -216,6 +217,11 @@ def _pinpods(ctx: MemberContext) -> object:
                                  name=ctx.name, **ctx.options)
 
 
+def _pinapps(ctx: MemberContext) -> object:
+    return add_pinapp_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
+                                 name=ctx.name, identity=identity(), **ctx.options)
+
+
 def _pinsidecars(ctx: MemberContext) -> object:
     return add_pinsidecar_controller(ctx.manager, client=ctx.client, backend=ctx.backend,
                                      name=ctx.name, identity=identity(), **ctx.options)
@@ -271,6 +277,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     member("pinpods", _pinpods,
            description="PinPods become one pod each: updated in place or recreated, "
                        "stopped and started, failed over with their persistent volumes."),
+    member("pinapps", _pinapps,
+           description="PinApps become N PinPods: rolling updates (maxSurge/maxUnavailable, "
+                       "readiness, progress deadline), Recreate, in place for images, pause, "
+                       "stop/start, restart, rollback; the disruption budget."),
     member("pinsidecars", _pinsidecars,
            description="PinSidecars: platform sidecars injected into matching pods at "
                        "creation (every operator's create_pod), upgraded in place."),

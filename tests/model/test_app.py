@@ -92,6 +92,7 @@ def test_example_pinapp_validates() -> None:
     assert spec["replicas"] == 3
     containers = spec["template"]["spec"]["containers"]
     assert [c["type"] for c in containers] == ["main", "sidecar"]
-    assert containers[0]["command"] == ["python3", "-m", "http.server", "8080"]
+    assert containers[0]["command"][:2] == ["sh", "-c"]
+    assert "http.server 8080 --bind \"$PINCOMPUTE_POD_IP\"" in containers[0]["command"][2]
     assert "readinessProbe" in containers[0]
     assert spec["placement"]["spread"][0]["topology"] == "zone"

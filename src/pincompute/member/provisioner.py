@@ -78,6 +78,7 @@ from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .disruption import may_evict
 from .nodepools import BY_POOL, by_pool, is_leaving, node_ready, target_size
 
 BY_NODE = "spec.nodeName"
@@ -438,9 +439,17 @@ class NodeProvisioner:
         step = DRAIN_STEPS[drain_phase(pods=len(pods), undeleted=len(undeleted),
                                        overdue=left <= 0, agent=name in self.host.agents)]
         if step is DrainStep.EVICT:
+            refused = 0
             for pod in undeleted:
+                # An app's disruption budget may refuse: ask again soon (its evicted replica
+                # comes back elsewhere); past drain_timeout, FORCE does not ask.
+                decision = await may_evict(self.client, pod)
+                if not decision.allowed:
+                    refused += 1
+                    _log.info("node %s: not evicting yet: %s", name, decision.message)
+                    continue
                 await self._delete_pod(pod, grace=None)
-            return max(left, 0.05)
+            return min(max(left, 0.05), 1.0) if refused else max(left, 0.05)
         if step is DrainStep.WAIT:
             return max(left, 0.05)  # pod deletions bring us back sooner
         if step is DrainStep.FORCE:

@@ -155,6 +155,19 @@ class ZoneRolloutStatus(StatusModel):
     """``Progressing``, ``Soaking``, ``Paused``, ``Complete`` or ``Failed``."""
 
 
+class AppRevision(StatusModel):
+    """One revision of the app's template, kept for rollback (``revisionHistoryLimit``)."""
+
+    revision: str
+    """The template's hash (the ``pincompute.io/revision`` label of its PinPods)."""
+    number: int | None = None
+    """The revision's sequence number (1 for the first template, like a Deployment's)."""
+    time: str | None = None
+    """When it was first rolled out (RFC 3339)."""
+    template: PodTemplate | None = None
+    """The template, written back into the spec by a rollback."""
+
+
 class PinAppStatus(WorkloadStatusBase, FederatedStatusMixin):
     """Replica counts as a Deployment reports them, in total over all clusters."""
 
@@ -178,6 +191,10 @@ class PinAppStatus(WorkloadStatusBase, FederatedStatusMixin):
     """The zone-by-zone rollout in progress."""
     phase: str | None = None
     """``Pending``, ``Running``, ``Progressing``, ``Paused``, ``Stopped`` or ``Failed``."""
+    revisions: list[AppRevision] | None = None
+    """The revisions kept for rollback, oldest first (the update revision last)."""
+    last_progress_time: str | None = None
+    """When the rollout last made progress (the progress deadline counts from it)."""
 
 
 def _is_zero(value: int | str) -> bool:
@@ -185,6 +202,6 @@ def _is_zero(value: int | str) -> bool:
 
 
 __all__ = [
-    "AppStrategy", "DisruptionBudget", "PinAppSpec", "PinAppStatus", "RollingUpdate",
+    "AppRevision", "AppStrategy", "DisruptionBudget", "PinAppSpec", "PinAppStatus", "RollingUpdate",
     "ZoneRollout", "ZoneRolloutStatus",
 ]

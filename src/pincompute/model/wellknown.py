@@ -102,6 +102,21 @@ RESTART_TOKEN_ENV: Final = "PINCOMPUTE_RESTART_TOKEN"
 """The environment variable carrying a PinPod container's restart token (``spec.restarts``):
 a new token changes that container's spec alone, so the node agent restarts it alone."""
 
+# --- apps ---------------------------------------------------------------------------------------
+
+APP_UID_LABEL: Final = "pincompute.io/app-uid"
+"""On a PinApp's PinPods, and through them on their pods: the app's uid (a pod's own
+``owner-uid`` is its PinPod's). ``status.selector`` of the app selects its pods by it."""
+TEMPLATE_SHAPE_ANNOTATION: Final = "pincompute.io/template-shape"
+"""On a PinApp's PinPods: a hash of the app's template with every container image blanked.
+A new template of the same shape differs only in images: its PinPods are updated in place."""
+RESTARTED_AT_ANNOTATION: Final = "pincompute.io/restarted-at"
+"""In a PinApp's ``spec.template.metadata.annotations``: a restart token (the time of the
+request). A new value is a new revision: a rolling restart (``kubectl rollout restart``)."""
+ROLLBACK_TO_ANNOTATION: Final = "pincompute.io/rollback-to"
+"""On a PinApp: the revision (hash or number; empty: the previous one) to roll back to. The
+operator writes that revision's template into the spec and removes the annotation."""
+
 # --- platform infrastructure: daemons and injected sidecars -------------------------------------
 
 DAEMON_POD_LABEL: Final = "pincompute.io/daemon-pod"
@@ -182,7 +197,7 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "APP_KIND_LABEL", "APP_LABEL", "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL",
+    "APP_KIND_LABEL", "APP_LABEL", "APP_UID_LABEL", "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL",
     "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
     "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
     "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
@@ -194,8 +209,9 @@ __all__ = [
     "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
     "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION",
     "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED",
-    "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL", "RUNTIME_API_ANNOTATION",
-    "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
-    "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
+    "RESTARTED_AT_ANNOTATION", "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL",
+    "ROLLBACK_TO_ANNOTATION", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME", "SIDECARS_ANNOTATION",
+    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TEMPLATE_SHAPE_ANNOTATION",
+    "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
     "WORKLOAD_NAME_LABEL", "WORKLOAD_ROLEBINDING", "NodeRuntimeKind", "Tier",
 ]
