@@ -139,6 +139,9 @@ CLUSTER_NAME_LABEL: Final = "pincompute.io/cluster"
 """Implied on every MemberCluster for cluster selectors: the cluster's name."""
 DATA_PATH_ANNOTATION: Final = "pincompute.io/data-path"
 """On an embedded MemberCluster: the directory holding its store."""
+CLUSTER_DRAINING_TAINT: Final = "pincompute.io/draining"
+"""On a MemberCluster (effect NoSchedule): it is being removed from the region, so no new
+placement lands there while its workloads leave."""
 
 # --- nodes and node pools -----------------------------------------------------------------------
 
@@ -166,8 +169,9 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION",
-    "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION",
+    "ATTEMPT_LABEL", "CLUSTER_DRAINING_TAINT", "CLUSTER_NAME_LABEL",
+    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION",
+    "CRON_TRIGGER_ANNOTATION",
     "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
     "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
     "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
