@@ -338,8 +338,8 @@ class Region:
                 child.informer(member.client, PODS): regionmembers.is_workload_pod})
             try:
                 await self._while_running(workloads.wait_synced(), timeout=timeout)
-                waiting = f"; waiting for {len(workloads)} workloads to leave " \
-                          f"({', '.join(workloads.names())}, ...)" if drain and workloads else ""
+                waiting = f"; waiting for {workloads.describe()} to leave" \
+                    if drain and workloads else ""
                 await regionmembers.mark_draining(
                     self.host.client, name,
                     message=f"being removed from the region: no new placements{waiting}")
@@ -349,10 +349,9 @@ class Region:
                         await self._while_running(workloads.wait_empty(), timeout=timeout)
                     except TimeoutError:
                         raise DrainTimeout(
-                            f"member cluster {name}: {len(workloads)} workloads still there "
-                            f"after {timeout:g}s ({', '.join(workloads.names())}, ...); it "
-                            "stays draining — remove it with drain=False to take its nodes "
-                            "away regardless") from None
+                            f"member cluster {name}: {workloads.describe()} still there "
+                            f"after {timeout:g}s; it stays draining — remove it with "
+                            "drain=False to take its nodes away regardless") from None
             finally:
                 workloads.close()
             await self._remove_nodes(member, timeout=timeout)
@@ -393,7 +392,7 @@ class Region:
             await self._while_running(left.wait_empty(), timeout=timeout)
         except TimeoutError:
             raise DrainTimeout(f"member cluster {member.name}: its nodes were not drained "
-                               f"within {timeout:g}s ({', '.join(left.names())}); it stays "
+                               f"within {timeout:g}s ({left.describe()} left); it stays "
                                "draining") from None
         finally:
             left.close()

@@ -234,6 +234,12 @@ class Leftovers:
         """Up to ``limit`` of what is left, as ``plural/namespace/name``, sorted."""
         return heapq.nsmallest(limit, self._left)
 
+    def describe(self, *, limit: int = 5) -> str:
+        """``"2 objects (pods/demo/a, pods/demo/b)"``: how many, and the first few."""
+        n = len(self._left)
+        more = ", ..." if n > limit else ""
+        return f"{n} object{'' if n == 1 else 's'} ({', '.join(self.names(limit=limit))}{more})"
+
     def __len__(self) -> int:
         return len(self._left)
 
