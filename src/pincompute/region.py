@@ -255,8 +255,10 @@ class Region:
             async with asyncio.timeout(timeout):
                 await asyncio.wait((task, self._task), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            task.cancel()
-        if task.done() and not task.cancelled():
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled():
             return task.result()
         if self._task.done():
             self._task.result()
