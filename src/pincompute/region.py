@@ -332,52 +332,61 @@ class Region:
             member = self.member(name)
             if not self.running:
                 raise RuntimeError("the region must run to drain a member cluster")
-            child = member.manager
-            assert child is not None
-            workloads = regionmembers.Leftovers({
-                **{child.informer(member.client, r): regionmembers.counts_all
-                   for r in regionmembers.MEMBER_WORKLOADS},
-                child.informer(member.client, PODS): regionmembers.is_workload_pod})
-            try:
-                await self._while_running(workloads.wait_synced(), timeout=timeout)
-                waiting = f"; waiting for {workloads.describe()} to leave" \
-                    if drain and workloads else ""
-                await regionmembers.mark_draining(
-                    self.host.client, name,
-                    message=f"being removed from the region: no new placements{waiting}")
-                _log.info("member cluster %s: draining%s", name, waiting)
-                if drain:
-                    try:
-                        await self._while_running(workloads.wait_empty(), timeout=timeout)
-                    except TimeoutError:
-                        raise DrainTimeout(
-                            f"member cluster {name}: {workloads.describe()} still there "
-                            f"after {timeout:g}s; it stays draining — remove it with "
-                            "drain=False to take its nodes away regardless") from None
-            finally:
-                workloads.close()
+            assert member.manager is not None
+            await self._drain(member, wait=drain, timeout=timeout)
             await self._remove_nodes(member, timeout=timeout)
-            await self.manager.remove_child(child)
+            await self.manager.remove_child(member.manager)
             await self.provisioners.pop(name).close()
             if self.nodes.runtime == "process" and not self.nodes.options.get("pod_pool"):
                 await asyncio.to_thread(BlockRegistry().release, self.data_dir, name)
-            with contextlib.suppress(NotFound):
-                await self.host.client.delete(registry.MEMBERCLUSTERS, name)
-            # The cluster set stops the member's informers before its store closes.
-            await self._while_running(self._clusterset_until(
-                lambda: name not in self.clusterset and self.clusterset.state(name) is None),
-                timeout=timeout)
-            self._embedded.pop(name, None)
-            if self.health is not None:
-                self.health.discard(name)
-            self.members.remove(member)
-            await member.store.close()
+            await self._deregister(member, timeout=timeout)
             if delete_data:
                 await asyncio.to_thread(shutil.rmtree, member.path, ignore_errors=True)
                 await asyncio.to_thread(shutil.rmtree, self.nodes.base_dir / name,
                                         ignore_errors=True)
             _log.info("member cluster %s removed (data %s)", name,
                       "deleted" if delete_data else f"kept in {member.path}")
+
+    async def _drain(self, member: Cluster, *, wait: bool, timeout: float) -> None:
+        """Taint the member ``Draining``; with ``wait``, until its workloads have left."""
+        child = member.manager
+        assert child is not None
+        workloads = regionmembers.Leftovers({
+            **{child.informer(member.client, r): regionmembers.counts_all
+               for r in regionmembers.MEMBER_WORKLOADS},
+            child.informer(member.client, PODS): regionmembers.is_workload_pod})
+        try:
+            await self._while_running(workloads.wait_synced(), timeout=timeout)
+            waiting = f"; waiting for {workloads.describe()} to leave" \
+                if wait and workloads else ""
+            await regionmembers.mark_draining(
+                self.host.client, member.name,
+                message=f"being removed from the region: no new placements{waiting}")
+            _log.info("member cluster %s: draining%s", member.name, waiting)
+            if wait:
+                await self._while_running(workloads.wait_empty(), timeout=timeout)
+        except TimeoutError:
+            raise DrainTimeout(
+                f"member cluster {member.name}: {workloads.describe()} still there after "
+                f"{timeout:g}s; it stays draining — remove it with drain=False to take its "
+                "nodes away regardless") from None
+        finally:
+            workloads.close()
+
+    async def _deregister(self, member: Cluster, *, timeout: float) -> None:
+        """Delete the MemberCluster; once the cluster set has let go, close the store."""
+        name = member.name
+        with contextlib.suppress(NotFound):
+            await self.host.client.delete(registry.MEMBERCLUSTERS, name)
+        # The cluster set stops the member's informers before its store closes.
+        await self._while_running(self._clusterset_until(
+            lambda: name not in self.clusterset and self.clusterset.state(name) is None),
+            timeout=timeout)
+        self._embedded.pop(name, None)
+        if self.health is not None:
+            self.health.discard(name)
+        self.members.remove(member)
+        await member.store.close()
 
     async def _remove_nodes(self, member: Cluster, *, timeout: float) -> None:
         """Delete every node pool; wait until the provisioner has drained and removed them
