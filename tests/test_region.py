@@ -338,3 +338,36 @@ async def test_a_process_cluster_added_and_removed_gives_back_its_address_block(
         assert _tasks_of(added) == []
     finally:
         await region.close()
+
+
+async def test_a_cluster_left_draining_is_still_draining_after_a_restart(
+        region_dir: Path) -> None:
+    region = await Region.open(region_dir, zones=1, nodes_per_cluster=1, runtime="sim",
+                               lease_duration=3)
+    # Added before the start: it starts with the region.
+    added = await region.add_cluster("zone-b")
+    await region.start()
+    try:
+        assert await _ready_nodes(added.client) == ["zone-b-1-general-0"]
+        await added.client.create(NAMESPACES, {"metadata": {"name": "work"}})
+        await added.client.create(PODS, {"metadata": {"name": "stays"}, "spec": {
+            "schedulerName": "pincompute", "containers": [{"name": "main", "image": "app"}]}},
+            namespace="work")
+        with pytest.raises(DrainTimeout):
+            await region.remove_cluster("zone-b-1", timeout=0.3)
+    finally:
+        await region.close()
+
+    region = await Region.open(region_dir, runtime="sim", lease_duration=3)
+    await region.start()
+    try:
+        assert [m.name for m in region.members] == ["zone-a-1", "zone-b-1"]
+        mc = await region.host.client.get(MEMBERCLUSTERS, "zone-b-1")
+        assert {"key": CLUSTER_DRAINING_TAINT, "effect": "NoSchedule"} in mc["spec"]["taints"]
+        # Forced: the pod goes with the node.
+        await region.remove_cluster("zone-b-1", drain=False, timeout=30)
+        assert [m.name for m in region.members] == ["zone-a-1"]
+        assert [mc["metadata"]["name"] for mc in
+                (await region.host.client.list(MEMBERCLUSTERS)).items] == ["zone-a-1"]
+    finally:
+        await region.close()
