@@ -146,13 +146,17 @@ async def test_the_region_builds_its_manager_from_the_table(tmp_path: Path) -> N
         manager = region.manager
         assert manager.elector is not None
         assert manager.elector.identity == identity(data_dir=region.data_dir)
-        expected = {e.name for e in CONTROLLERS if e.side == "host"}
+        assert {c.name for c in manager.controllers} == {
+            e.name for e in CONTROLLERS if e.side == "host"}
+        # Each member cluster's controllers run on a child manager of its own.
+        assert manager.children == [m.manager for m in region.members]
         for m in region.members:
-            expected |= {f"{e.name}-{m.name}" for e in CONTROLLERS
-                         if e.side in ("member", "node") and e.name != "scheduler"}
-        assert {c.name for c in manager.controllers} == expected
-        schedulers = [r for r in manager._runnables if r.name.startswith("scheduler")]
-        assert len(schedulers) == len(region.members)
+            assert m.manager is not None
+            assert {c.name for c in m.manager.controllers} == {
+                f"{e.name}-{m.name}" for e in CONTROLLERS
+                if e.side in ("member", "node") and e.name != "scheduler"}
+            schedulers = [r for r in m.manager._runnables if r.name.startswith("scheduler")]
+            assert len(schedulers) == 1
     finally:
         await region.close()
 

@@ -1,21 +1,44 @@
 """An embedded region: what ``pincompute up`` runs in one process.
 
-A region is one host cluster and one member cluster per zone (DESIGN §1), each
-an :class:`~pincompute.kube.backends.embedded.EmbeddedStore` persisted in its own
-directory under the data directory, so a member can be reasoned about — and
-later moved to a real cluster — on its own.  The region also runs one
-controller manager over them, built from the controller table
-(:mod:`pincompute.controllers`: host-side controllers once, member- and
-node-side ones per member cluster), leader-elected on a Lease in the host
-cluster so a second ``pincompute up`` on the same data could never act
-alongside the first.
+A region is one host cluster and its member clusters, one or more per zone
+(DESIGN §1), each an :class:`~pincompute.kube.backends.embedded.EmbeddedStore`
+persisted in its own directory under the data directory, so a member can be
+reasoned about — and later moved to a real cluster — on its own.
+
+Which member clusters it has is recorded in the host, as MemberCluster objects
+(:mod:`pincompute.regionmembers`): opening a region opens every embedded member
+the host records; the shape asked for (``zones`` and ``clusters_per_zone``) only
+seeds the first start.  A region grows and shrinks while it runs —
+:meth:`Region.add_cluster`, :meth:`Region.remove_cluster` — and a restart resumes
+with the clusters it had.
+
+Controllers come from the controller table (:mod:`pincompute.controllers`).  The
+region runs one manager, leader-elected on a Lease in the host cluster so a
+second ``pincompute up`` on the same data could never act alongside the first,
+with the host-side controllers; each member cluster's member- and node-side
+controllers run on a *child* manager of its own
+(:meth:`~pincompute.runtime.manager.Manager.add_child`), under the region's
+lease.  The child is the unit a member comes and goes by: its informers,
+controllers and node agents start together when the cluster is added and stop
+together when it is removed, while the rest of the region carries on — no
+controller or informer has to be taken out of a shared manager one by one.
 
 Each member cluster is a whole cluster: a ``general`` NodePool (created with
-``nodes_per_zone`` nodes, then as the user leaves it) whose nodes the node
+``nodes_per_cluster`` nodes, then as the user leaves it) whose nodes the node
 provisioner runs as node agents of this process (``process`` runtime: real
 processes; ``sim``: simulated, for scale), the pod scheduler binding its pods,
 and the node lifecycle controller watching the nodes' leases.  A Pod written into a member
 cluster is placed on a node and runs.
+
+Adding a member opens its store, installs the kinds, starts its child manager
+and node pool, and only then registers its MemberCluster, so the federation's
+live cluster set (:mod:`pincompute.federation.clusterset`) connects it at the
+first attempt and projects get their namespaces there.  Removing one drains it:
+the MemberCluster is tainted ``NoSchedule`` with the condition ``Draining``, the
+region waits until its workloads have left (or is told not to wait), deletes its
+node pools (the provisioner drains and removes the nodes), stops its child
+manager, deregisters it, lets the cluster set let go, and closes the store —
+keeping its data directory unless asked to delete it.
 
 Opening a region that already has data resumes it: stores reopen at their last
 acknowledged write and controllers converge from there.
@@ -36,14 +59,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import string
-from collections.abc import Mapping
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from pincompute import regionmembers
 from pincompute.controllers import (
     CONTROLLER_MANAGER_LEASE,
     NodeOptions,
@@ -52,24 +76,30 @@ from pincompute.controllers import (
     new_manager,
 )
 from pincompute.controllers import identity as controller_identity
+from pincompute.federation.clusterset import ClusterSet
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import AlreadyExists, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES, Resource
-from pincompute.kube.wellknown import ZONE_LABEL
+from pincompute.kube.resource import NAMESPACES, NODES, PODS, Resource
 from pincompute.member.provisioner import NodeProvisioner
 from pincompute.model import registry
-from pincompute.model.wellknown import DATA_PATH_ANNOTATION, SYSTEM_NAMESPACE, NodeRuntimeKind
+from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agent import NOT_ROOT
 from pincompute.node.blockregistry import BlockRegistry
 from pincompute.node.network import PROCESS_POOL
 from pincompute.regionhealth import RegionHealth
+from pincompute.regionmembers import MemberRecord
+from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 
 REGION_NAME = "local"
 NODES_ROOT = Path("/var/lib/pincompute/nodes")
 """Where nodes of process-runtime regions run as root live (never under a data directory)."""
 DEFAULT_PROJECT = "demo"
+DEFAULT_NODES_PER_CLUSTER = 2
+
+T = TypeVar("T")
+_log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -80,6 +110,26 @@ class Cluster:
     path: Path
     store: EmbeddedStore
     client: KubeClient
+    manager: Manager | None = None
+    """A member cluster's controllers' manager (a child of the region's); ``None`` for
+    the host, whose controllers run on the region's manager itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """How the region's member clusters get their nodes."""
+
+    runtime: NodeRuntimeKind
+    per_cluster: int
+    """Nodes of a new member cluster's ``general`` pool."""
+    base_dir: Path
+    """Node directories go under ``<base_dir>/<cluster>/<node>``."""
+    options: Mapping[str, Any]
+    """Extra NodeConfig fields for every node."""
+
+
+class DrainTimeout(TimeoutError):
+    """A member cluster did not drain in time; it stays registered and draining."""
 
 
 @dataclass(slots=True)
@@ -89,92 +139,100 @@ class Region:
     members: list[Cluster]
     manager: Manager
     lock: DataDirLock
+    nodes: NodeSettings
+    clusterset: ClusterSet
+    """The federation's live member set (host side; follows the MemberClusters)."""
     provisioners: dict[str, NodeProvisioner] = field(default_factory=dict)
     """Per member cluster: its node agents (``provisioners[name].agents(pool)``)."""
     health: RegionHealth | None = None
     """``/healthz``, ``/readyz`` and the StoreReadOnly conditions (see :mod:`.regionhealth`)."""
     shared_uid: str | None = None
     """Why pods run as the region's own uid (``None``: each pod has its own)."""
+    _embedded: dict[str, KubeClient] = field(default_factory=dict)
+    """The cluster set's resolver of embedded connections: member name → client."""
+    _membership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One add or remove at a time (names are chosen from what exists)."""
     _task: asyncio.Task[None] | None = field(default=None)
 
     @property
     def clusters(self) -> list[Cluster]:
         return [self.host, *self.members]
 
+    def member(self, name: str) -> Cluster:
+        """The member cluster ``name`` (``LookupError`` if the region has none such)."""
+        for member in self.members:
+            if member.name == name:
+                return member
+        raise LookupError(f"the region has no member cluster {name!r}")
+
     @classmethod
-    async def open(cls, data_dir: Path, *, zones: int = 3, identity: str | None = None,
-                   lease_duration: float = 15.0, runtime: NodeRuntimeKind = "process",
-                   nodes_per_zone: int = 2, node_options: Mapping[str, Any] | None = None,
+    async def open(cls, data_dir: Path, *, zones: int = 3, clusters_per_zone: int = 1,
+                   identity: str | None = None, lease_duration: float = 15.0,
+                   runtime: NodeRuntimeKind = "process", nodes_per_cluster: int | None = None,
+                   nodes_per_zone: int | None = None,
+                   node_options: Mapping[str, Any] | None = None,
                    health_port: int | None = 0, single_user: bool = False,
                    euid: int | None = None) -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
 
-        ``health_port``: where ``/healthz`` and ``/readyz`` are served on 127.0.0.1
-        (0: any free port; None: not served).  ``single_user``: allow several
-        projects even when pods share the region's uid (all of them belong to one
-        user).  ``euid``: the user the nodes run as (default: this process's; tests
-        pass another).
+        ``zones`` and ``clusters_per_zone``: the member clusters of a first start
+        (``zone-a-1``, ``zone-a-2``, ..., ``zone-b-1``, ...); a region that has
+        member clusters resumes with those, whatever these say.
+        ``nodes_per_cluster``: the initial size of a new member cluster's
+        ``general`` node pool (default 2; ``nodes_per_zone`` is its older name,
+        same meaning: nodes per member cluster).  ``health_port``: where
+        ``/healthz`` and ``/readyz`` are served on 127.0.0.1 (0: any free port;
+        None: not served).  ``single_user``: allow several projects even when pods
+        share the region's uid (all of them belong to one user).  ``euid``: the
+        user the nodes run as (default: this process's; tests pass another).
         """
-        if not 1 <= zones <= 26:
-            raise ValueError("zones must be between 1 and 26")
-        if nodes_per_zone < 0:
-            raise ValueError("nodes_per_zone must be >= 0")
+        seed = regionmembers.initial(zones=zones, clusters_per_zone=clusters_per_zone)
+        per_cluster = _nodes_per_cluster(nodes_per_cluster, nodes_per_zone)
         data_dir = data_dir.expanduser().resolve()
         lock = DataDirLock.acquire(data_dir)
-        # One process at a time owns a data directory (the lock), so the
-        # controller manager's identity can be stable (see controllers.identity).
-        identity_ = identity or controller_identity(data_dir=data_dir)
-        host = await _open_cluster("host", "host", "", data_dir / "host", registry.HOST_RESOURCES)
-        shared_uid = pods_share_uid(runtime=runtime, node_options=node_options or {},
-                                    euid=os.geteuid() if euid is None else euid)
-        if shared_uid is not None and not single_user:
-            guard_single_project(host.store, reason=shared_uid)
-        members = []
-        for letter in string.ascii_lowercase[:zones]:
-            zone = f"zone-{letter}"
-            name = f"{zone}-1"
-            members.append(await _open_cluster(name, "member", zone,
-                                               data_dir / "members" / name,
-                                               registry.MEMBER_RESOURCES))
-        for cluster in (host, *members):
-            await _ensure(cluster.client, NAMESPACES, {"metadata": {"name": SYSTEM_NAMESPACE}})
-        for member in members:
-            await _ensure(host.client, registry.MEMBERCLUSTERS, {
-                "metadata": {"name": member.name,
-                             "labels": {ZONE_LABEL: member.zone},
-                             "annotations": {DATA_PATH_ANNOTATION: str(member.path)}},
-                "spec": {"zone": member.zone, "region": REGION_NAME,
-                         "connection": {"type": "Embedded"}},
-            })
-        manager = new_manager("controller-manager", client=host.client,
-                              lease=CONTROLLER_MANAGER_LEASE, identity=identity_,
-                              lease_duration=lease_duration, shutdown_timeout=10.0)
-        embedded = {m.name: m.client for m in members}
-        add_host_controllers(manager, host=host.client, embedded=embedded.get,
-                             backend="embedded")
-        provisioners: dict[str, NodeProvisioner] = {}
-        node_base = node_base_dir(data_dir, runtime=runtime)
-        for member in members:
-            # The data directory's free space is guarded by every node's disk reserve.
-            config = {"guarded_dirs": (data_dir,), **(node_options or {})}
-            if runtime == "process" and not config.get("pod_pool"):
-                # Loopback addresses are the machine's: each member cluster's pods get a
-                # block no other cluster of any region on this machine has.
-                config["pod_pool"] = await asyncio.to_thread(
-                    BlockRegistry().claim, data_dir, member.name, pool=PROCESS_POOL)
-            nodes = NodeOptions(runtime=runtime, base_dir=node_base / member.name,
-                                initial_size=nodes_per_zone, config=config)
-            made = add_member_controllers(manager, client=member.client, cluster=member.name,
-                                          zone=member.zone, backend="embedded",
-                                          shared_manager=True, nodes=nodes)
-            await _ensure_pool(member.client, runtime=runtime, size=nodes.initial_size)
-            provisioner = made[f"node-provisioner-{member.name}"]
-            assert isinstance(provisioner, NodeProvisioner)
-            provisioners[member.name] = provisioner
-        health = RegionHealth(host_client=host.client, clusters=[host, *members],
-                              port=health_port) if health_port is not None else None
-        return cls(data_dir=data_dir, host=host, members=members, manager=manager, lock=lock,
-                   provisioners=provisioners, health=health, shared_uid=shared_uid)
+        host: Cluster | None = None
+        region: Region | None = None
+        try:
+            # One process at a time owns a data directory (the lock), so the
+            # controller manager's identity can be stable (see controllers.identity).
+            identity_ = identity or controller_identity(data_dir=data_dir)
+            host = await _open_cluster(regionmembers.HOST, "host", "", data_dir / "host",
+                                       registry.HOST_RESOURCES)
+            shared_uid = pods_share_uid(runtime=runtime, node_options=node_options or {},
+                                        euid=os.geteuid() if euid is None else euid)
+            if shared_uid is not None and not single_user:
+                guard_single_project(host.store, reason=shared_uid)
+            await _ensure(host.client, NAMESPACES, {"metadata": {"name": SYSTEM_NAMESPACE}})
+            first_start = not await regionmembers.any_registered(host.client)
+            records = seed if first_start else await regionmembers.registered(host.client)
+            manager = new_manager("controller-manager", client=host.client,
+                                  lease=CONTROLLER_MANAGER_LEASE, identity=identity_,
+                                  lease_duration=lease_duration, shutdown_timeout=10.0)
+            embedded: dict[str, KubeClient] = {}
+            made = add_host_controllers(manager, host=host.client, embedded=embedded.get,
+                                        backend="embedded")
+            clusterset = made["clusterset"]
+            assert isinstance(clusterset, ClusterSet)
+            health = RegionHealth(host_client=host.client, clusters=[host],
+                                  port=health_port) if health_port is not None else None
+            nodes = NodeSettings(runtime=runtime, per_cluster=per_cluster,
+                                 base_dir=node_base_dir(data_dir, runtime=runtime),
+                                 options=dict(node_options or {}))
+            region = cls(data_dir=data_dir, host=host, members=[], manager=manager, lock=lock,
+                         nodes=nodes, clusterset=clusterset, health=health,
+                         shared_uid=shared_uid, _embedded=embedded)
+            for record in records:
+                await region._open_member(record, nodes=per_cluster)
+                if first_start:
+                    await region._register(record)
+            return region
+        except BaseException:
+            for cluster in reversed(region.clusters if region is not None else
+                                    [host] if host is not None else []):
+                with contextlib.suppress(Exception):
+                    await cluster.store.close()
+            lock.release()
+            raise
 
     async def start(self, *, timeout: float = 120.0) -> None:
         """Start the controller manager; returns once it runs and every member's node
@@ -182,23 +240,233 @@ class Region:
         if self.health is not None:
             await self.health.start()
         self._task = asyncio.create_task(self.manager.run(), name="controller-manager")
-        started = asyncio.ensure_future(self._provisioned(timeout))
-        await asyncio.wait((started, self._task), return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
+        await self._while_running(self._provisioned(), timeout=timeout)
+
+    async def _provisioned(self) -> None:
+        await self.manager.wait_started()
+        for provisioner in list(self.provisioners.values()):
+            await provisioner.wait_provisioned()
+
+    async def _while_running(self, waiting: Awaitable[T], *, timeout: float) -> T:
+        """Await ``waiting`` within ``timeout`` — or raise what stopped the manager."""
+        assert self._task is not None
+        task = asyncio.ensure_future(waiting)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.wait((task, self._task), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled():
+            return task.result()
         if self._task.done():
             self._task.result()
-        started.result()
+            raise RuntimeError("the region's controller manager stopped")
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _provisioned(self, timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            await self.manager.wait_started()
-            for provisioner in self.provisioners.values():
-                await provisioner.wait_provisioned()
+    @property
+    def running(self) -> bool:
+        """Whether the region's manager runs (started, not stopped)."""
+        return self._task is not None and not self._task.done()
 
     async def wait(self) -> None:
         """Wait until the manager stops (by :meth:`close` or by losing its lease)."""
         if self._task is not None:
             await asyncio.shield(self._task)
+
+    # -- growing and shrinking ------------------------------------------------------------------
+
+    async def add_cluster(self, zone: str, *, name: str | None = None,
+                          nodes: int | None = None, timeout: float = 120.0) -> Cluster:
+        """Add a member cluster to ``zone`` (a new zone too), before or while the region runs.
+
+        ``name`` defaults to the lowest free ``<zone>-<n>``; naming a removed
+        cluster whose data was kept reopens that data.  ``nodes``: its ``general``
+        pool's initial size (default: the region's nodes per cluster).  While the
+        region runs, returns once the cluster's controllers run, its nodes are
+        Ready and the federation's cluster set has connected it.
+        """
+        if nodes is not None and nodes < 0:
+            raise ValueError("nodes must be >= 0")
+        async with self._membership:
+            if self._task is not None and self._task.done():
+                raise RuntimeError("the region has stopped")
+            taken = {c.name for c in self.members} | {
+                mc["metadata"]["name"]
+                for mc in (await self.host.client.list(registry.MEMBERCLUSTERS)).items}
+            if name is None:
+                regionmembers.check_name(f"{zone}-1", zone=zone)
+                name = regionmembers.next_name(zone, taken=taken, data_dir=self.data_dir)
+            regionmembers.check_name(name, zone=zone)
+            if name in taken:
+                raise ValueError(f"member cluster {name!r} already exists")
+            record = MemberRecord(name, zone)
+            member = await self._open_member(
+                record, nodes=self.nodes.per_cluster if nodes is None else nodes)
+            await self._register(record)
+            _log.info("member cluster %s added to zone %s", name, zone)
+        if self._task is not None:
+            await self._while_running(self._member_ready(member), timeout=timeout)
+        return member
+
+    async def _member_ready(self, member: Cluster) -> None:
+        assert member.manager is not None
+        await member.manager.wait_started()
+        await self.provisioners[member.name].wait_provisioned()
+        await self._clusterset_until(lambda: member.name in self.clusterset)
+
+    async def remove_cluster(self, name: str, *, drain: bool = True, timeout: float = 300.0,
+                             delete_data: bool = False) -> None:
+        """Drain a member cluster and take it out of the region, while the region runs.
+
+        It is tainted ``NoSchedule`` (condition ``Draining``) at once.  With
+        ``drain`` the removal waits up to ``timeout`` seconds for its workloads to
+        leave, raising :class:`DrainTimeout` — the cluster stays, draining — if they
+        have not; ``drain=False`` does not wait (their pods go with the nodes).
+        Then its node pools are deleted and their nodes drained and removed, its
+        controllers stopped, its MemberCluster deregistered and its store closed.
+        Its data directory is kept unless ``delete_data``.
+        """
+        async with self._membership:
+            member = self.member(name)
+            if not self.running:
+                raise RuntimeError("the region must run to drain a member cluster")
+            assert member.manager is not None
+            await self._drain(member, wait=drain, timeout=timeout)
+            await self._remove_nodes(member, timeout=timeout)
+            await self.manager.remove_child(member.manager)
+            await self.provisioners.pop(name).close()
+            if self.nodes.runtime == "process" and not self.nodes.options.get("pod_pool"):
+                await asyncio.to_thread(BlockRegistry().release, self.data_dir, name)
+            await self._deregister(member, timeout=timeout)
+            if delete_data:
+                await asyncio.to_thread(shutil.rmtree, member.path, ignore_errors=True)
+                await asyncio.to_thread(shutil.rmtree, self.nodes.base_dir / name,
+                                        ignore_errors=True)
+            _log.info("member cluster %s removed (data %s)", name,
+                      "deleted" if delete_data else f"kept in {member.path}")
+
+    async def _drain(self, member: Cluster, *, wait: bool, timeout: float) -> None:
+        """Taint the member ``Draining``; with ``wait``, until its workloads have left."""
+        child = member.manager
+        assert child is not None
+        workloads = regionmembers.Leftovers({
+            **{child.informer(member.client, r): regionmembers.counts_all
+               for r in regionmembers.MEMBER_WORKLOADS},
+            child.informer(member.client, PODS): regionmembers.is_workload_pod})
+        try:
+            await self._while_running(workloads.wait_synced(), timeout=timeout)
+            waiting = f"; waiting for {workloads.describe()} to leave" \
+                if wait and workloads else ""
+            await regionmembers.mark_draining(
+                self.host.client, member.name,
+                message=f"being removed from the region: no new placements{waiting}")
+            _log.info("member cluster %s: draining%s", member.name, waiting)
+            if wait:
+                await self._while_running(workloads.wait_empty(), timeout=timeout)
+        except TimeoutError:
+            raise DrainTimeout(
+                f"member cluster {member.name}: {workloads.describe()} still there after "
+                f"{timeout:g}s; it stays draining — remove it with drain=False to take its "
+                "nodes away regardless") from None
+        finally:
+            workloads.close()
+
+    async def _deregister(self, member: Cluster, *, timeout: float) -> None:
+        """Delete the MemberCluster; once the cluster set has let go, close the store."""
+        name = member.name
+        with contextlib.suppress(NotFound):
+            await self.host.client.delete(registry.MEMBERCLUSTERS, name)
+        # The cluster set stops the member's informers before its store closes.
+        await self._while_running(self._clusterset_until(
+            lambda: name not in self.clusterset and self.clusterset.state(name) is None),
+            timeout=timeout)
+        self._embedded.pop(name, None)
+        if self.health is not None:
+            self.health.discard(name)
+        self.members.remove(member)
+        await member.store.close()
+
+    async def _remove_nodes(self, member: Cluster, *, timeout: float) -> None:
+        """Delete every node pool; wait until the provisioner has drained and removed them
+        and their nodes."""
+        child = member.manager
+        assert child is not None
+        left = regionmembers.Leftovers({
+            child.informer(member.client, registry.NODEPOOLS): regionmembers.counts_all,
+            child.informer(member.client, NODES): regionmembers.counts_all})
+        try:
+            for pool in (await member.client.list(registry.NODEPOOLS)).items:
+                with contextlib.suppress(NotFound):
+                    await member.client.delete(registry.NODEPOOLS, pool["metadata"]["name"])
+            await self._while_running(left.wait_empty(), timeout=timeout)
+        except TimeoutError:
+            raise DrainTimeout(f"member cluster {member.name}: its nodes were not drained "
+                               f"within {timeout:g}s ({left.describe()} left); it stays "
+                               "draining") from None
+        finally:
+            left.close()
+
+    async def _clusterset_until(self, done: Callable[[], bool]) -> None:
+        """Until ``done()`` holds, looked at whenever the cluster set changes."""
+        changed = asyncio.Event()
+        sub = self.clusterset.subscribe(on_added=lambda _h: changed.set(),
+                                        on_removed=lambda _h: changed.set(),
+                                        on_state=lambda _n: changed.set())
+        try:
+            while not done():
+                changed.clear()
+                await changed.wait()
+        finally:
+            sub.remove()
+
+    async def _open_member(self, record: MemberRecord, *, nodes: int) -> Cluster:
+        """Open a member's store and build its child manager (started with the region's)."""
+        path = regionmembers.store_path(self.data_dir, record.name)
+        member = await _open_cluster(record.name, "member", record.zone, path,
+                                     registry.MEMBER_RESOURCES)
+        try:
+            await _ensure(member.client, NAMESPACES, {"metadata": {"name": SYSTEM_NAMESPACE}})
+            # The data directory's free space is guarded by every node's disk reserve.
+            config = {"guarded_dirs": (self.data_dir,), **self.nodes.options}
+            if self.nodes.runtime == "process" and not config.get("pod_pool"):
+                # Loopback addresses are the machine's: each member cluster's pods get a
+                # block no other cluster of any region on this machine has.
+                config["pod_pool"] = await asyncio.to_thread(
+                    BlockRegistry().claim, self.data_dir, record.name, pool=PROCESS_POOL)
+            child = Manager(name=f"{self.manager.name}-{record.name}",
+                            metrics=self.manager.metrics,
+                            shutdown_timeout=self.manager.shutdown_timeout)
+            options = NodeOptions(runtime=self.nodes.runtime,
+                                  base_dir=self.nodes.base_dir / record.name,
+                                  initial_size=nodes, config=config)
+            # shared_manager: the clusters' controllers share one metrics registry.
+            made = add_member_controllers(child, client=member.client, cluster=record.name,
+                                          zone=record.zone, backend="embedded",
+                                          shared_manager=True, nodes=options)
+            await _ensure_pool(member.client, runtime=self.nodes.runtime, size=nodes)
+            provisioner = made[f"node-provisioner-{record.name}"]
+            assert isinstance(provisioner, NodeProvisioner)
+            self.manager.add_child(child)
+        except BaseException:
+            await member.store.close()
+            raise
+        member.manager = child
+        self._embedded[record.name] = member.client
+        self.members.append(member)
+        self.members.sort(key=lambda c: regionmembers.sort_key(c.name))
+        self.provisioners[record.name] = provisioner
+        if self.health is not None:
+            self.health.add(member)
+        return member
+
+    async def _register(self, record: MemberRecord) -> None:
+        await _ensure(self.host.client, registry.MEMBERCLUSTERS, regionmembers.membercluster(
+            record, region=REGION_NAME,
+            path=regionmembers.store_path(self.data_dir, record.name)))
+
+    # -- projects and objects -------------------------------------------------------------------
 
     async def ensure_project(self, name: str = DEFAULT_PROJECT, *,
                              timeout: float = 30.0) -> None:
@@ -345,6 +613,16 @@ def node_base_dir(data_dir: Path, *, runtime: str) -> Path:
         return data_dir.with_name(f"{data_dir.name}-nodes")
     digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
     return NODES_ROOT / digest
+
+
+def _nodes_per_cluster(nodes_per_cluster: int | None, nodes_per_zone: int | None) -> int:
+    if nodes_per_cluster is not None and nodes_per_zone is not None:
+        raise ValueError("give nodes_per_cluster or its older name nodes_per_zone, not both")
+    n = next((v for v in (nodes_per_cluster, nodes_per_zone) if v is not None),
+             DEFAULT_NODES_PER_CLUSTER)
+    if n < 0:
+        raise ValueError("nodes_per_cluster must be >= 0")
+    return n
 
 
 async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:

@@ -78,6 +78,15 @@ class RegionHealth:
         for cluster in self.clusters:
             cluster.store.on_read_only(lambda _reason: self._wake.set())
 
+    def add(self, cluster: _Cluster) -> None:
+        """Watch one more cluster's store (a member added while the region runs)."""
+        cluster.store.on_read_only(lambda _reason: self._wake.set())
+        self.clusters = [*self.clusters, cluster]  # a new list: a pass may be iterating
+
+    def discard(self, name: str) -> None:
+        """Stop watching a cluster (a member removed from the region)."""
+        self.clusters = [c for c in self.clusters if c.name != name]
+
     @property
     def url(self) -> str:
         return f"http://{self.address}:{self.port}"

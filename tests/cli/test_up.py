@@ -133,3 +133,16 @@ def test_up_with_a_corrupt_store_answers_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and f"{db} is corrupt" in lines[0]
     assert "backup" in lines[0] and "Traceback" not in done.stderr
+
+def test_up_with_several_clusters_per_zone(region_dir: Path) -> None:
+    proc = _start(region_dir, "--runtime", "sim", "--clusters-per-zone", "2",
+                  "--nodes-per-zone", "1")
+    try:
+        info = _ready(proc)
+        members = [c for c in info["clusters"] if c["role"] == "member"]
+        assert [(c["name"], c["zone"]) for c in members] == [
+            (f"zone-{z}-{n}", f"zone-{z}") for z in "abc" for n in (1, 2)]
+        # --nodes-per-zone is per member cluster
+        assert all(c["nodes"] == [f"{c['name']}-general-0"] for c in members)
+    finally:
+        assert _interrupt(proc) == 0

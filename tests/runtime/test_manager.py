@@ -224,6 +224,119 @@ async def test_runnables_and_failures(client: KubeClient) -> None:
         await mgr.run()
 
 
+async def test_a_runnable_added_while_running_starts_at_once(client: KubeClient) -> None:
+    mgr = Manager(shutdown_timeout=1.0)
+    ran = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def late() -> None:
+        ran.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append("late")
+            raise
+
+    async with mgr:
+        mgr.add_runnable(late, name="late")
+        await asyncio.wait_for(ran.wait(), 2.0)
+    assert cancelled == ["late"]
+    with pytest.raises(RuntimeError, match="stopped"):
+        mgr.add_runnable(late)
+
+
+def _child(client: KubeClient, name: str, seen: Notifier, *,
+           hold: asyncio.Event | None = None, shutdown_timeout: float = 1.0) -> Manager:
+    """A child manager with one controller over its own ConfigMap informer."""
+    child = Manager(name=name, shutdown_timeout=shutdown_timeout)
+    cms = child.informer(client, CONFIGMAPS)
+
+    async def reconcile(req: Request) -> None:
+        seen.append(req.key)
+        if hold is not None:
+            await hold.wait()
+
+    child.controller(f"cms-{name}", reconcile).for_(cms)
+    return child
+
+
+async def test_child_managers_come_and_go_while_the_parent_runs(client: KubeClient) -> None:
+    await client.create(CONFIGMAPS, configmap("work"))
+    parent = Manager(name="parent", shutdown_timeout=1.0)
+    seen = {n: Notifier() for n in ("early", "late", "other")}
+    early = _child(client, "early", seen["early"])
+    parent.add_child(early)
+    async with parent:
+        await seen["early"].wait_for(lambda items: items == ["default/work"])
+        # Added while the parent runs: starts at once, with warm informers of its own.
+        late = _child(client, "late", seen["late"])
+        parent.add_child(late)
+        await asyncio.wait_for(late.wait_started(), 2.0)
+        await seen["late"].wait_for(lambda items: items == ["default/work"])
+        other = _child(client, "other", seen["other"])
+        parent.add_child(other)
+        assert parent.children == [early, late, other]
+        with pytest.raises(ValueError, match="already exists"):
+            parent.add_child(_child(client, "late", Notifier()))
+
+        # Removed: stopped whole (controllers, informers); the others carry on.
+        await parent.remove_child(late)
+        assert parent.children == [early, other]
+        assert late.controllers[0].queue.shutting_down
+        assert not any(i.running for i in late.informers.informers)
+        with pytest.raises(LookupError):
+            await parent.remove_child(late)
+        await client.create(CONFIGMAPS, configmap("more"))
+        await seen["early"].wait_for(lambda items: "default/more" in items)
+        await seen["other"].wait_for(lambda items: "default/more" in items)
+        assert "default/more" not in seen["late"].items
+    # The parent's shutdown stops the children it still has.
+    for child in (early, other):
+        assert child.controllers[0].queue.shutting_down
+        assert not any(i.running for i in child.informers.informers)
+
+
+async def test_a_child_is_gated_on_the_parents_lease_and_stops_at_once_without_it(
+        client: KubeClient) -> None:
+    await client.create(CONFIGMAPS, configmap("work"))
+    parent = Manager(name="solo", leader_election=election("solo"),
+                     leader_election_client=client, shutdown_timeout=5.0)
+    seen = Notifier()
+    hold = asyncio.Event()   # never set: the child's reconcile is in flight when the lease goes
+    parent.add_child(_child(client, "member", seen, hold=hold, shutdown_timeout=5.0))
+    with pytest.raises(ValueError, match="elector"):
+        parent.add_child(Manager(name="x", leader_election=election("x"),
+                                 leader_election_client=client))
+    run = asyncio.ensure_future(parent.run())
+    await seen.wait_for(lambda items: bool(items))
+    assert parent.is_leader
+    lease = await client.get(LEASES, "mgr", namespace="default")
+    lease["spec"]["holderIdentity"] = "usurper"
+    lease["spec"]["leaseDurationSeconds"] = 30
+    await client.update(LEASES, lease)
+    loop = asyncio.get_running_loop()
+    lost_at = loop.time()
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(run, 3.0)
+    # No grace for the child either (a successor may already lead): not its 5 s.
+    assert loop.time() - lost_at < 2.0
+
+
+async def test_a_failing_child_fails_the_parent(client: KubeClient) -> None:
+    parent = Manager(name="parent", shutdown_timeout=1.0)
+    child = Manager(name="child", shutdown_timeout=1.0)
+
+    async def broken() -> None:
+        raise RuntimeError("child bug")
+
+    child.add_runnable(broken)
+    run = asyncio.ensure_future(parent.run())
+    await parent.wait_started()
+    parent.add_child(child)
+    with pytest.raises(RuntimeError, match="child bug"):
+        await asyncio.wait_for(run, 5.0)
+
+
 def test_building_rules(client: KubeClient) -> None:
     mgr = Manager()
 

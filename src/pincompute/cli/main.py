@@ -49,12 +49,17 @@ def version() -> None:
 def up(
     data_dir: Annotated[Path, typer.Option(help="where the region keeps its data")] =
         DEFAULT_DATA_DIR,
-    zones: Annotated[int, typer.Option(min=1, max=26, help="member clusters, one per zone")] = 3,
+    zones: Annotated[int, typer.Option(
+        min=1, max=26, help="zones (failure domains) of a new region")] = 3,
+    clusters_per_zone: Annotated[int, typer.Option(
+        min=1, help="member clusters in each zone of a new region (a region that has "
+        "member clusters resumes with those)")] = 1,
     runtime: Annotated[str, typer.Option(
         help="node runtime: process (real processes) or sim (simulated, for scale)")] =
         "process",
     nodes_per_zone: Annotated[int, typer.Option(
-        min=0, help="initial size of each member cluster's general node pool")] = 2,
+        min=0, help="nodes per member cluster, not per zone: the initial size of each new "
+        "member cluster's general node pool")] = 2,
     example: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="a YAML file of objects to apply once started")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
@@ -69,14 +74,16 @@ def up(
     if runtime not in ("process", "sim"):
         raise fail(f"--runtime must be process or sim, not {runtime!r}", code=2)
     try:
-        asyncio.run(_up(data_dir, zones=zones, example=example, output=output, runtime=runtime,
-                        nodes_per_zone=nodes_per_zone, single_user=single_user))
+        asyncio.run(_up(data_dir, zones=zones, clusters_per_zone=clusters_per_zone,
+                        example=example, output=output, runtime=runtime,
+                        nodes_per_cluster=nodes_per_zone, single_user=single_user))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         raise typer.Exit(130) from None
 
 
-async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, runtime: str,
-              nodes_per_zone: int, single_user: bool = False) -> None:
+async def _up(data_dir: Path, *, zones: int, clusters_per_zone: int, example: Path | None,
+              output: str, runtime: str, nodes_per_cluster: int,
+              single_user: bool = False) -> None:
     from pincompute.controllers import CONTROLLER_MANAGER_LEASE
     from pincompute.kube.backends.embedded import StoreUnavailable
     from pincompute.model.wellknown import SYSTEM_NAMESPACE
@@ -85,7 +92,9 @@ async def _up(data_dir: Path, *, zones: int, example: Path | None, output: str, 
     with console.status("starting the region…"):
         try:
             region = await Region.open(data_dir, zones=zones, runtime=runtime,  # type: ignore[arg-type]
-                                       nodes_per_zone=nodes_per_zone, single_user=single_user)
+                                       clusters_per_zone=clusters_per_zone,
+                                       nodes_per_cluster=nodes_per_cluster,
+                                       single_user=single_user)
         except (DataDirInUse, StoreUnavailable) as e:
             # One line naming the file and what to do (a corrupt or locked store).
             raise fail(f"{e}") from None

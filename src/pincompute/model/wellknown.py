@@ -170,6 +170,9 @@ CLUSTER_NAME_LABEL: Final = "pincompute.io/cluster"
 """Implied on every MemberCluster for cluster selectors: the cluster's name."""
 DATA_PATH_ANNOTATION: Final = "pincompute.io/data-path"
 """On an embedded MemberCluster: the directory holding its store."""
+CLUSTER_DRAINING_TAINT: Final = "pincompute.io/draining"
+"""On a MemberCluster (effect NoSchedule): it is being removed from the region, so no new
+placement lands there while its workloads leave."""
 
 # --- nodes and node pools -----------------------------------------------------------------------
 
@@ -197,8 +200,8 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
 
 __all__ = [
-    "APP_KIND_LABEL", "APP_LABEL", "APP_UID_LABEL", "ATTEMPT_LABEL", "CLUSTER_NAME_LABEL",
-    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
+    "APP_KIND_LABEL", "APP_LABEL", "APP_UID_LABEL", "ATTEMPT_LABEL", "CLUSTER_DRAINING_TAINT",
+    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
     "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
     "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
     "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT",

@@ -30,6 +30,23 @@ reconciles stopped, so a successor never overlaps with them); informers stop.
 A runnable that raises, or controllers that cannot start, also shut the manager
 down, and :meth:`run` raises that error.
 
+**Child managers** are how a manager grows and shrinks while it runs.  A group
+of controllers that comes and goes together — everything of one member cluster,
+say — is built on its own :class:`Manager` (its own informers; metrics may be
+shared) and run by its parent with :meth:`Manager.add_child`, before or after the
+parent started: it starts with its group (at once if that group already runs,
+gated on the parent's leadership by default) and
+:meth:`Manager.remove_child` stops it — its controllers drain with their grace
+period, its runnables are cancelled, its informers stop — while the parent and
+its other children carry on.  Controllers themselves are only added before a
+start: their informers' first list gates the start, which a running manager is
+past, and a child is the unit that starts (and is stopped) as a whole.  Runnables
+added while running start at once when their group runs.  At the parent's
+shutdown the children stop together with its own controllers, with the same
+grace period (none after losing the lease: a successor may already lead), a
+failing child fails the parent like any runnable, and the lease is released
+only after every child has stopped.
+
 Losing the lease is fatal for the manager, as in controller-runtime: it shuts
 down at once (no grace period: a successor may already lead) and :meth:`run`
 raises :class:`LeadershipLost`.  A supervisor (systemd, Kubernetes,
@@ -73,6 +90,7 @@ class _RunnableEntry:
     fn: Runnable
     needs_leader: bool
     task: asyncio.Task[None] | None = None
+    child: Manager | None = None
 
 
 class Manager:
@@ -102,6 +120,10 @@ class Manager:
                 on_started_leading=self._on_started_leading,
                 on_stopped_leading=self._on_stopped_leading, metrics=self.metrics)
         self._stop = asyncio.Event()
+        self._grace: float | None = None
+        """The grace period :meth:`stop` asked for (``None``: ``shutdown_timeout``)."""
+        self._groups_started: set[bool] = set()
+        """The groups (by ``needs_leader``) whose runnables have been started."""
         self._started = asyncio.Event()
         self._lost_leadership = False
         self._leader_started = False
@@ -141,15 +163,58 @@ class Manager:
 
     def add_runnable(self, fn: Runnable, *, name: str = "",
                      needs_leader: bool = True) -> None:
-        """Run ``fn()`` as a task while the manager runs (cancelled at shutdown)."""
-        if self._running:
-            raise RuntimeError("add runnables before the manager starts")
-        self._runnables.append(_RunnableEntry(name or getattr(fn, "__qualname__", "runnable"),
-                                              fn, needs_leader))
+        """Run ``fn()`` as a task while the manager runs (cancelled at shutdown).
+
+        Added while the manager runs, it starts at once if its group already has.
+        """
+        self._add_entry(_RunnableEntry(name or getattr(fn, "__qualname__", "runnable"),
+                                       fn, needs_leader))
+
+    def add_child(self, child: Manager, *, needs_leader: bool = True) -> None:
+        """Run the manager ``child`` while this one runs, before or after it started.
+
+        It starts with its group (gated on this manager's leadership unless
+        ``needs_leader`` is false) and stops at this manager's shutdown, with its
+        controllers, or earlier by :meth:`remove_child`.  ``child`` must not have
+        leader election of its own: it acts under this manager's.
+        """
+        if child is self or child._elector is not None:
+            raise ValueError("a child manager runs under its parent's leadership, "
+                             "without an elector of its own")
+        if child._running or child._stopped:
+            raise RuntimeError(f"manager {child.name} has already run")
+        if any(e.child is child or e.name == child.name for e in self._runnables):
+            raise ValueError(f"a runnable named {child.name!r} already exists")
+        self._add_entry(_RunnableEntry(child.name, child.run, needs_leader, child=child))
+
+    async def remove_child(self, child: Manager) -> None:
+        """Stop a child (graceful, as a shutdown) and wait until it has stopped.
+
+        Its failure, if it fails on the way, fails this manager as always.
+        """
+        entry = next((e for e in self._runnables if e.child is child), None)
+        if entry is None:
+            raise LookupError(f"manager {child.name} is not a child of {self.name}")
+        self._runnables.remove(entry)
+        child.stop()
+        if entry.task is not None:
+            await asyncio.gather(entry.task, return_exceptions=True)
+
+    def _add_entry(self, entry: _RunnableEntry) -> None:
+        if self._stopped:
+            raise RuntimeError(f"manager {self.name} has stopped")
+        self._runnables.append(entry)
+        if entry.needs_leader in self._groups_started:
+            self._start_runnable(entry)
 
     @property
     def controllers(self) -> list[Controller]:
         return [c for c, _ in self._controllers]
+
+    @property
+    def children(self) -> list[Manager]:
+        """The child managers (see :meth:`add_child`)."""
+        return [e.child for e in self._runnables if e.child is not None]
 
     # -- state --
 
@@ -166,8 +231,14 @@ class Manager:
         """Wait until informers synced and non-gated work started."""
         await self._started.wait()
 
-    def stop(self) -> None:
-        """Ask the manager to shut down (returns at once; :meth:`run` finishes the job)."""
+    def stop(self, *, grace_period: float | None = None) -> None:
+        """Ask the manager to shut down (returns at once; :meth:`run` finishes the job).
+
+        ``grace_period``: seconds the reconciles in flight get to finish (default
+        ``shutdown_timeout``).
+        """
+        if grace_period is not None and not self._stop.is_set():
+            self._grace = grace_period
         self._stop.set()
 
     # -- running --
@@ -234,13 +305,19 @@ class Manager:
         self._log.info("started %d controllers", len(self._controllers))
 
     async def _start_group(self, *, needs_leader: bool) -> None:
-        loop = asyncio.get_running_loop()
-        for entry in self._runnables:
-            if entry.needs_leader == needs_leader and entry.task is None:
-                entry.task = loop.create_task(self._run_runnable(entry),
-                                              name=f"manager {self.name} {entry.name}")
+        # Marked before the tasks are made, with no await between: a runnable added
+        # meanwhile is either in this loop or started by _add_entry, never neither.
+        self._groups_started.add(needs_leader)
+        for entry in tuple(self._runnables):
+            if entry.needs_leader == needs_leader:
+                self._start_runnable(entry)
         await asyncio.gather(*(c.start(sync_timeout=self.sync_timeout)
                                for c, gated in self._controllers if gated == needs_leader))
+
+    def _start_runnable(self, entry: _RunnableEntry) -> None:
+        if entry.task is None:
+            entry.task = asyncio.get_running_loop().create_task(
+                self._run_runnable(entry), name=f"manager {self.name} {entry.name}")
 
     async def _run_runnable(self, entry: _RunnableEntry) -> None:
         try:
@@ -301,13 +378,20 @@ class Manager:
             self._leader_start_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leader_start_task
-        # 1. Controllers: stop taking keys; one shared grace period for in-flight work.
-        #    After losing the lease there is no grace: a successor may already lead.
-        grace = 0.0 if self._lost_leadership else self.shutdown_timeout
+        # 1. Controllers, ours and the children's: stop taking keys; one shared grace
+        #    period for in-flight work.  After losing the lease there is no grace: a
+        #    successor may already lead.
+        grace = 0.0 if self._lost_leadership else (
+            self._grace if self._grace is not None else self.shutdown_timeout)
+        children = [e for e in self._runnables if e.child is not None]
+        for entry in children:
+            assert entry.child is not None
+            entry.child.stop(grace_period=grace)
         results = await asyncio.gather(
             *(c.shutdown(grace_period=grace) for c, _ in self._controllers),
+            *(e.task for e in children if e.task is not None),
             return_exceptions=True)
-        for (ctrl, _), res in zip(self._controllers, results, strict=True):
+        for (ctrl, _), res in zip(self._controllers, results, strict=False):
             if res is False:
                 self._log.warning("controller %s: reconciles were cancelled at shutdown",
                                   ctrl.name)
