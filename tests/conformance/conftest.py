@@ -23,8 +23,8 @@ import pytest
 from pincompute.kube import ApiError, KubeClient
 from pincompute.kube.resource import NAMESPACES
 from pincompute.kubeenv import KubeEnv
+from tests.kubeenv_fixture import prepare_binaries, session_env, terminal_summary
 
-from ..kubeenv_fixture import prepare_binaries, session_env, terminal_summary
 from .backends import KUBECONFIG_ENV, Harness, make_harness, selected_backends
 
 TEST_LABEL = "conformance.pincompute.io/suite"

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from pincompute.kubeenv import KubeEnv
-
-from ..kubeenv_fixture import binaries_or_skip, prepare_binaries, session_env, terminal_summary
+from tests.kubeenv_fixture import binaries_or_skip, prepare_binaries, session_env, terminal_summary
 
 NEEDS_BINARIES = frozenset({"kube_env", "kube_bin"})
 

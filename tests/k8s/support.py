@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..waiting import eventually  # noqa: F401 - re-exported for the tier's tests
+from tests.waiting import eventually  # noqa: F401 - re-exported for the tier's tests
 
 
 def pincompute(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

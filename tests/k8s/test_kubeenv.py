@@ -33,9 +33,8 @@ from pincompute.kubeenv import (
     find_binaries,
     sweep_stale,
 )
-
-from .. import kubeenv_fixture
-from ..waiting import eventually
+from tests import kubeenv_fixture
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 

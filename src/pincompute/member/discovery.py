@@ -50,7 +50,7 @@ from typing import Any
 import orjson
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NODES, PODS
 from pincompute.kube.wellknown import APP_PART_OF_LABEL, ZONE_LABEL
@@ -65,6 +65,7 @@ from pincompute.model.wellknown import (
 )
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
@@ -74,6 +75,8 @@ from .podtemplate import Backend
 Obj = dict[str, Any]
 BY_DISCOVERY_NAMESPACE = "discovery-namespace"
 DEFAULT_KINDS: tuple[str, ...] = ("pinapp",)
+
+_log = get_logger(__name__)
 
 
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
@@ -190,6 +193,12 @@ class DiscoveryReconciler:
             current = await self.client.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace=namespace)
         except NotFound:
             current = None
+        except Forbidden:
+            # On real clusters the controller may write only where PinCompute owns the
+            # namespace (projects, the system namespace): elsewhere there is no file to keep.
+            _log.info("discovery: not allowed in namespace %s; skipping it", namespace)
+            self._written[namespace] = content
+            return None
         if current is None:
             try:
                 await self.client.create(CONFIGMAPS, configmap(namespace, content),
