@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 :class:`Framework` instantiates the profile's plugins from a registry and sorts
 them by the extension points they implement.  It is also the *handle* plugins
-receive: the node table, the waiting pods, the clock, the binder, and the
-*effects* sink through which plugins ask for writes they cannot make inside a
-synchronous decision (nominate a node, evict a victim).
+receive (it implements :class:`~.handle.FrameworkHandle`): the node table, the
+waiting pods, the binder, and the *effects* sink through which plugins ask for
+writes they cannot make inside a synchronous decision (nominate a node, evict a
+victim).
 
 :meth:`Framework.schedule` is one scheduling cycle, synchronous from start to
 finish so that no other decision interleaves with it:
