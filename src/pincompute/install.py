@@ -38,11 +38,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from pincompute.kube.errors import ApiError, Forbidden, NotFound
+from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, ROLE_BINDINGS, Resource
 from pincompute.kube.wellknown import APP_NAME_LABEL, APP_PART_OF_LABEL
 from pincompute.model import registry
@@ -57,6 +58,9 @@ from pincompute.model.wellknown import (
     SYSTEM_NAMESPACE,
     WORKLOAD_ROLEBINDING,
 )
+
+if TYPE_CHECKING:  # the real-cluster client, for server-side apply (not imported at run time)
+    from pincompute.kube.backends.kubernetes import KubernetesClient
 
 Role = RegionRole
 SERVICE_ACCOUNT = CONTROLLER_SERVICE_ACCOUNT
@@ -327,7 +331,7 @@ class InstallError(Exception):
     """Installing failed; the message is one line saying what and how to fix it."""
 
 
-async def install(client: Any, role: Role, *, cluster: str | None = None,
+async def install(client: KubernetesClient, role: Role, *, cluster: str | None = None,
                   progress: Callable[[str], None] | None = None,
                   established_timeout: float = 60.0) -> list[str]:
     """Apply the role's manifests with server-side apply; wait until the CRDs serve."""
@@ -361,7 +365,7 @@ async def install(client: Any, role: Role, *, cluster: str | None = None,
     return done
 
 
-async def _established(client: Any, name: str) -> bool:
+async def _established(client: KubeClient, name: str) -> bool:
     try:
         crd = await client.get(CRDS, name)
     except NotFound:
@@ -370,7 +374,7 @@ async def _established(client: Any, name: str) -> bool:
                for c in (crd.get("status") or {}).get("conditions") or ())
 
 
-async def missing_crds(client: Any, role: Role) -> list[str]:
+async def missing_crds(client: KubeClient, role: Role) -> list[str]:
     """The role's CRDs absent from the cluster (a controller refuses to start without them)."""
     missing = []
     for resource in resources_for(role):

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from pincompute.kube import objects
 from pincompute.kube.errors import ApiError, NotFound
@@ -53,13 +53,15 @@ class _Store(Protocol):
     @property
     def read_only_reason(self) -> str | None: ...
 
-    def on_read_only(self, hook: Any) -> None: ...
+    def on_read_only(self, hook: Callable[[str], None]) -> None: ...
 
 
 class _Cluster(Protocol):
     name: str
     role: str
-    store: Any
+
+    @property
+    def store(self) -> _Store: ...
 
 
 class RegionHealth:

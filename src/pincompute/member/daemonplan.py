@@ -32,7 +32,7 @@ old pods that are not ready go first and free, as they are down already).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +175,8 @@ class NodePods:
     """Further live pods on the node: duplicates, to delete."""
 
 
-def node_pods(pods: Iterable[Obj], *, revision: str, revision_of: Any) -> NodePods:
+def node_pods(pods: Iterable[Obj], *, revision: str,
+              revision_of: Callable[[Obj], str | None]) -> NodePods:
     """Sort the daemon's pods on one node. ``revision_of(pod)`` reads a pod's revision.
 
     The pod that counts is a live one of the current revision if any, else the

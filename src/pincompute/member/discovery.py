@@ -44,7 +44,7 @@ reconcile reads only that namespace's app pods.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import orjson
@@ -111,7 +111,7 @@ def endpoint(pod: Mapping[str, Any], *, zone: str) -> Obj:
 
 
 def document(pods: Collection[Mapping[str, Any]], *, kinds: Collection[str],
-             zone_of: Any = lambda node: "") -> bytes:
+             zone_of: Callable[[str], str] = lambda node: "") -> bytes:
     """The file's content for a namespace's ``pods`` (``zone_of(node name) → zone``)."""
     apps: dict[str, list[Obj]] = {}
     for pod in sorted(pods, key=objects.name_of):

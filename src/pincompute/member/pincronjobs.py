@@ -52,7 +52,7 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .cronschedule import missed, next_after
+from .cronschedule import Missed, missed, next_after
 from .operator import (
     CREATED,
     DELETED,
@@ -165,7 +165,7 @@ class PinCronJobReconciler:
             wait = self.max_wait if wait is None else min(wait, self.max_wait)
         return Result(requeue_after=wait) if wait is not None else None
 
-    async def _run(self, cron: Obj, spec: PinCronJobSpec, status: Obj, due: Any, *,
+    async def _run(self, cron: Obj, spec: PinCronJobSpec, status: Obj, due: Missed, *,
                    active: list[Obj], now: float) -> list[Obj]:
         name = objects.name_of(cron)
         if due.count > 1:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from pincompute.kube.errors import Cause, Invalid, invalid
 
@@ -64,7 +65,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def cause_of(error: Any, root: str) -> Cause:
+def cause_of(error: ErrorDetails, root: str) -> Cause:
     """One pydantic error entry as a :class:`Cause` under ``root``."""
     etype: str = error["type"]
     loc = tuple(error["loc"])

@@ -53,7 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
@@ -86,6 +86,7 @@ from .framework.waiting import WaitingPod
 from .metrics import SchedulerMetrics
 from .nodetable import NodeTable
 from .plugins import in_tree
+from .plugins.preemption import Preemption
 from .podinfo import PodInfo, is_terminal
 from .queue import SchedulingQueue
 from .recorder import Recorder, condition_patch
@@ -148,7 +149,8 @@ class Scheduler:
                                  latest=lambda pod: self.pods_informer.get_by_key(pod.key))
         if metrics is not None:
             metrics.watch_queue(self._queue_counts)
-        self._preemption = self.framework.by_name.get("Preemption")
+        # The in-tree Preemption (registries refuse a second plugin of that name).
+        self._preemption = cast(Preemption | None, self.framework.by_name.get("Preemption"))
         self._in_flight: dict[str, QueuedPod] = {}
         self._binds: deque[Decision] = deque()
         self._idle_binders: deque[asyncio.Future[None]] = deque()

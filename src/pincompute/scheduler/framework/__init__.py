@@ -2,10 +2,12 @@
 
 See :mod:`.interface` for the extension points, :mod:`.registry` and
 :mod:`.profile` for configuration, :mod:`.pipeline` for one scheduling cycle,
-:mod:`.waiting` for Permit, :mod:`.diagnosis` for unschedulable messages.
+:mod:`.handle` for what plugins see of the framework, :mod:`.waiting` for Permit,
+:mod:`.diagnosis` for unschedulable messages.
 """
 
 from .diagnosis import Diagnosis
+from .handle import Effects, FrameworkHandle
 from .interface import (
     SKIP,
     SUCCESS,
@@ -19,7 +21,7 @@ from .interface import (
     unschedulable,
     wait,
 )
-from .pipeline import Decision, Effects, Framework, NoEffects
+from .pipeline import Decision, Framework, NoEffects
 from .profile import DEFAULT_PLUGINS, DEFAULT_WEIGHTS, Profile
 from .registry import Registry
 from .waiting import WaitingPod, WaitingPods
@@ -27,6 +29,7 @@ from .waiting import WaitingPod, WaitingPods
 __all__ = [
     "DEFAULT_PLUGINS", "DEFAULT_WEIGHTS", "SKIP", "SUCCESS",
     "ClassContext", "Code", "CycleState", "Decision", "Deps", "Diagnosis", "Effects",
-    "Framework", "NoEffects", "PostFilterResult", "Profile", "QueuedPod", "Registry", "Status",
+    "Framework", "FrameworkHandle", "NoEffects", "PostFilterResult", "Profile", "QueuedPod",
+    "Registry", "Status",
     "WaitingPod", "WaitingPods", "unschedulable", "wait",
 ]

@@ -269,3 +269,25 @@ class PreemptionPolicyPlugin(Protocol):
     def victim_key(self, victim: PodInfo) -> tuple[Any, ...]:
         """Smaller keys are evicted first (and reprieved last)."""
         ...
+
+
+class BindPlugin(Protocol):
+    """Writes the decision (any plugin with a ``bind`` method; SKIP passes to the next)."""
+
+    name: str
+
+    async def bind(self, state: CycleState, pod: PodInfo, node: str) -> Status: ...
+
+
+class PodObserver(Protocol):
+    """Told of every pod the scheduler sees (any plugin with ``on_pod_seen``: Gang)."""
+
+    def on_pod_seen(self, pod: PodInfo) -> None: ...
+
+    def on_pod_gone(self, pod: PodInfo) -> None: ...
+
+
+class ClusterEventListener(Protocol):
+    """Told of every cluster event (any plugin with ``on_cluster_event``: Gang)."""
+
+    def on_cluster_event(self, event: str) -> None: ...

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 :class:`Framework` instantiates the profile's plugins from a registry and sorts
 them by the extension points they implement.  It is also the *handle* plugins
-receive: the node table, the waiting pods, the clock, the binder, and the
-*effects* sink through which plugins ask for writes they cannot make inside a
-synchronous decision (nominate a node, evict a victim).
+receive (it implements :class:`~.handle.FrameworkHandle`): the node table, the
+waiting pods, the binder, and the *effects* sink through which plugins ask for
+writes they cannot make inside a synchronous decision (nominate a node, evict a
+victim).
 
 :meth:`Framework.schedule` is one scheduling cycle, synchronous from start to
 finish so that no other decision interleaves with it:
@@ -34,24 +35,30 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, cast
 
 import numpy as np
 
+from pincompute.scheduler.binder import Binder
 from pincompute.scheduler.equivalence import ActiveFilter, ActiveScore, ClassEntry, EquivalenceCache
 from pincompute.scheduler.nodetable import NodeTable
 from pincompute.scheduler.podinfo import PodInfo
 
 from .diagnosis import Diagnosis
+from .handle import Effects
 from .interface import (
     ALL_EVENTS,
     SUCCESS,
+    BindPlugin,
     ClassContext,
+    ClusterEventListener,
     Code,
     CycleState,
     EnqueueExtensions,
     FilterPlugin,
     PermitPlugin,
+    Plugin,
+    PodObserver,
     PostFilterPlugin,
     PreemptionPolicyPlugin,
     PreEnqueuePlugin,
@@ -67,14 +74,6 @@ from .registry import Registry
 from .waiting import CallLater, Cancellable, WaitingPod, WaitingPods
 
 MAX_FILTERS = 31  # bit 31 of the class cache's fail mask marks rows without a node
-
-
-class Effects(Protocol):
-    """Writes plugins request during a decision; the scheduler performs them asynchronously."""
-
-    def nominate(self, pod: PodInfo, node: str) -> None: ...
-
-    def evict(self, victim: PodInfo, preemptor: PodInfo, node: str) -> None: ...
 
 
 class NoEffects:
@@ -117,7 +116,7 @@ class Framework:
     """One profile's plugins and the extension points that run them."""
 
     def __init__(self, profile: Profile, registry: Registry, *, table: NodeTable,
-                 effects: Effects | None = None, binder: Any = None,
+                 effects: Effects | None = None, binder: Binder | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  call_later: CallLater = _loop_call_later, max_classes: int = 64) -> None:
         self.profile = profile
@@ -130,12 +129,13 @@ class Framework:
         # The scheduling queue's move-request counter (set by the scheduler); plugins
         # compare against it to tell whether the cluster changed since they rejected.
         self.move_cycle: Callable[[], int] = lambda: 0
-        self.plugins: list[Any] = [registry.create(name, profile.args.get(name, {}), self)
-                                   for name in profile.plugins]
+        # The framework is the plugins' handle (it implements FrameworkHandle).
+        self.plugins: list[Plugin] = [registry.create(name, profile.args.get(name, {}), self)
+                                      for name in profile.plugins]
         by_name = {p.name: p for p in self.plugins}
         if len(by_name) != len(self.plugins):
             raise ValueError("a profile names each plugin once")
-        self.by_name: Mapping[str, Any] = by_name
+        self.by_name: Mapping[str, Plugin] = by_name
         sorts = [p for p in self.plugins if isinstance(p, QueueSortPlugin)]
         if len(sorts) != 1:
             raise ValueError(f"a profile needs exactly one QueueSort plugin, got "
@@ -154,9 +154,12 @@ class Framework:
         self.permits = [p for p in self.plugins if isinstance(p, PermitPlugin)]
         self.policies: list[PreemptionPolicyPlugin] = [
             p for p in self.plugins if isinstance(p, PreemptionPolicyPlugin)]
-        self.binders = [p for p in self.plugins if hasattr(p, "bind")]
-        self._observers = [p for p in self.plugins if hasattr(p, "on_pod_seen")]
-        self._listeners = [p for p in self.plugins if hasattr(p, "on_cluster_event")]
+        # Bind and the informer hooks are found by method name (not runtime-checkable).
+        self.binders = cast(list[BindPlugin], [p for p in self.plugins if hasattr(p, "bind")])
+        self._observers = cast(list[PodObserver],
+                               [p for p in self.plugins if hasattr(p, "on_pod_seen")])
+        self._listeners = cast(list[ClusterEventListener],
+                               [p for p in self.plugins if hasattr(p, "on_cluster_event")])
         self._events: dict[str, frozenset[str]] = {
             p.name: (p.events() if isinstance(p, EnqueueExtensions) else ALL_EVENTS)
             for p in self.plugins}

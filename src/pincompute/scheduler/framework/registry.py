@@ -3,12 +3,12 @@
 Theory of operation
 -------------------
 A :class:`Registry` maps a plugin name to a *factory*: a callable taking the
-plugin's arguments (from the profile) and the framework *handle* (the node
-table, the waiting pods, the clock, the side-effect sink) and returning the
-plugin.  The in-tree plugins form :func:`pincompute.scheduler.plugins.in_tree`;
-out-of-tree plugins are merged in by name, as with kube-scheduler's
-``app.WithPlugin``.  Names are unique: registering a name twice is an error,
-never a silent override.
+plugin's arguments (from the profile) and the framework's
+:class:`~.handle.FrameworkHandle` (the node table, the waiting pods, the
+side-effect sink, ...) and returning the plugin.  The in-tree plugins form
+:func:`pincompute.scheduler.plugins.in_tree`; out-of-tree plugins are merged in
+by name, as with kube-scheduler's ``app.WithPlugin``.  Names are unique:
+registering a name twice is an error, never a silent override.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-PluginFactory = Callable[[Mapping[str, Any], Any], Any]
+from .handle import FrameworkHandle
+from .interface import Plugin
+
+PluginFactory = Callable[[Mapping[str, Any], FrameworkHandle], Plugin]
 
 
 class Registry:
@@ -39,7 +42,7 @@ class Registry:
             merged.register(name, other._factories[name])
         return merged
 
-    def create(self, name: str, args: Mapping[str, Any], handle: Any) -> Any:
+    def create(self, name: str, args: Mapping[str, Any], handle: FrameworkHandle) -> Plugin:
         try:
             factory = self._factories[name]
         except KeyError:

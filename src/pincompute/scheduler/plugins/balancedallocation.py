@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import ClassContext, Deps
 from pincompute.scheduler.nodetable import NodeTable, Rows
 from pincompute.scheduler.podinfo import PodInfo
@@ -57,5 +58,5 @@ class BalancedAllocation:
         return (1.0 - std) * 100.0
 
 
-def new(args: Mapping[str, Any], handle: Any) -> BalancedAllocation:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> BalancedAllocation:
     return BalancedAllocation(parse_resources(args))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube.errors import ApiError
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import SUCCESS, Code, CycleState, Status
 from pincompute.scheduler.podinfo import PodInfo
 
@@ -25,7 +26,7 @@ NAME = "DefaultBinder"
 class DefaultBinder:
     name = NAME
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: FrameworkHandle) -> None:
         self.handle = handle
 
     async def bind(self, state: CycleState, pod: PodInfo, node: str) -> Status:
@@ -39,5 +40,5 @@ class DefaultBinder:
         return SUCCESS
 
 
-def new(args: Mapping[str, Any], handle: Any) -> DefaultBinder:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> DefaultBinder:
     return DefaultBinder(handle)

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pincompute.scheduler.framework.diagnosis import Diagnosis
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     NODE_ADD,
@@ -61,7 +62,8 @@ CAPACITY_EVENTS = frozenset((NODE_ADD, NODE_ALLOCATABLE, NODE_LABEL, NODE_TAINT,
 class Gang:
     name = NAME
 
-    def __init__(self, handle: Any, *, timeout_seconds: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, handle: FrameworkHandle, *,
+                 timeout_seconds: float = DEFAULT_TIMEOUT) -> None:
         self.handle = handle
         self.timeout = timeout_seconds
         self._members: dict[str, set[str]] = {}   # group -> uids of existing pods
@@ -162,5 +164,5 @@ class Gang:
         return CAPACITY_EVENTS | {UNASSIGNED_POD_ADD}
 
 
-def new(args: Mapping[str, Any], handle: Any) -> Gang:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> Gang:
     return Gang(handle, timeout_seconds=float(args.get("timeout_seconds", DEFAULT_TIMEOUT)))

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE,
@@ -148,5 +149,5 @@ class InterPodAntiAffinity:
         return frozenset((NODE_ADD, NODE_LABEL, ASSIGNED_POD_DELETE, ASSIGNED_POD_UPDATE))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> InterPodAntiAffinity:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> InterPodAntiAffinity:
     return InterPodAntiAffinity()

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
+
 from .allocation import AllocationScore, parse_resources
 
 NAME = "LeastAllocated"
@@ -24,5 +26,5 @@ class LeastAllocated(AllocationScore):
     prefer_full = False
 
 
-def new(args: Mapping[str, Any], handle: Any) -> LeastAllocated:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> LeastAllocated:
     return LeastAllocated(parse_resources(args))

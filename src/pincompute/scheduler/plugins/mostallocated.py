@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
+
 from .allocation import AllocationScore, parse_resources
 
 NAME = "MostAllocated"
@@ -24,5 +26,5 @@ class MostAllocated(AllocationScore):
     prefer_full = True
 
 
-def new(args: Mapping[str, Any], handle: Any) -> MostAllocated:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> MostAllocated:
     return MostAllocated(parse_resources(args))

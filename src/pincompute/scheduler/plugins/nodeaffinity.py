@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import NODE_ADD, NODE_LABEL, ClassContext, Deps
 from pincompute.scheduler.nodematch import row_count, term_mask, terms_mask
 from pincompute.scheduler.nodetable import NodeTable, Rows
@@ -64,5 +65,5 @@ class NodeAffinity:
         return frozenset((NODE_ADD, NODE_LABEL))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> NodeAffinity:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> NodeAffinity:
     return NodeAffinity()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import NODE_ADD, ClassContext, Deps
 from pincompute.scheduler.nodematch import row_index
 from pincompute.scheduler.nodetable import NodeTable, Rows
@@ -43,5 +44,5 @@ class NodeName:
         return frozenset((NODE_ADD,))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> NodeName:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> NodeName:
     return NodeName()

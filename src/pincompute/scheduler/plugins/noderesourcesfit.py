@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE,
@@ -119,5 +120,5 @@ class NodeResourcesFit:
         return frozenset((NODE_ADD, NODE_ALLOCATABLE, ASSIGNED_POD_DELETE, ASSIGNED_POD_UPDATE))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> NodeResourcesFit:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> NodeResourcesFit:
     return NodeResourcesFit()

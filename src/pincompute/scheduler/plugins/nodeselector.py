@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import NODE_ADD, NODE_LABEL, ClassContext, Deps
 from pincompute.scheduler.nodematch import selector_mask
 from pincompute.scheduler.nodetable import NodeTable, Rows
@@ -42,5 +43,5 @@ class NodeSelector:
         return frozenset((NODE_ADD, NODE_LABEL))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> NodeSelector:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> NodeSelector:
     return NodeSelector()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     NODE_ADD,
     NODE_UNSCHEDULABLE,
@@ -49,5 +50,5 @@ class NodeUnschedulable:
         return frozenset((NODE_ADD, NODE_UNSCHEDULABLE))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> NodeUnschedulable:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> NodeUnschedulable:
     return NodeUnschedulable()

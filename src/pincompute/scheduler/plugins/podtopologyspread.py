@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     ASSIGNED_POD_ADD,
     ASSIGNED_POD_DELETE,
@@ -173,5 +174,5 @@ class PodTopologySpread:
                           ASSIGNED_POD_DELETE, ASSIGNED_POD_UPDATE))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> PodTopologySpread:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> PodTopologySpread:
     return PodTopologySpread()

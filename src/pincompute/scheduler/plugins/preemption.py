@@ -43,6 +43,7 @@ import numpy as np
 
 from pincompute.scheduler import labels as L
 from pincompute.scheduler.framework.diagnosis import Diagnosis, histogram_message
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import (
     SUCCESS,
     CycleState,
@@ -61,7 +62,7 @@ NO_VICTIMS = "No preemption victims found for incoming pod"
 class Preemption:
     name = NAME
 
-    def __init__(self, handle: Any, *, min_candidates: int = 100,
+    def __init__(self, handle: FrameworkHandle, *, min_candidates: int = 100,
                  candidate_percent: int = 10) -> None:
         self.handle = handle
         self.min_candidates = min_candidates
@@ -72,7 +73,7 @@ class Preemption:
 
     @property
     def _policies(self) -> Sequence[PreemptionPolicyPlugin]:
-        return self.handle.policies  # type: ignore[no-any-return]
+        return self.handle.policies
 
     # -- eligibility --
 
@@ -218,6 +219,6 @@ class Preemption:
         self._victims.pop(uid, None)
 
 
-def new(args: Mapping[str, Any], handle: Any) -> Preemption:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> Preemption:
     return Preemption(handle, min_candidates=int(args.get("min_candidates", 100)),
                       candidate_percent=int(args.get("candidate_percent", 10)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import QueuedPod
 
 NAME = "PrioritySort"
@@ -32,5 +33,5 @@ class PrioritySort:
         return (-info.priority, qp.first_seq, info.group, qp.seq)
 
 
-def new(args: Mapping[str, Any], handle: Any) -> PrioritySort:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> PrioritySort:
     return PrioritySort()

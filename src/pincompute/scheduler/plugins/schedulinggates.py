@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import SUCCESS, Status, unschedulable
 from pincompute.scheduler.podinfo import PodInfo
 
@@ -28,5 +29,5 @@ class SchedulingGates:
         return SUCCESS
 
 
-def new(args: Mapping[str, Any], handle: Any) -> SchedulingGates:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> SchedulingGates:
     return SchedulingGates()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.framework.interface import NODE_ADD, NODE_TAINT, ClassContext, Deps
 from pincompute.scheduler.nodetable import SOFT, NodeTable, Rows
 from pincompute.scheduler.podinfo import PodInfo, tolerates_all
@@ -96,5 +97,5 @@ class TaintToleration:
         return frozenset((NODE_ADD, NODE_TAINT))
 
 
-def new(args: Mapping[str, Any], handle: Any) -> TaintToleration:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> TaintToleration:
     return TaintToleration()

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from pincompute.scheduler import labels as L
+from pincompute.scheduler.framework.handle import FrameworkHandle
 from pincompute.scheduler.podinfo import PodInfo
 
 NAME = "TierPriority"
@@ -58,5 +59,5 @@ class TierPriority:
                 victim.key)
 
 
-def new(args: Mapping[str, Any], handle: Any) -> TierPriority:
+def new(args: Mapping[str, Any], handle: FrameworkHandle) -> TierPriority:
     return TierPriority(protect_reserved=bool(args.get("protect_reserved", False)))
