@@ -266,6 +266,22 @@ class MemberClusterSpec(CamelModel):
         return self
 
 
+class TierCapacity(StatusModel):
+    """The resource summary of one tier's pools in a member cluster (all its node pools of
+    that tier together).  The cluster scheduler estimates how many replicas fit from
+    ``allocatable - allocated - allocating``."""
+
+    allocatable: ResourceFigures | None = None
+    """Allocatable capacity of the tier's nodes (a resource left out: not limited)."""
+    allocated: ResourceFigures | None = None
+    """Requested by pods bound to those nodes."""
+    allocating: ResourceFigures | None = None
+    """Requested by pods of the tier not yet bound (pending in the member)."""
+    largest_node: ResourceFigures | None = None
+    """The allocatable of the tier's largest node, per resource: a pod asking for more fits
+    nowhere in the tier (absent: not checked)."""
+
+
 class NodeCounts(StatusModel):
     total: int | None = None
     ready: int | None = None
@@ -290,6 +306,12 @@ class MemberClusterStatus(WorkloadStatusBase):
     """Requested by scheduled pods."""
     available: ResourceFigures | None = None
     """Allocatable minus allocated."""
+    allocating: ResourceFigures | None = None
+    """Requested by pods not yet bound (pending in the member)."""
+    tiers: dict[Tier, TierCapacity] | None = None
+    """The resource summary per tier (``reserved``, ``ondemand``, ``preemptible``): a tier
+    listed has a pool here.  Absent: the cluster's pools are not known by tier, and the
+    cluster-wide figures above (else ``spec.capacity``) stand for every tier."""
 
 
 # --- NodePool ----------------------------------------------------------------------------------
@@ -491,5 +513,5 @@ __all__ = [
     "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
     "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
     "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",
-    "RotationStep", "SecretKeyRef",
+    "RotationStep", "SecretKeyRef", "TierCapacity",
 ]
