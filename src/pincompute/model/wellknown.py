@@ -122,6 +122,11 @@ CLUSTER_NAME_LABEL: Final = "pincompute.io/cluster"
 """Implied on every MemberCluster for cluster selectors: the cluster's name."""
 DATA_PATH_ANNOTATION: Final = "pincompute.io/data-path"
 """On an embedded MemberCluster: the directory holding its store."""
+CLUSTER_NOT_READY_TAINT: Final = "cluster.pincompute.io/not-ready"
+"""On a MemberCluster (``spec.taints``): its ``Ready`` condition is False (NoSchedule at
+once, NoExecute after the grace period), as Karmada's ``cluster.karmada.io/not-ready``."""
+CLUSTER_UNREACHABLE_TAINT: Final = "cluster.pincompute.io/unreachable"
+"""On a MemberCluster: its API does not answer (``Reachable`` False)."""
 
 # --- nodes and node pools -----------------------------------------------------------------------
 
@@ -162,4 +167,5 @@ __all__ = [
     "SCHEDULER_NAME", "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL",
     "SYSTEM_NAMESPACE", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
     "WORKLOAD_NAME_LABEL", "NodeRuntimeKind", "Tier",
+    "CLUSTER_NOT_READY_TAINT", "CLUSTER_UNREACHABLE_TAINT",
 ]
