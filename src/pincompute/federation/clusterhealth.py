@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -228,7 +228,7 @@ class ClusterHealthReconciler:
         return probes
 
 
-def _taint_set(taints: list[Mapping[str, Any]]) -> set[tuple[str, str]]:
+def _taint_set(taints: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return {(t.get("key", ""), t.get("effect", "")) for t in taints}
 
 

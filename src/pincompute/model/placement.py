@@ -295,9 +295,9 @@ class FederatedStatusMixin(StatusModel):
 
 
 __all__ = [
-    "DEFAULT_TIER", "TIERS", "ClusterAffinity", "ClusterPreference", "ClusterStatus",
+    "DEFAULT_TIER", "TIERS", "AdmissionState", "AdmissionStatus", "ClusterAffinity",
+    "ClusterPreference", "ClusterStatus",
     "FederatedStatusMixin", "Placement", "PlacementDecision", "ReplicaScheduling",
     "SpreadConstraint", "StaticClusterWeight", "Taint", "TaintEffect", "Tier",
     "Toleration",
-    "AdmissionState", "AdmissionStatus",
 ]

@@ -452,7 +452,7 @@ class AdmissionQueues:
     def project_status(self, project: str) -> tuple[dict[str, dict[str, str]], dict[str, int]]:
         """``(usage, queued)`` by tier for the Project's status."""
         usage = {t: figures(v) for t, v in self.ledger.usage(project).items()}
-        queued = {t: len(self.queues.get((project, t)) or ()) for t in TIERS}
+        queued: dict[str, int] = {t: len(self.queues.get((project, t)) or ()) for t in TIERS}
         return usage, queued
 
 
