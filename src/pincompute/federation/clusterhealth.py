@@ -17,7 +17,8 @@ For each MemberCluster this controller (host side, leader only) keeps in status:
 
 Node and pod figures come from informers on each member through the live
 cluster set (:meth:`~.clusterset.ClusterSet.watch`): their handlers move running
-totals and enqueue the member, so a status write never lists anything.
+totals and enqueue the member, so a status write never lists anything; a write
+that changes only the figures waits for :data:`MIN_WRITE_INTERVAL` after the last.
 
 Unhealthy clusters are tainted in ``spec.taints`` as Karmada's cluster taint
 manager does (:data:`TAINTS`, a table): a False condition adds its taint with
@@ -53,6 +54,8 @@ from .clustersummary import ClusterSummary
 MIN_READY_RATIO: Final = 0.5
 NO_EXECUTE_AFTER: Final = 60.0
 """Seconds a condition stays False before NoSchedule becomes NoExecute too."""
+MIN_WRITE_INTERVAL: Final = 1.0
+"""Seconds between two status writes of a cluster that change only its figures."""
 EMPTY: Mapping[str, Any] = {}
 
 TAINTS: Final[Mapping[str, str]] = {
@@ -97,8 +100,11 @@ class _Probes:
 
 class ClusterHealthReconciler:
     def __init__(self, *, host: KubeClient, clusters: ClusterSet, grace: float,
-                 min_ready_ratio: float, summaries: dict[str, ClusterSummary]) -> None:
+                 min_ready_ratio: float, summaries: dict[str, ClusterSummary],
+                 min_interval: float = MIN_WRITE_INTERVAL) -> None:
         self.host = host
+        self.min_interval = min_interval
+        self._last_write: dict[str, float] = {}
         self.clusters = clusters
         self.grace = grace
         self.min_ready_ratio = min_ready_ratio
@@ -156,6 +162,11 @@ class ClusterHealthReconciler:
             status["lastProbeTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                     time.gmtime(probes.last))
         if status != (mc.get("status") or {}):
+            wait = self._last_write.get(name, 0.0) + self.min_interval - time.monotonic()
+            if wait > 0 and _same_conditions(status, mc.get("status") or EMPTY):
+                # Figures only (pods come and go): at most one write per min_interval.
+                return Result(requeue_after=wait)
+            self._last_write[name] = time.monotonic()
             try:
                 mc = await self.host.update_status(MEMBERCLUSTERS, updated)
             except NotFound:
@@ -228,6 +239,10 @@ class ClusterHealthReconciler:
         return probes
 
 
+def _same_conditions(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return bool(a.get("conditions") == b.get("conditions") and a.get("health") == b.get("health"))
+
+
 def _taint_set(taints: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return {(t.get("key", ""), t.get("effect", "")) for t in taints}
 
@@ -236,11 +251,13 @@ def add_cluster_health_controller(manager: Manager, *, host: KubeClient, cluster
                                   name: str = "membercluster-health",
                                   grace: float = NO_EXECUTE_AFTER,
                                   min_ready_ratio: float = MIN_READY_RATIO,
+                                  min_interval: float = MIN_WRITE_INTERVAL,
                                   workers: int = 2) -> Controller:
     """Wire the member clusters' health and resource summary (leader only)."""
     summaries: dict[str, ClusterSummary] = {}
     reconciler = ClusterHealthReconciler(host=host, clusters=clusters, grace=grace,
-                                         min_ready_ratio=min_ready_ratio, summaries=summaries)
+                                         min_ready_ratio=min_ready_ratio, summaries=summaries,
+                                         min_interval=min_interval)
     controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(clusters.memberclusters)
 
@@ -283,5 +300,5 @@ def add_cluster_health_controller(manager: Manager, *, host: KubeClient, cluster
     return controller
 
 
-__all__ = ["MIN_READY_RATIO", "NO_EXECUTE_AFTER", "OUR_KEYS", "TAINTS",
+__all__ = ["MIN_READY_RATIO", "MIN_WRITE_INTERVAL", "NO_EXECUTE_AFTER", "OUR_KEYS", "TAINTS",
            "ClusterHealthReconciler", "add_cluster_health_controller", "taints_for"]
