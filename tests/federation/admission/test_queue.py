@@ -181,3 +181,15 @@ def test_no_project_means_waiting_with_that_reason() -> None:
     q.observe(obj)
     q.cycle("nobody")
     assert q.explain(workload_key(obj))[0] == "NoProject"
+
+
+def test_changing_tier_moves_the_workload_to_that_queue() -> None:
+    q = queues_with({"ondemand": {"cpu": "4"}, "reserved": {"cpu": "0"}})
+    (a,) = submit(q, app("a", replicas=2))
+    assert q.entries[a].state == "Admitted"
+    obj = app("a", replicas=2, tier="reserved", generation=2)
+    obj["metadata"]["uid"] = q.entries[a].uid
+    q.observe(obj)
+    q.cycle("team")
+    assert q.entries[a].state == "Queued" and q.entries[a].tier == "reserved"
+    assert q.ledger.account("team", "ondemand").used == (0, 0, 0, 0)

@@ -183,6 +183,15 @@ class AdmissionQueues:
         if entry is not None and entry.uid != uid:
             self.remove(key)
             entry = None
+        tier = (obj.get("spec") or {}).get("tier") or DEFAULT_TIER
+        if entry is not None and tier != entry.tier:
+            # Another tier is another queue and another quota: start over there (an
+            # admitted workload is released: the "requeue" move of the table).
+            if entry.state == "Admitted":
+                step(entry.state, "requeue")
+            self.remove(key)
+            project, due = self._first_sight(obj, key, uid, generation, {})
+            return project, due
         if entry is None:
             return self._first_sight(obj, key, uid, generation, recorded)
         due: list[str] = []
