@@ -190,8 +190,7 @@ class AdmissionQueues:
             if entry.state == "Admitted":
                 step(entry.state, "requeue")
             self.remove(key)
-            project, due = self._first_sight(obj, key, uid, generation, {})
-            return project, due
+            return self._first_sight(obj, key, uid, generation, {})
         if entry is None:
             return self._first_sight(obj, key, uid, generation, recorded)
         due: list[str] = []
