@@ -45,6 +45,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from pincompute.federation.admission.controller import add_admission_controller
+from pincompute.federation.clusterhealth import add_cluster_health_controller
 from pincompute.federation.clusterset import ClusterSet, add_cluster_set
 from pincompute.federation.connection import EmbeddedResolver
 from pincompute.federation.connectionstatus import add_connection_status_controller
@@ -198,6 +200,15 @@ def _projects(ctx: HostContext) -> object:
                                   name=ctx.name, **options)
 
 
+def _cluster_health(ctx: HostContext) -> object:
+    return add_cluster_health_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                         name=ctx.name, **ctx.options)
+
+
+def _admission(ctx: HostContext) -> object:
+    return add_admission_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
+
+
 def _nodepools(ctx: MemberContext) -> object:
     return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
 
@@ -269,6 +280,14 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="MemberCluster Connected condition: what the cluster set knows of each."),
     host("projects", _projects,
          description="Projects become labelled namespaces in the host and every member."),
+    host("membercluster-health", _cluster_health,
+         description="MemberCluster Reachable and Ready conditions, resource summary per tier "
+                     "(allocatable, allocated, allocating); NoSchedule then NoExecute taints "
+                     "on unhealthy clusters."),
+    host("admission", _admission,
+         description="Host workloads charged against their project's quota per tier: "
+                     "reserved first, ondemand FIFO, preemptible borrowing and reclaimed; "
+                     "Queued with reason and position, Admitted, Preempted."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,

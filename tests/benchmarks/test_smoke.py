@@ -24,6 +24,7 @@ KEYS = {
     "cluster_scale": {"nodes", "pods", "pods_all_ready_s", "rss_mib", "mutating_ops_per_min"},
     "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
     "federation": {"decisions_per_s", "baseline_decisions_per_s"},
+    "admission": {"drain_s", "workloads", "positions_correct", "baseline_drain_s"},
 }
 
 
@@ -36,3 +37,5 @@ def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert KEYS[name] <= figures.keys()
+    if name == "admission":
+        assert figures["positions_correct"] is True

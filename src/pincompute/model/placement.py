@@ -49,6 +49,7 @@ from .base import (
     NonEmptyStr,
     PosInt,
     QualifiedName,
+    SignedQuantity,
     StatusModel,
     fail,
 )
@@ -227,6 +228,34 @@ def _unique(values: list[str] | None, field: str) -> None:
 
 # --- status ------------------------------------------------------------------------------------
 
+AdmissionState = Literal["Queued", "Admitted", "Preempted"]
+
+
+class AdmissionStatus(StatusModel):
+    """Where a workload stands in its project's admission (quota) queue for its tier."""
+
+    state: AdmissionState
+    """``Queued`` (waiting for quota), ``Admitted`` (charged) or ``Preempted`` (a
+    preemptible workload being reclaimed: its shards go; it queues again after a back-off)."""
+    queue: str | None = None
+    """The queue: ``<project>/<tier>``."""
+    position: int | None = None
+    """Queued: 1 is the head of the queue (as of the last status write)."""
+    reason: str | None = None
+    """Why it waits, e.g. ``cpu: requested 4, used 10 of 12 (ondemand)``."""
+    hint: str | None = None
+    """What would let it run."""
+    charged: dict[str, SignedQuantity] | None = None
+    """What it is charged (admitted) or would be (queued): cpu, memory, gpu, pods."""
+    charged_tier: str | None = None
+    """The tier whose quota it is charged to (a borrowing preemptible workload: the
+    lender's)."""
+    preemptions: int | None = None
+    """How many times it was reclaimed."""
+    not_before: str | None = None
+    """Preempted: it is not admitted again before this time (RFC 3339)."""
+
+
 class PlacementDecision(StatusModel):
     """One cluster chosen by the cluster scheduler and the replicas it got."""
 
@@ -272,6 +301,8 @@ class FederatedStatusMixin(StatusModel):
 
     tier: Tier | None = None
     """The tier the workload was admitted to."""
+    admission: AdmissionStatus | None = None
+    """Its place in its project's quota queue (the federation's admission)."""
     placements: list[PlacementDecision] | None = None
     """The cluster scheduler's decision."""
     excluded_clusters: list[ExcludedCluster] | None = None
@@ -282,8 +313,8 @@ class FederatedStatusMixin(StatusModel):
 
 
 __all__ = [
-    "DEFAULT_TIER", "TIERS", "ClusterAffinity", "ClusterPreference", "ClusterStatus",
-    "ExcludedCluster",
+    "DEFAULT_TIER", "TIERS", "AdmissionState", "AdmissionStatus", "ClusterAffinity",
+    "ClusterPreference", "ClusterStatus", "ExcludedCluster",
     "FederatedStatusMixin", "Placement", "PlacementDecision", "ReplicaScheduling",
     "SpreadConstraint", "StaticClusterWeight", "Taint", "TaintEffect", "Tier",
     "Toleration",

@@ -173,6 +173,11 @@ DATA_PATH_ANNOTATION: Final = "pincompute.io/data-path"
 CLUSTER_DRAINING_TAINT: Final = "pincompute.io/draining"
 """On a MemberCluster (effect NoSchedule): it is being removed from the region, so no new
 placement lands there while its workloads leave."""
+CLUSTER_NOT_READY_TAINT: Final = "cluster.pincompute.io/not-ready"
+"""On a MemberCluster (``spec.taints``): its ``Ready`` condition is False (NoSchedule at
+once, NoExecute after the grace period), as Karmada's ``cluster.karmada.io/not-ready``."""
+CLUSTER_UNREACHABLE_TAINT: Final = "cluster.pincompute.io/unreachable"
+"""On a MemberCluster: its API does not answer (``Reachable`` False)."""
 
 # --- nodes and node pools -----------------------------------------------------------------------
 
@@ -201,7 +206,8 @@ SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 
 __all__ = [
     "APP_KIND_LABEL", "APP_LABEL", "APP_UID_LABEL", "ATTEMPT_LABEL", "CLUSTER_DRAINING_TAINT",
-    "CLUSTER_NAME_LABEL", "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
+    "CLUSTER_NAME_LABEL", "CLUSTER_NOT_READY_TAINT", "CLUSTER_UNREACHABLE_TAINT",
+    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
     "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
     "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
     "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT",
