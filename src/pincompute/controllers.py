@@ -49,6 +49,7 @@ from pincompute.federation.clusterset import ClusterSet, add_cluster_set
 from pincompute.federation.connection import EmbeddedResolver
 from pincompute.federation.connectionstatus import add_connection_status_controller
 from pincompute.federation.member import Probe, list_namespaces
+from pincompute.federation.placement import add_placement_controller
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.discovery import add_discovery_controller
@@ -198,6 +199,11 @@ def _projects(ctx: HostContext) -> object:
                                   name=ctx.name, **options)
 
 
+def _placement(ctx: HostContext) -> object:
+    return add_placement_controller(ctx.manager, host=ctx.host, identity=identity(),
+                                    name=ctx.name, **ctx.options)
+
+
 def _nodepools(ctx: MemberContext) -> object:
     return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
 
@@ -269,6 +275,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="MemberCluster Connected condition: what the cluster set knows of each."),
     host("projects", _projects,
          description="Projects become labelled namespaces in the host and every member."),
+    host("placement", _placement,
+         description="Admitted host workloads get placements from the cluster scheduler; "
+                     "failed over off unhealthy clusters after a grace period, rebalanced "
+                     "back gradually within the disruption budget."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,
