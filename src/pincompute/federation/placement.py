@@ -47,7 +47,6 @@ without a decision), and grace periods start afresh (conservative).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
