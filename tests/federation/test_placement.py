@@ -322,3 +322,28 @@ def test_admitted() -> None:
     yes = {"status": {"conditions": [{"type": "Admitted", "status": "True"}]}}
     no = {"status": {"conditions": [{"type": "Admitted", "status": "False"}]}}
     assert admitted(yes, require_admission=True) and not admitted(no, require_admission=False)
+
+
+async def test_a_restarted_controller_converges_without_redeciding(host: Host) -> None:
+    await host.client.create(PINAPPS, spread_app("web"))
+    await until(lambda: _placed_as(host, "web", THREE))
+    uid = objects.uid_of(await get(host, "web"))
+    host.manager.stop()
+    await asyncio.sleep(0.2)
+    # A new manager (as after a crash or a new leader): same store, nothing in memory.
+    manager = Manager(name="again", shutdown_timeout=5.0)
+    placement = add_placement_controller(manager, host=host.client, identity="test",
+                                         require_admission=False, grace=GRACE)
+    task = asyncio.create_task(manager.run())
+    await manager.wait_started()
+    try:
+        await until(lambda: _async(uid in placement.scheduler.assumed))
+        assert placement.decisions == 0  # recorded for this generation: nothing to decide
+        assert placement.scheduler.assumed.reserved(uid) == THREE  # rebuilt from status
+        # A workload submitted meanwhile is decided against the rebuilt reservations.
+        await host.client.create(PINAPPS, spread_app("more"))
+        await until(lambda: _placed_as(host, "more", THREE))
+        assert placement.decisions == 1
+    finally:
+        manager.stop()
+        await task
