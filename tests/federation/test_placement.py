@@ -216,6 +216,13 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     evs = await until(lambda: events(host, "web"))
     assert any(e["reason"] == "FailedOver" and "zone-c-1" in e["message"] for e in evs)
     await host.report_shards(PINAPPS, "web")
+    # While the cluster is out, status writes cost at most one look at the ideal placement.
+    await asyncio.sleep(0.2)
+    before = host.placement.decisions
+    for _ in range(5):
+        await host.report_shards(PINAPPS, "web")
+    await asyncio.sleep(0.2)
+    assert host.placement.decisions <= before + 1
 
     # Recovery: back one replica per step (rebalance_step=1), each after the last is ready.
     await host.set_ready("zone-c-1", True)
@@ -347,3 +354,36 @@ async def test_a_restarted_controller_converges_without_redeciding(host: Host) -
     finally:
         manager.stop()
         await task
+
+
+async def test_in_an_embedded_region(tmp_path: Any) -> None:
+    """The controller as the region wires it: a PinApp on the host gets placements over
+    the region's three zones once the clusters report their room (written here as the
+    health controller's resource summary will)."""
+    from pincompute.region import Region
+
+    region = await Region.open(tmp_path / "data", zones=3, nodes_per_cluster=1,
+                               runtime="sim", lease_duration=3)
+    await region.start()
+    try:
+        await region.ensure_project(NS)
+        client = region.host.client
+        summary = member("x", cpu="8", memory="32Gi")["status"]["tiers"]
+        for m in region.members:
+            while True:
+                mc = await client.get(MEMBERCLUSTERS, m.name)
+                mc.setdefault("status", {})["tiers"] = summary
+                try:
+                    await client.update_status(MEMBERCLUSTERS, mc)
+                    break
+                except Conflict:
+                    continue
+        obj = spread_app("web")
+        await region.apply([obj])
+
+        async def spread() -> bool:
+            return placed(await client.get(PINAPPS, "web", namespace=NS)) == THREE
+
+        await until(spread, timeout=20)
+    finally:
+        await region.close()

@@ -140,6 +140,8 @@ class _Memory:
     """The cluster epoch of its last decision."""
     decided_at: float = float("-inf")
     stepped_at: float = float("-inf")
+    balanced_epoch: int = -1
+    """The cluster epoch at which its placement was found ideal (while clusters were out)."""
 
 
 @dataclass
@@ -325,15 +327,19 @@ class PlacementController:
         current = current_placements(obj)
         if not self._ready(obj, current):
             return Result(requeue_after=self.rebalance_interval)
-        if memory.epoch == self.epoch and now - memory.stepped_at < self.rebalance_interval:
+        if now - memory.stepped_at < self.rebalance_interval:
             return Result(requeue_after=memory.stepped_at + self.rebalance_interval - now)
+        if memory.balanced_epoch == self.epoch:
+            return None  # already as good as it gets with these clusters: wait for a change
         ideal = self._schedule(obj, memory, reserve=False, rebalance=True)
         if not ideal.scheduled:
             return Result(requeue_after=self.retry_interval)
         target = ideal.replicas()
         if target == current:
             if self._evacuating:
-                return Result(requeue_after=self.rebalance_interval)  # owed when they recover
+                # Owed when they recover: the pending index brings it back on a change.
+                memory.balanced_epoch = self.epoch
+                return None
             return await self._write(resource, obj, None, outcome="balanced",
                                      message="placed as the scheduler would place it anew",
                                      memory=memory)
