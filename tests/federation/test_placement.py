@@ -117,7 +117,7 @@ async def until(fn: Callable[[], Any], *, timeout: float = 10.0) -> Any:
         if got:
             return got
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; last: {got!r}")
+            raise AssertionError(f"timed out; last: {got!r}")  # pragma: no cover
         await asyncio.sleep(0.02)
 
 
@@ -387,3 +387,26 @@ async def test_in_an_embedded_region(tmp_path: Any) -> None:
         await until(spread, timeout=20)
     finally:
         await region.close()
+
+
+async def test_daemon_runs_on_every_healthy_cluster(host: Host) -> None:
+    from pincompute.model.infra import PinDaemonSpec
+    from pincompute.model.registry import PINDAEMONS
+
+    from .clusterscheduler.support import template
+
+    spec = PinDaemonSpec.model_validate({"template": template()}).to_dict()
+    await host.client.create(PINDAEMONS, {
+        "apiVersion": "pincompute.io/v1alpha1", "kind": "PinDaemon",
+        "metadata": {"name": "logs"}, "spec": spec})  # cluster-scoped
+
+    async def on(clusters: set[str]) -> bool:
+        o = await host.client.get(PINDAEMONS, "logs")
+        return set(placed(o)) == clusters
+
+    three = {"zone-a-1", "zone-b-1", "zone-c-1"}
+    await until(lambda: on(three))
+    await host.set_ready("zone-b-1", False)
+    await until(lambda: on({"zone-a-1", "zone-c-1"}), timeout=GRACE + 5)
+    await host.set_ready("zone-b-1", True)
+    await until(lambda: on(three))

@@ -37,7 +37,9 @@ sticky Locality division exists to avoid):
    (:func:`~.failover.rebalance_step`) — an Event again; when current is ideal
    and no cluster is being evacuated, the reason returns to ``Scheduled``.
    Workloads that go whole to one cluster are not moved back (that would
-   restart them); duplicated ones are simply decided again.
+   restart them); duplicated ones are simply decided again;
+5. a duplicated workload (PinDaemon) is decided again whenever the clusters
+   changed since its last decision: a cluster that came or recovered gets it.
 
 Shards report their replicas in ``status.clusters`` (written by the status
 helper); each reconcile confirms them in the scheduler's assume cache.  After a
@@ -277,6 +279,9 @@ class PlacementController:
             return _sooner(result, memory.decided_at + self.retry_interval - now)
         if reason in (FAILED_OVER, REBALANCING):
             return _sooner(await self._rebalance(resource, obj, memory, reason, now), wait)
+        if request_.mode == "Duplicated" and memory.epoch != self.epoch:
+            # Every matching cluster runs it: a cluster that came or recovered gets it.
+            return _sooner(await self._decide(resource, obj, memory, outcome="placed"), wait)
         return result
 
     def _confirm(self, uid: str, obj: Mapping[str, Any]) -> None:
@@ -298,11 +303,15 @@ class PlacementController:
             if new == old:
                 # The workload tolerates what the cluster has: nothing moves.
                 return None
+            counted = any(p.replicas is not None for p in decision.placements)
             message = (f"failed over from {', '.join(sorted(away or ()))}: "
-                       f"{_changes(old, new)}")
-            self.recorder.record(obj, "Warning", "FailedOver",
-                                 f"moved {moved(old, new)} replicas off "
-                                 f"{_why(away or (), self._evacuating)}: {_changes(old, new)}")
+                       f"{_changes(old, new) if counted else _describe(decision)}")
+            if all(p.replicas is None for p in decision.placements):
+                text = f"removed from {_why(away or (), self._evacuating)}"
+            else:
+                text = (f"moved {moved(old, new)} replicas off "
+                        f"{_why(away or (), self._evacuating)}: {_changes(old, new)}")
+            self.recorder.record(obj, "Warning", "FailedOver", text)
         return await self._write(resource, obj, decision, outcome=outcome, message=message,
                                  memory=memory)
 
@@ -431,6 +440,8 @@ def _why(clusters: Any, evacuating: Mapping[str, _Evacuating]) -> str:
 
 
 def _describe(decision: Decision) -> str:
+    if decision.placements and all(p.replicas is None for p in decision.placements):
+        return f"placed on: {', '.join(p.cluster for p in decision.placements)}"
     return f"placed: {_counts(decision.replicas())}"
 
 
