@@ -166,6 +166,10 @@ async def test_spread_over_three_zones_with_reasons(host: Host) -> None:
     await host.report_shards(PINAPPS, "web")
     uid = objects.uid_of(obj)
     await until(lambda: _async(host.placement.scheduler.assumed.reserved(uid) == {}))
+    assert uid in host.placement.scheduler.assumed
+    # Deleted: what it held is released.
+    await host.client.delete(PINAPPS, "web", namespace=NS)
+    await until(lambda: _async(uid not in host.placement.scheduler.assumed))
 
 
 async def _async(value: Any) -> Any:
