@@ -238,8 +238,10 @@ class PlacementController:
         try:
             request_ = self.scheduler.requests.get(obj)
         except RequestError as e:
-            return await self._write(resource, obj, None, outcome="unschedulable",
-                                     message=f"cannot place: {e}", memory=memory)
+            # Only a new spec can fix it (and a new generation brings the key back).
+            await self._write(resource, obj, None, outcome="unschedulable",
+                              message=f"cannot place: {e}", memory=memory)
+            return None
         if uid not in self.scheduler.assumed and current and request_.counted:
             # A restart: what the status says is placed is taken to be reserved.
             with self.scheduler.assumed.lock:
