@@ -51,6 +51,7 @@ from pincompute.federation.clusterset import ClusterSet, add_cluster_set
 from pincompute.federation.connection import EmbeddedResolver
 from pincompute.federation.connectionstatus import add_connection_status_controller
 from pincompute.federation.member import Probe, list_namespaces
+from pincompute.federation.placement import add_placement_controller
 from pincompute.federation.projects import add_project_controller
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.discovery import add_discovery_controller
@@ -208,6 +209,10 @@ def _cluster_health(ctx: HostContext) -> object:
 def _admission(ctx: HostContext) -> object:
     return add_admission_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
 
+def _placement(ctx: HostContext) -> object:
+    return add_placement_controller(ctx.manager, host=ctx.host, identity=identity(),
+                                    name=ctx.name, **ctx.options)
+
 
 def _nodepools(ctx: MemberContext) -> object:
     return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
@@ -288,6 +293,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Host workloads charged against their project's quota per tier: "
                      "reserved first, ondemand FIFO, preemptible borrowing and reclaimed; "
                      "Queued with reason and position, Admitted, Preempted."),
+    host("placement", _placement,
+         description="Admitted host workloads get placements from the cluster scheduler; "
+                     "failed over off unhealthy clusters after a grace period, rebalanced "
+                     "back gradually within the disruption budget."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,

@@ -40,7 +40,7 @@ from .base import (
     fail,
 )
 from .containers import Container, PodTemplate, ResourceRequirements, Volume
-from .placement import Toleration
+from .placement import ExcludedCluster, PlacementDecision, Toleration
 from .wellknown import SYSTEM_NAMESPACE
 
 
@@ -99,6 +99,10 @@ class PinDaemonStatus(WorkloadStatusBase):
     """Nodes running it that should not."""
     clusters: list[DaemonClusterStatus] | None = None
     """Per member cluster."""
+    placements: list[PlacementDecision] | None = None
+    """The member clusters the cluster scheduler chose (every matching healthy one)."""
+    excluded_clusters: list[ExcludedCluster] | None = None
+    """The clusters the last decision excluded, each with its reason."""
 
 
 class SidecarUpdateStrategy(CamelModel):
