@@ -50,6 +50,7 @@ from pincompute.federation.connection import EmbeddedResolver
 from pincompute.federation.connectionstatus import add_connection_status_controller
 from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.projects import add_project_controller
+from pincompute.federation.propagation import add_propagation_controllers
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.discovery import add_discovery_controller
 from pincompute.member.nodepools import add_nodepool_controller
@@ -198,6 +199,11 @@ def _projects(ctx: HostContext) -> object:
                                   name=ctx.name, **options)
 
 
+def _propagation(ctx: HostContext) -> object:
+    return add_propagation_controllers(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                       name=ctx.name, **ctx.options)
+
+
 def _nodepools(ctx: MemberContext) -> object:
     return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
 
@@ -269,6 +275,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="MemberCluster Connected condition: what the cluster set knows of each."),
     host("projects", _projects,
          description="Projects become labelled namespaces in the host and every member."),
+    host("propagation", _propagation,
+         description="Placed host workloads become shards in their member clusters (moved "
+                     "gracefully, drift reverted, removed by a finalizer); their status and "
+                     "events are folded back; PinApp templates roll out zone by zone."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,
