@@ -198,8 +198,7 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: list[Mapping[str, 
         failed = [c for c, n in counts.items() if n.phase == "Failed"
                   or _true(present[c], "Failed")]
         complete = bool(present) and len(present) >= len(placements) and all(
-            _true(present[c], "Complete") or n.phase in ("Succeeded", "Complete")
-            for c, n in counts.items())
+            _true(present[c], "Complete") for c in counts)
         if failed:
             out["phase"] = "Failed"
             conditions.append(dict(type="Failed", status=True, reason="ShardFailed",
