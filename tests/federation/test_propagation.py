@@ -110,6 +110,19 @@ async def test_shards_follow_placements_and_go_with_the_host_object(region: Regi
         return s if s.get("readyReplicas") == 3 and s.get("availableReplicas") == 3 else None
 
     status = await eventually(aggregated, what="aggregated readiness", timeout=30)
+    # Steady state: nobody fights over the shards or the host object (no endless
+    # writes once the pods have settled).
+    async def versions() -> list[str]:
+        objs = [await host.get(PINAPPS, "web", namespace=NS),
+                *[await _shard(region, c) or {} for c in ("zone-a-1", "zone-b-1")]]
+        return [o["metadata"]["resourceVersion"] for o in objs]
+
+    async def settled() -> bool:
+        before = await versions()
+        await asyncio.sleep(0.7)
+        return before == await versions()
+
+    await eventually(settled, what="no more writes", timeout=15)
     assert {c["cluster"]: c["readyReplicas"] for c in status["clusters"]} == {
         "zone-a-1": 1, "zone-b-1": 2}
 

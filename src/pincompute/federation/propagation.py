@@ -141,9 +141,12 @@ def observe_shard(want: Mapping[str, Any] | None, have: Mapping[str, Any] | None
     if want is None:
         return "equal"
     wmd = want["metadata"]
-    if (have.get("spec") != want["spec"] or md.get("labels") != wmd["labels"]
-            or {k: v for k, v in (md.get("annotations") or {}).items()
-                if not k.startswith(_KEPT_ANNOTATIONS_PREFIX)} != wmd["annotations"]):
+    # Labels and annotations: ours must be there as we wrote them; others' (a member
+    # operator's bookkeeping) are left alone, or we would fight over them.
+    labels, annotations = md.get("labels") or {}, md.get("annotations") or {}
+    if (have.get("spec") != want["spec"]
+            or any(labels.get(k) != v for k, v in wmd["labels"].items())
+            or any(annotations.get(k) != v for k, v in wmd["annotations"].items())):
         return "differs"
     return "equal"
 
@@ -246,7 +249,7 @@ class PropagationReconciler:
                 shard_counts("PinApp", s).fully_available for s in ours)
             states[zone] = zonerollout.ZoneState(updated=updated, available=available)
         status = obj.get("status") or {}
-        progressing = next((c for c in status.get("conditions") or ()
+        progressing: Mapping[str, Any] = next((c for c in status.get("conditions") or ()
                             if c.get("type") == "Progressing"), {})
         return zonerollout.step(
             revision=revision, zones=states, previous=status.get("rollout"),
@@ -270,10 +273,10 @@ class PropagationReconciler:
             elif action == "update" and want is not None and have is not None:
                 updated = objects.deepcopy(have)
                 updated["spec"] = want["spec"]
-                updated["metadata"]["labels"] = want["metadata"]["labels"]
-                kept = {k: v for k, v in (objects.meta(have).get("annotations") or {}).items()
-                        if k.startswith(_KEPT_ANNOTATIONS_PREFIX)}
-                updated["metadata"]["annotations"] = {**kept, **want["metadata"]["annotations"]}
+                md = updated["metadata"]
+                md["labels"] = {**(md.get("labels") or {}), **want["metadata"]["labels"]}
+                md["annotations"] = {**(md.get("annotations") or {}),
+                                     **want["metadata"]["annotations"]}
                 with contextlib.suppress(Conflict, NotFound):
                     await client.update(self.resource, updated)
             elif action == "delete" and have is not None and not objects.is_deleting(have):

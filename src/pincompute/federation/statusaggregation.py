@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ def _failing_message(shard: Mapping[str, Any]) -> str | None:
     return None
 
 
-def cluster_entries(kind: str, placements: list[Mapping[str, Any]],
+def cluster_entries(kind: str, placements: Sequence[Mapping[str, Any]],
                     shards: Mapping[str, Mapping[str, Any] | None],
                     zones: Mapping[str, str]) -> list[Obj]:
     placed = {p["cluster"] for p in placements}
@@ -139,7 +139,7 @@ def cluster_entries(kind: str, placements: list[Mapping[str, Any]],
     return entries
 
 
-def aggregate(kind: str, host: Mapping[str, Any], placements: list[Mapping[str, Any]],
+def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[str, Any]],
               shards: Mapping[str, Mapping[str, Any] | None], zones: Mapping[str, str], *,
               rollout_phase: str | None = None, rollout_reason: str = "") -> Obj:
     """The host's new status fields and ``conditions`` (list of condition kwargs)."""
