@@ -195,3 +195,32 @@ async def test_the_example_app_applied_to_the_host_runs_pods_in_the_members(
         return condition_true(obj, "Available")
 
     await eventually(running_everywhere, what="pods running in every member", timeout=40)
+
+
+async def test_a_region_restarted_mid_way_converges(tmp_path: Path) -> None:
+    data = tmp_path / "region"
+    region = await Region.open(data, zones=3, nodes_per_cluster=1, runtime="sim",
+                               lease_duration=3, health_port=None)
+    await region.start()
+    try:
+        await region.ensure_project(NS)
+        await region.host.client.create(PINAPPS, pinapp(replicas=3), namespace=NS)
+        await place(region, "web", {"zone-a-1": 2, "zone-c-1": 1})
+    finally:
+        await region.close()   # whatever the federation had done by now
+    region = await Region.open(data, zones=3, nodes_per_cluster=1, runtime="sim",
+                               lease_duration=3, health_port=None)
+    await region.start()
+    try:
+        async def converged() -> bool:
+            obj = await region.host.client.get(PINAPPS, "web", namespace=NS)
+            a, c = await _shard(region, "zone-a-1"), await _shard(region, "zone-c-1")
+            return (bool(a and c) and (a["spec"]["replicas"], c["spec"]["replicas"]) == (2, 1)
+                    and (obj.get("status") or {}).get("availableReplicas") == 3)
+
+        await eventually(converged, what="shards and status after a restart", timeout=30)
+        assert await _shard(region, "zone-b-1") is None
+        pods = [p for m in region.members for p in await m.client.list(PODS, namespace=NS)]
+        assert len(pods) == 3   # no duplicates
+    finally:
+        await region.close()
