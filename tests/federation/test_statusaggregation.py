@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pincompute.federation.eventforward import EventForwarder
 from pincompute.federation.statusaggregation import aggregate, revision_of, shard_counts
 from pincompute.kube.objects import condition_true, get_condition
 from pincompute.kube.resource import EVENTS
@@ -99,6 +100,17 @@ async def test_an_app_reaches_aggregated_availability_with_forwarded_events(
                for e in events)
     keys = [(e["metadata"]["labels"][FORWARDED_EVENT_LABEL], e["reason"]) for e in events]
     assert len(keys) == len(set(keys))   # one per cluster and reason
+
+    # A restarted forwarder (nothing in memory) updates the same Events, adds none.
+    fresh = EventForwarder(host=host, clusters=region.clusterset)
+    shards = {m.name: await m.client.get(PINAPPS, "web", namespace=NS) for m in region.members}
+    await fresh.forward(obj, shards)
+    again = await forwarded()
+    assert sorted(e["metadata"]["name"] for e in again) == sorted(
+        e["metadata"]["name"] for e in await forwarded())
+    assert len(again) >= len(events)
+    assert len({(e["metadata"]["labels"][FORWARDED_EVENT_LABEL], e["reason"])
+                for e in again}) == len(again)
 
 
 async def test_a_job_placed_whole_aggregates_to_complete(region: Region) -> None:

@@ -30,19 +30,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
+from pincompute.kube.errors import AlreadyExists, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS, PODS
 from pincompute.model.registry import KINDS
 from pincompute.model.wellknown import APP_LABEL, FORWARDED_EVENT_LABEL, PARENT_UID_LABEL
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.informer import FuncEventHandler, ResourceEventHandler, SharedInformer
-from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request
 
 Obj = dict[str, Any]
 SOURCE = "pincompute-federation"
 _INDEX = "involved"
+_WRITTEN_MAX = 100_000
 
 
 def _involved(event: Mapping[str, Any]) -> list[str]:
@@ -61,12 +61,14 @@ def forwarded_name(host: Mapping[str, Any], cluster: str, reason: str) -> str:
 
 
 class EventForwarder:
-    def __init__(self, manager: Manager, *, host: KubeClient, clusters: Any,
-                 pod_events: bool = True) -> None:
+    def __init__(self, *, host: KubeClient, clusters: Any, pod_events: bool = True) -> None:
         self.host = host
         self.clusters = clusters
         self.pod_events = pod_events
-        self.forwarded = manager.informer(host, EVENTS, label_selector=FORWARDED_EVENT_LABEL)
+        # What was last written per forwarded Event: only to spare writes (no host
+        # informer of events: the controllers may read events only in project
+        # namespaces). A restart starts empty and meets AlreadyExists once per Event.
+        self._written: dict[str, tuple[int, str]] = {}
         self._routes: dict[str, tuple[Controller, SharedInformer]] = {}
         clusters.watch(EVENTS, self._handler_for)
 
@@ -123,23 +125,25 @@ class EventForwarder:
         message = f"[{cluster}] {latest.get('message') or ''}"[:1024]
         name = forwarded_name(host, cluster, reason)
         ns = objects.namespace_of(host)
-        have = self.forwarded.get(name, namespace=ns)
-        if have is not None:
-            if have.get("count") == count and have.get("message") == message:
-                return
-            updated = objects.deepcopy(have)
-            updated.update(count=count, message=message, type=latest.get("type") or "Normal",
-                           lastTimestamp=latest.get("lastTimestamp") or objects.now())
-            with contextlib.suppress(Conflict, NotFound):
-                await self.host.update(EVENTS, updated)
+        if self._written.get(name) == (count, message):
             return
-        with contextlib.suppress(AlreadyExists):
+        type_ = latest.get("type") or "Normal"
+        last = latest.get("lastTimestamp") or objects.now()
+        try:
             await self.host.create(EVENTS, self._event(
-                host, name=name, reason=reason, message=message, count=count,
-                type_=latest.get("type") or "Normal", cluster=cluster,
-                first=min(e.get("firstTimestamp") or e.get("lastTimestamp") or objects.now()
-                          for e in events),
-                last=latest.get("lastTimestamp") or objects.now()), namespace=ns)
+                host, name=name, reason=reason, message=message, count=count, type_=type_,
+                cluster=cluster, last=last,
+                first=min(e.get("firstTimestamp") or e.get("lastTimestamp") or last
+                          for e in events)), namespace=ns)
+        except AlreadyExists:
+            # Written before (by us, or before a restart): bring it up to date.
+            with contextlib.suppress(NotFound):
+                await self.host.patch(EVENTS, name, {"count": count, "message": message,
+                                                     "type": type_, "lastTimestamp": last},
+                                      namespace=ns)
+        if len(self._written) >= _WRITTEN_MAX:
+            self._written.clear()
+        self._written[name] = (count, message)
 
     async def record(self, host: Mapping[str, Any], reason: str, message: str, *,
                      type_: str = "Normal") -> None:

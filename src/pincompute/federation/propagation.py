@@ -355,7 +355,7 @@ def add_propagation_controllers(manager: Manager, *, host: KubeClient, clusters:
                                 forward_events: bool = True) -> dict[str, Controller]:
     """One propagation controller per host workload kind (``<name>-<kind>``)."""
     made: dict[str, Controller] = {}
-    events = EventForwarder(manager, host=host, clusters=clusters) if forward_events else None
+    events = EventForwarder(host=host, clusters=clusters) if forward_events else None
     for kind in kinds:
         resource = KINDS[kind].resource
         workloads = manager.informer(host, resource)
