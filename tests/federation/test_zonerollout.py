@@ -46,6 +46,9 @@ def test_the_phase_table() -> None:
 def test_a_first_deployment_is_complete_at_once() -> None:
     s = step(revision="r1", zones={"a": NEW, "b": NEW}, previous=None, since=None, now=T0)
     assert s.status["phase"] == "Complete" and s.released == {"a", "b"}
+    again = step(revision="r1", zones={"a": NEW, "b": NEW}, previous=s.status, since=None,
+                 paused=True, now=_at(1))
+    assert again.status == s.status and not again.events   # nothing to pause
 
 
 def test_zones_go_one_at_a_time_in_order_then_soak() -> None:

@@ -119,6 +119,8 @@ def step(*, revision: str, zones: Mapping[str, ZoneState], previous: Mapping[str
     elapsed = (now - _parse(since)).total_seconds() if since else 0.0
     for _ in range(2 * len(ordered) + 4):
         event: Event | None = None
+        if phase == "Complete":
+            break
         if phase != "Paused" and paused:
             event, reason = "PauseRequested", PAUSED_BY_SPEC
         elif phase == "Paused":
