@@ -53,6 +53,7 @@ from pincompute.federation.connectionstatus import add_connection_status_control
 from pincompute.federation.member import Probe, list_namespaces
 from pincompute.federation.placement import add_placement_controller
 from pincompute.federation.projects import add_project_controller
+from pincompute.federation.propagation import add_propagation_controllers
 from pincompute.kube.protocol import KubeClient
 from pincompute.member.discovery import add_discovery_controller
 from pincompute.member.nodepools import add_nodepool_controller
@@ -209,9 +210,14 @@ def _cluster_health(ctx: HostContext) -> object:
 def _admission(ctx: HostContext) -> object:
     return add_admission_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
 
+
 def _placement(ctx: HostContext) -> object:
     return add_placement_controller(ctx.manager, host=ctx.host, identity=identity(),
                                     name=ctx.name, **ctx.options)
+
+def _propagation(ctx: HostContext) -> object:
+    return add_propagation_controllers(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                       name=ctx.name, **ctx.options)
 
 
 def _nodepools(ctx: MemberContext) -> object:
@@ -297,6 +303,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Admitted host workloads get placements from the cluster scheduler; "
                      "failed over off unhealthy clusters after a grace period, rebalanced "
                      "back gradually within the disruption budget."),
+    host("propagation", _propagation,
+         description="Placed host workloads become shards in their member clusters (moved "
+                     "gracefully, drift reverted, removed by a finalizer); their status and "
+                     "events are folded back; PinApp templates roll out zone by zone."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,
@@ -345,6 +355,7 @@ def add_host_controllers(manager: Manager, *, host: KubeClient, backend: Backend
                          probe: Probe = list_namespaces,
                          cluster_set: Mapping[str, Any] | None = None,
                          options: Mapping[str, Mapping[str, Any]] | None = None,
+                         disabled: Collection[str] = (),
                          table: tuple[ControllerDescriptor[Any], ...] = CONTROLLERS,
                          ) -> dict[str, object]:
     """Add the region's cluster set and the table's host-side controllers for ``backend``.
@@ -354,14 +365,16 @@ def add_host_controllers(manager: Manager, *, host: KubeClient, backend: Backend
     subscribe to it.  ``embedded`` finds in-process member clusters by name (the
     embedded region), ``probe`` checks a freshly connected member, ``cluster_set``
     are further keyword options of :func:`~pincompute.federation.clusterset.add_cluster_set`.
-    ``options`` maps a controller's name to keyword options for its set-up.
+    ``options`` maps a controller's name to keyword options for its set-up;
+    ``disabled`` names entries not to add (as kube-controller-manager's
+    ``--controllers=-name``: a test driving that step by hand).
     Returns name → what each made.
     """
     clusters = add_cluster_set(manager, host=host, embedded=embedded, probe=probe,
                                **(cluster_set or {}))
     made: dict[str, object] = {"clusterset": clusters}
     for entry in table:
-        if entry.side == "host" and backend in entry.backends:
+        if entry.side == "host" and backend in entry.backends and entry.name not in disabled:
             made[entry.name] = entry.setup(HostContext(
                 name=entry.name, manager=manager, host=host, clusters=clusters,
                 backend=backend, options=(options or {}).get(entry.name, {})))

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pincompute.federation.propagation import PROPAGATED_KINDS
 from pincompute.kube.errors import ApiError, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, ROLE_BINDINGS, Resource
@@ -156,6 +157,15 @@ def _project_rules(role: Role) -> list[dict[str, Any]]:
     ]
 
 
+def _propagation_rules() -> list[dict[str, Any]]:
+    """What the federation needs in a member for its shards (:mod:`~pincompute.federation.
+    propagation`): the propagated kinds, and reading the events and pods it folds into
+    the host objects' histories."""
+    plurals = sorted(registry.KINDS[kind].resource.plural for kind in PROPAGATED_KINDS)
+    return [{"apiGroups": ["pincompute.io"], "resources": plurals, "verbs": _ALL},
+            {"apiGroups": [""], "resources": ["events", "pods"], "verbs": _READ}]
+
+
 def _workload_rules(role: Role) -> list[dict[str, Any]]:
     """What the controllers may do inside one of PinCompute's namespaces (bound per namespace:
     the system namespace by install, each project's namespaces by the project controller)."""
@@ -236,7 +246,8 @@ def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]
             {"apiVersion": "v1", "kind": "ServiceAccount",
              "metadata": {"name": FEDERATION_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}},
             {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole",
-             "metadata": {"name": federation}, "rules": _project_rules(role)},
+             "metadata": {"name": federation},
+             "rules": [*_project_rules(role), *_propagation_rules()]},
             _binding("ClusterRoleBinding", federation, role_kind="ClusterRole",
                      role_name=federation, account=FEDERATION_SERVICE_ACCOUNT),
         ]

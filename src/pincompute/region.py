@@ -60,7 +60,7 @@ import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,7 +172,8 @@ class Region:
                    nodes_per_zone: int | None = None,
                    node_options: Mapping[str, Any] | None = None,
                    health_port: int | None = 0, single_user: bool = False,
-                   euid: int | None = None) -> Region:
+                   euid: int | None = None, disabled_controllers: Collection[str] = ()
+                   ) -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
 
         ``zones`` and ``clusters_per_zone``: the member clusters of a first start
@@ -185,6 +186,8 @@ class Region:
         None: not served).  ``single_user``: allow several projects even when pods
         share the region's uid (all of them belong to one user).  ``euid``: the
         user the nodes run as (default: this process's; tests pass another).
+        ``disabled_controllers``: host-side entries of the controller table not to run
+        (a test that drives that step by hand).
         """
         seed = regionmembers.initial(zones=zones, clusters_per_zone=clusters_per_zone)
         per_cluster = _nodes_per_cluster(nodes_per_cluster, nodes_per_zone)
@@ -210,7 +213,7 @@ class Region:
                                   lease_duration=lease_duration, shutdown_timeout=10.0)
             embedded: dict[str, KubeClient] = {}
             made = add_host_controllers(manager, host=host.client, embedded=embedded.get,
-                                        backend="embedded")
+                                        backend="embedded", disabled=disabled_controllers)
             clusterset = made["clusterset"]
             assert isinstance(clusterset, ClusterSet)
             health = RegionHealth(host_client=host.client, clusters=[host],

@@ -160,6 +160,21 @@ CRON_TRIGGER_ANNOTATION: Final = "pincompute.io/trigger"
 CRON_SCHEDULED_TIME_ANNOTATION: Final = "pincompute.io/scheduled-time"
 """On a PinJob a PinCronJob created: the schedule time it runs for (RFC 3339)."""
 
+# --- federation: shards in member clusters (propagation) ---------------------------------------
+
+PARENT_UID_LABEL: Final = "pincompute.io/parent-uid"
+"""On a shard (a host workload's copy in a member cluster): the host object's uid. Only
+the federation writes objects carrying it; the federation maps member events back by it."""
+PARENT_GENERATION_ANNOTATION: Final = "pincompute.io/parent-generation"
+"""On a shard: the host object's generation the shard was last written from."""
+PROPAGATION_FINALIZER: Final = "pincompute.io/propagation"
+"""On a host workload: its shards are removed from the members before it goes."""
+RESUME_ROLLOUT_ANNOTATION: Final = "pincompute.io/resume-rollout"
+"""On a host PinApp whose zone rollout paused on a failing zone: resume it (any value; the
+federation removes the annotation when it resumes)."""
+FORWARDED_EVENT_LABEL: Final = "pincompute.io/forwarded-from"
+"""On an Event of a host workload: the member cluster whose events it summarises."""
+
 # --- projects and clusters ----------------------------------------------------------------------
 
 PROJECT_LABEL: Final = "pincompute.io/project"
@@ -209,18 +224,19 @@ __all__ = [
     "CLUSTER_NAME_LABEL", "CLUSTER_NOT_READY_TAINT", "CLUSTER_UNREACHABLE_TAINT",
     "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
     "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
-    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER",
-    "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT",
+    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "DISCOVERY_CONFIGMAP",
+    "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT", "FORWARDED_EVENT_LABEL",
     "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
     "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
     "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND",
-    "OWNER_UID_LABEL", "PART_OF", "POD_CIDR_LABEL", "POD_GROUP_LABEL",
-    "POD_GROUP_MIN_MEMBER_ANNOTATION", "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION",
-    "PREEMPTIBLE", "PREFIX", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "RESERVED",
-    "RESTARTED_AT_ANNOTATION", "RESTART_TOKEN_ENV", "REVISION_LABEL", "ROLE_LABEL",
-    "ROLLBACK_TO_ANNOTATION", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME", "SIDECARS_ANNOTATION",
-    "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE", "TEMPLATE_SHAPE_ANNOTATION",
-    "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION", "WORKLOAD_KIND_LABEL",
-    "WORKLOAD_NAME_LABEL", "WORKLOAD_ROLEBINDING", "NodeRuntimeKind", "Tier",
+    "OWNER_UID_LABEL", "PARENT_GENERATION_ANNOTATION", "PARENT_UID_LABEL", "PART_OF",
+    "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
+    "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION", "PREEMPTIBLE", "PREFIX",
+    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "PROPAGATION_FINALIZER", "RESERVED",
+    "RESTARTED_AT_ANNOTATION", "RESTART_TOKEN_ENV", "RESUME_ROLLOUT_ANNOTATION", "REVISION_LABEL",
+    "ROLE_LABEL", "ROLLBACK_TO_ANNOTATION", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
+    "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE",
+    "TEMPLATE_SHAPE_ANNOTATION", "TIERS", "TIER_LABEL", "VOLUME_KINDS_ANNOTATION",
+    "WORKLOAD_KIND_LABEL", "WORKLOAD_NAME_LABEL", "WORKLOAD_ROLEBINDING", "NodeRuntimeKind", "Tier",
 ]
