@@ -24,6 +24,10 @@ KEYS = {
     "cluster_scale": {"nodes", "pods", "pods_all_ready_s", "rss_mib", "mutating_ops_per_min"},
     "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
     "federation": {"decisions_per_s", "baseline_decisions_per_s"},
+    "workloads": {"app_ready_s", "app_rollout_s", "job_complete_s", "baseline_app_ready_s",
+                  "baseline_app_rollout_s", "baseline_job_complete_s", "app_ready_ratio",
+                  "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
+                  "peak_rss_mib"},
 }
 
 
