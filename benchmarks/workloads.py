@@ -24,8 +24,9 @@ until they are Ready); keep ``parallelism`` job pods running until
 PinPods between a PinApp and its pods, status, events, revisions, finalizers that
 count every job pod exactly once.  The ratios are operator time / baseline time.
 
-Each case runs in its own namespace and leaves its objects in place (the baselines
-run first, so the operators' figures carry the larger store).
+Each case runs in its own namespace, the baseline first; its pods are deleted (and
+gone) before the operator's run, so both find the same nodes.  The operators' objects
+stay (the job's 10,000 finished pods are there at the end, as the operator keeps them).
 
 Run: ``python benchmarks/workloads.py [--quick] [--replicas N] [--completions N]``.
 The last line printed is one JSON object with the figures.
@@ -202,6 +203,14 @@ async def delete_all(client: KubeClient, names: list[str], namespace: str, *,
     await asyncio.gather(*(writer() for _ in range(writers)))
 
 
+async def clear(client: KubeClient, tracker: PodTracker, *, timeout: float) -> None:
+    """Delete a baseline's pods and wait until they are gone (not measured), so the
+    operator's run after it finds the nodes as the baseline found them."""
+    await delete_all(client, sorted(tracker.present), tracker.namespace)
+    await tracker.wait(lambda: not tracker.present, timeout=timeout)
+    await tracker.stop()
+
+
 # --- baselines ----------------------------------------------------------------------------------
 
 async def baseline_app(client: KubeClient, replicas: int, *, timeout: float) -> tuple[float, float]:
@@ -224,7 +233,7 @@ async def baseline_app(client: KubeClient, replicas: int, *, timeout: float) -> 
         await tracker.wait(lambda new=new: tracker.ready.issuperset(new),  # type: ignore[misc]
                            timeout=timeout)
     rollout_s = time.perf_counter() - t0
-    await tracker.stop()
+    await clear(client, tracker, timeout=timeout)
     return ready_s, rollout_s
 
 
@@ -249,7 +258,7 @@ async def baseline_job(client: KubeClient, completions: int, parallelism: int,
             tracker.changed.clear()
             await tracker.changed.wait()
     elapsed = time.perf_counter() - t0
-    await tracker.stop()
+    await clear(client, tracker, timeout=timeout)
     return elapsed
 
 
