@@ -25,6 +25,10 @@ KEYS = {
     "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
     "federation": {"decisions_per_s", "baseline_decisions_per_s"},
     "admission": {"drain_s", "workloads", "positions_correct", "baseline_drain_s"},
+    "workloads": {"app_ready_s", "app_rollout_s", "job_complete_s", "baseline_app_ready_s",
+                  "baseline_app_rollout_s", "baseline_job_complete_s", "app_ready_ratio",
+                  "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
+                  "peak_rss_mib"},
 }
 
 

@@ -32,7 +32,7 @@ from pincompute.member.jobstate import (
     success_by_policy,
     transition,
 )
-from pincompute.member.pinjobs import add_pinjob_controller
+from pincompute.member.pinjobs import _by_live_owner, add_pinjob_controller
 from pincompute.member.podtemplate import pod_for
 from pincompute.model import registry
 from pincompute.model.base import GROUP, VERSION
@@ -557,6 +557,32 @@ def test_expectations() -> None:
     assert exp.released("pod", still_held=True)
     assert not exp.released("pod", still_held=False)  # seen released: forgotten
     assert not exp.released("pod", still_held=True)
+
+
+def test_a_pass_looks_again_only_at_held_or_unfinished_pods() -> None:
+    def pod(phase: str, *, held: bool) -> dict[str, Any]:
+        return {"metadata": {"labels": {OWNER_UID_LABEL: "job-uid"},
+                             "finalizers": [JOB_TRACKING_FINALIZER] if held else []},
+                "status": {"phase": phase}}
+
+    assert _by_live_owner(pod("Running", held=True)) == ["job-uid"]
+    assert _by_live_owner(pod("Succeeded", held=True)) == ["job-uid"]  # not counted yet
+    assert _by_live_owner(pod("Running", held=False)) == ["job-uid"]  # still active
+    assert _by_live_owner(pod("Succeeded", held=False)) == []  # counted: nothing left to tell
+    assert _by_live_owner(pod("Failed", held=False)) == []
+    assert _by_live_owner({"metadata": {}, "status": {"phase": "Running"}}) == []
+
+
+async def test_a_long_job_names_its_pods_once_each(member: Member) -> None:
+    # Every pass after the first finished pods were released looks only at the live ones
+    # and continues the name search where the last one stopped: still one pod per
+    # completion, no name reused.
+    await member.client.create(PINJOBS, pinjob("long", completions=12, parallelism=3,
+                                               sim={"run-duration": "0.02"}))
+    job = await member.finished("long")
+    assert (job["status"]["succeeded"], job["status"].get("failed", 0)) == (12, 0)
+    names = sorted(p["metadata"]["name"] for p in await member.pods(job))
+    assert names == sorted(f"long-{n}" for n in range(12))
 
 
 # --- end to end: real processes ---------------------------------------------------------------

@@ -54,10 +54,17 @@ class Expectations:
 
     def release(self, uid: str) -> None:
         now = self._clock()
-        if len(self._released) > 4096:  # pods deleted since: never looked up again
-            for key in [k for k, until in self._released.items() if until < now]:
-                del self._released[key]
-        self._released[uid] = now + self._ttl
+        # Forget expired releases (pods the operator no longer looks at are never looked
+        # up again).  Kept in the order they expire (one TTL, a monotonic clock), so this
+        # drops them from the front: O(1) amortized, not a scan per release.
+        released = self._released
+        while released:
+            first = next(iter(released))
+            if released[first] >= now:
+                break
+            del released[first]
+        released.pop(uid, None)
+        released[uid] = now + self._ttl
 
     def released(self, uid: str, *, still_held: bool) -> bool:
         """Whether the pod ``uid`` was released although the cache ``still_held`` it."""

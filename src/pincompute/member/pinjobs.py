@@ -120,6 +120,7 @@ from .podtemplate import Backend, pod_for
 Obj = dict[str, Any]
 BY_OWNER = "owner-uid"
 BY_JOB_NAME = "pinjob-name"
+BY_LIVE_OWNER = "pinjob-live-owner"
 SUSPENDED_REASON = "JobSuspended"
 RESUMED_REASON = "JobResumed"
 RESTARTED_REASON = "JobRestarted"
@@ -133,6 +134,17 @@ def _by_job_name(pod: Mapping[str, Any]) -> list[str]:
             pod, JOB_TRACKING_FINALIZER):
         return []
     return [f"{objects.namespace_of(pod)}/{ref.get('name')}"]
+
+
+def _by_live_owner(pod: Mapping[str, Any]) -> list[str]:
+    """A job's pods that still matter to a pass, by owner uid: held (our finalizer) or not
+    finished.  A finished, released pod of a job with no failure, restart or index has
+    nothing left to tell (it is counted), so a pass need not look at it again."""
+    value = (objects.meta(pod).get("labels") or {}).get(OWNER_UID_LABEL)
+    if value is None or (pod_outcome(pod) is not None
+                         and not objects.has_finalizer(pod, JOB_TRACKING_FINALIZER)):
+        return []
+    return [value]
 
 
 def _rfc3339(t: float) -> str:
@@ -173,6 +185,11 @@ class PinJobReconciler:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.expectations = Expectations()
+        self._next_name: dict[str, tuple[str, int]] = {}
+        """Per job (``namespace/name``): its uid and the n from which to search a free name
+        ``<job>-<n>`` (below it every name was taken, or handed out, when last looked).  A
+        search start only: a restarted manager searches from 0; a non-indexed job's pods are
+        kept from duplicating by the counts and expectations, not by their names."""
 
     # --- the pass ---
 
@@ -184,6 +201,7 @@ class PinJobReconciler:
             if ref.get("uid") != live_uid:  # its job is gone: nothing will count it
                 await self._release(pod)
         if job is None or live_uid is None:
+            self._next_name.pop(f"{request.namespace}/{request.name}", None)
             return None
         try:
             return await self._sync(job)
@@ -199,7 +217,8 @@ class PinJobReconciler:
         phase = JobPhase(status.get("phase") or JobPhase.PENDING)
         restarts = as_int(status.get("restarts"))
         slots = self._slots(spec)
-        seen = self._classify(job, spec, status, restarts=restarts, slots=slots)
+        pods = self._pods_to_look_at(job, status, restarts=restarts, slots=slots)
+        seen = self._classify(job, spec, status, pods, restarts=restarts)
 
         updated = objects.deepcopy(job)
         updated["status"] = status
@@ -244,7 +263,8 @@ class PinJobReconciler:
             return await self._expire(written, spec, now=now)
         if new_phase is JobPhase.SUSPENDED or event is JobEvent.RESTART:
             return Result(requeue_after=0.0) if event is JobEvent.RESTART else None
-        requeue = await self._create_pods(written, spec, status, seen, slots=slots, now=now,
+        requeue = await self._create_pods(written, spec, status, seen, pods, slots=slots,
+                                          now=now,
                                           restarts=as_int(status.get("restarts")))
         deadline = spec.active_deadline_seconds
         if deadline is not None:
@@ -263,8 +283,20 @@ class PinJobReconciler:
             return [Slot(i, None, i) for i in range(spec.completions)]
         return []
 
-    def _classify(self, job: Obj, spec: PinJobSpec, status: Obj, *, restarts: int,
-                  slots: list[Slot]) -> _Pass:
+    def _pods_to_look_at(self, job: Obj, status: Obj, *, restarts: int,
+                         slots: list[Slot]) -> list[Obj]:
+        """The job's pods a pass must see.  Every pod, when finished pods still tell
+        something: the last failure (back-off), the pods of each index, stale pods of an
+        earlier restart.  Otherwise only the held or unfinished ones (:func:`_by_live_owner`),
+        so a pass costs O(parallelism), not O(pods the job ever ran)."""
+        uid = objects.uid_of(job)
+        uncounted = status.get("uncountedTerminatedPods") or {}
+        if slots or restarts or as_int(status.get("failed")) or uncounted.get("failed"):
+            return self.pods.by_index(BY_OWNER, uid)
+        return self.pods.by_index(BY_LIVE_OWNER, uid)
+
+    def _classify(self, job: Obj, spec: PinJobSpec, status: Obj, pods: list[Obj], *,
+                  restarts: int) -> _Pass:
         seen = _Pass()
         uncounted = status.setdefault("uncountedTerminatedPods", {})
         ok = set(uncounted.get("succeeded") or ())
@@ -276,7 +308,7 @@ class PinJobReconciler:
                              if c.get("type") == "sidecar")
         policy = spec.failure_policy
         per_index = spec.backoff_limit_per_index
-        for pod in self.pods.by_index(BY_OWNER, objects.uid_of(job)):
+        for pod in pods:
             labels = objects.meta(pod).get("labels") or {}
             if labels.get(INDEX_LABEL) is not None:
                 seen.by_index.setdefault(as_int(labels[INDEX_LABEL]), []).append(pod)
@@ -371,8 +403,9 @@ class PinJobReconciler:
         elif event is JobEvent.RESTART:
             self.recorder.record(job, WARNING, RESTARTED_REASON, message)
 
-    async def _create_pods(self, job: Obj, spec: PinJobSpec, status: Obj, seen: _Pass, *,
-                           slots: list[Slot], now: float, restarts: int) -> float | None:
+    async def _create_pods(self, job: Obj, spec: PinJobSpec, status: Obj, seen: _Pass,
+                           pods: list[Obj], *, slots: list[Slot], now: float,
+                           restarts: int) -> float | None:
         failed = as_int(status.get("failed"))
         uncounted = status.get("uncountedTerminatedPods") or {}
         failed += len(uncounted.get("failed") or ())
@@ -384,8 +417,9 @@ class PinJobReconciler:
                                      f"{failed} failed pods: next retry in {wait:.0f}s")
                 return wait
         uid = objects.uid_of(job)
-        if self.expectations.creations_pending(
-                uid, (objects.name_of(p) for p in self.pods.by_index(BY_OWNER, uid))):
+        # A pod this operator created holds the finalizer until a pass has seen it finish:
+        # the pods looked at include it once the cache has it.
+        if self.expectations.creations_pending(uid, (objects.name_of(p) for p in pods)):
             return 1.0  # the pods made by the last pass are not in the cache yet
         wanted = self._wanted(job, spec, status, seen, slots=slots)
         name = objects.name_of(job)
@@ -457,13 +491,21 @@ class PinJobReconciler:
             want = spec.parallelism if succeeded == 0 else 0
         else:
             want = min(spec.parallelism, spec.completions - succeeded)
-        taken = {objects.name_of(p) for p in self.pods.by_index(BY_OWNER, objects.uid_of(owner))}
-        n = 0
+        # The lowest free names ``<job>-<n>``, searched from where the last pass stopped
+        # (names are looked up in the cache: O(pods created), not O(pods of the job)).
+        uid = objects.uid_of(owner)
+        namespace = objects.namespace_of(owner)
+        key = f"{namespace}/{job}"
+        hint_uid, n = self._next_name.get(key, (uid, 0))
+        if hint_uid != uid:
+            n = 0  # a new job of the same name
         for _ in range(max(0, want - len(seen.active))):
-            while f"{job}-{n}" in taken:
+            while self.pods.get(f"{job}-{n}", namespace=namespace) is not None:
                 n += 1
             out.append((None, f"{job}-{n}", 0))
-            taken.add(f"{job}-{n}")
+            n += 1
+        if out:
+            self._next_name[key] = (uid, n)
         return out
 
     @staticmethod
@@ -602,6 +644,7 @@ def add_pinjob_controller(manager: Manager, *, client: KubeClient, backend: Back
     pods = manager.informer(client, PODS)
     pods.add_indexer(BY_OWNER, index_by_label(OWNER_UID_LABEL))
     pods.add_indexer(BY_JOB_NAME, _by_job_name)
+    pods.add_indexer(BY_LIVE_OWNER, _by_live_owner)
     reconciler = PinJobReconciler(
         client=client, jobs=jobs, pods=pods, backend=backend,
         recorder=event_recorder(client, operator=name.split("-")[0], identity=identity),
