@@ -22,7 +22,7 @@ import pytest
 from pincompute.federation.admission.queue import AdmissionQueues
 from pincompute.kube import objects
 from pincompute.kube.resource import EVENTS, PODS
-from pincompute.model.registry import PINAPPS, PROJECTS
+from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PINAPPS, PROJECTS
 from pincompute.node.nodelifecyclecontroller import LifecycleConfig
 from pincompute.region import Region
 from pincompute.runtime.reconciler import Request
@@ -137,9 +137,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         assert sum(shares(obj).values()) == 6
         cond = objects.get_condition(obj, "Scheduled")
         assert cond is not None and cond["reason"] == "FailedOver"
-        mc = await region.host.client.get(__import__("pincompute.model.registry",
-                                                     fromlist=["MEMBERCLUSTERS"]).MEMBERCLUSTERS,
-                                          down)
+        mc = await region.host.client.get(MEMBERCLUSTERS, down)
         assert objects.get_condition(mc, "Ready")["status"] != "True"
         assert mc["spec"].get("taints"), mc["spec"]
         # Not before the grace period (lease expiry + grace), and well within a test's time.
@@ -177,6 +175,12 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
 
 async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
         region: Region) -> None:
+    # One member cluster offers the reserved tier (a node pool of its own).
+    await region.member("zone-a-1").client.create(NODEPOOLS, {
+        "metadata": {"name": "reserved"},
+        "spec": {"instanceType": "embedded.standard-4", "runtime": "sim", "tier": "reserved",
+                 "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                 "minSize": 0, "maxSize": 1, "desiredSize": 1}})
     project = await region.host.client.get(PROJECTS, NS)
     project["spec"]["quota"] = {"reserved": {"cpu": "1"}, "ondemand": {"cpu": "0"},
                                 "preemptible": {"cpu": "0"}}
@@ -207,15 +211,22 @@ async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
     assert cond is not None and cond["status"] == "False" and cond["reason"] == "NotAdmitted"
     assert (await events(region, "batch")).get("Withdrawn")
 
-    # After its back-off it is queued again, with a reason (the quota is the reserved one's).
+    # It waits in its queue again with a reason: first its back-off, then (past it) the
+    # quota svc holds, with its position; it is not placed meanwhile.
+    cond = objects.get_condition(batch, "Queued")
+    assert cond is not None and cond["status"] == "True", cond
+    assert cond["reason"] == "BackingOff", cond
+
     async def queued() -> dict[str, Any] | None:
         o = await host_app(region, "batch")
         cond = objects.get_condition(o, "Queued") or {}
-        return o if cond.get("status") == "True" and \
-            (o.get("status") or {}).get("admission", {}).get("state") == "Queued" else None
+        return o if cond.get("status") == "True" and cond.get("reason") == "QuotaExceeded" \
+            else None
 
     batch = await until(queued, timeout=15)
-    assert objects.get_condition(batch, "Queued")["reason"]
+    cond = objects.get_condition(batch, "Queued")
+    assert "position 1" in cond["message"], cond
+    assert objects.get_condition(batch, "Admitted")["status"] == "False"
     assert not shares(batch) and await pods_of("batch") == 0
     assert await pods_of("svc") == 2
 
