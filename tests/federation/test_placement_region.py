@@ -12,6 +12,7 @@ re-adopts the registered Nodes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -61,12 +62,15 @@ def pinapp(name: str, *, replicas: int, cpu: str = "10m", tier: str | None = Non
                           "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}}}]}}}}
 
 
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0,
-                what: str = "") -> Any:
-    async with asyncio.timeout(timeout):
-        while not (got := await check()):
-            await asyncio.sleep(0.1)
-    return got
+async def until(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; last: {got!r}")
+        await asyncio.sleep(0.1)
 
 
 async def host_app(region: Region, name: str) -> dict[str, Any]:
@@ -164,7 +168,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         await sampler
     # Gradual: consecutive placements differ by at most the budget (one replica moved).
     seen = [s for t, _, s in samples if t >= back]
-    for a, b in zip(seen, seen[1:], strict=False):
+    for a, b in itertools.pairwise(seen):
         moved = sum(max(0, b.get(c, 0) - a.get(c, 0)) for c in set(a) | set(b))
         assert moved <= 1, (a, b)
     assert min(a for t, a, _ in samples if t >= back) >= 6 - 1

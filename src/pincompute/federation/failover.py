@@ -192,7 +192,7 @@ def move_budget(obj: Mapping[str, Any], *, step: int) -> int:
 
 
 __all__ = [
-    "EVACUATION_SIGNALS", "FAILED_OVER", "NOT_ADMITTED", "PENDING_REASONS", "REBALANCING", "SCHEDULED",
-    "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE", "Evacuation", "evacuation",
-    "grace_left", "move_budget", "moved", "next_reason", "rebalance_step",
+    "EVACUATION_SIGNALS", "FAILED_OVER", "NOT_ADMITTED", "PENDING_REASONS", "REBALANCING",
+    "SCHEDULED", "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE", "Evacuation",
+    "evacuation", "grace_left", "move_budget", "moved", "next_reason", "rebalance_step",
 ]
