@@ -166,11 +166,15 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
     finally:
         stop.set()
         await sampler
-    # Gradual: consecutive placements differ by at most the budget (one replica moved).
-    seen = [s for t, _, s in samples if t >= back]
-    for a, b in itertools.pairwise(seen):
+    # Gradual: from the failed-over placement on, each change moves at most the budget (one
+    # replica), and it took more than one step to get back.
+    start = next(i for i, (t, _, s) in enumerate(samples) if t >= cut and down not in s)
+    seen = [s for _, _, s in samples[start:]]
+    steps = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
+    for a, b in itertools.pairwise(steps):
         moved = sum(max(0, b.get(c, 0) - a.get(c, 0)) for c in set(a) | set(b))
         assert moved <= 1, (a, b)
+    assert len(steps) >= 3, steps  # failed over, at least one step between, balanced
     assert min(a for t, a, _ in samples if t >= back) >= 6 - 1
     got = await events(region, "web")
     assert any(down in m for m in got.get("FailedOver", ())), got
