@@ -148,6 +148,8 @@ class Region:
     """``/healthz``, ``/readyz`` and the StoreReadOnly conditions (see :mod:`.regionhealth`)."""
     shared_uid: str | None = None
     """Why pods run as the region's own uid (``None``: each pod has its own)."""
+    controller_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Entry name → keyword options for the controller table's set-ups (see :meth:`open`)."""
     _embedded: dict[str, KubeClient] = field(default_factory=dict)
     """The cluster set's resolver of embedded connections: member name → client."""
     _membership: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -172,7 +174,8 @@ class Region:
                    nodes_per_zone: int | None = None,
                    node_options: Mapping[str, Any] | None = None,
                    health_port: int | None = 0, single_user: bool = False,
-                   euid: int | None = None, disabled_controllers: Collection[str] = ()
+                   euid: int | None = None, disabled_controllers: Collection[str] = (),
+                   controller_options: Mapping[str, Mapping[str, Any]] | None = None,
                    ) -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
 
@@ -187,7 +190,10 @@ class Region:
         share the region's uid (all of them belong to one user).  ``euid``: the
         user the nodes run as (default: this process's; tests pass another).
         ``disabled_controllers``: host-side entries of the controller table not to run
-        (a test that drives that step by hand).
+        (a test that drives that step by hand).  ``controller_options``: entry name →
+        keyword options for that entry's set-up, host- and member-side alike (e.g.
+        ``{"placement": {"grace": 2.0}, "node-lifecycle": {"config": ...}}``: short
+        grace periods in a test).
         """
         seed = regionmembers.initial(zones=zones, clusters_per_zone=clusters_per_zone)
         per_cluster = _nodes_per_cluster(nodes_per_cluster, nodes_per_zone)
@@ -213,7 +219,8 @@ class Region:
                                   lease_duration=lease_duration, shutdown_timeout=10.0)
             embedded: dict[str, KubeClient] = {}
             made = add_host_controllers(manager, host=host.client, embedded=embedded.get,
-                                        backend="embedded", disabled=disabled_controllers)
+                                        backend="embedded", disabled=disabled_controllers,
+                                        options=controller_options)
             clusterset = made["clusterset"]
             assert isinstance(clusterset, ClusterSet)
             health = RegionHealth(host_client=host.client, clusters=[host],
@@ -223,7 +230,8 @@ class Region:
                                  options=dict(node_options or {}))
             region = cls(data_dir=data_dir, host=host, members=[], manager=manager, lock=lock,
                          nodes=nodes, clusterset=clusterset, health=health,
-                         shared_uid=shared_uid, _embedded=embedded)
+                         shared_uid=shared_uid, _embedded=embedded,
+                         controller_options=dict(controller_options or {}))
             for record in records:
                 await region._open_member(record, nodes=per_cluster)
                 if first_start:
@@ -447,7 +455,8 @@ class Region:
             # shared_manager: the clusters' controllers share one metrics registry.
             made = add_member_controllers(child, client=member.client, cluster=record.name,
                                           zone=record.zone, backend="embedded",
-                                          shared_manager=True, nodes=options)
+                                          shared_manager=True, nodes=options,
+                                          options=self.controller_options)
             await _ensure_pool(member.client, runtime=self.nodes.runtime, size=nodes)
             provisioner = made[f"node-provisioner-{record.name}"]
             assert isinstance(provisioner, NodeProvisioner)

@@ -61,6 +61,8 @@ def test_transition_table() -> None:
     assert f.next_reason(f.REBALANCING, "balanced") == f.SCHEDULED
     assert f.next_reason(f.FAILED_OVER, "unschedulable") == f.UNSCHEDULABLE
     assert f.next_reason(f.UNSCHEDULABLE, "placed") == f.SCHEDULED
+    assert f.next_reason(f.REBALANCING, "withdrawn") == f.NOT_ADMITTED
+    assert f.next_reason(f.NOT_ADMITTED, "placed") == f.SCHEDULED
     with pytest.raises(KeyError):
         f.next_reason(f.SCHEDULED, "step")  # nothing owed: no rebalance step
     assert set(f.PENDING_REASONS) < set(f.SCHEDULED_REASONS)

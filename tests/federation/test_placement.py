@@ -324,6 +324,38 @@ async def test_admission_gate(host: Host) -> None:
     await until(lambda: _reason(host, "gated", "Scheduled"))
 
 
+async def test_a_preempted_workload_is_withdrawn_then_placed_again(host: Host) -> None:
+    host.placement.require_admission = True
+    obj = app(2)
+    obj["metadata"] = {"name": "borrower", "namespace": NS}
+    await host.client.create(PINAPPS, obj)
+
+    async def admit(yes: bool) -> None:
+        while True:
+            o = await get(host, "borrower")
+            objects.set_condition(o, "Admitted", yes, reason="QuotaReserved" if yes else
+                                  "NotAdmitted")
+            try:
+                await host.client.update_status(PINAPPS, o)
+                return
+            except Conflict:
+                continue
+
+    await admit(True)
+    o = await until(lambda: _reason(host, "borrower", "Scheduled"))
+    uid = objects.uid_of(o)
+    assert placed(o) and uid in host.placement.scheduler.assumed
+    await admit(False)  # admission took it back (Preempted)
+    o = await until(lambda: _reason(host, "borrower", "NotAdmitted"))
+    assert not placed(o)
+    assert objects.get_condition(o, "Scheduled")["status"] == "False"
+    assert uid not in host.placement.scheduler.assumed  # its room is free at once
+    assert any(e["reason"] == "Withdrawn" for e in await events(host, "borrower"))
+    await admit(True)  # after its back-off
+    o = await until(lambda: _reason(host, "borrower", "Scheduled"))
+    assert sum(placed(o).values()) == 2
+
+
 def test_admitted() -> None:
     bare: dict[str, Any] = {"status": {}}
     assert not admitted(bare, require_admission=True)

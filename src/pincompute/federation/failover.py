@@ -21,7 +21,8 @@ may go are decided here:
   ``FailedOver`` (moved off a cluster; owes a rebalance when clusters recover),
   ``Rebalancing`` (moving back step by step), ``Unschedulable`` (the last
   decision placed nothing; the old placements stay).  :func:`next_reason` is
-  the transition function.
+  the transition function.  ``NotAdmitted``: admission took the workload back
+  (``Preempted``), so its placements were cleared; re-admitted, it is placed anew.
 * :func:`rebalance_step` — one gradual step from the current placement toward
   the ideal one, moving at most ``max_moves`` replicas; :func:`move_budget` —
   how many replicas of a workload may move at once (for a PinApp, its
@@ -98,17 +99,20 @@ SCHEDULED: Final = "Scheduled"
 FAILED_OVER: Final = "FailedOver"
 REBALANCING: Final = "Rebalancing"
 UNSCHEDULABLE: Final = "Unschedulable"
-SCHEDULED_REASONS: Final = (SCHEDULED, FAILED_OVER, REBALANCING, UNSCHEDULABLE)
+NOT_ADMITTED: Final = "NotAdmitted"
+SCHEDULED_REASONS: Final = (SCHEDULED, FAILED_OVER, REBALANCING, UNSCHEDULABLE, NOT_ADMITTED)
 PENDING_REASONS: Final = frozenset({FAILED_OVER, REBALANCING, UNSCHEDULABLE})
 """Reasons that owe more work when the clusters change (a retry, a rebalance)."""
 
-Outcome = Literal["placed", "failover", "step", "balanced", "unschedulable"]
+Outcome = Literal["placed", "failover", "step", "balanced", "unschedulable", "withdrawn"]
 
 TRANSITIONS: Final[Mapping[tuple[str | None, Outcome], str]] = {
     # a decision for a new generation (or a first one) places the workload
     **{(r, "placed"): SCHEDULED for r in (None, *SCHEDULED_REASONS)},
     **{(r, "failover"): FAILED_OVER for r in (None, *SCHEDULED_REASONS)},
     **{(r, "unschedulable"): UNSCHEDULABLE for r in (None, *SCHEDULED_REASONS)},
+    # admission took it back (Preempted): its placements are cleared
+    **{(r, "withdrawn"): NOT_ADMITTED for r in (None, *SCHEDULED_REASONS)},
     (FAILED_OVER, "step"): REBALANCING,
     (REBALANCING, "step"): REBALANCING,
     (FAILED_OVER, "balanced"): SCHEDULED,
@@ -188,7 +192,7 @@ def move_budget(obj: Mapping[str, Any], *, step: int) -> int:
 
 
 __all__ = [
-    "EVACUATION_SIGNALS", "FAILED_OVER", "PENDING_REASONS", "REBALANCING", "SCHEDULED",
-    "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE", "Evacuation", "evacuation",
-    "grace_left", "move_budget", "moved", "next_reason", "rebalance_step",
+    "EVACUATION_SIGNALS", "FAILED_OVER", "NOT_ADMITTED", "PENDING_REASONS", "REBALANCING",
+    "SCHEDULED", "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE", "Evacuation",
+    "evacuation", "grace_left", "move_budget", "moved", "next_reason", "rebalance_step",
 ]

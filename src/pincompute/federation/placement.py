@@ -39,7 +39,11 @@ sticky Locality division exists to avoid):
    Workloads that go whole to one cluster are not moved back (that would
    restart them); duplicated ones are simply decided again;
 5. a duplicated workload (PinDaemon) is decided again whenever the clusters
-   changed since its last decision: a cluster that came or recovered gets it.
+   changed since its last decision: a cluster that came or recovered gets it;
+6. admission took it back (``Admitted`` False — ``Preempted`` for a reserved
+   workload's room): its placements are cleared (reason ``NotAdmitted``, an
+   Event ``Withdrawn``) and its reservation forgotten, so propagation removes
+   its shards gracefully; admitted again after its back-off, it is decided anew.
 
 Shards report their replicas in ``status.clusters`` (written by the status
 helper); each reconcile confirms them in the scheduler's assume cache.  After a
@@ -80,6 +84,7 @@ from .clusterscheduler.clustertable import health_problem
 from .clusterscheduler.workload import current_placements
 from .failover import (
     FAILED_OVER,
+    NOT_ADMITTED,
     PENDING_REASONS,
     REBALANCING,
     UNSCHEDULABLE,
@@ -233,6 +238,8 @@ class PlacementController:
                 self.scheduler.forget(memory.uid)
             memory = self._memory[key] = _Memory(uid)
         if not admitted(obj, require_admission=self.require_admission):
+            if (obj.get("status") or EMPTY).get("placements"):
+                return await self._withdraw(resource, obj, memory)
             return None
         current = current_placements(obj)
         try:
@@ -275,6 +282,9 @@ class PlacementController:
             return await self._decide(resource, obj, memory, outcome="failover", away=due)
         result = Result(requeue_after=wait) if wait is not None else None
         reason = cond.get("reason")
+        if reason == NOT_ADMITTED:
+            # Admitted again (after a preemption's back-off): placed anew.
+            return await self._decide(resource, obj, memory, outcome="placed")
         if reason == UNSCHEDULABLE:
             if memory.epoch != self.epoch or now - memory.decided_at >= self.retry_interval:
                 return await self._decide(resource, obj, memory, outcome="placed")
@@ -284,6 +294,22 @@ class PlacementController:
         if request_.mode == "Duplicated" and memory.epoch != self.epoch:
             # Every matching cluster runs it: a cluster that came or recovered gets it.
             return _sooner(await self._decide(resource, obj, memory, outcome="placed"), wait)
+        return result
+
+    async def _withdraw(self, resource: Resource, obj: Mapping[str, Any],
+                        memory: _Memory) -> Result | None:
+        """Admission took a placed workload back (``Preempted``): clear its placements, so
+        propagation removes its shards (gracefully) and its room is free at once."""
+        self.scheduler.forget(memory.uid)
+        old = current_placements(obj)
+        cond = objects.get_condition(obj, ADMITTED_CONDITION) or EMPTY
+        why = cond.get("reason") or "not admitted"
+        text = (f"removed from {', '.join(sorted(old)) or 'every cluster'}: no longer "
+                f"admitted ({why})")
+        result = await self._write(resource, obj, None, outcome="withdrawn", message=text,
+                                   memory=memory, placements=[])
+        if result is None:
+            self.recorder.record(obj, "Normal", "Withdrawn", text)
         return result
 
     def _confirm(self, uid: str, obj: Mapping[str, Any]) -> None:
@@ -396,7 +422,8 @@ class PlacementController:
             status["excludedClusters"] = got["excludedClusters"]
         if placements is not None:
             status["placements"] = placements
-        objects.set_condition(updated, SCHEDULED_CONDITION, outcome != "unschedulable",
+        objects.set_condition(updated, SCHEDULED_CONDITION,
+                              outcome not in ("unschedulable", "withdrawn"),
                               reason=reason, message=message,
                               observed_generation=objects.meta(obj).get("generation"))
         if updated.get("status") != obj.get("status"):
