@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 For every host workload the cluster scheduler places (PinApp, PinPod, PinJob,
-PinTrainingJob, PinCronJob, PinDaemon) that admission let in (condition
-``Admitted`` True), the controller runs :meth:`ClusterScheduler.schedule` and
+PinTrainingJob, PinCronJob, PinDaemon, PinSidecar) that admission let in (condition
+``Admitted`` True; the cluster-scoped platform kinds PinDaemon and PinSidecar belong
+to no project and need no admission), the controller runs :meth:`ClusterScheduler.schedule` and
 records the decision in the object's status: ``placements``,
 ``excludedClusters`` and a ``Scheduled`` condition whose reason is the state of
 :mod:`.failover`'s table.  An unschedulable decision keeps the old placements
@@ -15,8 +16,8 @@ The scheduler's :class:`ClusterTable` is fed from a MemberCluster informer.
 A cluster *signature* (spec, health, capacity figures) tells changes that
 matter from heartbeats; each such change bumps an epoch and enqueues the
 workloads placed there (an index on ``status.placements``) and those that owe
-work (an index on the pending reasons), plus every PinDaemon (duplicated on
-every matching cluster).
+work (an index on the pending reasons), plus every PinDaemon and PinSidecar
+(duplicated on every matching cluster).
 
 When is a workload decided?  Never on a status write alone (the thrash the
 sticky Locality division exists to avoid):
@@ -38,7 +39,7 @@ sticky Locality division exists to avoid):
    and no cluster is being evacuated, the reason returns to ``Scheduled``.
    Workloads that go whole to one cluster are not moved back (that would
    restart them); duplicated ones are simply decided again;
-5. a duplicated workload (PinDaemon) is decided again whenever the clusters
+5. a duplicated workload (PinDaemon, PinSidecar) is decided again whenever the clusters
    changed since its last decision: a cluster that came or recovered gets it.
 
 Shards report their replicas in ``status.clusters`` (written by the status
@@ -67,6 +68,7 @@ from pincompute.model.registry import (
     PINDAEMONS,
     PINJOBS,
     PINPODS,
+    PINSIDECARS,
     PINTRAININGJOBS,
 )
 from pincompute.runtime.controller import Controller
@@ -94,8 +96,10 @@ from .failover import (
 )
 
 PLACED_KINDS: tuple[Resource, ...] = (PINAPPS, PINPODS, PINJOBS, PINTRAININGJOBS,
-                                      PINCRONJOBS, PINDAEMONS)
+                                      PINCRONJOBS, PINDAEMONS, PINSIDECARS)
 """The host kinds the cluster scheduler places."""
+DUPLICATED_KINDS: frozenset[str] = frozenset({PINDAEMONS.plural, PINSIDECARS.plural})
+"""Placed on every matching cluster, decided again whenever the clusters change."""
 SCHEDULED_CONDITION = "Scheduled"
 ADMITTED_CONDITION = "Admitted"
 QUEUED_CONDITION = "Queued"
@@ -206,7 +210,7 @@ class PlacementController:
                 continue
             keys = set(informer.index_keys(BY_CLUSTER, cluster))
             keys.update(informer.index_keys(BY_PENDING, PENDING))
-            if kind == PINDAEMONS.plural:
+            if kind in DUPLICATED_KINDS:
                 keys.update(informer.keys())
             for key in keys:
                 controller.enqueue(Request.from_key(key))
@@ -232,7 +236,10 @@ class PlacementController:
             if memory is not None:
                 self.scheduler.forget(memory.uid)
             memory = self._memory[key] = _Memory(uid)
-        if not admitted(obj, require_admission=self.require_admission):
+        # Cluster-scoped platform kinds (PinDaemon, PinSidecar) belong to no project:
+        # admission charges no quota for them, they are placed as they are.
+        if resource.namespaced and not admitted(obj,
+                                                require_admission=self.require_admission):
             return None
         current = current_placements(obj)
         try:

@@ -14,6 +14,8 @@ host's new status fields:
   (only shards already on the host's revision count as updated)/``availableReplicas``
   as a Deployment does; jobs sum ``active``/``succeeded``/``failed`` and take a phase;
   a PinPod takes its shard's phase, node and address; PinDaemons sum their nodes;
+  PinSidecars sum their pods (matched, injected, updated, ready) and a shard counts
+  as ready once its operator has observed its generation;
 * conditions: ``Available``/``Progressing`` for PinApps, ``Complete``/``Failed`` for
   run-to-finish kinds — the host's rollout state (:mod:`.zonerollout`) decides
   whether an app is progressing or paused.
@@ -35,6 +37,7 @@ Obj = dict[str, Any]
 
 RUN_TO_FINISH = frozenset({"PinJob", "PinTrainingJob"})
 FINISHED_PHASES = frozenset({"Succeeded", "Complete", "Completed", "Failed"})
+SIDECAR_TOTALS = ("matchedPods", "injectedPods", "updatedPods", "readyPods")
 
 
 def revision_of(template: Any) -> str:
@@ -88,6 +91,10 @@ def shard_counts(kind: str, shard: Mapping[str, Any]) -> ShardCounts:
         return ShardCounts(share=desired, replicas=status.get("currentNumberScheduled") or 0,
                            ready=ready, available=status.get("numberAvailable") or ready,
                            updated=status.get("updatedNumberScheduled") or 0,
+                           observed=observed)
+    if kind == "PinSidecar":  # injected at pod creation: ready once its operator observed it
+        seen = 1 if observed and status.get("observedGeneration") is not None else 0
+        return ShardCounts(share=1, replicas=seen, ready=seen, available=seen, updated=seen,
                            observed=observed)
     if kind in RUN_TO_FINISH:
         active = status.get("active") or 0
@@ -189,6 +196,10 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[s
                    numberReady=sum(n.ready for n in counts.values()),
                    numberAvailable=sum(n.available for n in counts.values()),
                    updatedNumberScheduled=sum(n.updated for n in counts.values()))
+    elif kind == "PinSidecar":
+        status_of = [s.get("status") or {} for s in present.values()]
+        for key in SIDECAR_TOTALS:
+            out[key] = sum(s.get(key) or 0 for s in status_of)
     elif kind in RUN_TO_FINISH:
         status_of = [s.get("status") or {} for s in present.values()]
         out.update(active=sum(s.get("active") or 0 for s in status_of),
