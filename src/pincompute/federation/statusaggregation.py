@@ -36,7 +36,8 @@ from typing import Any
 Obj = dict[str, Any]
 
 RUN_TO_FINISH = frozenset({"PinJob", "PinTrainingJob"})
-FINISHED_PHASES = frozenset({"Succeeded", "Complete", "Completed", "Failed"})
+SUCCEEDED_PHASES = frozenset({"Succeeded", "Complete", "Completed"})
+FINISHED_PHASES = SUCCEEDED_PHASES | {"Failed"}
 SIDECAR_TOTALS = ("matchedPods", "injectedPods", "updatedPods", "readyPods")
 
 
@@ -201,15 +202,17 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[s
         for key in SIDECAR_TOTALS:
             out[key] = sum(s.get(key) or 0 for s in status_of)
     elif kind in RUN_TO_FINISH:
-        status_of = [s.get("status") or {} for s in present.values()]
+        status_of = [_job_totals(s.get("status") or {}) for s in present.values()]
         out.update(active=sum(s.get("active") or 0 for s in status_of),
                    succeeded=sum(s.get("succeeded") or 0 for s in status_of),
                    failed=sum(s.get("failed") or 0 for s in status_of))
         phases = [n.phase or "Pending" for n in counts.values()]
         failed = [c for c, n in counts.items() if n.phase == "Failed"
                   or _true(present[c], "Failed")]
+        # A PinJob shard says Complete; a PinTrainingJob's only has the phase.
         complete = bool(present) and len(present) >= len(placements) and all(
-            _true(present[c], "Complete") for c in counts)
+            _true(present[c], "Complete") or n.phase in SUCCEEDED_PHASES
+            for c, n in counts.items())
         if failed:
             out["phase"] = "Failed"
             conditions.append(dict(type="Failed", status=True, reason="ShardFailed",
@@ -232,6 +235,15 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[s
             out["phase"] = "Pending"
     out["conditions"] = conditions
     return out
+
+
+def _job_totals(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A job shard's pod counts: a PinJob's at the top, a PinTrainingJob's per role."""
+    roles = status.get("roles")
+    if not isinstance(roles, Mapping) or "active" in status:
+        return status
+    return {key: sum((r or {}).get(key) or 0 for r in roles.values())
+            for key in ("active", "succeeded", "failed")}
 
 
 def _true(obj: Mapping[str, Any], type_: str) -> bool:
