@@ -72,9 +72,8 @@ async def _pod_logs(region: Region, pod: Obj, container: str) -> str:
     """A pod's container log, read through its node's runtime API, whichever member runs it."""
     node = pod["spec"]["nodeName"]
     for provisioner in region.provisioners.values():
-        try:
-            agent = provisioner.agent(node)
-        except KeyError:
+        agent = provisioner.agent(node)
+        if agent is None:
             continue
         client = NodeClient(agent.api_endpoint, agent.api_token)
         md = pod["metadata"]
@@ -94,11 +93,12 @@ async def _member_pods(region: Region, namespace: str, selector: str | None = No
 
 async def _one_pod(region: Region, namespace: str, name_prefix: str,
                    selector: str | None = None) -> Obj:
+    """A pod of that name prefix in any member, ready (or already succeeded)."""
     async def find() -> Obj | None:
         pods = [p for p in await _member_pods(region, namespace, selector)
                 if p["metadata"]["name"].startswith(name_prefix)
-                and condition_true(p, "Ready") or p["metadata"]["name"].startswith(name_prefix)
-                and (p.get("status") or {}).get("phase") == "Succeeded"]
+                and (condition_true(p, "Ready")
+                     or (p.get("status") or {}).get("phase") == "Succeeded")]
         return pods[0] if pods else None
     return await eventually(find, timeout=30, what=f"a pod {name_prefix}*")
 
