@@ -421,6 +421,7 @@ async def test_sidecar_is_duplicated_to_every_healthy_cluster_without_admission(
     from pincompute.model.registry import PINSIDECARS
 
     host.placement.require_admission = True   # cluster-scoped: no project, no admission
+    assert admitted({"kind": "PinSidecar", "status": {}}, require_admission=True)
     await host.client.create(PINSIDECARS, {
         "apiVersion": "pincompute.io/v1alpha1", "kind": "PinSidecar",
         "metadata": {"name": "logship"},

@@ -39,7 +39,7 @@ sticky Locality division exists to avoid):
    and no cluster is being evacuated, the reason returns to ``Scheduled``.
    Workloads that go whole to one cluster are not moved back (that would
    restart them); duplicated ones are simply decided again;
-5. a duplicated workload (PinDaemon, PinSidecar) is decided again whenever the clusters
+5. a duplicated workload (PinDaemon) is decided again whenever the clusters
    changed since its last decision: a cluster that came or recovered gets it.
 
 Shards report their replicas in ``status.clusters`` (written by the status
@@ -100,6 +100,9 @@ PLACED_KINDS: tuple[Resource, ...] = (PINAPPS, PINPODS, PINJOBS, PINTRAININGJOBS
 """The host kinds the cluster scheduler places."""
 DUPLICATED_KINDS: frozenset[str] = frozenset({PINDAEMONS.plural, PINSIDECARS.plural})
 """Placed on every matching cluster, decided again whenever the clusters change."""
+PLATFORM_KINDS: frozenset[str] = frozenset({"PinDaemon", "PinSidecar"})
+"""Cluster-scoped, in no project: admission has nothing to charge, they are placed as they
+are."""
 SCHEDULED_CONDITION = "Scheduled"
 ADMITTED_CONDITION = "Admitted"
 QUEUED_CONDITION = "Queued"
@@ -113,7 +116,11 @@ EMPTY: Mapping[str, Any] = {}
 
 def admitted(obj: Mapping[str, Any], *, require_admission: bool) -> bool:
     """Whether admission let the workload in (``Admitted`` True; without admission
-    running, ``require_admission=False`` lets in one that carries neither condition)."""
+    running, ``require_admission=False`` lets in one that carries neither condition).
+    Cluster-scoped platform kinds (PinDaemon, PinSidecar) belong to no project: admission
+    charges no quota for them and they are always let in."""
+    if obj.get("kind") in PLATFORM_KINDS:
+        return True
     cond = objects.get_condition(obj, ADMITTED_CONDITION)
     if cond is not None:
         return cond.get("status") == "True"
@@ -236,10 +243,7 @@ class PlacementController:
             if memory is not None:
                 self.scheduler.forget(memory.uid)
             memory = self._memory[key] = _Memory(uid)
-        # Cluster-scoped platform kinds (PinDaemon, PinSidecar) belong to no project:
-        # admission charges no quota for them, they are placed as they are.
-        if resource.namespaced and not admitted(obj,
-                                                require_admission=self.require_admission):
+        if not admitted(obj, require_admission=self.require_admission):
             return None
         current = current_placements(obj)
         try:
