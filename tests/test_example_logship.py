@@ -2,10 +2,10 @@
 once per node (PinDaemon, host network) and inside the app's pod (PinSidecar), and both
 count lines.
 
-Until the federation writes shards of host objects into member clusters, the example's
-objects are written into the member cluster (each is its own shard there); until the
-PinApp operator lands, its one pod is made as that operator will make it (``pod_for`` and
-``create_pod``, which injects the sidecar)."""
+This is the member side alone: the example's objects are written straight into one
+member cluster (each is its own shard there) and the app's one pod is made by hand
+(``pod_for`` and ``create_pod``, which injects the sidecar).  The example as ``pincompute
+up`` runs it, through the host and the federation, is tests/test_examples.py."""
 
 from __future__ import annotations
 

@@ -7,9 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from pincompute.region import node_base_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pinapp.yaml"
@@ -56,6 +60,26 @@ def _log(proc: subprocess.Popen[str]) -> str:
     return log.read()[-6000:]  # type: ignore[attr-defined]
 
 
+def _serving(nodes: Path) -> list[str]:
+    """The addresses hello-web's web servers of this region answer on (HTTP 200)."""
+    addresses = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # gone meanwhile
+        if "http.server" not in argv or not any(a.startswith(str(nodes)) for a in argv):
+            continue
+        address = argv[argv.index("--bind") + 1]
+        try:
+            with urllib.request.urlopen(f"http://{address}:8080/", timeout=2) as response:
+                if response.status == 200:
+                    addresses.append(address)
+        except OSError:
+            pass  # not listening yet
+    return addresses
+
+
 def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> None:
     tmp_path = region_dir
     proc = _start(tmp_path, "--example", str(EXAMPLE))
@@ -66,6 +90,15 @@ def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> No
         assert info["applied"] == ["pinapp/hello-web"]
         for cluster in info["clusters"]:
             assert (Path(cluster["path"]) / "store.db").exists()
+        # The example runs as written: admitted, placed, propagated, and its three
+        # replicas (one per zone, each on its own address) serve HTTP.
+        nodes = node_base_dir(tmp_path, runtime="process")
+        deadline = time.monotonic() + 60
+        while len(serving := _serving(nodes)) < 3:
+            if time.monotonic() > deadline:
+                pytest.fail(f"hello-web serves on {serving} only; up's log:\n{_log(proc)}")
+            time.sleep(0.5)
+        assert len(set(serving)) == 3
         # A second region on the same data is refused with one clear line.
         second = _start(tmp_path)
         second.communicate(timeout=30)

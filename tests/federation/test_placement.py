@@ -446,3 +446,25 @@ async def test_daemon_runs_on_every_healthy_cluster(host: Host) -> None:
     await until(lambda: on({"zone-a-1", "zone-c-1"}), timeout=GRACE + 5)
     await host.set_ready("zone-b-1", True)
     await until(lambda: on(three))
+
+
+async def test_sidecar_is_duplicated_to_every_healthy_cluster_without_admission(
+        host: Host) -> None:
+    from pincompute.model.registry import PINSIDECARS
+
+    host.placement.require_admission = True   # cluster-scoped: no project, no admission
+    assert admitted({"kind": "PinSidecar", "status": {}}, require_admission=True)
+    await host.client.create(PINSIDECARS, {
+        "apiVersion": "pincompute.io/v1alpha1", "kind": "PinSidecar",
+        "metadata": {"name": "logship"},
+        "spec": {"selector": {"matchLabels": {"logs": "ship"}},
+                 "containers": [{"name": "ship", "image": "busybox"}]}})
+
+    async def on(clusters: set[str]) -> bool:
+        o = await host.client.get(PINSIDECARS, "logship")
+        return set(placed(o)) == clusters and all(
+            "replicas" not in p for p in o["status"]["placements"])
+
+    await until(lambda: on({"zone-a-1", "zone-b-1", "zone-c-1"}))
+    await host.set_ready("zone-b-1", False)
+    await until(lambda: on({"zone-a-1", "zone-c-1"}), timeout=GRACE + 5)

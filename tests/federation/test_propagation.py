@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from pincompute.federation.propagation import TRANSITIONS, desired_shard, observ
 from pincompute.kube.errors import NotFound
 from pincompute.kube.objects import condition_true
 from pincompute.kube.resource import NODES, PODS
+from pincompute.model import registry
 from pincompute.model.registry import PINAPPS
 from pincompute.model.wellknown import (
     PARENT_GENERATION_ANNOTATION,
@@ -224,5 +226,40 @@ async def test_a_region_restarted_mid_way_converges(tmp_path: Path) -> None:
         assert await _shard(region, "zone-b-1") is None
         pods = [p for m in region.members for p in await m.client.list(PODS, namespace=NS)]
         assert len(pods) == 3   # no duplicates
+    finally:
+        await region.close()
+
+
+async def test_platform_kinds_applied_to_the_host_reach_every_member(tmp_path: Path) -> None:
+    """A PinDaemon and a PinSidecar (cluster-scoped, no project, no admission) are placed
+    on every cluster and propagated there whole; the host's status sums the shards'."""
+    documents = [d for d in load_documents(EXAMPLE.parent / "logship.yaml")
+                 if d["kind"] in ("PinDaemon", "PinSidecar")]
+    region = await Region.open(tmp_path / "region", zones=3, nodes_per_cluster=1,
+                               runtime="sim", lease_duration=3, health_port=None)
+    await region.start()
+    try:
+        assert await region.apply(documents) == ["pindaemon/logship", "pinsidecar/logship"]
+        members = sorted(m.name for m in region.members)
+        for doc in documents:
+            resource = registry.lookup(doc["kind"])
+
+            async def everywhere(resource: Any = resource) -> bool:
+                obj = await region.host.client.get(resource, "logship")
+                status = obj.get("status") or {}
+                ready = [c["cluster"] for c in status.get("clusters") or ()
+                         if c.get("readyReplicas", c.get("numberReady"))]
+                return sorted(ready) == members and len(status.get("placements") or ()) == 3
+
+            await eventually(everywhere, what=f"{doc['kind']} ready in every member",
+                             timeout=30)
+            uid = (await region.host.client.get(resource, "logship"))["metadata"]["uid"]
+            for member in region.members:
+                shard = await member.client.get(resource, "logship")
+                assert shard["metadata"]["labels"][PARENT_UID_LABEL] == uid
+                assert shard["spec"] == (await region.host.client.get(resource, "logship")
+                                         )["spec"]
+        daemon = await region.host.client.get(registry.PINDAEMONS, "logship")
+        assert daemon["status"]["numberReady"] == 3   # one node per member
     finally:
         await region.close()

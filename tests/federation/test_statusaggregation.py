@@ -132,3 +132,34 @@ async def test_a_job_placed_whole_aggregates_to_complete(region: Region) -> None
     obj = await eventually(complete, what="the job Complete on the host", timeout=30)
     assert obj["status"]["succeeded"] == 2 and obj["status"]["phase"] == "Succeeded"
     assert obj["status"]["clusters"][0]["cluster"] == "zone-b-1"
+
+
+def test_sidecar_shards_are_ready_once_observed_and_their_pods_sum() -> None:
+    def shard(observed: int | None, injected: int) -> dict:
+        status = {"injectedPods": injected, "matchedPods": injected}
+        if observed is not None:
+            status["observedGeneration"] = observed
+        return {"metadata": {"generation": 1}, "spec": {}, "status": status}
+
+    assert shard_counts("PinSidecar", shard(1, 2)).ready_enough
+    assert not shard_counts("PinSidecar", shard(None, 0)).ready_enough
+    placements = [{"cluster": "a"}, {"cluster": "b"}]
+    out = aggregate("PinSidecar", {"spec": {}}, placements,
+                    {"a": shard(1, 2), "b": shard(None, 0)}, {})
+    assert (out["injectedPods"], out["matchedPods"]) == (2, 2)
+    assert [(c["cluster"], c["readyReplicas"]) for c in out["clusters"]] == [("a", 1), ("b", 0)]
+
+
+def test_a_training_shard_complete_by_its_phase_sums_its_roles() -> None:
+    shard = {"metadata": {"generation": 1}, "spec": {},
+             "status": {"observedGeneration": 1, "phase": "Succeeded",
+                        "roles": {"master": {"active": 0, "succeeded": 1, "failed": 0},
+                                  "worker": {"active": 0, "succeeded": 2, "failed": 0}}}}
+    out = aggregate("PinTrainingJob", {"spec": {}}, [{"cluster": "a", "replicas": 3}],
+                    {"a": shard}, {})
+    assert out["phase"] == "Succeeded" and out["succeeded"] == 3
+    assert any(c["type"] == "Complete" and c["status"] for c in out["conditions"])
+    running = {**shard, "status": {**shard["status"], "phase": "Running"}}
+    out = aggregate("PinTrainingJob", {"spec": {}}, [{"cluster": "a", "replicas": 3}],
+                    {"a": running}, {})
+    assert out["phase"] == "Running"

@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 For every host workload the cluster scheduler places (PinApp, PinPod, PinJob,
-PinTrainingJob, PinCronJob, PinDaemon) that admission let in (condition
-``Admitted`` True), the controller runs :meth:`ClusterScheduler.schedule` and
+PinTrainingJob, PinCronJob, PinDaemon, PinSidecar) that admission let in (condition
+``Admitted`` True; the cluster-scoped platform kinds PinDaemon and PinSidecar belong
+to no project and need no admission), the controller runs :meth:`ClusterScheduler.schedule` and
 records the decision in the object's status: ``placements``,
 ``excludedClusters`` and a ``Scheduled`` condition whose reason is the state of
 :mod:`.failover`'s table.  An unschedulable decision keeps the old placements
@@ -15,8 +16,8 @@ The scheduler's :class:`ClusterTable` is fed from a MemberCluster informer.
 A cluster *signature* (spec, health, capacity figures) tells changes that
 matter from heartbeats; each such change bumps an epoch and enqueues the
 workloads placed there (an index on ``status.placements``) and those that owe
-work (an index on the pending reasons), plus every PinDaemon (duplicated on
-every matching cluster).
+work (an index on the pending reasons), plus every PinDaemon and PinSidecar
+(duplicated on every matching cluster).
 
 When is a workload decided?  Never on a status write alone (the thrash the
 sticky Locality division exists to avoid):
@@ -71,6 +72,7 @@ from pincompute.model.registry import (
     PINDAEMONS,
     PINJOBS,
     PINPODS,
+    PINSIDECARS,
     PINTRAININGJOBS,
 )
 from pincompute.runtime.controller import Controller
@@ -99,8 +101,13 @@ from .failover import (
 )
 
 PLACED_KINDS: tuple[Resource, ...] = (PINAPPS, PINPODS, PINJOBS, PINTRAININGJOBS,
-                                      PINCRONJOBS, PINDAEMONS)
+                                      PINCRONJOBS, PINDAEMONS, PINSIDECARS)
 """The host kinds the cluster scheduler places."""
+DUPLICATED_KINDS: frozenset[str] = frozenset({PINDAEMONS.plural, PINSIDECARS.plural})
+"""Placed on every matching cluster, decided again whenever the clusters change."""
+PLATFORM_KINDS: frozenset[str] = frozenset({"PinDaemon", "PinSidecar"})
+"""Cluster-scoped, in no project: admission has nothing to charge, they are placed as they
+are."""
 SCHEDULED_CONDITION = "Scheduled"
 ADMITTED_CONDITION = "Admitted"
 QUEUED_CONDITION = "Queued"
@@ -114,7 +121,11 @@ EMPTY: Mapping[str, Any] = {}
 
 def admitted(obj: Mapping[str, Any], *, require_admission: bool) -> bool:
     """Whether admission let the workload in (``Admitted`` True; without admission
-    running, ``require_admission=False`` lets in one that carries neither condition)."""
+    running, ``require_admission=False`` lets in one that carries neither condition).
+    Cluster-scoped platform kinds (PinDaemon, PinSidecar) belong to no project: admission
+    charges no quota for them and they are always let in."""
+    if obj.get("kind") in PLATFORM_KINDS:
+        return True
     cond = objects.get_condition(obj, ADMITTED_CONDITION)
     if cond is not None:
         return cond.get("status") == "True"
@@ -211,7 +222,7 @@ class PlacementController:
                 continue
             keys = set(informer.index_keys(BY_CLUSTER, cluster))
             keys.update(informer.index_keys(BY_PENDING, PENDING))
-            if kind == PINDAEMONS.plural:
+            if kind in DUPLICATED_KINDS:
                 keys.update(informer.keys())
             for key in keys:
                 controller.enqueue(Request.from_key(key))

@@ -7,7 +7,8 @@ Users write workloads to the host; the cluster scheduler records where they go i
 controller keeps a **shard** in that member cluster: the same kind, name and
 namespace, the host's spec with its share (:func:`shard_spec`: a PinApp's
 ``replicas``; a job's ``parallelism``/``completions`` only when the decision split
-it; everything else whole — a PinDaemon runs everywhere it is placed), labelled
+it; everything else whole — a PinDaemon or PinSidecar is placed on every cluster
+and runs or injects there as written), labelled
 :data:`~pincompute.model.wellknown.PARENT_UID_LABEL` with the host's uid and
 annotated with its generation.  There is no owner reference across clusters.
 
@@ -67,7 +68,7 @@ from .statusaggregation import aggregate, revision_of, shard_counts
 Obj = dict[str, Any]
 
 PROPAGATED_KINDS: Final = ("PinApp", "PinPod", "PinJob", "PinTrainingJob", "PinCronJob",
-                           "PinDaemon")
+                           "PinDaemon", "PinSidecar")
 """The host workload kinds that become shards."""
 
 Action = Literal["create", "update", "keep", "delete", "hold", "none"]
@@ -124,9 +125,10 @@ def desired_shard(kind: str, host: Mapping[str, Any], placement: Mapping[str, An
                    and k != RESUME_ROLLOUT_ANNOTATION}
     annotations[PARENT_GENERATION_ANNOTATION] = str(md.get("generation", 0))
     info = KINDS[kind]
-    return {"apiVersion": info.resource.api_version, "kind": kind,
-            "metadata": {"name": md["name"], "namespace": md["namespace"], "labels": labels,
-                         "annotations": annotations},
+    metadata = {"name": md["name"], "labels": labels, "annotations": annotations}
+    if md.get("namespace"):  # cluster-scoped platform kinds (PinDaemon, PinSidecar) have none
+        metadata["namespace"] = md["namespace"]
+    return {"apiVersion": info.resource.api_version, "kind": kind, "metadata": metadata,
             "spec": spec}
 
 
@@ -185,7 +187,7 @@ class PropagationReconciler:
             with contextlib.suppress(Conflict, NotFound):
                 await self.host.patch(self.resource, md["name"], {"metadata": {
                     "finalizers": [*(md.get("finalizers") or ()), PROPAGATION_FINALIZER],
-                    "resourceVersion": md["resourceVersion"]}}, namespace=md["namespace"])
+                    "resourceVersion": md["resourceVersion"]}}, namespace=md.get("namespace"))
             return None  # the update brings it back with the finalizer
         status = obj.get("status") or {}
         placements = [p for p in status.get("placements") or () if p.get("cluster")]
@@ -303,7 +305,7 @@ class PropagationReconciler:
         with contextlib.suppress(Conflict, NotFound):
             await self.host.patch(self.resource, md["name"], {"metadata": {
                 "finalizers": finalizers or None, "resourceVersion": md["resourceVersion"]}},
-                namespace=md["namespace"])
+                namespace=md.get("namespace"))
         return None
 
     async def _write_status(self, obj: Obj, placements: list[Obj],

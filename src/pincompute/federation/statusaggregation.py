@@ -14,6 +14,8 @@ host's new status fields:
   (only shards already on the host's revision count as updated)/``availableReplicas``
   as a Deployment does; jobs sum ``active``/``succeeded``/``failed`` and take a phase;
   a PinPod takes its shard's phase, node and address; PinDaemons sum their nodes;
+  PinSidecars sum their pods (matched, injected, updated, ready) and a shard counts
+  as ready once its operator has observed its generation;
 * conditions: ``Available``/``Progressing`` for PinApps, ``Complete``/``Failed`` for
   run-to-finish kinds — the host's rollout state (:mod:`.zonerollout`) decides
   whether an app is progressing or paused.
@@ -34,7 +36,9 @@ from typing import Any
 Obj = dict[str, Any]
 
 RUN_TO_FINISH = frozenset({"PinJob", "PinTrainingJob"})
-FINISHED_PHASES = frozenset({"Succeeded", "Complete", "Completed", "Failed"})
+SUCCEEDED_PHASES = frozenset({"Succeeded", "Complete", "Completed"})
+FINISHED_PHASES = SUCCEEDED_PHASES | {"Failed"}
+SIDECAR_TOTALS = ("matchedPods", "injectedPods", "updatedPods", "readyPods")
 
 
 def revision_of(template: Any) -> str:
@@ -88,6 +92,10 @@ def shard_counts(kind: str, shard: Mapping[str, Any]) -> ShardCounts:
         return ShardCounts(share=desired, replicas=status.get("currentNumberScheduled") or 0,
                            ready=ready, available=status.get("numberAvailable") or ready,
                            updated=status.get("updatedNumberScheduled") or 0,
+                           observed=observed)
+    if kind == "PinSidecar":  # injected at pod creation: ready once its operator observed it
+        seen = 1 if observed and status.get("observedGeneration") is not None else 0
+        return ShardCounts(share=1, replicas=seen, ready=seen, available=seen, updated=seen,
                            observed=observed)
     if kind in RUN_TO_FINISH:
         active = status.get("active") or 0
@@ -189,16 +197,22 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[s
                    numberReady=sum(n.ready for n in counts.values()),
                    numberAvailable=sum(n.available for n in counts.values()),
                    updatedNumberScheduled=sum(n.updated for n in counts.values()))
-    elif kind in RUN_TO_FINISH:
+    elif kind == "PinSidecar":
         status_of = [s.get("status") or {} for s in present.values()]
+        for key in SIDECAR_TOTALS:
+            out[key] = sum(s.get(key) or 0 for s in status_of)
+    elif kind in RUN_TO_FINISH:
+        status_of = [_job_totals(s.get("status") or {}) for s in present.values()]
         out.update(active=sum(s.get("active") or 0 for s in status_of),
                    succeeded=sum(s.get("succeeded") or 0 for s in status_of),
                    failed=sum(s.get("failed") or 0 for s in status_of))
         phases = [n.phase or "Pending" for n in counts.values()]
         failed = [c for c, n in counts.items() if n.phase == "Failed"
                   or _true(present[c], "Failed")]
+        # A PinJob shard says Complete; a PinTrainingJob's only has the phase.
         complete = bool(present) and len(present) >= len(placements) and all(
-            _true(present[c], "Complete") for c in counts)
+            _true(present[c], "Complete") or n.phase in SUCCEEDED_PHASES
+            for c, n in counts.items())
         if failed:
             out["phase"] = "Failed"
             conditions.append(dict(type="Failed", status=True, reason="ShardFailed",
@@ -221,6 +235,15 @@ def aggregate(kind: str, host: Mapping[str, Any], placements: Sequence[Mapping[s
             out["phase"] = "Pending"
     out["conditions"] = conditions
     return out
+
+
+def _job_totals(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A job shard's pod counts: a PinJob's at the top, a PinTrainingJob's per role."""
+    roles = status.get("roles")
+    if not isinstance(roles, Mapping) or "active" in status:
+        return status
+    return {key: sum((r or {}).get(key) or 0 for r in roles.values())
+            for key in ("active", "succeeded", "failed")}
 
 
 def _true(obj: Mapping[str, Any], type_: str) -> bool:

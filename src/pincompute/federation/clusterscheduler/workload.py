@@ -9,8 +9,9 @@ them ask for together, and how its replicas may be divided:
 * ``Divided`` — split among clusters (PinApp; other kinds only with
   ``placement.replicaScheduling.allowSplit``);
 * ``Duplicated`` — every chosen cluster runs all of them
-  (``replicaScheduling.type: Duplicated``, and PinDaemon: one per node of every
-  matching cluster, so it carries no replica count);
+  (``replicaScheduling.type: Duplicated``, and the platform kinds: a PinDaemon runs
+  one pod per node of every matching cluster, a PinSidecar is injected in every
+  cluster; neither carries a replica count);
 * ``Whole`` — one cluster runs them all: jobs, pods and gangs (training jobs)
   unless their spec allows splitting.  The unit that must fit is then the
   whole workload (the sum over a training job's roles).
@@ -97,8 +98,9 @@ def parse_request(obj: Mapping[str, Any]) -> Request:
     elif kind == "PinPod":
         replicas = 1
         roles = [(1, pod_vector(spec, "spec"))]
-    elif kind == "PinDaemon":
-        # One pod per node of every matching cluster: duplicated, without a replica count.
+    elif kind in ("PinDaemon", "PinSidecar"):
+        # Platform kinds, wherever workloads may run: duplicated, without a replica count
+        # (a PinDaemon runs one pod per node of every matching cluster).
         placement = {"clusterSelector": spec.get("clusterSelector"),
                      "tolerations": spec.get("tolerations"),
                      "replicaScheduling": {"type": "Duplicated"}}
