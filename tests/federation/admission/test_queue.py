@@ -6,8 +6,12 @@ import pytest
 
 from pincompute.federation.admission.queue import (
     CONDITIONS,
+    EVENTS,
+    STATES,
     TRANSITIONS,
     AdmissionQueues,
+    Event,
+    State,
     step,
     workload_key,
 )
@@ -38,11 +42,60 @@ def submit(q: AdmissionQueues, *objs: dict) -> list[str]:
     return keys
 
 
+EXPECTED: dict[tuple[str, str], str | None] = {
+    # (state, event): the next state, or None: no such move (a bug if it happened).
+    ("Queued", "admit"): "Admitted",
+    ("Queued", "reclaim"): None,
+    ("Queued", "backoff-over"): None,
+    ("Queued", "requeue"): None,
+    ("Admitted", "admit"): None,
+    ("Admitted", "reclaim"): "Preempted",
+    ("Admitted", "backoff-over"): None,
+    ("Admitted", "requeue"): "Queued",
+    ("Preempted", "admit"): None,          # never straight back: Queued first
+    ("Preempted", "reclaim"): None,
+    ("Preempted", "backoff-over"): "Queued",
+    ("Preempted", "requeue"): "Queued",
+}
+
+
+@pytest.mark.parametrize(("state", "event"), [(s, e) for s in STATES for e in EVENTS])
+def test_every_state_and_event_is_defined(state: State, event: Event) -> None:
+    want = EXPECTED[(state, event)]
+    if want is None:
+        with pytest.raises(ValueError):
+            step(state, event)
+    else:
+        assert step(state, event) == want
+
+
 def test_the_state_table_is_closed() -> None:
-    for (state, _), after in TRANSITIONS.items():
-        assert state in CONDITIONS and after in CONDITIONS
-    with pytest.raises(ValueError):
-        step("Queued", "reclaim")
+    assert set(EXPECTED) == {(s, e) for s in STATES for e in EVENTS}
+    assert set(STATES) == set(CONDITIONS)
+    for (state, event), after in TRANSITIONS.items():
+        assert state in STATES and event in EVENTS and after in STATES
+    # Every state is reachable from Queued, and every state can get back to Admitted.
+    reach = {"Queued"}
+    while True:
+        more = {after for (state, _), after in TRANSITIONS.items() if state in reach} - reach
+        if not more:
+            break
+        reach |= more
+    assert reach == set(STATES)
+    for start in STATES:
+        seen, todo = {start}, [start]
+        while todo:
+            cur = todo.pop()
+            for (state, _), after in TRANSITIONS.items():
+                if state == cur and after not in seen:
+                    seen.add(after)
+                    todo.append(after)
+        assert start == "Admitted" or "Admitted" in seen, start
+    # What each state shows: Queued=True exactly while not admitted.
+    for state, conds in CONDITIONS.items():
+        assert conds["Queued"] is (state != "Admitted")
+        assert conds["Admitted"] is (state == "Admitted")
+        assert conds["Preempted"] is (state == "Preempted")
 
 
 def test_quota_exhaustion_queues_the_next_workload_with_reason_and_position() -> None:
@@ -127,8 +180,95 @@ def test_preemptible_borrows_idle_quota_and_is_reclaimed_with_a_back_off() -> No
     res = q.cycle("team")
     assert q.entries[p].state == "Preempted" and res.wake_at == clock.now + 10.0
     clock.now += 10.0
+    res = q.cycle("team")
+    # Queued again (its status is due), then admitted in the same pass: room is there.
+    assert p in res.changed and res.wake_at is None
+    assert q.entries[p].state == "Admitted" and q.entries[p].charged_tier == "reserved"
+    assert q.status(p)["preemptions"] == 1 and "notBefore" not in q.status(p)
+
+
+def test_a_preempted_workload_is_queued_after_its_back_off_then_admitted() -> None:
+    clock = Clock()
+    q = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
+                     "preemptible": {"cpu": "0"}}, clock=clock)
+    (p,) = submit(q, app("batch", tier="preemptible", replicas=2))
+    (r,) = submit(q, app("serving", tier="reserved", replicas=4))
+    assert q.entries[p].state == "Preempted" and q.explain(p)[0] == "BackingOff"
+    assert q.status(p)["state"] == "Preempted"
+    # Past the back-off, the quota is still held by the reservation: Queued, with why
+    # and where it stands.
+    clock.now += 10.0
+    res = q.cycle("team")
+    assert p in res.changed and res.wake_at is None
+    assert q.entries[p].state == "Queued"
+    status = q.status(p)
+    assert status["state"] == "Queued" and status["position"] == 1
+    assert status["preemptions"] == 1 and "notBefore" not in status
+    assert q.explain(p)[0] == "QuotaExceeded"
+    assert status["reason"] == "cpu: requested 2, used 0 of 0 (preemptible)"
+    # The reservation goes: admitted again, borrowing the reserved quota.
+    q.remove(r)
     q.cycle("team")
     assert q.entries[p].state == "Admitted" and q.entries[p].charged_tier == "reserved"
+    assert q.status(p)["state"] == "Admitted" and q.status(p)["preemptions"] == 1
+
+
+def test_a_back_off_ends_even_behind_a_blocked_head() -> None:
+    clock = Clock()
+    q = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
+                     "preemptible": {"cpu": "0"}}, clock=clock)
+    (p,) = submit(q, app("batch", tier="preemptible", replicas=2))
+    (r,) = submit(q, app("serving", tier="reserved", replicas=4))
+    # An older preemptible workload that does not fit now heads the queue and blocks it.
+    (h,) = submit(q, app("head", tier="preemptible", replicas=3,
+                         created="2000-01-01T00:00:00Z"))
+    assert q.position(h) == 1 and q.position(p) == 2
+    clock.now += 10.0
+    res = q.cycle("team")
+    assert q.entries[p].state == "Queued" and p in res.changed and res.wake_at is None
+    assert q.explain(p)[0] == "WaitingInQueue"
+    q.remove(r)
+    q.cycle("team")
+    assert q.entries[h].state == "Admitted" and q.entries[p].state == "Queued"
+
+
+def test_a_tier_change_requeues_a_preempted_workload_keeping_its_count() -> None:
+    clock = Clock()
+    q = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
+                     "preemptible": {"cpu": "0"}}, clock=clock)
+    batch = app("batch", tier="preemptible", replicas=2)
+    (p,) = submit(q, batch)
+    submit(q, app("serving", tier="reserved", replicas=4))
+    assert q.entries[p].state == "Preempted"
+    q.set_project("team", {"reserved": {"cpu": "4"}, "ondemand": {"cpu": "2"},
+                           "preemptible": {"cpu": "0"}})
+    moved = app("batch", tier="ondemand", replicas=2, generation=2)
+    moved["metadata"]["uid"] = batch["metadata"]["uid"]
+    project, _ = q.observe(moved)
+    assert project == "team"
+    q.cycle("team")
+    assert q.entries[p].state == "Admitted" and q.entries[p].charged_tier == "ondemand"
+    assert q.entries[p].preemptions == 1
+    assert not q._backoffs["team"]
+
+
+def test_a_restart_requeues_a_recorded_preemption_whose_back_off_is_over() -> None:
+    clock = Clock()
+    q = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
+                     "preemptible": {"cpu": "0"}}, clock=clock)
+    (p,) = submit(q, app("batch", tier="preemptible", replicas=2))
+    (r,) = submit(q, app("serving", tier="reserved", replicas=4))
+    restarted = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
+                             "preemptible": {"cpu": "0"}}, clock=clock)
+    for key, obj in ((r, app("serving", tier="reserved", replicas=4)),
+                     (p, app("batch", tier="preemptible", replicas=2))):
+        obj["status"] = {"admission": q.status(key)}
+        restarted.observe(obj)
+    assert restarted.entries[p].state == "Preempted"
+    assert restarted.entries[p].preemptions == 1
+    clock.now += 10.0
+    restarted.cycle("team")
+    assert restarted.entries[p].state == "Queued" and restarted.position(p) == 1
 
 
 def test_reclaim_takes_the_newest_borrowers_only_as_many_as_needed() -> None:

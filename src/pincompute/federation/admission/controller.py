@@ -14,7 +14,9 @@ warm.  The leader's reconciler has two kinds of keys:
   per tier) and queue lengths;
 * a **workload** (``Request(namespace, "<Kind>.<name>")``): its
   ``status.admission`` and its ``Queued`` / ``Admitted`` / ``Preempted``
-  conditions (:data:`~.queue.CONDITIONS`) written from the queues' answer.  A
+  conditions (:data:`~.queue.CONDITIONS`) written from the queues' answer (a
+  preempted workload: ``Preempted`` with ``Queued`` reason ``BackingOff``, then,
+  its back-off over, ``Queued`` with its reason and position).  A
   queued workload is looked at again every :data:`REFRESH_AFTER` seconds, which
   bounds how stale the position of one far down a long queue can be without
   rewriting every queued workload at each admission.
@@ -137,8 +139,13 @@ class AdmissionReconciler:
         position = admission.get("position")
         for cond, value in CONDITIONS[entry.state].items():
             if not value:
+                message = ""
+                if cond == "Preempted" and entry.preemptions:
+                    # Its back-off is over: it says how often it was preempted, and by whom last.
+                    message = (f"back-off over; preempted {entry.preemptions} time(s), last by "
+                               f"{entry.reclaimed_by}")
                 objects.set_condition(updated, cond, False, reason=_off_reason(cond, entry.state),
-                                      observed_generation=generation)
+                                      message=message, observed_generation=generation)
                 continue
             if cond == "Preempted":
                 message = f"reclaimed by {entry.reclaimed_by}: its tier needed the quota back"

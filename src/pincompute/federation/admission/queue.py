@@ -10,6 +10,14 @@ of three states — a table, :data:`TRANSITIONS`:
 * ``Preempted``: a preemptible workload whose borrowed room was reclaimed; it
   waits in its queue again (keeping its place) but is not admitted before its
   back-off ends, so the room it freed goes to the workload that reclaimed it.
+  When the back-off ends it is ``Queued`` again (``backoff-over``) — with its
+  reason and position like any other — and ``Admitted`` when room returns.
+
+Every (state, :data:`EVENTS`) pair is either a move of the table or a bug
+(:func:`step` raises).  Back-offs end in a pass over the project, whatever its
+queues' heads: a per-project ``SortedList`` of ``(notBefore, key)`` is drained
+from the front, so a preempted workload never stays ``Preempted`` past its
+back-off just because the queue before it is blocked.
 
 Queues are per (project, tier), ordered by arrival (creation time, then the
 order this process first saw them): first come, first served.  A pass over a
@@ -67,14 +75,18 @@ from .demand import (
 from .quota import LENDERS, Ledger, TierAccount, fits, shortfall
 
 State = Literal["Queued", "Admitted", "Preempted"]
+Event = Literal["admit", "reclaim", "backoff-over", "requeue"]
+STATES: Final[tuple[State, ...]] = ("Queued", "Admitted", "Preempted")
+EVENTS: Final[tuple[Event, ...]] = ("admit", "reclaim", "backoff-over", "requeue")
 Ticket = tuple[tuple[str, int], str]
 """``((creationTimestamp, first-seen sequence), key)``: a queue's sort key."""
 
-TRANSITIONS: Final[Mapping[tuple[State, str], State]] = {
+TRANSITIONS: Final[Mapping[tuple[State, Event], State]] = {
     ("Queued", "admit"): "Admitted",
-    ("Preempted", "admit"): "Admitted",     # after its back-off
-    ("Admitted", "reclaim"): "Preempted",   # a borrower, when the lender tier needs the room
-    ("Admitted", "requeue"): "Queued",      # its tier or project changed
+    ("Admitted", "reclaim"): "Preempted",       # a borrower, when the lender tier needs the room
+    ("Preempted", "backoff-over"): "Queued",    # in its queue again, like any other
+    ("Admitted", "requeue"): "Queued",          # its tier changed: another queue and quota
+    ("Preempted", "requeue"): "Queued",         # likewise (its back-off was for the old tier)
 }
 """The admission state machine: (state, event) → state; anything else is a bug."""
 
@@ -89,7 +101,7 @@ BACKOFF_BASE: Final = 10.0
 BACKOFF_MAX: Final = 300.0
 
 
-def step(state: State, event: str) -> State:
+def step(state: State, event: Event) -> State:
     """The state after ``event`` (:class:`ValueError` if the table has no such move)."""
     try:
         return TRANSITIONS[(state, event)]
@@ -159,6 +171,8 @@ class AdmissionQueues:
         self._blocked: dict[tuple[str, str], Ticket] = {}
         """Per queue, the entry the last pass stopped at (everything after it waits)."""
         self._resizing: dict[str, set[str]] = defaultdict(set)
+        self._backoffs: dict[str, SortedList] = defaultdict(SortedList)
+        """Per project, ``(notBefore, key)`` of its Preempted entries, soonest first."""
 
     # --- what the informers say -----------------------------------------------------------------
 
@@ -186,11 +200,13 @@ class AdmissionQueues:
         tier = (obj.get("spec") or {}).get("tier") or DEFAULT_TIER
         if entry is not None and tier != entry.tier:
             # Another tier is another queue and another quota: start over there (an
-            # admitted workload is released: the "requeue" move of the table).
-            if entry.state == "Admitted":
+            # admitted workload is released, a preempted one's back-off dropped: the
+            # "requeue" move of the table).  Its preemptions still count.
+            if entry.state != "Queued":
                 step(entry.state, "requeue")
+            preemptions = entry.preemptions
             self.remove(key)
-            return self._first_sight(obj, key, uid, generation, {})
+            return self._first_sight(obj, key, uid, generation, {"preemptions": preemptions})
         if entry is None:
             return self._first_sight(obj, key, uid, generation, recorded)
         due: list[str] = []
@@ -238,8 +254,10 @@ class AdmissionQueues:
                 self._resizing[project].add(key)
             return project, []
         if entry.recorded == "Preempted" and recorded.get("notBefore"):
+            # Still backing off as recorded (or just done: the next pass requeues it).
             entry.state = "Preempted"
             entry.not_before = objects.parse_time(recorded["notBefore"]).timestamp()
+            self._backoffs[project].add((entry.not_before, key))
         self.queues[(project, tier)].add(entry.ticket)
         return project, [key]
 
@@ -252,6 +270,8 @@ class AdmissionQueues:
             self._release(entry)
         else:
             self.queues[(entry.project, entry.tier)].discard(entry.ticket)
+        if entry.state == "Preempted":
+            self._backoffs[entry.project].discard((entry.not_before, key))
         self._resizing[entry.project].discard(key)
         if entry.reclaimed_by is not None:
             reclaimer = self.entries.get(entry.reclaimed_by)
@@ -269,6 +289,7 @@ class AdmissionQueues:
             return result  # no Project: everything waits (explain says why)
         for key in sorted(self._resizing.pop(project, ())):
             self._resize(self.entries[key], result)
+        self._end_backoffs(project, now, result)
         for tier in TIERS:
             qkey = (project, tier)
             queue = self.queues.get(qkey)
@@ -281,9 +302,8 @@ class AdmissionQueues:
                 if entry.error is not None or self._never_fits(entry):
                     i += 1
                     continue
-                if entry.not_before > now:
-                    result.wake_at = min(result.wake_at or entry.not_before, entry.not_before)
-                    i += 1
+                if entry.state == "Preempted":
+                    i += 1  # backing off (its end is in result.wake_at)
                     continue
                 placed = self._place(entry)
                 if placed is None:
@@ -297,9 +317,20 @@ class AdmissionQueues:
                 del queue[i]
                 self._charge(entry, charge_tier, entry.demand)
                 entry.state = step(entry.state, "admit")
-                entry.not_before = 0.0
                 result.changed.append(entry.key)
         return result
+
+    def _end_backoffs(self, project: str, now: float, result: CycleResult) -> None:
+        """Preempted entries whose back-off is over are Queued again; when the next ends."""
+        backoffs = self._backoffs.get(project)
+        while backoffs and backoffs[0][0] <= now:
+            _, key = backoffs.pop(0)
+            entry = self.entries[key]
+            entry.state = step(entry.state, "backoff-over")
+            entry.not_before = 0.0
+            result.changed.append(key)
+        if backoffs:
+            result.wake_at = backoffs[0][0]
 
     def _place(self, entry: Entry) -> tuple[str, list[Entry]] | None:
         """The tier to charge ``entry`` to, and the borrowers to reclaim first; or None."""
@@ -352,6 +383,7 @@ class AdmissionQueues:
                                       self.backoff_max)
         victim.reclaimed_by = by.key
         self.queues[(victim.project, victim.tier)].add(victim.ticket)
+        self._backoffs[victim.project].add((victim.not_before, victim.key))
 
     def _charge(self, entry: Entry, tier: str, demand: Vector) -> None:
         acct = self.ledger.account(entry.project, tier)
@@ -406,7 +438,7 @@ class AdmissionQueues:
                              for o in overs)
             return ("ExceedsQuota", f"{why}: more than the whole quota",
                     f"raise project {e.project}'s {e.tier} quota: {need}")
-        if e.not_before > self.clock():
+        if e.state == "Preempted":
             until = _iso(e.not_before)
             return ("BackingOff", f"preempted: {e.tier} room reclaimed by {e.reclaimed_by}; "
                     f"not admitted again before {until}",
@@ -489,5 +521,5 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-__all__ = ["BACKOFF_BASE", "BACKOFF_MAX", "CONDITIONS", "TRANSITIONS", "AdmissionQueues",
-           "CycleResult", "Entry", "State", "step", "workload_key"]
+__all__ = ["BACKOFF_BASE", "BACKOFF_MAX", "CONDITIONS", "EVENTS", "STATES", "TRANSITIONS",
+           "AdmissionQueues", "CycleResult", "Entry", "Event", "State", "step", "workload_key"]
