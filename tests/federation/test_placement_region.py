@@ -224,6 +224,8 @@ async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
     cond = objects.get_condition(batch, "Queued")
     assert cond is not None and cond["status"] == "True", cond
     assert cond["reason"] == "BackingOff", cond
+    admission = batch["status"]["admission"]
+    assert admission["state"] == "Preempted" and admission["preemptions"] == 1, admission
 
     async def queued() -> dict[str, Any] | None:
         o = await host_app(region, "batch")
@@ -234,9 +236,31 @@ async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
     batch = await until(queued, timeout=15)
     cond = objects.get_condition(batch, "Queued")
     assert "position 1" in cond["message"], cond
+    # The state says what the conditions say: Queued again, no longer Preempted.
+    admission = batch["status"]["admission"]
+    assert admission["state"] == "Queued" and admission["position"] == 1, admission
+    assert admission["preemptions"] == 1 and "notBefore" not in admission, admission
+    preempted = objects.get_condition(batch, "Preempted")
+    assert preempted["status"] == "False" and "preempted 1 time" in preempted["message"]
     assert objects.get_condition(batch, "Admitted")["status"] == "False"
     assert not shares(batch) and await pods_of("batch") == 0
     assert await pods_of("svc") == 2
+
+    # The reservation goes: the preemptible workload is admitted again and placed.
+    await region.host.client.delete(PINAPPS, "svc", namespace=NS)
+
+    async def readmitted() -> dict[str, Any] | None:
+        o = await host_app(region, "batch")
+        cond = objects.get_condition(o, "Admitted") or {}
+        return o if cond.get("status") == "True" else None
+
+    batch = await until(readmitted, timeout=15)
+    admission = batch["status"]["admission"]
+    assert admission["state"] == "Admitted" and admission["preemptions"] == 1, admission
+    assert objects.get_condition(batch, "Queued")["status"] == "False"
+    assert objects.get_condition(batch, "Preempted")["status"] == "False"
+    await until(lambda: _eq(pods_of("batch"), 2), timeout=30)
+    assert sum(shares(await host_app(region, "batch")).values()) == 2
 
 
 async def _eq(value: Awaitable[Any], want: Any) -> bool:

@@ -192,7 +192,12 @@ def test_a_preempted_workload_is_queued_after_its_back_off_then_admitted() -> No
     q = queues_with({"reserved": {"cpu": "4"}, "ondemand": {"cpu": "0"},
                      "preemptible": {"cpu": "0"}}, clock=clock)
     (p,) = submit(q, app("batch", tier="preemptible", replicas=2))
-    (r,) = submit(q, app("serving", tier="reserved", replicas=4))
+    serving = app("serving", tier="reserved", replicas=4)
+    q.observe(serving)
+    r = workload_key(serving)
+    res = q.cycle("team")
+    # The pass that reclaims says when to come back: when the back-off ends.
+    assert res.changed == [p, r] and res.wake_at == clock.now + 10.0
     assert q.entries[p].state == "Preempted" and q.explain(p)[0] == "BackingOff"
     assert q.status(p)["state"] == "Preempted"
     # Past the back-off, the quota is still held by the reservation: Queued, with why

@@ -318,10 +318,13 @@ class AdmissionQueues:
                 self._charge(entry, charge_tier, entry.demand)
                 entry.state = step(entry.state, "admit")
                 result.changed.append(entry.key)
+        backoffs = self._backoffs.get(project)
+        if backoffs:
+            result.wake_at = backoffs[0][0]  # the next back-off to end (maybe one just begun)
         return result
 
     def _end_backoffs(self, project: str, now: float, result: CycleResult) -> None:
-        """Preempted entries whose back-off is over are Queued again; when the next ends."""
+        """Preempted entries whose back-off is over are Queued again."""
         backoffs = self._backoffs.get(project)
         while backoffs and backoffs[0][0] <= now:
             _, key = backoffs.pop(0)
@@ -329,8 +332,6 @@ class AdmissionQueues:
             entry.state = step(entry.state, "backoff-over")
             entry.not_before = 0.0
             result.changed.append(key)
-        if backoffs:
-            result.wake_at = backoffs[0][0]
 
     def _place(self, entry: Entry) -> tuple[str, list[Entry]] | None:
         """The tier to charge ``entry`` to, and the borrowers to reclaim first; or None."""
