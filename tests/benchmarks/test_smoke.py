@@ -25,6 +25,7 @@ KEYS = {
     "kube_informer": {"informer_list_s", "baseline_typed_list_s", "watch_events_per_s"},
     "federation": {"decisions_per_s", "baseline_decisions_per_s"},
     "admission": {"drain_s", "workloads", "positions_correct", "baseline_drain_s"},
+    "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
 }
 
 
