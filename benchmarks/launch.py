@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -124,10 +125,10 @@ class Watches:
         host = self.region.host.client
         self._watch(host, PINAPPS, self._host_app)
         for member in self.region.members:
-            client, name = member.client, member.name
-            self._watch(client, PINAPPS, lambda e, o, c=name: self._shard(c, e, o))
+            client = member.client
+            self._watch(client, PINAPPS, functools.partial(self._shard, member.name))
             self._watch(client, PINPODS, self._pinpod)
-            self._watch(client, PODS, lambda e, o, c=name: self._pod(c, e, o))
+            self._watch(client, PODS, functools.partial(self._pod, member.name))
         await asyncio.sleep(0.2)  # every watch established before the first launch
 
     def _watch(self, client: KubeClient, resource: Resource,

@@ -215,18 +215,23 @@ class DiscoveryReconciler:
         previous = self._entries.get(namespace, {})
         kept: dict[str, tuple[str, str, Entry]] = {}
         zones: dict[str, str] = {}
+
+        def zone_of(node: str) -> str:
+            zone = zones.get(node)
+            if zone is None:
+                zone = zones[node] = self._zone_of(node)
+            return zone
+
         for pod in self.pods.by_index(BY_DISCOVERY_NAMESPACE, namespace):
             md = pod["metadata"]
             node = (pod.get("spec") or {}).get("nodeName") or ""
-            zone = zones.get(node)
-            if zone is None:
-                zone = zones[node] = self._zone_of(node) if node else ""
+            zone = zone_of(node) if node else ""
             rv = md.get("resourceVersion") or ""
             hit = previous.get(md["name"])
             if hit is not None and hit[0] == rv and hit[1] == zone:
                 kept[md["name"]] = hit
                 continue
-            entry = pod_entry(pod, kinds=self.kinds, zone_of=lambda _node, z=zone: z)
+            entry = pod_entry(pod, kinds=self.kinds, zone_of=zone_of)
             if entry is not None:
                 kept[md["name"]] = (rv, zone, entry)
         self._entries[namespace] = kept
