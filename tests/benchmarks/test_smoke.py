@@ -29,6 +29,7 @@ KEYS = {
                   "baseline_app_rollout_s", "baseline_job_complete_s", "app_ready_ratio",
                   "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
                   "peak_rss_mib"},
+    "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
 }
 
 

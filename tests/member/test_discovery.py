@@ -205,6 +205,35 @@ async def test_an_unchanged_set_of_endpoints_is_not_rewritten(cluster: KubeClien
     assert again["metadata"]["resourceVersion"] == cm["metadata"]["resourceVersion"]
 
 
+async def test_a_changed_pod_is_reread_while_unchanged_ones_are_reused(
+        cluster: KubeClient, discovery: Manager) -> None:
+    # Each pass reuses the entries of pods whose resourceVersion it has seen: a change
+    # to one pod (readiness, address) must still show, next to its unchanged sibling.
+    async def set_status(name: str, *, ip: str, ready: bool) -> None:
+        current = await cluster.get(PODS, name, namespace="default")
+        current["status"] = {"podIP": ip, "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False"}]}
+        await cluster.update_status(PODS, current)
+
+    for i in range(2):
+        await cluster.create(PODS, app_pod(f"web-{i}", "web"), namespace="default")
+        await set_status(f"web-{i}", ip=f"127.0.0.{10 + i}", ready=True)
+
+    def showing(want: list[tuple[str, str]]) -> Any:
+        async def check() -> Any:
+            doc = await endpoints(cluster) or {}
+            return [(e["pod"], e["ip"]) for e in doc.get("web", ())] == want
+        return check
+
+    await eventually(showing([("web-0", "127.0.0.10"), ("web-1", "127.0.0.11")]))
+    await set_status("web-0", ip="127.0.0.10", ready=False)
+    await eventually(showing([("web-1", "127.0.0.11")]))
+    await set_status("web-1", ip="127.0.0.21", ready=True)
+    await eventually(showing([("web-1", "127.0.0.21")]))
+    await set_status("web-0", ip="127.0.0.20", ready=True)
+    await eventually(showing([("web-0", "127.0.0.20"), ("web-1", "127.0.0.21")]))
+
+
 # --- end to end with real processes ---------------------------------------------------------
 
 CLIENT = f"""

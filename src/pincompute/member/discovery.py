@@ -110,19 +110,42 @@ def endpoint(pod: Mapping[str, Any], *, zone: str) -> Obj:
             "pod": objects.name_of(pod)}
 
 
+Entry = tuple[str, Obj | None]
+"""A pod's part of the file: its app and its endpoint (``None``: not a ready endpoint)."""
+
+
+def pod_entry(pod: Mapping[str, Any], *, kinds: Collection[str],
+              zone_of: Callable[[str], str] = lambda node: "") -> Entry | None:
+    """What ``pod`` contributes to the file (``None``: it serves none of ``kinds``)."""
+    app = app_of(pod, kinds)
+    if app is None:
+        return None
+    if not is_ready_endpoint(pod):
+        return app, None
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    return app, endpoint(pod, zone=zone_of(node) if node else "")
+
+
+def render(entries: Mapping[str, Entry]) -> bytes:
+    """The file's content from the entries of a namespace's pods, by pod name."""
+    apps: dict[str, list[Obj]] = {}
+    for name in sorted(entries):
+        app, entry = entries[name]
+        endpoints = apps.setdefault(app, [])
+        if entry is not None:
+            endpoints.append(entry)
+    return orjson.dumps(apps, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+
+
 def document(pods: Collection[Mapping[str, Any]], *, kinds: Collection[str],
              zone_of: Callable[[str], str] = lambda node: "") -> bytes:
     """The file's content for a namespace's ``pods`` (``zone_of(node name) → zone``)."""
-    apps: dict[str, list[Obj]] = {}
-    for pod in sorted(pods, key=objects.name_of):
-        app = app_of(pod, kinds)
-        if app is None:
-            continue
-        entries = apps.setdefault(app, [])
-        if is_ready_endpoint(pod):
-            node = (pod.get("spec") or {}).get("nodeName") or ""
-            entries.append(endpoint(pod, zone=zone_of(node) if node else ""))
-    return orjson.dumps(apps, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    entries: dict[str, Entry] = {}
+    for pod in pods:
+        entry = pod_entry(pod, kinds=kinds, zone_of=zone_of)
+        if entry is not None:
+            entries[objects.name_of(pod)] = entry
+    return render(entries)
 
 
 DISCOVERY_VOLUME = DISCOVERY_CONFIGMAP
@@ -177,16 +200,46 @@ class DiscoveryReconciler:
         self.zone = zone
         self._written: dict[str, str] = {}
         """Namespace → the content last written (or found), to skip unchanged ones."""
+        self._entries: dict[str, dict[str, tuple[str, str, Entry]]] = {}
+        """Namespace → pod name → (resourceVersion, zone, entry) of the last pass: every pod
+        event re-renders its whole namespace, so a pod unchanged since is not re-read."""
 
     def _zone_of(self, node_name: str) -> str:
         node = self.nodes.get(node_name)
         zone = _labels(node).get(ZONE_LABEL) if node is not None else None
         return zone or self.zone
 
+    def _current_entries(self, namespace: str) -> dict[str, Entry]:
+        """The namespace's entries, reusing last pass's for pods whose resourceVersion and
+        node zone are unchanged (what :func:`document` computes, without redoing it)."""
+        previous = self._entries.get(namespace, {})
+        kept: dict[str, tuple[str, str, Entry]] = {}
+        zones: dict[str, str] = {}
+
+        def zone_of(node: str) -> str:
+            zone = zones.get(node)
+            if zone is None:
+                zone = zones[node] = self._zone_of(node)
+            return zone
+
+        for pod in self.pods.by_index(BY_DISCOVERY_NAMESPACE, namespace):
+            md = pod["metadata"]
+            node = (pod.get("spec") or {}).get("nodeName") or ""
+            zone = zone_of(node) if node else ""
+            rv = md.get("resourceVersion") or ""
+            hit = previous.get(md["name"])
+            if hit is not None and hit[0] == rv and hit[1] == zone:
+                kept[md["name"]] = hit
+                continue
+            entry = pod_entry(pod, kinds=self.kinds, zone_of=zone_of)
+            if entry is not None:
+                kept[md["name"]] = (rv, zone, entry)
+        self._entries[namespace] = kept
+        return {name: entry for name, (_, _, entry) in kept.items()}
+
     async def reconcile(self, request: Request) -> Result | None:
         namespace = request.namespace
-        pods = self.pods.by_index(BY_DISCOVERY_NAMESPACE, namespace)
-        content = document(pods, kinds=self.kinds, zone_of=self._zone_of).decode()
+        content = render(self._current_entries(namespace)).decode()
         if self._written.get(namespace) == content:
             return None
         try:
@@ -250,5 +303,5 @@ def add_discovery_controller(manager: Manager, *, client: KubeClient,
 
 
 __all__ = ["BY_DISCOVERY_NAMESPACE", "DEFAULT_KINDS", "DISCOVERY_VOLUME", "DiscoveryReconciler",
-           "add_discovery_controller", "app_of", "configmap", "document", "endpoint",
-           "is_ready_endpoint", "mount_discovery"]
+           "Entry", "add_discovery_controller", "app_of", "configmap", "document",
+           "endpoint", "is_ready_endpoint", "mount_discovery", "pod_entry", "render"]

@@ -447,8 +447,13 @@ def node_fate_changed(event: Event) -> bool:
 def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Backend,
                           identity: str, cluster: str = "", zone: str = "",
                           name: str = "pinpods",
-                          failover_grace: float = DEFAULT_FAILOVER_GRACE) -> Controller:
-    """Run the PinPod operator for the member cluster ``client`` in ``manager``."""
+                          failover_grace: float = DEFAULT_FAILOVER_GRACE,
+                          workers: int = 4) -> Controller:
+    """Run the PinPod operator for the member cluster ``client`` in ``manager``.
+
+    ``workers``: PinPods reconciled at once (never the same one twice: the work queue).
+    Creating a pod is three committed writes in a row (status, pod, status); with one
+    worker the replicas of a launch queue behind each other's disk commits."""
     pinpods = manager.informer(client, PINPODS)
     pods = manager.informer(client, PODS)
     nodes = manager.informer(client, NODES)
@@ -457,7 +462,7 @@ def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Back
     reconciler = PinPodReconciler(client=client, backend=backend, pinpods=pinpods, pods=pods,
                                   nodes=nodes, recorder=recorder, cluster=cluster, zone=zone,
                                   failover_grace=failover_grace)
-    controller = manager.controller(name, reconciler)
+    controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(pinpods)
     controller.owns(pods, owner=PINPODS)
 
