@@ -158,12 +158,14 @@ def _project_rules(role: Role) -> list[dict[str, Any]]:
 
 
 def _propagation_rules() -> list[dict[str, Any]]:
-    """What the federation needs in a member for its shards (:mod:`~pincompute.federation.
+    """What the federation needs in a member: its shards (:mod:`~pincompute.federation.
     propagation`): the propagated kinds, and reading the events and pods it folds into
-    the host objects' histories."""
+    the host objects' histories; and reading the nodes and pods the cluster health
+    controller sums into the member's resource summary (:mod:`~pincompute.federation.
+    clusterhealth`)."""
     plurals = sorted(registry.KINDS[kind].resource.plural for kind in PROPAGATED_KINDS)
     return [{"apiGroups": ["pincompute.io"], "resources": plurals, "verbs": _ALL},
-            {"apiGroups": [""], "resources": ["events", "pods"], "verbs": _READ}]
+            {"apiGroups": [""], "resources": ["events", "pods", "nodes"], "verbs": _READ}]
 
 
 def _workload_rules(role: Role) -> list[dict[str, Any]]:

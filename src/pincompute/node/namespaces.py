@@ -159,7 +159,7 @@ def probe() -> str | None:
         done = subprocess.run(
             init_argv(["/bin/sh", "-c", "test -r /proc/1/cmdline && test $$ = 2"], uid=65534,
                       gid=65534, groups=(), keep=(), env_has_lc_ctype=True),
-            capture_output=True, timeout=10, check=False, env={"PATH": os.defpath})
+            capture_output=True, timeout=10, check=False, env={"PATH": os.defpath}, cwd="/")
     except (OSError, subprocess.SubprocessError) as exc:
         return f"cannot start the pod init: {exc}"
     if done.returncode != 0:
@@ -259,7 +259,10 @@ def _pid1(opts: dict[str, object], argv: list[str], report: int) -> None:
     _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _cover(libc, "/tmp", "mode=1777", keep)
     _cover(libc, "/dev/shm", f"mode=1777,size={SHM_SIZE}", keep)
-    os.chdir(cwd)  # through the bound-back path, as the container will see it
+    try:
+        os.chdir(cwd)  # through the bound-back path, as the container will see it
+    except OSError:
+        os.chdir("/")  # a directory under the covered /tmp (not kept): nothing to go back to
     uid, gid = int(opts["uid"]), int(opts["gid"])  # type: ignore[call-overload]
     os.setgroups(list(opts["groups"]))  # type: ignore[call-overload]
     os.setresgid(gid, gid, gid)

@@ -424,6 +424,11 @@ class ProcessRuntime(ContainerRuntime):
                            extra_groups=self._groups(sandbox))
         where = str(cwd)
 
+        if wrapped:
+            # The namespace init starts in "/": the agent's own working directory may sit
+            # under /tmp, which the init covers with the container's private tmpfs.
+            options["cwd"] = "/"
+
         def in_child() -> None:
             # Between fork and exec: only system calls, no Python-level locks.
             for fd in fds:
