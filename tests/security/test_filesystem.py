@@ -266,7 +266,11 @@ async def test_working_dir_through_a_planted_link_is_made_as_the_pod(
     agent = await agents(member)
     plant = f'rm -rf "$PINCOMPUTE_VOLUME_DATA/w"; ln -s {sentinel.dir} "$PINCOMPUTE_VOLUME_DATA/w"'
     await member.create(PODS, make_pod("p", [
+        # Ready once the link is planted: the main container starts only then (sidecars
+        # first), so its working directory is resolved through the link on any machine load.
         {"name": "planter", "type": "sidecar", "command": ["sh", "-c", plant + "; sleep 3600"],
+         "readinessProbe": {"exec": {"command": [
+             "sh", "-c", 'test -L "$PINCOMPUTE_VOLUME_DATA/w"']}, "periodSeconds": 1},
          "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
         {"name": "main", "command": ["sleep", "3600"], "workingDir": "/data/w/made-by-agent",
          "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
