@@ -203,7 +203,8 @@ def _ready(pod: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 async def test_a_silent_nodes_pods_are_not_ready_until_it_is_back(cluster):
-    fast = {"lease_duration": 1.0, "heartbeat_interval": 0.1, "backoff": FAST_BACKOFF,
+    fast = {"lease_duration": 1.0, "heartbeat_interval": 0.1, "status_interval": 0.2,
+            "backoff": FAST_BACKOFF,
             "record_events": False, "shutdown_grace": 0.5}
     link = Partition(cluster)
     n1 = NodeAgent(link, NodeConfig(identity=NodeIdentity(name="n1"),  # type: ignore[arg-type]
