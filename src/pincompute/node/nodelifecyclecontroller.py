@@ -12,16 +12,22 @@ cluster), watches Nodes, their Leases and the pods bound to them, and per node:
    clock from the moment it first saw the current ``renewTime`` — never by
    comparing the Lease's wall-clock time with ours — so clock skew between the
    agent's machine and ours does not matter.  An unreachable node's conditions
-   become ``Unknown`` (reason ``NodeStatusUnknown``), and its pods' ``Ready``
-   condition False.  A reachable node that reports ``Ready=False`` itself is
-   *not ready*.  A node that has posted no ``Ready`` condition yet is *starting*.
-2. **Taints.**  Unreachable → ``node.kubernetes.io/unreachable`` with effects
+   become ``Unknown`` (reason ``NodeStatusUnknown``).  A reachable node that
+   reports ``Ready=False`` itself is *not ready*.  A node that has posted no
+   ``Ready`` condition yet is *starting*.
+2. **Pods not ready** (Kubernetes' MarkPodsNotReady).  Every pod of an
+   unreachable or not-ready node gets ``Ready`` and ``ContainersReady`` False,
+   reason ``NodeNotReady`` (:func:`pincompute.node.status.marked_not_ready`), so
+   workloads stop counting it available; pods already not ready are not written.
+   Each pod is marked once per outage.  The node's agent, once back, sees that
+   reason and writes the pod's real status again (:mod:`.worker`).
+3. **Taints.**  Unreachable → ``node.kubernetes.io/unreachable`` with effects
    NoSchedule and NoExecute; not ready → ``node.kubernetes.io/not-ready`` likewise;
    healthy → neither; starting → left as they are (a new node joins with
    ``not-ready:NoSchedule``, which must stay until it is Ready).  Each taint
    carries ``timeAdded``.  Schedulers stop placing
    pods on tainted nodes; the NoExecute taints drive eviction.
-3. **Eviction** (the taint manager).  A pod on a node with NoExecute taints is
+4. **Eviction** (the taint manager).  A pod on a node with NoExecute taints is
    deleted at once if it does not tolerate one of them, or at ``timeAdded +
    tolerationSeconds`` (the smallest over the taints) if it tolerates them for a
    while; a toleration without seconds keeps it forever.  A pod with no toleration
@@ -60,6 +66,8 @@ from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
+
+from .status import marked_not_ready
 
 UNREACHABLE = UNREACHABLE_TAINT
 NOT_READY = NOT_READY_TAINT
@@ -177,6 +185,8 @@ class NodeLifecycleReconciler:
         self.config = config
         self._seen: dict[str, tuple[str, float]] = {}
         """node → (renewTime last seen, monotonic time it was first seen)."""
+        self._marked: dict[str, set[str]] = {}
+        """node → uids of its pods marked not ready in its current outage."""
         self.evictions = 0
 
     def _health(self, node: Mapping[str, Any]) -> tuple[str, float | None]:
@@ -214,6 +224,7 @@ class NodeLifecycleReconciler:
         node = self.nodes.get(request.name)
         if node is None:
             self._seen.pop(request.name, None)
+            self._marked.pop(request.name, None)
             return None
         health, left = self._health(node)
         now = objects.now()
@@ -240,29 +251,42 @@ class NodeLifecycleReconciler:
             if new != conditions:
                 await self.client.patch(NODES, request.name, {"status": {"conditions": new}},
                                         subresource="status")
-                await self._mark_pods_not_ready(request.name)
+        if health in ("unreachable", "not-ready"):
+            await self._mark_pods_not_ready(request.name)
+        else:
+            self._marked.pop(request.name, None)
         wake = await self._evict(node, health)
         if left is not None:
             wake = left if wake is None else min(wake, left)
         return Result(requeue_after=max(0.05, wake)) if wake is not None else None
 
     async def _mark_pods_not_ready(self, node: str) -> None:
+        """Kubernetes' MarkPodsNotReady: the node's pods stop counting as available.
+
+        Once per pod and outage (``_marked``): should the node's agent still write pod
+        status while its Lease is silent, it sets its own view back, and this does not
+        answer it, so the two never take turns.
+        """
+        marked = self._marked.setdefault(node, set())
+        stamp = objects.now()
         for pod in self.pods.by_index(BY_NODE, node):
-            if not objects.condition_true(pod, "Ready"):
+            uid = objects.uid_of(pod)
+            if uid in marked:
                 continue
-            conditions = [dict(c) for c in (pod.get("status") or {}).get("conditions") or ()]
-            for c in conditions:
-                if c.get("type") == "Ready":
-                    c.update(status="False", reason="NodeLost",
-                             message="the node is unreachable",
-                             lastTransitionTime=objects.now())
+            status = marked_not_ready(pod.get("status") or {}, now_=stamp)
+            if status is None:
+                continue
+            updated = {**pod, "status": status}
             try:
-                await self.client.patch(PODS, objects.name_of(pod),
-                                        {"status": {"conditions": conditions}},
-                                        namespace=objects.namespace_of(pod),
-                                        subresource="status")
+                await self.client.update_status(PODS, updated)
             except NotFound:
                 continue
+            except Conflict:
+                # A fresher pod is on its way through the informer, which requeues us.
+                continue
+            marked.add(uid)
+            _log.info("pod %s marked not ready: node %s is not ready", objects.key_of(pod),
+                      node)
 
     async def _evict(self, node: Mapping[str, Any], health: str) -> float | None:
         taints = [t for t in (node.get("spec") or {}).get("taints") or ()

@@ -20,6 +20,11 @@ node:
 * **conditions** — ``Initialized`` (sidecars up), ``ContainersReady`` (every
   container ready), ``Ready`` (that, and the pod not stopping).  Conditions other
   writers own (``PodScheduled``) are kept as they are.
+* **node not ready** — the control plane's node lifecycle controller sets
+  ``Ready``/``ContainersReady`` False with reason ``NodeNotReady``
+  (:func:`marked_not_ready`) when the node goes silent; a node never writes that
+  reason, so the worker seeing it knows its last write was overruled and writes
+  its own view again (:func:`overruled`) once it is back.
 
 Sidecars are reported among ``containerStatuses`` with ``type: sidecar``.
 """
@@ -41,6 +46,10 @@ from .containerruntime import ExitStatus
 OWN_CONDITIONS = ("Initialized", "ContainersReady", "Ready")
 TERMINAL_PHASES = ("Succeeded", "Failed")
 """API phases a pod never leaves."""
+NODE_NOT_READY = "NodeNotReady"
+"""The reason Kubernetes' node lifecycle controller gives (its MarkPodsNotReady event)."""
+NODE_NOT_READY_MESSAGE = "Node is not ready"
+MARKED_CONDITIONS = ("ContainersReady", "Ready")
 OWNED_STATUS_KEYS = ("phase", "conditions", "containerStatuses", "reason", "message", "podIP",
                      "podIPs", "hostIP", "hostIPs", "startTime")
 """The status fields the node writes (a patch sets each, absent ones to null)."""
@@ -209,6 +218,28 @@ def status_digest(s: Mapping[str, Any]) -> bytes:
                            digest_size=16).digest()
 
 
-__all__ = ["OWNED_STATUS_KEYS", "OWN_CONDITIONS", "TERMINAL_PHASES", "ContainerFacts",
-           "Termination", "container_status", "phase", "pod_status", "same_status",
-           "status_digest"]
+def marked_not_ready(status: Mapping[str, Any], *, now_: str) -> dict[str, Any] | None:
+    """``status`` with ``Ready``/``ContainersReady`` False for a node that is not ready,
+    or None when neither is True (nothing to write)."""
+    conditions = [dict(c) for c in status.get("conditions") or ()]
+    changed = False
+    for c in conditions:
+        if c.get("type") in MARKED_CONDITIONS and c.get("status") == "True":
+            c.update(status="False", reason=NODE_NOT_READY, message=NODE_NOT_READY_MESSAGE,
+                     lastTransitionTime=now_)
+            changed = True
+    if not changed:
+        return None
+    return {**status, "conditions": conditions}
+
+
+def overruled(status: Mapping[str, Any]) -> bool:
+    """Whether the control plane marked the pod not ready for its node (see above)."""
+    return any(c.get("reason") == NODE_NOT_READY for c in status.get("conditions") or ()
+               if c.get("type") in MARKED_CONDITIONS)
+
+
+__all__ = ["MARKED_CONDITIONS", "NODE_NOT_READY", "NODE_NOT_READY_MESSAGE", "OWNED_STATUS_KEYS",
+           "OWN_CONDITIONS", "TERMINAL_PHASES", "ContainerFacts",
+           "Termination", "container_status", "marked_not_ready", "overruled", "phase",
+           "pod_status", "same_status", "status_digest"]

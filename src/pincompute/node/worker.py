@@ -75,7 +75,7 @@ from .podlifecycle import (
     kill_grace,
     pod_transition,
 )
-from .status import OWNED_STATUS_KEYS, TERMINAL_PHASES, pod_status, status_digest
+from .status import OWNED_STATUS_KEYS, TERMINAL_PHASES, overruled, pod_status, status_digest
 from .syncloop import SyncLoop
 from .workercontext import WorkerContext
 
@@ -144,6 +144,10 @@ class PodWorker(SyncLoop):
     def update(self, pod: Mapping[str, Any]) -> None:
         """A new version of the Pod object (shared, read-only)."""
         self.pod = pod
+        if overruled(pod.get("status") or {}):
+            # The control plane marked the pod not ready while this node was silent: the
+            # status last written is no longer the API's, write ours again.
+            self._last_status = None
         self.kick()
 
     def delete(self) -> None:
