@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pincompute.kube import objects
+from pincompute.kube.tolerations import tolerates
 from pincompute.kube.wellknown import (
     DISK_PRESSURE_TAINT,
     MEMORY_PRESSURE_TAINT,
@@ -63,22 +64,6 @@ HOST_NETWORK_TOLERATIONS: tuple[Obj, ...] = (
     {"key": NETWORK_UNAVAILABLE_TAINT, "operator": "Exists", "effect": "NoSchedule"},
 )
 """Added for daemons on the host network (they are what makes the network available)."""
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """Kubernetes' ``ToleratesTaint``."""
-    effect = toleration.get("effect")
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key")
-    operator = toleration.get("operator") or "Equal"
-    if not key:
-        return operator == "Exists"
-    if key != taint.get("key"):
-        return False
-    if operator == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def daemon_tolerations(tolerations: Sequence[Mapping[str, Any]] | None, *,

@@ -59,6 +59,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import LEASES, NODES, PODS
+from pincompute.kube.tolerations import tolerates
 from pincompute.kube.wellknown import NODE_LEASE_NAMESPACE, NOT_READY_TAINT, UNREACHABLE_TAINT
 from pincompute.runtime.cache import index_by_field
 from pincompute.runtime.controller import Controller
@@ -80,22 +81,6 @@ _by_node = index_by_field("spec", "nodeName")
 
 
 # --- pure rules -------------------------------------------------------------------------------
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """Kubernetes' ToleratesTaint."""
-    effect = toleration.get("effect")
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key")
-    operator = toleration.get("operator") or "Equal"
-    if not key:
-        return operator == "Exists"
-    if key != taint.get("key"):
-        return False
-    if operator == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
-
 
 def eviction_delay(pod: Mapping[str, Any], taints: Sequence[Mapping[str, Any]], *,
                    default_seconds: float | None) -> float | None:
