@@ -24,6 +24,10 @@ class Cause:
         return {"field": self.field, "message": self.message, "reason": self.reason}
 
 
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+"""The cause the API server gives for a create in a namespace being deleted."""
+
+
 @dataclass(eq=False)
 class ApiError(Exception):
     message: str
@@ -74,6 +78,11 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     code = 403
     reason = "Forbidden"
+
+
+class NamespaceTerminating(Forbidden):
+    """A create in a namespace being deleted (cause ``NamespaceTerminating``): not a rights
+    problem, and nothing to retry hard — the namespace and what is in it are going."""
 
 
 class NotFound(ApiError):
@@ -152,6 +161,8 @@ def from_status(status: dict[str, Any], *, code: int | None = None) -> ApiError:
         Cause(c.get("field", ""), c.get("message", ""), c.get("reason", "FieldValueInvalid"))
         for c in details.get("causes") or ()
     ]
+    if cls is Forbidden and any(c.reason == NAMESPACE_TERMINATING for c in causes):
+        cls = NamespaceTerminating
     return cls(status.get("message", reason or "error"), causes=causes,
                kind=details.get("kind", ""), name=details.get("name", ""))
 

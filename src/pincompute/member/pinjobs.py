@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import AlreadyExists, Conflict, NotFound
+from pincompute.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import CONFIGMAPS, PODS, SERVICES
 from pincompute.model.jobs import PinJobSpec
@@ -169,6 +169,10 @@ class _Pass:
     """Container restarts of active pods (restartPolicy OnFailure): failures too."""
 
 
+FORBIDDEN_RETRY = 60.0
+"""Seconds before a job whose writes were refused (Forbidden) is looked at again."""
+
+
 class PinJobReconciler:
     """Reconciles PinJobs (see the module doc)."""
 
@@ -194,6 +198,17 @@ class PinJobReconciler:
     # --- the pass ---
 
     async def reconcile(self, request: Request) -> Result | None:
+        try:
+            return await self._reconcile(request)
+        except Forbidden as exc:
+            # Not ours to act in: a namespace PinCompute has no rights in on a real cluster,
+            # or one being deleted.  Retrying at once cannot help; say it on the job.
+            job = self.jobs.get(request.name, namespace=request.namespace)
+            if job is not None:
+                self.recorder.record(job, WARNING, "NotAllowed", exc.message)
+            return Result(requeue_after=FORBIDDEN_RETRY)
+
+    async def _reconcile(self, request: Request) -> Result | None:
         job = self.jobs.get(request.name, namespace=request.namespace)
         live_uid = None if job is None or objects.is_deleting(job) else objects.uid_of(job)
         for pod in self.pods.by_index(BY_JOB_NAME, f"{request.namespace}/{request.name}"):

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pincompute.kube.errors import NamespaceTerminating
 from pincompute.kube.objects import controller_of, meta, namespace_of
 from pincompute.kube.resource import Resource
 
@@ -348,6 +349,12 @@ class Controller:
                     outcome = RESULT_ERROR
                     queue.forget(request)
                     self._log.error("reconcile failed (terminal, not retried): %s", exc)
+                except NamespaceTerminating as exc:
+                    # The object's namespace is being deleted: it and its object are going;
+                    # not an error to shout about (Kubernetes' controllers skip it too).
+                    outcome = RESULT_ERROR
+                    delay = queue.add_rate_limited(request)
+                    self._log.debug("namespace being deleted, retry in %.3fs: %s", delay, exc)
                 except Exception as exc:
                     outcome = RESULT_ERROR
                     delay = queue.add_rate_limited(request)

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pincompute.kube import names
-from pincompute.kube.errors import BadRequest, Cause, Forbidden, NotFound, invalid
+from pincompute.kube.errors import (
+    NAMESPACE_TERMINATING,
+    BadRequest,
+    Cause,
+    NamespaceTerminating,
+    NotFound,
+    invalid,
+)
 from pincompute.kube.resource import NAMESPACES, Resource
 from pincompute.kube.selectors import FieldSelector, LabelSelector
 
@@ -87,8 +94,11 @@ class Namespaces:
         if entry is None:
             raise NotFound(f'namespaces "{ns}" not found', kind="Namespace", name=ns)
         if entry.deleting:
-            raise Forbidden(f"unable to create new content in namespace {ns} because it is "
-                            "being terminated", kind="Namespace", name=ns)
+            message = (f"unable to create new content in namespace {ns} because it is "
+                       "being terminated")
+            raise NamespaceTerminating(
+                message, kind="Namespace", name=ns,
+                causes=[Cause("metadata.namespace", message, NAMESPACE_TERMINATING)])
 
     # --- deletion ---------------------------------------------------------------------------
 
