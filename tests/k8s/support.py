@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.waiting import eventually  # noqa: F401 - re-exported for the tier's tests
+from pincompute.kube import NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NAMESPACES, Resource
+from tests.waiting import eventually
+
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
+                           status_subresource=False)
 
 
 def pincompute(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -52,3 +58,18 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1, text
     return lines[0]
+
+
+async def create_namespace(client: KubeClient, namespace: str) -> None:
+    """Create ``namespace`` and wait for its default service account: a real API server
+    refuses pods in a namespace until the service-account controller has made it."""
+    await client.create(NAMESPACES, {"metadata": {"name": namespace}})
+
+    async def default_account() -> bool:
+        try:
+            await client.get(SERVICEACCOUNTS, "default", namespace=namespace)
+            return True
+        except NotFound:
+            return False
+
+    await eventually(default_account, timeout=30, what="the default service account")

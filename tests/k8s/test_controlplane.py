@@ -7,17 +7,15 @@ from pathlib import Path
 import pytest
 
 from pincompute.kube import NotFound
-from pincompute.kube.resource import LEASES, NAMESPACES, PODS, Resource
+from pincompute.kube.resource import LEASES, NAMESPACES, PODS
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PROJECTS
 from pincompute.model.wellknown import PROJECT_LABEL, SYSTEM_NAMESPACE
 
-from .support import eventually, pincompute, start_controller, stop
+from .support import create_namespace, eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
 
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 
 
 @pytest.fixture(scope="module")
@@ -154,16 +152,7 @@ async def test_pod_scheduler_binds_to_kwok_nodes_as_a_secondary_scheduler(
     client = member.client()
     ns = "sched"
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": ns}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, ns)
 
         def pod(name: str, cpu: str, scheduler: str = "pincompute") -> dict:
             return {"metadata": {"name": name, "labels": {"app": "web"}},

@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from pincompute.kube import NotFound
-from pincompute.kube.resource import NAMESPACES, PODS, Resource
+from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import PINAPPS, PINPODS
 
-from .support import eventually, pincompute, start_controller, stop
+from .support import create_namespace, eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
 
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 
 
 async def test_a_pinapp_reaches_its_replicas_on_kwok_nodes(kube_env: KubeEnv,
@@ -33,16 +30,7 @@ async def test_a_pinapp_reaches_its_replicas_on_kwok_nodes(kube_env: KubeEnv,
     client = member.client()
     ns = "pinapps"
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": ns}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, ns)
         await client.create(PINAPPS, {"metadata": {"name": "web"}, "spec": {
             "replicas": 3, "template": {"spec": {"containers": [
                 {"name": "web", "image": "busybox:1.36", "command": ["sleep", "3600"],

@@ -13,18 +13,16 @@ from pathlib import Path
 import pytest
 
 from pincompute.kube import NotFound
-from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS, SERVICES, Resource
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS, SERVICES
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.base import GROUP, VERSION
 from pincompute.model.registry import PINJOBS
 from pincompute.model.wellknown import JOB_TRACKING_FINALIZER, OWNER_UID_LABEL
 
-from .support import eventually, pincompute, start_controller, stop
+from .support import create_namespace, eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
 
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 
 
 async def test_a_pinjob_reaches_its_completions_on_kwok_nodes(
@@ -37,16 +35,7 @@ async def test_a_pinjob_reaches_its_completions_on_kwok_nodes(
     client = member.client()
     ns = "jobs"
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": ns}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, ns)
         await client.create(PINJOBS, {
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "PinJob",
             "metadata": {"name": "batch", "namespace": ns},

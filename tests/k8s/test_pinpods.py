@@ -10,18 +10,15 @@ from typing import Any
 
 import pytest
 
-from pincompute.kube import NotFound
 from pincompute.kube.objects import condition_true
-from pincompute.kube.resource import NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PODS, Resource
+from pincompute.kube.resource import NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PODS
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import PINPODS
 
-from .support import eventually, pincompute, start_controller, stop
+from .support import create_namespace, eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
 
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 
 
 async def test_a_pinpod_runs_on_a_kwok_node(kube_env: KubeEnv, tmp_path: Path) -> None:
@@ -34,16 +31,7 @@ async def test_a_pinpod_runs_on_a_kwok_node(kube_env: KubeEnv, tmp_path: Path) -
     client = member.client()
     ns = "pinpods"
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": ns}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, ns)
         await client.create(PINPODS, {"metadata": {"name": "db"}, "spec": {
             "containers": [
                 {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],

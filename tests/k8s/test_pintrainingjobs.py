@@ -12,17 +12,15 @@ import pytest
 
 from pincompute.kube import NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS, Resource
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS
 from pincompute.kubeenv import KubeEnv
 from pincompute.model.registry import PINTRAININGJOBS
 from pincompute.model.wellknown import POD_GROUP_LABEL
 
-from .support import eventually, pincompute, start_controller, stop
+from .support import create_namespace, eventually, pincompute, start_controller, stop
 
 pytestmark = pytest.mark.slow
 
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 NS = "training"
 
 
@@ -51,16 +49,7 @@ async def test_a_gang_is_bound_together_on_kwok_nodes(kube_env: KubeEnv,
                             "--kubeconfig", str(member.kubeconfig), "--lease-duration", "4")
     client = member.client()
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": NS}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=NS)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, NS)
         await client.create(PINTRAININGJOBS, training_job("fits", cpu="250m", workers=3),
                             namespace=NS)
         # Each pod of this one fits a node alone; all 21 together fit nowhere.

@@ -8,20 +8,17 @@ from typing import Any
 
 import pytest
 
-from pincompute.kube import NotFound
 from pincompute.kube.resource import NAMESPACES, PODS, Resource
 from pincompute.kubeenv import KubeEnv
 from pincompute.member.podtemplate import persistent_claims, pod_for, template_hash
 from pincompute.model.registry import PINAPPS
 from pincompute.model.wellknown import OWNER_UID_LABEL, SCHEDULER_NAME, TIER_LABEL
 
-from .support import eventually, pincompute
+from .support import create_namespace, pincompute
 
 pytestmark = pytest.mark.slow
 
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
-SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount",
-                           status_subresource=False)
 
 TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"team": "a"}},
@@ -68,16 +65,7 @@ async def test_kube_apiserver_accepts_a_converted_pod_with_sidecar_and_every_vol
     client = member.client()
     ns = "podtemplate"
     try:
-        await client.create(NAMESPACES, {"metadata": {"name": ns}})
-
-        async def default_account() -> bool:
-            try:
-                await client.get(SERVICEACCOUNTS, "default", namespace=ns)
-                return True
-            except NotFound:
-                return False
-
-        await eventually(default_account, timeout=30, what="the default service account")
+        await create_namespace(client, ns)
         app = await client.create(PINAPPS, {
             "apiVersion": PINAPPS.api_version, "kind": "PinApp",
             "metadata": {"name": "web", "namespace": ns},

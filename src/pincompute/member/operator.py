@@ -35,6 +35,7 @@ the marks they leave must be spelled alike:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,6 +60,7 @@ from pincompute.model.wellknown import (
 from pincompute.runtime.cache import index_by_label
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
+from pincompute.runtime.manager import Manager
 
 Obj = dict[str, Any]
 
@@ -238,15 +240,31 @@ def event_recorder(client: KubeClient, *, operator: str, identity: str) -> Event
     ``operator`` is its table name (``pinapps``), ``identity`` the process's
     (:func:`pincompute.controllers.identity`); Events show ``<operator>-controller``.
     Call ``recorder.record(obj, NORMAL, CREATED, "...")`` from a reconcile (it
-    returns at once) and ``await recorder.close()`` when the manager stops.
+    returns at once) and ``await recorder.close()`` when the manager stops
+    (:func:`close_with_manager` arranges that).
     """
     return EventRecorder(client, component=f"{operator}-controller", host=identity)
+
+
+def close_with_manager(manager: Manager, recorder: EventRecorder, *, name: str) -> None:
+    """Close ``recorder`` (its pending writes flushed) when ``manager`` stops.
+
+    A runnable on every replica, named ``<name>-events``, that waits for the end.
+    """
+    async def close_when_stopped() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await recorder.close()
+
+    manager.add_runnable(close_when_stopped, name=f"{name}-events", needs_leader=False)
 
 
 __all__ = [
     "BACK_OFF", "CREATED", "DELETED", "FAILED", "FAILED_CREATE", "FAILED_DELETE", "FAILED_OVER",
     "NORMAL", "OWNER_INDEX", "RECREATED", "SCALED", "SUCCEEDED", "UPDATED_IN_PLACE", "WARNING",
-    "PodAdmission", "add_pod_admission", "admit_pod", "create_pod", "event_recorder",
+    "PodAdmission", "add_pod_admission", "admit_pod", "close_with_manager", "create_pod",
+    "event_recorder",
     "index_owned", "is_controlled_by", "observe", "owner_selector", "resolve_count", "shard_of",
     "workload_labels",
 ]

@@ -39,7 +39,7 @@ a new revision (a rolling restart, like ``kubectl rollout restart``).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -73,6 +73,7 @@ from .operator import (
     NORMAL,
     UPDATED_IN_PLACE,
     WARNING,
+    close_with_manager,
     event_recorder,
     is_controlled_by,
     observe,
@@ -330,13 +331,11 @@ class PinAppReconciler:
         if todo.delete:
             for victim in todo.delete:
                 pinpod = by_name[victim]
-                try:
+                with contextlib.suppress(NotFound):
                     await self.client.delete(
                         PINPODS, victim, namespace=objects.namespace_of(pinpod),
                         propagation_policy="Foreground",
                         preconditions=Preconditions(uid=objects.uid_of(pinpod)))
-                except NotFound:
-                    pass
                 # Until the cache shows it being deleted, it is not a live replica.
                 self.expect.release(objects.uid_of(pinpod))
             self.recorder.record(app, NORMAL, SCALED_DOWN,
@@ -454,10 +453,8 @@ class PinAppReconciler:
         cached = self.pinapps.get(objects.name_of(obj), namespace=objects.namespace_of(obj))
         if cached is not None and _same(cached.get("status") or {}, status):
             return
-        try:
+        with contextlib.suppress(NotFound):
             await self.client.update_status(PINAPPS, obj)
-        except NotFound:
-            pass
 
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -479,13 +476,7 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
     controller.for_(pinapps)
     controller.owns(pinpods, owner=PINAPPS)
 
-    async def close_recorder() -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await recorder.close()
-
-    manager.add_runnable(close_recorder, name=f"{name}-events", needs_leader=False)
+    close_with_manager(manager, recorder, name=name)
     return controller
 
 

@@ -50,7 +50,6 @@ member cluster runs there.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import socket
 import time
@@ -85,6 +84,7 @@ from .operator import (
     FAILED_DELETE,
     NORMAL,
     WARNING,
+    close_with_manager,
     create_pod,
     event_recorder,
     observe,
@@ -286,13 +286,7 @@ def add_pindaemon_controller(manager: Manager, *, client: KubeClient, backend: B
 
     controller.watches(nodes, every_daemon, predicate=_node_changed)
 
-    async def close_recorder() -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await recorder.close()
-
-    manager.add_runnable(close_recorder, name=f"{name}-events", needs_leader=False)
+    close_with_manager(manager, recorder, name=name)
     return reconciler
 
 

@@ -43,7 +43,6 @@ manager carries on where the last one stopped, with no duplicate pod.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
@@ -75,6 +74,7 @@ from .operator import (
     RECREATED,
     UPDATED_IN_PLACE,
     WARNING,
+    close_with_manager,
     create_pod,
     event_recorder,
     is_controlled_by,
@@ -476,18 +476,8 @@ def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Back
 
     controller.watches(nodes, node_to_pinpods, predicate=node_fate_changed)
 
-    async def close_recorder() -> None:
-        try:
-            await _forever()
-        finally:
-            await recorder.close()
-
-    manager.add_runnable(close_recorder, name=f"{name}-events", needs_leader=False)
+    close_with_manager(manager, recorder, name=name)
     return controller
-
-
-async def _forever() -> None:
-    await asyncio.Event().wait()
 
 
 __all__ = ["BY_NODE", "DEFAULT_FAILOVER_GRACE", "PinPodReconciler", "add_pinpod_controller",

@@ -39,7 +39,6 @@ when one is due.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
@@ -74,6 +73,7 @@ from .operator import (
     OWNER_INDEX,
     SUCCEEDED,
     WARNING,
+    close_with_manager,
     create_pod,
     event_recorder,
     index_owned,
@@ -526,13 +526,7 @@ def add_pintrainingjob_controller(manager: Manager, *, client: KubeClient, backe
     controller.for_(jobs)
     controller.owns(pods, owner=PINTRAININGJOBS)
 
-    async def close_recorder() -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await recorder.close()
-
-    manager.add_runnable(close_recorder, name=f"{name}-events", needs_leader=False)
+    close_with_manager(manager, recorder, name=name)
     return controller
 
 

@@ -115,7 +115,7 @@ class Decision:
 
 
 class _Unschedulable(Exception):
-    pass
+    """Nothing could be placed; the message says why."""
 
 
 class ClusterScheduler:
