@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test kube-binaries bench clean
+.PHONY: up test kube-binaries system-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ up: $(STAMP)
 # built once per machine from Go modules (tools/build-kube.sh, ~10 min the first time).
 TEST_BACKENDS ?= embedded,kubernetes
 
-test: $(STAMP) kube-binaries
+test: $(STAMP) kube-binaries system-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy src/pincompute
@@ -31,6 +31,9 @@ kube-binaries:
 	else \
 		echo "WARNING: Go is not installed: the real-Kubernetes tier will be skipped (a failure with CI=true)"; \
 	fi
+
+system-deps:
+	@tools/system-deps.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/store.py

@@ -259,6 +259,17 @@ async def events_of(client: KubeClient, reason: str) -> list[str]:
     return [e["message"] for e in items if e["reason"] == reason]
 
 
+async def event_of(client: KubeClient, reason: str,
+                   match: Callable[[str], bool] = bool) -> list[str]:
+    """Wait for an Event with ``reason`` whose message ``match``es: Events are recorded
+    asynchronously, after the status write a test waits for."""
+    async def found() -> list[str] | None:
+        messages = await events_of(client, reason)
+        return messages if any(match(m) for m in messages) else None
+
+    return await eventually(found, timeout=10)
+
+
 async def test_the_gang_is_created_and_placed_together_with_its_rendezvous(
         member: Cluster) -> None:
     client = member.client
@@ -289,8 +300,7 @@ async def test_the_gang_is_created_and_placed_together_with_its_rendezvous(
         ranks.append(int(env["RANK"]))
         assert pod["metadata"]["labels"][ATTEMPT_LABEL] == "0"
     assert sorted(ranks) == [0, 1, 2]
-    assert any("t-master-0, t-worker-0, t-worker-1" in m
-               for m in await events_of(client, "Created"))
+    await event_of(client, "Created", lambda m: "t-master-0, t-worker-0, t-worker-1" in m)
 
 
 async def test_a_gang_that_cannot_fit_is_not_placed_at_all(member: Cluster) -> None:
@@ -339,10 +349,10 @@ async def test_a_worker_killed_by_a_signal_restarts_the_gang_until_the_limit(
     assert failed["status"]["restarts"] == 1
     assert "exited with 137" in failed["status"]["message"]
     assert "backoffLimit (1) reached" in failed["status"]["message"]
-    restarting = await events_of(client, "Restarting")
+    restarting = await event_of(client, "Restarting")
     assert len(restarting) == 1 and "t-worker-" in restarting[0]
     assert "exited with 137: restarting the gang (restart 1 of 1)" in restarting[0]
-    assert any("BackoffLimitExceeded" in m for m in await events_of(client, "Failed"))
+    await event_of(client, "Failed", lambda m: "BackoffLimitExceeded" in m)
 
     async def master_stopped() -> bool:
         return all(p["metadata"]["name"] != "t-master-0"
@@ -377,8 +387,7 @@ async def test_a_bug_fails_the_job_at_once(member: Cluster) -> None:
     failed = await eventually(lambda: phase_is(client, "Failed"), timeout=20)
     assert failed["status"]["restarts"] == 0
     assert "exited with 1 (not retryable)" in failed["status"]["message"]
-    assert any(m.startswith("PermanentFailure: pod t-worker-0") for m in
-               await events_of(client, "Failed"))
+    await event_of(client, "Failed", lambda m: m.startswith("PermanentFailure: pod t-worker-0"))
     assert await events_of(client, "Restarting") == []
 
 
@@ -396,7 +405,7 @@ async def test_the_masters_success_is_the_jobs(member: Cluster) -> None:
 
     (master,) = await eventually(workers_gone, timeout=10)  # finished pods kept for logs
     assert master["status"]["phase"] == "Succeeded"
-    assert await events_of(client, "Succeeded")
+    await event_of(client, "Succeeded")
 
 
 async def test_a_restarted_manager_converges_without_duplicate_pods(member: Cluster) -> None:
@@ -450,7 +459,10 @@ async def test_a_manager_restarted_during_a_gang_restart_neither_skips_nor_repea
         assert failed["status"]["restarts"] == 2
         # every attempt created each pod exactly once: 3 attempts, 2 pods
         assert added == {"t-master-0": 3, "t-worker-0": 3}
-        assert len(await events_of(client, "Restarting")) == 2
+        async def two_restarts() -> bool:
+            return len(await events_of(client, "Restarting")) == 2
+
+        await eventually(two_restarts, timeout=10)
     finally:
         watcher.cancel()
 
@@ -474,7 +486,8 @@ async def test_suspend_deletes_the_pods_and_resume_starts_afresh(member: Cluster
     assert resumed["status"]["restarts"] == 0
     pods = await pods_of(client)
     assert len(pods) == 2 and not {p["metadata"]["uid"] for p in pods} & first
-    assert await events_of(client, "Suspended") and await events_of(client, "Resumed")
+    await event_of(client, "Suspended")
+    await event_of(client, "Resumed")
 
 
 async def test_the_deadline_fails_the_job_and_the_ttl_deletes_it(member: Cluster) -> None:
@@ -483,7 +496,7 @@ async def test_the_deadline_fails_the_job_and_the_ttl_deletes_it(member: Cluster
                                              ttlSecondsAfterFinished=1), namespace=NS)
     failed = await eventually(lambda: phase_is(client, "Failed"), timeout=20)
     assert "activeDeadlineSeconds (1s)" in failed["status"]["message"]
-    assert any(m.startswith("DeadlineExceeded") for m in await events_of(client, "Failed"))
+    await event_of(client, "Failed", lambda m: m.startswith("DeadlineExceeded"))
 
     async def deleted() -> bool:
         return not (await client.list(PINTRAININGJOBS, namespace=NS)).items
