@@ -1,0 +1,411 @@
+"""The asynchronous client: :class:`~.client.Client`'s methods, awaited.
+
+Theory of operation
+-------------------
+The same :class:`~.transport.Call` s (:mod:`.routes`) sent over ``httpx.AsyncClient``
+with ``stamina``'s async retries; streams are async iterators.  A test holds the
+two clients to the same public methods and parameters.
+
+    async with AsyncClient.from_config() as pc:
+        await pc.scale("hello-web", 5)
+        async for event in pc.watch("app", name="hello-web"):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+import stamina
+
+from .base import (
+    ApplyResult,
+    ClientBase,
+    KindArg,
+    Objects,
+    applied_result,
+    for_update,
+    make_settings,
+    with_members,
+)
+from .config import Config
+from .errors import AlreadyExists, Conflict, NotFound
+from .exec import AsyncExecSession, ExecResult, exec_url
+from .routes import ObjectList
+from .transport import (
+    Call,
+    Hooks,
+    RetryPolicy,
+    announce,
+    check,
+    record,
+    transport_error,
+)
+from .watch import WatchEvent, parse_event
+
+from . import routes  # isort: skip
+
+T = TypeVar("T")
+
+
+class AsyncClient(ClientBase):
+    """An asynchronous PinCompute client."""
+
+    def __init__(self, server: str | None = None, *, token: str | None = None,
+                 project: str | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, hooks: Hooks | None = None,
+                 verify: bool | str = True, config: Config | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = make_settings(server, token=token, project=project, timeout=timeout,
+                                      retry=retry, hooks=hooks, verify=verify, config=config)
+        self._http = httpx.AsyncClient(base_url=self.settings.server,
+                                  headers=self.settings.headers(),
+                                  timeout=self.settings.httpx_timeout(),
+                                  verify=self.settings.verify, transport=transport)
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, **options: Any) -> AsyncClient:
+        """A client for the config file and environment (``~/.pincompute/config.yaml``)."""
+        return cls(config=config, **options)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _attempts(self, call: Call[Any]) -> Any:
+        policy = self.settings.retry
+        return stamina.retry_context(
+            on=policy.backoff(call), attempts=policy.attempts, timeout=policy.timeout,
+            wait_initial=policy.wait_initial, wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter)
+
+    async def _send(self, call: Call[Any], attempt: int, *, stream: bool = False
+              ) -> httpx.Response:
+        hooks = self.settings.hooks
+        started = announce(call, attempt=attempt, hooks=hooks)
+        request = self._http.build_request(call.method, call.path, params=call.query(),
+                                           json=call.json, headers=call.headers)
+        try:
+            response = await self._http.send(request, stream=stream)
+        except httpx.TransportError as e:
+            error = transport_error(e, server=self.server)
+            record(call, attempt=attempt, started=started, hooks=hooks, error=error)
+            raise error from None
+        if stream and not response.is_success:
+            await response.aread()
+            await response.aclose()
+        record(call, attempt=attempt, started=started, hooks=hooks,
+               status_code=response.status_code)
+        return check(response)
+
+    async def _run(self, call: Call[T]) -> T:
+        async for attempt in self._attempts(call):
+            with attempt:
+                response = await self._send(call, attempt.num)
+        return call.parse(response)
+
+    @asynccontextmanager
+    async def _stream(self, call: Call[Any]) -> AsyncIterator[httpx.Response]:
+        async for attempt in self._attempts(call):
+            with attempt:
+                response = await self._send(call, attempt.num, stream=True)
+        try:
+            yield response
+        except httpx.TransportError as e:
+            raise transport_error(e, server=self.server) from None
+        finally:
+            await response.aclose()
+
+    # -- objects --------------------------------------------------------------------------------
+
+    async def get(self, kind: KindArg, name: str, *, project: str | None = None,
+            cluster: str | None = None) -> dict[str, Any]:
+        """One object (``cluster``: a node's member cluster)."""
+        return await self._run(routes.get(self._kind(kind), name, project=self._project(project),
+                                    cluster=cluster))
+
+    async def list(self, kind: KindArg, *, project: str | None = None, cluster: str | None = None,
+             label_selector: str | None = None, limit: int | None = None,
+             continue_: str | None = None) -> ObjectList:
+        """One page of objects (all of them without ``limit``)."""
+        return await self._run(routes.list_(self._kind(kind), project=self._project(project),
+                                      cluster=cluster, label_selector=label_selector,
+                                      limit=limit, continue_=continue_))
+
+    async def list_all(self, kind: KindArg, *, project: str | None = None,
+                 cluster: str | None = None, label_selector: str | None = None,
+                 page_size: int = 500) -> AsyncIterator[dict[str, Any]]:
+        """Every object, fetched page by page."""
+        token: str | None = None
+        while True:
+            page = await self.list(kind, project=project, cluster=cluster,
+                             label_selector=label_selector, limit=page_size, continue_=token)
+            for item in page.items:
+                yield item
+            token = page.continue_
+            if not token:
+                return
+
+    async def create(self, obj: Mapping[str, Any], *, project: str | None = None) -> dict[str, Any]:
+        """Create ``obj`` (its ``kind`` says where; its namespace, if any, is its project)."""
+        return await self._run(routes.create(obj, project=self._project(project)))
+
+    async def update(self, obj: Mapping[str, Any], *, project: str | None = None) -> dict[str, Any]:
+        """Replace ``obj``; a stale ``metadata.resourceVersion`` raises :class:`Conflict`."""
+        return await self._run(routes.update(obj, project=self._project(project)))
+
+    async def patch(self, kind: KindArg, name: str, patch: Mapping[str, Any], *,
+              project: str | None = None) -> dict[str, Any]:
+        """Merge-patch (RFC 7386) an object."""
+        return await self._run(routes.patch(self._kind(kind), name, patch,
+                                      project=self._project(project)))
+
+    async def delete(self, kind: KindArg, name: str, *, project: str | None = None
+               ) -> dict[str, Any]:
+        return await self._run(routes.delete(self._kind(kind), name,
+                                             project=self._project(project)))
+
+    async def apply(self, obj: Mapping[str, Any], *, project: str | None = None
+              ) -> tuple[ApplyResult, dict[str, Any]]:
+        """Create ``obj``, or update the object of its name (``unchanged``: same generation)."""
+        ref, name = routes.ref_of(obj)
+        target = routes.object_project(obj, self._project(project))
+        for _ in range(5):
+            try:
+                current = await self.get(ref, name, project=target)
+            except NotFound:
+                try:
+                    return "created", await self.create(obj, project=target)
+                except AlreadyExists:
+                    continue
+            try:
+                done = await self.update(for_update(current, obj), project=target)
+            except Conflict:
+                continue  # changed between our read and write: read again
+            return applied_result(current, done), done
+        raise Conflict(f"{ref.kind} {name} kept changing while being applied; try again")
+
+    async def watch(self, kind: KindArg, *, project: str | None = None, cluster: str | None = None,
+              name: str | None = None, label_selector: str | None = None,
+              resource_version: str | None = None) -> AsyncIterator[WatchEvent]:
+        """Events of a collection (or of the object ``name``) until closed.
+
+        Without ``resource_version`` the stream starts with an ADDED per existing
+        object.  A too-old one raises :class:`~.errors.Gone`: list and watch again.
+        """
+        call = routes.watch(self._kind(kind), project=self._project(project), cluster=cluster,
+                            label_selector=label_selector, resource_version=resource_version,
+                            name=name)
+        async with self._stream(call) as response:
+            async for line in response.aiter_lines():
+                event = parse_event(line)
+                if event is not None:
+                    yield event
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def operate(self, kind: KindArg, name: str, operation: str,
+                body: Mapping[str, Any] | None = None, *, project: str | None = None
+                ) -> dict[str, Any]:
+        """``POST .../{plural}/{name}/{operation}``; answers the object after it."""
+        return await self._run(routes.operate(self._kind(kind), name, operation, body,
+                                        project=self._project(project)))
+
+    async def pause(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        """Pause a PinApp's rollout."""
+        return await self.operate("pinapp", name, "pause", project=project)
+
+    async def resume(self, name: str, *, kind: KindArg = "pinapp", project: str | None = None
+               ) -> dict[str, Any]:
+        """Resume a paused PinApp (or, ``kind="pinjob"``, a suspended PinJob)."""
+        return await self.operate(kind, name, "resume", project=project)
+
+    async def stop(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        """Stop a PinApp: no replicas, its spec kept."""
+        return await self.operate("pinapp", name, "stop", project=project)
+
+    async def start(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        return await self.operate("pinapp", name, "start", project=project)
+
+    async def restart(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        """Replace a PinApp's replicas by a rolling restart."""
+        return await self.operate("pinapp", name, "restart", project=project)
+
+    async def scale(self, name: str, replicas: int, *, project: str | None = None
+              ) -> dict[str, Any]:
+        return await self.operate("pinapp", name, "scale", {"replicas": replicas}, project=project)
+
+    async def rollback(self, name: str, *, revision: int | None = None, kind: KindArg = "pinapp",
+                 project: str | None = None) -> dict[str, Any]:
+        """Roll back to ``revision`` (default: the one before the current)."""
+        body = {} if revision is None else {"revision": revision}
+        return await self.operate(kind, name, "rollback", body, project=project)
+
+    async def restart_container(self, name: str, container: str, *, kind: KindArg = "pinpod",
+                          replica: str | None = None, project: str | None = None
+                          ) -> dict[str, Any]:
+        """Restart one container of a PinPod (or of one replica, a pod name, of a PinApp)."""
+        body: dict[str, Any] = {"container": container}
+        if replica:
+            body["replica"] = replica
+        return await self.operate(kind, name, "restart-container", body, project=project)
+
+    async def suspend(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        """Suspend a PinJob (resume it with ``resume(name, kind="pinjob")``)."""
+        return await self.operate("pinjob", name, "suspend", project=project)
+
+    async def trigger(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        """Run a PinCronJob now."""
+        return await self.operate("pincronjob", name, "trigger", project=project)
+
+    # -- debugging ------------------------------------------------------------------------------
+
+    async def pods(self, kind: KindArg, name: str, *, project: str | None = None
+             ) -> Objects:
+        """A workload's pods across all member clusters."""
+        return await self._run(routes.pods(self._kind(kind), name, project=self._project(project)))
+
+    async def logs(self, pod: str, *, container: str | None = None, follow: bool = False,
+             tail_lines: int | None = None, since_seconds: int | None = None,
+             previous: bool = False, project: str | None = None) -> AsyncIterator[str]:
+        """A pod's log lines (``follow``: and every later one, until closed)."""
+        call = routes.logs(pod, project=self._project(project), container=container,
+                           follow=follow, tail_lines=tail_lines, since_seconds=since_seconds,
+                           previous=previous)
+        async with self._stream(call) as response:
+            async for line in response.aiter_lines():
+                yield line
+
+    async def exec(self, pod: str, command: Sequence[str], *, container: str | None = None,
+             tty: bool = False, stdin: bool = False, project: str | None = None
+             ) -> AsyncExecSession:
+        """Open a command in a pod's container (a websocket); use as a context manager."""
+        url = exec_url(self.server, pod, project=self._project(project), command=command,
+                       container=container, tty=tty, stdin=stdin)
+        return await AsyncExecSession.open(self._http, url)
+
+    async def run(self, pod: str, command: Sequence[str], *, container: str | None = None,
+            input: bytes | None = None, project: str | None = None) -> ExecResult:
+        """Run a command in a pod's container to its end: exit code and output."""
+        async with await self.exec(pod, command, container=container,
+                                   stdin=input is not None, project=project) as session:
+            if input is not None:
+                await session.send(input)
+                await session.close_stdin()
+            return await session.collect()
+
+    # -- insight --------------------------------------------------------------------------------
+
+    async def events(self, kind: KindArg | None = None, name: str | None = None, *,
+               project: str | None = None, type: str | None = None, reason: str | None = None,
+               since: str | None = None, limit: int | None = None) -> Objects:
+        """A project's events, or one object's (``kind`` and ``name``), oldest first."""
+        return await self._run(routes.events(
+            project=self._project(project), ref=self._kind(kind) if kind else None, name=name,
+            type_=type, reason=reason, since=since, limit=limit))
+
+    async def history(self, kind: KindArg, name: str, *, project: str | None = None
+                ) -> Objects:
+        """An object's state transitions (admitted, queued, placed, rolled out, ...)."""
+        return await self._run(routes.history(self._kind(kind), name,
+                                        project=self._project(project)))
+
+    # -- projects -------------------------------------------------------------------------------
+
+    async def create_project(self, name: str, *, display_name: str | None = None,
+                       quota: Mapping[str, Any] | None = None,
+                       members: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {}
+        if display_name:
+            spec["displayName"] = display_name
+        if quota:
+            spec["quota"] = dict(quota)
+        if members:
+            spec["members"] = [dict(m) for m in members]
+        return await self.create({"apiVersion": "pincompute.io/v1alpha1", "kind": "Project",
+                            "metadata": {"name": name}, "spec": spec})
+
+    async def set_member(self, project: str, user: str, role: str | None) -> dict[str, Any]:
+        """Give ``user`` ``role`` in ``project`` (``None``: remove them)."""
+        for _ in range(5):
+            current = await self.get("project", project)
+            try:
+                return await self.update(with_members(current, user, role))
+            except Conflict:
+                continue
+        raise Conflict(f"project {project} kept changing; try again")
+
+    async def usage(self, project: str | None = None) -> dict[str, Any]:
+        """What a project is charged per tier, and what runs."""
+        name = self._project(project)
+        if not name:
+            raise routes.MissingScope("usage of which project? pass project=")
+        return await self._run(routes.usage(name))
+
+    # -- clusters and nodes ---------------------------------------------------------------------
+
+    async def add_cluster(self, zone: str, *, name: str | None = None, nodes: int | None = None
+                    ) -> dict[str, Any]:
+        """Add a member cluster to ``zone`` of a running embedded region (platform admin)."""
+        return await self._run(routes.add_cluster(zone, name=name, nodes=nodes))
+
+    async def remove_cluster(self, name: str, *, drain: bool = True, timeout: float | None = None
+                       ) -> dict[str, Any]:
+        """Drain a member cluster and take it out of the region (platform admin)."""
+        return await self._run(routes.remove_cluster(name, drain=drain, timeout=timeout))
+
+    async def nodes(self, cluster: str, *, label_selector: str | None = None
+              ) -> Objects:
+        return (await self.list("node", cluster=cluster, label_selector=label_selector)).items
+
+    async def cordon(self, cluster: str, node: str) -> dict[str, Any]:
+        return await self._run(routes.node_operation(cluster, node, "cordon"))
+
+    async def uncordon(self, cluster: str, node: str) -> dict[str, Any]:
+        return await self._run(routes.node_operation(cluster, node, "uncordon"))
+
+    async def drain(self, cluster: str, node: str) -> dict[str, Any]:
+        """Cordon a node and evict its pods (through their disruption budgets)."""
+        return await self._run(routes.node_operation(cluster, node, "drain"))
+
+    # -- audit, tokens, health ------------------------------------------------------------------
+
+    async def audit(self, *, user: str | None = None, project: str | None = None,
+              since: str | None = None, limit: int | None = None) -> Objects:
+        """The audit log (platform admins): mutating calls and denials, oldest first."""
+        return await self._run(routes.audit(user=user, project=project, since=since, limit=limit))
+
+    async def create_token(self, user: str, *, project: str | None = None, role: str | None = None,
+                     admin: bool = False, ttl_seconds: int | None = None) -> dict[str, Any]:
+        """A new token (its secret is in ``["token"]``, shown this once)."""
+        return await self._run(routes.create_token(user, project=project, role=role, admin=admin,
+                                             ttl_seconds=ttl_seconds))
+
+    async def tokens(self) -> Objects:
+        return await self._run(routes.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> dict[str, Any]:
+        return await self._run(routes.revoke_token(token_id))
+
+    async def whoami(self) -> dict[str, Any]:
+        """Who the token belongs to and what they may do."""
+        return await self._run(routes.whoami())
+
+    async def healthz(self) -> str:
+        return await self._run(routes.health("healthz"))
+
+    async def readyz(self) -> str:
+        return await self._run(routes.health("readyz"))
+
+
+__all__ = ["AsyncClient"]

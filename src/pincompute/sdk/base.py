@@ -1,0 +1,85 @@
+"""What the sync and async clients share besides transport: settings and name resolution.
+
+Both clients take the same constructor arguments (or a :class:`~.config.Config`)
+and resolve the same way the kind a caller names (``"app"``, ``"pinapps"``, a
+:class:`~.kinds.KindRef`) and the project a call goes to (the argument, else the
+client's default project).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .config import Config, load_config
+from .errors import PinComputeError
+from .kinds import KindRef, resolve_kind
+from .transport import Hooks, RetryPolicy, Settings
+
+KindArg = str | KindRef
+Objects = list[dict[str, Any]]
+"""A list of objects (an alias: the clients' ``list`` method shadows the builtin)."""
+ApplyResult = Literal["created", "configured", "unchanged"]
+
+
+def make_settings(server: str | None, *, token: str | None, project: str | None,
+                  timeout: float, retry: RetryPolicy | None, hooks: Hooks | None,
+                  verify: bool | str, config: Config | None) -> Settings:
+    if config is None:
+        config = load_config(server=server, token=token, project=project)
+    return Settings(server=(server or config.server).rstrip("/"),
+                    token=token or config.token, project=project or config.project,
+                    timeout=timeout, retry=retry or RetryPolicy(), hooks=hooks or Hooks(),
+                    verify=verify)
+
+
+class ClientBase:
+    settings: Settings
+
+    @property
+    def server(self) -> str:
+        return self.settings.server
+
+    @property
+    def project(self) -> str | None:
+        """The default project of project-scoped calls."""
+        return self.settings.project
+
+    def _project(self, project: str | None) -> str | None:
+        return project or self.settings.project
+
+    @staticmethod
+    def _kind(kind: KindArg) -> KindRef:
+        return kind if isinstance(kind, KindRef) else resolve_kind(kind)
+
+
+def with_members(project: Mapping[str, Any], user: str, role: str | None) -> dict[str, Any]:
+    """``project`` with ``user`` given ``role`` (``None``: removed from the members)."""
+    out = copy.deepcopy(dict(project))
+    spec = out.setdefault("spec", {})
+    members = [m for m in spec.get("members") or [] if m.get("user") != user]
+    if role is not None:
+        members.append({"user": user, "role": role})
+    elif len(members) == len(spec.get("members") or []):
+        raise PinComputeError(f"{user} is not a member of project "
+                              f"{out.get('metadata', {}).get('name')}")
+    spec["members"] = members
+    return out
+
+
+def for_update(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """``desired`` carrying ``current``'s resourceVersion (and namespace), for a PUT."""
+    md = dict(desired.get("metadata") or {})
+    md["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+    if (current.get("metadata") or {}).get("namespace"):
+        md.setdefault("namespace", current["metadata"]["namespace"])
+    return {**desired, "metadata": md}
+
+
+def applied_result(before: Mapping[str, Any], after: Mapping[str, Any]) -> ApplyResult:
+    """``unchanged`` when the update bumped neither the generation nor the labels."""
+    old, new = before.get("metadata") or {}, after.get("metadata") or {}
+    same = old.get("generation") == new.get("generation") and all(
+        (old.get(k) or {}) == (new.get(k) or {}) for k in ("labels", "annotations"))
+    return "unchanged" if same else "configured"
