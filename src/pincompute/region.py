@@ -24,7 +24,8 @@ together when it is removed, while the rest of the region carries on — no
 controller or informer has to be taken out of a shared manager one by one.
 
 Each member cluster is a whole cluster: a ``general`` NodePool (created with
-``nodes_per_cluster`` nodes, then as the user leaves it) whose nodes the node
+``nodes_per_cluster`` nodes, then as the user leaves it; with ``pools="tiers"``
+one pool per tier instead, :func:`pool_specs`) whose nodes the node
 provisioner runs as node agents of this process (``process`` runtime: real
 processes; ``sim``: simulated, for scale), the pod scheduler binding its pods,
 and the node lifecycle controller watching the nodes' leases.  A Pod written into a member
@@ -63,7 +64,7 @@ import shutil
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -97,6 +98,7 @@ NODES_ROOT = Path("/var/lib/pincompute/nodes")
 """Where nodes of process-runtime regions run as root live (never under a data directory)."""
 DEFAULT_PROJECT = "demo"
 DEFAULT_NODES_PER_CLUSTER = 2
+PoolLayout = Literal["general", "tiers"]
 
 T = TypeVar("T")
 _log = get_logger(__name__)
@@ -126,6 +128,8 @@ class NodeSettings:
     """Node directories go under ``<base_dir>/<cluster>/<node>``."""
     options: Mapping[str, Any]
     """Extra NodeConfig fields for every node."""
+    pools: PoolLayout = "general"
+    """A new member cluster's node pools (:func:`pool_specs`)."""
 
 
 class DrainTimeout(TimeoutError):
@@ -176,7 +180,7 @@ class Region:
                    health_port: int | None = 0, single_user: bool = False,
                    euid: int | None = None, disabled_controllers: Collection[str] = (),
                    controller_options: Mapping[str, Mapping[str, Any]] | None = None,
-                   ) -> Region:
+                   pools: PoolLayout = "general") -> Region:
         """Open (or resume) a region; ``node_options`` are extra NodeConfig fields.
 
         ``zones`` and ``clusters_per_zone``: the member clusters of a first start
@@ -193,7 +197,9 @@ class Region:
         (a test that drives that step by hand).  ``controller_options``: entry name →
         keyword options for that entry's set-up, host- and member-side alike (e.g.
         ``{"placement": {"grace": 2.0}, "node-lifecycle": {"config": ...}}``: short
-        grace periods in a test).
+        grace periods in a test).  ``pools``: a new member cluster's node pools,
+        ``general`` (one pool) or ``tiers`` (reserved, ondemand with min/max,
+        preemptible: :func:`pool_specs`).
         """
         seed = regionmembers.initial(zones=zones, clusters_per_zone=clusters_per_zone)
         per_cluster = _nodes_per_cluster(nodes_per_cluster, nodes_per_zone)
@@ -227,7 +233,7 @@ class Region:
                                   port=health_port) if health_port is not None else None
             nodes = NodeSettings(runtime=runtime, per_cluster=per_cluster,
                                  base_dir=node_base_dir(data_dir, runtime=runtime),
-                                 options=dict(node_options or {}))
+                                 options=dict(node_options or {}), pools=pools)
             region = cls(data_dir=data_dir, host=host, members=[], manager=manager, lock=lock,
                          nodes=nodes, clusterset=clusterset, health=health,
                          shared_uid=shared_uid, _embedded=embedded,
@@ -457,7 +463,8 @@ class Region:
                                           zone=record.zone, backend="embedded",
                                           shared_manager=True, nodes=options,
                                           options=self.controller_options)
-            await _ensure_pool(member.client, runtime=self.nodes.runtime, size=nodes)
+            for pool in pool_specs(self.nodes.pools, runtime=self.nodes.runtime, size=nodes):
+                await _ensure(member.client, registry.NODEPOOLS, pool)
             provisioner = made[f"node-provisioner-{record.name}"]
             assert isinstance(provisioner, NodeProvisioner)
             self.manager.add_child(child)
@@ -637,16 +644,31 @@ def _nodes_per_cluster(nodes_per_cluster: int | None, nodes_per_zone: int | None
     return n
 
 
-async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[str, Any]:
-    """The member's ``general`` NodePool (created on first start, then as the user left it);
-    the node provisioner makes its nodes."""
-    await _ensure(client, registry.NODEPOOLS, {
-        "metadata": {"name": "general"},
-        "spec": {"instanceType": "embedded.standard-4", "runtime": runtime,
-                 "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-                 "minSize": 0, "maxSize": max(size, 1), "desiredSize": size},
-    })
-    return await client.get(registry.NODEPOOLS, "general")
+def pool_specs(layout: PoolLayout, *, runtime: str, size: int) -> list[dict[str, Any]]:
+    """A new member cluster's NodePools (created on first start, then as the user left them).
+
+    ``general``: one ``ondemand`` pool of ``size`` nodes.  ``tiers`` (what ``pincompute
+    up`` runs): a pool per capacity tier, so every tier has somewhere to run — ``ondemand``
+    starting at ``size`` nodes and allowed to grow to twice that (min/max), ``reserved``
+    and ``preemptible`` one node each (none when ``size`` is 0).  The provisioner makes
+    their nodes.
+    """
+    def pool(name: str, tier: str, *, min_size: int, max_size: int,
+             desired: int | None) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "instanceType": "embedded.standard-4", "runtime": runtime, "tier": tier,
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "minSize": min_size, "maxSize": max(max_size, 1)}
+        if desired is not None:
+            spec["desiredSize"] = desired
+        return {"metadata": {"name": name}, "spec": spec}
+
+    if layout == "general":
+        return [pool("general", "ondemand", min_size=0, max_size=size, desired=size)]
+    extra = 1 if size else 0
+    return [pool("ondemand", "ondemand", min_size=size, max_size=2 * size, desired=None),
+            pool("reserved", "reserved", min_size=0, max_size=1, desired=extra),
+            pool("preemptible", "preemptible", min_size=0, max_size=1, desired=extra)]
 
 
 async def _ensure(client: KubeClient, resource: Resource, obj: dict[str, Any]) -> None:

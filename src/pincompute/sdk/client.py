@@ -200,19 +200,21 @@ class Client(ClientBase):
 
     def watch(self, kind: KindArg, *, project: str | None = None, cluster: str | None = None,
               name: str | None = None, label_selector: str | None = None,
-              resource_version: str | None = None) -> Iterator[WatchEvent]:
+              resource_version: str | None = None, timeout_seconds: int | None = None
+              ) -> Iterator[WatchEvent]:
         """Events of a collection (or of the object ``name``) until closed.
 
         Without ``resource_version`` the stream starts with an ADDED per existing
         object.  A too-old one raises :class:`~.errors.Gone`: list and watch again.
+        ``timeout_seconds``: the server ends the stream after that long.
         """
         call = routes.watch(self._kind(kind), project=self._project(project), cluster=cluster,
                             label_selector=label_selector, resource_version=resource_version,
-                            name=name)
+                            timeout_seconds=timeout_seconds)
         with self._stream(call) as response:
             for line in response.iter_lines():
                 event = parse_event(line)
-                if event is not None:
+                if event is not None and (name is None or event.name == name):
                     yield event
 
     # -- operations -----------------------------------------------------------------------------
@@ -388,10 +390,13 @@ class Client(ClientBase):
         return self._run(routes.audit(user=user, project=project, since=since, limit=limit))
 
     def create_token(self, user: str, *, project: str | None = None, role: str | None = None,
-                     admin: bool = False, ttl_seconds: int | None = None) -> dict[str, Any]:
-        """A new token (its secret is in ``["token"]``, shown this once)."""
+                     admin: bool = False, expires_in_seconds: int | None = None,
+                     description: str = "") -> dict[str, Any]:
+        """A new token (the token is in ``["token"]``, shown this once; ``["id"]`` names
+        it for :meth:`revoke_token`)."""
         return self._run(routes.create_token(user, project=project, role=role, admin=admin,
-                                             ttl_seconds=ttl_seconds))
+                                             expires_in_seconds=expires_in_seconds,
+                                             description=description))
 
     def tokens(self) -> Objects:
         return self._run(routes.list_tokens())

@@ -21,7 +21,7 @@ import yaml
 
 from .errors import PinComputeError
 
-DEFAULT_SERVER = "http://127.0.0.1:7443"
+DEFAULT_SERVER = "http://127.0.0.1:8443"
 ENV_PREFIX = "PINCOMPUTE_"
 _KEYS = ("server", "token", "project")
 

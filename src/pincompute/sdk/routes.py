@@ -110,12 +110,12 @@ def list_(ref: KindRef, *, project: str | None, cluster: str | None = None,
 
 def watch(ref: KindRef, *, project: str | None, cluster: str | None = None,
           label_selector: str | None = None, resource_version: str | None = None,
-          name: str | None = None) -> Call[None]:
+          timeout_seconds: int | None = None) -> Call[None]:
     """The watch stream of a collection (newline-delimited JSON events)."""
     path, route = collection(ref, project=project, cluster=cluster)
     return Call("GET", path, route, _nothing, params={
         "watch": True, "labelSelector": label_selector, "resourceVersion": resource_version,
-        "fieldSelector": f"metadata.name={name}" if name else None})
+        "timeoutSeconds": timeout_seconds})
 
 
 def ref_of(obj: Mapping[str, Any]) -> tuple[KindRef, str]:
@@ -256,15 +256,17 @@ def audit(*, user: str | None = None, project: str | None = None, since: str | N
 
 
 def create_token(user: str, *, project: str | None = None, role: str | None = None,
-                 admin: bool = False, ttl_seconds: int | None = None
-                 ) -> Call[dict[str, Any]]:
+                 admin: bool = False, expires_in_seconds: int | None = None,
+                 description: str = "") -> Call[dict[str, Any]]:
     body: dict[str, Any] = {"user": user, "admin": admin}
     if project:
         body["project"] = project
     if role:
         body["role"] = role
-    if ttl_seconds is not None:
-        body["ttlSeconds"] = ttl_seconds
+    if description:
+        body["description"] = description
+    if expires_in_seconds is not None:
+        body["expiresInSeconds"] = expires_in_seconds
     return Call("POST", f"{API}/tokens", f"{API}/tokens", _object, json=body)
 
 
