@@ -14,6 +14,7 @@ module                 verbs
 :mod:`.debugging`      ``logs``, ``exec``, ``events``
 :mod:`.platform`       ``project``, ``cluster``, ``node``, ``token``
 :mod:`.operators`      ``install``, ``controller``, ``crds`` — real clusters (the assembly)
+:mod:`.apicmd`         ``api`` — the gateway in front of a real host cluster
 :mod:`.dev`            ``dev kube-env``
 =====================  ==================================================================
 
@@ -31,7 +32,7 @@ import typer
 
 from pincompute import __version__
 
-from . import debugging, dev, operations, operators, platform, region, workloads
+from . import apicmd, debugging, dev, operations, operators, platform, region, workloads
 from .common import EXIT_CODES, GLOBALS, console
 
 _EPILOG = "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
@@ -64,6 +65,7 @@ def version() -> None:
 
 for _module in (region, workloads, operations, debugging, platform, operators, dev):
     _module.register(app)
+app.command("api")(apicmd.api_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
