@@ -41,8 +41,9 @@ from pincompute.sdk import (
     load_config,
 )
 
-console = Console()
-err = Console(stderr=True)
+# Piped output is not folded at 80 columns (a table row stays one line for grep and awk).
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, CONFLICT, INVALID, UNREACHABLE, RATE_LIMITED = (
     0, 1, 2, 3, 4, 5, 6, 7, 8)

@@ -32,7 +32,8 @@ def _section(title: str) -> None:
 
 
 def _field(label: str, value: Any) -> None:
-    console.print(f"  {label + ':':<16}{cell(value)}", highlight=False, soft_wrap=True)
+    console.print(f"  {label + ':':<{max(16, len(label) + 2)}}{cell(value)}",
+                  highlight=False, soft_wrap=True)
 
 
 def _grid(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -91,7 +92,7 @@ def _workload_spec(ref: KindRef, spec: Mapping[str, Any]) -> None:
                        "Parallelism"), ("completions", "Completions"), ("schedule", "Schedule"),
                        ("framework", "Framework"), ("paused", "Paused"), ("stopped", "Stopped"),
                        ("suspend", "Suspended")):
-        if key in spec:
+        if spec.get(key) not in (None, False):
             _field(label, spec[key])
     strategy = lookup(spec, ".strategy.type")
     if strategy:
@@ -106,15 +107,18 @@ def _workload_spec(ref: KindRef, spec: Mapping[str, Any]) -> None:
             parts.append(f"spread by {s.get('topology')} (maxSkew {s.get('maxSkew', 1)})")
         if parts:
             _field("Placement", "; ".join(parts))
-    for c in containers(spec):
-        what = c.get("image", "")
-        if c.get("command"):
-            what += "  $ " + " ".join(str(a) for a in c["command"])[:80]
-        req = lookup(c, ".resources.requests") or {}
-        if req:
-            what += "  (" + ", ".join(f"{k} {v}" for k, v in req.items()) + ")"
-        kind = f" [{c['type']}]" if c.get("type") else ""
-        _field(f"{c.get('name')}{kind}", what)
+    found = containers(spec)
+    if found:
+        _section("Containers")
+        _grid(["NAME", "TYPE", "IMAGE", "REQUESTS", "COMMAND"], [
+            (c.get("name"), c.get("type") or "main", c.get("image"),
+             ", ".join(f"{k} {v}" for k, v in (lookup(c, ".resources.requests") or {}).items()),
+             _short(" ".join(str(a) for a in c.get("command") or ()))) for c in found])
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _admission(obj: Mapping[str, Any]) -> None:

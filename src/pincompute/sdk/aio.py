@@ -14,6 +14,7 @@ two clients to the same public methods and parameters.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -22,11 +23,13 @@ import httpx
 import stamina
 
 from .base import (
+    APPLY_ATTEMPTS,
     ApplyResult,
     ClientBase,
     KindArg,
     Objects,
     applied_result,
+    conflict_pause,
     for_update,
     make_settings,
     with_members,
@@ -180,7 +183,9 @@ class AsyncClient(ClientBase):
         """Create ``obj``, or update the object of its name (``unchanged``: same generation)."""
         ref, name = routes.ref_of(obj)
         target = routes.object_project(obj, self._project(project))
-        for _ in range(5):
+        for attempt in range(APPLY_ATTEMPTS):
+            if attempt:  # reads come from the gateway's cache: give it time to catch up
+                await asyncio.sleep(conflict_pause(attempt))
             try:
                 current = await self.get(ref, name, project=target)
             except NotFound:
@@ -339,7 +344,9 @@ class AsyncClient(ClientBase):
 
     async def set_member(self, project: str, user: str, role: str | None) -> dict[str, Any]:
         """Give ``user`` ``role`` in ``project`` (``None``: remove them)."""
-        for _ in range(5):
+        for attempt in range(APPLY_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(conflict_pause(attempt))
             current = await self.get("project", project)
             try:
                 return await self.update(with_members(current, user, role))

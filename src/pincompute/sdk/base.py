@@ -18,6 +18,8 @@ from .kinds import KindRef, resolve_kind
 from .transport import Hooks, RetryPolicy, Settings
 
 KindArg = str | KindRef
+APPLY_ATTEMPTS = 10
+"""Read-modify-write attempts of ``apply`` and ``set_member`` before a Conflict is raised."""
 Objects = list[dict[str, Any]]
 """A list of objects (an alias: the clients' ``list`` method shadows the builtin)."""
 ApplyResult = Literal["created", "configured", "unchanged"]
@@ -69,12 +71,23 @@ def with_members(project: Mapping[str, Any], user: str, role: str | None) -> dic
 
 
 def for_update(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
-    """``desired`` carrying ``current``'s resourceVersion (and namespace), for a PUT."""
-    md = dict(desired.get("metadata") or {})
-    md["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
-    if (current.get("metadata") or {}).get("namespace"):
-        md.setdefault("namespace", current["metadata"]["namespace"])
-    return {**desired, "metadata": md}
+    """The object to PUT so that ``current`` becomes what ``desired`` says.
+
+    A PUT replaces the whole object, so it starts from ``current`` — keeping what
+    the platform keeps there (finalizers, owner references, the resourceVersion
+    that makes a concurrent change a Conflict) — and takes from ``desired`` what a
+    user writes: every top-level field but ``metadata`` and ``status``, and the
+    labels and annotations it gives.
+    """
+    out = copy.deepcopy({k: v for k, v in current.items() if k != "status"})
+    for key, value in desired.items():
+        if key not in ("metadata", "status", "apiVersion", "kind"):
+            out[key] = copy.deepcopy(value)
+    md = out.setdefault("metadata", {})
+    for key in ("labels", "annotations"):
+        if key in (desired.get("metadata") or {}):
+            md[key] = copy.deepcopy(desired["metadata"][key])
+    return out
 
 
 def applied_result(before: Mapping[str, Any], after: Mapping[str, Any]) -> ApplyResult:
@@ -83,3 +96,9 @@ def applied_result(before: Mapping[str, Any], after: Mapping[str, Any]) -> Apply
     same = old.get("generation") == new.get("generation") and all(
         (old.get(k) or {}) == (new.get(k) or {}) for k in ("labels", "annotations"))
     return "unchanged" if same else "configured"
+
+
+def conflict_pause(attempt: int) -> float:
+    """Seconds to wait before read-modify-write attempt ``attempt`` (1, 2, ...): the
+    object changed, or the gateway's cache has not caught up with our last read yet."""
+    return min(0.02 * 2 ** attempt, 1.0)

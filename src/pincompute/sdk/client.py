@@ -19,6 +19,7 @@ has the same methods, awaited.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -27,11 +28,13 @@ import httpx
 import stamina
 
 from .base import (
+    APPLY_ATTEMPTS,
     ApplyResult,
     ClientBase,
     KindArg,
     Objects,
     applied_result,
+    conflict_pause,
     for_update,
     make_settings,
     with_members,
@@ -183,7 +186,9 @@ class Client(ClientBase):
         """Create ``obj``, or update the object of its name (``unchanged``: same generation)."""
         ref, name = routes.ref_of(obj)
         target = routes.object_project(obj, self._project(project))
-        for _ in range(5):
+        for attempt in range(APPLY_ATTEMPTS):
+            if attempt:  # reads come from the gateway's cache: give it time to catch up
+                time.sleep(conflict_pause(attempt))
             try:
                 current = self.get(ref, name, project=target)
             except NotFound:
@@ -341,7 +346,9 @@ class Client(ClientBase):
 
     def set_member(self, project: str, user: str, role: str | None) -> dict[str, Any]:
         """Give ``user`` ``role`` in ``project`` (``None``: remove them)."""
-        for _ in range(5):
+        for attempt in range(APPLY_ATTEMPTS):
+            if attempt:
+                time.sleep(conflict_pause(attempt))
             current = self.get("project", project)
             try:
                 return self.update(with_members(current, user, role))

@@ -1,7 +1,8 @@
 """Kind names as users type them, and where each kind lives in the REST API.
 
 Users name a kind as kubectl's users do: by kind (``PinApp``), singular
-(``pinapp``), plural (``pinapps``) or short name (``app``), in any case, and an
+(``pinapp``), plural (``pinapps``) or short name (``app``, and ``apps``), in any
+case, and an
 object as ``KIND NAME`` or ``KIND/NAME``.  :func:`resolve_kind` answers a
 :class:`KindRef` from the kinds table (:data:`pincompute.model.kinds.KIND_TABLE`:
 one source for names, short names and printer columns) plus the one core kind
@@ -77,6 +78,9 @@ for _ref in KINDS:
     if _ref.segment != _ref.plural:
         _BY_NAME.setdefault(_ref.segment, _ref)
         _BY_NAME.setdefault(_ref.segment.removesuffix("s"), _ref)
+for _ref in KINDS:  # `get apps`, `get jobs`: short names in the plural, where unambiguous
+    for _short in _ref.short_names:
+        _BY_NAME.setdefault(_short + "s", _ref)
 
 
 def resolve_kind(name: str) -> KindRef:

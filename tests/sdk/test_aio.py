@@ -1,0 +1,143 @@
+"""The async client against the real gateway: CRUD, apply, watch, errors, hooks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pincompute.sdk import (
+    AlreadyExists,
+    AsyncClient,
+    CallRecord,
+    Conflict,
+    Forbidden,
+    Hooks,
+    Invalid,
+    NotFound,
+    RetryPolicy,
+    Unauthorized,
+    Unreachable,
+)
+from tests.api.conftest import ApiEnv
+
+from .support import pinapp
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
+
+
+async def test_crud_round_trip(pc: AsyncClient) -> None:
+    created = await pc.create(pinapp("crud", replicas=2))
+    assert created["metadata"]["namespace"] == "demo"
+    assert "managedFields" not in created["metadata"]
+    assert (await pc.get("app", "crud"))["spec"]["replicas"] == 2
+    for _ in range(10):  # the federation writes it too (finalizer, status): read, change, put
+        got = await pc.get("app", "crud")
+        got["spec"]["replicas"] = 3
+        try:
+            updated = await pc.update(got)
+            break
+        except Conflict:
+            await asyncio.sleep(0.05)
+    assert updated["spec"]["replicas"] == 3
+    patched = await pc.patch("pinapps", "crud", {"metadata": {"labels": {"x": "y"}}})
+    assert patched["metadata"]["labels"]["x"] == "y"
+    names = [o["metadata"]["name"] for o in (await pc.list("PinApp")).items]
+    assert "crud" in names
+    await pc.delete("pinapp", "crud")
+    with pytest.raises(NotFound):
+        await asyncio.wait_for(_until_gone(pc, "crud"), 10)
+
+
+async def _until_gone(pc: AsyncClient, name: str) -> None:
+    while True:
+        await pc.get("app", name)
+        await asyncio.sleep(0.05)
+
+
+async def test_apply_creates_then_configures_then_leaves_unchanged(pc: AsyncClient) -> None:
+    obj = pinapp("applied")
+    assert (await pc.apply(obj))[0] == "created"
+    assert (await pc.apply(obj))[0] == "unchanged"
+    obj["spec"]["replicas"] = 2
+    result, after = await pc.apply(obj)
+    assert result == "configured" and after["spec"]["replicas"] == 2
+
+
+async def test_errors_are_typed(pc: AsyncClient, gateway: ApiEnv) -> None:
+    await pc.create(pinapp("typed"))
+    with pytest.raises(AlreadyExists):
+        await pc.create(pinapp("typed"))
+    stale = await pc.get("app", "typed")
+    await pc.patch("app", "typed", {"spec": {"replicas": 2}})
+    with pytest.raises(Conflict):
+        await pc.update(stale)
+    with pytest.raises(NotFound):
+        await pc.get("app", "nothing-here")
+    bad = pinapp("bad")
+    bad["spec"]["replicas"] = -1
+    with pytest.raises(Invalid) as invalid:
+        await pc.create(bad)
+    assert any(c.field == "spec.replicas" for c in invalid.value.causes)
+    token = await gateway.token(user="vera", project="demo", role="viewer")
+    async with AsyncClient(gateway.url, token=token, project="demo") as viewer:
+        assert (await viewer.get("app", "typed"))["metadata"]["name"] == "typed"
+        with pytest.raises(Forbidden) as denied:
+            await viewer.delete("app", "typed")
+        assert "editor" in str(denied.value)
+    async with AsyncClient(gateway.url, token="pct_000000000000_" + "x" * 43,
+                           project="demo") as stranger:
+        with pytest.raises(Unauthorized):
+            await stranger.list("app")
+
+
+async def test_list_all_pages(pc: AsyncClient) -> None:
+    for i in range(5):
+        await pc.create(pinapp(f"page-{i}", labels={"paged": "yes"}))
+    page = await pc.list("app", label_selector="paged=yes", limit=2)
+    assert len(page.items) == 2 and page.continue_
+    names = [o["metadata"]["name"] async for o in pc.list_all(
+        "app", label_selector="paged=yes", page_size=2)]
+    assert names == [f"page-{i}" for i in range(5)]
+
+
+async def test_watch_streams_changes_of_one_object(pc: AsyncClient) -> None:
+    await pc.create(pinapp("watched"))
+    await pc.create(pinapp("other"))
+    seen: list[tuple[str, int]] = []
+    started = asyncio.Event()
+
+    async def follow() -> None:
+        async for event in pc.watch("app", name="watched"):
+            seen.append((event.type, event.object["spec"]["replicas"]))
+            started.set()
+            if event.object["spec"]["replicas"] == 4:
+                return
+
+    task = asyncio.create_task(follow())
+    await asyncio.wait_for(started.wait(), 10)
+    await pc.patch("app", "other", {"spec": {"replicas": 9}})
+    await pc.patch("app", "watched", {"spec": {"replicas": 4}})
+    await asyncio.wait_for(task, 10)
+    assert seen[0] == ("ADDED", 1)
+    assert seen[-1] == ("MODIFIED", 4)
+    assert all(replicas != 9 for _, replicas in seen)
+
+
+async def test_hooks_see_every_attempt_and_retries_back_off(gateway: ApiEnv) -> None:
+    records: list[CallRecord] = []
+    hooks = Hooks(on_response=records.append)
+    async with AsyncClient(gateway.url, token=gateway.admin_token, project="demo",
+                           hooks=hooks) as pc:
+        await pc.list("app")
+    assert records[-1].route == "/api/v1/projects/{project}/pinapps"
+    assert records[-1].status_code == 200 and records[-1].seconds > 0
+    # Nothing listens here: every attempt fails to connect and is retried.
+    records.clear()
+    policy = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+    async with AsyncClient("http://127.0.0.1:9", token="t", project="demo", hooks=hooks,
+                           retry=policy) as down:
+        with pytest.raises(Unreachable):
+            await down.get("app", "x")
+    assert [r.attempt for r in records] == [1, 2, 3]
+    assert all(isinstance(r.error, Unreachable) for r in records)

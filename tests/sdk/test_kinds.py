@@ -1,0 +1,39 @@
+"""Kind names as users type them, and the REST paths they lead to."""
+
+from __future__ import annotations
+
+import pytest
+
+from pincompute.sdk import KINDS, UnknownKind, parse_object_ref, resolve_kind
+from pincompute.sdk.routes import collection
+
+
+@pytest.mark.parametrize("name", ["pinapp", "pinapps", "app", "apps", "PinApp", " APP "])
+def test_every_spelling_of_a_kind(name: str) -> None:
+    assert resolve_kind(name).kind == "PinApp"
+
+
+def test_names_resolve_to_one_kind_each() -> None:
+    for ref in KINDS:
+        for name in ref.names:
+            assert resolve_kind(name) is ref
+    assert resolve_kind("clusters").kind == "MemberCluster"
+    assert resolve_kind("no").kind == "Node"
+
+
+def test_object_refs() -> None:
+    assert parse_object_ref("app/web")[1] == "web"
+    assert parse_object_ref("app", "web")[1] == "web"
+    assert parse_object_ref("jobs")[1] is None
+    with pytest.raises(UnknownKind, match="unknown kind 'deployment'"):
+        parse_object_ref("deployment/web")
+    with pytest.raises(UnknownKind, match="not both"):
+        parse_object_ref("app/web", "other")
+
+
+def test_paths_by_scope() -> None:
+    assert collection(resolve_kind("app"), project="demo")[0] == \
+        "/api/v1/projects/demo/pinapps"
+    assert collection(resolve_kind("cluster"), project=None)[0] == "/api/v1/clusters"
+    assert collection(resolve_kind("node"), project=None, cluster="zone-a-1") == (
+        "/api/v1/clusters/zone-a-1/nodes", "/api/v1/clusters/{cluster}/nodes")
