@@ -28,7 +28,7 @@ from pincompute.kube.errors import Unavailable
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import tokens, workloads
+from .routes import operations, pods, tokens, workloads
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -60,6 +60,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
+    app.include_router(operations.router)
+    app.include_router(pods.router)
     app.include_router(tokens.router)
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
