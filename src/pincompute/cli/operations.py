@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pincompute.sdk import Client, KindRef, parse_object_ref
+from pincompute.sdk import KindRef, parse_object_ref
 
 from . import rollout
 from .common import FAILED, USAGE, ProjectOpt, console, fail, handled, session
@@ -84,7 +84,7 @@ def restart_container(
     with session(project=project) as pc:
         body: dict[str, Any] = {"container": container}
         if replica:
-            body["replica"] = replica
+            body["pod"] = replica
         pc.operate(ref, name, "restart-container", body)
     _done(ref, name, f"container {container} restarting")
 
@@ -119,15 +119,14 @@ def rollout_status(
 @rollout_app.command("undo")
 def rollout_undo(
     names: Target,
-    to_revision: Annotated[int | None, typer.Option(
-        "--to-revision", help="the revision number (default: the previous one)")] = None,
+    to_revision: Annotated[str | None, typer.Option(
+        "--to-revision", help="a revision number or hash (default: the previous one)")] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Roll a PinApp back to an earlier revision."""
     ref, name = target(names, operation="rollback")
     with session(project=project) as pc:
-        pc.operate(ref, name, "rollback",
-                   {} if to_revision is None else {"revision": to_revision})
+        pc.rollback(name, revision=to_revision, kind=ref)
     _done(ref, name, "rolled back")
 
 
@@ -148,12 +147,13 @@ def register(app: typer.Typer) -> None:
     app.command()(scale)
     for operation, what, doc in (
             ("pause", "paused", "Pause a PinApp's rollout."),
-            ("stop", "stopped", "Stop a PinApp: no replicas run, its spec is kept."),
-            ("start", "started", "Start a stopped PinApp again."),
+            ("stop", "stopped", "Stop a PinApp (or pinpod/NAME): nothing runs, its spec is kept."),
+            ("start", "started", "Start a stopped PinApp (or pinpod/NAME) again."),
             ("restart", "restarting", "Replace a PinApp's replicas by a rolling restart."),
-            ("resume", "resumed", "Resume a paused PinApp or a suspended PinJob.")):
+            ("resume", "resumed", "Resume a paused PinApp, or a suspended job (KIND/NAME).")):
         app.command(operation)(_simple(operation, what, doc))
-    app.command("suspend")(_simple("suspend", "suspended", "Suspend a PinJob.",
+    app.command("suspend")(_simple("suspend", "suspended",
+                                   "Suspend a PinJob, PinTrainingJob or PinCronJob.",
                                    default_kind="pinjob"))
     app.command("trigger")(_simple("trigger", "triggered", "Run a PinCronJob now.",
                                    default_kind="pincronjob"))
@@ -161,4 +161,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-_ = Client

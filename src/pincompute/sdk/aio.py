@@ -259,12 +259,12 @@ class AsyncClient(ClientBase):
         return await self.operate(kind, name, "rollback", body, project=project)
 
     async def restart_container(self, name: str, container: str, *, kind: KindArg = "pinpod",
-                          replica: str | None = None, project: str | None = None
+                          pod: str | None = None, project: str | None = None
                           ) -> dict[str, Any]:
-        """Restart one container of a PinPod (or of one replica, a pod name, of a PinApp)."""
+        """Restart one container of a PinPod, or (``kind="pinapp"``) of its replica ``pod``."""
         body: dict[str, Any] = {"container": container}
-        if replica:
-            body["replica"] = replica
+        if pod:
+            body["pod"] = pod
         return await self.operate(kind, name, "restart-container", body, project=project)
 
     async def suspend(self, name: str, *, project: str | None = None) -> dict[str, Any]:

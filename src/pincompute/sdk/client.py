@@ -255,19 +255,19 @@ class Client(ClientBase):
               ) -> dict[str, Any]:
         return self.operate("pinapp", name, "scale", {"replicas": replicas}, project=project)
 
-    def rollback(self, name: str, *, revision: int | None = None, kind: KindArg = "pinapp",
-                 project: str | None = None) -> dict[str, Any]:
-        """Roll back to ``revision`` (default: the one before the current)."""
-        body = {} if revision is None else {"revision": revision}
+    def rollback(self, name: str, *, revision: int | str | None = None,
+                 kind: KindArg = "pinapp", project: str | None = None) -> dict[str, Any]:
+        """Roll back to ``revision``, a number or hash (default: the one before the current)."""
+        body = {} if revision is None else {"revision": str(revision)}
         return self.operate(kind, name, "rollback", body, project=project)
 
     def restart_container(self, name: str, container: str, *, kind: KindArg = "pinpod",
-                          replica: str | None = None, project: str | None = None
+                          pod: str | None = None, project: str | None = None
                           ) -> dict[str, Any]:
-        """Restart one container of a PinPod (or of one replica, a pod name, of a PinApp)."""
+        """Restart one container of a PinPod, or (``kind="pinapp"``) of its replica ``pod``."""
         body: dict[str, Any] = {"container": container}
-        if replica:
-            body["replica"] = replica
+        if pod:
+            body["pod"] = pod
         return self.operate(kind, name, "restart-container", body, project=project)
 
     def suspend(self, name: str, *, project: str | None = None) -> dict[str, Any]:

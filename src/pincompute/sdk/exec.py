@@ -7,11 +7,13 @@ upgrades to a websocket.  Every binary message is one frame: its first byte a
 channel, the rest its payload — :data:`STDIN` (the client's input; an empty
 frame closes it), :data:`STDOUT`, :data:`STDERR`, :data:`STATUS` (one final JSON
 object, ``{"exitCode": n}``, after which the server closes) and :data:`RESIZE`
-(the client's terminal size, ``{"cols": c, "rows": r}``).  :func:`encode` and
+(the client's terminal size, ``{"width": columns, "height": rows}``).  :func:`encode` and
 :func:`decode` are the framing, the sessions are the I/O around it.
 
 A refused upgrade (no such pod, a viewer's token, ...) answers an HTTP error
 before any websocket exists; it is raised as the SDK's exception like any call.
+(A server that cannot answer a handshake with an HTTP error closes it with code
+``4000 + status`` and the message as the reason: raised the same way.)
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def decode(message: bytes) -> tuple[int, bytes]:
 
 
 def resize_frame(cols: int, rows: int) -> bytes:
-    return encode(RESIZE, orjson.dumps({"cols": cols, "rows": rows}))
+    return encode(RESIZE, orjson.dumps({"width": cols, "height": rows}))
 
 
 def exit_code_of(payload: bytes) -> int:
@@ -94,6 +96,13 @@ def _upgrade_error(e: WebSocketUpgradeError) -> Exception:
     if response.status_code == 101 or response.is_success:
         return PinComputeError("the server did not upgrade the exec request to a websocket")
     return error_from_response(response.status_code, body, response.headers)
+
+
+def _closed(e: WebSocketDisconnect) -> Exception:
+    if 4000 <= e.code < 5000:  # a refusal sent as a close code: 4000 + HTTP status
+        return error_from_response(e.code - 4000, {"message": e.reason}, {})
+    return PinComputeError(f"the exec stream closed before the command's exit status "
+                           f"({e.code} {e.reason})".rstrip())
 
 
 class _Collector:
@@ -158,8 +167,7 @@ class ExecSession:
             except queue.Empty:
                 return None
             except WebSocketDisconnect as e:
-                raise PinComputeError(f"the exec stream closed before the command's exit "
-                                      f"status ({e.code} {e.reason})".rstrip()) from None
+                raise _closed(e) from None
             except HTTPXWSException as e:
                 raise Unreachable(f"the exec stream failed: {e}") from None
             if channel == STATUS:
@@ -231,8 +239,7 @@ class AsyncExecSession:
             except TimeoutError:
                 return None
             except WebSocketDisconnect as e:
-                raise PinComputeError(f"the exec stream closed before the command's exit "
-                                      f"status ({e.code} {e.reason})".rstrip()) from None
+                raise _closed(e) from None
             except HTTPXWSException as e:
                 raise Unreachable(f"the exec stream failed: {e}") from None
             if channel == STATUS:

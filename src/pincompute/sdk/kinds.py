@@ -49,9 +49,10 @@ class KindRef:
 _OPERATIONS: dict[str, tuple[str, ...]] = {
     "PinApp": ("pause", "resume", "stop", "start", "restart", "scale", "rollback",
                "restart-container"),
-    "PinPod": ("restart-container",),
+    "PinPod": ("restart-container", "stop", "start"),
     "PinJob": ("suspend", "resume"),
-    "PinCronJob": ("trigger",),
+    "PinTrainingJob": ("suspend", "resume"),
+    "PinCronJob": ("trigger", "suspend", "resume"),
 }
 _SEGMENTS = {"MemberCluster": "clusters"}
 
