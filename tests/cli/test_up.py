@@ -24,11 +24,14 @@ pytestmark = pytest.mark.slow
 def _start(data_dir: Path, *extra: str) -> subprocess.Popen[str]:
     # The log goes to a file: a pipe nobody reads fills up and blocks the process.
     log = (data_dir.parent / f"{data_dir.name}-up.log").open("a+")
+    # Its own HOME: up writes ~/.pincompute/config.yaml; any free port for the API.
+    home = data_dir.parent / "home"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pincompute.cli.main", "up", "--data-dir", str(data_dir),
-         "-o", "json", *extra],
+         "--port", "0", "-o", "json", *extra],
         stdout=subprocess.PIPE, stderr=log, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PINCOMPUTE_LOG_LEVEL": "INFO"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PINCOMPUTE_LOG_LEVEL": "INFO",
+             "HOME": str(home)})
     _logs[proc.pid] = log
     return proc
 
@@ -82,7 +85,7 @@ def _serving(nodes: Path) -> list[str]:
 
 def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> None:
     tmp_path = region_dir
-    proc = _start(tmp_path, "--example", str(EXAMPLE))
+    proc = _start(tmp_path, "--example", str(EXAMPLE), "--nodes-per-zone", "1")
     try:
         info = _ready(proc)
         assert [c["name"] for c in info["clusters"]] == ["host", "zone-a-1", "zone-b-1",
@@ -110,7 +113,7 @@ def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> No
     assert code == 0, _log(proc)
 
     # Starting again resumes from the same data: the app is there, re-applying is an update.
-    proc = _start(tmp_path, "--example", str(EXAMPLE))
+    proc = _start(tmp_path, "--example", str(EXAMPLE), "--nodes-per-zone", "1")
     try:
         info = _ready(proc)
         assert info["applied"] == ["pinapp/hello-web"]
@@ -120,7 +123,7 @@ def test_up_starts_applies_the_example_and_stops_cleanly(region_dir: Path) -> No
 
 def test_up_resumes_after_kill_9(region_dir: Path) -> None:
     tmp_path = region_dir
-    proc = _start(tmp_path, "--example", str(EXAMPLE))
+    proc = _start(tmp_path, "--example", str(EXAMPLE), "--nodes-per-zone", "1")
     _ready(proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -159,8 +162,8 @@ def test_up_with_a_corrupt_store_answers_in_one_line(tmp_path: Path) -> None:
         f.write(bytes(range(256)) * 256)
     done = subprocess.run(
         [sys.executable, "-m", "pincompute.cli.main", "up", "--data-dir", str(data),
-         "--runtime", "sim", "--zones", "1"], capture_output=True, text=True, timeout=120,
-        env={**os.environ, "COLUMNS": "80"})
+         "--runtime", "sim", "--zones", "1", "--port", "0"], capture_output=True, text=True,
+        timeout=120, env={**os.environ, "COLUMNS": "80", "HOME": str(tmp_path)})
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -175,7 +178,9 @@ def test_up_with_several_clusters_per_zone(region_dir: Path) -> None:
         members = [c for c in info["clusters"] if c["role"] == "member"]
         assert [(c["name"], c["zone"]) for c in members] == [
             (f"zone-{z}-{n}", f"zone-{z}") for z in "abc" for n in (1, 2)]
-        # --nodes-per-zone is per member cluster
-        assert all(c["nodes"] == [f"{c['name']}-general-0"] for c in members)
+        # --nodes-per-zone is per member cluster: its on-demand pool; reserved and
+        # preemptible pools have one node each
+        assert all(c["nodes"] == [f"{c['name']}-{pool}-0" for pool in (
+            "ondemand", "preemptible", "reserved")] for c in members)
     finally:
         assert _interrupt(proc) == 0

@@ -37,3 +37,17 @@ def test_paths_by_scope() -> None:
     assert collection(resolve_kind("cluster"), project=None)[0] == "/api/v1/clusters"
     assert collection(resolve_kind("node"), project=None, cluster="zone-a-1") == (
         "/api/v1/clusters/zone-a-1/nodes", "/api/v1/clusters/{cluster}/nodes")
+
+
+def test_the_sdk_table_is_the_kinds_table() -> None:
+    """The SDK's copy (kept so that commands start without loading the schemas) matches."""
+    from pincompute.model.kinds import KIND_TABLE
+
+    by_kind = {ref.kind: ref for ref in KINDS}
+    for info in KIND_TABLE:
+        ref = by_kind[info.kind]
+        assert (ref.plural, ref.short_names) == (info.plural, info.short_names)
+        assert ref.scope == ("project" if info.namespaced else "platform")
+        assert [(c.name, c.type, c.json_path, c.priority) for c in ref.columns] == [
+            (c.name, c.type, c.json_path, c.priority) for c in info.printer_columns]
+    assert set(by_kind) == {info.kind for info in KIND_TABLE} | {"Node"}

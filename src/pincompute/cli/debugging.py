@@ -15,17 +15,20 @@ import queue
 import re
 import sys
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from pincompute.sdk import Client, ExecSession, NotFound, PinComputeError, parse_object_ref
+from pincompute.sdk import Client, NotFound, PinComputeError, parse_object_ref
 
 from . import terminal
 from .common import USAGE, ProjectOpt, console, fail, handled, session
 from .describe import event_time
 from .output import age, lookup
+
+if TYPE_CHECKING:
+    from pincompute.sdk.exec import ExecSession
 
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")

@@ -43,11 +43,22 @@ from .errors import (
     Unauthorized,
     Unreachable,
 )
-from .exec import AsyncExecSession, ExecResult, ExecSession
 from .kinds import KINDS, KindRef, UnknownKind, parse_object_ref, resolve_kind
 from .routes import MissingScope, ObjectList
 from .transport import CallRecord, Hooks, RetryPolicy
 from .watch import WatchEvent
+
+_LAZY = {"AsyncExecSession", "ExecResult", "ExecSession"}
+
+
+def __getattr__(name: str) -> object:
+    """The exec session classes, loaded on first use (they bring the websocket library)."""
+    if name in _LAZY:
+        from . import exec as exec_module
+
+        return getattr(exec_module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "KINDS",

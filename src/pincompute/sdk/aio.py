@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import stamina
@@ -36,7 +36,6 @@ from .base import (
 )
 from .config import Config
 from .errors import AlreadyExists, Conflict, NotFound
-from .exec import AsyncExecSession, ExecResult, exec_url
 from .routes import ObjectList
 from .transport import (
     Call,
@@ -50,6 +49,9 @@ from .transport import (
 from .watch import WatchEvent, parse_event
 
 from . import routes  # isort: skip
+
+if TYPE_CHECKING:  # exec loads websockets on first use: other calls start faster
+    from .exec import AsyncExecSession, ExecResult
 
 T = TypeVar("T")
 
@@ -297,6 +299,8 @@ class AsyncClient(ClientBase):
              tty: bool = False, stdin: bool = False, project: str | None = None
              ) -> AsyncExecSession:
         """Open a command in a pod's container (a websocket); use as a context manager."""
+        from .exec import AsyncExecSession, exec_url
+
         url = exec_url(self.server, pod, project=self._project(project), command=command,
                        container=container, tty=tty, stdin=stdin)
         return await AsyncExecSession.open(self._http, url)

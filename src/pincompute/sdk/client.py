@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import stamina
@@ -41,7 +41,6 @@ from .base import (
 )
 from .config import Config
 from .errors import AlreadyExists, Conflict, NotFound
-from .exec import ExecResult, ExecSession, exec_url
 from .routes import ObjectList
 from .transport import (
     Call,
@@ -55,6 +54,9 @@ from .transport import (
 from .watch import WatchEvent, parse_event
 
 from . import routes  # isort: skip
+
+if TYPE_CHECKING:  # exec loads websockets on first use: other calls start faster
+    from .exec import ExecResult, ExecSession
 
 T = TypeVar("T")
 
@@ -299,6 +301,8 @@ class Client(ClientBase):
              tty: bool = False, stdin: bool = False, project: str | None = None
              ) -> ExecSession:
         """Open a command in a pod's container (a websocket); use as a context manager."""
+        from .exec import ExecSession, exec_url
+
         url = exec_url(self.server, pod, project=self._project(project), command=command,
                        container=container, tty=tty, stdin=stdin)
         return ExecSession.open(self._http, url)
