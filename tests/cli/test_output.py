@@ -30,7 +30,10 @@ def test_lookup_reads_escaped_label_keys() -> None:
 
 def test_ages_as_kubectl_shows_them() -> None:
     now = dt.datetime(2026, 1, 1, 0, 0, 0, tzinfo=dt.UTC)
-    at = (lambda **kw: (now - dt.timedelta(**kw)).isoformat().replace("+00:00", "Z"))
+
+    def at(**ago: float) -> str:
+        return (now - dt.timedelta(**ago)).isoformat().replace("+00:00", "Z")
+
     assert age(at(seconds=42), now=now) == "42s"
     assert age(at(minutes=5), now=now) == "5m"
     assert age(at(hours=3), now=now) == "3h"

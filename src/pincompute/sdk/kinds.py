@@ -8,8 +8,8 @@ object as ``KIND NAME`` or ``KIND/NAME``.  :func:`resolve_kind` answers a
 the kinds table (:data:`pincompute.model.kinds.KIND_TABLE`; a test keeps the two
 equal) plus the one core kind the API serves, Node.  A ref knows its URL segment
 and scope: ``project`` kinds live under ``/api/v1/projects/{project}/{plural}``,
-``platform`` kinds under ``/api/v1/{segment}`` (MemberCluster's segment is ``clusters``), and nodes under
-``/api/v1/clusters/{cluster}/nodes``.
+``platform`` kinds under ``/api/v1/{segment}`` (MemberCluster's segment is
+``clusters``), and nodes under ``/api/v1/clusters/{cluster}/nodes``.
 """
 
 from __future__ import annotations
