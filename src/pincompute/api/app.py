@@ -28,7 +28,7 @@ from pincompute.kube.errors import Unavailable
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import operations, pods, tokens, workloads
+from .routes import audit, clusters, operations, platform, pods, projects, tokens, workloads
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -63,6 +63,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(pods.router)
     app.include_router(tokens.router)
+    app.include_router(projects.router)
+    app.include_router(clusters.router)
+    app.include_router(platform.router)
+    app.include_router(audit.router)
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
                        max_body_bytes=ctx.settings.max_body_bytes)
