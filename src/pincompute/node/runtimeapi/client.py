@@ -45,6 +45,7 @@ from .protocol import (
     exec_query,
     exit_code,
     read_frame,
+    resize_frame,
 )
 
 
@@ -78,7 +79,13 @@ class ExecSession:
             await self.writer.drain()
 
     async def close_stdin(self) -> None:
+        """End the input (on a terminal: type end-of-file, ``^D``)."""
         self.writer.write(encode_frame(STDIN, b""))
+        await self.writer.drain()
+
+    async def resize(self, width: int, height: int) -> None:
+        """The terminal is now ``width`` columns by ``height`` rows (tty sessions)."""
+        self.writer.write(resize_frame(width, height))
         await self.writer.drain()
 
     async def frames(self) -> AsyncIterator[tuple[int, bytes]]:
@@ -149,13 +156,17 @@ class NodeClient:
         return list(await self._json(container_path(LOGFILES, namespace, pod, container)))
 
     async def open_exec(self, namespace: str, pod: str, container: str,
-                        command: Sequence[str], *, stdin: bool = True) -> ExecSession:
-        """Start a command in a running container; raises :class:`NodeAPIError` if refused."""
+                        command: Sequence[str], *, stdin: bool = True,
+                        tty: bool = False) -> ExecSession:
+        """Start a command in a running container; raises :class:`NodeAPIError` if refused.
+
+        With ``tty`` it runs on a terminal: output comes on STDOUT alone and
+        :meth:`ExecSession.resize` sets the window size."""
         url = urlsplit(self.endpoint)
         host = url.hostname or "127.0.0.1"
         port = url.port or 80
         path = (f"{container_path(EXEC, namespace, pod, container)}?"
-                f"{exec_query(command, stdin=stdin)}")
+                f"{exec_query(command, stdin=stdin, tty=tty)}")
         reader, writer = await asyncio.open_connection(host, port)
         writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                       f"{AUTHORIZATION}: {bearer(self.token)}\r\nConnection: Upgrade\r\n"
