@@ -539,13 +539,12 @@ class ProcessRuntime(ContainerRuntime):
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             fds += self._guard_procs(sandbox)
-            streams: dict[str, Any] = {
-                "stdin": asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+            stdin_to: int | None = asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL
+            out_to: int | None = asyncio.subprocess.PIPE
             if tty is not None:
-                streams = dict.fromkeys(("stdin", "stdout", "stderr"), tty.slave)
+                stdin_to = out_to = tty.slave
             proc = await asyncio.create_subprocess_exec(
-                *argv, **streams, env=dict(env),
+                *argv, stdin=stdin_to, stdout=out_to, stderr=out_to, env=dict(env),
                 **self._spawn_options(sandbox, fds, cwd, wrapped=target is not None,
                                       tty=tty is not None))
         except (OSError, subprocess.SubprocessError) as exc:
