@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from pincompute.kube.errors import MethodNotAllowed
 from pincompute.kube.protocol import (
     BOOKMARK,
     ClientInfo,
@@ -120,6 +121,17 @@ class EmbeddedClient(KubeClient):
                                  namespace: str | None = None) -> dict[str, Any]:
         return await _durable(self.store.create_subresource(resource, name, subresource, body,
                                                             namespace))
+
+    async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncIterator[bytes]:
+        # The object first: a missing one is NotFound here as on a real server.
+        await self.get(resource, name, namespace=namespace)
+        raise MethodNotAllowed(
+            f"the embedded store does not serve {resource.plural}/{subresource}: "
+            "container logs and exec are served by each node's runtime API")
+        yield b""  # pragma: no cover - makes this an async generator
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,

@@ -479,6 +479,32 @@ class KubernetesClient(KubeClient):
         return await self._write("POST", self._path(resource, ns, name, subresource),
                                  dict(body), kind=resource.kind, name=name) or {}
 
+    async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncIterator[bytes]:
+        ns = self._namespace_for(resource, None, namespace)
+        path = self._path(resource, ns, name, subresource)
+        await self._bucket.acquire()
+        timeout = httpx.Timeout(10.0, read=None if stream else 60.0)
+        try:
+            # Uncompressed, as watches: a streamed log is flushed in pieces.
+            async with self._http.stream("GET", path, params=dict(params or {}),
+                                         timeout=timeout,
+                                         headers={"Accept": "*/*",
+                                                  "Accept-Encoding": "identity"}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._error(response)
+                async for chunk in response.aiter_bytes():
+                    if chunk:
+                        yield chunk
+        except httpx.TransportError as e:
+            if isinstance(e, httpx.ReadError | httpx.RemoteProtocolError):
+                return  # the server closed the stream
+            raise Unavailable(f"cannot reach the API server at {self.server}: "
+                              f"{e.__class__.__name__}: {e}") from None
+
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
                      grace_period_seconds: int | None = None,
