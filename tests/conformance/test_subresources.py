@@ -17,8 +17,8 @@ from .helpers import pod
 
 
 async def read(client, name: str, ns: str, **params: str) -> bytes:
-    return b"".join([chunk async for chunk in client.read_subresource(
-        PODS, name, "log", namespace=ns, params=params)])
+    stream = await client.read_subresource(PODS, name, "log", namespace=ns, params=params)
+    return b"".join([chunk async for chunk in stream])
 
 
 async def test_the_log_of_a_missing_pod_is_not_found(client, ns):

@@ -157,21 +157,23 @@ class KubeClient(abc.ABC):
         """
 
     async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
-                         namespace: str | None = None,
-                         params: Mapping[str, str] | None = None,
-                         stream: bool = False) -> AsyncIterator[bytes]:
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncIterator[bytes]:
         """GET an object's non-JSON subresource as bytes, e.g. ``pods/<name>/log``.
 
-        ``params`` is the subresource's query (``container``, ``follow``,
-        ``tailLines``, ``sinceSeconds``, ``previous``... for a pod's log); with
-        ``stream`` the read has no deadline (a followed log).  Chunks are yielded as
-        the server sends them.  A missing object is NotFound on every backend; a
-        subresource the backend does not serve is MethodNotAllowed (405): the
-        embedded store keeps no container logs, its nodes' runtime API serves them.
-        This default (for clients that wrap another) serves none.
+        Awaiting it sends the request and raises the server's error, if any, before
+        a byte is read (so a caller can answer with the right status); the
+        iterator it returns yields chunks as the server sends them, and must be
+        closed (``aclose``) by a caller that stops early.  ``params`` is the
+        subresource's query (``container``, ``follow``, ``tailLines``,
+        ``sinceSeconds``, ``previous``... for a pod's log); with ``stream`` the read
+        has no deadline (a followed log).  A missing object is NotFound on every
+        backend; a subresource the backend does not serve is MethodNotAllowed
+        (405): the embedded store keeps no container logs, its nodes' runtime API
+        serves them.  This default (for clients that wrap another) serves none.
         """
         raise MethodNotAllowed(f"{resource.plural}/{subresource} is not served here")
-        yield b""  # pragma: no cover - makes this an async generator
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the client is unusable afterwards."""

@@ -10,7 +10,7 @@ import pytest
 
 from pincompute.kube.resource import NODES, PODS
 from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
-from pincompute.node.runtimeapi import STDOUT, NodeAPIError, NodeClient
+from pincompute.node.runtimeapi import STDOUT, LogOptions, NodeAPIError, NodeClient
 from pincompute.node.runtimeapi.server import write_token_file
 from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
 from tests.node.test_agent import ready
@@ -173,10 +173,10 @@ async def test_files_of_a_logging_volume_are_listed_and_streamed(cluster, make_a
     await stream.aclose()
     for bad, code in ((dict(file="nope.log"), 404), (dict(file="app.log", volume="x"), 404),
                       (dict(file="app.log", previous=True), 400)):
-        with pytest.raises(httpx.HTTPStatusError) as err:
+        with pytest.raises(NodeAPIError) as err:
             async for _ in client.logs("default", "writer", "main", **bad):
                 pass
-        assert err.value.response.status_code == code
+        assert err.value.code == code
 
 
 async def test_exec_on_a_terminal_resizes_and_reports_the_exit_code(cluster, make_agent):
@@ -214,3 +214,11 @@ async def test_exec_on_a_terminal_resizes_and_reports_the_exit_code(cluster, mak
     await plain.close_stdin()
     assert [f async for f in plain.frames()] == [(STDOUT, b"1\n")]
     await plain.close()
+
+
+async def test_a_refused_log_read_fails_before_any_byte(cluster, make_agent):
+    agent = await make_agent()
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    with pytest.raises(NodeAPIError) as err:
+        await client.open_logs("default", "missing", "main", LogOptions(follow=True))
+    assert err.value.code == 404 and "missing" in err.value.message

@@ -32,6 +32,7 @@ Semantics are mapped, not reinvented:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -487,23 +488,35 @@ class KubernetesClient(KubeClient):
         path = self._path(resource, ns, name, subresource)
         await self._bucket.acquire()
         timeout = httpx.Timeout(10.0, read=None if stream else 60.0)
+        opened = contextlib.AsyncExitStack()
         try:
             # Uncompressed, as watches: a streamed log is flushed in pieces.
-            async with self._http.stream("GET", path, params=dict(params or {}),
-                                         timeout=timeout,
-                                         headers={"Accept": "*/*",
-                                                  "Accept-Encoding": "identity"}) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._error(response)
-                async for chunk in response.aiter_bytes():
-                    if chunk:
-                        yield chunk
+            response = await opened.enter_async_context(self._http.stream(
+                "GET", path, params=dict(params or {}), timeout=timeout,
+                headers={"Accept": "*/*", "Accept-Encoding": "identity"}))
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error(response)
         except httpx.TransportError as e:
-            if isinstance(e, httpx.ReadError | httpx.RemoteProtocolError):
-                return  # the server closed the stream
+            await opened.aclose()
             raise Unavailable(f"cannot reach the API server at {self.server}: "
                               f"{e.__class__.__name__}: {e}") from None
+        except BaseException:
+            await opened.aclose()
+            raise
+        return self._chunks(response, opened)
+
+    @staticmethod
+    async def _chunks(response: httpx.Response,
+                      opened: contextlib.AsyncExitStack) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_bytes():
+                if chunk:
+                    yield chunk
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            return  # the server closed the stream
+        finally:
+            await opened.aclose()
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
