@@ -30,7 +30,7 @@ what it stands in front of did not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,8 +48,7 @@ from pincompute.kube.errors import (
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES, PODS
 from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
-from pincompute.node.runtimeapi.client import ExecSession, NodeAPIError, NodeClient
-from pincompute.node.runtimeapi.protocol import LogOptions
+from pincompute.node.runtimeapi.client import ExecSession, LogOptions, NodeAPIError, NodeClient
 
 from .context import ApiContext
 
@@ -224,7 +223,7 @@ def _from_node(place: PodPlace, exc: NodeAPIError | OSError | httpx.HTTPError) -
 
 
 async def open_log(ctx: ApiContext, place: PodPlace, container: str,
-                   query: LogQuery) -> AsyncIterator[bytes]:
+                   query: LogQuery) -> AsyncGenerator[bytes, None]:
     """Open the container's log; raises the refusal as an ApiError, else returns chunks."""
     if place.endpoint is not None:
         client = _node_client(ctx, place)

@@ -26,7 +26,7 @@ and must not be mutated (copy with :func:`pincompute.kube.objects.deepcopy`).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,7 +159,7 @@ class KubeClient(abc.ABC):
     async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
                                namespace: str | None = None,
                                params: Mapping[str, str] | None = None,
-                               stream: bool = False) -> AsyncIterator[bytes]:
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
         """GET an object's non-JSON subresource as bytes, e.g. ``pods/<name>/log``.
 
         Awaiting it sends the request and raises the server's error, if any, before

@@ -535,7 +535,8 @@ class ProcessRuntime(ContainerRuntime):
             # Into the container's namespaces: the command sees its /tmp and processes
             # (nsenter --wd: the working directory is the container's own).
             argv = ns.enter_argv(argv, target=target, uid=sandbox.uid or 0,
-                                 gid=sandbox.gid or 0, groups=self._groups(sandbox))
+                                 gid=sandbox.gid or 0, groups=self._groups(sandbox),
+                                 tty=tty is not None)
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             fds += self._guard_procs(sandbox)
@@ -545,8 +546,9 @@ class ProcessRuntime(ContainerRuntime):
                 stdin_to = out_to = tty.slave
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=stdin_to, stdout=out_to, stderr=out_to, env=dict(env),
+                # Entering namespaces, the session is made inside them (enter_argv).
                 **self._spawn_options(sandbox, fds, cwd, wrapped=target is not None,
-                                      tty=tty is not None))
+                                      tty=tty is not None and target is None))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StartError(f"{argv[0]}: {exc}") from exc
         finally:

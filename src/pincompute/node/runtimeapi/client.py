@@ -231,4 +231,4 @@ class NodeClient:
             await session.close()
 
 
-__all__ = ["ExecResult", "ExecSession", "NodeAPIError", "NodeClient"]
+__all__ = ["ExecResult", "ExecSession", "LogOptions", "NodeAPIError", "NodeClient"]

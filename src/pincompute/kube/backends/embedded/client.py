@@ -12,7 +12,7 @@ cancels nothing the other writers share (the write itself stays committed).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pincompute.kube.errors import MethodNotAllowed
@@ -125,7 +125,7 @@ class EmbeddedClient(KubeClient):
     async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
                                namespace: str | None = None,
                                params: Mapping[str, str] | None = None,
-                               stream: bool = False) -> AsyncIterator[bytes]:
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
         # The object first: a missing one is NotFound here as on a real server.
         await self.get(resource, name, namespace=namespace)
         raise MethodNotAllowed(

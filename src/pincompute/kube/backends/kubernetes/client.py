@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -483,7 +483,7 @@ class KubernetesClient(KubeClient):
     async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
                                namespace: str | None = None,
                                params: Mapping[str, str] | None = None,
-                               stream: bool = False) -> AsyncIterator[bytes]:
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
         ns = self._namespace_for(resource, None, namespace)
         path = self._path(resource, ns, name, subresource)
         await self._bucket.acquire()
@@ -508,7 +508,7 @@ class KubernetesClient(KubeClient):
 
     @staticmethod
     async def _chunks(response: httpx.Response,
-                      opened: contextlib.AsyncExitStack) -> AsyncIterator[bytes]:
+                      opened: contextlib.AsyncExitStack) -> AsyncGenerator[bytes, None]:
         try:
             async for chunk in response.aiter_bytes():
                 if chunk:
