@@ -28,7 +28,7 @@ from pincompute.kube.errors import Unavailable
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import debug, tokens, workloads
+from .routes import debug, insights, tokens, workloads
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -62,6 +62,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(workloads.router)
     app.include_router(tokens.router)
     app.include_router(debug.router)
+    app.include_router(insights.router)
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
                        max_body_bytes=ctx.settings.max_body_bytes)
