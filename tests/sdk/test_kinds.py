@@ -47,7 +47,9 @@ def test_the_sdk_table_is_the_kinds_table() -> None:
     for info in KIND_TABLE:
         ref = by_kind[info.kind]
         assert (ref.plural, ref.short_names) == (info.plural, info.short_names)
-        assert ref.scope == ("project" if info.namespaced else "platform")
+        # Node pools live in member clusters: the API addresses them through one.
+        assert ref.scope == ("project" if info.namespaced else
+                             "cluster" if info.kind == "NodePool" else "platform")
         assert [(c.name, c.type, c.json_path, c.priority) for c in ref.columns] == [
             (c.name, c.type, c.json_path, c.priority) for c in info.printer_columns]
     assert set(by_kind) == {info.kind for info in KIND_TABLE} | {"Node"}

@@ -203,11 +203,10 @@ def events(
             ref, name = parse_object_ref(obj)
             if not name:
                 raise fail("give KIND/NAME", code=USAGE)
-            items = pc.events(ref, name, type=type_, reason=reason,
-                              since=f"{since_s}s" if since_s else None, limit=limit)
+            items = pc.events(ref, name, type=type_, reason=reason, since_seconds=since_s,
+                              limit=limit)
         else:
-            items = pc.events(type=type_, reason=reason,
-                              since=f"{since_s}s" if since_s else None, limit=limit)
+            items = pc.events(type=type_, reason=reason, since_seconds=since_s, limit=limit)
     if out in ("yaml", "json"):
         from .output import print_data
 

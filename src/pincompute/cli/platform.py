@@ -17,7 +17,7 @@ import typer
 
 from pincompute.sdk import Client, resolve_kind
 
-from .common import NOT_FOUND, USAGE, OutputOpt, ProjectOpt, console, fail, session
+from .common import FAILED, NOT_FOUND, USAGE, OutputOpt, ProjectOpt, console, fail, session
 from .describe import _grid
 from .output import age, check_format, lookup, node_status, print_data, print_objects
 
@@ -68,7 +68,7 @@ def project_members(project: Annotated[str | None, typer.Argument()] = None) -> 
         name = project or pc.project
         if not name:
             raise fail("which project?", code=USAGE)
-        members = lookup(pc.get("project", name), ".spec.members") or []
+        members = pc.members(name)
     if not members:
         console.print(f"project {name} has no members (platform admins only)")
         return
@@ -100,18 +100,17 @@ def project_usage(project: Annotated[str | None, typer.Argument()] = None,
     if out in ("yaml", "json"):
         print_data(usage, output=out)
         return
-    tiers = usage.get("tiers") if isinstance(usage.get("tiers"), Mapping) else usage
     rows = []
-    for tier, figures in (tiers or {}).items():
-        if not isinstance(figures, Mapping):
-            continue
+    for tier, figures in (usage.get("tiers") or {}).items():
         for resource in ("cpu", "memory", "gpu", "pods"):
-            used = lookup(figures, f".used.{resource}") or lookup(figures, f".{resource}")
+            used = lookup(figures, f".used.{resource}")
             quota = lookup(figures, f".quota.{resource}")
             if used is not None or quota is not None:
-                rows.append((tier, resource, used, quota))
+                rows.append((tier, resource, used or 0, quota or "no quota"))
+        if figures.get("queued"):
+            rows.append((tier, "queued workloads", figures["queued"], "-"))
     if not rows:
-        print_data(usage, output="yaml")
+        console.print(f"project {usage.get('project')}: nothing charged, no quota set")
         return
     _grid(["TIER", "RESOURCE", "USED", "QUOTA"], rows)
 
@@ -146,11 +145,12 @@ def cluster_remove(
     name: str,
     no_drain: Annotated[bool, typer.Option(
         "--no-drain", help="do not wait for its workloads to move away")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the drain")] = 300.0,
+    timeout: Annotated[int, typer.Option(min=1, max=3600,
+                                         help="seconds to wait for the drain")] = 300,
 ) -> None:
     """Drain a member cluster (its workloads move to the others) and remove it."""
     with session(timeout=timeout + 30.0) as pc:
-        pc.remove_cluster(name, drain=not no_drain, timeout=timeout)
+        pc.remove_cluster(name, drain=not no_drain, timeout_seconds=int(timeout))
     console.print(f"cluster/{name} removed", highlight=False)
 
 
@@ -197,7 +197,7 @@ def _find(pc: Client, node: str, cluster: str | None) -> str:
 
 def _node_op(operation: str, doc: str) -> Any:
     def command(node: str, cluster: ClusterOpt = None) -> None:
-        with session(timeout=120.0) as pc:
+        with session() as pc:
             where = _find(pc, node, cluster)
             getattr(pc, operation)(where, node)
         console.print(f"node/{node} ({where}) {operation}ed", highlight=False)
@@ -207,8 +207,29 @@ def _node_op(operation: str, doc: str) -> Any:
 
 node_app.command("cordon")(_node_op("cordon", "Mark a node unschedulable."))
 node_app.command("uncordon")(_node_op("uncordon", "Let pods be scheduled on a node again."))
-node_app.command("drain")(_node_op(
-    "drain", "Cordon a node and evict its pods (within their disruption budgets)."))
+
+
+@node_app.command("drain")
+def node_drain(
+    node: str,
+    cluster: ClusterOpt = None,
+    timeout: Annotated[int, typer.Option(min=0, max=3600, help="seconds to keep evicting "
+                                         "(0: one pass)")] = 60,
+) -> None:
+    """Cordon a node and evict its pods (within their disruption budgets)."""
+    with session(timeout=timeout + 30.0) as pc:
+        where = _find(pc, node, cluster)
+        result = pc.drain(where, node, timeout_seconds=timeout)
+    evicted = result.get("evicted") or []
+    if result.get("complete", True):
+        console.print(f"node/{node} ({where}) drained: {len(evicted)} pods evicted",
+                      highlight=False)
+        return
+    blocked = "; ".join(f"{b.get('pod')}: {b.get('reason')}" for b in
+                        (result.get("blocked") or [])[:3])
+    raise fail(f"node/{node} ({where}) cordoned, {len(evicted)} pods evicted, "
+               f"{result.get('remaining')} left after {timeout}s ({blocked})",
+               code=FAILED, hint="their disruption budgets hold them; try again later")
 
 
 # -- tokens -------------------------------------------------------------------------------------

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from .config import Config, load_config
-from .errors import PinComputeError
 from .kinds import KindRef, resolve_kind
+from .routes import MissingScope
 from .transport import Hooks, RetryPolicy, Settings
 
 KindArg = str | KindRef
 APPLY_ATTEMPTS = 10
-"""Read-modify-write attempts of ``apply`` and ``set_member`` before a Conflict is raised."""
+"""Read-modify-write attempts of ``apply`` before a Conflict is raised."""
 Objects = list[dict[str, Any]]
 """A list of objects (an alias: the clients' ``list`` method shadows the builtin)."""
 ApplyResult = Literal["created", "configured", "unchanged"]
@@ -51,23 +51,15 @@ class ClientBase:
     def _project(self, project: str | None) -> str | None:
         return project or self.settings.project
 
+    def _require_project(self, project: str | None) -> str:
+        name = project or self.settings.project
+        if not name:
+            raise MissingScope("which project? pass project= (or set the client's default)")
+        return name
+
     @staticmethod
     def _kind(kind: KindArg) -> KindRef:
         return kind if isinstance(kind, KindRef) else resolve_kind(kind)
-
-
-def with_members(project: Mapping[str, Any], user: str, role: str | None) -> dict[str, Any]:
-    """``project`` with ``user`` given ``role`` (``None``: removed from the members)."""
-    out = copy.deepcopy(dict(project))
-    spec = out.setdefault("spec", {})
-    members = [m for m in spec.get("members") or [] if m.get("user") != user]
-    if role is not None:
-        members.append({"user": user, "role": role})
-    elif len(members) == len(spec.get("members") or []):
-        raise PinComputeError(f"{user} is not a member of project "
-                              f"{out.get('metadata', {}).get('name')}")
-    spec["members"] = members
-    return out
 
 
 def for_update(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,6 @@ from .base import (
     conflict_pause,
     for_update,
     make_settings,
-    with_members,
 )
 from .config import Config
 from .errors import AlreadyExists, Conflict, NotFound
@@ -321,11 +320,15 @@ class Client(ClientBase):
 
     def events(self, kind: KindArg | None = None, name: str | None = None, *,
                project: str | None = None, type: str | None = None, reason: str | None = None,
-               since: str | None = None, limit: int | None = None) -> Objects:
-        """A project's events, or one object's (``kind`` and ``name``), oldest first."""
+               since: str | None = None, since_seconds: int | None = None,
+               limit: int | None = None) -> Objects:
+        """A project's events, or one object's (``kind`` and ``name``), oldest first.
+
+        ``type``: Normal or Warning; ``reason``: comma-separated reasons; ``since``: an
+        RFC 3339 time, or ``since_seconds`` ago; ``limit``: the newest N."""
         return self._run(routes.events(
             project=self._project(project), ref=self._kind(kind) if kind else None, name=name,
-            type_=type, reason=reason, since=since, limit=limit))
+            type_=type, reason=reason, since=since, since_seconds=since_seconds, limit=limit))
 
     def history(self, kind: KindArg, name: str, *, project: str | None = None
                 ) -> Objects:
@@ -348,24 +351,20 @@ class Client(ClientBase):
         return self.create({"apiVersion": "pincompute.io/v1alpha1", "kind": "Project",
                             "metadata": {"name": name}, "spec": spec})
 
-    def set_member(self, project: str, user: str, role: str | None) -> dict[str, Any]:
-        """Give ``user`` ``role`` in ``project`` (``None``: remove them)."""
-        for attempt in range(APPLY_ATTEMPTS):
-            if attempt:
-                time.sleep(conflict_pause(attempt))
-            current = self.get("project", project)
-            try:
-                return self.update(with_members(current, user, role))
-            except Conflict:
-                continue
-        raise Conflict(f"project {project} kept changing; try again")
+    def members(self, project: str | None = None) -> Objects:
+        """A project's members: ``[{"user", "role"}]``."""
+        return self._run(routes.members(self._require_project(project)))
+
+    def set_member(self, project: str, user: str, role: str | None) -> Objects:
+        """Give ``user`` ``role`` in ``project`` (``None``: remove them); answers the members.
+        Needs admin in the project."""
+        if role is None:
+            return self._run(routes.remove_member(project, user))
+        return self._run(routes.add_member(project, user, role))
 
     def usage(self, project: str | None = None) -> dict[str, Any]:
         """What a project is charged per tier, and what runs."""
-        name = self._project(project)
-        if not name:
-            raise routes.MissingScope("usage of which project? pass project=")
-        return self._run(routes.usage(name))
+        return self._run(routes.usage(self._require_project(project)))
 
     # -- clusters and nodes ---------------------------------------------------------------------
 
@@ -374,10 +373,12 @@ class Client(ClientBase):
         """Add a member cluster to ``zone`` of a running embedded region (platform admin)."""
         return self._run(routes.add_cluster(zone, name=name, nodes=nodes))
 
-    def remove_cluster(self, name: str, *, drain: bool = True, timeout: float | None = None
-                       ) -> dict[str, Any]:
-        """Drain a member cluster and take it out of the region (platform admin)."""
-        return self._run(routes.remove_cluster(name, drain=drain, timeout=timeout))
+    def remove_cluster(self, name: str, *, drain: bool = True,
+                       timeout_seconds: int | None = None) -> dict[str, Any]:
+        """Drain a member cluster and take it out of the region (platform admin); with
+        ``drain`` its workloads move away first (within ``timeout_seconds``)."""
+        return self._run(routes.remove_cluster(name, drain=drain,
+                                                   timeout_seconds=timeout_seconds))
 
     def nodes(self, cluster: str, *, label_selector: str | None = None
               ) -> Objects:
@@ -389,16 +390,21 @@ class Client(ClientBase):
     def uncordon(self, cluster: str, node: str) -> dict[str, Any]:
         return self._run(routes.node_operation(cluster, node, "uncordon"))
 
-    def drain(self, cluster: str, node: str) -> dict[str, Any]:
-        """Cordon a node and evict its pods (through their disruption budgets)."""
-        return self._run(routes.node_operation(cluster, node, "drain"))
+    def drain(self, cluster: str, node: str, *, timeout_seconds: int | None = None
+              ) -> dict[str, Any]:
+        """Cordon a node and evict its pods (within their disruption budgets), for up to
+        ``timeout_seconds``; answers what was evicted and what is left."""
+        return self._run(routes.node_operation(cluster, node, "drain",
+                                                   timeout_seconds=timeout_seconds))
 
     # -- audit, tokens, health ------------------------------------------------------------------
 
     def audit(self, *, user: str | None = None, project: str | None = None,
+              resource: str | None = None, verb: str | None = None, result: str | None = None,
               since: str | None = None, limit: int | None = None) -> Objects:
-        """The audit log (platform admins): mutating calls and denials, oldest first."""
-        return self._run(routes.audit(user=user, project=project, since=since, limit=limit))
+        """The audit log (platform admins): mutating calls and denials, newest first."""
+        return self._run(routes.audit(user=user, project=project, resource=resource,
+                                         verb=verb, result=result, since=since, limit=limit))
 
     def create_token(self, user: str, *, project: str | None = None, role: str | None = None,
                      admin: bool = False, expires_in_seconds: int | None = None,

@@ -9,7 +9,8 @@ the kinds table (:data:`pincompute.model.kinds.KIND_TABLE`; a test keeps the two
 equal) plus the one core kind the API serves, Node.  A ref knows its URL segment
 and scope: ``project`` kinds live under ``/api/v1/projects/{project}/{plural}``,
 ``platform`` kinds under ``/api/v1/{segment}`` (MemberCluster's segment is
-``clusters``), and nodes under ``/api/v1/clusters/{cluster}/nodes``.
+``clusters``), and nodes and node pools under ``/api/v1/clusters/{cluster}/...``
+(node pools of every cluster are also listed at ``/api/v1/nodepools``).
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ KINDS: tuple[KindRef, ...] = (
         _col("Replaced", "integer", ".status.replacedNodes"),
         _col("Total", "integer", ".status.totalNodes"),
     )),
-    _kind("NodePool", "nodepools", ("pool", "np"), "platform", (
+    _kind("NodePool", "nodepools", ("pool", "np"), "cluster", (
         _col("Tier", "string", ".spec.tier"),
         _col("Instance Type", "string", ".spec.instanceType"),
         _col("Min", "integer", ".spec.minSize"),

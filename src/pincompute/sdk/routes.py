@@ -51,6 +51,8 @@ def collection(ref: KindRef, *, project: str | None, cluster: str | None = None
         return (f"{API}/projects/{_seg(project)}/{ref.segment}",
                 f"{API}/projects/{{project}}/{ref.segment}")
     if ref.scope == "cluster":
+        if not cluster and ref.kind == "NodePool":  # listed over every member cluster
+            return f"{API}/{ref.segment}", f"{API}/{ref.segment}"
         if not cluster:
             raise MissingScope(f"{ref.plural} belong to a member cluster: pass cluster=")
         return (f"{API}/clusters/{_seg(cluster)}/{ref.segment}",
@@ -202,8 +204,8 @@ def exec_path(pod: str, *, project: str | None) -> tuple[str, str]:
 
 
 def events(*, project: str | None, ref: KindRef | None = None, name: str | None = None,
-           type_: str | None = None, reason: str | None = None,
-           since: str | None = None, limit: int | None = None
+           type_: str | None = None, reason: str | None = None, since: str | None = None,
+           since_seconds: int | None = None, limit: int | None = None
            ) -> Call[list[dict[str, Any]]]:
     if ref is not None and name:
         path, route = member(ref, name, project=project, sub="events")
@@ -212,7 +214,8 @@ def events(*, project: str | None, ref: KindRef | None = None, name: str | None 
             raise MissingScope("events belong to a project: pass project=")
         path, route = f"{API}/projects/{_seg(project)}/events", f"{API}/projects/{{project}}/events"
     return Call("GET", path, route, _items, params={
-        "type": type_, "reason": reason, "since": since, "limit": limit})
+        "type": type_, "reason": reason, "since": since, "sinceSeconds": since_seconds,
+        "limit": limit})
 
 
 def history(ref: KindRef, name: str, *, project: str | None) -> Call[list[dict[str, Any]]]:
@@ -227,32 +230,52 @@ def usage(project: str) -> Call[dict[str, Any]]:
                 f"{API}/projects/{{project}}/usage", _object)
 
 
-def node_operation(cluster: str, node: str, operation: str) -> Call[dict[str, Any]]:
+def members(project: str) -> Call[list[dict[str, Any]]]:
+    return Call("GET", f"{API}/projects/{_seg(project)}/members",
+                f"{API}/projects/{{project}}/members", _items)
+
+
+def add_member(project: str, user: str, role: str) -> Call[list[dict[str, Any]]]:
+    return Call("POST", f"{API}/projects/{_seg(project)}/members",
+                f"{API}/projects/{{project}}/members", _items,
+                json={"user": user, "role": role}, idempotent=True)
+
+
+def remove_member(project: str, user: str) -> Call[list[dict[str, Any]]]:
+    return Call("DELETE", f"{API}/projects/{_seg(project)}/members/{_seg(user)}",
+                f"{API}/projects/{{project}}/members/{{user}}", _items)
+
+
+def node_operation(cluster: str, node: str, operation: str, *,
+                   timeout_seconds: int | None = None) -> Call[dict[str, Any]]:
     path, route = member(resolve_kind("node"), node, project=None, cluster=cluster,
                          sub=operation)
-    return Call("POST", path, route, _object, json={})
+    return Call("POST", path, route, _object, json={},
+                params={"timeoutSeconds": timeout_seconds}, idempotent=True)
 
 
 def add_cluster(zone: str, *, name: str | None = None, nodes: int | None = None
                 ) -> Call[dict[str, Any]]:
-    body: dict[str, Any] = {"zone": zone}
-    if name:
-        body["name"] = name
-    if nodes is not None:
-        body["nodes"] = nodes
-    return Call("POST", f"{API}/clusters", f"{API}/clusters", _object, json=body)
+    """An embedded member cluster in ``zone`` (a MemberCluster with an Embedded connection)."""
+    body: dict[str, Any] = {"apiVersion": "pincompute.io/v1alpha1", "kind": "MemberCluster",
+                            "metadata": {"name": name} if name else {}, "spec": {"zone": zone}}
+    return Call("POST", f"{API}/clusters", f"{API}/clusters", _object, json=body,
+                params={"nodes": nodes})
 
 
-def remove_cluster(name: str, *, drain: bool = True, timeout: float | None = None
+def remove_cluster(name: str, *, drain: bool = True, timeout_seconds: int | None = None
                    ) -> Call[dict[str, Any]]:
     return Call("DELETE", f"{API}/clusters/{_seg(name)}", f"{API}/clusters/{{name}}", _object,
-                params={"drain": "true" if drain else "false", "timeoutSeconds": timeout})
+                params={"drain": "true" if drain else "false",
+                        "timeoutSeconds": timeout_seconds})
 
 
-def audit(*, user: str | None = None, project: str | None = None, since: str | None = None,
-          limit: int | None = None) -> Call[list[dict[str, Any]]]:
+def audit(*, user: str | None = None, project: str | None = None,
+          resource: str | None = None, verb: str | None = None, result: str | None = None,
+          since: str | None = None, limit: int | None = None) -> Call[list[dict[str, Any]]]:
     return Call("GET", f"{API}/audit", f"{API}/audit", _items, params={
-        "user": user, "project": project, "since": since, "limit": limit})
+        "user": user, "project": project, "resource": resource, "verb": verb,
+        "result": result, "since": since, "limit": limit})
 
 
 def create_token(user: str, *, project: str | None = None, role: str | None = None,
