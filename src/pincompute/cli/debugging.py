@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from pincompute.sdk import Client, NotFound, PinComputeError, parse_object_ref
+from pincompute.sdk import Client, Conflict, NotFound, PinComputeError, parse_object_ref
 
 from . import terminal
-from .common import USAGE, ProjectOpt, console, fail, handled, session
+from .common import CONFLICT, USAGE, ProjectOpt, console, fail, handled, session
 from .describe import event_time
 from .output import age, lookup
 
@@ -138,6 +138,8 @@ def exec_(
     project: ProjectOpt = None,
 ) -> None:
     """Run a command in a pod's container; -it for an interactive shell."""
+    if command and command[0] == "--":  # click keeps it once options parsing has stopped
+        command = command[1:]
     if not command:
         raise fail("exec needs a command", code=USAGE,
                    hint="pincompute exec POD -- ls /   or   pincompute exec -it POD -- sh")
@@ -145,8 +147,14 @@ def exec_(
         pods = workload_pods(pc, pod)
         name = _first_ready(pods) if pods is not None else pod
         interactive = tty and terminal.is_tty()
-        with pc.exec(name, command, container=container, tty=interactive,
-                     stdin=stdin or interactive) as remote:
+        try:
+            remote = pc.exec(name, command, container=container, tty=interactive,
+                             stdin=stdin or interactive)
+        except Conflict as e:  # the container is not running (yet, or any more)
+            raise fail(str(e), code=CONFLICT,
+                       hint=f"pincompute describe {pod if '/' in pod else 'KIND/NAME'} shows "
+                       "its pods' state") from None
+        with remote:
             code = _interactive(remote, raw=interactive) if (stdin or interactive) \
                 else _output(remote)
     raise typer.Exit(code)

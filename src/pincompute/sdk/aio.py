@@ -68,7 +68,8 @@ class AsyncClient(ClientBase):
         self._http = httpx.AsyncClient(base_url=self.settings.server,
                                   headers=self.settings.headers(),
                                   timeout=self.settings.httpx_timeout(),
-                                  verify=self.settings.verify, transport=transport)
+                                  verify=self.settings.verify, transport=transport,
+                                  event_hooks={"response": [_aread_refusal]})
 
     @classmethod
     def from_config(cls, config: Config | None = None, **options: Any) -> AsyncClient:
@@ -431,3 +432,11 @@ class AsyncClient(ClientBase):
 
 
 __all__ = ["AsyncClient"]
+
+
+async def _aread_refusal(response: httpx.Response) -> None:
+    """Keep a refused exec handshake's Status readable (see :func:`.exec.aread_refusal`)."""
+    if response.status_code != 101 and "upgrade" in response.request.headers:
+        from .exec import aread_refusal
+
+        await aread_refusal(response)

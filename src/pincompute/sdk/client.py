@@ -73,7 +73,8 @@ class Client(ClientBase):
         self._http = httpx.Client(base_url=self.settings.server,
                                   headers=self.settings.headers(),
                                   timeout=self.settings.httpx_timeout(),
-                                  verify=self.settings.verify, transport=transport)
+                                  verify=self.settings.verify, transport=transport,
+                                  event_hooks={"response": [_read_refusal]})
 
     @classmethod
     def from_config(cls, config: Config | None = None, **options: Any) -> Client:
@@ -433,3 +434,11 @@ class Client(ClientBase):
 
 
 __all__ = ["ApplyResult", "Client"]
+
+
+def _read_refusal(response: httpx.Response) -> None:
+    """Keep a refused exec handshake's Status readable (see :func:`.exec.read_refusal`)."""
+    if response.status_code != 101 and "upgrade" in response.request.headers:
+        from .exec import read_refusal
+
+        read_refusal(response)

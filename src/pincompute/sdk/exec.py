@@ -87,10 +87,24 @@ def exec_url(server: str, pod: str, *, project: str | None, command: Sequence[st
     return f"{server}{path}?{urlencode(query)}"
 
 
+def read_refusal(response: httpx.Response) -> None:
+    """An httpx response hook: read the body of a refused websocket handshake while the
+    stream is open (the websocket library closes it before raising)."""
+    if response.status_code != 101 and \
+            response.request.headers.get("upgrade", "").lower() == "websocket":
+        response.read()
+
+
+async def aread_refusal(response: httpx.Response) -> None:
+    if response.status_code != 101 and \
+            response.request.headers.get("upgrade", "").lower() == "websocket":
+        await response.aread()
+
+
 def _upgrade_error(e: WebSocketUpgradeError) -> Exception:
     response = e.response
     try:
-        body: Any = orjson.loads(response.read())
+        body: Any = orjson.loads(response.content)
     except (orjson.JSONDecodeError, httpx.HTTPError):
         body = ""
     if response.status_code == 101 or response.is_success:

