@@ -34,6 +34,7 @@ from pincompute.sdk import (
     NotFound,
     PinComputeError,
     RateLimited,
+    RetryPolicy,
     Timeout,
     Unauthorized,
     UnknownKind,
@@ -100,13 +101,17 @@ OutputOpt = Annotated[str, typer.Option(
     "--output", "-o", help="table, wide, yaml, json or name")]
 
 
+CLI_RETRY = RetryPolicy(attempts=3, timeout=10.0, wait_initial=0.1, wait_max=0.5)
+"""A person waits at the prompt: a server that is down is said so within a second."""
+
+
 def client(*, project: str | None = None, timeout: float = 30.0) -> Client:
     """The SDK client for this invocation (config file < environment < flags)."""
     try:
         config = load_config(server=GLOBALS.server, token=GLOBALS.token, project=project)
     except ConfigError as e:
         raise fail(str(e), code=USAGE, hint="fix or remove the file") from None
-    return Client(config=config, timeout=timeout)
+    return Client(config=config, timeout=timeout, retry=CLI_RETRY)
 
 
 def hint_for(error: PinComputeError, *, server: str = "") -> tuple[int, str]:
