@@ -171,6 +171,22 @@ def test_mistakes_are_one_line_with_an_exit_code(user: User, tmp_path: Path) -> 
                                                code=2))
 
 
+def test_the_region_grows_and_shrinks(user: User) -> None:
+    """Issue 10's verbs: a member cluster added to a running region, its nodes, removed."""
+    assert user.run("cluster", "list").count("zone-") == 4  # 2 clusters, name and zone
+    assert "cluster/zone-c-1 added to zone zone-c" in user.run(
+        "cluster", "add", "zone-c", "--nodes", "1", timeout=120)
+    nodes = user.run("node", "list", "--cluster", "zone-c-1")
+    assert "zone-c-1-ondemand-0" in nodes and "Ready" in nodes
+    assert "cordoned" in user.run("node", "cordon", "zone-c-1-ondemand-0")
+    assert "SchedulingDisabled" in user.run("node", "list", "--cluster", "zone-c-1")
+    user.run("node", "uncordon", "zone-c-1-ondemand-0")
+    assert "cluster/zone-c-1 removed" in user.run("cluster", "remove", "zone-c-1",
+                                                  timeout=120)
+    assert "zone-c-1" not in user.run("cluster", "list")
+    assert "not found" in user.run("cluster", "remove", "zone-c-1", code=3)
+
+
 def test_down_stops_the_region(user: User) -> None:
     pid = int((user.data / "pincompute.pid").read_text())
     assert "region stopped" in user.run("down", "--data-dir", str(user.data))
