@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A local region in the background with the example app; `.venv/bin/pincompute down` stops it.
 up: $(STAMP)
-	$(BIN)/pincompute up --example examples/pinapp.yaml
+	$(BIN)/pincompute up --detach --example examples/hello-app.yaml
 
 # The conformance suite runs on both backends; the real one needs the Kubernetes binaries,
 # built once per machine from Go modules (tools/build-kube.sh, ~10 min the first time).

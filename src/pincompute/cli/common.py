@@ -14,6 +14,7 @@ traceback.  Scripts branch on the code: 3 not found, 4 not allowed, 5 conflict, 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ from pincompute.sdk import (
     Unreachable,
     load_config,
 )
+
+# A retry is not news to a person at the prompt; the error that ends them is (one line).
+logging.getLogger("stamina").setLevel(logging.ERROR)
 
 # Piped output is not folded at 80 columns (a table row stays one line for grep and awk).
 console = Console(width=None if sys.stdout.isatty() else 200)

@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,8 @@ from .common import FAILED, NOT_FOUND, USAGE, console, fail, handled, warn
 DEFAULT_DATA_DIR = Path("~/.pincompute/data")
 DEFAULT_PORT = 8443
 PID_FILE = "pincompute.pid"
+INFO_FILE = "up.json"
+"""What a running ``up`` serves (its API's URL, clusters...), for ``up --detach`` again."""
 LOG_FILE = "up.log"
 START_TIMEOUT = 300.0
 
@@ -151,6 +154,7 @@ async def _up(data_dir: Path, *, port: int, zones: int, clusters_per_zone: int, 
                 applied = await region.apply(load_documents(example)) if example else []
                 info = _info(region, gateway.url, runtime=runtime, config=written,
                              applied=applied)
+                _write_ready(data_dir / INFO_FILE, info)
                 if ready_file is not None:
                     _write_ready(ready_file, info)
                 _print_started(region, info, output=output, runtime=runtime)
@@ -165,6 +169,7 @@ async def _up(data_dir: Path, *, port: int, zones: int, clusters_per_zone: int, 
             await region.close()
             with contextlib.suppress(FileNotFoundError):
                 if _read_pid(pid_file) == os.getpid():
+                    (data_dir / INFO_FILE).unlink(missing_ok=True)
                     pid_file.unlink()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -237,8 +242,16 @@ def _detach(data_dir: Path, *, example: Path | None, output: str) -> None:
     """Start ``up`` in the background; return once it serves (or fail with its log)."""
     pid = _running_pid(data_dir)
     if pid is not None:
-        raise fail(f"a region already runs from {data_dir} (pid {pid})",
-                   hint="`pincompute down` stops it; --data-dir starts another")
+        try:
+            info: dict[str, Any] = json.loads((data_dir / INFO_FILE).read_text())
+        except (OSError, ValueError):
+            raise fail(f"a region is starting or stopping in {data_dir} (pid {pid})",
+                       hint="try again in a moment") from None
+        console.print(f"the region of {data_dir} runs already (pid {pid})", highlight=False)
+        _print_access(info)
+        if example is not None:
+            _apply_example(info, example)
+        return
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     ready = data_dir / f".ready-{os.getpid()}"
     ready.unlink(missing_ok=True)
@@ -262,11 +275,14 @@ def _detach(data_dir: Path, *, example: Path | None, output: str) -> None:
                       f"{len(info['clusters']) - 1} member clusters; log: {log_path}",
                       highlight=False)
         _print_access(info)
-        console.print("stop it:  pincompute down" + (
-            "" if data_dir == DEFAULT_DATA_DIR.expanduser().resolve()
-            else f" --data-dir {data_dir}"), highlight=False)
+        console.print(f"stop it: pincompute down{_data_dir_flag(info)}", highlight=False)
     if example is not None:
         _apply_example(info, example)
+
+
+def _data_dir_flag(info: dict[str, Any]) -> str:
+    default = DEFAULT_DATA_DIR.expanduser().resolve()
+    return "" if Path(info["dataDir"]) == default else f" --data-dir {info['dataDir']}"
 
 
 def _without_option(argv: list[str], option: str) -> list[str]:
@@ -331,7 +347,7 @@ def _apply_example(info: dict[str, Any], example: Path) -> None:
             raise fail(why, hint="pincompute describe " + targets[0].label)
         for t in targets:
             if t.ref.kind == "PinApp":
-                _how_to_use(pc, t.name)
+                _how_to_use(pc, t.name, down=f"down{_data_dir_flag(info)}")
 
 
 def _token(info: dict[str, Any]) -> str | None:
@@ -341,7 +357,17 @@ def _token(info: dict[str, Any]) -> str | None:
     return None
 
 
-def _how_to_use(pc: Client, app: str) -> None:
+def _command() -> str:
+    """How the user runs this command (``pincompute`` if it is on their PATH)."""
+    if shutil.which("pincompute"):
+        return "pincompute"
+    if Path(sys.argv[0]).name == "pincompute":
+        return os.path.relpath(sys.argv[0])
+    return f"{Path(sys.executable).name} -m pincompute.cli.main"
+
+
+def _how_to_use(pc: Client, app: str, *, down: str) -> None:
+    pc_cmd = _command()
     pods = pc.pods("pinapp", app)
     console.print(f"\n[bold]{app}[/bold] is up: {len(pods)} replicas", highlight=False)
     for pod in pods:
@@ -352,13 +378,16 @@ def _how_to_use(pc: Client, app: str) -> None:
                       f"curl http://{ip}:8080/", highlight=False)
     first = pods[0]["metadata"]["name"] if pods else "POD"
     console.print(f"""
-  watch it:      pincompute get app {app} -w
-  its story:     pincompute describe app {app}
-  its logs:      pincompute logs -f app/{app}
-  a shell:       pincompute exec -it {first} -- sh
-  scale it:      pincompute scale {app} --replicas 5
-  remove it:     pincompute delete app {app}
-  stop all:      pincompute down""", highlight=False)
+  watch it:      {pc_cmd} get app {app} -w
+  its story:     {pc_cmd} describe app {app}
+  its logs:      {pc_cmd} logs -f app/{app}
+  a shell:       {pc_cmd} exec -it {first} -- sh
+  scale it:      {pc_cmd} scale {app} --replicas 5
+  remove it:     {pc_cmd} delete app {app}
+  stop all:      {pc_cmd} {down}""", highlight=False)
+    if pc_cmd != "pincompute":
+        console.print(f"  ({pc_cmd} is the command; `source {Path(sys.executable).parent}"
+                      "/activate` puts `pincompute` on your PATH)", highlight=False)
 
 
 # -- down --------------------------------------------------------------------------------------
