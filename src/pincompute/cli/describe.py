@@ -32,12 +32,12 @@ def _section(title: str) -> None:
 
 
 def _field(label: str, value: Any) -> None:
-    console.print(f"  {label + ':':<{max(16, len(label) + 2)}}{cell(value)}",
+    console.print(f"  {label + ':':<{max(20, len(label) + 2)}}{cell(value)}",
                   highlight=False, soft_wrap=True)
 
 
 def _grid(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 2))
+    table = Table(box=None, pad_edge=True, header_style="bold", padding=(0, 1, 0, 1))
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:

@@ -14,7 +14,9 @@ job once it runs (or has finished).  Kinds without a rollout are done at once.
 :func:`wait` polls each object (a ``get`` every half second: cheap, served from
 the gateway's cache, and bounded by the deadline however quiet the object is)
 and draws one Rich progress bar per object until all are done, one failed, or
-the timeout passes.
+the timeout passes.  Done must be seen twice in a row, and a target created a
+moment ago may not be in the cache yet: a read races the gateway's cache, never
+the answer.
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ def app_rollout(obj: Mapping[str, Any]) -> Rollout:
     available = int(status.get("availableReplicas") or 0)
     existing = int(status.get("replicas") or 0)
     phase = str(status.get("phase") or "")
+    zones = str((status.get("rollout") or {}).get("phase") or "Complete")
     done = (_generation_seen(obj) and phase in ("Running", "Stopped") and updated >= desired
-            and available >= desired and existing <= desired)
+            and available >= desired and existing <= desired
+            and zones in ("Complete", "Failed"))
     progressing = _condition(obj, "Progressing")
     failed = progressing.get("message", "rollout failed") \
         if phase == "Failed" or progressing.get("reason") == "ProgressDeadlineExceeded" else ""
@@ -134,6 +138,8 @@ class Target:
     ref: KindRef
     name: str
     project: str | None
+    generation: int = 0
+    """The generation our own write produced: an older one read back is the cache's lag."""
 
     @property
     def label(self) -> str:
@@ -152,21 +158,32 @@ def wait(pc: Client, targets: Sequence[Target], *, timeout: float, interval: flo
     with Progress(*columns, console=err, transient=False, disable=quiet) as bars:
         tasks = {t: bars.add_task(t.label, total=1, line="waiting…") for t in targets}
         pending = set(targets)
+        seen: set[Target] = set()
+        done_once: set[Target] = set()
         while True:
             for t in list(pending):
                 try:
                     obj = pc.get(t.ref, t.name, project=t.project)
                 except NotFound:
-                    return False, f"{t.label} was deleted"
+                    if t in seen:
+                        return False, f"{t.label} was deleted"
+                    continue  # just created: not in the gateway's cache yet
+                seen.add(t)
                 state = PROGRESS[t.ref.kind](obj)
+                if (obj.get("metadata") or {}).get("generation", 0) < t.generation:
+                    state = Rollout(desired=state.desired, phase="(catching up)")
                 bars.update(tasks[t], total=max(state.desired, 1),
                             completed=state.available if state.desired else int(state.done),
                             line=state.line())
                 if state.failed:
                     return False, f"{t.label}: {state.failed}"
-                if state.done:
+                if state.done and t in done_once:
                     bars.update(tasks[t], completed=max(state.desired, 1))
                     pending.discard(t)
+                elif state.done:
+                    done_once.add(t)
+                else:
+                    done_once.discard(t)
             if not pending:
                 return True, ""
             if time.monotonic() >= deadline:

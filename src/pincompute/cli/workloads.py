@@ -78,8 +78,10 @@ def apply(
                 continue
             console.print(f"{item.label} {result}", highlight=False)
             ref = parse_object_ref(item.obj["kind"])[0]
-            ns = (obj.get("metadata") or {}).get("namespace") or pc.project
-            targets.append(rollout.Target(ref, item.label.split("/", 1)[1], ns))
+            md = obj.get("metadata") or {}
+            targets.append(rollout.Target(ref, item.label.split("/", 1)[1],
+                                          md.get("namespace") or pc.project,
+                                          int(md.get("generation") or 0)))
         if failed:
             raise typer.Exit(failed)
         if wait:
