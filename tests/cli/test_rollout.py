@@ -18,6 +18,9 @@ def test_an_app_is_rolled_out_when_every_replica_is_new_and_available() -> None:
     assert not app_rollout(_app(**{**done, "replicas": 4})).done  # an old one left
     assert not app_rollout(_app(**{**done, "updatedReplicas": 2})).done
     assert not app_rollout(_app(**{**done, "phase": "Progressing"})).done
+    # a zone-by-zone rollout still going (its next zone not started yet)
+    assert not app_rollout(_app(**done, rollout={"phase": "Progressing"})).done
+    assert app_rollout(_app(**done, rollout={"phase": "Complete"})).done
     assert app_rollout({"spec": {"replicas": 3, "stopped": True},
                         "status": {"phase": "Stopped"}}).done
 
