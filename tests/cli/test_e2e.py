@@ -11,10 +11,15 @@ restart of ``up`` is tests/cli/test_up.py's.)
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,6 +120,10 @@ def test_a_new_users_first_session(user: User) -> None:
     out = user.run("exec", "app/hello", "--", "sh", "-c", "cat $PINCOMPUTE_ROOT/index.html")
     assert out.startswith("hello from hello-")
     user.run("exec", "app/hello", "--", "sh", "-c", "exit 7", code=7)
+    shell = _interactive(user, "exec", "-it", "app/hello", "--", "sh",
+                         keys=b"stty size; tty\rexit 5\r")
+    assert shell.code == 5, shell.output
+    assert b"40 120" in shell.output and b"/dev/pts/" in shell.output  # a real tty, resized
 
     assert "scaled to 4" in user.run("scale", "hello", "--replicas", "4")
     assert "successfully rolled out" in user.run("rollout", "status", "hello",
@@ -137,6 +146,43 @@ def test_a_new_users_first_session(user: User) -> None:
 
     assert 'pinapp "hello" deleted' in user.run("delete", "app", "hello")
     _poll("hello to be gone", lambda: "No pinapps found" in user.run("get", "apps"))
+
+
+@dataclass
+class Session:
+    code: int
+    output: bytes
+
+
+def _interactive(user: User, *args: str, keys: bytes, timeout: float = 30) -> Session:
+    """Run the command on a terminal of 40 rows by 120 columns, type ``keys``, read all."""
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(user.argv(*args), stdin=side, stdout=side, stderr=side,
+                            env=user.env, cwd=ROOT, start_new_session=True)
+    os.close(side)
+    output = b""
+    typed = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the command exited: its terminal is gone
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not typed and b"$ " in output:  # the remote shell's prompt
+                os.write(main, keys)
+                typed = True
+        return Session(proc.wait(timeout=10), output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
 
 
 def _running(pid: int) -> bool:
@@ -169,22 +215,6 @@ def test_mistakes_are_one_line_with_an_exit_code(user: User, tmp_path: Path) -> 
     assert "spec.replicas" in one_line(user.run("apply", "-f", str(bad), code=6))
     assert "no such file" in one_line(user.run("apply", "-f", str(tmp_path / "x.yaml"),
                                                code=2))
-
-
-def test_the_region_grows_and_shrinks(user: User) -> None:
-    """Issue 10's verbs: a member cluster added to a running region, its nodes, removed."""
-    assert user.run("cluster", "list").count("zone-") == 4  # 2 clusters, name and zone
-    assert "cluster/zone-c-1 added to zone zone-c" in user.run(
-        "cluster", "add", "zone-c", "--nodes", "1", timeout=120)
-    nodes = user.run("node", "list", "--cluster", "zone-c-1")
-    assert "zone-c-1-ondemand-0" in nodes and "Ready" in nodes
-    assert "cordoned" in user.run("node", "cordon", "zone-c-1-ondemand-0")
-    assert "SchedulingDisabled" in user.run("node", "list", "--cluster", "zone-c-1")
-    user.run("node", "uncordon", "zone-c-1-ondemand-0")
-    assert "cluster/zone-c-1 removed" in user.run("cluster", "remove", "zone-c-1",
-                                                  timeout=120)
-    assert "zone-c-1" not in user.run("cluster", "list")
-    assert "not found" in user.run("cluster", "remove", "zone-c-1", code=3)
 
 
 def test_down_stops_the_region(user: User) -> None:

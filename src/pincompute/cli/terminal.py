@@ -23,7 +23,14 @@ def is_tty() -> bool:
 
 
 def size() -> tuple[int, int]:
-    """(columns, rows) of the terminal."""
+    """(columns, rows) of the terminal itself (not $COLUMNS: the remote program draws on
+    this window)."""
+    for stream in (sys.stdout, sys.stdin):
+        try:
+            cols, rows = os.get_terminal_size(stream.fileno())
+            return cols, rows
+        except (OSError, ValueError):
+            continue
     cols, rows = shutil.get_terminal_size((80, 24))
     return cols, rows
 
