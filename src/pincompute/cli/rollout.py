@@ -156,7 +156,7 @@ def wait(pc: Client, targets: Sequence[Target], *, timeout: float, interval: flo
     columns = (TextColumn("{task.description}"), BarColumn(bar_width=24),
                TextColumn("{task.fields[line]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False, disable=quiet) as bars:
-        tasks = {t: bars.add_task(t.label, total=1, line="waiting…") for t in targets}
+        tasks = {t: bars.add_task(t.label, total=None, line="waiting…") for t in targets}
         pending = set(targets)
         seen: set[Target] = set()
         done_once: set[Target] = set()
@@ -172,13 +172,14 @@ def wait(pc: Client, targets: Sequence[Target], *, timeout: float, interval: flo
                 state = PROGRESS[t.ref.kind](obj)
                 if (obj.get("metadata") or {}).get("generation", 0) < t.generation:
                     state = Rollout(desired=state.desired, phase="(catching up)")
-                bars.update(tasks[t], total=max(state.desired, 1),
-                            completed=state.available if state.desired else int(state.done),
-                            line=state.line())
+                # The bar fills as replicas are updated and available; its last step is
+                # "done" (a task that reaches its total early stops its clock).
+                bars.update(tasks[t], total=state.desired + 1,
+                            completed=min(state.updated, state.available), line=state.line())
                 if state.failed:
                     return False, f"{t.label}: {state.failed}"
                 if state.done and t in done_once:
-                    bars.update(tasks[t], completed=max(state.desired, 1))
+                    bars.update(tasks[t], completed=state.desired + 1)
                     pending.discard(t)
                 elif state.done:
                     done_once.add(t)
