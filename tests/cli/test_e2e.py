@@ -21,6 +21,7 @@ import subprocess
 import sys
 import termios
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,13 @@ def test_a_new_users_first_session(user: User) -> None:
                     "Pods:", "Events:"):
         assert section in described, described
     assert "zone-a-1" in described and "zone-b-1" in described
+    # each replica serves on its own address, as describe shows it
+    rows = [line.split() for line in described.split("Pods:", 1)[1].splitlines()
+            if line.strip().startswith("hello-")]
+    assert len(rows) == 3
+    for name, *_, ip, _phase, _ready in rows:
+        with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as answer:
+            assert answer.read().decode().startswith(f"hello from {name} on ")
 
     # logs -f of every replica, prefixed: the readiness probes' requests keep coming
     follow = subprocess.Popen(user.argv("logs", "-f", "app/hello"), stdout=subprocess.PIPE,
