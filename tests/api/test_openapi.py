@@ -36,7 +36,7 @@ async def test_no_input_makes_a_server_error(region_dir: Path, tmp_path: Path) -
             str(SCHEMATHESIS), "run", f"{api.url}/openapi.json",
             "--checks", "not_a_server_error", "--phases", "coverage,fuzzing",
             "--max-examples", "3", "--workers", "2", "--seed", "1", "--no-shrink",
-            "--generation-database", "none", "--max-time", "15",
+            "--generation-database", "none", "--max-time", "8",
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--header", f"Authorization: Bearer {api.admin_token}",
             # Revoking the caller's own token (`self`) would leave the rest unauthenticated.
