@@ -182,7 +182,7 @@ def list_or_watch(ctx: ApiContext, resource: Resource, *, namespace: str | None,
     inf = ctx.host_informer(resource)
     if watch:
         selector = parse_label_selector(label_selector)
-        if resource_version and resource_version != "0":
+        if resource_version and resource_version not in ("0", inf.resource_version):
             stream = store_stream(ctx.host, inf, namespace=namespace,
                                   label_selector=label_selector,
                                   resource_version=resource_version,
@@ -191,7 +191,8 @@ def list_or_watch(ctx: ApiContext, resource: Resource, *, namespace: str | None,
             stream = informer_stream(ctx.read_cache, inf, namespace=namespace,
                                      selector=selector, max_queue=ctx.settings.watch_queue,
                                      timeout=timeout_seconds,
-                                     on_open=ctx.metrics.watches.inc)
+                                     on_open=ctx.metrics.watches.inc,
+                                     replay=not resource_version or resource_version == "0")
         return StreamingResponse(stream, media_type=NDJSON)
     body = ctx.read_cache.list_page(inf, namespace=namespace, label_selector=label_selector,
                                limit=limit, continue_token=continue_token)

@@ -12,10 +12,12 @@ selector, into the watcher's bounded queue.  A thousand watchers cost the store 
 A watcher that falls more than ``watch_queue`` events behind is cut off (the stream ends,
 the client re-watches), so a slow client cannot make the gateway hold unbounded memory.
 
-With a ``resourceVersion`` the client resumes a previous stream, which only the store's
-history can serve: the stream is the host client's watch from that version, and a version
-too old for the history is an ``ERROR`` event carrying a 410 ``Status`` (the Kubernetes
-answer; the client relists).
+With a ``resourceVersion`` the client resumes a previous stream.  When it is the version
+the informer is at (a client that just listed from this gateway), the informer serves the
+stream from there, without the replay.  An older one only the store's history can serve:
+the stream is the host client's watch from that version, and a version too old for the
+history is an ``ERROR`` event carrying a 410 ``Status`` (the Kubernetes answer; the client
+relists).
 
 Objects are simplified and encoded once per version by the read cache, whoever watches.
 """
@@ -49,11 +51,13 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
                           namespace: str | None, selector: LabelSelector,
                           max_queue: int, timeout: float | None = None,
                           keep: Callable[[Obj], bool] | None = None,
-                          on_open: Callable[[int], None] | None = None
-                          ) -> AsyncIterator[bytes]:
-    """The informer's events as NDJSON lines (replay first), until ``timeout`` or cut off."""
+                          on_open: Callable[[int], None] | None = None,
+                          replay: bool = True) -> AsyncIterator[bytes]:
+    """The informer's events as NDJSON lines (the cached objects first, unless ``replay``
+    is false), until ``timeout`` or cut off."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     overflow = False
+    replaying = False
 
     def matches(obj: Obj) -> bool:
         md = obj.get("metadata") or {}
@@ -74,7 +78,7 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
         queue.put_nowait((kind, obj))
 
     def on_add(obj: Obj) -> None:
-        if matches(obj):
+        if matches(obj) and (replay or not replaying):
             push(ADDED, obj)
 
     def on_update(old: Obj, new: Obj) -> None:
@@ -89,8 +93,10 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
             push(DELETED, obj)
 
     await informer.wait_synced()
+    replaying = True  # the informer replays its cache into a new handler, synchronously
     registration = informer.add_event_handler(on_add=on_add, on_update=on_update,
                                               on_delete=on_delete)
+    replaying = False
     if on_open is not None:
         on_open(1)
     loop = asyncio.get_running_loop()
