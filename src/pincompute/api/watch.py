@@ -19,6 +19,10 @@ the stream is the host client's watch from that version, and a version too old f
 history is an ``ERROR`` event carrying a 410 ``Status`` (the Kubernetes answer; the client
 relists).
 
+Authorization holds for the whole stream, not only its start: before each write, and every
+:data:`RECHECK` seconds on a quiet stream, the caller's token must still be valid and its
+role still sufficient (``allowed``); a revoked token or a removed member ends the stream.
+
 Objects are simplified and encoded once per version by the read cache, whoever watches.
 """
 
@@ -41,6 +45,8 @@ from .simplify import simplify
 
 Obj = dict[str, Any]
 _CUT = object()
+RECHECK = 2.0
+"""Seconds between checks that a quiet stream's caller may still watch."""
 
 
 def _line(kind: str, body: bytes) -> bytes:
@@ -52,7 +58,8 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
                           max_queue: int, timeout: float | None = None,
                           keep: Callable[[Obj], bool] | None = None,
                           on_open: Callable[[int], None] | None = None,
-                          replay: bool = True) -> AsyncIterator[bytes]:
+                          replay: bool = True,
+                          allowed: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
     """The informer's events as NDJSON lines (the cached objects first, unless ``replay``
     is false), until ``timeout`` or cut off."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -103,18 +110,17 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
     deadline = loop.time() + timeout if timeout else None
     try:
         while True:
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+            remaining = RECHECK if deadline is None else min(RECHECK, deadline - loop.time())
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    item = await queue.get()
+            except TimeoutError:
+                if allowed is not None and not allowed():
                     return
-                try:
-                    async with asyncio.timeout(remaining):
-                        item = await queue.get()
-                except TimeoutError:
-                    return
-            else:
-                item = await queue.get()
-            if item is _CUT:
+                continue
+            if item is _CUT or (allowed is not None and not allowed()):
                 return
             kind, obj = item
             # Batch whatever else is queued into one write.
