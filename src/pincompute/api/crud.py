@@ -36,7 +36,7 @@ from pincompute.runtime.informer import SharedInformer
 from .body import JSON, json_response, read_object
 from .context import ApiContext
 from .simplify import simplify
-from .watch import informer_stream, store_stream
+from .watch import hub_for, informer_stream, store_stream
 
 NDJSON = "application/x-ndjson"
 MAX_LIMIT = 10_000
@@ -190,7 +190,8 @@ def list_or_watch(ctx: ApiContext, resource: Resource, *, namespace: str | None,
                                   resource_version=resource_version,
                                   timeout=timeout_seconds)
         else:
-            stream = informer_stream(ctx.read_cache, inf, namespace=namespace,
+            stream = informer_stream(ctx.read_cache, hub_for(ctx.watch_hubs, inf),
+                                     namespace=namespace,
                                      selector=selector, max_queue=ctx.settings.watch_queue,
                                      timeout=timeout_seconds,
                                      on_open=ctx.metrics.watches.inc,
