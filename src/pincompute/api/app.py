@@ -28,7 +28,18 @@ from pincompute.kube.errors import Unavailable
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import debug, insights, tokens, workloads
+from .routes import (
+    audit,
+    clusters,
+    debug,
+    insights,
+    operations,
+    platform,
+    pods,
+    projects,
+    tokens,
+    workloads,
+)
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -60,7 +71,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
+    app.include_router(operations.router)
+    app.include_router(pods.router)
     app.include_router(tokens.router)
+    app.include_router(projects.router)
+    app.include_router(clusters.router)
+    app.include_router(platform.router)
+    app.include_router(audit.router)
     app.include_router(debug.router)
     app.include_router(insights.router)
 
