@@ -42,6 +42,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import signal
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -172,6 +173,16 @@ async def send(writer: asyncio.StreamWriter, code: int, body: bytes, *,
                                       "Content-Length": str(len(body)),
                                       "Connection": "close"}) + body)
     await writer.drain()
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill an exec'd command with its process group: entering a container's namespaces
+    it runs as a child of ``nsenter``, which a kill of ``nsenter`` alone would orphan."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
 
 class RuntimeAPI:
@@ -507,8 +518,7 @@ class RuntimeAPI:
                 if frame is None:
                     if proc.returncode is None:
                         # The client went away: so does the command.
-                        with contextlib.suppress(ProcessLookupError):
-                            proc.kill()
+                        _kill(proc)
                     return
                 channel, data = frame
                 if channel == STDIN:
@@ -538,8 +548,7 @@ class RuntimeAPI:
         finally:
             reading.cancel()
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                _kill(proc)
 
 
 __all__ = ["HEADER_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_CLIENT", "HTTPError",
