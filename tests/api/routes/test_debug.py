@@ -175,6 +175,19 @@ async def test_exec_a_command_a_terminal_and_refusals(talker: Running) -> None:
         assert "45 123\n" in text and "TTY\n" in text
         assert err == b"" and code == 5, text
 
+        # A client that goes away takes its command with it.
+        count = ("n=0; for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline "
+                 "2>/dev/null) in 'sleep 654'*) n=$((n+1));; esac; done; echo $n")
+
+        async def sleepers(want: bytes) -> bool:
+            async with aconnect_ws(ws_url(env, pod, "sh", "-c", count), http,
+                                   headers=headers) as ws:
+                return (await run(ws))[0].strip() == want
+
+        async with aconnect_ws(ws_url(env, pod, "sleep", "654"), http, headers=headers):
+            await eventually(lambda: sleepers(b"1"), what="the command running")
+        await eventually(lambda: sleepers(b"0"), what="the command gone with its client")
+
         # Refusals come as the handshake's HTTP answer, a Status body.
         async def refused(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
             # The handshake as any websocket client sends it; the refusal is its answer.
