@@ -47,7 +47,8 @@ def test_an_unclear_container_is_a_bad_request(obj: dict[str, Any], asked: str |
 
 async def test_a_name_in_two_clusters_and_nodes_without_a_runtime_api(api: ApiEnv) -> None:
     twin = {"metadata": {"name": "twin"},
-            "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+            "spec": {"schedulerName": "pincompute",
+                     "containers": [{"name": "main", "image": "busybox"}]}}
     for member in api.region.members:
         await member.client.create(PODS, twin, namespace="demo")
     url = "/api/v1/projects/demo/pods/twin/logs"
@@ -59,6 +60,27 @@ async def test_a_name_in_two_clusters_and_nodes_without_a_runtime_api(api: ApiEn
     status = await eventually(ambiguous, what="the pod seen in both clusters")
     assert status["details"]["causes"][0]["field"] == "cluster"
     first = api.region.members[0].name
-    # Sim nodes keep no logs and serve no runtime API: said so, not a 500.
+    # Not on a node yet: the embedded store has no logs to give, and says so.
     r = await api.client.get(url, params={"cluster": first})
-    assert r.status_code == 405 and "serves no logs" in r.json()["message"]
+    assert r.status_code in (200, 405), r.text
+
+    # On a sim node: simulated containers have no logs and nothing to exec in.
+    async def on_a_node() -> dict[str, Any] | None:
+        got = await api.region.members[0].client.get(PODS, "twin", namespace="demo")
+        return got if got["spec"].get("nodeName") else None
+
+    await eventually(on_a_node, what="the pod bound to a sim node")
+
+    async def refused() -> dict[str, Any] | None:
+        r = await api.client.get(url, params={"cluster": first})
+        return r.json() if r.status_code == 405 and "sim node" in r.text else None
+
+    status = await eventually(refused, what="logs of a sim pod refused")
+    assert "simulated" in status["message"]
+    ws = (f"/api/v1/projects/demo/pods/twin/exec?command=true&cluster={first}"
+          f"&access_token={api.admin_token}")
+    async with api.client.stream("GET", ws, headers={
+            "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as r:
+        await r.aread()
+    assert r.status_code == 405 and "nothing" not in r.text and "exec" in r.text
