@@ -86,6 +86,9 @@ async def talker(region_dir: Path) -> AsyncIterator[Running]:
 
 async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
     env, url = talker.env, f"{BASE}/pods/{talker.pod}/logs"
+    pod = await env.region.member(talker.cluster).client.get(PODS, talker.pod,
+                                                             namespace="demo")
+    agent = env.region.provisioners[talker.cluster].agent(pod["spec"]["nodeName"])
     # Follow while the container prints: lines arrive as they are written.
     async with env.client.stream("GET", url, params={"follow": "true"}) as r:
         assert r.status_code == 200, await r.aread()
@@ -95,9 +98,15 @@ async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
         async for chunk in r.aiter_text():
             seen += chunk
             if seen.count("tick") >= 3:
+                assert agent.api_server.open_connections == 1  # read from the node
                 break
     lines = seen.splitlines()
     assert lines[0] == "hello" and lines[1:4] == ["tick 0", "tick 1", "tick 2"]
+    # Hanging up on the gateway ends the read on the node too.
+    async def node_idle() -> bool:
+        return agent.api_server.open_connections == 0
+
+    await eventually(node_idle, what="the node's log stream closed")
 
     # The last lines only; with timestamps; the named container and cluster.
     r = await env.client.get(url, params={"tailLines": 1, "timestamps": "true",
