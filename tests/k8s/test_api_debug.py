@@ -88,6 +88,10 @@ async def test_logs_and_exec_of_pods_on_kubernetes_nodes(kube_env: KubeEnv,
                 await resp.aread()
             assert resp.status_code == 501
             assert "embedded" in resp.json()["message"]
+
+            # Insights read the host's Events through the same API.
+            r = await c.get(f"/api/v1/projects/{ns}/events", params={"type": "Warning"})
+            assert r.status_code == 200 and r.json()["kind"] == "EventList"
     finally:
         with contextlib.suppress(NotFound):
             await host_client.delete(MEMBERCLUSTERS, member.name)
