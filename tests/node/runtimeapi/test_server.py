@@ -243,3 +243,25 @@ async def test_a_command_dies_with_its_session(cluster, make_agent):
         await eventually(lambda: sleeping("1"))
         await session.close()  # the client goes away
         await eventually(lambda: sleeping("0"))
+
+
+async def test_an_exec_handshake_that_fails_is_a_connection_error():
+    async def hang_up(reader, writer):
+        writer.close()
+
+    async def say_nothing(reader, writer):
+        await asyncio.sleep(5)
+        writer.close()
+
+    for handler in (hang_up, say_nothing):
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            client = NodeClient(f"http://127.0.0.1:{port}", "t", timeout=0.3)
+            with pytest.raises(ConnectionError) as err:
+                await client.open_exec("default", "p", "main", ["true"])
+            assert handler is hang_up or "no exec handshake" in str(err.value)
+        finally:
+            server.close()
+    with pytest.raises(ConnectionError):  # nothing listens there
+        await NodeClient(f"http://127.0.0.1:{port}", "t").open_exec("d", "p", "c", ["true"])
