@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import httpx
 import orjson
 from fastapi import APIRouter, Query, WebSocket
 from starlette.responses import Response, StreamingResponse
@@ -61,6 +63,7 @@ from pincompute.kube.errors import ApiError, BadRequest, Cause, Forbidden, Unaut
 from pincompute.node.runtimeapi.client import ExecSession
 
 router = APIRouter(prefix="/api/v1/projects/{project}")
+_log = logging.getLogger(__name__)
 
 STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4
 """Exec message channels (the first byte of every websocket message)."""
@@ -103,6 +106,9 @@ async def pod_logs(project: str, pod: str, ctx: Ctx, _: ProjectViewer,
         try:
             async for chunk in stream:
                 yield chunk
+        except (OSError, httpx.HTTPError, ApiError) as exc:
+            # The node or API server went away mid-stream (a node stopped): the log ends.
+            _log.warning("log of pod %s/%s ended early: %s", project, pod, exc)
         finally:
             # Also when the client hangs up: the upstream read ends with it.
             await stream.aclose()
