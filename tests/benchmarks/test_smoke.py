@@ -30,12 +30,16 @@ KEYS = {
                   "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
                   "peak_rss_mib"},
     "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
+    "api_cache": {"cached_rps", "direct_rps", "ratio"},
+    "api_load": {"read_ratio", "write_ratio", "read_p99_ms", "peer_read_p99_ms"},
+    "response_size": {"kinds", "mean_saving_pct", "max_saving_pct"},
 }
+NEEDS_KUBE = {"kube_informer", "api_load", "response_size"}
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
 def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -> None:
-    if name == "kube_informer":
+    if name in NEEDS_KUBE:
         request.getfixturevalue("kube_bin")  # real binaries, or the tier's skip/fail rule
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -12,10 +12,16 @@ selector, into the watcher's bounded queue.  A thousand watchers cost the store 
 A watcher that falls more than ``watch_queue`` events behind is cut off (the stream ends,
 the client re-watches), so a slow client cannot make the gateway hold unbounded memory.
 
-With a ``resourceVersion`` the client resumes a previous stream, which only the store's
-history can serve: the stream is the host client's watch from that version, and a version
-too old for the history is an ``ERROR`` event carrying a 410 ``Status`` (the Kubernetes
-answer; the client relists).
+With a ``resourceVersion`` the client resumes a previous stream.  When it is the version
+the informer is at (a client that just listed from this gateway), the informer serves the
+stream from there, without the replay.  An older one only the store's history can serve:
+the stream is the host client's watch from that version, and a version too old for the
+history is an ``ERROR`` event carrying a 410 ``Status`` (the Kubernetes answer; the client
+relists).
+
+Authorization holds for the whole stream, not only its start: before each write, and every
+:data:`RECHECK` seconds on a quiet stream, the caller's token must still be valid and its
+role still sufficient (``allowed``); a revoked token or a removed member ends the stream.
 
 Objects are simplified and encoded once per version by the read cache, whoever watches.
 """
@@ -39,6 +45,8 @@ from .simplify import simplify
 
 Obj = dict[str, Any]
 _CUT = object()
+RECHECK = 2.0
+"""Seconds between checks that a quiet stream's caller may still watch."""
 
 
 def _line(kind: str, body: bytes) -> bytes:
@@ -49,11 +57,14 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
                           namespace: str | None, selector: LabelSelector,
                           max_queue: int, timeout: float | None = None,
                           keep: Callable[[Obj], bool] | None = None,
-                          on_open: Callable[[int], None] | None = None
-                          ) -> AsyncIterator[bytes]:
-    """The informer's events as NDJSON lines (replay first), until ``timeout`` or cut off."""
+                          on_open: Callable[[int], None] | None = None,
+                          replay: bool = True,
+                          allowed: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
+    """The informer's events as NDJSON lines (the cached objects first, unless ``replay``
+    is false), until ``timeout`` or cut off."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     overflow = False
+    replaying = False
 
     def matches(obj: Obj) -> bool:
         md = obj.get("metadata") or {}
@@ -74,7 +85,7 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
         queue.put_nowait((kind, obj))
 
     def on_add(obj: Obj) -> None:
-        if matches(obj):
+        if matches(obj) and (replay or not replaying):
             push(ADDED, obj)
 
     def on_update(old: Obj, new: Obj) -> None:
@@ -89,26 +100,27 @@ async def informer_stream(cache: ReadCache, informer: SharedInformer, *,
             push(DELETED, obj)
 
     await informer.wait_synced()
+    replaying = True  # the informer replays its cache into a new handler, synchronously
     registration = informer.add_event_handler(on_add=on_add, on_update=on_update,
                                               on_delete=on_delete)
+    replaying = False
     if on_open is not None:
         on_open(1)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout if timeout else None
     try:
         while True:
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+            remaining = RECHECK if deadline is None else min(RECHECK, deadline - loop.time())
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    item = await queue.get()
+            except TimeoutError:
+                if allowed is not None and not allowed():
                     return
-                try:
-                    async with asyncio.timeout(remaining):
-                        item = await queue.get()
-                except TimeoutError:
-                    return
-            else:
-                item = await queue.get()
-            if item is _CUT:
+                continue
+            if item is _CUT or (allowed is not None and not allowed()):
                 return
             kind, obj = item
             # Batch whatever else is queued into one write.
