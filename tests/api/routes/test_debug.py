@@ -9,6 +9,7 @@ project, a viewer asking for a shell, bad parameters).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -139,6 +140,16 @@ async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
         r = await c.get(url)
         assert r.status_code == 403 and "demo" in r.json()["message"]
 
+    # A followed log ends when the reader's token is revoked.
+    async with env.as_token(viewer) as c, c.stream("GET", url, params={"follow": "true"}) as r:
+        chunks = r.aiter_text()
+        assert "hello" in await anext(chunks)
+        revoked = await env.client.delete(f"/api/v1/tokens/{viewer.split('_')[1]}")
+        assert revoked.status_code == 200, revoked.text
+        async with asyncio.timeout(10):
+            async for _ in chunks:
+                pass  # the stream ends, though the container keeps printing
+
 
 def ws_url(env: ApiEnv, pod: str, *command: str, **params: str) -> str:
     query = httpx.QueryParams([("command", c) for c in command] + list(params.items()))
@@ -225,6 +236,16 @@ async def test_exec_a_command_a_terminal_and_refusals(talker: Running) -> None:
         async with aconnect_ws(ws_url(env, pod, "true"), http,
                                headers={"Authorization": f"Bearer {editor}"}) as ws:
             assert (await run(ws))[2] == 0
+
+        # A session ends when its token is revoked (close 1008), its command with it.
+        async with aconnect_ws(ws_url(env, pod, "sleep", "655"), http, headers={
+                "Authorization": f"Bearer {editor}"}) as ws:
+            r = await env.client.delete(f"/api/v1/tokens/{editor.split('_')[1]}")
+            assert r.status_code == 200
+            async with asyncio.timeout(10):
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_bytes()
+            assert closed.value.code == 1008
 
     # Every exec is audited, the refused ones too.
     records = env.gateway.ctx.audit.query(verb="EXEC")
