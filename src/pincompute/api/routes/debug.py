@@ -36,7 +36,10 @@ Theory of operation
                            3  status: JSON {"exitCode": n} — the last message
 
     After the status message the server closes with ``1000``.  If the node goes away
-    mid-session the server closes with ``1011`` and a reason, without a status.  When
+    mid-session the server closes with ``1011`` and a reason, without a status; when
+    the caller's token is revoked or its role taken away, with ``1008`` (rechecked
+    every :data:`~pincompute.api.watch.RECHECK` seconds, as watches are; a followed
+    log ends the same way).  When
     the client closes or disconnects, the command is killed.  Stdin messages are
     forwarded in pieces of at most :data:`STDIN_CHUNK` bytes.
 """
