@@ -115,6 +115,9 @@ def _upgrade_error(e: WebSocketUpgradeError) -> Exception:
 def _closed(e: WebSocketDisconnect) -> Exception:
     if 4000 <= e.code < 5000:  # a refusal sent as a close code: 4000 + HTTP status
         return error_from_response(e.code - 4000, {"message": e.reason}, {})
+    if e.code == 1008:  # policy violation: the token was revoked or the role taken away
+        return error_from_response(403, {"message": e.reason or "exec ended: access "
+                                         "revoked"}, {})
     return PinComputeError(f"the exec stream closed before the command's exit status "
                            f"({e.code} {e.reason})".rstrip())
 
