@@ -44,9 +44,9 @@ async def test_apply_get_and_delete_from_a_directory(cli: Cli, tmp_path: Path) -
 
 async def test_describe_says_why_a_workload_waits(cli: Cli) -> None:
     await cli("project", "create", "tight")
-    quota = {"ondemand": {"cpu": "100m", "memory": "1Gi", "pods": "10"}}
-    r = await cli.env.client.put("/api/v1/projects/tight/quota", json=quota)
-    assert r.status_code == 200, r.text
+    quota = (await cli("project", "quota", "tight", "--tier", "ondemand", "--cpu", "100m",
+                       "--memory", "1Gi", "--pods", "10")).stdout
+    assert "ondemand" in quota and "100m" in quota
     await cli("apply", "-p", "tight", "-f", "-", stdin=yaml.safe_dump(_app("fits")))
     await cli("apply", "-p", "tight", "-f", "-", stdin=yaml.safe_dump(_app("big", cpu="1")))
     for _ in range(50):

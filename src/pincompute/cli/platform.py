@@ -1,6 +1,6 @@
 """Platform verbs: ``project``, ``cluster``, ``node``, ``token`` (sub-commands each).
 
-``project create|list|members|add-member|remove-member|usage``; ``cluster
+``project create|list|members|add-member|remove-member|quota|usage``; ``cluster
 list|add|remove`` (a running region grows and shrinks: issue 10);
 ``node list|cordon|uncordon|drain`` (a node is found in whichever member cluster
 has it unless ``--cluster`` says); ``token create|list|revoke`` — ``token
@@ -89,6 +89,39 @@ def project_remove_member(project: str, user: str) -> None:
     with session() as pc:
         pc.set_member(project, user, None)
     console.print(f"{user} removed from project {project}", highlight=False)
+
+
+@project_app.command("quota")
+def project_quota(
+    project: Annotated[str | None, typer.Argument()] = None,
+    tier: Annotated[str | None, typer.Option(
+        help="the tier to set: reserved, ondemand or preemptible")] = None,
+    cpu: Annotated[str | None, typer.Option(help="e.g. 4 or 500m")] = None,
+    memory: Annotated[str | None, typer.Option(help="e.g. 8Gi")] = None,
+    gpu: Annotated[str | None, typer.Option(help="e.g. 1")] = None,
+    pods: Annotated[str | None, typer.Option(help="e.g. 20")] = None,
+) -> None:
+    """Show a project's quota per tier, or set one tier's (platform admins)."""
+    amounts = {k: v for k, v in (("cpu", cpu), ("memory", memory), ("gpu", gpu),
+                                 ("pods", pods)) if v is not None}
+    if amounts and tier not in ("reserved", "ondemand", "preemptible"):
+        raise fail("which tier?", code=USAGE, hint="--tier reserved|ondemand|preemptible")
+    with session(project=project) as pc:
+        name = project or pc.project
+        if not name:
+            raise fail("which project?", code=USAGE)
+        quota = pc.quota(name)
+        if amounts:
+            assert tier is not None
+            quota = pc.set_quota(name, {**quota, tier: {**(quota.get(tier) or {}),
+                                                        **amounts}})
+    rows = [(t, r, (quota.get(t) or {}).get(r, "-")) for t in ("reserved", "ondemand",
+                                                              "preemptible")
+            for r in ("cpu", "memory", "gpu", "pods") if (quota.get(t) or {}).get(r)]
+    if not rows:
+        console.print(f"project {name} has no quota (nothing limits it)", highlight=False)
+        return
+    _grid(["TIER", "RESOURCE", "QUOTA"], rows)
 
 
 @project_app.command("usage")

@@ -361,6 +361,14 @@ class AsyncClient(ClientBase):
             return await self._run(routes.remove_member(project, user))
         return await self._run(routes.add_member(project, user, role))
 
+    async def quota(self, project: str | None = None) -> dict[str, Any]:
+        """A project's quota: ``{tier: {cpu, memory, gpu, pods}}``."""
+        return await self._run(routes.quota(self._require_project(project)))
+
+    async def set_quota(self, project: str, quota: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace a project's quota per tier (platform admins); answers it."""
+        return await self._run(routes.set_quota(project, quota))
+
     async def usage(self, project: str | None = None) -> dict[str, Any]:
         """What a project is charged per tier, and what runs."""
         return await self._run(routes.usage(self._require_project(project)))

@@ -363,6 +363,14 @@ class Client(ClientBase):
             return self._run(routes.remove_member(project, user))
         return self._run(routes.add_member(project, user, role))
 
+    def quota(self, project: str | None = None) -> dict[str, Any]:
+        """A project's quota: ``{tier: {cpu, memory, gpu, pods}}``."""
+        return self._run(routes.quota(self._require_project(project)))
+
+    def set_quota(self, project: str, quota: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace a project's quota per tier (platform admins); answers it."""
+        return self._run(routes.set_quota(project, quota))
+
     def usage(self, project: str | None = None) -> dict[str, Any]:
         """What a project is charged per tier, and what runs."""
         return self._run(routes.usage(self._require_project(project)))

@@ -246,6 +246,16 @@ def remove_member(project: str, user: str) -> Call[list[dict[str, Any]]]:
                 f"{API}/projects/{{project}}/members/{{user}}", _items)
 
 
+def quota(project: str) -> Call[dict[str, Any]]:
+    return Call("GET", f"{API}/projects/{_seg(project)}/quota",
+                f"{API}/projects/{{project}}/quota", _object)
+
+
+def set_quota(project: str, body: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    return Call("PUT", f"{API}/projects/{_seg(project)}/quota",
+                f"{API}/projects/{{project}}/quota", _object, json=dict(body))
+
+
 def node_operation(cluster: str, node: str, operation: str, *,
                    timeout_seconds: int | None = None) -> Call[dict[str, Any]]:
     path, route = member(resolve_kind("node"), node, project=None, cluster=cluster,
