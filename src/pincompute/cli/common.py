@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -88,6 +89,10 @@ def _escape(text: str) -> str:
 def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {_escape(message)}", soft_wrap=True,
               highlight=False, markup=True)
+
+
+DEFAULT_DATA_DIR = Path("~/.pincompute/data")
+"""Where ``up`` keeps a region's data unless told otherwise."""
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from pincompute.sdk import Client, Conflict, NotFound, PinComputeError, parse_ob
 from . import terminal
 from .common import CONFLICT, USAGE, ProjectOpt, console, fail, handled, session
 from .describe import event_time
-from .output import age, lookup
+from .output import age, grid, lookup
 
 if TYPE_CHECKING:
     from pincompute.sdk.exec import ExecSession
@@ -223,9 +223,7 @@ def events(
     if not items:
         console.print("No events found.")
         return
-    from .describe import _grid
-
-    _grid(["AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"], [
+    grid(["AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"], [
         (age(event_time(e)), e.get("type"), e.get("reason"),
          f"{str(lookup(e, '.involvedObject.kind') or '').lower()}/"
          f"{lookup(e, '.involvedObject.name')}", e.get("message")) for e in items])

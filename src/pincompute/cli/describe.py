@@ -12,16 +12,15 @@ workload shape (platform objects) show their spec as YAML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
-from rich.table import Table
 
 from pincompute.sdk import Client, KindRef, PinComputeError
 
 from .common import console
-from .output import age, cell, lookup
+from .output import age, cell, grid, lookup
 from .rollout import queue_reason
 
 _POD_KINDS = ("PinApp", "PinPod", "PinJob", "PinTrainingJob")
@@ -34,15 +33,6 @@ def _section(title: str) -> None:
 def _field(label: str, value: Any) -> None:
     console.print(f"  {label + ':':<{max(20, len(label) + 2)}}{cell(value)}",
                   highlight=False, soft_wrap=True)
-
-
-def _grid(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(box=None, pad_edge=True, header_style="bold", padding=(0, 1, 0, 1))
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(v) for v in row))
-    console.print(table)
 
 
 def containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -110,7 +100,7 @@ def _workload_spec(ref: KindRef, spec: Mapping[str, Any]) -> None:
     found = containers(spec)
     if found:
         _section("Containers")
-        _grid(["NAME", "TYPE", "IMAGE", "REQUESTS", "COMMAND"], [
+        grid(["NAME", "TYPE", "IMAGE", "REQUESTS", "COMMAND"], [
             (c.get("name"), c.get("type") or "main", c.get("image"),
              ", ".join(f"{k} {v}" for k, v in (lookup(c, ".resources.requests") or {}).items()),
              _short(" ".join(str(a) for a in c.get("command") or ()))) for c in found])
@@ -143,7 +133,7 @@ def _placements(status: Mapping[str, Any]) -> None:
     if placements:
         per_cluster = {c.get("cluster"): c for c in status.get("clusters") or ()}
         _section("Placements")
-        _grid(["CLUSTER", "ZONE", "REPLICAS", "READY", "MESSAGE"], [
+        grid(["CLUSTER", "ZONE", "REPLICAS", "READY", "MESSAGE"], [
             (p.get("cluster"), p.get("zone"), p.get("replicas"),
              (per_cluster.get(p.get("cluster")) or {}).get("readyReplicas"),
              (per_cluster.get(p.get("cluster")) or {}).get("message"))
@@ -151,7 +141,7 @@ def _placements(status: Mapping[str, Any]) -> None:
     excluded = status.get("excludedClusters") or []
     if excluded:
         _section("Excluded clusters")
-        _grid(["CLUSTER", "FILTER", "REASON"],
+        grid(["CLUSTER", "FILTER", "REASON"],
               [(e.get("cluster"), e.get("plugin"), e.get("reason")) for e in excluded])
 
 
@@ -171,7 +161,7 @@ def _status(ref: KindRef, status: Mapping[str, Any]) -> None:
     conditions = status.get("conditions") or []
     if conditions:
         _section("Conditions")
-        _grid(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], [
+        grid(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], [
             (c.get("type"), c.get("status"), c.get("reason"),
              age(c.get("lastTransitionTime")), c.get("message")) for c in conditions])
 
@@ -186,7 +176,7 @@ def _pods(pc: Client, ref: KindRef, name: str, project: str | None) -> None:
     if not pods:
         return
     _section("Pods")
-    _grid(["NAME", "CLUSTER", "ZONE", "NODE", "IP", "PHASE", "READY"], [
+    grid(["NAME", "CLUSTER", "ZONE", "NODE", "IP", "PHASE", "READY"], [
         (lookup(p, ".metadata.name"),
          lookup(p, ".metadata.labels.pincompute\\.io/cluster"),
          lookup(p, ".metadata.labels.topology\\.kubernetes\\.io/zone"),
@@ -212,7 +202,7 @@ def _events(pc: Client, ref: KindRef, name: str, project: str | None, *, limit: 
     if not events:
         console.print("  <none>", highlight=False)
         return
-    _grid(["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], [
+    grid(["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], [
         (e.get("type"), e.get("reason"), age(event_time(e)),
          lookup(e, ".source.component") or e.get("reportingComponent"), e.get("message"))
         for e in events[-limit:]])

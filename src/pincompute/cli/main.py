@@ -7,7 +7,9 @@ One Typer application; each verb family is a module that registers its commands:
 =====================  ==================================================================
 module                 verbs
 =====================  ==================================================================
-:mod:`.region`         ``up``, ``down`` — a local region and its API (the assembly)
+:mod:`.region`         ``up`` — a local region and its API (the assembly); ``down``
+                       and ``up --detach`` are :mod:`.background`, what ``up`` tells
+                       the user :mod:`.welcome`
 :mod:`.workloads`      ``apply``, ``get``, ``describe``, ``delete``
 :mod:`.operations`     ``scale``, ``pause``, ``resume``, ``stop``, ``start``, ``restart``,
                        ``restart-container``, ``suspend``, ``trigger``, ``rollout ...``

@@ -17,6 +17,7 @@ from pincompute.sdk import KindRef, parse_object_ref
 
 from . import rollout
 from .common import FAILED, USAGE, ProjectOpt, console, fail, handled, session
+from .output import grid
 
 Target = Annotated[list[str], typer.Argument(
     metavar="[KIND/]NAME", help="NAME (a PinApp), KIND/NAME or KIND NAME")]
@@ -134,11 +135,9 @@ def rollout_undo(
 def rollout_history(names: Target, project: ProjectOpt = None) -> None:
     """An object's state transitions: admitted, queued, placed, rolled out, scaled, ..."""
     ref, name = target(names)
-    from .describe import _grid
-
     with session(project=project) as pc:
         entries = pc.history(ref, name)
-    _grid(["TIME", "STATE", "REASON", "MESSAGE"],
+    grid(["TIME", "STATE", "REASON", "MESSAGE"],
           [(e.get("time"), e.get("state") or e.get("type"), e.get("reason"), e.get("message"))
            for e in entries])
 

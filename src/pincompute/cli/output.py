@@ -130,3 +130,13 @@ def print_data(data: Any, *, output: str) -> None:
         print(json.dumps(data, indent=2, sort_keys=False))
     else:
         print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="")
+
+
+def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A borderless table of ``rows`` under ``headers`` (cells rendered by :func:`cell`)."""
+    table = Table(box=None, pad_edge=True, header_style="bold", padding=(0, 1, 0, 1))
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(cell(v) for v in row))
+    console.print(table)

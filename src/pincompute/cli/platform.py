@@ -18,8 +18,7 @@ import typer
 from pincompute.sdk import Client, resolve_kind
 
 from .common import FAILED, NOT_FOUND, USAGE, OutputOpt, ProjectOpt, console, fail, session
-from .describe import _grid
-from .output import age, check_format, lookup, node_status, print_data, print_objects
+from .output import age, check_format, grid, lookup, node_status, print_data, print_objects
 
 project_app = typer.Typer(no_args_is_help=True, help="Projects (tenants): create, members, "
                                                      "usage.")
@@ -72,7 +71,7 @@ def project_members(project: Annotated[str | None, typer.Argument()] = None) -> 
     if not members:
         console.print(f"project {name} has no members (platform admins only)")
         return
-    _grid(["USER", "ROLE"], [(m.get("user"), m.get("role")) for m in members])
+    grid(["USER", "ROLE"], [(m.get("user"), m.get("role")) for m in members])
 
 
 @project_app.command("add-member")
@@ -121,7 +120,7 @@ def project_quota(
     if not rows:
         console.print(f"project {name} has no quota (nothing limits it)", highlight=False)
         return
-    _grid(["TIER", "RESOURCE", "QUOTA"], rows)
+    grid(["TIER", "RESOURCE", "QUOTA"], rows)
 
 
 @project_app.command("usage")
@@ -145,7 +144,7 @@ def project_usage(project: Annotated[str | None, typer.Argument()] = None,
     if not rows:
         console.print(f"project {usage.get('project')}: nothing charged, no quota set")
         return
-    _grid(["TIER", "RESOURCE", "USED", "QUOTA"], rows)
+    grid(["TIER", "RESOURCE", "USED", "QUOTA"], rows)
 
 
 # -- clusters -----------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def node_list(cluster: ClusterOpt = None, out: OutputOpt = "table") -> None:
     if out in ("yaml", "json", "name"):
         print_objects(resolve_kind("node"), [n for _, n in rows], output=out)
         return
-    _grid(["NAME", "CLUSTER", "STATUS", "POOL", "TIER", "AGE"], [
+    grid(["NAME", "CLUSTER", "STATUS", "POOL", "TIER", "AGE"], [
         (lookup(n, ".metadata.name"), c, node_status(n),
          lookup(n, ".metadata.labels.pincompute\\.io/node-pool")
          or lookup(n, ".metadata.labels.pincompute\\.io/pool"),
@@ -299,7 +298,7 @@ def token_list(out: OutputOpt = "table") -> None:
     if out in ("yaml", "json"):
         print_data({"items": items}, output=out)
         return
-    _grid(["ID", "USER", "ADMIN", "PROJECT", "ROLE", "CREATED", "EXPIRES"], [
+    grid(["ID", "USER", "ADMIN", "PROJECT", "ROLE", "CREATED", "EXPIRES"], [
         (t.get("id"), t.get("user"), t.get("admin"), t.get("project"), t.get("role"),
          t.get("created") or t.get("createdAt"), t.get("expires") or t.get("expiresAt"))
         for t in items])
