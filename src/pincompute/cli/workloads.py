@@ -116,7 +116,7 @@ def get(
             output.print_objects(ref, [pc.get(ref, obj_name, cluster=cluster)], output=out,
                                  single=True)
         else:
-            items = pc.list(ref, cluster=cluster, label_selector=selector).items
+            items = list(pc.list_all(ref, cluster=cluster, label_selector=selector))
             output.print_objects(ref, items, output=out)
 
 
