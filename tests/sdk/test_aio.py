@@ -124,6 +124,20 @@ async def test_watch_streams_changes_of_one_object(pc: AsyncClient) -> None:
     assert all(replicas != 9 for _, replicas in seen)
 
 
+async def test_a_quiet_watch_outlives_the_timeout(gateway: ApiEnv) -> None:
+    """The timeout bounds answers, not the silence between a stream's lines."""
+    async with AsyncClient(gateway.url, token=gateway.admin_token, project="demo",
+                           timeout=0.5) as pc:
+        stream = pc.watch("app", label_selector="quiet=yes")  # nothing matches yet
+        first = asyncio.create_task(anext(stream))
+        await asyncio.sleep(1.5)  # three timeouts of silence
+        assert not first.done()
+        await pc.create(pinapp("quiet", labels={"quiet": "yes"}))
+        event = await asyncio.wait_for(first, 10)
+        assert (event.type, event.name) == ("ADDED", "quiet")
+        await stream.aclose()
+
+
 async def test_hooks_see_every_attempt_and_retries_back_off(gateway: ApiEnv) -> None:
     records: list[CallRecord] = []
     hooks = Hooks(on_response=records.append)

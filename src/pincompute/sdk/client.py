@@ -103,8 +103,11 @@ class Client(ClientBase):
               ) -> httpx.Response:
         hooks = self.settings.hooks
         started = announce(call, attempt=attempt, hooks=hooks)
+        # A stream waits as long as it takes for its next line (a quiet watch, a quiet log).
+        timeout = self.settings.stream_timeout() if stream else self.settings.httpx_timeout()
         request = self._http.build_request(call.method, call.path, params=call.query(),
-                                           json=call.json, headers=call.headers)
+                                           json=call.json, headers=call.headers,
+                                           timeout=timeout)
         try:
             response = self._http.send(request, stream=stream)
         except httpx.TransportError as e:

@@ -152,6 +152,11 @@ class Settings:
     def httpx_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
 
+    def stream_timeout(self) -> httpx.Timeout:
+        """Connecting and the answer's head within the timeout; then no limit between
+        lines."""
+        return httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0), read=None)
+
 
 def transport_error(error: httpx.TransportError, *, server: str) -> Exception:
     """An httpx failure as the SDK's :class:`Unreachable` or :class:`Timeout`."""
