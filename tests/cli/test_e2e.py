@@ -276,6 +276,10 @@ def test_mistakes_are_one_line_with_an_exit_code(user: User, tmp_path: Path) -> 
     assert "spec.replicas" in one_line(user.run("apply", "-f", str(bad), code=6))
     assert "no such file" in one_line(user.run("apply", "-f", str(tmp_path / "x.yaml"),
                                                code=2))
+    taken = yaml.safe_load((user.home / ".pincompute" / "config.yaml").read_text())["server"]
+    port = taken.rsplit(":", 1)[1]
+    assert "cannot serve the API" in one_line(user.run(
+        "up", "--data-dir", str(tmp_path / "other"), "--port", port, code=2))
 
 
 def test_down_stops_the_region(user: User) -> None:

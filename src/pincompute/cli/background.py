@@ -54,7 +54,7 @@ def write_info(path: Path, info: dict[str, Any]) -> None:
 
 def detach(data_dir: Path, *, example: Path | None, output: str) -> None:
     """Start ``up`` in the background; return once it serves (or fail with its log)."""
-    pid = _running_pid(data_dir)
+    pid = running_pid(data_dir)
     if pid is not None:
         try:
             info: dict[str, Any] = json.loads((data_dir / INFO_FILE).read_text())
@@ -135,7 +135,7 @@ def _last_lines(log: Path, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-def _running_pid(data_dir: Path) -> int | None:
+def running_pid(data_dir: Path) -> int | None:
     """The pid of the ``pincompute up`` serving ``data_dir``, if one runs."""
     pid = read_pid(data_dir / PID_FILE)
     if pid is None:
@@ -153,7 +153,7 @@ def down(
 ) -> None:
     """Stop a region started with `up --detach` (its data is kept)."""
     data_dir = data_dir.expanduser().resolve()
-    pid = _running_pid(data_dir)
+    pid = running_pid(data_dir)
     if pid is None:
         (data_dir / PID_FILE).unlink(missing_ok=True)
         raise fail(f"no region runs from {data_dir}", code=NOT_FOUND,

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,6 +79,8 @@ def up(
     if output not in ("table", "json"):
         raise fail(f"-o {output}: up prints table or json", code=USAGE)
     data_dir = data_dir.expanduser().resolve()
+    if port and not background.running_pid(data_dir):
+        _check_port(port)
     if detach:
         background.detach(data_dir, example=example, output=output)
         return
@@ -160,6 +163,19 @@ async def _up(data_dir: Path, *, port: int, zones: int, clusters_per_zone: int, 
             loop.remove_signal_handler(sig)
     if output != "json":
         console.print(f"region stopped; data kept in {data_dir}", highlight=False)
+
+
+def _check_port(port: int) -> None:
+    """Fail in one line, before anything starts, if the API's port is taken (the server
+    would only find out after the whole region had started)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise fail(f"cannot serve the API on 127.0.0.1:{port}: {e.strerror or e}",
+                       code=USAGE, hint="pass another --port (0: any free one), or stop "
+                       "what uses it") from None
 
 
 def _info(region: Any, url: str, *, runtime: str, config: Path | None,
