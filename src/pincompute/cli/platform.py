@@ -211,8 +211,7 @@ def node_list(cluster: ClusterOpt = None, out: OutputOpt = "table") -> None:
         return
     grid(["NAME", "CLUSTER", "STATUS", "POOL", "TIER", "AGE"], [
         (lookup(n, ".metadata.name"), c, node_status(n),
-         lookup(n, ".metadata.labels.pincompute\\.io/node-pool")
-         or lookup(n, ".metadata.labels.pincompute\\.io/pool"),
+         lookup(n, ".metadata.labels.pincompute\\.io/node-pool"),
          lookup(n, ".metadata.labels.pincompute\\.io/tier"),
          age(lookup(n, ".metadata.creationTimestamp"))) for c, n in rows])
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import stamina
 
+from . import routes
 from .base import (
     APPLY_ATTEMPTS,
     ApplyResult,
@@ -46,8 +47,6 @@ from .transport import (
     transport_error,
 )
 from .watch import WatchEvent, parse_event
-
-from . import routes  # isort: skip
 
 if TYPE_CHECKING:  # exec loads websockets on first use: other calls start faster
     from .exec import AsyncExecSession, ExecResult

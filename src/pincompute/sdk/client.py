@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import stamina
 
+from . import routes
 from .base import (
     APPLY_ATTEMPTS,
     ApplyResult,
@@ -51,8 +52,6 @@ from .transport import (
     transport_error,
 )
 from .watch import WatchEvent, parse_event
-
-from . import routes  # isort: skip
 
 if TYPE_CHECKING:  # exec loads websockets on first use: other calls start faster
     from .exec import ExecResult, ExecSession
