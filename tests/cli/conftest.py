@@ -1,5 +1,9 @@
 """The CLI's in-process tests: the real command (Typer's runner, in a thread) against a
-real gateway in front of a sim region (:mod:`tests.gateway_fixture`)."""
+real gateway in front of a sim region (:mod:`tests.gateway_fixture`).
+
+One region per test module (its event loop too): between two modules the package's
+slow synchronous tests run, during which a region on an idle loop would miss its
+lease renewals."""
 
 from __future__ import annotations
 
@@ -40,12 +44,12 @@ class Cli:
         return out
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="package")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cli_gateway() -> AsyncIterator[ApiEnv]:
     async with shared_gateway("pincompute-cli-") as env:
         yield env
 
 
-@pytest_asyncio.fixture(loop_scope="package")
+@pytest_asyncio.fixture(loop_scope="module")
 async def cli(cli_gateway: ApiEnv) -> Cli:
     return Cli(cli_gateway)

@@ -6,7 +6,7 @@ import pytest
 
 from .conftest import Cli
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_projects_and_members(cli: Cli) -> None:

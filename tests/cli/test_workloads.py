@@ -11,7 +11,7 @@ import yaml
 
 from .conftest import Cli
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def _app(name: str, *, replicas: int = 1, cpu: str = "10m") -> dict:
