@@ -54,7 +54,7 @@ async def test_tls_and_the_admin_token_survives_a_restart(region_dir: Path,
                                                           tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     region = await Region.open(region_dir, zones=1, nodes_per_cluster=0, runtime="sim",
-                               lease_duration=3, health_port=None)
+                               health_port=None)
     try:
         await region.start()
         async with Gateway.start(region, tls_cert=cert, tls_key=key) as gw:
