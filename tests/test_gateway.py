@@ -86,9 +86,6 @@ def test_the_command_refuses_bad_options_in_one_line(tmp_path: Path) -> None:
 
     r = run("--listen", "nowhere")
     assert r.returncode == 2 and "--listen" in r.stderr and "Traceback" not in r.stderr
-    cert, _ = self_signed(tmp_path)
-    r = run("--tls-cert", str(cert))
-    assert r.returncode == 2 and "go together" in r.stderr
     r = run("--kubeconfig", str(tmp_path / "missing.kubeconfig"), "--listen",
             "127.0.0.1:0", "--admin-token-file", str(tmp_path / "t"))
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout, r.stderr
