@@ -93,8 +93,6 @@ class ApiSettings:
     """Audit records kept in memory for queries."""
     watch_queue: int = 10_000
     """Events buffered per watcher; a watcher further behind is cut off (it re-watches)."""
-    default_limit: int = 500
-    """``limit`` when a list does not give one... of ``0``: everything."""
 
 
 HOST_READ_RESOURCES: tuple[Resource, ...] = registry.HOST_RESOURCES
