@@ -15,7 +15,9 @@ authenticated, authorized, rate-limit counted (limits set high) and audited.  Th
 the real kube-apiserver of the test environment (``pincompute.kubeenv``: etcd + apiserver
 from the binaries ``tools/build-kube.sh`` builds) with PinCompute's CRDs installed, reached
 over TLS with a bearer token; a plain ``GET`` there is a quorum read from etcd, as
-``kubectl get`` does.  The two run one after the other, never at once, on the same machine.
+``kubectl get`` does.  Both stay up; the load goes to one at a time, the two taking turns
+for a few rounds (each figure the best of its rounds), so a machine shared with other work
+weighs on both alike.
 
 Run: ``python benchmarks/api_load.py [--quick]``; the last line is JSON with
 ``read_ratio``, ``write_ratio``, ``read_p99_ms`` and ``peer_read_p99_ms`` (targets: reads
@@ -66,44 +68,56 @@ def report(name: str, what: str, r: dict[str, Any]) -> None:
           f"{r['watch_events']} watch events)")
 
 
-async def measure(spec: dict[str, Any], *, get_path: str, post_path: str, watch: str,
-                  count: int, seconds: float) -> dict[str, dict[str, Any]]:
-    common = {**spec, "clients": CLIENTS, "seconds": seconds, "watch": watch}
-    reads = await run_load({**common, "op": "get", "path": get_path, "names": count})
-    writes = await run_load({**common, "op": "post", "path": post_path, "prefix": "w"})
-    return {"reads": reads, "writes": writes}
+class Target:
+    """One server under test: how the load generator reaches it."""
+
+    def __init__(self, name: str, spec: dict[str, Any], *, base_path: str, watch_rv: str,
+                 count: int, extra_watch: str = "") -> None:
+        self.name, self.spec, self.count = name, spec, count
+        self.get_path = base_path + "/app-{i:05d}"
+        self.post_path = base_path
+        self.watch = (base_path + "?watch=true&labelSelector=client%3D{c}"
+                      f"&resourceVersion={watch_rv}{extra_watch}")
+
+    async def run(self, op: str, seconds: float, round_: int) -> dict[str, Any]:
+        common = {**self.spec, "clients": CLIENTS, "seconds": seconds, "watch": self.watch}
+        if op == "get":
+            return await run_load({**common, "op": "get", "path": self.get_path,
+                                   "names": self.count})
+        return await run_load({**common, "op": "post", "path": self.post_path,
+                               "prefix": f"w{round_}"})
 
 
-async def gateway_phase(count: int, seconds: float) -> dict[str, dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = await EmbeddedStore.open(path=Path(tmp) / "host")
-        registry.install(store)
-        client = store.client()
-        for ns in (PROJECT, SYSTEM_NAMESPACE):
-            await client.create(NAMESPACES, {"metadata": {"name": ns}})
-        rate = await fill(client, PINAPPS, count)
-        print(f"gateway: {count} PinApps in the embedded host store ({rate:,.0f} creates/s)")
-        ctx = ApiContext(host=client, members=NoMembers(), informers=InformerFactory(),
-                         owns_informers=True,
-                         settings=dataclasses.replace(UNLIMITED,
-                                                      audit_path=Path(tmp) / "audit.log"))
-        await ctx.start()
-        token, _ = await ctx.tokens.create(user="bench", admin=True, created_by="bench")
-        await asyncio.sleep(0.2)
-        rv = ctx.host_informer(PINAPPS).resource_version
-        async with serve(create_app(ctx)) as base:
-            base_path = f"/api/v1/projects/{PROJECT}/pinapps"
-            result = await measure(
-                {"base": base, "headers": {"Authorization": f"Bearer {token}"}},
-                get_path=base_path + "/app-{i:05d}", post_path=base_path,
-                watch=base_path + "?watch=true&labelSelector=client%3D{c}"
-                f"&resourceVersion={rv}", count=count, seconds=seconds)
-        await ctx.stop()
-        await store.close()
-    return result
+async def open_gateway(tmp: Path, count: int) -> tuple[Any, ApiContext, str]:
+    store = await EmbeddedStore.open(path=tmp / "host")
+    registry.install(store)
+    client = store.client()
+    for ns in (PROJECT, SYSTEM_NAMESPACE):
+        await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    rate = await fill(client, PINAPPS, count)
+    print(f"gateway: {count} PinApps in the embedded host store ({rate:,.0f} creates/s)")
+    ctx = ApiContext(host=client, members=NoMembers(), informers=InformerFactory(),
+                     owns_informers=True,
+                     settings=dataclasses.replace(UNLIMITED, audit_path=tmp / "audit.log"))
+    await ctx.start()
+    token, _ = await ctx.tokens.create(user="bench", admin=True, created_by="bench")
+    await asyncio.sleep(0.2)
+    return store, ctx, token
 
 
-async def peer_phase(count: int, seconds: float) -> dict[str, dict[str, Any]]:
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--objects", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None)
+    args = parser.parse_args()
+    count = args.objects or (1_000 if args.quick else 10_000)
+    seconds = 3.0 if args.quick else 8.0
+    rounds = args.rounds or (1 if args.quick else 3)
+    tune_gc()
+    print(f"machine: {machine()}; {CLIENTS} clients, one watch each, {seconds:g} s a run, "
+          f"{rounds} round(s), the two servers taking turns")
+    best: dict[tuple[str, str], dict[str, Any]] = {}
     async with KubeEnv.start(clusters=(ClusterSpec("peer", role="host"),)) as env:
         cluster = env.host
         client = cluster.client(qps=10_000, burst=10_000)
@@ -113,51 +127,51 @@ async def peer_phase(count: int, seconds: float) -> dict[str, dict[str, Any]]:
         rate = await fill(client, PINAPPS, count, writers=64)
         print(f"peer: {count} PinApps in kube-apiserver ({rate:,.0f} creates/s, "
               f"{time.perf_counter() - t0:.1f} s)")
-        rv = (await client.list(PINAPPS, namespace=PROJECT, limit=1)).resource_version
+        peer_rv = (await client.list(PINAPPS, namespace=PROJECT, limit=1)).resource_version
         await client.close()
-        base_path = f"/apis/pincompute.io/v1alpha1/namespaces/{PROJECT}/pinapps"
-        return await measure(
-            {"base": cluster.server, "ca_file": str(cluster.ca_file),
-             "headers": {"Authorization": f"Bearer {cluster.token}"}},
-            get_path=base_path + "/app-{i:05d}", post_path=base_path,
-            watch=base_path + "?watch=true&labelSelector=client%3D{c}"
-            f"&resourceVersion={rv}&allowWatchBookmarks=false", count=count, seconds=seconds)
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--objects", type=int, default=None)
-    args = parser.parse_args()
-    count = args.objects or (1_000 if args.quick else 10_000)
-    seconds = 3.0 if args.quick else 10.0
-    tune_gc()
-    print(f"machine: {machine()}; {CLIENTS} clients, one watch each, {seconds:g} s per phase")
-    ours = await gateway_phase(count, seconds)
-    report("gateway", "reads ", ours["reads"])
-    report("gateway", "writes", ours["writes"])
-    peer = await peer_phase(count, seconds)
-    report("peer", "reads ", peer["reads"])
-    report("peer", "writes", peer["writes"])
-    for phase in (ours, peer):
-        for r in phase.values():
-            bad = {k: v for k, v in r["codes"].items() if not k.startswith("2")}
-            assert not bad, f"failed requests: {bad}"
-    read_ratio = ours["reads"]["rps"] / peer["reads"]["rps"]
-    write_ratio = ours["writes"]["rps"] / peer["writes"]["rps"]
-    print(f"reads {read_ratio:.2f}x the peer's (target >= 1), "
+        kube_path = f"/apis/pincompute.io/v1alpha1/namespaces/{PROJECT}/pinapps"
+        peer = Target("peer", {"base": cluster.server, "ca_file": str(cluster.ca_file),
+                               "headers": {"Authorization": f"Bearer {cluster.token}"}},
+                      base_path=kube_path, watch_rv=peer_rv, count=count,
+                      extra_watch="&allowWatchBookmarks=false")
+        with tempfile.TemporaryDirectory() as tmp:
+            store, ctx, token = await open_gateway(Path(tmp), count)
+            async with serve(create_app(ctx)) as base:
+                ours = Target("gateway", {"base": base,
+                                          "headers": {"Authorization": f"Bearer {token}"}},
+                              base_path=f"/api/v1/projects/{PROJECT}/pinapps",
+                              watch_rv=ctx.host_informer(PINAPPS).resource_version,
+                              count=count)
+                for round_ in range(rounds):
+                    for op in ("get", "post"):
+                        for target in (ours, peer):
+                            r = await target.run(op, seconds, round_)
+                            report(target.name, "reads " if op == "get" else "writes", r)
+                            bad = {k: v for k, v in r["codes"].items()
+                                   if not k.startswith("2")}
+                            assert not bad, f"failed requests: {bad}"
+                            key = (target.name, op)
+                            if key not in best or r["rps"] > best[key]["rps"]:
+                                best[key] = r
+            await ctx.stop()
+            await store.close()
+    g_read, p_read = best[("gateway", "get")], best[("peer", "get")]
+    g_write, p_write = best[("gateway", "post")], best[("peer", "post")]
+    read_ratio = g_read["rps"] / p_read["rps"]
+    write_ratio = g_write["rps"] / p_write["rps"]
+    print(f"best of {rounds}: reads {read_ratio:.2f}x the peer's (target >= 1), "
           f"writes {write_ratio:.2f}x (target >= 3)")
     print(orjson.dumps({
-        "objects": count, "clients": CLIENTS,
-        "read_rps": round(ours["reads"]["rps"]), "peer_read_rps": round(peer["reads"]["rps"]),
+        "objects": count, "clients": CLIENTS, "rounds": rounds,
+        "read_rps": round(g_read["rps"]), "peer_read_rps": round(p_read["rps"]),
         "read_ratio": round(read_ratio, 2),
-        "read_p99_ms": round(ours["reads"]["p99_ms"], 1),
-        "peer_read_p99_ms": round(peer["reads"]["p99_ms"], 1),
-        "writes_per_min": round(ours["writes"]["rps"] * 60),
-        "peer_writes_per_min": round(peer["writes"]["rps"] * 60),
+        "read_p99_ms": round(g_read["p99_ms"], 1),
+        "peer_read_p99_ms": round(p_read["p99_ms"], 1),
+        "writes_per_min": round(g_write["rps"] * 60),
+        "peer_writes_per_min": round(p_write["rps"] * 60),
         "write_ratio": round(write_ratio, 2),
-        "write_p99_ms": round(ours["writes"]["p99_ms"], 1),
-        "peer_write_p99_ms": round(peer["writes"]["p99_ms"], 1),
+        "write_p99_ms": round(g_write["p99_ms"], 1),
+        "peer_write_p99_ms": round(p_write["p99_ms"], 1),
     }).decode())
 
 

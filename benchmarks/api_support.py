@@ -71,6 +71,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
+                                           http="httptools",
                                            log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())

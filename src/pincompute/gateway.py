@@ -197,7 +197,8 @@ class Gateway:
         try:
             token = await ensure_admin_token(ctx, token_file)
             app = create_app(ctx)
-            config = uvicorn.Config(app, host=host, port=port, lifespan="off",
+            # httptools: the C HTTP parser (uvicorn's h11 fallback is pure Python).
+            config = uvicorn.Config(app, host=host, port=port, lifespan="off", http="httptools",
                                     log_level="warning", access_log=False,
                                     ssl_certfile=str(tls_cert) if tls_cert else None,
                                     ssl_keyfile=str(tls_key) if tls_key else None,

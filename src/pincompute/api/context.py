@@ -93,8 +93,6 @@ class ApiSettings:
     """Audit records kept in memory for queries."""
     watch_queue: int = 10_000
     """Events buffered per watcher; a watcher further behind is cut off (it re-watches)."""
-    default_limit: int = 500
-    """``limit`` when a list does not give one... of ``0``: everything."""
 
 
 HOST_READ_RESOURCES: tuple[Resource, ...] = registry.HOST_RESOURCES
@@ -173,7 +171,13 @@ class ApiContext:
             await self.informers.stop()
 
 
-def get_ctx(request: Request) -> ApiContext:
-    """The dependency handlers take the context by."""
+def ctx_of(request: Request) -> ApiContext:
+    """The context of the app serving ``request``."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+async def get_ctx(request: Request) -> ApiContext:
+    """The dependency handlers take the context by (``async``: FastAPI runs a plain ``def``
+    dependency in a worker thread, two thread hops a request for a dictionary read)."""
+    return ctx_of(request)
