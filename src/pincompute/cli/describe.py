@@ -125,7 +125,8 @@ def _admission(obj: Mapping[str, Any]) -> None:
         if admission.get("hint"):
             _field("To run", admission["hint"])
     if admission.get("charged"):
-        _field("Charged", ", ".join(f"{k} {v}" for k, v in admission["charged"].items()))
+        _field("Would charge" if admission.get("state") == "Queued" else "Charged",
+               ", ".join(f"{k} {v}" for k, v in admission["charged"].items()))
 
 
 def _placements(status: Mapping[str, Any]) -> None:
@@ -153,7 +154,8 @@ def _status(ref: KindRef, status: Mapping[str, Any]) -> None:
         for key, value in shown.items():
             _field(key, value)
     rollout = status.get("rollout") or {}
-    if rollout:
+    if rollout.get("completedZones") or rollout.get("currentZone") or \
+            rollout.get("pendingZones"):
         _field("Zone rollout", f"{rollout.get('phase', '-')}; done "
                                f"{','.join(rollout.get('completedZones') or []) or '-'}; now "
                                f"{rollout.get('currentZone') or '-'}; next "
