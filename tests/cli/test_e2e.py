@@ -131,6 +131,10 @@ def test_a_new_users_first_session(user: User) -> None:
     out = user.run("exec", "app/hello", "--", "sh", "-c", "cat $PINCOMPUTE_ROOT/index.html")
     assert out.startswith("hello from hello-")
     user.run("exec", "app/hello", "--", "sh", "-c", "exit 7", code=7)
+    piped = subprocess.run(user.argv("exec", "-i", "app/hello", "--", "tr", "a-z", "A-Z"),
+                           input="shout\n", capture_output=True, text=True, env=user.env,
+                           timeout=60)
+    assert (piped.returncode, piped.stdout) == (0, "SHOUT\n"), piped.stderr
     shell = _interactive(user, "exec", "-it", "app/hello", "--", "sh",
                          keys=b"stty size; tty\rexit 5\r")
     assert shell.code == 5, shell.output
