@@ -91,6 +91,16 @@ async def test_errors_are_typed(pc: AsyncClient, gateway: ApiEnv) -> None:
             await stranger.list("app")
 
 
+async def test_who_and_health(pc: AsyncClient, gateway: ApiEnv) -> None:
+    me = await pc.whoami()
+    assert (me["user"], me["admin"]) == ("admin", True) and "token" not in me
+    token = await gateway.token(user="carl", project="demo", role="editor")
+    async with AsyncClient(gateway.url, token=token) as carl:
+        assert {k: (await carl.whoami())[k] for k in ("user", "project", "role")} == {
+            "user": "carl", "project": "demo", "role": "editor"}
+    assert await pc.healthz() and await pc.readyz()
+
+
 async def test_list_all_pages(pc: AsyncClient) -> None:
     for i in range(5):
         await pc.create(pinapp(f"page-{i}", labels={"paged": "yes"}))
@@ -155,3 +165,26 @@ async def test_hooks_see_every_attempt_and_retries_back_off(gateway: ApiEnv) -> 
             await down.get("app", "x")
     assert [r.attempt for r in records] == [1, 2, 3]
     assert all(isinstance(r.error, Unreachable) for r in records)
+
+
+async def test_operations_and_the_audit_log(pc: AsyncClient) -> None:
+    await pc.create(pinapp("ops"))
+    assert (await pc.pause("ops"))["spec"]["paused"] is True
+    assert (await pc.resume("ops"))["spec"]["paused"] is False
+    assert (await pc.stop("ops"))["spec"]["stopped"] is True
+    assert (await pc.start("ops"))["spec"]["stopped"] is False
+    assert (await pc.scale("ops", 3))["spec"]["replicas"] == 3
+    restarted = await pc.restart("ops")
+    assert restarted["metadata"]["generation"] > 1
+    job = {"apiVersion": "pincompute.io/v1alpha1", "kind": "PinJob",
+           "metadata": {"name": "opsjob"},
+           "spec": {"completions": 1, "template": {"spec": {"containers": [
+               {"name": "main", "image": "busybox", "command": ["true"],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}}
+    await pc.create(job)
+    assert (await pc.suspend("opsjob"))["spec"]["suspend"] is True
+    assert (await pc.resume("opsjob", kind="job"))["spec"]["suspend"] is False
+    with pytest.raises(Invalid):  # no such container: the field is named
+        await pc.restart_container("ops", "nope", kind="app", pod="ops-xxxxx")
+    records = await pc.audit(resource="pinapps", limit=50)
+    assert any(r.get("name") == "ops" and r.get("verb") == "POST" for r in records), records

@@ -312,7 +312,8 @@ def revoke_token(token_id: str) -> Call[dict[str, Any]]:
 
 
 def whoami() -> Call[dict[str, Any]]:
-    return Call("GET", f"{API}/whoami", f"{API}/whoami", _object)
+    """The caller's own token record: user, admin, project scope and role."""
+    return Call("GET", f"{API}/tokens/self", f"{API}/tokens/{{id}}", _object)
 
 
 def health(which: str) -> Call[str]:
