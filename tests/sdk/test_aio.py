@@ -188,3 +188,19 @@ async def test_operations_and_the_audit_log(pc: AsyncClient) -> None:
         await pc.restart_container("ops", "nope", kind="app", pod="ops-xxxxx")
     records = await pc.audit(resource="pinapps", limit=50)
     assert any(r.get("name") == "ops" and r.get("verb") == "POST" for r in records), records
+
+
+async def test_a_watch_resumes_from_the_last_version_seen(pc: AsyncClient) -> None:
+    """What ``get -w`` does when the server ends a stream: watch again from the last
+    resourceVersion, getting the changes since and nothing replayed."""
+    await pc.create(pinapp("resumed", labels={"resume": "yes"}))
+    version = None
+    async for event in pc.watch("app", label_selector="resume=yes", timeout_seconds=1):
+        version = event.resource_version  # the stream ends after a second
+    assert version
+    await pc.patch("app", "resumed", {"spec": {"replicas": 3}})
+    async for event in pc.watch("app", label_selector="resume=yes",
+                                resource_version=version):
+        assert event.type == "MODIFIED"  # not the ADDED of a replay
+        if event.object["spec"]["replicas"] == 3:
+            break

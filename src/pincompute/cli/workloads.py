@@ -9,11 +9,12 @@ they have rolled out (:mod:`.rollout`).  ``get -w`` prints a row per change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
-from pincompute.sdk import Client, KindRef, PinComputeError, parse_object_ref
+from pincompute.sdk import Client, Gone, KindRef, PinComputeError, WatchEvent, parse_object_ref
 
 from . import describe as describing
 from . import manifests, output, rollout
@@ -126,7 +127,7 @@ def _watch(pc: Client, ref: KindRef, name: str | None, *, out: str, selector: st
     widths = [max(len(h), 14) for h in output.headers(ref, wide=wide)]
     if out in ("table", "wide"):
         print(_fixed(output.headers(ref, wide=wide), widths), flush=True)
-    for event in pc.watch(ref, name=name, label_selector=selector, cluster=cluster):
+    for event in _events(pc, ref, name, selector=selector, cluster=cluster):
         if event.type == "BOOKMARK":
             continue
         if out in ("json", "yaml"):
@@ -140,6 +141,22 @@ def _watch(pc: Client, ref: KindRef, name: str | None, *, out: str, selector: st
             if event.type == "DELETED":
                 cells[-1] = "deleted"
             print(_fixed(cells, widths), flush=True)
+
+
+def _events(pc: Client, ref: KindRef, name: str | None, *, selector: str | None,
+            cluster: str | None) -> Iterator[WatchEvent]:
+    """Every change until Ctrl-C: a stream the server ends (a timeout, a watcher cut off
+    for falling behind) is resumed from the last version seen; one too old to resume
+    from (410) starts over, replaying the objects as they are."""
+    version: str | None = None
+    while True:
+        try:
+            for event in pc.watch(ref, name=name, label_selector=selector, cluster=cluster,
+                                  resource_version=version):
+                version = event.resource_version or version
+                yield event
+        except Gone:
+            version = None
 
 
 def _fixed(cells: list[str], widths: list[int]) -> str:
