@@ -135,6 +135,10 @@ def test_a_new_users_first_session(user: User) -> None:
                            input="shout\n", capture_output=True, text=True, env=user.env,
                            timeout=60)
     assert (piped.returncode, piped.stdout) == (0, "SHOUT\n"), piped.stderr
+    replica = sorted(_pod_names(user))[0]
+    assert "container web restarting" in user.run("restart-container", "app/hello", "-c",
+                                                  "web", "--replica", replica)
+    _poll(f"{replica}'s web container to run again", lambda: _restarts(user, replica) >= 1)
     shell = _interactive(user, "exec", "-it", "app/hello", "--", "sh",
                          keys=b"stty size; tty\rexit 5\r")
     assert shell.code == 5, shell.output
@@ -220,6 +224,20 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def _restarts(user: User, pod: str) -> int:
+    pods = asyncio.run(_pods(user))
+    statuses = next(p for p in pods if p["metadata"]["name"] == pod)["status"].get(
+        "containerStatuses") or []
+    ready = all(s.get("ready") for s in statuses)
+    return sum(s.get("restartCount", 0) for s in statuses) if ready else 0
+
+
+async def _pods(user: User) -> list[dict]:
+    config = load_config(path=user.home / ".pincompute" / "config.yaml", env={})
+    async with AsyncClient(config=config) as pc:
+        return await pc.pods("app", "hello")
 
 
 def _pod_names(user: User) -> set[str]:

@@ -204,3 +204,21 @@ async def test_a_watch_resumes_from_the_last_version_seen(pc: AsyncClient) -> No
         assert event.type == "MODIFIED"  # not the ADDED of a replay
         if event.object["spec"]["replicas"] == 3:
             break
+
+
+async def test_platform_kinds(pc: AsyncClient) -> None:
+    pools = (await pc.list("nodepools")).items  # over every member cluster
+    clusters = {p["metadata"]["labels"]["pincompute.io/cluster"] for p in pools}
+    assert {"zone-a-1", "zone-b-1"} <= clusters
+    pool = await pc.get("pool", pools[0]["metadata"]["name"],
+                        cluster=pools[0]["metadata"]["labels"]["pincompute.io/cluster"])
+    assert pool["kind"] == "NodePool"
+    image = {"apiVersion": "pincompute.io/v1alpha1", "kind": "NodeImage",
+             "metadata": {"name": "general-2026-11"},
+             "spec": {"type": "general", "version": "2026.11"}}
+    assert (await pc.apply(image))[0] == "created"
+    assert (await pc.get("ni", "general-2026-11"))["spec"]["version"] == "2026.11"
+    await pc.delete("nodeimages", "general-2026-11")
+    assert isinstance((await pc.list("pindaemons")).items, list)
+    nodes = await pc.nodes("zone-a-1")
+    assert nodes and all(n["metadata"]["name"].startswith("zone-a-1-") for n in nodes)
