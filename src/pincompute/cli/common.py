@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -161,9 +162,10 @@ def handled(*, server: str = "") -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("")
         raise typer.Exit(INTERRUPTED) from None
-    except BrokenPipeError:  # `pincompute logs ... | head`
-        with contextlib.suppress(Exception):
-            sys.stdout = None  # type: ignore[assignment]
+    except BrokenPipeError:  # `pincompute logs ... | head`: the reader has had enough
+        # Python flushes stdout at exit, into the closed pipe: point it at /dev/null first.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(OK) from None
 
 
