@@ -1,0 +1,103 @@
+// The console's entry: signs in from the session, draws the navigation, and renders the page
+// the address names (router.js), one at a time.
+
+import { ApiError, get } from "./api.js";
+import { announce, clear, h } from "./dom.js";
+import { parse, route } from "./router.js";
+import { session, tokenFromAddress } from "./session.js";
+
+const page = (name) => () => import(`./pages/${name}.js`);
+
+route("/signin", page("signin"));
+route("/", page("home"));
+route("/projects", page("projects"));
+route("/projects/:project", page("project"));
+route("/projects/:project/workloads", page("workloads"));
+route("/projects/:project/deploy", page("deploy"));
+route("/projects/:project/events", page("events"));
+route("/projects/:project/workloads/:plural/:name", page("workload"));
+route("/projects/:project/workloads/:plural/:name/logs", page("logs"));
+route("/projects/:project/pods/:pod/shell", page("shell"));
+route("/platform/clusters", page("clusters"));
+route("/platform/clusters/:cluster", page("nodes"));
+route("/platform/:resource", page("platform"));
+
+let current = null;
+
+export async function refreshIdentity() {
+  try {
+    await get("clusters", { query: { limit: 1 } });
+    session.isAdmin = true;
+  } catch (err) {
+    session.isAdmin = false;
+    if (!(err instanceof ApiError) || err.status === 401) throw err;
+  }
+}
+
+function nav() {
+  const el = clear(document.getElementById("nav"));
+  if (!session.token) return;
+  const p = session.project ? encodeURIComponent(session.project) : "";
+  const items = [["#/projects", "Projects"]];
+  if (p) {
+    items.push([`#/projects/${p}/workloads`, "Workloads"], [`#/projects/${p}/deploy`, "Deploy"],
+      [`#/projects/${p}/events`, "Events"], [`#/projects/${p}`, "Members & quota"]);
+  }
+  if (session.isAdmin) {
+    items.push(["#/platform/clusters", "Clusters"], ["#/platform/nodepools", "Node pools"],
+      ["#/platform/nodeimages", "Node images"], ["#/platform/rotations", "Rotations"],
+      ["#/platform/audit", "Audit log"]);
+  }
+  const here = location.hash.split("?")[0];
+  el.append(h("ul", {}, items.map(([href, text]) =>
+    h("li", {}, h("a", { href, "aria-current": here === href ? "page" : null }, text)))));
+  const who = clear(document.getElementById("who"));
+  who.append(
+    session.project ? h("span", { class: "project-badge" }, "Project: ", h("strong", {}, session.project)) : "",
+    h("button", { type: "button", class: "link", onclick: () => { session.signOut(); location.hash = "#/signin"; } }, "Sign out"));
+}
+
+async function render() {
+  const found = parse(location.hash);
+  if (!session.token && found?.path !== "/signin") {
+    location.hash = "#/signin";
+    return;
+  }
+  current?.abort();
+  current = new AbortController();
+  const signal = current.signal;
+  const main = clear(document.getElementById("main"));
+  if (found?.params.project && found.params.project !== session.project) session.choose(found.params.project);
+  nav();
+  if (!found) {
+    main.append(h("h1", {}, "Not found"), h("p", {}, "No console page has this address."));
+    return;
+  }
+  try {
+    const module = await found.route.load();
+    if (signal.aborted) return;
+    await module.render(main, { params: found.params, query: found.query, signal });
+  } catch (err) {
+    if (signal.aborted) return;
+    main.append(h("p", { class: "error", role: "alert" }, `Could not show this page: ${err.message}`));
+  }
+  const heading = main.querySelector("h1");
+  if (heading) document.title = `${heading.textContent} · PinCompute`;
+}
+
+session.onExpired = (message) => {
+  session.signOut();
+  announce(message, { error: true });
+  location.hash = "#/signin";
+};
+
+window.addEventListener("hashchange", render);
+window.addEventListener("DOMContentLoaded", async () => {
+  // The address's fragment is the page: the skip link focuses the content instead of routing.
+  document.querySelector(".skip")?.addEventListener("click", (e) => { e.preventDefault(); document.getElementById("main").focus(); });
+  tokenFromAddress();
+  if (session.token) {
+    try { await refreshIdentity(); } catch { /* onExpired redirects to sign-in */ }
+  }
+  await render();
+});

@@ -1,0 +1,31 @@
+// Platform admins: the region's member clusters with their health, nodes and capacity per tier,
+// live (the MemberCluster objects are watched).
+
+import { key, watchList } from "../api.js";
+import { age, announce, h, quantity } from "../dom.js";
+import { LiveTable } from "../livetable.js";
+
+const share = (a, b) => {
+  const x = quantity(a), y = quantity(b);
+  return Number.isFinite(x) && Number.isFinite(y) && y > 0 ? `${Math.round((100 * x) / y)}%` : "—";
+};
+
+export async function render(main, { signal }) {
+  const live = new LiveTable({ caption: "Member clusters", id: "clusters", columns: [
+    { title: "Cluster", cell: (c) => h("a", { href: `#/platform/clusters/${encodeURIComponent(c.metadata.name)}` }, c.metadata.name) },
+    { title: "Zone", cell: (c) => c.spec?.zone || "" },
+    { title: "Health", cell: (c) => c.status?.health || "Unknown", attrs: (c) => ({ "data-state": c.status?.health || "Unknown" }) },
+    { title: "Nodes ready", cell: (c) => `${c.status?.nodes?.ready ?? 0}/${c.status?.nodes?.total ?? 0}` },
+    { title: "CPU allocated", cell: (c) => `${share(c.status?.allocated?.cpu, c.status?.allocatable?.cpu)} of ${c.status?.allocatable?.cpu ?? "—"}` },
+    { title: "Memory allocated", cell: (c) => `${share(c.status?.allocated?.memory, c.status?.allocatable?.memory)} of ${c.status?.allocatable?.memory ?? "—"}` },
+    { title: "Tiers", cell: (c) => Object.entries(c.status?.tiers || {}).map(([t, v]) => `${t}: ${share(v.allocated?.cpu, v.allocatable?.cpu)} cpu`).join("; ") },
+    { title: "Version", cell: (c) => c.status?.kubernetesVersion || "" },
+    { title: "Probed", cell: (c) => age(c.status?.lastProbeTime) },
+  ] });
+  main.append(h("h1", {}, "Clusters"), live.el);
+  const { items } = watchList("clusters", { signal, onChange(type, obj) {
+    if (type === "reset") live.replaceAll([...items.entries()]);
+    else if (type === "DELETED") live.remove(key(obj));
+    else live.upsert(key(obj), obj);
+  }, onError: (err) => announce(err.message, { error: true }) });
+}
