@@ -1,7 +1,8 @@
 """Serving the console's files: ``/`` is the page, ``/console/<path>`` its modules and assets.
 
 The files are read once when the router is made (a dict from URL path to bytes; the whole
-console is under a megabyte), so a request is one dict lookup: no path from a URL ever reaches the file system, hence no traversal.
+console is under a megabyte), so a request is one dict lookup: no path from a URL ever reaches
+the file system, hence no traversal.
 The page is one HTML document; the console routes inside it with the URL fragment
 (``/#/projects/demo/workloads/pinapps/web``), so every deep link is served by ``/`` and works on
 a reload. Assets are revalidated by ETag (the gateway restarts with a new package rarely, and a
