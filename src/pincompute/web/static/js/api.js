@@ -3,9 +3,9 @@
 //   request()  one JSON call; a non-2xx answer throws ApiError carrying the Status body (its
 //              message, and the fields an Invalid answer names, for the form to mark);
 //   lines()    a streamed answer read line by line (logs, `?watch=true` newline-delimited JSON);
-//   watchList() the informer pattern: list once, then watch from the list's resourceVersion,
-//              re-watching from the last seen version when a stream ends and relisting on
-//              410 Gone; the caller gets a Map kept current and a callback per change.
+//   watchList() a collection kept current from one watch stream (resumed from the newest
+//              version seen when it ends, relisted on 410 Gone); the caller gets a Map and a
+//              callback per change.
 // Websockets (exec) cannot carry an Authorization header from a browser: the token goes in the
 // `access_token` query parameter over the same origin, which the gateway accepts for websockets.
 
@@ -84,9 +84,16 @@ export async function lines(path, { query, signal, onLine }) {
 
 export const key = (obj) => obj.metadata.uid || `${obj.metadata.namespace}/${obj.metadata.name}`;
 
+const newer = (a, b) => (!a ? b : /^\d+$/.test(a) && /^\d+$/.test(b) ? (BigInt(b) > BigInt(a) ? b : a) : b);
+
 /**
- * Keep `items` (a Map key -> object) equal to the collection at `path`; onChange(kind, obj) is
- * called for each change ("reset" after a (re)list). Stops when `signal` aborts.
+ * Keep `items` (a Map key -> object) equal to the collection at `path`; onChange(type, obj) is
+ * called for each change ("reset" after a relist). Stops when `signal` aborts.
+ *
+ * The first request is a watch without a resourceVersion: the gateway serves it from its
+ * informer, replaying the collection as ADDED events and then streaming changes, so a page
+ * gets its first rows after one round trip. When a stream ends the watch resumes from the
+ * newest version seen; a version too old for the store's history (410) relists.
  */
 export function watchList(path, { query = {}, signal, onChange, onError }) {
   const items = new Map();
@@ -98,42 +105,35 @@ export function watchList(path, { query = {}, signal, onChange, onError }) {
     version = list.metadata?.resourceVersion || "";
     onChange("reset", null);
   };
-  const follow = async () => {
-    await lines(path, {
-      query: { ...query, watch: "true", resourceVersion: version, allowWatchBookmarks: "true" },
-      signal,
-      onLine(line) {
-        if (!line.trim()) return;
-        const event = JSON.parse(line);
-        if (event.type === "ERROR") {
-          const err = new ApiError(event.object?.code || 500, event.object);
-          throw err;
-        }
-        const obj = event.object;
-        if (obj?.metadata?.resourceVersion) version = obj.metadata.resourceVersion;
-        if (event.type === "BOOKMARK") return;
-        if (event.type === "DELETED") items.delete(key(obj));
-        else items.set(key(obj), obj);
-        onChange(event.type, obj);
-      },
-    });
-  };
+  const follow = () => lines(path, {
+    query: { ...query, watch: "true", resourceVersion: version || undefined },
+    signal,
+    onLine(line) {
+      if (!line.trim()) return;
+      const event = JSON.parse(line);
+      if (event.type === "ERROR") throw new ApiError(event.object?.code || 500, event.object);
+      const obj = event.object;
+      if (obj?.metadata?.resourceVersion) version = newer(version, obj.metadata.resourceVersion);
+      if (event.type === "BOOKMARK") return;
+      if (event.type === "DELETED") items.delete(key(obj));
+      else items.set(key(obj), obj);
+      onChange(event.type, obj);
+    },
+  });
   const run = async () => {
     let backoff = 250;
+    let needList = false;
     while (!signal.aborted) {
       try {
-        if (!version) await relist();
+        if (needList) { needList = false; await relist(); }
         const started = Date.now();
         await follow();
         if (Date.now() - started < 1000) await new Promise((r) => setTimeout(r, backoff));
       } catch (err) {
         if (signal.aborted) return;
-        if (err instanceof ApiError && err.status === 410) { version = ""; continue; }
-        if (err instanceof ApiError && err.status < 500 && err.status !== 429) {
-          onError?.(err);
-          return;
-        }
+        if (err instanceof ApiError && err.status === 410) { needList = true; continue; }
         onError?.(err);
+        if (err instanceof ApiError && err.status < 500 && err.status !== 429) return;
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
       }

@@ -1,7 +1,7 @@
 // The console's entry: signs in from the session, draws the navigation, and renders the page
 // the address names (router.js), one at a time.
 
-import { ApiError, get } from "./api.js";
+import { get } from "./api.js";
 import { announce, clear, h } from "./dom.js";
 import { parse, route } from "./router.js";
 import { session, tokenFromAddress } from "./session.js";
@@ -24,14 +24,11 @@ route("/platform/:resource", page("platform"));
 
 let current = null;
 
+/** Who the token stands for (its own record, `/api/v1/tokens/self`): user, platform admin. */
 export async function refreshIdentity() {
-  try {
-    await get("clusters", { query: { limit: 1 } });
-    session.isAdmin = true;
-  } catch (err) {
-    session.isAdmin = false;
-    if (!(err instanceof ApiError) || err.status === 401) throw err;
-  }
+  const self = await get("tokens/self");
+  session.user = self.user;
+  session.isAdmin = Boolean(self.admin);
 }
 
 function nav() {
@@ -53,6 +50,7 @@ function nav() {
     h("li", {}, h("a", { href, "aria-current": here === href ? "page" : null }, text)))));
   const who = clear(document.getElementById("who"));
   who.append(
+    h("span", {}, session.user, session.isAdmin ? " (platform admin)" : ""),
     session.project ? h("span", { class: "project-badge" }, "Project: ", h("strong", {}, session.project)) : "",
     h("button", { type: "button", class: "link", onclick: () => { session.signOut(); location.hash = "#/signin"; } }, "Sign out"));
 }

@@ -82,7 +82,7 @@ export async function render(main, { params, signal }) {
     tokensBox.replaceChildren(listBox, form, shown);
     async function listTokens() {
       try {
-        const tokens = (await get("tokens", { query: { project: name }, signal })).items || [];
+        const tokens = ((await get("tokens", { signal })).items || []).filter((t) => t.project === name);
         listBox.replaceChildren(table(`Tokens for ${name}`, ["Id", "User", "Role", "Created", "Expires", "Description", ""],
           tokens.map((t) => h("tr", {}, h("td", {}, t.id), h("td", {}, t.user), h("td", {}, t.role || (t.admin ? "platform admin" : "")),
             h("td", {}, age(t.created)), h("td", {}, t.expires || "never"), h("td", {}, t.description || ""),

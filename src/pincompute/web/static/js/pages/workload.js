@@ -161,22 +161,28 @@ export async function render(main, { params, signal }) {
     if (!podsTimer) podsTimer = setTimeout(drawPods, 300);
   }
 
+  const refused = (err) => {
+    actions.replaceChildren();
+    body.replaceChildren(h("p", { class: "error", role: "alert" }, err instanceof ApiError && err.status === 403
+      ? `You may not see ${project}: ${err.message}` : err instanceof ApiError && err.status === 404
+        ? `No ${kind.label.toLowerCase()} named ${name} in ${project}.` : err.message));
+  };
+  try {
+    draw(await get(path, { signal }));
+  } catch (err) {
+    if (!signal.aborted) { refused(err); podsSection.remove(); }
+    return;
+  }
+  // The gateway watches collections (no field selector): follow the kind, keep this one.
   const list = watchList(projectPath(project, plural), {
-    query: { fieldSelector: `metadata.name=${name}` },
     signal,
     onChange(type, obj) {
-      if (type === "reset") {
-        obj = [...list.items.values()].find((o) => o.metadata.name === name);
-        if (!obj) { body.replaceChildren(h("p", { class: "error", role: "alert" }, `No ${kind.label.toLowerCase()} named ${name} in ${project}.`)); return; }
-      }
-      if (obj.metadata.name !== name) return;
+      if (type === "reset") obj = [...list.items.values()].find((o) => o.metadata.name === name);
+      if (!obj || obj.metadata.name !== name) return;
       if (type === "DELETED") { body.replaceChildren(h("p", { role: "alert" }, `${name} was deleted.`)); actions.replaceChildren(); return; }
       draw(obj);
     },
-    onError(err) {
-      body.replaceChildren(h("p", { class: "error", role: "alert" },
-        err instanceof ApiError && err.status === 403 ? `You may not see ${project}: ${err.message}` : err.message));
-    },
+    onError: refused,
   });
   signal.addEventListener("abort", () => clearTimeout(podsTimer));
 }
