@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pincompute.kube.errors import Unavailable
+from pincompute.web import console_router
 
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
@@ -61,6 +62,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(workloads.router)
     app.include_router(tokens.router)
+    app.include_router(console_router())
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
                        max_body_bytes=ctx.settings.max_body_bytes)
