@@ -21,10 +21,10 @@ export async function render(main) {
     error.textContent = "";
     session.signIn(input.value);
     try {
-      const projects = await get("projects");
       await refreshIdentity();
+      const projects = await get("projects").catch(() => ({ items: [] }));
       const names = (projects.items || []).map((p) => p.metadata.name);
-      if (!names.includes(session.project)) session.choose(names[0] || "");
+      if (names.length && !names.includes(session.project)) session.choose(names[0]);
       location.hash = session.project ? `#/projects/${encodeURIComponent(session.project)}/workloads` : "#/projects";
     } catch (err) {
       session.signOut();
