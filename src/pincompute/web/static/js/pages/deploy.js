@@ -39,7 +39,10 @@ function appFrom(values) {
   };
 }
 
-function showErrors(form, general, err) {
+const refusal = (err, project) => (err.status === 403
+  ? `You may not deploy to ${project}: ${err.message}` : err.message);
+
+function showErrors(form, general, err, project) {
   for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   const leftover = [];
@@ -51,7 +54,7 @@ function showErrors(form, general, err) {
       document.getElementById(`${input.id}-error`).textContent = cause.message || cause.reason;
     } else leftover.push(`${cause.field || ""}: ${cause.message || ""}`);
   }
-  general.textContent = (err.causes?.length ? "The API refused some fields. " : "") + (leftover.length ? leftover.join("; ") : err.causes?.length ? "" : err.message);
+  general.textContent = (err.causes?.length ? "The API refused some fields. " : "") + (leftover.length ? leftover.join("; ") : err.causes?.length ? "" : refusal(err, project));
   form.querySelector("[aria-invalid]")?.focus();
 }
 
@@ -84,7 +87,7 @@ export async function render(main, { params, signal }) {
     try {
       done(await post(projectPath(project, "pinapps"), obj, { signal }));
     } catch (err) {
-      if (err instanceof ApiError) showErrors(form, general, err); else general.textContent = err.message;
+      if (err instanceof ApiError) showErrors(form, general, err, project); else general.textContent = err.message;
     }
   });
 
@@ -117,7 +120,7 @@ export async function render(main, { params, signal }) {
         last = await post(projectPath(project, kind.plural), doc, { signal });
       } catch (err) {
         const causes = (err.causes || []).map((c) => h("li", {}, h("code", {}, c.field || ""), `: ${c.message || c.reason}`));
-        yamlError.append(h("p", {}, `${label}: ${err.message}`), causes.length ? h("ul", {}, causes) : null);
+        yamlError.append(h("p", {}, `${label}: ${refusal(err, project)}`), causes.length ? h("ul", {}, causes) : null);
         return;
       }
     }
