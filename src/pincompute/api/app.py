@@ -29,7 +29,7 @@ from pincompute.web import console_router
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import tokens, workloads
+from .routes import operations, pods, tokens, workloads
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -61,6 +61,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
+    app.include_router(operations.router)
+    app.include_router(pods.router)
     app.include_router(tokens.router)
     app.include_router(console_router())
 
