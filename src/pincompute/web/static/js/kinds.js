@@ -26,6 +26,7 @@ export const KINDS = [
       { op: "stop", label: "Stop", disrupts: "Stop every replica of", when: (o) => !o.spec?.stopped },
       { op: "start", label: "Start", when: (o) => o.spec?.stopped },
       { op: "restart", label: "Restart", disrupts: "Restart every replica (rolling) of" },
+      { op: "rollback", label: "Roll back", disrupts: "Roll back to the previous revision" },
     ],
     revisions: true, logs: true,
   },

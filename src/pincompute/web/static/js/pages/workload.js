@@ -118,13 +118,13 @@ export async function render(main, { params, signal }) {
 
   function revisions(obj) {
     const revs = obj.status?.revisions || [];
-    if (!kind.revisions) return null;
+    if (!kind.revisions || !revs.length) return null;
     return table("Revisions", ["Number", "Revision", "Created", "Images", ""], revs.map((r) => h("tr", {},
       h("td", {}, r.number ?? ""), h("td", {}, r.revision), h("td", {}, r.time ? age(r.time) : ""),
       h("td", {}, (r.template?.spec?.containers || []).map((c) => c.image).join(", ")),
       h("td", {}, r.revision === obj.status?.currentRevision ? "current" : h("button", { type: "button", onclick: async () => {
         if (!(await confirmAction(`Roll ${name} back to revision ${r.number ?? r.revision}?`, { action: "Roll back" }))) return;
-        await operate("rollback", `Rollback to ${r.number ?? r.revision}`, { revision: r.number ?? r.revision });
+        await operate("rollback", `Rollback to ${r.number ?? r.revision}`, { revision: String(r.number ?? r.revision) });
       } }, `Roll back to ${r.number ?? r.revision}`)))));
   }
 
@@ -147,8 +147,13 @@ export async function render(main, { params, signal }) {
         h("td", {}, labels["topology.kubernetes.io/zone"] || ""), h("td", {}, labels["pincompute.io/cluster"] || ""),
         h("td", {}, p.status?.podIP || ""), h("td", {}, `${ready}/${(p.spec?.containers || []).length}`), h("td", {}, String(restarts)),
         h("td", {}, p.metadata.deletionTimestamp ? "Terminating" : p.status?.phase || ""),
-        h("td", {}, h("a", { href: `${base}/workloads/${plural}/${encodeURIComponent(name)}/logs?pod=${pod}` }, "Logs"), " ",
-          h("a", { href: `${base}/pods/${pod}/shell?cluster=${encodeURIComponent(labels["pincompute.io/cluster"] || "")}` }, "Shell")));
+        h("td", { class: "actions" }, h("a", { href: `${base}/workloads/${plural}/${encodeURIComponent(name)}/logs?pod=${pod}` }, "Logs"), " ",
+          h("a", { href: `${base}/pods/${pod}/shell?container=${encodeURIComponent(p.spec?.containers?.[0]?.name || "")}` }, "Shell"),
+          plural === "pinapps" && labels["pincompute.io/workload"] ? (p.spec?.containers || []).map((c) =>
+            h("button", { type: "button", class: "link", onclick: async () => {
+              if (!(await confirmAction(`Restart container ${c.name} of ${p.metadata.name}?`, { action: "Restart container" }))) return;
+              await operate("restart-container", `Restart ${c.name} of ${p.metadata.name}`, { pod: labels["pincompute.io/workload"], container: c.name });
+            } }, `Restart ${c.name}`)) : null));
     });
     podsSection.replaceChildren(h("h2", { id: "pods-h" }, "Pods"),
       table(`Pods of ${name}`, ["Pod", "Node", "Zone", "Cluster", "IP", "Ready", "Restarts", "State", ""], rows, { id: "pods" }));
