@@ -3,7 +3,7 @@
 // 0 stdin, 1 stdout, 2 stderr, 3 status (JSON with the exit code), 4 resize
 // ({"width": cols, "height": rows}). The socket closes when the user leaves the page.
 
-import { get, projectPath, socketUrl } from "../api.js";
+import { projectPath, socketUrl } from "../api.js";
 import { field, h } from "../dom.js";
 
 const STDIN = 0, STDOUT = 1, STDERR = 2, STATUS = 3, RESIZE = 4;
@@ -33,13 +33,10 @@ export async function render(main, { params, query, signal }) {
     field("Command", commandInput, { id: "sh-command" }), h("button", { type: "submit" }, "Reconnect"));
   main.append(h("h1", {}, `Shell in ${pod}`), form, status, screen);
 
-  try {
-    const podObj = await get(projectPath(project, "pods", pod), { signal });
-    for (const c of podObj.spec?.containers || []) containerSel.append(h("option", { value: c.name, selected: c.name === query.container }, c.name));
-  } catch {
-    if (query.container) containerSel.append(h("option", { value: query.container }, query.container));
-  }
-  if (!containerSel.options.length) containerSel.append(h("option", { value: "" }, "(default)"));
+  // The pod's containers come in the address (the workload page's links list them).
+  const names = (query.containers || query.container || "").split(",").filter(Boolean);
+  for (const c of names) containerSel.append(h("option", { value: c, selected: c === query.container }, c));
+  if (!containerSel.options.length) containerSel.append(h("option", { value: "" }, "(the first)"));
 
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000,
     theme: { background: "#111418", foreground: "#e8eaed" } });

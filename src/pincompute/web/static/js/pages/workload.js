@@ -148,7 +148,7 @@ export async function render(main, { params, signal }) {
         h("td", {}, p.status?.podIP || ""), h("td", {}, `${ready}/${(p.spec?.containers || []).length}`), h("td", {}, String(restarts)),
         h("td", {}, p.metadata.deletionTimestamp ? "Terminating" : p.status?.phase || ""),
         h("td", { class: "actions" }, h("a", { href: `${base}/workloads/${plural}/${encodeURIComponent(name)}/logs?pod=${pod}` }, "Logs"), " ",
-          h("a", { href: `${base}/pods/${pod}/shell?container=${encodeURIComponent(p.spec?.containers?.[0]?.name || "")}` }, "Shell"),
+          h("a", { href: `${base}/pods/${pod}/shell?containers=${encodeURIComponent((p.spec?.containers || []).map((c) => c.name).join(","))}` }, "Shell"),
           plural === "pinapps" && labels["pincompute.io/workload"] ? (p.spec?.containers || []).map((c) =>
             h("button", { type: "button", class: "link", onclick: async () => {
               if (!(await confirmAction(`Restart container ${c.name} of ${p.metadata.name}?`, { action: "Restart container" }))) return;
