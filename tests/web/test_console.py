@@ -1,11 +1,11 @@
 """The console in a real browser (Debian's Chromium under Playwright) against a real region.
 
 One embedded region (process runtime: real processes, real logs, a real shell) behind the
-gateway; the scenario a user lives through, in order: sign in, create a project and a token
-for a viewer, deploy an app from the form (a bad name first: the message is on the field the
-API names), watch it become ready, scale it, read its logs streaming, open a shell and run a
-command whose output appears, then sign in as the viewer, who is refused in another project
-and in their own (the page says why, nothing changes). Main pages are screenshotted (the test's
+gateway; the scenario a user lives through, in order: sign in, deploy an app from the form (a
+bad name first: the message is on the field the API names), watch it become ready, scale it,
+read its logs streaming, open a shell and run a command whose output appears, create a project
+and a token for a viewer, then sign in as the viewer, who is refused in another project and in
+their own (the page says why, nothing changes). Main pages are screenshotted (the test's
 directory and test-artifacts/console/) and checked with axe-core (no serious violations), at
 laptop and phone widths, and the keyboard path (skip link, a dialog Escape closes) is tried.
 """
@@ -30,6 +30,22 @@ pytestmark = pytest.mark.slow
 
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
 LONG = 30_000  # ms: a pod starting on a loaded 2-core machine
+CRON = """apiVersion: pincompute.io/v1alpha1
+kind: PinCronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "%s"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+            - name: main
+              image: busybox
+              command: ["echo", "hi"]
+"""
 
 
 @dataclass
@@ -99,20 +115,6 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await no_serious_violations(page, "sign-in")
     await sign_in(page, env.url, env.admin_token)
 
-    # A project and a viewer's token for it.
-    await page.goto(env.url + "/#/projects")
-    await page.get_by_label("Name").fill("team-b")
-    await page.get_by_role("button", name="Create project").click()
-    await expect(page.get_by_role("heading", name="Project team-b")).to_be_visible()
-    await page.locator("#t-user").fill("vic")
-    await page.locator("#t-role").select_option("viewer")
-    await page.get_by_role("button", name="Create token").click()
-    viewer_token = await page.locator("#new-token").input_value()
-    assert viewer_token.startswith("pct_")
-    await expect(page.locator("#tokens")).to_contain_text("vic")
-    await screenshot(page, "project", shots)
-    await no_serious_violations(page, "project")
-
     # Deploy from the form: the API's field errors land on the fields.
     await page.goto(env.url + "/#/projects/demo/deploy")
     await page.get_by_label("Name").fill("Bad_Name")
@@ -167,9 +169,18 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
                                                                        timeout=LONG)
     await screenshot(page, "shell", shots)
 
+    # YAML pasted: a bad schedule is named, then the fixed manifest is applied.
+    await page.goto(env.url + "/#/projects/demo/deploy")
+    await page.get_by_label("Manifest").fill(CRON % "every night")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.get_by_role("alert").filter(has_text="spec.schedule")).to_be_visible()
+    await page.get_by_label("Manifest").fill(CRON % "0 3 * * *")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.get_by_role("heading", name="Cron job nightly")).to_be_visible()
+
     # The workload list, its events, at laptop and phone widths; keyboard first stop.
     await page.goto(env.url + "/#/projects/demo/workloads")
-    await expect(page.locator("#workloads tbody tr[data-key]")).to_have_count(1)
+    await expect(page.locator("#workloads tbody tr[data-key]")).to_have_count(2)
     await expect(page.locator("#workloads")).to_contain_text("2/2")
     await screenshot(page, "workloads", shots)
     await no_serious_violations(page, "workloads")
@@ -188,6 +199,20 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await expect(page.locator(".timeline li").first).to_be_visible(timeout=LONG)
     await screenshot(page, "events", shots)
     await no_serious_violations(page, "events")
+
+    # A project and a viewer's token for it.
+    await page.goto(env.url + "/#/projects")
+    await page.get_by_label("Name").fill("team-b")
+    await page.get_by_role("button", name="Create project").click()
+    await expect(page.get_by_role("heading", name="Project team-b")).to_be_visible()
+    await page.locator("#t-user").fill("vic")
+    await page.locator("#t-role").select_option("viewer")
+    await page.get_by_role("button", name="Create token").click()
+    viewer_token = await page.locator("#new-token").input_value()
+    assert viewer_token.startswith("pct_")
+    await expect(page.locator("#tokens")).to_contain_text("vic")
+    await screenshot(page, "project", shots)
+    await no_serious_violations(page, "project")
 
     # The viewer of team-b: refused in demo and refused to write in team-b; nothing changes.
     viewer = await (await browser.new_context()).new_page()
