@@ -37,10 +37,15 @@ from pathlib import Path
 
 import uvicorn
 
+from pincompute import regionmembers
 from pincompute.api.app import create_app
 from pincompute.api.context import ApiContext, ApiSettings
 from pincompute.controlplane import connect, member_probe
-from pincompute.federation.clusterset import add_cluster_set
+from pincompute.federation.clusterset import ClusterSet, add_cluster_set
+from pincompute.kube.errors import NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import PODS
+from pincompute.model.registry import MEMBERCLUSTERS
 from pincompute.region import Region
 from pincompute.runtime.manager import Manager
 
@@ -59,10 +64,52 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class RegionClusterAdmin:
-    """Member clusters of an embedded region come and go through the region."""
+class HostClusterAdmin:
+    """Member clusters of a real host: removing one taints it draining (no new placements;
+    the federation moves what it can), waits for its workloads to leave, then deletes its
+    MemberCluster, as the embedded region does."""
+
+    embedded = False
+
+    def __init__(self, host: KubeClient, clusters: ClusterSet) -> None:
+        self.host = host
+        self.clusters = clusters
+
+    async def add(self, *, zone: str, name: str | None, nodes: int | None) -> str:
+        raise ValueError("only an embedded region opens embedded clusters")
+
+    async def remove(self, name: str, *, drain: bool, timeout: float) -> None:
+        handle = self.clusters.get(name)
+        if drain and handle is not None:
+            left = regionmembers.Leftovers({
+                **{handle.informer(r): regionmembers.counts_all
+                   for r in regionmembers.MEMBER_WORKLOADS},
+                handle.informer(PODS): regionmembers.is_workload_pod})
+            try:
+                async with asyncio.timeout(timeout):
+                    await left.wait_synced()
+                    await regionmembers.mark_draining(
+                        self.host, name, message="being removed from the region: waiting "
+                        f"for {left.describe()} to leave" if left else "being removed")
+                    await left.wait_empty()
+            except TimeoutError:
+                raise TimeoutError(f"member cluster {name}: {left.describe()} still there "
+                                   f"after {timeout:g}s; it stays draining — remove it with "
+                                   "drain=false to let go regardless") from None
+            finally:
+                left.close()
+        with contextlib.suppress(NotFound):
+            await self.host.delete(MEMBERCLUSTERS, name)
+
+
+class RegionClusterAdmin(HostClusterAdmin):
+    """Member clusters of an embedded region come and go through the region (members of
+    other connection types as on a real host)."""
+
+    embedded = True
 
     def __init__(self, region: Region) -> None:
+        super().__init__(region.host.client, region.clusterset)
         self.region = region
 
     async def add(self, *, zone: str, name: str | None, nodes: int | None) -> str:
@@ -70,6 +117,9 @@ class RegionClusterAdmin:
         return member.name
 
     async def remove(self, name: str, *, drain: bool, timeout: float) -> None:
+        if name not in {m.name for m in self.region.members}:
+            await super().remove(name, drain=drain, timeout=timeout)
+            return
         await self.region.remove_cluster(name, drain=drain, timeout=timeout)
 
 
@@ -115,7 +165,8 @@ class Gateway:
         manager = Manager(name="gateway")
         clusters = add_cluster_set(manager, host=host, probe=member_probe)
         ctx = ApiContext(host=host, members=clusters, informers=manager.informers,
-                         settings=settings or ApiSettings())
+                         settings=settings or ApiSettings(),
+                         cluster_admin=HostClusterAdmin(host, clusters))
         run = asyncio.create_task(manager.run(), name="gateway manager")
         try:
             started = asyncio.ensure_future(manager.wait_started())

@@ -29,7 +29,7 @@ from pincompute.web import console_router
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import operations, pods, tokens, workloads
+from .routes import audit, clusters, operations, platform, pods, projects, tokens, workloads
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -64,6 +64,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(pods.router)
     app.include_router(tokens.router)
+    app.include_router(projects.router)
+    app.include_router(clusters.router)
+    app.include_router(platform.router)
+    app.include_router(audit.router)
     app.include_router(console_router())
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,

@@ -63,7 +63,11 @@ class MemberDirectory(Protocol):
 
 
 class ClusterAdmin(Protocol):
-    """Adds and removes member clusters of an embedded region (the region's own methods)."""
+    """Adds and removes member clusters: through the embedded region (its stores are in its
+    process), or on a real host by draining and deleting MemberClusters."""
+
+    embedded: bool
+    """Whether ``add`` can open embedded clusters (only an embedded region can)."""
 
     async def add(self, *, zone: str, name: str | None, nodes: int | None) -> str: ...
 

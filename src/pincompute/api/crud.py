@@ -18,6 +18,7 @@ only in who may call them; the work is the same and lives here:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -25,9 +26,11 @@ from starlette.responses import Response, StreamingResponse
 
 from pincompute.kube.errors import BadRequest, Cause, invalid
 from pincompute.kube.patch import check_depth, merge_patch
+from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import Resource
 from pincompute.kube.selectors import parse_label_selector
 from pincompute.model import registry
+from pincompute.runtime.informer import SharedInformer
 
 from .body import JSON, json_response, read_object
 from .context import ApiContext
@@ -88,35 +91,57 @@ def validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None
         registry.validate(obj, old)
 
 
-def _old(ctx: ApiContext, resource: Resource, name: str,
-         namespace: str | None) -> dict[str, Any] | None:
-    return ctx.host_informer(resource).get(name, namespace=namespace)
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a kind's objects are: a cluster's client and its informer of the kind."""
+
+    client: KubeClient
+    informer: SharedInformer
+
+
+def host_target(ctx: ApiContext, resource: Resource) -> Target:
+    return Target(ctx.host, ctx.host_informer(resource))
+
+
+def _old(target: Target, name: str, namespace: str | None) -> dict[str, Any] | None:
+    return target.informer.get(name, namespace=namespace)
 
 
 async def create(ctx: ApiContext, request: Request, resource: Resource, *,
-                 namespace: str | None) -> Response:
-    obj = await read_object(request)
+                 namespace: str | None, target: Target | None = None) -> Response:
+    created = await create_object(ctx, request, resource, await read_object(request),
+                                  namespace=namespace, target=target)
+    return json_response(present(resource, created), status_code=201)
+
+
+async def create_object(ctx: ApiContext, request: Request, resource: Resource,
+                        obj: dict[str, Any], *, namespace: str | None,
+                        target: Target | None = None) -> dict[str, Any]:
+    """Check, validate and create ``obj``; returns the stored object (not simplified)."""
+    target = target or host_target(ctx, resource)
     _check_envelope(resource, obj, namespace=namespace, name=None)
     request.state.audit_name = obj["metadata"].get("name") or obj["metadata"].get(
         "generateName")
     validate(resource, obj, None)
-    created = await ctx.host.create(resource, obj, namespace=namespace)
+    created = await target.client.create(resource, obj, namespace=namespace)
     request.state.audit_name = created["metadata"]["name"]
-    return json_response(present(resource, created), status_code=201)
+    return created
 
 
 async def replace(ctx: ApiContext, request: Request, resource: Resource, name: str, *,
-                  namespace: str | None) -> Response:
+                  namespace: str | None, target: Target | None = None) -> Response:
+    target = target or host_target(ctx, resource)
     obj = await read_object(request)
     _check_envelope(resource, obj, namespace=namespace, name=name)
-    old = _old(ctx, resource, name, namespace)
+    old = _old(target, name, namespace)
     validate(resource, obj, old)
-    updated = await ctx.host.update(resource, obj)
+    updated = await target.client.update(resource, obj)
     return json_response(present(resource, updated))
 
 
 async def patch(ctx: ApiContext, request: Request, resource: Resource, name: str, *,
-                namespace: str | None) -> Response:
+                namespace: str | None, target: Target | None = None) -> Response:
+    target = target or host_target(ctx, resource)
     body = await read_object(request)
     check_depth(body)
     for key in ("apiVersion", "kind"):
@@ -129,22 +154,24 @@ async def patch(ctx: ApiContext, request: Request, resource: Resource, name: str
             raise BadRequest("metadata.name: a patch may not rename an object")
         if "namespace" in md and md["namespace"] != namespace:
             raise BadRequest("metadata.namespace: a patch may not move an object")
-    old = _old(ctx, resource, name, namespace)
+    old = _old(target, name, namespace)
     if old is None:
-        old = await ctx.host.get(resource, name, namespace=namespace)
+        old = await target.client.get(resource, name, namespace=namespace)
     validate(resource, merge_patch(old, body), old)
-    patched = await ctx.host.patch(resource, name, body, namespace=namespace)
+    patched = await target.client.patch(resource, name, body, namespace=namespace)
     return json_response(present(resource, patched))
 
 
 async def delete(ctx: ApiContext, request: Request, resource: Resource, name: str, *,
-                 namespace: str | None) -> Response:
-    gone = await ctx.host.delete(resource, name, namespace=namespace)
+                 namespace: str | None, target: Target | None = None) -> Response:
+    target = target or host_target(ctx, resource)
+    gone = await target.client.delete(resource, name, namespace=namespace)
     return json_response(present(resource, gone))
 
 
-def get(ctx: ApiContext, resource: Resource, name: str, *, namespace: str | None) -> Response:
-    inf = ctx.host_informer(resource)
+def get(ctx: ApiContext, resource: Resource, name: str, *, namespace: str | None,
+        target: Target | None = None) -> Response:
+    inf = (target or host_target(ctx, resource)).informer
     return Response(ctx.read_cache.get(inf, name, namespace=namespace), media_type=JSON)
 
 
