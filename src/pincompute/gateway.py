@@ -40,6 +40,7 @@ import uvicorn
 from pincompute import regionmembers
 from pincompute.api.app import create_app
 from pincompute.api.context import ApiContext, ApiSettings
+from pincompute.api.podaccess import NODE_API_TOKEN
 from pincompute.controlplane import connect, member_probe
 from pincompute.federation.clusterset import ClusterSet, add_cluster_set
 from pincompute.kube.errors import NotFound
@@ -148,7 +149,8 @@ class Gateway:
         settings = settings or ApiSettings(audit_path=region.data_dir / "audit.log")
         ctx = ApiContext(host=region.host.client, members=region.clusterset,
                          informers=region.manager.informers, settings=settings,
-                         cluster_admin=RegionClusterAdmin(region))
+                         cluster_admin=RegionClusterAdmin(region),
+                         extras={NODE_API_TOKEN: region.node_api_token})
         token_file = admin_token_file or region.data_dir / "admin-token"
         async with cls._serve(ctx, listen=listen, token_file=token_file, tls_cert=tls_cert,
                               tls_key=tls_key) as gw:

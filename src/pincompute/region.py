@@ -59,6 +59,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -160,6 +161,11 @@ class Region:
     def clusters(self) -> list[Cluster]:
         return [self.host, *self.members]
 
+    @property
+    def node_api_token(self) -> str:
+        """The bearer token of every node's runtime API (logs, exec)."""
+        return str(self.nodes.options["api_token"])
+
     def member(self, name: str) -> Cluster:
         """The member cluster ``name`` (``LookupError`` if the region has none such)."""
         for member in self.members:
@@ -225,9 +231,13 @@ class Region:
             assert isinstance(clusterset, ClusterSet)
             health = RegionHealth(host_client=host.client, clusters=[host],
                                   port=health_port) if health_port is not None else None
+            # One runtime-API token for every node of the region, so the gateway (in this
+            # process) can read logs and exec on any of them; not persisted: nodes and
+            # gateway get a new one at each start.
+            options = {"api_token": secrets.token_urlsafe(24), **(node_options or {})}
             nodes = NodeSettings(runtime=runtime, per_cluster=per_cluster,
                                  base_dir=node_base_dir(data_dir, runtime=runtime),
-                                 options=dict(node_options or {}))
+                                 options=options)
             region = cls(data_dir=data_dir, host=host, members=[], manager=manager, lock=lock,
                          nodes=nodes, clusterset=clusterset, health=health,
                          shared_uid=shared_uid, _embedded=embedded,

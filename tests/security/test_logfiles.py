@@ -13,12 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import CONFIGMAPS, PODS
 from pincompute.model.wellknown import DISCOVERY_CONFIGMAP, DISCOVERY_KEY
-from pincompute.node.runtimeapi import NodeClient
+from pincompute.node.runtimeapi import NodeAPIError, NodeClient
 from tests.node.conftest import eventually, make_pod
 from tests.node.test_agent import ready
 from tests.security import test_filesystem as fs
@@ -82,8 +80,8 @@ async def planted_pod(client: KubeClient, agents: Agents, sentinel: Sentinel
 async def fetch(api: NodeClient, name: str) -> tuple[int, bytes]:
     try:
         body = b"".join([c async for c in api.logs("default", "p", "main", file=name)])
-    except httpx.HTTPStatusError as exc:
-        return exc.response.status_code, exc.response.content
+    except NodeAPIError as exc:
+        return exc.code, exc.message.encode()
     return 200, body
 
 

@@ -29,7 +29,17 @@ from pincompute.web import console_router
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import audit, clusters, operations, platform, pods, projects, tokens, workloads
+from .routes import (
+    audit,
+    clusters,
+    debug,
+    operations,
+    platform,
+    pods,
+    projects,
+    tokens,
+    workloads,
+)
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -68,6 +78,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(clusters.router)
     app.include_router(platform.router)
     app.include_router(audit.router)
+    app.include_router(debug.router)
     app.include_router(console_router())
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,

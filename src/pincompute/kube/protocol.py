@@ -26,10 +26,11 @@ and must not be mutated (copy with :func:`pincompute.kube.objects.deepcopy`).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import MethodNotAllowed
 from .resource import Resource
 
 ADDED = "ADDED"
@@ -154,6 +155,25 @@ class KubeClient(abc.ABC):
         Conflict when the pod is already bound, is being deleted, or its uid does
         not match ``metadata.uid`` of the binding.
         """
+
+    async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
+        """GET an object's non-JSON subresource as bytes, e.g. ``pods/<name>/log``.
+
+        Awaiting it sends the request and raises the server's error, if any, before
+        a byte is read (so a caller can answer with the right status); the
+        iterator it returns yields chunks as the server sends them, and must be
+        closed (``aclose``) by a caller that stops early.  ``params`` is the
+        subresource's query (``container``, ``follow``, ``tailLines``,
+        ``sinceSeconds``, ``previous``... for a pod's log); with ``stream`` the read
+        has no deadline (a followed log).  A missing object is NotFound on every
+        backend; a subresource the backend does not serve is MethodNotAllowed
+        (405): the embedded store keeps no container logs, its nodes' runtime API
+        serves them.  This default (for clients that wrap another) serves none.
+        """
+        raise MethodNotAllowed(f"{resource.plural}/{subresource} is not served here")
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the client is unusable afterwards."""

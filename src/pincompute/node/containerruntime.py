@@ -37,6 +37,7 @@ from typing import Any
 from .logs import LogWriter
 from .network import PodNetwork
 from .probes import ExecFunc
+from .terminal import Terminal
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +151,12 @@ class ContainerRuntime(abc.ABC):
 
     async def exec(self, sandbox: Sandbox, container: Mapping[str, Any],
                    env: Mapping[str, str], argv: list[str], *,
-                   stdin: bool = True) -> asyncio.subprocess.Process:
+                   stdin: bool = True, tty: Terminal | None = None) -> asyncio.subprocess.Process:
         """Run a command in the container's environment.
+
+        With ``tty`` the command's stdin, stdout and stderr are that terminal's slave
+        (its controlling terminal); the process then has no pipes, the caller reads
+        and writes the terminal's master.
 
         Runtimes without processes (``sim``) have nothing to run it in: they keep
         this default, which says so as a StartError (a 4xx at the runtime API).

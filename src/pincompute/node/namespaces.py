@@ -101,19 +101,28 @@ def init_argv(argv: Sequence[str], *, uid: int, gid: int, groups: Sequence[int],
 
 
 def enter_argv(argv: Sequence[str], *, target: int, uid: int, gid: int,
-               groups: Sequence[int]) -> list[str]:
+               groups: Sequence[int], tty: bool = False) -> list[str]:
     """The command line that runs ``argv`` inside the namespaces of pid ``target``.
 
     The working directory is the target's (pid 1 keeps the container's): a
     directory opened outside the mount namespace would not be reachable inside.
+    With ``tty`` (stdin is a terminal) the command gets a session of its own
+    *inside* the pid namespace, with the terminal as its controlling terminal
+    (``setsid --ctty --wait``, still as root): a shell's job control saves and restores
+    the terminal's foreground process group, which must be one it can see.
     """
     import shutil
     nsenter, setpriv = shutil.which("nsenter"), shutil.which("setpriv")
     assert nsenter and setpriv, "probe() checks the tools"
     ids = [f"--reuid={uid}", f"--regid={gid}",
            f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"]
+    session: list[str] = []
+    if tty:
+        setsid = shutil.which("setsid")
+        assert setsid, "probe() checks the tools"
+        session = [setsid, "--ctty", "--wait", "--"]
     return [nsenter, f"--target={target}", "--mount", "--pid", "--wd", "--",
-            setpriv, *ids, "--", *argv]
+            *session, setpriv, *ids, "--", *argv]
 
 
 def _children(pid: int) -> list[int]:
@@ -152,7 +161,7 @@ def probe() -> str | None:
     import subprocess
     if os.geteuid() != 0:
         return "not running as root"
-    for tool in ("nsenter", "setpriv"):
+    for tool in ("nsenter", "setpriv", "setsid"):
         if shutil.which(tool) is None:
             return f"{tool} (util-linux) is not installed"
     try:

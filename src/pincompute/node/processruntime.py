@@ -49,7 +49,10 @@ number; the reason is ``OOMKilled`` when the cgroup's OOM-kill counter moved
 during the run, ``Completed`` for 0 and ``Error`` otherwise.
 
 Exec (and exec probes) run a command the same way — same uid, environment,
-working directory and cgroup as the container's running instance.  An exec
+working directory and cgroup as the container's running instance.  An
+interactive exec gets a terminal instead of pipes (:mod:`.terminal`): the
+command's stdin, stdout and stderr are the slave of a pty it makes its
+controlling terminal.  An exec
 probe's output is read to its end but only its first
 :data:`~.probes.MAX_PROBE_OUTPUT` bytes per stream are kept, as the kubelet's.
 
@@ -91,6 +94,7 @@ from .identity import UidAllocator, UidExhausted, disown
 from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import MAX_PROBE_OUTPUT, ExecFunc
+from .terminal import Terminal, make_controlling
 
 _READ_CHUNK = 65536
 
@@ -416,7 +420,8 @@ class ProcessRuntime(ContainerRuntime):
         return [g for g in (sandbox.extra.get("project_gid"),) if g is not None]
 
     def _spawn_options(self, sandbox: Sandbox, fds: list[int], cwd: Path, *,
-                       make_cwd: bool = False, wrapped: bool = False) -> dict[str, Any]:
+                       make_cwd: bool = False, wrapped: bool = False,
+                       tty: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {"start_new_session": True}
         # A namespace wrapper starts as root and drops to the pod's identity itself.
         if sandbox.uid is not None and not wrapped:
@@ -433,6 +438,8 @@ class ProcessRuntime(ContainerRuntime):
             # Between fork and exec: only system calls, no Python-level locks.
             for fd in fds:
                 os.write(fd, b"0")
+            if tty:
+                make_controlling(0)  # stdin is the terminal's slave (after setsid)
             if wrapped:
                 return  # the namespace init enters the working directory as the pod
             # After the switch to the pod's uid: the working directory is resolved
@@ -509,7 +516,7 @@ class ProcessRuntime(ContainerRuntime):
 
     async def exec(self, sandbox: Sandbox, container: Mapping[str, Any],
                    env: Mapping[str, str], argv: list[str], *,
-                   stdin: bool = True) -> asyncio.subprocess.Process:
+                   stdin: bool = True, tty: Terminal | None = None) -> asyncio.subprocess.Process:
         name = container["name"]
         inst = self._running.get((sandbox.pod_uid, name))
         if inst is None:
@@ -528,20 +535,27 @@ class ProcessRuntime(ContainerRuntime):
             # Into the container's namespaces: the command sees its /tmp and processes
             # (nsenter --wd: the working directory is the container's own).
             argv = ns.enter_argv(argv, target=target, uid=sandbox.uid or 0,
-                                 gid=sandbox.gid or 0, groups=self._groups(sandbox))
+                                 gid=sandbox.gid or 0, groups=self._groups(sandbox),
+                                 tty=tty is not None)
         fds = inst.cgroup.open_procs() if inst.cgroup is not None else []
         try:
             fds += self._guard_procs(sandbox)
+            stdin_to: int | None = asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL
+            out_to: int | None = asyncio.subprocess.PIPE
+            if tty is not None:
+                stdin_to = out_to = tty.slave
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env=dict(env),
-                **self._spawn_options(sandbox, fds, cwd, wrapped=target is not None))
+                *argv, stdin=stdin_to, stdout=out_to, stderr=out_to, env=dict(env),
+                # Entering namespaces, the session is made inside them (enter_argv).
+                **self._spawn_options(sandbox, fds, cwd, wrapped=target is not None,
+                                      tty=tty is not None and target is None))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StartError(f"{argv[0]}: {exc}") from exc
         finally:
             for fd in fds:
                 os.close(fd)
+            if tty is not None:
+                tty.spawned()
         self._execs.add(proc)
         reaper = asyncio.get_running_loop().create_task(self._reap_exec(proc))
         # The loop keeps only weak references to tasks: hold it until it is done.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 import pytest
 
 from pincompute.kube.resource import NODES, PODS
 from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
-from pincompute.node.runtimeapi import NodeAPIError, NodeClient
+from pincompute.node.runtimeapi import STDOUT, LogOptions, NodeAPIError, NodeClient
 from pincompute.node.runtimeapi.server import write_token_file
 from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
 from tests.node.test_agent import ready
@@ -172,7 +173,52 @@ async def test_files_of_a_logging_volume_are_listed_and_streamed(cluster, make_a
     await stream.aclose()
     for bad, code in ((dict(file="nope.log"), 404), (dict(file="app.log", volume="x"), 404),
                       (dict(file="app.log", previous=True), 400)):
-        with pytest.raises(httpx.HTTPStatusError) as err:
+        with pytest.raises(NodeAPIError) as err:
             async for _ in client.logs("default", "writer", "main", **bad):
                 pass
-        assert err.value.response.status_code == code
+        assert err.value.code == code
+
+
+async def test_exec_on_a_terminal_resizes_and_reports_the_exit_code(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(PODS, make_pod("tty", [{"name": "main", "command": ["sleep", "60"]}]),
+                         namespace="default")
+    await eventually(ready(cluster, "tty"))
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    session = await client.open_exec(
+        "default", "tty", "main",
+        ["sh", "-c", "read x; stty size; test -t 0 && echo on-a-tty; echo got $x >&2; "
+                     "echo owner=$(stat -c %u $(tty)) uid=$(id -u); exit 3"],
+        tty=True)
+    try:
+        await session.resize(100, 30)
+        await session.write(b"go\n")
+        output = b"".join([data async for channel, data in session.frames()
+                           if channel == STDOUT])
+    finally:
+        await session.close()
+    text = output.decode().replace("\r\n", "\n")
+    assert "go\n" in text  # the terminal echoes what is typed
+    assert "30 100\n" in text  # rows, columns: the resize reached the terminal
+    assert "on-a-tty\n" in text
+    assert "got go\n" in text  # stderr is the terminal too
+    assert session.exit_code == 3
+    # The terminal is the pod's own (as a login's tty is its user's), the command the pod.
+    uid = agent.find("default", "tty").sandbox.uid
+    expected = os.getuid() if uid is None else uid
+    assert f"owner={expected} uid={expected}\n" in text
+
+    # Without a terminal a resize is ignored and stdout stays apart from stderr.
+    plain = await client.open_exec("default", "tty", "main", ["sh", "-c", "test -t 0; echo $?"])
+    await plain.resize(10, 10)
+    await plain.close_stdin()
+    assert [f async for f in plain.frames()] == [(STDOUT, b"1\n")]
+    await plain.close()
+
+
+async def test_a_refused_log_read_fails_before_any_byte(cluster, make_agent):
+    agent = await make_agent()
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    with pytest.raises(NodeAPIError) as err:
+        await client.open_logs("default", "missing", "main", LogOptions(follow=True))
+    assert err.value.code == 404 and "missing" in err.value.message

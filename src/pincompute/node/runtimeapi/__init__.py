@@ -23,13 +23,14 @@ Endpoints::
                                                     or ?file=NAME[&volume=V]&follow=1&tail=N:
                                                     a file of a logging volume
     GET  /logfiles/{namespace}/{pod}/{container}    the files of its logging volumes
-    POST /exec/{namespace}/{pod}/{container}        ?command=ARG&command=ARG...&stdin=1
+    POST /exec/{namespace}/{pod}/{container}        ?command=ARG&command=ARG...&stdin=1&tty=1
          (Connection: Upgrade, Upgrade: pincompute-exec.v1)
 
 Logs stream as chunked ``text/plain`` until the log ends (without ``follow``:
 at once; with it: when the container instance exits, or the client goes away).
 Exec switches protocols (101) and then multiplexes the process's streams over
-the connection in frames, like Kubernetes' ``channel.k8s.io``.
+the connection in frames, like Kubernetes' ``channel.k8s.io``; with ``tty=1`` the
+command runs on a terminal of its own and the client may resize it.
 
 Three modules: :mod:`.protocol` (what both ends agree on: paths, the token
 header, log options, exec frames), :mod:`.server` (the agent's side) and
@@ -39,7 +40,7 @@ and the CLI use it without the node's machinery.
 """
 
 from .client import ExecResult, ExecSession, NodeAPIError, NodeClient
-from .protocol import EXEC_PROTOCOL, STATUS, STDERR, STDIN, STDOUT, LogOptions
+from .protocol import EXEC_PROTOCOL, RESIZE, STATUS, STDERR, STDIN, STDOUT, LogOptions
 
-__all__ = ["EXEC_PROTOCOL", "STATUS", "STDERR", "STDIN", "STDOUT", "ExecResult", "ExecSession",
-           "LogOptions", "NodeAPIError", "NodeClient"]
+__all__ = ["EXEC_PROTOCOL", "RESIZE", "STATUS", "STDERR", "STDIN", "STDOUT", "ExecResult",
+           "ExecSession", "LogOptions", "NodeAPIError", "NodeClient"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,11 +45,12 @@ from .protocol import (
     exec_query,
     exit_code,
     read_frame,
+    resize_frame,
 )
 
 
 class NodeAPIError(Exception):
-    """The node answered an exec request with an error status."""
+    """The node answered a logs or exec request with an error status."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -78,7 +79,13 @@ class ExecSession:
             await self.writer.drain()
 
     async def close_stdin(self) -> None:
+        """End the input (on a terminal: type end-of-file, ``^D``)."""
         self.writer.write(encode_frame(STDIN, b""))
+        await self.writer.drain()
+
+    async def resize(self, width: int, height: int) -> None:
+        """The terminal is now ``width`` columns by ``height`` rows (tty sessions)."""
+        self.writer.write(resize_frame(width, height))
         await self.writer.drain()
 
     async def frames(self) -> AsyncIterator[tuple[int, bytes]]:
@@ -94,6 +101,14 @@ class ExecSession:
         self.writer.close()
         with contextlib.suppress(OSError):
             await self.writer.wait_closed()
+
+
+async def _chunks(resp: Any, opened: contextlib.AsyncExitStack) -> AsyncGenerator[bytes, None]:
+    try:
+        async for chunk in resp.aiter_bytes():
+            yield chunk
+    finally:
+        await opened.aclose()
 
 
 class NodeClient:
@@ -129,19 +144,39 @@ class NodeClient:
                    volume: str | None = None) -> AsyncIterator[bytes]:
         """A container's log, in chunks as the node sends them; with ``file``, that file
         of the container's logging volume (``volume`` when it mounts several)."""
-        import httpx
-        params = LogOptions(follow=follow, tail=tail, since=since, since_seconds=since_seconds,
-                            previous=previous, timestamps=timestamps, file=file,
-                            volume=volume).params()
-        url = self.endpoint + container_path(LOGS, namespace, pod, container)
-        timeout = httpx.Timeout(self.timeout, read=None if follow else self.timeout)
-        async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http, \
-                http.stream("GET", url, params=params, headers=self._headers()) as resp:
-            if resp.status_code != 200:
-                await resp.aread()
-                resp.raise_for_status()
-            async for chunk in resp.aiter_bytes():
+        stream = await self.open_logs(namespace, pod, container, LogOptions(
+            follow=follow, tail=tail, since=since, since_seconds=since_seconds,
+            previous=previous, timestamps=timestamps, file=file, volume=volume))
+        try:
+            async for chunk in stream:
                 yield chunk
+        finally:
+            await stream.aclose()
+
+    async def open_logs(self, namespace: str, pod: str, container: str,
+                        options: LogOptions) -> AsyncGenerator[bytes, None]:
+        """Start reading a log: raises :class:`NodeAPIError` if the node refuses (before
+        any byte is read, so a caller can still answer with the node's status), else
+        returns the chunks (``aclose`` it when stopping early)."""
+        import httpx
+        url = self.endpoint + container_path(LOGS, namespace, pod, container)
+        timeout = httpx.Timeout(self.timeout, read=None if options.follow else self.timeout)
+        opened = contextlib.AsyncExitStack()
+        try:
+            http = await opened.enter_async_context(
+                httpx.AsyncClient(trust_env=False, timeout=timeout))
+            resp = await opened.enter_async_context(
+                http.stream("GET", url, params=options.params(), headers=self._headers()))
+            if resp.status_code != 200:
+                body = await resp.aread()
+                message = body.decode(errors="replace")
+                with contextlib.suppress(ValueError):
+                    message = orjson.loads(body).get("message", message)
+                raise NodeAPIError(resp.status_code, message)
+        except BaseException:
+            await opened.aclose()
+            raise
+        return _chunks(resp, opened)
 
     async def log_files(self, namespace: str, pod: str,
                         container: str) -> list[dict[str, Any]]:
@@ -149,13 +184,17 @@ class NodeClient:
         return list(await self._json(container_path(LOGFILES, namespace, pod, container)))
 
     async def open_exec(self, namespace: str, pod: str, container: str,
-                        command: Sequence[str], *, stdin: bool = True) -> ExecSession:
-        """Start a command in a running container; raises :class:`NodeAPIError` if refused."""
+                        command: Sequence[str], *, stdin: bool = True,
+                        tty: bool = False) -> ExecSession:
+        """Start a command in a running container; raises :class:`NodeAPIError` if refused.
+
+        With ``tty`` it runs on a terminal: output comes on STDOUT alone and
+        :meth:`ExecSession.resize` sets the window size."""
         url = urlsplit(self.endpoint)
         host = url.hostname or "127.0.0.1"
         port = url.port or 80
         path = (f"{container_path(EXEC, namespace, pod, container)}?"
-                f"{exec_query(command, stdin=stdin)}")
+                f"{exec_query(command, stdin=stdin, tty=tty)}")
         reader, writer = await asyncio.open_connection(host, port)
         writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                       f"{AUTHORIZATION}: {bearer(self.token)}\r\nConnection: Upgrade\r\n"
@@ -192,4 +231,4 @@ class NodeClient:
             await session.close()
 
 
-__all__ = ["ExecResult", "ExecSession", "NodeAPIError", "NodeClient"]
+__all__ = ["ExecResult", "ExecSession", "LogOptions", "NodeAPIError", "NodeClient"]

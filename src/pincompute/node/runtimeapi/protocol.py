@@ -19,7 +19,11 @@ from this module alone:
   :data:`STDIN` carries the client's input (an empty frame closes it),
   :data:`STDOUT` and :data:`STDERR` the output, and :data:`STATUS` one final JSON
   object ``{"exitCode": n}`` (:func:`exit_frame`, :func:`exit_code`) after which
-  the server closes.
+  the server closes.  With ``tty=1`` the command runs on a terminal: its output
+  (stdout and stderr merged, as on any terminal) comes on :data:`STDOUT`, an
+  empty :data:`STDIN` frame types end-of-file (``^D``), and the client sends
+  :data:`RESIZE` frames, ``{"width": cols, "height": rows}``
+  (:func:`resize_frame`, :func:`parse_resize`), as Kubernetes' channel 4.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import orjson
 EXEC_PROTOCOL = "pincompute-exec.v1"
 """The ``Upgrade`` token of an exec request."""
 
-STDIN, STDOUT, STDERR, STATUS = 0, 1, 2, 3
+STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4
 """Exec frame channels."""
 
 FRAME_HEAD = struct.Struct(">BI")
@@ -147,14 +151,34 @@ class LogOptions:
 
 # --- exec --------------------------------------------------------------------------------------
 
-def exec_query(command: Sequence[str], *, stdin: bool) -> str:
+def exec_query(command: Sequence[str], *, stdin: bool, tty: bool = False) -> str:
     """The query of an exec request: one ``command`` parameter per argument."""
-    return urlencode([("command", c) for c in command] + ([("stdin", "1")] if stdin else []))
+    return urlencode([("command", c) for c in command] + ([("stdin", "1")] if stdin else [])
+                     + ([("tty", "1")] if tty else []))
 
 
 def exec_command(query: Mapping[str, Sequence[str]]) -> tuple[list[str], bool]:
     """The command (argv) of an exec request, and whether it takes stdin."""
     return list(query.get("command") or ()), flag(query, "stdin")
+
+
+def resize_frame(width: int, height: int) -> bytes:
+    """A :data:`RESIZE` frame: the terminal is now ``width`` columns by ``height`` rows."""
+    return encode_frame(RESIZE, orjson.dumps({"width": width, "height": height}))
+
+
+def parse_resize(payload: bytes) -> tuple[int, int]:
+    """(width, height) of a :data:`RESIZE` payload; ValueError if it is not one."""
+    try:
+        size = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"a resize is a JSON object: {exc}") from None
+    if not isinstance(size, dict):
+        raise ValueError("a resize is a JSON object {\"width\": n, \"height\": n}")
+    width, height = size.get("width"), size.get("height")
+    if type(width) is not int or type(height) is not int:
+        raise ValueError("a resize needs integer width and height")
+    return width, height
 
 
 def encode_frame(channel: int, data: bytes) -> bytes:
@@ -190,7 +214,8 @@ def exit_code(payload: bytes) -> int:
 
 __all__ = [
     "AUTHORIZATION", "EXEC", "EXEC_PROTOCOL", "FRAME_HEAD", "HEALTHZ_PATH", "LOGFILES", "LOGS",
-    "MAX_FRAME", "MAX_HEADER_BYTES", "PODS_PATH", "STATS_PATH", "STATUS", "STDERR", "STDIN",
-    "STDOUT", "LogOptions", "bearer", "bearer_token", "container_path", "encode_frame",
-    "exec_command", "exec_query", "exit_code", "exit_frame", "flag", "read_frame",
+    "MAX_FRAME", "MAX_HEADER_BYTES", "PODS_PATH", "RESIZE", "STATS_PATH", "STATUS", "STDERR",
+    "STDIN", "STDOUT", "LogOptions", "bearer", "bearer_token", "container_path", "encode_frame",
+    "exec_command", "exec_query", "exit_code", "exit_frame", "flag", "parse_resize",
+    "read_frame", "resize_frame",
 ]

@@ -14,7 +14,9 @@ Logs stream as chunked ``text/plain``; a follower's stream ends when the
 container instance exits, or when the client hangs up (noticed by a read on the
 connection racing the log).  Exec answers ``101 Switching Protocols`` and from
 then on the connection carries frames both ways (:mod:`.protocol`); the command
-is killed if the client goes away.
+is killed if the client goes away.  With ``tty=1`` the command gets a terminal
+(:mod:`pincompute.node.terminal`) whose master the server reads and writes in
+place of the pipes, and RESIZE frames set its window size.
 
 The HTTP/1.1 head is parsed by hand (:func:`read_request`), not with h11: one
 request per connection, no bodies, no keep-alive, fixed response headers — what
@@ -52,6 +54,7 @@ import orjson
 from pincompute.node import logfiles
 from pincompute.node.containerruntime import StartError
 from pincompute.node.logs import LogNotFound, format_since
+from pincompute.node.terminal import Terminal, open_terminal
 from pincompute.runtime.logging import get_logger
 
 from .protocol import (
@@ -61,6 +64,7 @@ from .protocol import (
     LOGS,
     MAX_FRAME,
     MAX_HEADER_BYTES,
+    RESIZE,
     STDERR,
     STDIN,
     STDOUT,
@@ -69,6 +73,8 @@ from .protocol import (
     encode_frame,
     exec_command,
     exit_frame,
+    flag,
+    parse_resize,
     read_frame,
 )
 
@@ -89,6 +95,8 @@ MAX_CONNECTIONS_PER_CLIENT = 64
 gateway following many logs is one client too, hence not fewer)."""
 HEADER_TIMEOUT = 10.0
 """Seconds a client has to send its whole request head."""
+TTY_DRAIN_SECONDS = 1.0
+"""After a terminal command exits: how long its last output may take to be read."""
 
 
 def write_token_file(path: Path, token: str) -> None:
@@ -427,16 +435,36 @@ class RuntimeAPI:
         if request.headers.get("upgrade", "").lower() != EXEC_PROTOCOL:
             raise HTTPError(400, f"exec needs Upgrade: {EXEC_PROTOCOL}")
         argv, with_stdin = exec_command(request.query)
+        tty = flag(request.query, "tty")
         if not argv:
             raise HTTPError(400, "exec needs at least one command parameter")
         rec = worker.records[container]
         runtime = self.agent.runtime
         if worker.sandbox is None or rec.instance is None or runtime is None:
             raise HTTPError(409, f'container "{container}" is not running')
+        term = None
         try:
-            proc = await runtime.exec(worker.sandbox, rec.spec, rec.env, argv, stdin=with_stdin)
+            if tty:
+                term = open_terminal(uid=worker.sandbox.uid, gid=worker.sandbox.gid)
+            proc = await runtime.exec(worker.sandbox, rec.spec, rec.env, argv,
+                                      stdin=with_stdin, tty=term)
         except StartError as exc:
+            if term is not None:
+                term.close()
             raise HTTPError(409, str(exc)) from exc
+        except BaseException:
+            if term is not None:
+                term.close()
+            raise
+        try:
+            await self._exec_session(proc, term, reader, writer)
+        finally:
+            if term is not None:
+                term.close()
+
+    async def _exec_session(self, proc: asyncio.subprocess.Process, term: Terminal | None,
+                            reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
         writer.write(response_head(101, {"Connection": "Upgrade", "Upgrade": EXEC_PROTOCOL}))
         await writer.drain()
         lock = asyncio.Lock()
@@ -452,6 +480,24 @@ class RuntimeAPI:
             while data := await stream.read(65536):
                 await send_frame(encode_frame(channel, data))
 
+        async def out_tty(term: Terminal) -> None:
+            while data := await term.read():
+                await send_frame(encode_frame(STDOUT, data))
+
+        async def to_stdin(data: bytes) -> None:
+            if term is not None:
+                # An empty frame ends the input: on a terminal, that is typing ^D.
+                await term.write(data or b"\x04")
+                return
+            if proc.stdin is None:
+                return
+            if not data:
+                proc.stdin.close()
+                return
+            with contextlib.suppress(ConnectionError):
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+
         async def inp() -> None:
             while True:
                 try:
@@ -465,19 +511,30 @@ class RuntimeAPI:
                             proc.kill()
                     return
                 channel, data = frame
-                if channel != STDIN or proc.stdin is None:
-                    continue
-                if not data:
-                    proc.stdin.close()
-                    continue
-                with contextlib.suppress(ConnectionError):
-                    proc.stdin.write(data)
-                    await proc.stdin.drain()
+                if channel == STDIN:
+                    await to_stdin(data)
+                elif channel == RESIZE and term is not None:
+                    try:
+                        term.resize(*parse_resize(data))
+                    except ValueError as exc:
+                        await send_frame(encode_frame(STDERR, f"{exc}\r\n".encode()))
 
         reading = asyncio.ensure_future(inp())
         try:
-            await asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR))
-            await send_frame(exit_frame(await proc.wait()))
+            if term is None:
+                await asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR))
+                code = await proc.wait()
+            else:
+                pumping = asyncio.ensure_future(out_tty(term))
+                code = await proc.wait()
+                # What the command wrote before it exited is still in the terminal; a
+                # child it left holding the terminal does not keep the session open.
+                try:
+                    async with asyncio.timeout(TTY_DRAIN_SECONDS):
+                        await asyncio.shield(pumping)
+                except TimeoutError:
+                    pumping.cancel()
+            await send_frame(exit_frame(code))
         finally:
             reading.cancel()
             if proc.returncode is None:

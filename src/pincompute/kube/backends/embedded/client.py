@@ -12,9 +12,10 @@ cancels nothing the other writers share (the write itself stays committed).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from pincompute.kube.errors import MethodNotAllowed
 from pincompute.kube.protocol import (
     BOOKMARK,
     ClientInfo,
@@ -120,6 +121,16 @@ class EmbeddedClient(KubeClient):
                                  namespace: str | None = None) -> dict[str, Any]:
         return await _durable(self.store.create_subresource(resource, name, subresource, body,
                                                             namespace))
+
+    async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
+        # The object first: a missing one is NotFound here as on a real server.
+        await self.get(resource, name, namespace=namespace)
+        raise MethodNotAllowed(
+            f"the embedded store does not serve {resource.plural}/{subresource}: "
+            "container logs and exec are served by each node's runtime API")
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,

@@ -32,8 +32,9 @@ Semantics are mapped, not reinvented:
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -478,6 +479,44 @@ class KubernetesClient(KubeClient):
         ns = self._namespace_for(resource, None, namespace)
         return await self._write("POST", self._path(resource, ns, name, subresource),
                                  dict(body), kind=resource.kind, name=name) or {}
+
+    async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
+                               namespace: str | None = None,
+                               params: Mapping[str, str] | None = None,
+                               stream: bool = False) -> AsyncGenerator[bytes, None]:
+        ns = self._namespace_for(resource, None, namespace)
+        path = self._path(resource, ns, name, subresource)
+        await self._bucket.acquire()
+        timeout = httpx.Timeout(10.0, read=None if stream else 60.0)
+        opened = contextlib.AsyncExitStack()
+        try:
+            # Uncompressed, as watches: a streamed log is flushed in pieces.
+            response = await opened.enter_async_context(self._http.stream(
+                "GET", path, params=dict(params or {}), timeout=timeout,
+                headers={"Accept": "*/*", "Accept-Encoding": "identity"}))
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error(response)
+        except httpx.TransportError as e:
+            await opened.aclose()
+            raise Unavailable(f"cannot reach the API server at {self.server}: "
+                              f"{e.__class__.__name__}: {e}") from None
+        except BaseException:
+            await opened.aclose()
+            raise
+        return self._chunks(response, opened)
+
+    @staticmethod
+    async def _chunks(response: httpx.Response,
+                      opened: contextlib.AsyncExitStack) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in response.aiter_bytes():
+                if chunk:
+                    yield chunk
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            return  # the server closed the stream
+        finally:
+            await opened.aclose()
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
                      preconditions: Preconditions | None = None,
