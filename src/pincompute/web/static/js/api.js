@@ -30,7 +30,10 @@ function headers(extra = {}) {
 
 export function url(path, query = {}) {
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") params.set(k, v);
+  for (const [k, v] of Object.entries(query)) {
+    if (Array.isArray(v)) for (const item of v) params.append(k, item);
+    else if (v !== undefined && v !== null && v !== "") params.set(k, v);
+  }
   const qs = params.toString();
   return (path.startsWith("/") ? path : `${API}/${path}`) + (qs ? `?${qs}` : "");
 }
@@ -60,6 +63,16 @@ export const post = (path, body, opts = {}) => request("POST", path, { ...opts, 
 export const patch = (path, body, opts = {}) =>
   request("PATCH", path, { ...opts, body, contentType: "application/merge-patch+json" });
 export const del = (path, opts) => request("DELETE", path, opts);
+
+/**
+ * A collection the gateway lists but does not watch (projects, clusters, node pools, nodes):
+ * read once into `table` (a LiveTable); `refresh()` reads it again (after a change made here).
+ */
+export async function listInto(path, table, { signal, query } = {}) {
+  const list = await get(path, { signal, query });
+  table.replaceAll((list.items || []).map((o) => [key(o), o]));
+  return list.items || [];
+}
 
 /** Call onLine for every line of a streamed answer until it ends or the signal aborts. */
 export async function lines(path, { query, signal, onLine }) {

@@ -1,7 +1,7 @@
-// Platform admins: the region's member clusters with their health, nodes and capacity per tier,
-// live (the MemberCluster objects are watched).
+// Platform admins: the region's member clusters with their health, nodes and capacity per tier
+// (read when the page opens and on Refresh: the gateway lists clusters without a watch).
 
-import { key, watchList } from "../api.js";
+import { listInto } from "../api.js";
 import { age, announce, h, quantity } from "../dom.js";
 import { LiveTable } from "../livetable.js";
 
@@ -22,10 +22,8 @@ export async function render(main, { signal }) {
     { title: "Version", cell: (c) => c.status?.kubernetesVersion || "" },
     { title: "Probed", cell: (c) => age(c.status?.lastProbeTime) },
   ] });
-  main.append(h("h1", {}, "Clusters"), live.el);
-  const { items } = watchList("clusters", { signal, onChange(type, obj) {
-    if (type === "reset") live.replaceAll([...items.entries()]);
-    else if (type === "DELETED") live.remove(key(obj));
-    else live.upsert(key(obj), obj);
-  }, onError: (err) => announce(err.message, { error: true }) });
+  const load = () => listInto("clusters", live, { signal }).catch((err) => announce(err.message, { error: true }));
+  main.append(h("div", { class: "page-head" }, h("h1", {}, "Clusters"),
+    h("button", { type: "button", onclick: load }, "Refresh")), live.el);
+  await load();
 }

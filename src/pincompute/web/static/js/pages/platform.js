@@ -1,13 +1,13 @@
 // Platform admins: node pools, node images, rotations (with their progress) and the audit log,
 // each a table declared here (columns as data); the live ones are watched.
 
-import { get, key, watchList } from "../api.js";
+import { get, key, listInto, watchList } from "../api.js";
 import { age, announce, h, table } from "../dom.js";
 import { LiveTable } from "../livetable.js";
 
 const name = (o) => o.metadata.name;
 const PAGES = {
-  nodepools: { title: "Node pools", columns: [
+  nodepools: { title: "Node pools", watch: false, columns: [
     ["Pool", name], ["Cluster", (o) => o.metadata.labels?.["pincompute.io/cluster"] || o.metadata.namespace || ""],
     ["Tier", (o) => o.spec?.tier || ""], ["Instance type", (o) => o.spec?.instanceType || ""],
     ["Nodes ready", (o) => `${o.status?.readyNodes ?? 0}/${o.status?.currentSize ?? 0}`],
@@ -45,6 +45,10 @@ export async function render(main, { params, signal }) {
   const live = new LiveTable({ caption: page.title, id: params.resource,
     columns: [...page.columns.map(([title, cell]) => ({ title, cell })), { title: "Age", cell: (o) => age(o.metadata.creationTimestamp) }] });
   main.append(h("h1", {}, page.title), live.el);
+  if (page.watch === false) {
+    await listInto(params.resource, live, { signal }).catch((err) => announce(err.message, { error: true }));
+    return;
+  }
   const { items } = watchList(params.resource, { signal, onChange(type, obj) {
     if (type === "reset") live.replaceAll([...items.entries()]);
     else if (type === "DELETED") live.remove(key(obj));

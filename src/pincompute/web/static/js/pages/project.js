@@ -1,8 +1,8 @@
 // A project's self-service page: members and their roles, API tokens (created, shown once,
-// revoked), and quota against usage per tier as charts. The project object is watched, so a
-// change made elsewhere shows here at once.
+// revoked), and quota against usage per tier as charts. Members are changed through the
+// members routes (project admins), each change answered with the new list.
 
-import { ApiError, del, get, patch, post, watchList } from "../api.js";
+import { ApiError, del, get, post } from "../api.js";
 import { age, announce, confirmAction, field, h, table } from "../dom.js";
 import { quotaChart } from "../charts.js";
 
@@ -19,12 +19,13 @@ export async function render(main, { params, signal }) {
     h("section", { "aria-labelledby": "members-h" }, h("h2", { id: "members-h" }, "Members"), membersBox),
     h("section", { "aria-labelledby": "tokens-h" }, h("h2", { id: "tokens-h" }, "API tokens"), tokensBox), quotaBox);
 
-  let project = null;
-  const saveMembers = async (members, what) => {
+  let members = [];
+  const change = async (call, what) => {
     try {
-      project = await patch(path, { spec: { members } }, { signal });
+      members = (await call()).items || [];
       result.textContent = what;
       result.className = "result";
+      drawMembers();
     } catch (err) {
       result.textContent = `Not changed: ${err.message}`;
       result.className = "result error";
@@ -32,7 +33,6 @@ export async function render(main, { params, signal }) {
   };
 
   function drawMembers() {
-    const members = project.spec?.members || [];
     const user = h("input", { name: "user", required: true, autocomplete: "off" });
     const role = h("select", { name: "role" }, ROLES.map((r) => h("option", { value: r }, r)));
     const form = h("form", { class: "inline-form", "aria-label": "Add a member" },
@@ -40,22 +40,26 @@ export async function render(main, { params, signal }) {
       h("button", { type: "submit" }, "Add member"));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const next = members.filter((m) => m.user !== user.value.trim()).concat([{ user: user.value.trim(), role: role.value }]);
-      saveMembers(next, `${user.value.trim()} is now ${role.value}.`);
+      const who = user.value.trim();
+      change(() => post(`${path}/members`, { user: who, role: role.value }, { signal }), `${who} is now ${role.value}.`);
     });
     membersBox.replaceChildren(table(`Members of ${name}`, ["User", "Role", ""], members.map((m) => h("tr", {},
       h("td", {}, m.user), h("td", {}, m.role || "viewer"),
       h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Remove ${m.user}`, onclick: async () => {
         if (!(await confirmAction(`Remove ${m.user} from ${name}?`, { action: "Remove" }))) return;
-        saveMembers(members.filter((x) => x.user !== m.user), `${m.user} removed.`);
+        change(async () => { await del(`${path}/members/${encodeURIComponent(m.user)}`, { signal }); return get(`${path}/members`, { signal }); }, `${m.user} removed.`);
       } }, "Remove")))), { id: "members" }), form);
   }
 
-  function drawQuota() {
+  async function drawQuota() {
+    const usage = await get(`${path}/usage`, { signal });
+    const tiers = Object.entries(usage.tiers || {});
+    const queued = tiers.filter(([, t]) => t.queued).map(([tier, t]) => `${tier} ${t.queued}`);
     quotaBox.replaceChildren(h("h2", { id: "quota-h" }, "Quota and usage"),
-      quotaChart(`Usage of ${name} against its quota, per tier`, project.spec?.quota || {}, project.status?.usage || {}),
-      project.status?.queued ? h("p", {}, "Queued for quota: ",
-        Object.entries(project.status.queued).map(([t, n]) => `${t} ${n}`).join(", ")) : null);
+      quotaChart(`Usage of ${name} against its quota, per tier`,
+        Object.fromEntries(tiers.map(([tier, t]) => [tier, t.quota || {}])),
+        Object.fromEntries(tiers.map(([tier, t]) => [tier, t.used || {}]))),
+      queued.length ? h("p", {}, `Queued for quota: ${queued.join(", ")}`) : null);
   }
 
   async function drawTokens() {
@@ -99,12 +103,15 @@ export async function render(main, { params, signal }) {
     listTokens();
   }
 
-  const { items } = watchList("projects", { signal, onChange() {
-    const found = [...items.values()].find((p) => p.metadata.name === name);
-    if (!found) return;
-    project = found;
-    drawMembers();
-    drawQuota();
-  }, onError: (err) => { result.textContent = err.message; result.className = "result error"; } });
+  try {
+    members = (await get(`${path}/members`, { signal })).items || [];
+  } catch (err) {
+    if (signal.aborted) return;
+    result.textContent = err instanceof ApiError && err.status === 403 ? `You may not see ${name}: ${err.message}` : err.message;
+    result.className = "result error";
+    return;
+  }
+  drawMembers();
   drawTokens();
+  await drawQuota().catch((err) => quotaBox.append(h("p", { class: "error" }, err.message)));
 }

@@ -1,5 +1,5 @@
 // Projects the token may see (all of them for a platform admin), live; create a project.
-import { ApiError, key, post, watchList } from "../api.js";
+import { ApiError, listInto, post } from "../api.js";
 import { age, announce, field, h } from "../dom.js";
 import { LiveTable } from "../livetable.js";
 import { session } from "../session.js";
@@ -36,10 +36,8 @@ export async function render(main, { signal }) {
       name.setAttribute("aria-invalid", cause ? "true" : "false");
     }
   });
-  main.append(h("h1", {}, "Projects"), live.el, form);
-  const { items } = watchList("projects", { signal, onChange(type, obj) {
-    if (type === "reset") live.replaceAll([...items.entries()]);
-    else if (type === "DELETED") live.remove(key(obj));
-    else live.upsert(key(obj), obj);
-  }, onError: (err) => announce(err.message, { error: true }) });
+  // Projects change rarely and the gateway lists them per caller (no watch): read once.
+  main.append(h("h1", {}, "Projects"), live.el, session.isAdmin ? form
+    : h("p", { class: "muted" }, "Platform admins create projects; ask one for yours."));
+  await listInto("projects", live, { signal }).catch((err) => announce(err.message, { error: true }));
 }

@@ -1,7 +1,8 @@
 // A shell in a container: xterm.js (a real terminal emulator) over the gateway's exec websocket.
-// Frames are Kubernetes' channel.k8s.io ones: each binary message starts with its channel byte,
-// 0 stdin, 1 stdout, 2 stderr, 3 status (JSON with the exit code), 4 resize
-// ({"width": cols, "height": rows}). The socket closes when the user leaves the page.
+// Each binary message starts with its channel byte, as Kubernetes' channel.k8s.io: 0 stdin,
+// 1 stdout, 2 stderr, 3 status (JSON with the exit code, the last message), 4 resize
+// ({"width": cols, "height": rows}). The command is split on spaces, one `command` parameter
+// per argument. The socket closes when the user leaves the page (the command is killed).
 
 import { projectPath, socketUrl } from "../api.js";
 import { field, h } from "../dom.js";
@@ -53,11 +54,17 @@ export async function render(main, { params, query, signal }) {
   function connect() {
     ws?.close(1000);
     status.textContent = "Connecting…";
-    const q = { container: containerSel.value, command: commandInput.value || "sh", tty: "true", stdin: "true" };
-    ws = new WebSocket(socketUrl(projectPath(project, "pods", pod, "exec"), q), ["v4.channel.k8s.io"]);
+    const command = (commandInput.value || "sh").trim().split(/\s+/);
+    const q = { container: containerSel.value, command, tty: "true" };
+    ws = new WebSocket(socketUrl(projectPath(project, "pods", pod, "exec"), q));
     ws.binaryType = "arraybuffer";
     const mine = ws;
-    ws.onopen = () => { status.textContent = `Connected to ${pod}${containerSel.value ? ` (${containerSel.value})` : ""}.`; resize(); term.focus(); };
+    let opened = false;
+    ws.onopen = () => {
+      opened = true; status.textContent = `Connected to ${pod}${containerSel.value ? ` (${containerSel.value})` : ""}.`;
+      resize();
+      term.focus();
+    };
     ws.onmessage = (msg) => {
       const bytes = typeof msg.data === "string" ? encoder.encode(msg.data) : new Uint8Array(msg.data);
       const channel = bytes[0], data = bytes.subarray(1);
@@ -70,9 +77,11 @@ export async function render(main, { params, query, signal }) {
     };
     ws.onclose = (e) => {
       if (mine !== ws || signal.aborted) return;
-      if (!status.textContent.startsWith("The command")) status.textContent = e.reason ? `Closed: ${e.reason}` : "The connection closed.";
+      if (status.textContent.startsWith("The command")) return;
+      status.textContent = e.code >= 4000 ? `Refused (${e.code - 4000}): ${e.reason}`
+        : e.reason ? `Closed: ${e.reason}` : opened ? "The connection closed."
+          : "The shell could not connect: no such pod or container, or you may not open a shell here (editors may).";
     };
-    ws.onerror = () => { status.textContent = "The shell could not connect (no such pod or container, or no right to exec)."; };
   }
 
   term.onData((data) => send(STDIN, data));
