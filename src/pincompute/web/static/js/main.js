@@ -81,7 +81,13 @@ async function render() {
   }
   const heading = main.querySelector("h1");
   if (heading) document.title = `${heading.textContent} · PinCompute`;
+  // After a navigation, keyboard and screen-reader users start at the new page's content
+  // (unless the page focused a field itself); the first load starts at the skip link.
+  if (!firstRender && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  firstRender = false;
 }
+
+let firstRender = true;
 
 session.onExpired = (message) => {
   session.signOut();
@@ -90,6 +96,11 @@ session.onExpired = (message) => {
 };
 
 window.addEventListener("hashchange", render);
+// Close the page's streams before a reload or another site is requested: the browser's six
+// connections to the gateway may all be watch streams, and the new page's request would queue
+// behind them.
+window.addEventListener("beforeunload", () => current?.abort());
+window.addEventListener("pagehide", () => current?.abort());
 window.addEventListener("DOMContentLoaded", async () => {
   // The address's fragment is the page: the skip link focuses the content instead of routing.
   document.querySelector(".skip")?.addEventListener("click", (e) => { e.preventDefault(); document.getElementById("main").focus(); });
