@@ -61,12 +61,15 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
     return list(result)
 
 
-async def screenshot(page: Any, name: str, tmp_dir: Path) -> None:
+async def screenshot(page: Any, name: str, tmp_dir: Path, *, mask: list[Any] | None = None
+                     ) -> None:
     """The page as a PNG in the test's directory and test-artifacts/console/, and in
-    docs/images/ when PINCOMPUTE_DOCS_IMAGES=1 (refreshing the tutorial's pictures)."""
+    docs/images/ when PINCOMPUTE_DOCS_IMAGES=1 (refreshing the tutorial's pictures); ``mask``
+    covers secrets (a token shown once)."""
     places = [tmp_dir, ARTIFACTS]
     if os.environ.get("PINCOMPUTE_DOCS_IMAGES") == "1":
         places.append(DOCS_IMAGES)
     for place in places:
         place.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(place / f"console-{name}.png"), full_page=True)
+        await page.screenshot(path=str(place / f"console-{name}.png"), full_page=True,
+                              mask=mask or [])

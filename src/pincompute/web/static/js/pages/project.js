@@ -59,7 +59,7 @@ export async function render(main, { params, signal }) {
       quotaChart(`Usage of ${name} against its quota, per tier`,
         Object.fromEntries(tiers.map(([tier, t]) => [tier, t.quota || {}])),
         Object.fromEntries(tiers.map(([tier, t]) => [tier, t.used || {}]))),
-      queued.length ? h("p", {}, `Queued for quota: ${queued.join(", ")}`) : null);
+      queued.length ? h("p", {}, `Queued for quota: ${queued.join(", ")}`) : "");
   }
 
   async function drawTokens() {
