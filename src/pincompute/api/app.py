@@ -33,6 +33,7 @@ from .routes import (
     audit,
     clusters,
     debug,
+    insights,
     operations,
     platform,
     pods,
@@ -79,6 +80,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(platform.router)
     app.include_router(audit.router)
     app.include_router(debug.router)
+    app.include_router(insights.router)
     app.include_router(console_router())
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,

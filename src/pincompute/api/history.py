@@ -91,17 +91,19 @@ CONDITION_STATES: Final[Mapping[tuple[str, bool, str | None], str]] = {
     ("Available", False, None): UNAVAILABLE,
     ("Ready", True, None): READY,
     ("Paused", True, None): PAUSED,
+    ("Paused", False, "Resumed"): RESUMED,
     ("Stopped", True, None): STOPPED,
+    ("Stopped", False, "Started"): STARTED,
     ("Suspended", True, None): SUSPENDED,
     ("Complete", True, None): COMPLETE,
     ("Failed", True, None): FAILED,
 }
-"""(condition type, status, reason or None for any) -> state.  A False ``Paused`` or
-``Stopped`` is no transition of its own: the Events ``Resumed``/``Started`` say when."""
+"""(condition type, status, reason or None for any) -> state.  A condition made False
+with the object (within :data:`SAME_MOMENT` of its creation) is its initial state, no
+transition: an app is not "resumed" or "unavailable" the moment it is created."""
 
 EVENT_STATES: Final[Mapping[str, str]] = {
-    "Admitted": ADMITTED, "Queued": QUEUED, "Preempted": PREEMPTED,
-    "Scheduled": PLACED, "Placed": PLACED,
+    "Admitted": ADMITTED, "Queued": QUEUED,
     "FailedOver": FAILED_OVER, "Rebalanced": REBALANCED, "Withdrawn": WITHDRAWN,
     "RolloutStarted": ROLLING_OUT, "ZoneRolloutStarted": ROLLING_OUT,
     "ZoneRolledOut": ROLLING_OUT, "ZoneRolloutProgressing": ROLLING_OUT,
@@ -110,12 +112,17 @@ EVENT_STATES: Final[Mapping[str, str]] = {
     "ZoneRolloutPaused": ROLLOUT_PAUSED, "ProgressDeadlineExceeded": ROLLOUT_STUCK,
     "Rollback": ROLLED_BACK,
     "ScaledUp": SCALED, "ScaledDown": SCALED, "Scaled": SCALED,
-    "Paused": PAUSED, "Resumed": RESUMED, "Stopped": STOPPED, "Started": STARTED,
+    "Paused": PAUSED, "Resumed": RESUMED, "Stopped": STOPPED,
     "JobSuspended": SUSPENDED, "Suspended": SUSPENDED, "JobResumed": RESUMED,
-    "JobRestarted": RESTARTED, "Succeeded": COMPLETE, "Failed": FAILED,
-    "Triggered": TRIGGERED,
+    "JobRestarted": RESTARTED, "Succeeded": COMPLETE, "Triggered": TRIGGERED,
 }
-"""Event reason -> state (on the host: the federation's own Events and those it forwards)."""
+"""Event reason -> state (on the host: the federation's own Events and those it forwards).
+
+Left out on purpose: reasons the pod scheduler and the node agents use too —
+``Scheduled`` (a pod bound to a node), ``Started`` (a container), ``Failed``,
+``Preempted``, ``BackOff`` — since the federation forwards a workload's pod Events
+under the workload, merged with its own by reason; placement, start, failure and
+preemption come from the conditions instead."""
 
 SAME_MOMENT: Final = 5.0
 """Seconds within which a condition transition and an Event of the same state are one."""
@@ -173,10 +180,15 @@ def condition_state(type_: str, status: bool, reason: str | None) -> str | None:
 
 
 def _from_conditions(obj: Mapping[str, Any]) -> Iterable[Entry]:
+    created = parse_time(objects.meta(obj).get("creationTimestamp") or "")
     for cond in (obj.get("status") or {}).get("conditions") or ():
         status = cond.get("status")
         if status not in ("True", "False") or not cond.get("lastTransitionTime"):
             continue
+        at = parse_time(cond["lastTransitionTime"])
+        if (status == "False" and created is not None and at is not None
+                and (at - created).total_seconds() <= SAME_MOMENT):
+            continue  # the initial state, not a transition
         type_ = str(cond.get("type") or "")
         state = condition_state(type_, status == "True", cond.get("reason"))
         if state is not None:
