@@ -1,7 +1,9 @@
-// An events timeline kept live: the events route listed, then watched (`?watch=true`), newest
-// first, warnings marked. Used on a workload's page and on the project's events page.
+// An events timeline, newest first, warnings marked. The gateway lists Events (no watch), so
+// the timeline is kept live by the watches the page already has: `refresh()` is called when a
+// watched workload changes (its status moves with nearly every Event about it) and reads only
+// what is new (`since` the newest Event shown), at most once per 300 ms.
 
-import { ApiError, get, key, watchList } from "./api.js";
+import { get, key } from "./api.js";
 import { age, h } from "./dom.js";
 
 export const eventTime = (e) =>
@@ -17,34 +19,47 @@ function row(e) {
     e.count > 1 ? h("span", { class: "count" }, `×${e.count}`) : null);
 }
 
-/** A live timeline of the events at `path`; returns its element. */
+/** A timeline of the events at `path`: `{ el, refresh }`. */
 export function timeline(path, { signal, title = "Events", limit = 200 }) {
   const list = h("ol", { class: "timeline", "aria-live": "polite", "aria-relevant": "additions" });
   const status = h("p", { class: "muted" }, "Loading…");
   const el = h("section", { "aria-label": title }, h("h2", {}, title), status, list);
-  let pending = false;
-  let source = new Map();
+  const events = new Map();
+  let newest = "";
+  let timer = null;
+  let running = false;
+  let again = false;
+
   const draw = () => {
-    pending = false;
-    const events = [...source.values()].sort((a, b) => (eventTime(a) < eventTime(b) ? 1 : -1)).slice(0, limit);
-    list.replaceChildren(...events.map(row));
-    status.textContent = events.length ? "" : "No events yet.";
+    const shown = [...events.values()].sort((a, b) => (eventTime(a) < eventTime(b) ? 1 : -1)).slice(0, limit);
+    list.replaceChildren(...shown.map(row));
+    status.textContent = shown.length ? "" : "No events yet.";
   };
-  const schedule = () => { if (!pending) { pending = true; requestAnimationFrame(draw); } };
-  const watched = watchList(path, {
-    signal,
-    onChange: () => schedule(),
-    async onError(err) {
-      // A route without watch support: show the list once rather than nothing.
-      if (err instanceof ApiError && err.status === 400) {
-        const once = await get(path, { signal });
-        source = new Map((once.items || []).map((e) => [key(e), e]));
-        schedule();
-      } else {
-        status.textContent = `Events unavailable: ${err.message}`;
+
+  async function load() {
+    timer = null;
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      const answer = await get(path, { signal, query: { limit, since: newest || undefined } });
+      for (const e of answer.items || []) {
+        events.set(key(e), e);
+        if (eventTime(e) > newest) newest = eventTime(e);
       }
-    },
-  });
-  source = watched.items;
-  return el;
+      draw();
+    } catch (err) {
+      if (!signal.aborted) status.textContent = `Events unavailable: ${err.message}`;
+    } finally {
+      running = false;
+      if (again && !signal.aborted) { again = false; refresh(); }
+    }
+  }
+
+  function refresh() {
+    if (!timer && !signal.aborted) timer = setTimeout(load, 300);
+  }
+
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  load();
+  return { el, refresh };
 }

@@ -70,8 +70,10 @@ export async function render(main, { params, signal }) {
   const links = h("p", { class: "links" },
     kind.logs ? h("a", { href: `${base}/workloads/${plural}/${encodeURIComponent(name)}/logs`, class: "button" }, "Live logs") : null,
     h("a", { href: `${base}/workloads` }, "All workloads"));
+  const events = timeline(`${path}/events`, { signal, title: "Events" });
+  const history = historySection(path, signal);
   main.append(h("div", { class: "page-head" }, heading, links), actions, result, body, podsSection,
-    timeline(`${path}/events`, { signal, title: "Events" }), historySection(path, signal));
+    events.el, history.el);
 
   async function operate(op, label, payload) {
     result.textContent = `${label}…`;
@@ -161,6 +163,8 @@ export async function render(main, { params, signal }) {
 
   function draw(obj) {
     state.obj = obj;
+    events.refresh();
+    history.refresh();
     drawActions(obj);
     body.replaceChildren(...[summary(obj, kind), pending(obj), placements(obj), conditions(obj), revisions(obj)].filter(Boolean));
     if (!podsTimer) podsTimer = setTimeout(drawPods, 300);
@@ -192,13 +196,23 @@ export async function render(main, { params, signal }) {
   signal.addEventListener("abort", () => clearTimeout(podsTimer));
 }
 
+// The workload's state transitions (admitted, placed, rolled out, scaled...), re-read when the
+// workload changes, at most once per 500 ms.
 function historySection(path, signal) {
-  const section = h("section", { "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"));
-  get(`${path}/history`, { signal }).then((answer) => {
-    const items = answer?.items || [];
-    section.append(table("Changes to this workload", ["When", "What", "By", "Details"], items.map((i) => h("tr", {},
-      h("td", {}, i.time || i.timestamp || ""), h("td", {}, i.type || i.action || i.reason || ""),
-      h("td", {}, i.user || i.by || ""), h("td", {}, i.message || i.summary || (i.revision ? `revision ${i.revision}` : ""))))));
-  }).catch((err) => { if (!signal.aborted) section.append(h("p", { class: "muted" }, `History unavailable: ${err.message}`)); });
-  return section;
+  const heading = h("h2", { id: "history-h" }, "History");
+  const el = h("section", { "aria-labelledby": "history-h" }, heading);
+  let timer = null;
+  const load = async () => {
+    timer = null;
+    try {
+      const items = (await get(`${path}/history`, { signal })).items || [];
+      el.replaceChildren(heading, table("State transitions, oldest first", ["When", "State", "Reason", "Message", "Source"],
+        items.map((i) => h("tr", {}, h("td", { title: i.time || "" }, i.time ? `${age(i.time)} ago` : ""), h("td", {}, i.state || ""),
+          h("td", {}, i.reason || ""), h("td", {}, i.message || ""), h("td", {}, i.source || ""))), { id: "history" }));
+    } catch (err) {
+      if (!signal.aborted) el.replaceChildren(heading, h("p", { class: "muted" }, `History unavailable: ${err.message}`));
+    }
+  };
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  return { el, refresh: () => { if (!timer) timer = setTimeout(load, 500); } };
 }
