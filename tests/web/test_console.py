@@ -237,6 +237,10 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     # The project's events timeline, live.
     await page.goto(env.url + "/#/projects/demo/events")
     await expect(page.locator(".timeline li").first).to_be_visible(timeout=LONG)
+    newest = await page.locator(".timeline li").first.text_content()
+    scaled = await env.api.post("/api/v1/projects/demo/pinapps/ticker/scale", json={"replicas": 1})
+    assert scaled.status_code == 200, scaled.text
+    await expect(page.locator(".timeline li").first).not_to_have_text(newest or "", timeout=LONG)
     await screenshot(page, "events", shots)
     await no_serious_violations(page, "events")
     assert not errors, errors
