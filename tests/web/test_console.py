@@ -106,7 +106,7 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     context = await browser.new_context(viewport={"width": 1280, "height": 860})
     page = await context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}: {e.stack}"))
 
     # Sign in.
     await page.goto(env.url + "/")
@@ -243,4 +243,19 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await expect(page.locator(".timeline li").first).not_to_have_text(newest or "", timeout=LONG)
     await screenshot(page, "events", shots)
     await no_serious_violations(page, "events")
+
+    # Operators: the clusters, a node cordoned and uncordoned, the audit log with the denial.
+    await page.goto(env.url + "/#/platform/clusters")
+    await expect(page.locator("#clusters tbody tr[data-key]")).to_have_count(1)
+    await screenshot(page, "clusters", shots)
+    await no_serious_violations(page, "clusters")
+    await page.locator("#clusters").get_by_role("link").first.click()
+    nodes = page.locator("#nodes")
+    await nodes.get_by_role("button", name="Cordon").click()
+    await expect(nodes).to_contain_text("Cordoned")
+    await nodes.get_by_role("button", name="Uncordon").click()
+    await expect(nodes.get_by_role("button", name="Cordon")).to_be_visible()
+    await page.goto(env.url + "/#/platform/audit?result=denied")
+    await expect(page.locator("#audit")).to_contain_text("vic")
+    await no_serious_violations(page, "audit")
     assert not errors, errors

@@ -100,6 +100,8 @@ window.addEventListener("hashchange", render);
 // connections to the gateway may all be watch streams, and the new page's request would queue
 // behind them.
 window.addEventListener("beforeunload", () => current?.abort());
+// Work a page had in flight when the user left it ends with an AbortError: not a failure.
+window.addEventListener("unhandledrejection", (e) => { if (e.reason?.name === "AbortError") e.preventDefault(); });
 window.addEventListener("pagehide", () => current?.abort());
 window.addEventListener("DOMContentLoaded", async () => {
   // The address's fragment is the page: the skip link focuses the content instead of routing.

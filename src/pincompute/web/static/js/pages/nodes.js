@@ -20,9 +20,10 @@ export async function render(main, { params, signal }) {
       const answer = await post(`${path}/${encodeURIComponent(node)}/${op}`, {}, { signal });
       result.textContent = `${op} ${node}: done.${answer?.message ? ` ${answer.message}` : ""}`;
     } catch (err) {
+      if (signal.aborted) return;
       result.textContent = `${op} ${node} refused: ${err.message}`;
     }
-    await draw();
+    await draw().catch((err) => { if (!signal.aborted) result.textContent = err.message; });
   }
 
   async function draw() {

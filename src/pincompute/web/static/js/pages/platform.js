@@ -2,7 +2,7 @@
 // each a table declared here (columns as data); the live ones are watched.
 
 import { get, key, listInto, watchList } from "../api.js";
-import { age, announce, h, table } from "../dom.js";
+import { age, announce, field, h, table } from "../dom.js";
 import { LiveTable } from "../livetable.js";
 
 const name = (o) => o.metadata.name;
@@ -27,19 +27,29 @@ const PAGES = {
     ["Message", (o) => o.status?.message || ""]] },
 };
 
-async function audit(main, signal) {
-  main.append(h("h1", {}, "Audit log"));
-  const answer = await get("audit", { query: { limit: 500 }, signal });
-  const items = answer.items || [];
-  main.append(table("Mutations and denials, newest first", ["When", "User", "Verb", "Path", "Status", "Message"],
-    items.map((e) => h("tr", { class: (e.code || e.status) >= 400 ? "denied" : "" },
-      h("td", {}, e.time || e.timestamp || ""), h("td", {}, e.user || ""), h("td", {}, e.verb || e.method || ""),
-      h("td", {}, e.path || e.resource || ""), h("td", {}, String(e.code ?? e.status ?? "")), h("td", {}, e.message || e.reason || ""))),
+async function audit(main, signal, query) {
+  const user = h("input", { name: "user", value: query.user || "", autocomplete: "off" });
+  const result = h("select", { name: "result" }, ["", "allowed", "denied", "failed"].map((r) =>
+    h("option", { value: r, selected: query.result === r }, r || "Any result")));
+  const form = h("form", { class: "filters", "aria-label": "Filter the audit log" },
+    field("User", user, { id: "au-user" }), field("Result", result, { id: "au-result" }),
+    h("button", { type: "submit" }, "Filter"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const qs = new URLSearchParams(Object.entries({ user: user.value.trim(), result: result.value }).filter(([, v]) => v));
+    location.hash = `#/platform/audit${qs.toString() ? `?${qs}` : ""}`;
+  });
+  main.append(h("h1", {}, "Audit log"), form);
+  const answer = await get("audit", { query: { limit: 500, user: query.user, result: query.result }, signal });
+  main.append(table("Mutations and denials, newest first", ["When", "User", "Verb", "Path", "Code", "Result", "Reason"],
+    (answer.items || []).map((e) => h("tr", { class: e.result === "denied" ? "denied" : "" },
+      h("td", { title: e.time || "" }, e.time ? `${age(e.time)} ago` : ""), h("td", {}, e.user || ""), h("td", {}, e.verb || ""),
+      h("td", {}, e.path || ""), h("td", {}, String(e.code ?? "")), h("td", {}, e.result || ""), h("td", {}, e.reason || ""))),
     { id: "audit" }));
 }
 
-export async function render(main, { params, signal }) {
-  if (params.resource === "audit") return audit(main, signal);
+export async function render(main, { params, query, signal }) {
+  if (params.resource === "audit") return audit(main, signal, query);
   const page = PAGES[params.resource];
   if (!page) { main.append(h("h1", {}, "Not found"), h("p", {}, `No platform page ${params.resource}.`)); return; }
   const live = new LiveTable({ caption: page.title, id: params.resource,

@@ -179,8 +179,10 @@ export async function render(main, { params, signal }) {
   try {
     draw(await get(path, { signal }));
   } catch (err) {
-    if (!signal.aborted) { refused(err); podsSection.remove(); }
-    return;
+    if (signal.aborted) return;
+    // Just created: the gateway's cache may not have it yet; the watch below will bring it.
+    if (!(err instanceof ApiError && err.status === 404)) { refused(err); podsSection.remove(); return; }
+    body.replaceChildren(h("p", { role: "status" }, `Waiting for ${kind.label.toLowerCase()} ${name} to appear…`));
   }
   // The gateway watches collections (no field selector): follow the kind, keep this one.
   const list = watchList(projectPath(project, plural), {
