@@ -34,7 +34,7 @@ KEYS = {
     "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
     "console": {"workloads", "first_render_ms", "baseline_list_ms", "baseline_tool",
                 "update_p50_ms", "baseline_update_p50_ms", "burst_ms", "baseline_burst_ms",
-                "max_frame_gap_ms"},
+                "max_frame_gap_ms", "max_frame_gap_idle_ms", "max_long_task_ms"},
 }
 
 
