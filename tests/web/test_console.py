@@ -157,6 +157,18 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await page.wait_for_function(
         f"() => document.querySelector('#logs').textContent.split('\\n').length > {first + 3}")
     await screenshot(page, "logs", shots)
+    await page.get_by_label("Search").fill("tick 2")
+    await page.wait_for_function("""() => {
+        const lines = document.querySelector('#logs').textContent.trim().split('\\n');
+        return lines.length > 0 && lines.every((line) => line.includes('tick 2'));
+    }""")
+    await page.get_by_role("button", name="Pause").click()
+    await page.get_by_label("Search").fill("")
+    held = await logs.text_content()
+    await page.wait_for_timeout(1000)
+    assert await logs.text_content() == held, "the view moved while paused"
+    await page.get_by_role("button", name="Resume").click()
+    await expect(logs).not_to_have_text(held or "")
 
     # A shell: a command's output appears in the terminal.
     await page.go_back()
@@ -229,6 +241,21 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     assert app["spec"]["replicas"] == 2
     await screenshot(viewer, "refused", shots)
 
+    # A member added and removed; the viewer's token revoked: their next call signs them out.
+    await page.goto(env.url + "/#/projects/team-b")
+    await page.locator("#m-user").fill("carol")
+    await page.locator("#m-role").select_option("editor")
+    await page.get_by_role("button", name="Add member").click()
+    await expect(page.locator("#members")).to_contain_text("carol")
+    await page.get_by_role("button", name="Remove carol").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    await expect(page.locator("#members")).not_to_contain_text("carol")
+    await page.locator("#tokens").get_by_role("button", name="Revoke").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    await expect(page.locator("#tokens")).not_to_contain_text("vic")
+    await viewer.goto(env.url + "/#/projects/team-b/workloads")
+    await expect(viewer.get_by_label("Token")).to_be_visible()
+
     async def denial_audited() -> bool:
         audit = (await env.api.get("/api/v1/audit")).json().get("items", [])
         return any(e.get("user") == "vic" and e.get("code") == 403 for e in audit)
@@ -255,6 +282,13 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await expect(nodes).to_contain_text("Cordoned")
     await nodes.get_by_role("button", name="Uncordon").click()
     await expect(nodes.get_by_role("button", name="Cordon")).to_be_visible()
+    for platform_page in ("nodepools", "nodeimages", "rotations"):
+        await page.goto(env.url + f"/#/platform/{platform_page}")
+        await expect(page.locator(f"#{platform_page}")).to_be_visible()
+    await expect(page.locator("#rotations")).to_contain_text("Nothing here yet")
+    await page.goto(env.url + "/#/platform/nodepools")
+    await expect(page.locator("#nodepools tbody tr[data-key]")).to_have_count(1)
+    await no_serious_violations(page, "node pools")
     await page.goto(env.url + "/#/platform/audit?result=denied")
     await expect(page.locator("#audit")).to_contain_text("vic")
     await no_serious_violations(page, "audit")

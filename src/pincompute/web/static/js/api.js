@@ -71,13 +71,15 @@ export const del = (path, opts) => request("DELETE", path, opts);
 export async function listInto(path, table, { signal, query } = {}) {
   const list = await get(path, { signal, query });
   table.replaceAll((list.items || []).map((o) => [key(o), o]));
+  table.loaded();
   return list.items || [];
 }
 
 /** Call onLine for every line of a streamed answer until it ends or the signal aborts. */
-export async function lines(path, { query, signal, onLine }) {
+export async function lines(path, { query, signal, onLine, onOpen }) {
   const response = await fetch(url(path, query), { headers: headers({ Accept: "*/*" }), signal });
   if (!response.ok) throw await failure(response);
+  onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let rest = "";
   try {
@@ -101,14 +103,15 @@ const newer = (a, b) => (!a ? b : /^\d+$/.test(a) && /^\d+$/.test(b) ? (BigInt(b
 
 /**
  * Keep `items` (a Map key -> object) equal to the collection at `path`; onChange(type, obj) is
- * called for each change ("reset" after a relist). Stops when `signal` aborts.
+ * called for each change ("reset" after a relist), onOpen() when a stream is accepted. Stops
+ * when `signal` aborts.
  *
  * The first request is a watch without a resourceVersion: the gateway serves it from its
  * informer, replaying the collection as ADDED events and then streaming changes, so a page
  * gets its first rows after one round trip. When a stream ends the watch resumes from the
  * newest version seen; a version too old for the store's history (410) relists.
  */
-export function watchList(path, { query = {}, signal, onChange, onError }) {
+export function watchList(path, { query = {}, signal, onChange, onError, onOpen }) {
   const items = new Map();
   let version = "";
   const relist = async () => {
@@ -121,6 +124,7 @@ export function watchList(path, { query = {}, signal, onChange, onError }) {
   const follow = () => lines(path, {
     query: { ...query, watch: "true", resourceVersion: version || undefined },
     signal,
+    onOpen,
     onLine(line) {
       if (!line.trim()) return;
       const event = JSON.parse(line);

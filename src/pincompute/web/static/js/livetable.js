@@ -17,11 +17,19 @@ export class LiveTable {
     this.pending = false;
     this.onFlush = null;
     this.body = h("tbody");
-    this.empty = h("tr", { class: "empty" }, h("td", { colspan: columns.length }, "Nothing here yet."));
+    this.emptyText = h("td", { colspan: columns.length }, "Loading…");
+    this.empty = h("tr", { class: "empty" }, this.emptyText);
     this.el = h("div", { class: "table-wrap" }, h("table", { id },
       h("caption", {}, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.title)))),
       this.body));
+    this.schedule();
+  }
+
+  /** The collection has been read (it may be empty): say so instead of "Loading…". */
+  loaded() {
+    this.emptyText.textContent = "Nothing here yet.";
+    this.refilter();
   }
 
   upsert(key, obj) {

@@ -59,7 +59,7 @@ export async function render(main, { params, query, signal }) {
     await listInto(params.resource, live, { signal }).catch((err) => announce(err.message, { error: true }));
     return;
   }
-  const { items } = watchList(params.resource, { signal, onChange(type, obj) {
+  const { items } = watchList(params.resource, { signal, onOpen: () => live.loaded(), onChange(type, obj) {
     if (type === "reset") live.replaceAll([...items.entries()]);
     else if (type === "DELETED") live.remove(key(obj));
     else live.upsert(key(obj), obj);

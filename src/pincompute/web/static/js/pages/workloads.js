@@ -77,9 +77,11 @@ export async function render(main, { params, query, signal }) {
     count, live.el);
 
   const kinds = f.kind ? [BY_PLURAL[f.kind]].filter(Boolean) : KINDS;
+  let open = 0;
   for (const kind of kinds) {
     const { items } = watchList(projectPath(project, kind.plural), {
       signal,
+      onOpen: () => { if (++open === kinds.length) live.loaded(); },
       onChange(type, obj) {
         if (type === "reset") {
           const entries = [];
@@ -97,5 +99,4 @@ export async function render(main, { params, query, signal }) {
       },
     });
   }
-  live.schedule();
 }
