@@ -69,10 +69,24 @@ export const del = (path, opts) => request("DELETE", path, opts);
  * read once into `table` (a LiveTable); `refresh()` reads it again (after a change made here).
  */
 export async function listInto(path, table, { signal, query } = {}) {
-  const list = await get(path, { signal, query });
-  table.replaceAll((list.items || []).map((o) => [key(o), o]));
+  const { items } = await getAll(path, { signal, query });
+  table.replaceAll(items.map((o) => [key(o), o]));
   table.loaded();
-  return list.items || [];
+  return items;
+}
+
+/** A whole collection: the gateway pages lists (`limit`, `continue`); follow every page. */
+export async function getAll(path, { signal, query = {} } = {}) {
+  const items = [];
+  let list = null;
+  let next = "";
+  do {
+    list = await get(path, { signal, query: { ...query, limit: 1000, continue: next || undefined } });
+    items.push(...(list.items || []));
+    const token = list.metadata?.continue || "";
+    next = token && token !== next ? token : "";  // a route that ignores `continue` ends here
+  } while (next);
+  return { items, metadata: list.metadata || {} };
 }
 
 /** Call onLine for every line of a streamed answer until it ends or the signal aborts. */
@@ -115,9 +129,9 @@ export function watchList(path, { query = {}, signal, onChange, onError, onOpen 
   const items = new Map();
   let version = "";
   const relist = async () => {
-    const list = await get(path, { query, signal });
+    const list = await getAll(path, { query, signal });
     items.clear();
-    for (const obj of list.items || []) items.set(key(obj), obj);
+    for (const obj of list.items) items.set(key(obj), obj);
     version = list.metadata?.resourceVersion || "";
     onChange("reset", null);
   };

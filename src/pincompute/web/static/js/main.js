@@ -107,8 +107,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   // The address's fragment is the page: the skip link focuses the content instead of routing.
   document.querySelector(".skip")?.addEventListener("click", (e) => { e.preventDefault(); document.getElementById("main").focus(); });
   tokenFromAddress();
-  if (session.token) {
-    try { await refreshIdentity(); } catch { /* onExpired redirects to sign-in */ }
-  }
+  // Who the token is only changes the navigation: the page does not wait for it.
+  if (session.token) refreshIdentity().then(nav, () => { /* onExpired redirects to sign-in */ });
   await render();
 });

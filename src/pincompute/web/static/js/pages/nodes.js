@@ -1,7 +1,7 @@
 // Platform admins: one cluster's nodes (ready, schedulable, pool, capacity) with cordon,
 // uncordon and drain; drain asks first, as it evicts the node's pods.
 
-import { get, post } from "../api.js";
+import { getAll, post } from "../api.js";
 import { age, confirmAction, h, table } from "../dom.js";
 
 const ready = (n) => (n.status?.conditions || []).find((c) => c.type === "Ready")?.status === "True";
@@ -27,7 +27,7 @@ export async function render(main, { params, signal }) {
   }
 
   async function draw() {
-    const nodes = (await get(path, { signal })).items || [];
+    const nodes = (await getAll(path, { signal })).items;
     box.replaceChildren(table(`Nodes of ${cluster}`, ["Node", "Ready", "Schedulable", "Pool", "Zone", "CPU", "Memory", "Age", "Actions"],
       nodes.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)).map((n) => {
         const labels = n.metadata.labels || {};
