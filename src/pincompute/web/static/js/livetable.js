@@ -69,14 +69,27 @@ export class LiveTable {
     requestAnimationFrame(() => this.flush());
   }
 
+  // A changed row keeps its cells: text is set only where it differs (a status change rewrites
+  // one or two cells, and leaves no garbage behind for a thousand rows changing).
+  update(row) {
+    const cells = row.tr.children;
+    this.columns.forEach((c, i) => {
+      if (c.stable) return;  // the same for the life of the row (a name, its link)
+      const td = cells[i];
+      const value = c.cell(row.obj);
+      if (value instanceof Node) td.replaceChildren(value);
+      else if (td.textContent !== String(value ?? "")) td.textContent = String(value ?? "");
+      for (const [name, v] of Object.entries(c.attrs?.(row.obj) || {})) if (td.getAttribute(name) !== String(v)) td.setAttribute(name, v);
+    });
+  }
+
   flush() {
     this.pending = false;
     for (const key of this.dirty) {
       const row = this.rows.get(key);
       if (!row) continue;
-      const cells = this.columns.map((c) => h("td", c.attrs?.(row.obj) || {}, c.cell(row.obj)));
-      if (row.tr) row.tr.replaceChildren(...cells);
-      else row.tr = h("tr", { "data-key": key }, cells);
+      if (row.tr) this.update(row);
+      else row.tr = h("tr", { "data-key": key }, this.columns.map((c) => h("td", c.attrs?.(row.obj) || {}, c.cell(row.obj))));
       const shown = this.filter(row.obj);
       if (shown !== row.shown || this.sortKey.volatile) this.reorder = true;
     }

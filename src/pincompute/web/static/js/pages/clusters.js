@@ -12,7 +12,7 @@ const share = (a, b) => {
 
 export async function render(main, { signal }) {
   const live = new LiveTable({ caption: "Member clusters", id: "clusters", columns: [
-    { title: "Cluster", cell: (c) => h("a", { href: `#/platform/clusters/${encodeURIComponent(c.metadata.name)}` }, c.metadata.name) },
+    { title: "Cluster", stable: true, cell: (c) => h("a", { href: `#/platform/clusters/${encodeURIComponent(c.metadata.name)}` }, c.metadata.name) },
     { title: "Zone", cell: (c) => c.spec?.zone || "" },
     { title: "Health", cell: (c) => c.status?.health || "Unknown", attrs: (c) => ({ "data-state": c.status?.health || "Unknown" }) },
     { title: "Nodes ready", cell: (c) => `${c.status?.nodes?.ready ?? 0}/${c.status?.nodes?.total ?? 0}` },

@@ -31,7 +31,7 @@ export async function render(main, { params, query, signal }) {
   const f = { kind: query.kind || "", tier: query.tier || "", state: query.state || "", q: (query.q || "").toLowerCase() };
   const base = `#/projects/${encodeURIComponent(project)}/workloads`;
   const columns = [
-    { title: "Name", cell: (o) => h("a", { href: `${base}/${o._plural}/${encodeURIComponent(o.metadata.name)}` }, o.metadata.name) },
+    { title: "Name", stable: true, cell: (o) => h("a", { href: `${base}/${o._plural}/${encodeURIComponent(o.metadata.name)}` }, o.metadata.name) },
     { title: "Kind", cell: (o) => BY_PLURAL[o._plural].label },
     { title: "Ready", cell: (o) => { const [a, b] = BY_PLURAL[o._plural].ready(o); return b === null ? String(a) : `${a}/${b}`; } },
     { title: "State", cell: (o) => BY_PLURAL[o._plural].state(o), attrs: (o) => ({ "data-state": BY_PLURAL[o._plural].state(o).split(" ")[0] }) },
