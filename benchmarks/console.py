@@ -6,7 +6,9 @@ and left to settle (every one admitted). Then Debian's Chromium, driven by Playw
 console's workload list of the project, signed in with the admin token:
 
 ``first_render_ms``   navigation start to the frame in which the table holds every workload
-                      (the page's own clock; median of ``--loads`` loads)
+                      (the page's own clock; median of ``--loads`` loads); on the way,
+                      ``page_ready_ms`` (the page and its modules loaded: DOMContentLoaded)
+                      and ``stream_open_ms`` (the PinApps watch answered)
 ``update_p50_ms``     one PinApp paused through the API (from this process) until its row
                       says ``Paused`` in the browser (wall clocks of one machine; median of
                       ``--updates``, one after the other)
@@ -215,12 +217,18 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                   "project": json.dumps(PROJECT), "count": n})
         page = await context.new_page()
         target = f"{gw.url}/#/projects/{PROJECT}/workloads"
-        renders = []
+        renders: list[float] = []
+        ready: list[float] = []
+        opened: list[float] = []
         for _ in range(args.loads):
             await page.goto("about:blank")
             await page.goto(target)
             await page.wait_for_function("() => window.__bench.full !== null", timeout=60_000)
             renders.append(await page.evaluate("window.__bench.full"))
+            ready.append(await page.evaluate(
+                "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
+            opened.append(await page.evaluate(f"""Math.max(...performance.getEntriesByType('mark')
+                .filter((m) => m.name.endsWith('/{PROJECT}/pinapps')).map((m) => m.startTime))"""))
 
         watch = WatchBaseline(gw.url, gw.admin_token)
         watch.task = asyncio.create_task(watch.run())
@@ -269,6 +277,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         await browser.close()
     return {
         "workloads": n, "first_render_ms": round(statistics.median(renders), 1),
+        "page_ready_ms": round(statistics.median(ready), 1),
+        "stream_open_ms": round(statistics.median(opened), 1),
         "baseline_list_ms": round(statistics.median(baseline_lists), 1), "baseline_tool": tool,
         "update_p50_ms": round(statistics.median(updates), 1),
         "baseline_update_p50_ms": round(statistics.median(baseline_updates), 1),
@@ -295,7 +305,8 @@ def main() -> None:
     figures = asyncio.run(measure(args))
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, "
           f"python {platform.python_version()}")
-    print(f"{figures['workloads']} workloads: first render {figures['first_render_ms']} ms "
+    print(f"{figures['workloads']} workloads: page ready {figures['page_ready_ms']} ms, stream "
+          f"open {figures['stream_open_ms']} ms, first render {figures['first_render_ms']} ms "
           f"(the list by {figures['baseline_tool']}: {figures['baseline_list_ms']} ms)")
     print(f"one change on screen p50 {figures['update_p50_ms']} ms (watch stream "
           f"{figures['baseline_update_p50_ms']} ms); {figures['burst_updates']} at once "

@@ -93,6 +93,7 @@ export async function getAll(path, { signal, query = {} } = {}) {
 export async function lines(path, { query, signal, onLine, onOpen }) {
   const response = await fetch(url(path, query), { headers: headers({ Accept: "*/*" }), signal });
   if (!response.ok) throw await failure(response);
+  performance.mark(`stream-open ${path}`);  // for benchmarks/console.py's breakdown
   onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let rest = "";
