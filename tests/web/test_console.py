@@ -189,6 +189,8 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await page.get_by_label("Manifest").fill(CRON % "0 3 * * *")
     await page.get_by_role("button", name="Apply").click()
     await expect(page.get_by_role("heading", name="Cron job nightly")).to_be_visible()
+    await page.get_by_role("button", name="Run now").click()
+    await expect(page.locator("p.result")).to_contain_text("Run now: done")
 
     # The workload list, its events, at laptop and phone widths; keyboard first stop.
     await page.goto(env.url + "/#/projects/demo/workloads")

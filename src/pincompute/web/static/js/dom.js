@@ -43,8 +43,15 @@ export function announce(message, { error = false } = {}) {
   if (!el) return;
   el.textContent = message;
   el.className = error ? "toast error" : "toast";
+  announce.at = Date.now();
   clearTimeout(announce.timer);
   announce.timer = setTimeout(() => { el.textContent = ""; el.className = "toast"; }, 6000);
+}
+
+/** A navigation clears a status line the previous page showed (one just shown stays). */
+export function clearStale() {
+  const el = document.getElementById("toast");
+  if (el && Date.now() - (announce.at || 0) > 1500) { el.textContent = ""; el.className = "toast"; }
 }
 
 /** Ask before something disruptive; resolves true only on an explicit yes. */

@@ -2,7 +2,7 @@
 // the address names (router.js), one at a time.
 
 import { get } from "./api.js";
-import { announce, clear, h } from "./dom.js";
+import { announce, clear, clearStale, h } from "./dom.js";
 import { parse, route } from "./router.js";
 import { session, tokenFromAddress } from "./session.js";
 
@@ -65,6 +65,7 @@ async function render() {
   current = new AbortController();
   const signal = current.signal;
   const main = clear(document.getElementById("main"));
+  clearStale();
   if (found?.params.project && found.params.project !== session.project) session.choose(found.params.project);
   nav();
   if (!found) {
