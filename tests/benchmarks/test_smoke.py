@@ -35,12 +35,16 @@ KEYS = {
     "console": {"workloads", "first_render_ms", "baseline_list_ms", "baseline_tool",
                 "update_p50_ms", "baseline_update_p50_ms", "burst_ms", "baseline_burst_ms",
                 "max_frame_gap_ms", "max_frame_gap_idle_ms", "max_long_task_ms"},
+    "api_cache": {"cached_rps", "direct_rps", "ratio"},
+    "api_load": {"read_ratio", "write_ratio", "read_p99_ms", "peer_read_p99_ms"},
+    "response_size": {"kinds", "mean_saving_pct", "max_saving_pct"},
 }
+NEEDS_KUBE = {"kube_informer", "api_load", "response_size"}
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
 def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -> None:
-    if name == "kube_informer":
+    if name in NEEDS_KUBE:
         request.getfixturevalue("kube_bin")  # real binaries, or the tier's skip/fail rule
     if name == "console":
         require_browser()  # Debian's Chromium, or the tier's skip/fail rule

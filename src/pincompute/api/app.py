@@ -17,6 +17,8 @@ line in :data:`ROUTERS` order below.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -26,7 +28,7 @@ from starlette.responses import Response
 from pincompute.kube.errors import Unavailable
 from pincompute.web import console_router
 
-from .context import ApiContext
+from .context import ApiContext, get_ctx
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
 from .routes import (
@@ -46,8 +48,11 @@ API_TITLE = "PinCompute API"
 API_VERSION = "v1"
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
-    """The gateway's FastAPI app over ``ctx`` (started by the caller)."""
+def create_app(ctx: ApiContext | None) -> FastAPI:
+    """The gateway's FastAPI app over ``ctx`` (started by the caller).
+
+    ``None`` builds the routes alone, for the OpenAPI document (:mod:`.openapi`).
+    """
     app = FastAPI(title=API_TITLE, version=API_VERSION, docs_url=None, redoc_url=None,
                   default_response_class=ORJSONResponse,
                   description="PinCompute's REST API (DESIGN §10): workloads per project, "
@@ -63,13 +68,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
-        if not ctx.ready:
+        if ctx is None or not ctx.ready:
             return status_response(Unavailable("the gateway's caches are still loading"))
         return Response(b"ok", media_type="text/plain")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = get_ctx(request).metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
     app.include_router(operations.router)
@@ -83,6 +89,26 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(insights.router)
     app.include_router(console_router())
 
-    app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
-                       max_body_bytes=ctx.settings.max_body_bytes)
+    _declare_bearer_auth(app)
+    if ctx is not None:
+        app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
+                           max_body_bytes=ctx.settings.max_body_bytes)
     return app
+
+
+def _declare_bearer_auth(app: FastAPI) -> None:
+    """Every operation in the document needs a bearer token (the unauthenticated probes are
+    left out of it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API token (`pincompute token create`)"}}
+            doc["security"] = [{"bearer": []}]
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

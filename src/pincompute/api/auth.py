@@ -29,6 +29,7 @@ projects.  Denials reach the audit log through ``request.state`` like every muta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -89,6 +90,18 @@ def visible_projects(ctx: ApiContext, principal: Principal) -> list[dict[str, An
 def has_role(ctx: ApiContext, principal: Principal, project: str, role: str) -> bool:
     have = role_in(ctx, principal, project)
     return have is not None and ROLE_RANK.get(have, 0) >= ROLE_RANK[role]
+
+
+def still_allowed(ctx: ApiContext, principal: Principal, *, project: str | None = None,
+                  role: str = "viewer") -> Callable[[], bool]:
+    """For streams: whether the caller may still read (token valid; role, in ``project``)."""
+
+    def check() -> bool:
+        if principal.token_id and ctx.tokens.get(principal.token_id) is None:
+            return False
+        return project is None or has_role(ctx, principal, project, role)
+
+    return check
 
 
 def _bearer(request: Request) -> str | None:

@@ -41,6 +41,7 @@ from .metrics import ApiMetrics
 from .ratelimit import RateLimiter
 from .readcache import ReadCache
 from .tokens import TOKEN_SELECTOR, TokenStore
+from .watch import WatchHub
 
 
 class MemberHandleLike(Protocol):
@@ -118,6 +119,8 @@ class ApiContext:
     metrics: ApiMetrics = field(init=False)
     audit: AuditLog = field(init=False)
     limiter: RateLimiter = field(init=False)
+    watch_hubs: dict[int, WatchHub] = field(init=False, default_factory=dict)
+    """Per informer (by id), the fan-out of its watch streams."""
     _started: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ only in who may call them; the work is the same and lives here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from pincompute.runtime.informer import SharedInformer
 from .body import JSON, json_response, read_object
 from .context import ApiContext
 from .simplify import simplify
-from .watch import informer_stream, store_stream
+from .watch import hub_for, informer_stream, store_stream
 
 NDJSON = "application/x-ndjson"
 MAX_LIMIT = 10_000
@@ -178,20 +179,24 @@ def get(ctx: ApiContext, resource: Resource, name: str, *, namespace: str | None
 def list_or_watch(ctx: ApiContext, resource: Resource, *, namespace: str | None,
                   label_selector: str | None, limit: int | None, continue_token: str | None,
                   watch: bool, resource_version: str | None,
-                  timeout_seconds: int | None) -> Response:
+                  timeout_seconds: int | None,
+                  allowed: Callable[[], bool] | None = None) -> Response:
     inf = ctx.host_informer(resource)
     if watch:
         selector = parse_label_selector(label_selector)
-        if resource_version and resource_version != "0":
+        if resource_version and resource_version not in ("0", inf.resource_version):
             stream = store_stream(ctx.host, inf, namespace=namespace,
                                   label_selector=label_selector,
                                   resource_version=resource_version,
                                   timeout=timeout_seconds)
         else:
-            stream = informer_stream(ctx.read_cache, inf, namespace=namespace,
+            stream = informer_stream(ctx.read_cache, hub_for(ctx.watch_hubs, inf),
+                                     namespace=namespace,
                                      selector=selector, max_queue=ctx.settings.watch_queue,
                                      timeout=timeout_seconds,
-                                     on_open=ctx.metrics.watches.inc)
+                                     on_open=ctx.metrics.watches.inc,
+                                     replay=not resource_version or resource_version == "0",
+                                     allowed=allowed)
         return StreamingResponse(stream, media_type=NDJSON)
     body = ctx.read_cache.list_page(inf, namespace=namespace, label_selector=label_selector,
                                limit=limit, continue_token=continue_token)

@@ -12,7 +12,8 @@ once per version, and a list response is the concatenation of its items' bytes.
 Lists are in key order (namespace/name) so ``limit`` and ``continue`` page stably: the
 continue token is the last key served (base64 of JSON).  The sorted view of one namespace
 is kept until the informer's resourceVersion moves, so repeated lists of an unchanged
-collection sort nothing.  Each informer's deletions drop their encodings.
+collection sort nothing; so is the whole body of an unfiltered list, so repeating it costs
+only the send.  Each informer's deletions drop their encodings.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ReadCache:
     def __init__(self) -> None:
         self._encoded: dict[tuple[int, str], tuple[str, bytes]] = {}
         self._sorted: dict[tuple[int, str | None], tuple[str, list[Obj], list[str]]] = {}
+        self._bodies: dict[tuple[int, str | None], tuple[str, bytes]] = {}
         self._watched: set[int] = set()
 
     def _track(self, informer: SharedInformer) -> None:
@@ -120,13 +122,23 @@ class ReadCache:
              keep: Callable[[Obj], bool] | None = None) -> bytes:
         """A list response: ``{"apiVersion", "kind": "<Kind>List", "metadata", "items"}``."""
         selector = parse_label_selector(label_selector)
+        whole = selector.empty and not limit and not continue_token and keep is None
+        rv = informer.resource_version
+        if whole and rv:
+            hit = self._bodies.get((id(informer), namespace))
+            if hit is not None and hit[0] == rv:
+                return hit[1]
         items, keys = self.sorted_view(informer, namespace)
         start = 0
         if continue_token:
             start = bisect.bisect_right(keys, decode_continue(continue_token))
         chosen, last = self._page(items, keys, start, selector, limit, keep)
-        return self.list_body(informer, (self.encode(informer, o) for o in chosen),
+        body = self.list_body(informer, (self.encode(informer, o) for o in chosen),
                               continue_key=last)
+        if whole and rv:
+            # The whole collection, unchanged since: served as is until the next event.
+            self._bodies[(id(informer), namespace)] = (rv, body)
+        return body
 
     @staticmethod
     def _page(items: list[Obj], keys: list[str], start: int, selector: LabelSelector,

@@ -175,3 +175,21 @@ def _len_at_least(items: list, n: int):  # type: ignore[no-untyped-def]
     async def check() -> bool:
         return len(items) >= n
     return check
+
+
+async def test_a_watch_ends_when_its_token_is_revoked(api: ApiEnv) -> None:
+    r = await api.client.post("/api/v1/tokens", json={"user": "wes", "project": "demo"})
+    token, token_id = r.json()["token"], r.json()["id"]
+    lines: list[bytes] = []
+    async with api.as_token(token) as wes:
+
+        async def watch() -> None:
+            async with wes.stream("GET", f"{BASE}/pinapps", params={"watch": "true"}) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    lines.append(line.encode())
+
+        task = asyncio.create_task(watch())
+        await asyncio.sleep(0.3)
+        await api.client.delete(f"/api/v1/tokens/{token_id}")
+        await asyncio.wait_for(task, 10)  # the stream ends by itself

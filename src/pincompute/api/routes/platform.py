@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pincompute.api import crud
-from pincompute.api.auth import Authenticated, Ctx, PlatformAdmin
+from pincompute.api.auth import Authenticated, Ctx, PlatformAdmin, still_allowed
 from pincompute.api.body import object_body_schema
 from pincompute.api.routes.workloads import (
     ContinueQ,
@@ -35,15 +35,17 @@ def _add(resource: Resource) -> None:
 
     @router.get(f"/{plural}", name=f"list_{plural}", summary=f"List or watch {kind}s",
                 tags=[kind])
-    async def list_objects(ctx: Ctx, _: Authenticated, label_selector: LabelSelectorQ = None,
-                           limit: LimitQ = None, continue_: ContinueQ = None,
+    async def list_objects(ctx: Ctx, principal: Authenticated,
+                           label_selector: LabelSelectorQ = None, limit: LimitQ = None,
+                           continue_: ContinueQ = None,
                            watch: WatchQ = False, resource_version: ResourceVersionQ = None,
                            timeout_seconds: TimeoutQ = None) -> Response:
         return crud.list_or_watch(ctx, resource, namespace=None,
                                   label_selector=label_selector, limit=limit,
                                   continue_token=continue_, watch=watch,
                                   resource_version=resource_version,
-                                  timeout_seconds=timeout_seconds)
+                                  timeout_seconds=timeout_seconds,
+                                  allowed=still_allowed(ctx, principal))
 
     @router.post(f"/{plural}", name=f"create_{plural}", status_code=201, tags=[kind],
                  summary=f"Create a {kind} (platform admin)",

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from pincompute.api import crud
-from pincompute.api.auth import Ctx, ProjectEditor, ProjectViewer
+from pincompute.api.auth import Ctx, ProjectEditor, ProjectViewer, still_allowed
 from pincompute.api.body import object_body_schema
 from pincompute.kube.resource import Resource
 from pincompute.model import registry
@@ -43,7 +43,7 @@ def _add(resource: Resource) -> None:
 
     @router.get(f"/{plural}", name=f"list_{plural}", summary=f"List or watch {kind}s",
                 tags=[kind])
-    async def list_objects(project: str, ctx: Ctx, _: ProjectViewer,
+    async def list_objects(project: str, ctx: Ctx, principal: ProjectViewer,
                            label_selector: LabelSelectorQ = None, limit: LimitQ = None,
                            continue_: ContinueQ = None, watch: WatchQ = False,
                            resource_version: ResourceVersionQ = None,
@@ -52,7 +52,8 @@ def _add(resource: Resource) -> None:
                                   label_selector=label_selector, limit=limit,
                                   continue_token=continue_, watch=watch,
                                   resource_version=resource_version,
-                                  timeout_seconds=timeout_seconds)
+                                  timeout_seconds=timeout_seconds,
+                                  allowed=still_allowed(ctx, principal, project=project))
 
     @router.post(f"/{plural}", name=f"create_{plural}", summary=f"Create a {kind}",
                  tags=[kind], status_code=201,
