@@ -47,7 +47,7 @@ from pincompute.kube.errors import (
 )
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES, PODS
-from pincompute.model.wellknown import RUNTIME_API_ANNOTATION
+from pincompute.model.wellknown import NODE_RUNTIME_LABEL, RUNTIME_API_ANNOTATION
 from pincompute.node.runtimeapi.client import ExecSession, LogOptions, NodeAPIError, NodeClient
 
 from .context import ApiContext
@@ -84,6 +84,8 @@ class PodPlace:
     pod: dict[str, Any]
     endpoint: str | None
     """The node's runtime API, when its node advertises one (embedded clusters)."""
+    runtime: str | None = None
+    """An embedded node's runtime (``process``, ``sim``); None on a kubelet's node."""
 
     @property
     def node(self) -> str:
@@ -131,15 +133,16 @@ async def find_pod(ctx: ApiContext, namespace: str, name: str, *,
     handle = ctx.members.get(member)
     if handle is None:
         raise NotFound(f"member cluster {member} is not ready", kind="clusters", name=member)
-    endpoint = None
+    endpoint = runtime = None
     node_name = (pod.get("spec") or {}).get("nodeName")
     if node_name:
         nodes = await _cached(ctx, member, NODES)
         node = nodes.get(node_name) if nodes is not None else None
         if node is not None:
             endpoint = (objects.meta(node).get("annotations") or {}).get(RUNTIME_API_ANNOTATION)
+            runtime = (objects.meta(node).get("labels") or {}).get(NODE_RUNTIME_LABEL)
     return PodPlace(cluster=member, client=handle.client, pod=objects.deepcopy(pod),
-                    endpoint=endpoint)
+                    endpoint=endpoint, runtime=runtime)
 
 
 def container_names(pod: Mapping[str, Any]) -> list[str]:
@@ -201,6 +204,12 @@ class LogQuery:
                           timestamps=self.timestamps)
 
 
+def _not_simulated(place: PodPlace, what: str) -> None:
+    if place.runtime == "sim":
+        raise MethodNotAllowed(f"{place.label} runs on node {place.node}, a sim node: its "
+                               f"containers are simulated and {what}")
+
+
 def _node_client(ctx: ApiContext, place: PodPlace) -> NodeClient:
     token = ctx.extras.get(NODE_API_TOKEN)
     if not token or place.endpoint is None:
@@ -225,6 +234,7 @@ def _from_node(place: PodPlace, exc: NodeAPIError | OSError | httpx.HTTPError) -
 async def open_log(ctx: ApiContext, place: PodPlace, container: str,
                    query: LogQuery) -> AsyncGenerator[bytes, None]:
     """Open the container's log; raises the refusal as an ApiError, else returns chunks."""
+    _not_simulated(place, "have no logs")
     if place.endpoint is not None:
         client = _node_client(ctx, place)
         try:
@@ -252,6 +262,7 @@ async def open_log(ctx: ApiContext, place: PodPlace, container: str,
 async def open_exec(ctx: ApiContext, place: PodPlace, container: str,
                     command: Sequence[str], *, tty: bool) -> ExecSession:
     """Start ``command`` in the container; raises the refusal as an ApiError."""
+    _not_simulated(place, "run no processes to exec in")
     if place.endpoint is None:
         raise NotImplementedHere(
             f"{place.label} runs on node {place.node or '(none yet)'} in cluster "

@@ -37,7 +37,8 @@ Modules, one concept each:
 * the node: :mod:`.agent`, :mod:`.registration`, :mod:`.health`, :mod:`.eviction`
   (volume ``sizeLimit`` and the disk reserve), :mod:`.fleet`
   (many sim nodes sharing one informer), :mod:`.runtimeapi` (the node runtime API:
-  protocol, server, client);
+  protocol, server, exec sessions, client) with :mod:`.terminal` (the pty of an
+  interactive exec);
 * the control plane's side: :mod:`.nodelifecyclecontroller`.
 
 The names below are loaded on first use, so importing a light module of this

@@ -9,6 +9,7 @@ project, a viewer asking for a shell, bad parameters).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ async def talker(region_dir: Path) -> AsyncIterator[Running]:
 
 async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
     env, url = talker.env, f"{BASE}/pods/{talker.pod}/logs"
+    pod = await env.region.member(talker.cluster).client.get(PODS, talker.pod,
+                                                             namespace="demo")
+    agent = env.region.provisioners[talker.cluster].agent(pod["spec"]["nodeName"])
     # Follow while the container prints: lines arrive as they are written.
     async with env.client.stream("GET", url, params={"follow": "true"}) as r:
         assert r.status_code == 200, await r.aread()
@@ -95,9 +99,15 @@ async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
         async for chunk in r.aiter_text():
             seen += chunk
             if seen.count("tick") >= 3:
+                assert agent.api_server.open_connections == 1  # read from the node
                 break
     lines = seen.splitlines()
     assert lines[0] == "hello" and lines[1:4] == ["tick 0", "tick 1", "tick 2"]
+    # Hanging up on the gateway ends the read on the node too.
+    async def node_idle() -> bool:
+        return agent.api_server.open_connections == 0
+
+    await eventually(node_idle, what="the node's log stream closed")
 
     # The last lines only; with timestamps; the named container and cluster.
     r = await env.client.get(url, params={"tailLines": 1, "timestamps": "true",
@@ -129,6 +139,16 @@ async def test_logs_follow_tail_and_refusals(talker: Running) -> None:
     async with env.as_token(outsider) as c:
         r = await c.get(url)
         assert r.status_code == 403 and "demo" in r.json()["message"]
+
+    # A followed log ends when the reader's token is revoked.
+    async with env.as_token(viewer) as c, c.stream("GET", url, params={"follow": "true"}) as r:
+        chunks = r.aiter_text()
+        assert "hello" in await anext(chunks)
+        revoked = await env.client.delete(f"/api/v1/tokens/{viewer.split('_')[1]}")
+        assert revoked.status_code == 200, revoked.text
+        async with asyncio.timeout(10):
+            async for _ in chunks:
+                pass  # the stream ends, though the container keeps printing
 
 
 def ws_url(env: ApiEnv, pod: str, *command: str, **params: str) -> str:
@@ -175,6 +195,19 @@ async def test_exec_a_command_a_terminal_and_refusals(talker: Running) -> None:
         assert "45 123\n" in text and "TTY\n" in text
         assert err == b"" and code == 5, text
 
+        # A client that goes away takes its command with it.
+        count = ("n=0; for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline "
+                 "2>/dev/null) in 'sleep 654'*) n=$((n+1));; esac; done; echo $n")
+
+        async def sleepers(want: bytes) -> bool:
+            async with aconnect_ws(ws_url(env, pod, "sh", "-c", count), http,
+                                   headers=headers) as ws:
+                return (await run(ws))[0].strip() == want
+
+        async with aconnect_ws(ws_url(env, pod, "sleep", "654"), http, headers=headers):
+            await eventually(lambda: sleepers(b"1"), what="the command running")
+        await eventually(lambda: sleepers(b"0"), what="the command gone with its client")
+
         # Refusals come as the handshake's HTTP answer, a Status body.
         async def refused(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
             # The handshake as any websocket client sends it; the refusal is its answer.
@@ -203,6 +236,16 @@ async def test_exec_a_command_a_terminal_and_refusals(talker: Running) -> None:
         async with aconnect_ws(ws_url(env, pod, "true"), http,
                                headers={"Authorization": f"Bearer {editor}"}) as ws:
             assert (await run(ws))[2] == 0
+
+        # A session ends when its token is revoked (close 1008), its command with it.
+        async with aconnect_ws(ws_url(env, pod, "sleep", "655"), http, headers={
+                "Authorization": f"Bearer {editor}"}) as ws:
+            r = await env.client.delete(f"/api/v1/tokens/{editor.split('_')[1]}")
+            assert r.status_code == 200
+            async with asyncio.timeout(10):
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_bytes()
+            assert closed.value.code == 1008
 
     # Every exec is audited, the refused ones too.
     records = env.gateway.ctx.audit.query(verb="EXEC")

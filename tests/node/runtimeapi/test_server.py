@@ -222,3 +222,46 @@ async def test_a_refused_log_read_fails_before_any_byte(cluster, make_agent):
     with pytest.raises(NodeAPIError) as err:
         await client.open_logs("default", "missing", "main", LogOptions(follow=True))
     assert err.value.code == 404 and "missing" in err.value.message
+
+
+async def test_a_command_dies_with_its_session(cluster, make_agent):
+    agent = await make_agent()
+    await cluster.create(PODS, make_pod("box2", [{"name": "main", "command": ["sleep", "60"]}]),
+                         namespace="default")
+    await eventually(ready(cluster, "box2"))
+    client = NodeClient(agent.api_endpoint, agent.api_token)
+    count = ["sh", "-c", "n=0; for p in /proc/[0-9]*; do "
+             "case $(tr '\\0' ' ' < $p/cmdline 2>/dev/null) in 'sleep 987'*) n=$((n+1));; "
+             "esac; done; echo $n"]
+    for tty in (False, True):
+        session = await client.open_exec("default", "box2", "main", ["sleep", "987"], tty=tty)
+
+        async def sleeping(want: str) -> bool:
+            result = await client.exec("default", "box2", "main", count)
+            return result.stdout.decode().strip() == want
+
+        await eventually(lambda: sleeping("1"))
+        await session.close()  # the client goes away
+        await eventually(lambda: sleeping("0"))
+
+
+async def test_an_exec_handshake_that_fails_is_a_connection_error():
+    async def hang_up(reader, writer):
+        writer.close()
+
+    async def say_nothing(reader, writer):
+        await asyncio.sleep(5)
+        writer.close()
+
+    for handler in (hang_up, say_nothing):
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            client = NodeClient(f"http://127.0.0.1:{port}", "t", timeout=0.3)
+            with pytest.raises(ConnectionError) as err:
+                await client.open_exec("default", "p", "main", ["true"])
+            assert handler is hang_up or "no exec handshake" in str(err.value)
+        finally:
+            server.close()
+    with pytest.raises(ConnectionError):  # nothing listens there
+        await NodeClient(f"http://127.0.0.1:{port}", "t").open_exec("d", "p", "c", ["true"])

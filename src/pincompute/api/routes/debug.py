@@ -36,7 +36,10 @@ Theory of operation
                            3  status: JSON {"exitCode": n} — the last message
 
     After the status message the server closes with ``1000``.  If the node goes away
-    mid-session the server closes with ``1011`` and a reason, without a status.  When
+    mid-session the server closes with ``1011`` and a reason, without a status; when
+    the caller's token is revoked or its role taken away, with ``1008`` (rechecked
+    every :data:`~pincompute.api.watch.RECHECK` seconds, as watches are; a followed
+    log ends the same way).  When
     the client closes or disconnects, the command is killed.  Stdin messages are
     forwarded in pieces of at most :data:`STDIN_CHUNK` bytes.
 """
@@ -45,22 +48,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Annotated
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Annotated, Any
 
+import httpx
 import orjson
 from fastapi import APIRouter, Query, WebSocket
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from pincompute.api.auth import Ctx, Principal, ProjectViewer, has_role, principal_for
+from pincompute.api.auth import (
+    Ctx,
+    Principal,
+    ProjectViewer,
+    has_role,
+    principal_for,
+    still_allowed,
+)
 from pincompute.api.context import ApiContext
 from pincompute.api.errors import status_response
 from pincompute.api.podaccess import LogQuery, choose_container, find_pod, open_exec, open_log
+from pincompute.api.watch import RECHECK
 from pincompute.kube.errors import ApiError, BadRequest, Cause, Forbidden, Unauthorized
 from pincompute.node.runtimeapi.client import ExecSession
 
 router = APIRouter(prefix="/api/v1/projects/{project}")
+_log = logging.getLogger(__name__)
 
 STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4
 """Exec message channels (the first byte of every websocket message)."""
@@ -80,7 +94,7 @@ ClusterQ = Annotated[str | None, Query(max_length=253,
             summary="A container's log, streamed (follow=true keeps it open)",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/plain": {}}}})
-async def pod_logs(project: str, pod: str, ctx: Ctx, _: ProjectViewer,
+async def pod_logs(project: str, pod: str, ctx: Ctx, principal: ProjectViewer,
                    container: ContainerQ = None, cluster: ClusterQ = None,
                    follow: Annotated[bool, Query(description="Keep streaming")] = False,
                    tail_lines: Annotated[int | None, Query(
@@ -99,10 +113,15 @@ async def pod_logs(project: str, pod: str, ctx: Ctx, _: ProjectViewer,
         follow=follow, tail_lines=tail_lines, since_seconds=since_seconds, previous=previous,
         timestamps=timestamps))
 
+    allowed = still_allowed(ctx, principal, project=project)
+
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for chunk in stream:
+            async for chunk in _while_allowed(stream, allowed):
                 yield chunk
+        except (OSError, httpx.HTTPError, ApiError) as exc:
+            # The node or API server went away mid-stream (a node stopped): the log ends.
+            _log.warning("log of pod %s/%s ended early: %s", project, pod, exc)
         finally:
             # Also when the client hangs up: the upstream read ends with it.
             await stream.aclose()
@@ -110,6 +129,38 @@ async def pod_logs(project: str, pod: str, ctx: Ctx, _: ProjectViewer,
     return StreamingResponse(body(), media_type="text/plain; charset=utf-8",
                              headers={"X-Pincompute-Cluster": place.cluster,
                                       "X-Pincompute-Container": name})
+
+
+_END = object()
+
+
+async def _while_allowed(stream: AsyncGenerator[bytes, None],
+                         allowed: Callable[[], bool]) -> AsyncIterator[bytes]:
+    """The stream's chunks while the caller may still read them (checked at each chunk and
+    every :data:`~pincompute.api.watch.RECHECK` seconds of a quiet stream)."""
+    while True:
+        step: asyncio.Future[Any] = asyncio.ensure_future(anext(stream, _END))
+        try:
+            while not (await asyncio.wait({step}, timeout=RECHECK))[0]:
+                if not allowed():
+                    return
+        finally:
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await step
+        chunk = step.result()
+        if chunk is _END or not allowed():
+            return
+        yield chunk
+
+
+async def _until_disallowed(allowed: Callable[[], bool]) -> None:
+    # Polled: nothing signals a revoked token or a changed Project to this session.
+    while True:
+        await asyncio.sleep(RECHECK)
+        if not allowed():
+            return
 
 
 # -- exec ------------------------------------------------------------------------------------
@@ -221,21 +272,29 @@ async def pod_exec(ws: WebSocket, project: str, pod: str,
                      reason=f"{name}: {' '.join(command)}"[:500])
     try:
         await ws.accept()
-        await _bridge(ws, session)
+        assert principal is not None
+        await _bridge(ws, session, still_allowed(ctx, principal, project=project,
+                                                 role="editor"))
     finally:
         await session.close()
 
 
-async def _bridge(ws: WebSocket, session: ExecSession) -> None:
+async def _bridge(ws: WebSocket, session: ExecSession, allowed: Callable[[], bool]) -> None:
     inbound = asyncio.ensure_future(_client_to_node(ws, session))
     outbound = asyncio.ensure_future(_node_to_client(ws, session))
+    revoked = asyncio.ensure_future(_until_disallowed(allowed))
     try:
-        done, _ = await asyncio.wait((inbound, outbound), return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait((inbound, outbound, revoked),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if revoked in done:
+            # The token was revoked or the role taken away: the session ends with it.
+            with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError):
+                await ws.close(code=1008, reason="the token was revoked or lost its role")
         for task in done:
             with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError):
                 task.result()
     finally:
-        for task in (inbound, outbound):
+        for task in (inbound, outbound, revoked):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task

@@ -32,9 +32,10 @@ Exec switches protocols (101) and then multiplexes the process's streams over
 the connection in frames, like Kubernetes' ``channel.k8s.io``; with ``tty=1`` the
 command runs on a terminal of its own and the client may resize it.
 
-Three modules: :mod:`.protocol` (what both ends agree on: paths, the token
-header, log options, exec frames), :mod:`.server` (the agent's side) and
-:mod:`.client` (:class:`NodeClient`).  This package exports the client and the
+Four modules: :mod:`.protocol` (what both ends agree on: paths, the token
+header, log options, exec frames), :mod:`.server` (the agent's side) with
+:mod:`.execsession` (one exec's frames both ways), and :mod:`.client`
+(:class:`NodeClient`).  This package exports the client and the
 protocol only: importing it loads nothing of the node agent, so the API gateway
 and the CLI use it without the node's machinery.
 """

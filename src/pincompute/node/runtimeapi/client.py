@@ -186,7 +186,8 @@ class NodeClient:
     async def open_exec(self, namespace: str, pod: str, container: str,
                         command: Sequence[str], *, stdin: bool = True,
                         tty: bool = False) -> ExecSession:
-        """Start a command in a running container; raises :class:`NodeAPIError` if refused.
+        """Start a command in a running container; raises :class:`NodeAPIError` if refused,
+        ConnectionError if the node cannot be reached or does not answer in time.
 
         With ``tty`` it runs on a terminal: output comes on STDOUT alone and
         :meth:`ExecSession.resize` sets the window size."""
@@ -195,21 +196,35 @@ class NodeClient:
         port = url.port or 80
         path = (f"{container_path(EXEC, namespace, pod, container)}?"
                 f"{exec_query(command, stdin=stdin, tty=tty)}")
-        reader, writer = await asyncio.open_connection(host, port)
-        writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                      f"{AUTHORIZATION}: {bearer(self.token)}\r\nConnection: Upgrade\r\n"
-                      f"Upgrade: {EXEC_PROTOCOL}\r\nContent-Length: 0\r\n\r\n").encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        code = int(status_line.split(" ")[1])
-        if code != 101:
-            body = await reader.read()
-            writer.close()
-            message = body.decode(errors="replace")
-            with contextlib.suppress(ValueError):
-                message = orjson.loads(body).get("message", message)
-            raise NodeAPIError(code, message)
+        writer: asyncio.StreamWriter | None = None
+        try:
+            # The handshake has the client's timeout; the session itself has none.
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                              f"{AUTHORIZATION}: {bearer(self.token)}\r\n"
+                              f"Connection: Upgrade\r\nUpgrade: {EXEC_PROTOCOL}\r\n"
+                              "Content-Length: 0\r\n\r\n").encode())
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+                code = int(status_line.split(" ")[1])
+                if code != 101:
+                    body = await reader.read()
+                    message = body.decode(errors="replace")
+                    with contextlib.suppress(ValueError):
+                        message = orjson.loads(body).get("message", message)
+                    raise NodeAPIError(code, message)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ValueError, IndexError) as exc:
+            if writer is not None:
+                writer.close()
+            raise ConnectionError(f"no exec handshake from {self.endpoint}: "
+                                  f"{exc.__class__.__name__}: {exc}") from None
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            raise
         return ExecSession(reader, writer)
 
     async def exec(self, namespace: str, pod: str, container: str, command: Sequence[str], *,

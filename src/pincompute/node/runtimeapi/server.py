@@ -14,9 +14,9 @@ Logs stream as chunked ``text/plain``; a follower's stream ends when the
 container instance exits, or when the client hangs up (noticed by a read on the
 connection racing the log).  Exec answers ``101 Switching Protocols`` and from
 then on the connection carries frames both ways (:mod:`.protocol`); the command
-is killed if the client goes away.  With ``tty=1`` the command gets a terminal
-(:mod:`pincompute.node.terminal`) whose master the server reads and writes in
-place of the pipes, and RESIZE frames set its window size.
+is killed if the client goes away (:mod:`.execsession`).  With ``tty=1`` the
+command gets a terminal (:mod:`pincompute.node.terminal`) whose master the
+session reads and writes in place of the pipes, and RESIZE frames set its size.
 
 The HTTP/1.1 head is parsed by hand (:func:`read_request`), not with h11: one
 request per connection, no bodies, no keep-alive, fixed response headers — what
@@ -54,28 +54,20 @@ import orjson
 from pincompute.node import logfiles
 from pincompute.node.containerruntime import StartError
 from pincompute.node.logs import LogNotFound, format_since
-from pincompute.node.terminal import Terminal, open_terminal
+from pincompute.node.terminal import open_terminal
 from pincompute.runtime.logging import get_logger
 
+from .execsession import serve_exec
 from .protocol import (
     EXEC,
     EXEC_PROTOCOL,
     LOGFILES,
     LOGS,
-    MAX_FRAME,
     MAX_HEADER_BYTES,
-    RESIZE,
-    STDERR,
-    STDIN,
-    STDOUT,
     LogOptions,
     bearer_token,
-    encode_frame,
     exec_command,
-    exit_frame,
     flag,
-    parse_resize,
-    read_frame,
 )
 
 if TYPE_CHECKING:
@@ -95,8 +87,6 @@ MAX_CONNECTIONS_PER_CLIENT = 64
 gateway following many logs is one client too, hence not fewer)."""
 HEADER_TIMEOUT = 10.0
 """Seconds a client has to send its whole request head."""
-TTY_DRAIN_SECONDS = 1.0
-"""After a terminal command exits: how long its last output may take to be read."""
 
 
 def write_token_file(path: Path, token: str) -> None:
@@ -457,89 +447,13 @@ class RuntimeAPI:
                 term.close()
             raise
         try:
-            await self._exec_session(proc, term, reader, writer)
+            writer.write(response_head(101, {"Connection": "Upgrade",
+                                             "Upgrade": EXEC_PROTOCOL}))
+            await writer.drain()
+            await serve_exec(proc, term, reader, writer)
         finally:
             if term is not None:
                 term.close()
-
-    async def _exec_session(self, proc: asyncio.subprocess.Process, term: Terminal | None,
-                            reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> None:
-        writer.write(response_head(101, {"Connection": "Upgrade", "Upgrade": EXEC_PROTOCOL}))
-        await writer.drain()
-        lock = asyncio.Lock()
-
-        async def send_frame(frame: bytes) -> None:
-            async with lock:
-                writer.write(frame)
-                await writer.drain()
-
-        async def out(stream: asyncio.StreamReader | None, channel: int) -> None:
-            if stream is None:
-                return
-            while data := await stream.read(65536):
-                await send_frame(encode_frame(channel, data))
-
-        async def out_tty(term: Terminal) -> None:
-            while data := await term.read():
-                await send_frame(encode_frame(STDOUT, data))
-
-        async def to_stdin(data: bytes) -> None:
-            if term is not None:
-                # An empty frame ends the input: on a terminal, that is typing ^D.
-                await term.write(data or b"\x04")
-                return
-            if proc.stdin is None:
-                return
-            if not data:
-                proc.stdin.close()
-                return
-            with contextlib.suppress(ConnectionError):
-                proc.stdin.write(data)
-                await proc.stdin.drain()
-
-        async def inp() -> None:
-            while True:
-                try:
-                    frame = await read_frame(reader, limit=MAX_FRAME)
-                except (ConnectionError, ValueError):
-                    frame = None  # gone, or an oversized frame: the session ends
-                if frame is None:
-                    if proc.returncode is None:
-                        # The client went away: so does the command.
-                        with contextlib.suppress(ProcessLookupError):
-                            proc.kill()
-                    return
-                channel, data = frame
-                if channel == STDIN:
-                    await to_stdin(data)
-                elif channel == RESIZE and term is not None:
-                    try:
-                        term.resize(*parse_resize(data))
-                    except ValueError as exc:
-                        await send_frame(encode_frame(STDERR, f"{exc}\r\n".encode()))
-
-        reading = asyncio.ensure_future(inp())
-        try:
-            if term is None:
-                await asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR))
-                code = await proc.wait()
-            else:
-                pumping = asyncio.ensure_future(out_tty(term))
-                code = await proc.wait()
-                # What the command wrote before it exited is still in the terminal; a
-                # child it left holding the terminal does not keep the session open.
-                try:
-                    async with asyncio.timeout(TTY_DRAIN_SECONDS):
-                        await asyncio.shield(pumping)
-                except TimeoutError:
-                    pumping.cancel()
-            await send_frame(exit_frame(code))
-        finally:
-            reading.cancel()
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
 
 
 __all__ = ["HEADER_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_CLIENT", "HTTPError",

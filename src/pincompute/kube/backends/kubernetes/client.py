@@ -515,6 +515,9 @@ class KubernetesClient(KubeClient):
                     yield chunk
         except (httpx.ReadError, httpx.RemoteProtocolError):
             return  # the server closed the stream
+        except httpx.TransportError as e:
+            raise Unavailable(f"reading from the API server failed: "
+                              f"{e.__class__.__name__}: {e}") from None
         finally:
             await opened.aclose()
 
