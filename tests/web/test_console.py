@@ -223,6 +223,9 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     viewer_token = await page.locator("#new-token").input_value()
     assert viewer_token.startswith("pct_")
     await expect(page.locator("#tokens")).to_contain_text("vic")
+    await page.get_by_label("Project", exact=True).select_option("demo")
+    await expect(page.get_by_role("heading", name="Workloads")).to_be_visible()
+    await page.go_back()
     await screenshot(page, "project", shots, mask=[page.locator("#new-token")])
     await no_serious_violations(page, "project")
 

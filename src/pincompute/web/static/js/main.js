@@ -29,6 +29,22 @@ export async function refreshIdentity() {
   const self = await get("tokens/self");
   session.user = self.user;
   session.isAdmin = Boolean(self.admin);
+  const projects = await get("projects", { query: { limit: 1000 } }).catch(() => ({ items: [] }));
+  session.projects = (projects.items || []).map((p) => p.metadata.name);
+}
+
+function projectPicker() {
+  const names = session.projects || [];
+  if (names.length < 2) return session.project ? h("span", { class: "project-badge" }, "Project: ", h("strong", {}, session.project)) : "";
+  const select = h("select", { id: "project-picker", class: "picker" },
+    names.map((n) => h("option", { value: n, selected: n === session.project }, n)));
+  // The same page of the other project where there is one; its workloads otherwise.
+  select.addEventListener("change", () => {
+    const page = /^#\/projects\/[^/]+\/(workloads|deploy|events)(?:$|[/?])/.exec(location.hash)?.[1] || "workloads";
+    session.choose(select.value);
+    location.hash = `#/projects/${encodeURIComponent(select.value)}/${page}`;
+  });
+  return h("span", { class: "project-badge" }, h("label", { for: "project-picker" }, "Project "), select);
 }
 
 function nav() {
@@ -51,7 +67,7 @@ function nav() {
   const who = clear(document.getElementById("who"));
   who.append(
     h("span", {}, session.user, session.isAdmin ? " (platform admin)" : ""),
-    session.project ? h("span", { class: "project-badge" }, "Project: ", h("strong", {}, session.project)) : "",
+    projectPicker(),
     h("button", { type: "button", class: "link", onclick: () => { session.signOut(); location.hash = "#/signin"; } }, "Sign out"));
 }
 

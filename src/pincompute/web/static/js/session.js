@@ -10,6 +10,7 @@ export const session = {
   project: localStorage.getItem(PROJECT) || "",
   isAdmin: false,
   user: "",
+  projects: [],
   onExpired: null,
   signIn(token) {
     this.token = token.trim();

@@ -28,6 +28,7 @@ export async function render(main, { signal }) {
       const created = await post("projects", { apiVersion: "pincompute.io/v1alpha1", kind: "Project",
         metadata: { name: name.value.trim() }, spec: description.value.trim() ? { description: description.value.trim() } : {} }, { signal });
       announce(`Project ${created.metadata.name} created`);
+      session.projects = [...new Set([...session.projects, created.metadata.name])].sort();
       session.choose(created.metadata.name);
       location.hash = `#/projects/${encodeURIComponent(created.metadata.name)}`;
     } catch (err) {

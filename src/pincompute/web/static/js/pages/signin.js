@@ -1,7 +1,7 @@
 // Sign in with a token: a user's own (`pincompute token create`) or the local region's admin
 // token that `pincompute up` prints on its first run.
 
-import { ApiError, get } from "../api.js";
+import { ApiError } from "../api.js";
 import { field, h } from "../dom.js";
 import { refreshIdentity } from "../main.js";
 import { session } from "../session.js";
@@ -22,8 +22,7 @@ export async function render(main) {
     session.signIn(input.value);
     try {
       await refreshIdentity();
-      const projects = await get("projects").catch(() => ({ items: [] }));
-      const names = (projects.items || []).map((p) => p.metadata.name);
+      const names = session.projects;
       if (names.length && !names.includes(session.project)) session.choose(names[0]);
       location.hash = session.project ? `#/projects/${encodeURIComponent(session.project)}/workloads` : "#/projects";
     } catch (err) {
