@@ -230,8 +230,11 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await no_serious_violations(page, "project")
 
     # The viewer of team-b: refused in demo and refused to write in team-b; nothing changes.
+    # (signed in by a link carrying the token, as `pincompute up` may print one)
     viewer = await (await browser.new_context()).new_page()
-    await sign_in(viewer, env.url, viewer_token)
+    await viewer.goto(f"{env.url}/#token={viewer_token}")
+    await viewer.locator("#who").get_by_text("Sign out").wait_for()
+    assert "token" not in viewer.url
     await viewer.goto(env.url + "/#/projects/demo/workloads/pinapps/ticker")
     await expect(viewer.get_by_role("alert")).to_contain_text("You may not see demo")
     await expect(viewer.get_by_role("button", name="Scale")).to_have_count(0)
