@@ -48,6 +48,13 @@ spec:
 """
 
 
+def app_object(name: str, cpu: str) -> dict[str, Any]:
+    return {"apiVersion": "pincompute.io/v1alpha1", "kind": "PinApp", "metadata": {"name": name},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{
+                "name": "main", "image": "busybox", "command": ["sleep", "3600"],
+                "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}}}]}}}}
+
+
 @dataclass
 class Env:
     region: Region
@@ -226,7 +233,22 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await page.get_by_label("Project", exact=True).select_option("demo")
     await expect(page.get_by_role("heading", name="Workloads")).to_be_visible()
     await page.go_back()
-    await screenshot(page, "project", shots, mask=[page.locator("#new-token")])
+
+    # A quota in team-b: one app fits, the next waits; its page says why, the chart shows both.
+    quota = {"ondemand": {"cpu": "200m", "memory": "1Gi"}}
+    assert (await env.api.put("/api/v1/projects/team-b/quota", json=quota)).status_code == 200
+    for name, cpu in (("small", "100m"), ("big", "1")):
+        created = await env.api.post("/api/v1/projects/team-b/pinapps", json=app_object(name, cpu))
+        assert created.status_code == 201, created.text
+    await page.goto(env.url + "/#/projects/team-b/workloads/pinapps/big")
+    why = page.get_by_role("region", name="Why is this pending")
+    await expect(why).to_contain_text("Queued", timeout=LONG)
+    await expect(why).to_contain_text("cpu")
+    await screenshot(page, "pending", shots)
+    await page.goto(env.url + "/#/projects/team-b")
+    await expect(page.locator("svg.chart")).to_contain_text("ondemand cpu")
+    await expect(page.locator("svg.chart")).to_contain_text("100m", timeout=LONG)
+    await screenshot(page, "project", shots)
     await no_serious_violations(page, "project")
 
     # The viewer of team-b: refused in demo and refused to write in team-b; nothing changes.
@@ -244,7 +266,9 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await viewer.get_by_role("button", name="Deploy app").click()
     await expect(viewer.get_by_role("alert").filter(has_text="You may not deploy to team-b")
                  ).to_be_visible()
-    assert (await env.api.get("/api/v1/projects/team-b/pinapps")).json()["items"] == []
+    names = {a["metadata"]["name"]
+             for a in (await env.api.get("/api/v1/projects/team-b/pinapps")).json()["items"]}
+    assert names == {"small", "big"}
     app = (await env.api.get("/api/v1/projects/demo/pinapps/ticker")).json()
     assert app["spec"]["replicas"] == 2
     await screenshot(viewer, "refused", shots)
