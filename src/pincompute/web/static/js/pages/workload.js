@@ -36,7 +36,7 @@ function pending(obj) {
     adm ? dl([["Admission", adm.state], ["Queue", adm.queue], ["Position", adm.position],
       ["Reason", adm.reason], ["What would help", adm.hint], ["Not before", adm.notBefore]]) : null,
     excluded.length ? table("Clusters excluded by the cluster scheduler", ["Cluster", "Filter", "Reason"],
-      excluded.map((x) => h("tr", {}, h("td", {}, x.cluster), h("td", {}, x.plugin || "—"), h("td", {}, x.reason)))) : null);
+      excluded.map((x) => h("tr", {}, h("td", {}, x.cluster), h("td", {}, x.plugin || "—"), h("td", { class: "wrap" }, x.reason)))) : null);
 }
 
 function placements(obj) {
@@ -51,7 +51,7 @@ function placements(obj) {
 
 function conditions(obj) {
   return table("Conditions", ["Type", "Status", "Reason", "Message", "Since"], (obj.status?.conditions || []).map((c) =>
-    h("tr", {}, h("td", {}, c.type), h("td", {}, c.status), h("td", {}, c.reason || ""), h("td", {}, c.message || ""),
+    h("tr", {}, h("td", {}, c.type), h("td", {}, c.status), h("td", {}, c.reason || ""), h("td", { class: "wrap" }, c.message || ""),
       h("td", {}, age(c.lastTransitionTime)))));
 }
 
@@ -210,7 +210,7 @@ function historySection(path, signal) {
       const items = (await get(`${path}/history`, { signal })).items || [];
       el.replaceChildren(heading, table("State transitions, oldest first", ["When", "State", "Reason", "Message", "Source"],
         items.map((i) => h("tr", {}, h("td", { title: i.time || "" }, i.time ? `${age(i.time)} ago` : ""), h("td", {}, i.state || ""),
-          h("td", {}, i.reason || ""), h("td", {}, i.message || ""), h("td", {}, i.source || ""))), { id: "history" }));
+          h("td", {}, i.reason || ""), h("td", { class: "wrap" }, i.message || ""), h("td", {}, i.source || ""))), { id: "history" }));
     } catch (err) {
       if (!signal.aborted) el.replaceChildren(heading, h("p", { class: "muted" }, `History unavailable: ${err.message}`));
     }
