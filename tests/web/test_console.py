@@ -164,6 +164,7 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await page.wait_for_function(
         f"() => document.querySelector('#logs').textContent.split('\\n').length > {first + 3}")
     await screenshot(page, "logs", shots)
+    await no_serious_violations(page, "logs")
     await page.get_by_label("Search").fill("tick 2")
     await page.wait_for_function("""() => {
         const lines = document.querySelector('#logs').textContent.trim().split('\\n');
@@ -187,6 +188,7 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await expect(page.locator("#terminal .xterm-rows")).to_contain_text("console-42",
                                                                        timeout=LONG)
     await screenshot(page, "shell", shots)
+    await no_serious_violations(page, "shell")
 
     # YAML pasted: a bad schedule is named, then the fixed manifest is applied.
     await page.goto(env.url + "/#/projects/demo/deploy")

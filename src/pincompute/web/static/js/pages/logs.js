@@ -48,7 +48,6 @@ export async function render(main, { params, query, signal }) {
     stream?.abort();
     stream = new AbortController();
     const inner = stream.signal;
-    signal.addEventListener("abort", () => stream.abort());
     received.length = 0;
     schedule();
     const chosen = podSel.value ? pods.filter((p) => p.metadata.name === podSel.value) : pods.slice(0, MAX_STREAMS);
@@ -71,6 +70,7 @@ export async function render(main, { params, query, signal }) {
     }
   }
 
+  signal.addEventListener("abort", () => stream?.abort());
   pause.addEventListener("click", () => {
     paused = !paused;
     pause.setAttribute("aria-pressed", String(paused));
