@@ -155,6 +155,9 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await expect(page.get_by_role("dialog")).to_have_count(0)
     app = (await env.api.get("/api/v1/projects/demo/pinapps/ticker")).json()
     assert not app["spec"].get("stopped") and app["spec"]["replicas"] == 2
+    await page.get_by_role("button", name="Pause").click()
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.get_by_role("button", name="Pause")).to_be_visible()
 
     # Logs stream in.
     await page.get_by_role("link", name="Live logs").click()

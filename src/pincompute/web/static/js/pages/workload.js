@@ -61,7 +61,6 @@ export async function render(main, { params, signal }) {
   if (!kind) throw new Error(`unknown kind ${plural}`);
   const path = projectPath(project, plural, name);
   const base = `#/projects/${encodeURIComponent(project)}`;
-  const state = { obj: null };
   const heading = h("h1", {}, `${kind.label} ${name}`);
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Operations" });
   const result = h("p", { class: "result", role: "status" });
@@ -89,7 +88,15 @@ export async function render(main, { params, signal }) {
     result.className = "result";
   }
 
+  // Redrawn only when what they offer changes, and never under the user's hands (a watch event
+  // must not reset the replicas being typed).
+  let offered = "";
   function drawActions(obj) {
+    const now = JSON.stringify([kind.ops.filter((op) => !op.when || op.when(obj)).map((op) => op.op),
+      obj.spec?.replicas, containers(obj).map((c) => c.name)]);
+    const focused = actions.contains(document.activeElement) ? document.activeElement : null;
+    if (now === offered || (focused && /^(INPUT|SELECT)$/.test(focused.tagName))) return;
+    offered = now;
     actions.replaceChildren();
     for (const op of kind.ops) {
       if (op.when && !op.when(obj)) continue;
@@ -116,6 +123,7 @@ export async function render(main, { params, signal }) {
         } }, op.label));
       }
     }
+    if (focused) actions.querySelector("button")?.focus();  // the button pressed may be gone
   }
 
   function revisions(obj) {
@@ -162,7 +170,6 @@ export async function render(main, { params, signal }) {
   }
 
   function draw(obj) {
-    state.obj = obj;
     events.refresh();
     history.refresh();
     drawActions(obj);
@@ -190,7 +197,7 @@ export async function render(main, { params, signal }) {
     onChange(type, obj) {
       if (type === "reset") obj = [...list.items.values()].find((o) => o.metadata.name === name);
       if (!obj || obj.metadata.name !== name) return;
-      if (type === "DELETED") { body.replaceChildren(h("p", { role: "alert" }, `${name} was deleted.`)); actions.replaceChildren(); return; }
+      if (type === "DELETED") { body.replaceChildren(h("p", { role: "alert" }, `${name} was deleted.`)); actions.replaceChildren(); offered = ""; return; }
       draw(obj);
     },
     onError: refused,
