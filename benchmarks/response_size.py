@@ -114,10 +114,10 @@ async def main() -> None:
         client = env.host.client(qps=1000, burst=1000)
         await installer.install(client, "host")
         # NodePools are member-side: their CRD alone beside the host's.
-        await client.create(installer.CRDS, crd_for(registry.NODEPOOLS))
+        crd = await client.create(installer.CRDS, crd_for(registry.NODEPOOLS))
         for _ in range(300):
-            if await installer._established(client, crd_for(registry.NODEPOOLS)["metadata"][
-                    "name"]):
+            crd = await client.get(installer.CRDS, crd["metadata"]["name"])
+            if objects.condition_true(crd, "Established"):
                 break
             await asyncio.sleep(0.1)
         await client.create(NAMESPACES, {"metadata": {"name": NS}})

@@ -63,7 +63,7 @@ async def api_env(region_dir: Path, *, settings: ApiSettings | None = None,
                   zones: int = 2) -> AsyncIterator[ApiEnv]:
     """A small sim region behind a gateway (for fixtures with other settings)."""
     region = await Region.open(region_dir, zones=zones, nodes_per_cluster=1, runtime="sim",
-                               lease_duration=3, health_port=None)
+                               health_port=None)
     try:
         await region.start()
         await region.ensure_project("demo")

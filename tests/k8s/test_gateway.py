@@ -145,6 +145,17 @@ async def test_pincompute_api_in_front_of_a_real_host(kube_env: KubeEnv,
             assert (await host.get(PINAPPS, "web", namespace=PROJECT))["spec"]["replicas"] == 3
             r = await api.delete(f"/api/v1/projects/{PROJECT}/pinapps/web")
             assert r.status_code == 200
+
+            # A real member added and removed through the API (nothing runs there: the
+            # drain finds no workload and the MemberCluster goes).
+            r = await api.post("/api/v1/clusters", json={
+                "metadata": {"name": b.name}, "spec": {"zone": b.zone, "connection": {
+                    "type": "Kubeconfig", "kubeconfigPath": str(b.kubeconfig)}}})
+            assert r.status_code == 201, r.text
+            r = await api.delete(f"/api/v1/clusters/{b.name}", params={"timeoutSeconds": 30})
+            assert r.status_code == 200, r.text
+            with pytest.raises(NotFound):
+                await host.get(MEMBERCLUSTERS, b.name)
     finally:
         codes = [stop(p) for p in procs]
         for resource, name, ns in ((PINAPPS, "web", PROJECT), (PROJECTS, PROJECT, None)):

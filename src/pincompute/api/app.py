@@ -28,7 +28,7 @@ from starlette.responses import Response
 from pincompute.kube.errors import Unavailable
 from pincompute.web import console_router
 
-from .context import ApiContext, get_ctx
+from .context import ApiContext, ctx_of
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
 from .routes import (
@@ -74,7 +74,7 @@ def create_app(ctx: ApiContext | None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        registry = get_ctx(request).metrics.registry
+        registry = ctx_of(request).metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)

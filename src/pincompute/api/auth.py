@@ -38,7 +38,7 @@ from fastapi import Depends, Request
 from pincompute.kube.errors import Forbidden, Unauthorized
 from pincompute.model.registry import PROJECTS
 
-from .context import ApiContext, get_ctx
+from .context import ApiContext, ctx_of, get_ctx
 
 ROLE_RANK: dict[str, int] = {"viewer": 1, "editor": 2, "admin": 3}
 """Project roles, weakest first; a role includes every weaker one."""
@@ -127,7 +127,7 @@ def principal_for(ctx: ApiContext, token: str | None) -> Principal | None:
 
 async def authenticate(request: Request) -> Principal:
     """Dependency: the caller's principal (401 without a valid token); rate limited."""
-    ctx = get_ctx(request)
+    ctx = ctx_of(request)
     principal = principal_for(ctx, _bearer(request))
     if principal is None:
         request.state.denied = "unauthenticated"
@@ -156,7 +156,7 @@ def require_project_role(role: str) -> Any:
 
     async def dependency(request: Request, project: str,
                          principal: Principal = Depends(authenticate)) -> Principal:
-        ctx = get_ctx(request)
+        ctx = ctx_of(request)
         if not has_role(ctx, principal, project, role):
             raise deny(request, principal, f'{_verb(request)} in project "{project}": '
                                            f"needs role {role} in the project")

@@ -173,7 +173,13 @@ class ApiContext:
             await self.informers.stop()
 
 
-def get_ctx(request: Request) -> ApiContext:
-    """The dependency handlers take the context by."""
+def ctx_of(request: Request) -> ApiContext:
+    """The context of the app serving ``request``."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+async def get_ctx(request: Request) -> ApiContext:
+    """The dependency handlers take the context by (``async``: FastAPI runs a plain ``def``
+    dependency in a worker thread, two thread hops a request for a dictionary read)."""
+    return ctx_of(request)

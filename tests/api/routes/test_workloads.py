@@ -107,6 +107,13 @@ async def test_bad_objects_are_422_naming_the_field_and_nothing_is_written(
     assert r.status_code == 400
     r = await c.post(f"{BASE}/pinapps", json=[1, 2])
     assert r.status_code == 400
+    deep: dict = {"metadata": {"name": "deep"}, "spec": {}}
+    inner = deep["spec"]
+    for _ in range(300):
+        inner["x"] = [{}]
+        inner = inner["x"][0]
+    r = await c.post(f"{BASE}/pinapps", json=deep)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["message"]
     r = await c.put(f"{BASE}/pinapps/one", json=pinapp("two"))
     assert r.status_code == 422
     assert r.json()["details"]["causes"][0]["field"] == "metadata.name"

@@ -105,7 +105,7 @@ async def _write_members(ctx: ApiContext, project: str,
                          members: list[dict[str, Any]]) -> Response:
     old = await ctx.host.get(PROJECTS, project)
     new = {**old, "spec": {**(old.get("spec") or {}), "members": members}}
-    crud.validate(PROJECTS, new, old)
+    crud.validate(PROJECTS, new, old, client=ctx.host)
     updated = await ctx.host.update(PROJECTS, new)
     return json_response({"items": (updated.get("spec") or {}).get("members") or []})
 
@@ -147,7 +147,7 @@ async def put_quota(project: str, request: Request, ctx: Ctx, _: PlatformAdmin) 
     quota = await read_object(request)
     old = await ctx.host.get(PROJECTS, project)
     new = {**old, "spec": {**(old.get("spec") or {}), "quota": quota}}
-    crud.validate(PROJECTS, new, old)
+    crud.validate(PROJECTS, new, old, client=ctx.host)
     updated = await ctx.host.update(PROJECTS, new)
     return json_response((updated.get("spec") or {}).get("quota") or {})
 
