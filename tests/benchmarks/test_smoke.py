@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.web.browser import require_browser
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,9 @@ KEYS = {
                   "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
                   "peak_rss_mib"},
     "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
+    "console": {"workloads", "first_render_ms", "baseline_list_ms", "baseline_tool",
+                "update_p50_ms", "baseline_update_p50_ms", "burst_ms", "baseline_burst_ms",
+                "max_frame_gap_ms", "max_frame_gap_idle_ms", "max_long_task_ms"},
     "api_cache": {"cached_rps", "direct_rps", "ratio"},
     "api_load": {"read_ratio", "write_ratio", "read_p99_ms", "peer_read_p99_ms"},
     "response_size": {"kinds", "mean_saving_pct", "max_saving_pct"},
@@ -41,6 +46,8 @@ NEEDS_KUBE = {"kube_informer", "api_load", "response_size"}
 def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -> None:
     if name in NEEDS_KUBE:
         request.getfixturevalue("kube_bin")  # real binaries, or the tier's skip/fail rule
+    if name == "console":
+        require_browser()  # Debian's Chromium, or the tier's skip/fail rule
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

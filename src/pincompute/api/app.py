@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pincompute.kube.errors import Unavailable
+from pincompute.web import console_router
 
 from .context import ApiContext, ctx_of
 from .errors import install_error_handlers, status_response
@@ -86,6 +87,7 @@ def create_app(ctx: ApiContext | None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(debug.router)
     app.include_router(insights.router)
+    app.include_router(console_router())
 
     _declare_bearer_auth(app)
     if ctx is not None:
