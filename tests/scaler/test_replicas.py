@@ -55,7 +55,7 @@ def test_tolerance_is_configurable() -> None:
     (2, 300.0, 50.0, True, 2, 6),      # 300 / 50 per replica
     (4, 30.0, 50.0, True, 4, 1),       # scale down to ceil(0.6)
     (3, 105.0, 100.0, False, 3, 3),    # Value target within tolerance
-    (3, 200.0, 100.0, False, 3, 6),    # Value: ratio 2 × ready 3
+    (3, 200.0, 100.0, False, 3, 6),    # Value: ratio 2 * ready 3
     (0, 200.0, 100.0, False, 0, 2),    # from zero: ceil(ratio)
 ])
 def test_value_replicas(current: int, value: float, target: float, average: bool, ready: int,

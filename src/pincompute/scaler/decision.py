@@ -178,7 +178,7 @@ def decide(*, current: int, proposal: int | None, behaviour: Behaviour, floor: i
     history.recommendations.append((now, raw))
     desired, limit = stabilized, None
     if stabilized != raw:
-        direction = "down" if raw < current else "up"
+        direction: Direction = "down" if raw < current else "up"
         limit = Limit("StabilizationWindow",
                       f"recommendations of the last {_window(behaviour, direction):g}s hold "
                       f"{stabilized} (metrics ask {raw})")

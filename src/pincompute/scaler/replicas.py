@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Every metric proposes ``ceil(current × value / target)`` replicas; the scaler
+Every metric proposes ``ceil(current * value / target)`` replicas; the scaler
 takes the largest proposal (:mod:`.decision` applies windows, policies, cooldown
 and bounds after that).  This module is that first step, pure arithmetic on
 numbers the scaler already aggregated, with the same conservative treatment of
@@ -14,12 +14,12 @@ pods in three groups:
 
 * *sampled* pods: ready (for CPU; any running pod for the others) and with a
   sample; ``ratio = Σ usage / Σ target`` over them (the target of a pod is its
-  request × utilization %, or the target average value);
+  request * utilization %, or the target average value);
 * *missing* pods: running without a sample yet;
 * *unready* pods: not ready (CPU only), or not running yet (pending, every metric).
 
 With neither missing nor unready pods the answer is ``current`` when
-``|1 − ratio| ≤ tolerance``, else ``ceil(ratio × sampled)``.  Otherwise, as the
+``|1 - ratio| ≤ tolerance``, else ``ceil(ratio * sampled)``.  Otherwise, as the
 HPA does: on a scale-down (ratio < 1) a missing pod counts as using 100 % of its
 request (``missing_usage``), on a scale-up as using nothing; unready pods count
 as using nothing, and only on a scale-up; the ratio is computed again over the
@@ -29,9 +29,9 @@ the direction, the answer is ``current``.  So missing data can only damp a
 change, never cause one.
 
 **Whole-app metrics** (:func:`value_replicas`: a Prometheus query's result):
-``Value`` targets give ``ceil(ratio × ready)`` with ``ratio = value / target``;
+``Value`` targets give ``ceil(ratio * ready)`` with ``ratio = value / target``;
 ``AverageValue`` targets give ``ceil(value / target)``, with the tolerance
-checked on ``value / (target × current)``.
+checked on ``value / (target * current)``.
 
 A metric that cannot be computed raises :class:`MetricUnavailable`; the scaler
 then holds the current size for that metric (see :mod:`.decision`).
@@ -56,7 +56,7 @@ class PodGroups:
     usage: float
     """Σ usage over the sampled pods (millicores, bytes, or the custom metric)."""
     target: float
-    """Σ target over the sampled pods (request × utilization, or the average target)."""
+    """Σ target over the sampled pods (request * utilization, or the average target)."""
     per_pod_target: float
     """The target of one pod (for missing and unready pods)."""
     missing_usage: float
