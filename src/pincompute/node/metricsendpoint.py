@@ -9,8 +9,8 @@ Each process node serves, on its own address, a small HTTP endpoint:
   its pod's push URL in ``PINCOMPUTE_METRICS_URL``; the token is an HMAC of the
   pod's uid under a key only the agent knows, so a pod can push for itself and
   for no other pod, and the agent keeps no per-pod secret.
-* scraping — a pod annotated ``pincompute.io/metrics-port`` (and optionally
-  ``pincompute.io/metrics-path``, default ``/metrics``) is scraped at its own
+* scraping — a pod annotated ``metrics.pincompute.io/port`` (and optionally
+  ``metrics.pincompute.io/path``, default ``/metrics``) is scraped at its own
   address by the node's usage reporter (:mod:`.usagereport`) once per report.
 * ``GET /metrics`` — the node's own view in the Prometheus format: each
   container's CPU and memory use (``pincompute_container_cpu_millicores``,
@@ -41,7 +41,6 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from pincompute.model.wellknown import PREFIX
 from pincompute.runtime.logging import get_logger
 
 from .runtimeapi.server import HTTPError, read_request, send
@@ -52,8 +51,8 @@ MAX_BODY = 256 * 1024
 """The largest push accepted."""
 MAX_SAMPLES = 1000
 """Sample names kept per pod (more are dropped: a pod cannot grow the node's memory)."""
-METRICS_PORT_ANNOTATION = f"{PREFIX}metrics-port"
-METRICS_PATH_ANNOTATION = f"{PREFIX}metrics-path"
+METRICS_PORT_ANNOTATION = "metrics.pincompute.io/port"
+METRICS_PATH_ANNOTATION = "metrics.pincompute.io/path"
 METRICS_URL_ENV = "PINCOMPUTE_METRICS_URL"
 
 

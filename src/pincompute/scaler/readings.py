@@ -102,7 +102,7 @@ def _resource(metric: Metric, usage: AppUsage | None, app: AppState, pending: in
     assert r is not None
     cpu = r.name == "cpu"
     util = r.target_average_utilization
-    target_text = f"{util}%" if util is not None else str(r.target_average_value)
+    target_text = str(util) if util is not None else str(r.target_average_value)
     name = r.name
     if usage is None:
         raise MetricUnavailable(f"no node reports {name} use of the app's pods yet")
@@ -169,7 +169,7 @@ async def _prometheus(metric: Metric, app: AppState, source: PrometheusSource,
 def _describe(metric: Metric) -> tuple[str, str]:
     if metric.resource is not None:
         r = metric.resource
-        return r.name, (f"{r.target_average_utilization}%"
+        return r.name, (str(r.target_average_utilization)
                         if r.target_average_utilization is not None
                         else str(r.target_average_value))
     if metric.pods is not None:
