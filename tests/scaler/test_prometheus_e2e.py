@@ -29,8 +29,7 @@ import pytest
 from pincompute.kube.resource import PODS
 from pincompute.model.registry import PINAPPS, PINSCALERS
 from pincompute.region import Region
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +69,14 @@ class Prometheus:
                 "file_sd_configs": [{"files": [str(self.targets)], "refresh_interval": "1s"}],
             }]}))
         self.process: subprocess.Popen[bytes] | None = None
+        self.log = open(root / "prometheus.log", "wb")
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [prometheus_binary(), f"--config.file={self.root / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.root / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "prometheus.log", "wb"))  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=self.log)
 
     def scrape(self, address: str) -> None:
         tmp = self.root / "targets.json.tmp"
@@ -91,6 +91,7 @@ class Prometheus:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log.close()
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from pincompute.kube.objects import get_condition
 from pincompute.kube.resource import EVENTS
 from pincompute.model.registry import PINAPPS, PINSCALERS
 from pincompute.region import Region
-
-from ..waiting import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
