@@ -30,6 +30,7 @@ KEYS = {
                   "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
                   "peak_rss_mib"},
     "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
+    "scaler": {"cycle_s", "baseline_cycle_s", "react_s", "scalers", "nodes"},
 }
 
 
