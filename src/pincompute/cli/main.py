@@ -289,6 +289,7 @@ def crds(
 dev_app = typer.Typer(name="dev", no_args_is_help=True,
                       help="Tools for developing PinCompute itself.")
 app.add_typer(dev_app)
+app.command("api")(__import__("pincompute.cli.apicmd", fromlist=["_"]).api_command)
 
 
 @dev_app.command("kube-env")

@@ -1,0 +1,73 @@
+"""The gateway application: :func:`create_app` builds the FastAPI app over an ApiContext.
+
+Theory of operation
+-------------------
+The app is the routers (one module per route family under :mod:`.routes`), the error
+handlers (:mod:`.errors`: every failure a ``Status`` body) and one middleware
+(:mod:`.middleware`: size limit, metrics, audit).  It starts nothing: the caller
+(``pincompute.gateway``) starts the context's caches and audit log, then serves the app
+(uvicorn), and stops them afterwards — so tests may drive the app in-process through
+``httpx.ASGITransport`` too.
+
+Unauthenticated routes: ``/healthz`` (the process answers), ``/readyz`` (the host caches
+have listed), ``/metrics`` (Prometheus text) and ``/openapi.json``.  Everything else needs a
+bearer token.  A router module added later registers itself with one ``include_router``
+line in :data:`ROUTERS` order below.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pincompute.kube.errors import Unavailable
+
+from .context import ApiContext
+from .errors import install_error_handlers, status_response
+from .middleware import GatewayMiddleware
+from .routes import audit, clusters, operations, platform, pods, projects, tokens, workloads
+
+API_TITLE = "PinCompute API"
+API_VERSION = "v1"
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """The gateway's FastAPI app over ``ctx`` (started by the caller)."""
+    app = FastAPI(title=API_TITLE, version=API_VERSION, docs_url=None, redoc_url=None,
+                  default_response_class=ORJSONResponse,
+                  description="PinCompute's REST API (DESIGN §10): workloads per project, "
+                              "their operations, pods, logs and events; the platform's "
+                              "projects, clusters, nodes and images. Errors are Kubernetes "
+                              "Status bodies; authenticate with `Authorization: Bearer`.")
+    app.state.ctx = ctx
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return Response(b"ok", media_type="text/plain")
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        if not ctx.ready:
+            return status_response(Unavailable("the gateway's caches are still loading"))
+        return Response(b"ok", media_type="text/plain")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(workloads.router)
+    app.include_router(operations.router)
+    app.include_router(pods.router)
+    app.include_router(tokens.router)
+    app.include_router(projects.router)
+    app.include_router(clusters.router)
+    app.include_router(platform.router)
+    app.include_router(audit.router)
+
+    app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
+                       max_body_bytes=ctx.settings.max_body_bytes)
+    return app

@@ -1,0 +1,33 @@
+"""``GET /api/v1/audit``: the audit log, newest first, filtered (platform admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from pincompute.api.auth import Ctx, PlatformAdmin
+from pincompute.api.body import json_response
+
+router = APIRouter(prefix="/api/v1", tags=["Audit"])
+
+
+@router.get("/audit", summary="Audit records: mutating calls and denials, newest first")
+async def audit(ctx: Ctx, _: PlatformAdmin,
+                user: Annotated[str | None, Query(max_length=253)] = None,
+                project: Annotated[str | None, Query(max_length=63)] = None,
+                resource: Annotated[str | None, Query(max_length=63,
+                                                      description="A plural, e.g. pinapps")
+                                    ] = None,
+                verb: Annotated[Literal["POST", "PUT", "PATCH", "DELETE", "GET"] | None,
+                                Query()] = None,
+                result: Annotated[Literal["allowed", "denied", "failed"] | None,
+                                  Query()] = None,
+                since: Annotated[str | None, Query(
+                    max_length=40, pattern=r"^\d{4}-\d\d-\d\dT[0-9:.]+Z$",
+                    description="RFC 3339 UTC time: records at or after it")] = None,
+                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> Response:
+    items = ctx.audit.query(user=user, project=project, resource=resource, verb=verb,
+                            result=result, since=since, limit=limit)
+    return json_response({"items": items})
