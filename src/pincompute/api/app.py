@@ -28,7 +28,17 @@ from pincompute.kube.errors import Unavailable
 from .context import ApiContext
 from .errors import install_error_handlers, status_response
 from .middleware import GatewayMiddleware
-from .routes import audit, clusters, operations, platform, pods, projects, tokens, workloads
+from .routes import (
+    audit,
+    clusters,
+    operations,
+    platform,
+    pods,
+    projects,
+    tokens,
+    usage,
+    workloads,
+)
 
 API_TITLE = "PinCompute API"
 API_VERSION = "v1"
@@ -67,6 +77,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(clusters.router)
     app.include_router(platform.router)
     app.include_router(audit.router)
+    app.include_router(usage.router)
 
     app.add_middleware(GatewayMiddleware, metrics=ctx.metrics, audit=ctx.audit,
                        max_body_bytes=ctx.settings.max_body_bytes)

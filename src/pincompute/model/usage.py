@@ -28,7 +28,7 @@ node-local metrics endpoint (a counter already turned into its rate).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -129,5 +129,64 @@ def from_configmap(obj: Mapping[str, Any]) -> NodeUsage | None:
         return None
 
 
+def namespaces_of(obj: Mapping[str, Any]) -> list[str]:
+    """The namespaces a usage ConfigMap has pods of (an informer index: top per project)."""
+    usage = from_configmap(obj)
+    return sorted({p.namespace for p in usage.pods}) if usage is not None else []
+
+
+Located = tuple[str, NodeUsage]
+"""A record with the member cluster it came from."""
+
+
+def pod_rows(records: Iterable[Located], *, namespace: str, app: str | None = None,
+             now: float | None = None) -> list[dict[str, Any]]:
+    """``top pods``: one row per pod of ``namespace`` (and ``app``), by name."""
+    rows = []
+    for cluster, usage in records:
+        for pod in usage.pods:
+            if pod.namespace != namespace or (app is not None and pod.app != app):
+                continue
+            rows.append({"name": pod.name, "namespace": pod.namespace, "app": pod.app,
+                         "appKind": pod.app_kind, "node": usage.node, "cluster": cluster,
+                         "ready": pod.ready, "cpuMillicores": pod.cpu,
+                         "memoryBytes": pod.memory, "cpuRequestMillicores": pod.cpu_request,
+                         "memoryRequestBytes": pod.memory_request,
+                         "containers": [{"name": c, "cpuMillicores": v[0], "memoryBytes": v[1]}
+                                        for c, v in sorted(pod.containers.items())],
+                         "custom": dict(pod.custom), "sampledAt": usage.time,
+                         "stale": now is not None and now - usage.time > STALE_SECONDS})
+    return sorted(rows, key=lambda r: (r["name"], r["cluster"]))
+
+
+def app_rows(records: Iterable[Located], *, namespace: str) -> list[dict[str, Any]]:
+    """``top apps``: per app of ``namespace``, its pods' usage summed (pods without an app
+    label are left out)."""
+    apps: dict[tuple[str, str], dict[str, Any]] = {}
+    for _cluster, usage in records:
+        for pod in usage.pods:
+            if pod.namespace != namespace or not pod.app:
+                continue
+            row = apps.setdefault((pod.app_kind, pod.app), {
+                "name": pod.app, "kind": pod.app_kind, "namespace": namespace, "pods": 0,
+                "readyPods": 0, "cpuMillicores": 0, "memoryBytes": 0,
+                "cpuRequestMillicores": 0, "memoryRequestBytes": 0})
+            row["pods"] += 1
+            row["readyPods"] += int(pod.ready)
+            row["cpuMillicores"] += pod.cpu or 0
+            row["memoryBytes"] += pod.memory or 0
+            row["cpuRequestMillicores"] += pod.cpu_request
+            row["memoryRequestBytes"] += pod.memory_request
+    return [apps[k] for k in sorted(apps, key=lambda k: (k[1], k[0]))]
+
+
+def node_rows(records: Iterable[Located]) -> list[dict[str, Any]]:
+    """``top nodes``: per node, what its pods use together."""
+    return sorted(({"name": u.node, "cluster": c, "cpuMillicores": u.cpu,
+                    "memoryBytes": u.memory, "pods": len(u.pods), "sampledAt": u.time}
+                   for c, u in records), key=lambda r: (r["cluster"], r["name"]))
+
+
 __all__ = ["REFRESH_SECONDS", "STALE_SECONDS", "USAGE_KEY", "USAGE_LABEL", "USAGE_NAMESPACE",
-           "USAGE_SELECTOR", "NodeUsage", "PodUsage", "configmap_name", "from_configmap"]
+           "USAGE_SELECTOR", "Located", "NodeUsage", "PodUsage", "app_rows", "configmap_name",
+           "from_configmap", "namespaces_of", "node_rows", "pod_rows"]
