@@ -149,6 +149,8 @@ class Gateway:
         ctx = ApiContext(host=region.host.client, members=region.clusterset,
                          informers=region.manager.informers, settings=settings,
                          cluster_admin=RegionClusterAdmin(region))
+        # /metrics shows the region's controllers too (PinScaler, the controller runtime)
+        ctx.extras["registries"] = [region.manager.metrics.registry]
         token_file = admin_token_file or region.data_dir / "admin-token"
         async with cls._serve(ctx, listen=listen, token_file=token_file, tls_cert=tls_cert,
                               tls_key=tls_key) as gw:

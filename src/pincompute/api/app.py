@@ -67,7 +67,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # the gateway's own series, then the controllers' (PinScaler, runtime) when the
+        # assembly handed their registries in (ctx.extras["registries"])
+        body = b"".join(generate_latest(r) for r in [
+            ctx.metrics.registry, *ctx.extras.get("registries", ())])
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
     app.include_router(operations.router)

@@ -82,3 +82,21 @@ async def test_top_pods_apps_and_nodes(env: ApiEnv) -> None:
         r = await eve.get("/api/v1/projects/other/top/pods")
         assert r.status_code == 200
         assert {p["namespace"] for p in r.json()["items"]} <= {"other"}
+
+
+async def test_platform_metrics_show_the_scaler(env: ApiEnv) -> None:
+    c = env.client
+    assert (await c.post(f"{BASE}/pinapps", json=loaded_app("web", replicas=1,
+                                                            cpu="50m"))).status_code == 201
+    r = await c.post(f"{BASE}/pinscalers", json={
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"name": "web"}, "maxReplicas": 3}})
+    assert r.status_code == 201, r.text
+
+    async def exported() -> bool:
+        text = (await c.get("/metrics")).text
+        return 'pincompute_scaler_current_replicas{namespace="demo",scaler="web"} 1.0' in text
+
+    await eventually(exported, timeout=30, what="the scaler's series on /metrics")
+    text = (await c.get("/metrics")).text
+    assert "pincompute_api_request_duration_seconds" in text
