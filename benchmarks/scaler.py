@@ -33,6 +33,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,13 @@ async def listed_index(members: dict[str, KubeClient]) -> UsageIndex:
     return index
 
 
+async def until(done: Callable[[], bool]) -> None:
+    while True:
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def wait_idle(manager: Manager) -> None:
     for controller in manager.controllers:
         await controller.wait_idle()
@@ -160,16 +168,15 @@ async def cycle(scalers: int, nodes: int) -> dict[str, float]:
     await clusters.wait_synced()
     for i in range(scalers):
         await host.create(PINSCALERS, scaler(f"app-{i}"))
-    while len(reconciler.histories) < scalers:
-        await asyncio.sleep(0.05)
+    await until(lambda: len(reconciler.histories) >= scalers)
     await wait_idle(manager)
     requests = [Request(NS, f"app-{i}") for i in range(scalers)]
     figures: dict[str, float] = {}
     try:
         for round_, cpu in enumerate((45, 50, 55)):
             await write_records(members, records(scalers, nodes, cpu=cpu), create=False)
-            while reconciler.index.updates < (round_ + 2) * nodes:
-                await asyncio.sleep(0.01)
+            expected = (round_ + 2) * nodes
+            await until(lambda: reconciler.index.updates >= expected)  # noqa: B023
             await asyncio.sleep(0.2)  # the scalers' informer has the statuses of the last round
             if round_ % 2 == 0:
                 started = time.perf_counter()

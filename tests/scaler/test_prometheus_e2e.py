@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pincompute.kube.resource import PODS
+from pincompute.kube.resource import CONFIGMAPS, PODS
 from pincompute.model.registry import PINAPPS, PINSCALERS
+from pincompute.model.usage import USAGE_NAMESPACE, from_configmap
 from pincompute.region import Region
 from tests.waiting import eventually
 
@@ -201,6 +202,17 @@ async def test_load_scales_the_example_app_out_and_back(region: Region,
         # each source alone asks for more replicas: Prometheus' rate() and the node's own
         await eventually(both_ask_for_more, timeout=20, interval=0.2,
                          what="both metrics proposing a scale-out")
+
+        async def measured() -> bool:
+            # the node measured the real process: its memory (RSS or cgroup) and CPU
+            for cm in (await member.list(CONFIGMAPS, namespace=USAGE_NAMESPACE)).items:
+                usage = from_configmap(cm)
+                for pod in usage.pods if usage is not None else ():
+                    if pod.app == "web" and (pod.memory or 0) > 1 << 20 and pod.cpu:
+                        return True
+            return False
+
+        await eventually(measured, timeout=10, what="the app's measured usage in the store")
     finally:
         stop.set()
         await loader
