@@ -17,7 +17,9 @@ thousand small objects and folds each change into per-app sums, so a scaler's
 read is a dictionary lookup and 1,000 scalers cost no listing at all.  A node
 with 110 pods writes ~20 KB; a node with nothing changed since its last write
 skips the write, and every :data:`REFRESH_SECONDS` it writes anyway so readers
-can tell a live node from a dead one by :attr:`NodeUsage.time`.
+can tell a live node from a dead one by :attr:`NodeUsage.time` (a record measuring
+nothing — no pods, or idle sim pods — is not refreshed: when it goes stale, readers
+lose nothing).
 
 A pod's entry carries what the consumers need to treat incomplete data as the
 HPA does: whether it is ready and running, its requests, and its usage (absent
@@ -99,6 +101,11 @@ class NodeUsage:
     def encode(self) -> bytes:
         return orjson.dumps({"node": self.node, "time": round(self.time, 3), "cpu": self.cpu,
                              "memory": self.memory, "pods": [p.encode() for p in self.pods]})
+
+    @property
+    def active(self) -> bool:
+        """Whether any pod uses anything or has a custom sample (worth keeping fresh)."""
+        return any(p.cpu or p.memory or p.custom for p in self.pods)
 
     def same_samples(self, other: NodeUsage | None) -> bool:
         return other is not None and other.pods == self.pods and other.cpu == self.cpu \

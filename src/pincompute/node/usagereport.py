@@ -109,7 +109,10 @@ class UsageReporter:
     async def report(self) -> bool:
         """Sample and write if changed (or due for a refresh); True if written."""
         usage = await self.sample()
-        if usage.same_samples(self.last) and self.clock() - self._written_at < self.refresh:
+        if usage.same_samples(self.last) and (
+                self.clock() - self._written_at < self.refresh or not usage.active):
+            # unchanged; a record that measures nothing (no pods, or only idle sim pods) is
+            # not refreshed either: when it goes stale readers lose nothing
             return False
         obj = usage.configmap()
         try:

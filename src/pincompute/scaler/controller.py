@@ -44,6 +44,7 @@ from typing import Any
 from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
+from pincompute.model.base import quantity_value
 from pincompute.model.registry import PINAPPS, PINSCALERS
 from pincompute.model.scaler import PinScalerSpec
 from pincompute.runtime.events import EventRecorder
@@ -116,6 +117,8 @@ class ScalerReconciler:
         self.interval = interval
         self.clock = clock
         self.histories: dict[str, decision.History] = {}
+        self._exported: dict[str, list[str]] = {}
+        """Per scaler: the metric names it has series for (removed with it)."""
         self._configs: dict[str, tuple[tuple[str, int], Config | str]] = {}
         self._expired_at = 0.0
 
@@ -154,7 +157,7 @@ class ScalerReconciler:
         key = request.key
         if obj is None or objects.is_deleting(obj):
             self.forget(key)
-            self.metrics.forget(request.namespace, request.name, [])
+            self.metrics.forget(request.namespace, request.name, self._exported.pop(key, []))
             return None
         config = self._config(obj)
         status = objects.deepcopy(obj.get("status") or {})
@@ -293,10 +296,14 @@ class ScalerReconciler:
 
     def _export(self, request: Request, state: AppState, readings: list[Reading]) -> None:
         self.metrics.current.labels(request.namespace, request.name).set(state.current)
+        self._exported[request.key] = [r.name for r in readings]
         for r in readings:
             if r.value is not None:
                 self.metrics.metric_value.labels(request.namespace, request.name,
                                                  r.name).set(r.value)
+            with contextlib.suppress(ValueError, ArithmeticError):
+                self.metrics.metric_target.labels(request.namespace, request.name,
+                                                  r.name).set(float(quantity_value(r.target)))
 
     def _requeue(self, config: Config, now: float, *,
                  cooldown_until: float | None = None) -> Result:
