@@ -82,13 +82,20 @@ def scaler(**spec: Any) -> dict[str, Any]:
                      "cooldownSeconds": 0, **spec}}
 
 
-async def report(member: KubeClient, node: str, *, cpu: list[int]) -> None:
+async def report(member: KubeClient, node: str, *, cpu: list[int],
+                 replace: bool = False) -> None:
     """What a node agent writes: its pods of app ``web`` using ``cpu`` millicores each."""
     usage = NodeUsage(node=node, time=time.time(), cpu=sum(cpu), pods=tuple(
         PodUsage(namespace=NS, name=f"web-{node}-{i}", app="web", app_kind="pinapp",
                  ready=True, running=True, cpu_request=100, memory_request=64 << 20,
                  cpu=c, memory=32 << 20, containers={"main": (c, 32 << 20)})
         for i, c in enumerate(cpu)))
+    if replace:
+        current = await member.get(CONFIGMAPS, usage.configmap()["metadata"]["name"],
+                                   namespace=USAGE_NAMESPACE)
+        current["data"] = usage.configmap()["data"]
+        await member.update(CONFIGMAPS, current)
+        return
     await member.create(CONFIGMAPS, usage.configmap(), namespace=USAGE_NAMESPACE)
 
 
@@ -176,3 +183,26 @@ async def test_never_above_max_and_limited_says_why(env: Env) -> None:
             cond["reason"] == "TooManyReplicas"
 
     await eventually(limited, what="ScalingLimited TooManyReplicas")
+
+
+async def test_the_cooldown_holds_the_next_change_and_says_until_when(env: Env) -> None:
+    await env.host.create(PINAPPS, app(2))
+    await report(env.member, "n1", cpu=[100, 100])  # 100%: 2 -> 4
+    await env.host.create(PINSCALERS, scaler(metrics=CPU_50, cooldownSeconds=600))
+
+    async def at(n: int) -> bool:
+        return await replicas(env.host) == n
+
+    await eventually(lambda: at(4), what="the first scale-up")
+    await report(env.member, "n1", cpu=[300, 300], replace=True)  # now 300%: wants more
+
+    async def cooling() -> Any:
+        obj = await env.host.get(PINSCALERS, "web", namespace=NS)
+        cond = get_condition(obj, "AbleToScale")
+        return cond is not None and cond["reason"] == "Cooldown" and \
+            obj["status"]["desiredReplicas"] > 4
+
+    await eventually(cooling, what="AbleToScale False Cooldown, desired above current")
+    cond = get_condition(await env.host.get(PINSCALERS, "web", namespace=NS), "AbleToScale")
+    assert cond is not None and "next change allowed at" in cond["message"]
+    assert await replicas(env.host) == 4
