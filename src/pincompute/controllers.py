@@ -70,6 +70,7 @@ from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
+from pincompute.scaler import add_scaler_controller
 from pincompute.scheduler import Scheduler
 from pincompute.scheduler.metrics import SchedulerMetrics
 
@@ -220,6 +221,11 @@ def _propagation(ctx: HostContext) -> object:
                                        name=ctx.name, **ctx.options)
 
 
+def _pinscalers(ctx: HostContext) -> object:
+    return add_scaler_controller(ctx.manager, host=ctx.host, members=ctx.clusters,
+                                 name=ctx.name, identity=identity(), **ctx.options)
+
+
 def _nodepools(ctx: MemberContext) -> object:
     return add_nodepool_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
 
@@ -303,6 +309,11 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Admitted host workloads get placements from the cluster scheduler; "
                      "failed over off unhealthy clusters after a grace period, rebalanced "
                      "back gradually within the disruption budget."),
+    host("pinscalers", _pinscalers,
+         description="PinScalers scale host PinApps on CPU, memory, the pods' own metrics "
+                     "(node-local endpoint) and Prometheus queries, with windows, rate "
+                     "policies, cooldown, min/max and scheduled floors; usage from every "
+                     "member's node usage records."),
     host("propagation", _propagation,
          description="Placed host workloads become shards in their member clusters (moved "
                      "gracefully, drift reverted, removed by a finalizer); their status and "

@@ -151,6 +151,8 @@ class Gateway:
                          informers=region.manager.informers, settings=settings,
                          cluster_admin=RegionClusterAdmin(region),
                          extras={NODE_API_TOKEN: region.node_api_token})
+        # /metrics shows the region's controllers too (PinScaler, the controller runtime)
+        ctx.extras["registries"] = [region.manager.metrics.registry]
         token_file = admin_token_file or region.data_dir / "admin-token"
         async with cls._serve(ctx, listen=listen, token_file=token_file, tls_cert=tls_cert,
                               tls_key=tls_key) as gw:

@@ -38,6 +38,7 @@ KEYS = {
     "api_cache": {"cached_rps", "direct_rps", "ratio"},
     "api_load": {"read_ratio", "write_ratio", "read_p99_ms", "peer_read_p99_ms"},
     "response_size": {"kinds", "mean_saving_pct", "max_saving_pct"},
+    "scaler": {"cycle_s", "baseline_cycle_s", "react_s", "scalers", "nodes"},
 }
 NEEDS_KUBE = {"kube_informer", "api_load", "response_size"}
 

@@ -41,6 +41,7 @@ from .routes import (
     pods,
     projects,
     tokens,
+    usage,
     workloads,
 )
 
@@ -74,8 +75,12 @@ def create_app(ctx: ApiContext | None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        registry = ctx_of(request).metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # the gateway's own series, then the controllers' (PinScaler, runtime) when the
+        # assembly handed their registries in (ctx.extras["registries"])
+        context = ctx_of(request)
+        body = b"".join(generate_latest(r) for r in [
+            context.metrics.registry, *context.extras.get("registries", ())])
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workloads.router)
     app.include_router(operations.router)
@@ -87,6 +92,7 @@ def create_app(ctx: ApiContext | None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(debug.router)
     app.include_router(insights.router)
+    app.include_router(usage.router)
     app.include_router(console_router())
 
     _declare_bearer_auth(app)

@@ -61,6 +61,7 @@ from pincompute.model.wellknown import (
     CONTAINER_HASHES_ANNOTATION,
     NODE_DRAIN_ANNOTATION,
     POD_SHAPE_ANNOTATION,
+    PREFIX,
     RESTART_TOKEN_ENV,
     REVISION_LABEL,
     TIER_LABEL,
@@ -90,7 +91,12 @@ def pod_template(pinpod: Mapping[str, Any]) -> Obj:
         spec["containers"] = [_with_token(c, restarts[c["name"]]) if c["name"] in restarts
                               else c for c in spec["containers"]]
     labels = dict(objects.meta(pinpod).get("labels") or {})
-    return {"metadata": {"labels": labels}, "spec": spec}
+    # The user's annotations (the app template's: sim profiles, metrics scraping) reach
+    # the pod; PinCompute's own (pincompute.io/...) are the PinPod's business only.
+    annotations = {k: v for k, v in (objects.meta(pinpod).get("annotations") or {}).items()
+                   if not k.startswith(PREFIX)}
+    md: Obj = {"labels": labels, **({"annotations": annotations} if annotations else {})}
+    return {"metadata": md, "spec": spec}
 
 
 def _with_token(container: Mapping[str, Any], token: str) -> Obj:

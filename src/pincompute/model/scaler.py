@@ -10,7 +10,10 @@ custom Prometheus metrics and schedules.
 - ``metrics``: each proposes a replica count; the largest wins.  ``Resource``
   metrics target the average ``cpu``/``memory`` utilization (percent of requests)
   or average value per pod; ``Prometheus`` metrics run ``query`` and compare the
-  result with ``targetValue`` (``AverageValue``: per pod; ``Value``: in total).
+  result with ``targetValue`` (``AverageValue``: per pod; ``Value``: in total);
+  ``Pods`` metrics are the app's own samples, pushed to or scraped by the node-local
+  metrics endpoint of each pod's node (DESIGN §8), averaged over the pods and
+  compared with ``targetAverageValue`` (a counter is read as its rate per second).
   With neither metrics nor schedules, the scaler targets 80% CPU (HPA's default),
   and that default is filled in.
 - ``behavior`` shapes how fast it moves: per direction a stabilization window
@@ -29,9 +32,9 @@ custom Prometheus metrics and schedules.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from .base import (
     CamelModel,
@@ -101,25 +104,48 @@ class PrometheusMetric(CamelModel):
         return self
 
 
+class PodsMetric(CamelModel):
+    """A custom metric the app's pods report through their node's metrics endpoint."""
+
+    metric: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                                             max_length=200)]
+    """The sample's name (Prometheus naming); a counter is read as its rate per second."""
+    target_average_value: Quantity
+    """The target per pod (> 0)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PodsMetric:
+        if quantity_value(self.target_average_value) <= 0:
+            raise fail(f"Invalid value: {self.target_average_value!r}: must be greater than 0",
+                       "targetAverageValue")
+        return self
+
+
+_MEMBERS = {"Resource": "resource", "Prometheus": "prometheus", "Pods": "pods"}
+
+
 class Metric(CamelModel):
     """One scaling signal: its ``type`` names the member that describes it."""
 
-    type: Literal["Resource", "Prometheus"]
-    """``Resource`` (cpu/memory) or ``Prometheus`` (custom query)."""
+    type: Literal["Resource", "Prometheus", "Pods"]
+    """``Resource`` (cpu/memory), ``Prometheus`` (custom query) or ``Pods`` (the app's own
+    samples through the node-local metrics endpoint)."""
     resource: ResourceMetric | None = None
     """For type Resource."""
     prometheus: PrometheusMetric | None = None
     """For type Prometheus."""
+    pods: PodsMetric | None = None
+    """For type Pods."""
 
     @model_validator(mode="after")
     def _check(self) -> Metric:
-        wanted, other = ("resource", "prometheus") if self.type == "Resource" else (
-            "prometheus", "resource")
+        wanted = _MEMBERS[self.type]
         if getattr(self, wanted) is None:
             raise fail(f"required when type is {self.type}", wanted, reason="FieldValueRequired")
-        if getattr(self, other) is not None:
-            raise fail(f"may not be set when type is {self.type}", other,
-                       reason="FieldValueForbidden")
+        for other in _MEMBERS.values():
+            if other != wanted and getattr(self, other) is not None:
+                raise fail(f"may not be set when type is {self.type}", other,
+                           reason="FieldValueForbidden")
         return self
 
 
@@ -238,15 +264,17 @@ class MetricValue(StatusModel):
     """A metric's last reading."""
 
     type: str | None = None
-    """``Resource`` or ``Prometheus``."""
+    """``Resource``, ``Prometheus`` or ``Pods``."""
     name: str | None = None
-    """``cpu``, ``memory`` or the query."""
+    """``cpu``, ``memory``, the query or the pods' metric."""
     current: SignedQuantity | None = None
     """The current value (utilization percent or quantity, e.g. ``"730m"``)."""
     target: SignedQuantity | None = None
     """The target."""
     desired_replicas: int | None = None
     """The replicas this metric proposes."""
+    error: str | None = None
+    """Why the metric has no value now (its source failed): it holds the current size."""
 
 
 class PinScalerStatus(WorkloadStatusBase):
@@ -258,6 +286,8 @@ class PinScalerStatus(WorkloadStatusBase):
     """The replicas the scaler wants."""
     last_scale_time: str | None = None
     """When it last changed the target's replicas (RFC 3339)."""
+    last_scale_reason: str | None = None
+    """Why it last changed them (``metrics above target: 2 -> 4``)."""
     current_metrics: list[MetricValue] | None = None
     """The last reading of each metric."""
     active_schedules: list[str] | None = None
@@ -266,6 +296,6 @@ class PinScalerStatus(WorkloadStatusBase):
 
 __all__ = [
     "DEFAULT_SCALE_DOWN", "DEFAULT_SCALE_UP", "Behavior", "Metric", "MetricValue",
-    "PinScalerSpec", "PinScalerStatus", "PrometheusMetric", "ResourceMetric", "ScaleTargetRef",
-    "ScalingPolicy", "ScalingRules", "ScheduleWindow",
+    "PinScalerSpec", "PinScalerStatus", "PodsMetric", "PrometheusMetric", "ResourceMetric",
+    "ScaleTargetRef", "ScalingPolicy", "ScalingRules", "ScheduleWindow",
 ]

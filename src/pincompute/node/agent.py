@@ -76,6 +76,7 @@ from .identity import (
     UidAllocator,
 )
 from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, LogStore
+from .metricsendpoint import MetricsEndpoint
 from .network import (
     NODE_LEASE_NAMESPACE,
     PROCESS_POOL,
@@ -97,6 +98,8 @@ from .registration import (
 from .runtimeapi.server import RuntimeAPI, write_token_file
 from .simruntime import SimRuntime
 from .status import TERMINAL_PHASES
+from .usagereport import DEFAULT_INTERVAL as DEFAULT_USAGE_INTERVAL
+from .usagereport import UsageReporter
 from .worker import PodWorker
 from .workercontext import WorkerContext
 
@@ -167,6 +170,12 @@ class NodeConfig:
     guarded_dirs: Sequence[Path] = ()
     """Directories whose filesystem's free space the node also guards (the region's
     data directory: its stores must always be able to commit)."""
+    usage_interval: float = DEFAULT_USAGE_INTERVAL
+    """Seconds between usage reports into the metrics store (:mod:`.usagereport`; 0: off)."""
+    serve_metrics: bool | None = None
+    """Serve the node-local metrics endpoint (:mod:`.metricsendpoint`; default: with the
+    process runtime only, on the node's address)."""
+    metrics_port: int = 0
 
     @property
     def name(self) -> str:
@@ -228,6 +237,8 @@ class NodeAgent:
         self.report = health.HealthReport()
         self.eviction: eviction.StorageEviction | None = None
         self.configs: ConfigSync | None = None
+        self.metrics_endpoint: MetricsEndpoint | None = None
+        self.usage_reporter: UsageReporter | None = None
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -256,11 +267,20 @@ class NodeAgent:
             # Config volumes follow their objects; sim nodes have no files to keep.
             self.configs = ConfigSync(self.client, self.runtime)
             await self.configs.start()
+        serve_metrics = cfg.serve_metrics if cfg.serve_metrics is not None else \
+            cfg.runtime == "process"
+        if serve_metrics:
+            self.metrics_endpoint = MetricsEndpoint(
+                host=block.node_ip if cfg.runtime == "process" else "127.0.0.1",
+                port=cfg.metrics_port, usage=self.usage,
+                pods=lambda: ((w.uid, w.namespace, w.name) for w in self.workers.values()))
+            await self.metrics_endpoint.start()
         self._ctx = WorkerContext(
             client=self.client, runtime=self.runtime, networking=self.networking,
             node_name=self.name, node_ip=block.node_ip, allocatable=self._allocatable,
             backoff=cfg.backoff, probe_scale=cfg.probe_scale, logs=self.logs,
-            events=self.events, configs=self.configs, on_done=self._worker_done)
+            events=self.events, configs=self.configs, on_done=self._worker_done,
+            metrics_url=self.metrics_endpoint.push_url if self.metrics_endpoint else None)
         serve_api = cfg.serve_api if cfg.serve_api is not None else cfg.runtime == "process"
         if serve_api:
             host = block.node_ip if cfg.runtime == "process" else "127.0.0.1"
@@ -293,6 +313,13 @@ class NodeAgent:
         self._tasks.append(asyncio.create_task(self.heartbeat.run(), name=f"lease {self.name}"))
         self._tasks.append(asyncio.create_task(self._status_loop(),
                                                name=f"node status {self.name}"))
+        if cfg.usage_interval > 0:
+            self.usage_reporter = UsageReporter(self.client, self.name,
+                                                workers=lambda: self.workers,
+                                                endpoint=self.metrics_endpoint,
+                                                interval=cfg.usage_interval)
+            self._tasks.append(asyncio.create_task(self.usage_reporter.run(),
+                                                   name=f"usage report {self.name}"))
         if self.watch_pods:
             self._informer = SharedInformer(self.client, PODS,
                                             field_selector=f"spec.nodeName={self.name}")
@@ -416,6 +443,8 @@ class NodeAgent:
             await self.configs.stop()
         if self.api_server is not None:
             await self.api_server.stop()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
         if self.runtime is not None:
             await self.runtime.close()
         if self.events is not None:

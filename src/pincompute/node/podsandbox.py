@@ -150,6 +150,8 @@ def base_env(ctx: WorkerContext, sandbox: Sandbox,
         "PINCOMPUTE_HOST_IP": ctx.node_ip,
         "PINCOMPUTE_CONTAINER_NAME": container["name"],
     }
+    if ctx.metrics_url is not None:
+        base["PINCOMPUTE_METRICS_URL"] = ctx.metrics_url(sandbox.pod_uid)
     base.update(ctx.runtime.container_env(sandbox, container))
     return base
 

@@ -48,6 +48,9 @@ class WorkerContext:
     """Process nodes: keeps config volumes in step with their objects (:mod:`.configsync`)."""
     on_done: Callable[[PodWorker], None] | None = None
     """Called once a worker has nothing left to do (pod gone, sandbox removed)."""
+    metrics_url: Callable[[str], str] | None = None
+    """Process nodes: a pod's push URL on the node-local metrics endpoint, by pod uid
+    (:mod:`.metricsendpoint`), given to its containers as ``PINCOMPUTE_METRICS_URL``."""
 
 
 __all__ = ["WorkerContext"]
