@@ -31,6 +31,7 @@ import asyncio
 import dataclasses
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,20 @@ def report(name: str, what: str, r: dict[str, Any]) -> None:
 class Target:
     """One server under test: how the load generator reaches it."""
 
-    def __init__(self, name: str, spec: dict[str, Any], *, base_path: str, watch_rv: str,
-                 count: int, extra_watch: str = "") -> None:
+    def __init__(self, name: str, spec: dict[str, Any], *, base_path: str,
+                 current_rv: Callable[[], Awaitable[str]], count: int,
+                 extra_watch: str = "") -> None:
         self.name, self.spec, self.count = name, spec, count
         self.get_path = base_path + "/app-{i:05d}"
         self.post_path = base_path
-        self.watch = (base_path + "?watch=true&labelSelector=client%3D{c}"
-                      f"&resourceVersion={watch_rv}{extra_watch}")
+        self.current_rv = current_rv
+        self.watch = base_path + "?watch=true&labelSelector=client%3D{c}" + extra_watch
 
     async def run(self, op: str, seconds: float, round_: int) -> dict[str, Any]:
-        common = {**self.spec, "clients": CLIENTS, "seconds": seconds, "watch": self.watch}
+        # Each run's watches start from the collection's current version, as a client that
+        # has just listed does.
+        watch = self.watch + f"&resourceVersion={await self.current_rv()}"
+        common = {**self.spec, "clients": CLIENTS, "seconds": seconds, "watch": watch}
         if op == "get":
             return await run_load({**common, "op": "get", "path": self.get_path,
                                    "names": self.count})
@@ -127,21 +132,26 @@ async def main() -> None:
         rate = await fill(client, PINAPPS, count, writers=64)
         print(f"peer: {count} PinApps in kube-apiserver ({rate:,.0f} creates/s, "
               f"{time.perf_counter() - t0:.1f} s)")
-        peer_rv = (await client.list(PINAPPS, namespace=PROJECT, limit=1)).resource_version
-        await client.close()
+
+        async def peer_rv() -> str:
+            return (await client.list(PINAPPS, namespace=PROJECT, limit=1)).resource_version
+
         kube_path = f"/apis/pincompute.io/v1alpha1/namespaces/{PROJECT}/pinapps"
         peer = Target("peer", {"base": cluster.server, "ca_file": str(cluster.ca_file),
                                "headers": {"Authorization": f"Bearer {cluster.token}"}},
-                      base_path=kube_path, watch_rv=peer_rv, count=count,
+                      base_path=kube_path, current_rv=peer_rv, count=count,
                       extra_watch="&allowWatchBookmarks=false")
         with tempfile.TemporaryDirectory() as tmp:
             store, ctx, token = await open_gateway(Path(tmp), count)
+
+            async def gateway_rv() -> str:
+                return ctx.host_informer(PINAPPS).resource_version
+
             async with serve(create_app(ctx)) as base:
                 ours = Target("gateway", {"base": base,
                                           "headers": {"Authorization": f"Bearer {token}"}},
                               base_path=f"/api/v1/projects/{PROJECT}/pinapps",
-                              watch_rv=ctx.host_informer(PINAPPS).resource_version,
-                              count=count)
+                              current_rv=gateway_rv, count=count)
                 for round_ in range(rounds):
                     for op in ("get", "post"):
                         for target in (ours, peer):
@@ -155,6 +165,7 @@ async def main() -> None:
                                 best[key] = r
             await ctx.stop()
             await store.close()
+        await client.close()
     g_read, p_read = best[("gateway", "get")], best[("peer", "get")]
     g_write, p_write = best[("gateway", "post")], best[("peer", "post")]
     read_ratio = g_read["rps"] / p_read["rps"]

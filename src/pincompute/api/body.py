@@ -33,7 +33,7 @@ async def read_object(request: Request) -> dict[str, Any]:
         raise BadRequest(f"the body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(data).__name__}")
-    if len(raw) > 2 * MAX_DEPTH:  # each level costs at least two bytes: smaller is shallow
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # fewer openings cannot nest deeper
         check_nesting(data)
     return data
 
