@@ -68,16 +68,17 @@ async def test_top_of_pods_apps_and_nodes(pc: AsyncClient, gateway: ApiEnv) -> N
         assert await pc.top_nodes(one) == [n for n in nodes if n["cluster"] == one]
 
         # the sync client answers the same, with the same signatures
-        def sync() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        def sync() -> tuple[list[dict[str, Any]], ...]:
             with Client(gateway.url, token=gateway.admin_token) as c:
                 return (c.top_pods("demo", app="busy"), c.top_apps("demo"),
-                        c.top_nodes(one))
+                        c.top_nodes(one), c.top_nodes())
 
-        s_pods, s_apps, s_nodes = await asyncio.to_thread(sync)
+        s_pods, s_apps, s_nodes, s_all = await asyncio.to_thread(sync)
         assert [(p["name"], p["cpuMillicores"]) for p in s_pods] == [
             (p["name"], 150) for p in pods]
         assert {a["name"]: a for a in s_apps}["busy"]["cpuMillicores"] == 300
         assert {n["name"] for n in s_nodes} == {n["name"] for n in nodes if n["cluster"] == one}
+        assert {(n["cluster"], n["name"]) for n in s_all} == set(by_node)
         assert await pc.top_pods(app="nothing-by-this-name") == []
     finally:
         await pc.delete("app", "busy")

@@ -400,9 +400,10 @@ class Client(ClientBase):
         rows: Objects = []
         for name in sorted(c["metadata"]["name"] for c in self.list_all("cluster")):
             try:
-                rows += self._run(routes.top_nodes(name))
+                found: Objects = self._run(routes.top_nodes(name))
             except NotFound:
                 continue
+            rows += found
         return rows
 
     # -- clusters and nodes ---------------------------------------------------------------------
