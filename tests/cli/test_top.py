@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pincompute.cli.top import mebibytes, millicores, percent
 from tests.waiting import eventually
 
 from .conftest import Cli
@@ -41,7 +42,8 @@ async def test_top_shows_pods_apps_and_nodes(cli: Cli) -> None:
     async def sampled() -> list[dict[str, Any]] | None:
         out = json.loads((await cli("top", "pods", "--app", "hot", "-o", "json")).stdout)
         rows = out["items"]
-        return rows if len(rows) == 2 and all(r["cpuMillicores"] == 250 for r in rows) \
+        return rows if len(rows) == 2 and all(r["cpuMillicores"] == 250 and r["ready"]
+                                                 for r in rows) \
             else None
 
     pods = await eventually(sampled, timeout=15, what="both pods' usage in top pods")
@@ -90,3 +92,10 @@ async def test_top_errors_are_one_line(cli: Cli) -> None:
     assert "unknown output format" in (await cli("top", "pods", "-o", "wide", code=2)).stderr
     assert "--sort-by" in (await cli("top", "apps", "--sort-by", "age", code=2)).stderr
     assert "No pods of app ghost" in (await cli("top", "pods", "--app", "ghost")).stdout
+
+
+async def test_units_as_kubectl_top_shows_them() -> None:
+    assert (millicores(1500), millicores(0), millicores(None)) == ("1500m", "0m", "-")
+    assert (mebibytes(48 * MI), mebibytes(MI - 1), mebibytes(None)) == ("48Mi", "0Mi", "-")
+    assert (percent(250, 200), percent(1, 3), percent(5, 0), percent(None, 100)) == (
+        "125%", "33%", "-", "-")

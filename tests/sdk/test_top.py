@@ -35,7 +35,7 @@ async def test_top_of_pods_apps_and_nodes(pc: AsyncClient, gateway: ApiEnv) -> N
     try:
         async def sampled() -> list[dict[str, Any]] | None:
             rows = await pc.top_pods(app="busy")
-            return rows if len(rows) == 2 and all(r["cpuMillicores"] == 150
+            return rows if len(rows) == 2 and all(r["cpuMillicores"] == 150 and r["ready"]
                                                   for r in rows) else None
 
         pods = await eventually(sampled, timeout=15, what="both pods' usage reported")
