@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,10 +61,11 @@ class ApiEnv:
 
 @contextlib.asynccontextmanager
 async def api_env(region_dir: Path, *, settings: ApiSettings | None = None,
-                  zones: int = 2) -> AsyncIterator[ApiEnv]:
+                  zones: int = 2, node_options: dict[str, Any] | None = None
+                  ) -> AsyncIterator[ApiEnv]:
     """A small sim region behind a gateway (for fixtures with other settings)."""
     region = await Region.open(region_dir, zones=zones, nodes_per_cluster=1, runtime="sim",
-                               health_port=None)
+                               health_port=None, node_options=node_options)
     try:
         await region.start()
         await region.ensure_project("demo")

@@ -15,6 +15,7 @@ module                 verbs
                        ``restart-container``, ``suspend``, ``trigger``, ``rollout ...``
 :mod:`.debugging`      ``logs``, ``exec``, ``events``
 :mod:`.platform`       ``project``, ``cluster``, ``node``, ``token``
+:mod:`.top`            ``top pods|apps|nodes`` — CPU and memory in use
 :mod:`.operators`      ``install``, ``controller``, ``crds`` — real clusters (the assembly)
 :mod:`.apicmd`         ``api`` — the gateway in front of a real host cluster
 :mod:`.dev`            ``dev kube-env``
@@ -34,7 +35,17 @@ import typer
 
 from pincompute import __version__
 
-from . import apicmd, debugging, dev, operations, operators, platform, region, workloads
+from . import (
+    apicmd,
+    debugging,
+    dev,
+    operations,
+    operators,
+    platform,
+    region,
+    top,
+    workloads,
+)
 from .common import EXIT_CODES, GLOBALS, console
 
 _EPILOG = "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
@@ -65,7 +76,7 @@ def version() -> None:
     console.print(__version__)
 
 
-for _module in (region, workloads, operations, debugging, platform, operators, dev):
+for _module in (region, workloads, operations, debugging, top, platform, operators, dev):
     _module.register(app)
 app.command("api")(apicmd.api_command)
 

@@ -375,6 +375,36 @@ class AsyncClient(ClientBase):
         """What a project is charged per tier, and what runs."""
         return await self._run(routes.usage(self._require_project(project)))
 
+    # -- usage (``top``) ------------------------------------------------------------------------
+
+    async def top_pods(self, project: str | None = None, *, app: str | None = None) -> Objects:
+        """What a project's pods use (of one app with ``app``), sampled by their nodes:
+        ``[{"name", "app", "node", "cluster", "cpuMillicores", "memoryBytes",
+        "cpuRequestMillicores", "memoryRequestBytes", "containers", "custom", ...}]``;
+        ``cpuMillicores``/``memoryBytes`` are ``None`` until the first sample."""
+        return await self._run(routes.top_pods(self._require_project(project), app=app))
+
+    async def top_apps(self, project: str | None = None) -> Objects:
+        """What a project's apps use: ``[{"name", "kind", "pods", "readyPods",
+        "cpuMillicores", "memoryBytes", "cpuRequestMillicores", "memoryRequestBytes"}]``."""
+        return await self._run(routes.top_apps(self._require_project(project)))
+
+    async def top_nodes(self, cluster: str | None = None) -> Objects:
+        """What each node's pods use together, ``[{"name", "cluster", "cpuMillicores",
+        "memoryBytes", "pods", "sampledAt"}]``: one member cluster's nodes, or (``None``)
+        every member cluster's, asked together (a cluster removed meanwhile is left out)."""
+        if cluster:
+            return await self._run(routes.top_nodes(cluster))
+
+        async def of(name: str) -> Objects:
+            try:
+                return await self._run(routes.top_nodes(name))
+            except NotFound:
+                return []
+
+        names = sorted([c["metadata"]["name"] async for c in self.list_all("cluster")])
+        return [row for rows in await asyncio.gather(*map(of, names)) for row in rows]
+
     # -- clusters and nodes ---------------------------------------------------------------------
 
     async def add_cluster(self, zone: str, *, name: str | None = None, nodes: int | None = None

@@ -377,6 +377,35 @@ class Client(ClientBase):
         """What a project is charged per tier, and what runs."""
         return self._run(routes.usage(self._require_project(project)))
 
+    # -- usage (``top``) ------------------------------------------------------------------------
+
+    def top_pods(self, project: str | None = None, *, app: str | None = None) -> Objects:
+        """What a project's pods use (of one app with ``app``), sampled by their nodes:
+        ``[{"name", "app", "node", "cluster", "cpuMillicores", "memoryBytes",
+        "cpuRequestMillicores", "memoryRequestBytes", "containers", "custom", ...}]``;
+        ``cpuMillicores``/``memoryBytes`` are ``None`` until the first sample."""
+        return self._run(routes.top_pods(self._require_project(project), app=app))
+
+    def top_apps(self, project: str | None = None) -> Objects:
+        """What a project's apps use: ``[{"name", "kind", "pods", "readyPods",
+        "cpuMillicores", "memoryBytes", "cpuRequestMillicores", "memoryRequestBytes"}]``."""
+        return self._run(routes.top_apps(self._require_project(project)))
+
+    def top_nodes(self, cluster: str | None = None) -> Objects:
+        """What each node's pods use together, ``[{"name", "cluster", "cpuMillicores",
+        "memoryBytes", "pods", "sampledAt"}]``: one member cluster's nodes, or (``None``)
+        every member cluster's (a cluster removed meanwhile is left out)."""
+        if cluster:
+            return self._run(routes.top_nodes(cluster))
+        rows: Objects = []
+        for name in sorted(c["metadata"]["name"] for c in self.list_all("cluster")):
+            try:
+                found: Objects = self._run(routes.top_nodes(name))
+            except NotFound:
+                continue
+            rows += found
+        return rows
+
     # -- clusters and nodes ---------------------------------------------------------------------
 
     def add_cluster(self, zone: str, *, name: str | None = None, nodes: int | None = None

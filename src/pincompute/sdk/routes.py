@@ -223,6 +223,26 @@ def history(ref: KindRef, name: str, *, project: str | None) -> Call[list[dict[s
     return Call("GET", path, route, _items)
 
 
+# -- usage (``top``) ----------------------------------------------------------------------------
+
+def top_pods(project: str, *, app: str | None = None) -> Call[list[dict[str, Any]]]:
+    """Each pod's CPU (millicores) and memory (bytes) use and requests, with its samples."""
+    return Call("GET", f"{API}/projects/{_seg(project)}/top/pods",
+                f"{API}/projects/{{project}}/top/pods", _items, params={"app": app})
+
+
+def top_apps(project: str) -> Call[list[dict[str, Any]]]:
+    """Each app's pods' use and requests, summed."""
+    return Call("GET", f"{API}/projects/{_seg(project)}/top/apps",
+                f"{API}/projects/{{project}}/top/apps", _items)
+
+
+def top_nodes(cluster: str) -> Call[list[dict[str, Any]]]:
+    """What each node of a member cluster's pods use together."""
+    return Call("GET", f"{API}/clusters/{_seg(cluster)}/top/nodes",
+                f"{API}/clusters/{{cluster}}/top/nodes", _items)
+
+
 # -- platform -----------------------------------------------------------------------------------
 
 def usage(project: str) -> Call[dict[str, Any]]:
