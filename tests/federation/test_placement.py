@@ -26,11 +26,12 @@ from pincompute.kube import objects
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import Conflict
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import EVENTS, NAMESPACES
+from pincompute.kube.resource import NAMESPACES
 from pincompute.model import registry
 from pincompute.model.registry import MEMBERCLUSTERS, PINAPPS, PINJOBS
 from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT
 from pincompute.runtime.manager import Manager
+from tests.waiting import recorded
 
 from .clusterscheduler.support import app, job, member
 
@@ -139,11 +140,6 @@ async def get(h: Host, name: str, resource: Any = PINAPPS) -> dict[str, Any]:
     return await h.client.get(resource, name, namespace=NS)
 
 
-async def events(h: Host, name: str) -> list[dict[str, Any]]:
-    got = await h.client.list(EVENTS, namespace=NS)
-    return [e for e in got.items if e["involvedObject"]["name"] == name]
-
-
 THREE = {"zone-a-1": 2, "zone-b-1": 2, "zone-c-1": 2}
 
 
@@ -217,8 +213,8 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     assert time.monotonic() - went >= GRACE * 0.9
     assert sum(placed(o).values()) == 6
     assert objects.get_condition(o, "Scheduled")["reason"] == "FailedOver"
-    evs = await until(lambda: events(host, "web"))
-    assert any(e["reason"] == "FailedOver" and "zone-c-1" in e["message"] for e in evs)
+    await recorded(host.client, namespace=NS, reason="FailedOver", name="web",
+                   match=lambda e: "zone-c-1" in e["message"])
     await host.report_shards(PINAPPS, "web")
     # While the cluster is out, status writes cost at most one look at the ideal placement.
     await asyncio.sleep(0.2)
@@ -246,8 +242,7 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     for a, b in itertools.pairwise(seen):
         moved = sum(max(0, b.get(c, 0) - a.get(c, 0)) for c in set(a) | set(b))
         assert moved <= 1
-    evs = await events(host, "web")
-    assert any(e["reason"] == "Rebalanced" for e in evs)
+    await recorded(host.client, namespace=NS, reason="Rebalanced", name="web")
 
 
 async def test_hard_spread_unschedulable_keeps_placements(host: Host) -> None:
@@ -350,7 +345,7 @@ async def test_a_preempted_workload_is_withdrawn_then_placed_again(host: Host) -
     assert not placed(o)
     assert objects.get_condition(o, "Scheduled")["status"] == "False"
     assert uid not in host.placement.scheduler.assumed  # its room is free at once
-    assert any(e["reason"] == "Withdrawn" for e in await events(host, "borrower"))
+    await recorded(host.client, namespace=NS, reason="Withdrawn", name="borrower")
     await admit(True)  # after its back-off
     o = await until(lambda: _reason(host, "borrower", "Scheduled"))
     assert sum(placed(o).values()) == 2

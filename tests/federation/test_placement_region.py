@@ -22,11 +22,12 @@ import pytest
 
 from pincompute.federation.admission.queue import AdmissionQueues
 from pincompute.kube import objects
-from pincompute.kube.resource import EVENTS, PODS
+from pincompute.kube.resource import PODS
 from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PINAPPS, PROJECTS
 from pincompute.node.nodelifecyclecontroller import LifecycleConfig
 from pincompute.region import Region
 from pincompute.runtime.reconciler import Request
+from tests.waiting import recorded
 
 NS = "demo"
 GRACE = 2.0
@@ -80,14 +81,6 @@ async def host_app(region: Region, name: str) -> dict[str, Any]:
 def shares(obj: dict[str, Any]) -> dict[str, int]:
     return {p["cluster"]: int(p.get("replicas") or 0)
             for p in (obj.get("status") or {}).get("placements") or ()}
-
-
-async def events(region: Region, name: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for e in (await region.host.client.list(EVENTS, namespace=NS)).items:
-        if (e.get("involvedObject") or {}).get("name") == name:
-            out.setdefault(e.get("reason", ""), []).append(e.get("message", ""))
-    return out
 
 
 async def running_pods(region: Region, cluster: str, app: str) -> int:
@@ -176,9 +169,9 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         assert moved <= 1, (a, b)
     assert len(steps) >= 3, steps  # failed over, at least one step between, balanced
     assert min(a for t, a, _ in samples if t >= back) >= 6 - 1
-    got = await events(region, "web")
-    assert any(down in m for m in got.get("FailedOver", ())), got
-    assert got.get("Rebalanced"), got
+    await recorded(region.host.client, namespace=NS, reason="FailedOver", name="web",
+                   match=lambda e: down in e["message"])
+    await recorded(region.host.client, namespace=NS, reason="Rebalanced", name="web")
 
 
 async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
@@ -217,7 +210,7 @@ async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
     batch = await host_app(region, "batch")
     cond = objects.get_condition(batch, "Scheduled")
     assert cond is not None and cond["status"] == "False" and cond["reason"] == "NotAdmitted"
-    assert (await events(region, "batch")).get("Withdrawn")
+    await recorded(region.host.client, namespace=NS, reason="Withdrawn", name="batch")
 
     # It waits in its queue again with a reason: first its back-off, then (past it) the
     # quota svc holds, with its position; it is not placed meanwhile.
