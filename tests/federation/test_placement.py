@@ -190,6 +190,17 @@ async def test_status_writes_do_not_redecide_but_spec_changes_do(host: Host) -> 
     assert host.placement.decisions == before + 1
 
 
+async def quiet_decisions(h: Host, *, quiet: float = 0.3) -> int:
+    """The placement's decision count once it has not moved for ``quiet`` seconds: what the
+    writes before are worth, however late a loaded machine runs their reconciles."""
+    async def still() -> list[int]:
+        seen = h.placement.decisions
+        await asyncio.sleep(quiet)
+        return [seen] if h.placement.decisions == seen else []
+
+    return int((await until(still))[0])
+
+
 async def _placed_as(h: Host, name: str, want: dict[str, int], resource: Any = PINAPPS
                      ) -> bool:
     return placed(await get(h, name, resource)) == want
@@ -203,7 +214,9 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     went = time.monotonic()
     await host.set_ready("zone-c-1", False)
     await asyncio.sleep(GRACE / 3)
-    assert placed(await get(host, "web")) == THREE  # within the grace: nothing moves
+    now = placed(await get(host, "web"))
+    if time.monotonic() - went < GRACE * 0.9:  # (a loaded machine may have slept past it)
+        assert now == THREE  # within the grace: nothing moves
 
     async def failed_over() -> dict[str, Any] | None:
         o = await get(host, "web")
@@ -217,12 +230,10 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
                    match=lambda e: "zone-c-1" in e["message"])
     await host.report_shards(PINAPPS, "web")
     # While the cluster is out, status writes cost at most one look at the ideal placement.
-    await asyncio.sleep(0.2)
-    before = host.placement.decisions
+    before = await quiet_decisions(host)
     for _ in range(5):
         await host.report_shards(PINAPPS, "web")
-    await asyncio.sleep(0.2)
-    assert host.placement.decisions <= before + 1
+    assert await quiet_decisions(host) <= before + 1
 
     # Recovery: back one replica per step (rebalance_step=1), each after the last is ready.
     await host.set_ready("zone-c-1", True)

@@ -428,8 +428,11 @@ async def test_a_restarted_manager_converges_without_duplicate_pods(member: Clus
         await eventually(lambda: phase_is(client, "Running"), timeout=20)
         await member.stop()
         await member.start()  # and once more when everything runs: nothing changes
-        await asyncio.sleep(0.5)
-        assert sorted(added) == ["t-master-0"] + [f"t-worker-{i}" for i in range(4)]
+        everyone = ["t-master-0"] + [f"t-worker-{i}" for i in range(4)]
+        await eventually(lambda: asyncio.sleep(0, result=sorted(added) == everyone),
+                         timeout=10)  # (the watch delivering every pod)
+        await asyncio.sleep(0.5)  # (time for a duplicate to show)
+        assert sorted(added) == everyone
         assert set(added.values()) == {1}
         assert (await get_job(client))["status"]["phase"] == "Running"
     finally:
