@@ -13,7 +13,7 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0,
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0,
                      what: str = "the condition", interval: float = 0.05) -> Any:
     """Poll ``check`` until it returns something truthy (returned); fail after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -111,7 +111,7 @@ async def host() -> AsyncIterator[Host]:
     await store.close()
 
 
-async def until(fn: Callable[[], Any], *, timeout: float = 10.0) -> Any:
+async def until(fn: Callable[[], Any], *, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         got = await fn()

@@ -366,6 +366,23 @@ async def test_a_node_deleted_behind_its_back_is_replaced(member: Cluster) -> No
     assert list(member.provisioner.agents("general")) == names(0, 1)
 
 
+async def test_a_node_deleted_with_pods_bound_keeps_its_name_from_a_successor(
+        member: Cluster) -> None:
+    client = member.client
+    await client.create(NODEPOOLS, pool(size=2))
+    await wait_ready_nodes(client, names(0, 1))
+    await client.create(PODS, pod("bound", node=names(1)[0]), namespace="default")
+    await running(client, "bound")
+    await client.delete(NODES, names(1)[0])
+    # Under the old name the successor would run the pod as if its machine had not gone.
+    await wait_ready_nodes(client, names(0, 2))
+    assert member.provisioner is not None and member.provisioner.agent(names(1)[0]) is None
+    # Once nothing is bound to it, the name is free again (the lowest free index).
+    await client.delete(PODS, "bound", namespace="default", grace_period_seconds=0)
+    await client.patch(NODEPOOLS, "general", {"spec": {"desiredSize": 3}})
+    await wait_ready_nodes(client, names(0, 1, 2))
+
+
 async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))

@@ -48,13 +48,13 @@ class Recorder:
         self._record("delete", obj)
 
     async def wait_for(self, predicate: Callable[[list[tuple[str, str]]], bool],
-                       timeout: float = 5.0) -> None:
+                       timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.events):
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def wait_count(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_count(self, n: int, timeout: float = 10.0) -> None:
         await self.wait_for(lambda ev: len(ev) >= n, timeout)
 
 
@@ -217,7 +217,7 @@ class Notifier:
         self._changed.set()
 
     async def wait_for(self, predicate: Callable[[list[Any]], bool],
-                       timeout: float = 5.0) -> None:
+                       timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.items):
                 self._changed.clear()

@@ -58,7 +58,7 @@ async def submit(host: KubeClient, name: str, *, replicas: int = 1, cpu: str = "
 
 
 async def eventually(get: Callable[[], Any], check: Callable[[Any], bool],
-                     timeout: float = 10.0) -> Any:
+                     timeout: float = 20.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await get()
