@@ -129,7 +129,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
             st = o.get("status") or {}
             return o if down not in shares(o) and st.get("availableReplicas") == 6 else None
 
-        obj = await until(failed_over, timeout=25)
+        obj = await until(failed_over, timeout=45)
         moved_after = next(t for t, _, s in samples if down not in s) - cut
         assert sum(shares(obj).values()) == 6
         cond = objects.get_condition(obj, "Scheduled")
@@ -138,7 +138,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         assert objects.get_condition(mc, "Ready")["status"] != "True"
         assert mc["spec"].get("taints"), mc["spec"]
         # Not before the grace period (lease expiry + grace), and well within a test's time.
-        assert GRACE <= moved_after < 20, moved_after
+        assert GRACE <= moved_after < 40, moved_after
         # Never below what the failed cluster had, less the budget.
         assert min(a for t, a, _ in samples if t >= cut) >= 6 - lost - 1, samples
 
@@ -155,7 +155,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
             ok = sorted(shares(o).values()) == [2, 2, 2] and cond.get("reason") == "Scheduled"
             return o if ok and (o.get("status") or {}).get("availableReplicas") == 6 else None
 
-        await until(rebalanced, timeout=30)
+        await until(rebalanced, timeout=45)
     finally:
         stop.set()
         await sampler

@@ -565,7 +565,9 @@ async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
 
     async def poll() -> None:
         turn = 0
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        # (a generous timeout: the servers run with their 100m's small CPU share and starve
+        # on a loaded machine; a pod that is gone refuses the connection at once anyway)
+        async with httpx.AsyncClient(timeout=10.0) as http:
             while not stop.is_set():
                 pods = [p for p in (await c.list(PODS, namespace="default",
                                                  label_selector=selector)).items
