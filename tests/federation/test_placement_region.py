@@ -130,6 +130,11 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
             return o if down not in shares(o) and st.get("availableReplicas") == 6 else None
 
         obj = await until(failed_over, timeout=45)
+
+        async def sampled() -> bool:  # (the sampler, another task, may lag behind)
+            return any(down not in s for _, _, s in samples)
+
+        await until(sampled, timeout=5)
         moved_after = next(t for t, _, s in samples if down not in s) - cut
         assert sum(shares(obj).values()) == 6
         cond = objects.get_condition(obj, "Scheduled")

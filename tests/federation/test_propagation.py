@@ -94,10 +94,10 @@ async def test_shards_follow_placements_and_go_with_the_host_object(region: Regi
     await eventually(reshared, what="the new shares", timeout=15)
 
     # Drift: a user scales a shard in the member; the federation writes it back.
+    # (a patch: the member's operator writes the shard's status meanwhile, so a read-modify-
+    # update could conflict)
     member = region.member("zone-b-1").client
-    shard = await member.get(PINAPPS, "web", namespace=NS)
-    shard["spec"]["replicas"] = 7
-    await member.update(PINAPPS, shard)
+    await member.patch(PINAPPS, "web", {"spec": {"replicas": 7}}, namespace=NS)
 
     async def reverted() -> bool:
         b = await _shard(region, "zone-b-1")
