@@ -29,7 +29,7 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES
 from pincompute.model import registry
 from pincompute.model.registry import MEMBERCLUSTERS, PINAPPS, PINJOBS
-from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT
+from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT, CLUSTER_NOT_READY_TAINT
 from pincompute.runtime.manager import Manager
 from tests.waiting import recorded
 
@@ -254,6 +254,32 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
         moved = sum(max(0, b.get(c, 0) - a.get(c, 0)) for c in set(a) | set(b))
         assert moved <= 1
     await recorded(host.client, namespace=NS, reason="Rebalanced", name="web")
+
+
+async def test_a_cluster_back_but_still_tainted_is_waited_for_not_given_up(host: Host) -> None:
+    # The health controller lifts its taints in a write after the conditions: in between,
+    # the cluster is no longer evacuated but the filters still exclude it.  A rebalance
+    # that settled then ("ideal == current") would never move back.
+    await host.client.create(PINAPPS, spread_app("web", hard=False))
+    await until(lambda: _placed_as(host, "web", THREE))
+    await host.report_shards(PINAPPS, "web")
+    health_taint = {"key": CLUSTER_NOT_READY_TAINT, "effect": "NoSchedule"}
+    await host.edit_cluster("zone-c-1", lambda mc: mc["spec"].update(taints=[health_taint]))
+    await host.set_ready("zone-c-1", False)
+    o = await until(lambda: _reason(host, "web", "FailedOver"))
+    assert "zone-c-1" not in placed(o)
+    await host.report_shards(PINAPPS, "web")
+    await host.set_ready("zone-c-1", True)  # the taint stays, for now
+    await asyncio.sleep(0.5)  # rebalance passes (every 0.05 s) find nothing better meanwhile
+    assert objects.get_condition(await get(host, "web"), "Scheduled")["reason"] == "FailedOver"
+    await host.edit_cluster("zone-c-1", lambda mc: mc["spec"].update(taints=[]))
+
+    async def back() -> bool:
+        await host.report_shards(PINAPPS, "web")
+        return bool(await _reason(host, "web", "Scheduled")) and \
+            await _placed_as(host, "web", THREE)
+
+    await until(back)
 
 
 async def test_hard_spread_unschedulable_keeps_placements(host: Host) -> None:

@@ -127,7 +127,11 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         async def failed_over() -> dict[str, Any] | None:
             o = await host_app(region, "web")
             st = o.get("status") or {}
-            return o if down not in shares(o) and st.get("availableReplicas") == 6 else None
+            # ... and the old shard gone: until then it may still count its replicas (its
+            # status is the member's last word), and its removal would show as a dip later.
+            gone = all(c.get("cluster") != down for c in st.get("clusters") or ())
+            return o if down not in shares(o) and gone and st.get("availableReplicas") == 6 \
+                else None
 
         obj = await until(failed_over, timeout=45)
 
