@@ -510,9 +510,8 @@ class H(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer((os.environ["PINCOMPUTE_POD_IP"], 8080), H)
 def drain(*_):
     # Connection draining: keep serving a moment after SIGTERM, as a preStop sleep does,
-    # so a client that listed this pod just before its deletion is still answered (3 s: on
-    # a loaded machine its request may come a second or two after the list).
-    threading.Thread(target=lambda: (time.sleep(3.0), server.shutdown()), daemon=True).start()
+    # so a client that listed this pod just before its deletion is still answered.
+    threading.Thread(target=lambda: (time.sleep(1.0), server.shutdown()), daemon=True).start()
 signal.signal(signal.SIGTERM, drain)
 server.serve_forever()
 """
