@@ -8,6 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests generate their data on a machine that may be busy: a slow draw is the
+# machine's, not a problem of the strategy (tests that set their own settings keep them).
+settings.register_profile("pincompute", suppress_health_check=[HealthCheck.too_slow],
+                          deadline=None)
+settings.load_profile("pincompute")
 
 
 @pytest.fixture

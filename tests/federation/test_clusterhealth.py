@@ -109,7 +109,7 @@ async def add_pod(client: KubeClient, name: str, *, cpu: str, node: str | None =
 
 
 async def eventually(host: KubeClient, name: str, check: Callable[[dict[str, Any]], bool],
-                     timeout: float = 10.0) -> dict[str, Any]:
+                     timeout: float = 20.0) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         mc = await host.get(MEMBERCLUSTERS, name)

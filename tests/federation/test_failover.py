@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pincompute.federation import failover as f
-from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT
+from pincompute.model.wellknown import (
+    CLUSTER_DRAINING_TAINT,
+    CLUSTER_NOT_READY_TAINT,
+    CLUSTER_UNREACHABLE_TAINT,
+)
 
 
 def mc(*, conditions: dict[str, str] | None = None,
@@ -40,6 +44,26 @@ def test_unschedulable_is_not_an_evacuation() -> None:
     cluster = mc()
     cluster["spec"]["unschedulable"] = True
     assert f.evacuation(cluster) is None
+
+
+NOT_READY_NO_SCHEDULE = {"key": CLUSTER_NOT_READY_TAINT, "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize(("cluster", "back"), [
+    # Conditions True again, the health taint not lifted yet: back, not yet placeable.
+    (mc(conditions={"Ready": "True"}, taints=[NOT_READY_NO_SCHEDULE]), True),
+    (mc(conditions={"Ready": "True"}, taints=[
+        {"key": CLUSTER_UNREACHABLE_TAINT, "effect": "NoSchedule"}]), True),
+    # Still out (an evacuation signal holds), or simply healthy, or someone else's taint.
+    (mc(conditions={"Ready": "False"}, taints=[NOT_READY_NO_SCHEDULE]), False),
+    (mc(conditions={"Ready": "True"}, taints=[
+        {"key": CLUSTER_NOT_READY_TAINT, "effect": "NoExecute"}]), False),
+    (mc(conditions={"Ready": "True"}), False),
+    (mc(conditions={"Ready": "True"}, taints=[{"key": "gpu", "effect": "NoSchedule"}]), False),
+])
+def test_a_cluster_recovering_still_carries_its_health_taints(cluster: dict,
+                                                              back: bool) -> None:
+    assert f.recovering(cluster) is back
 
 
 @pytest.mark.parametrize(("since", "now", "grace", "applies", "left"), [

@@ -26,11 +26,12 @@ from pincompute.kube import objects
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import Conflict
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import EVENTS, NAMESPACES
+from pincompute.kube.resource import NAMESPACES
 from pincompute.model import registry
 from pincompute.model.registry import MEMBERCLUSTERS, PINAPPS, PINJOBS
-from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT
+from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT, CLUSTER_NOT_READY_TAINT
 from pincompute.runtime.manager import Manager
+from tests.waiting import recorded
 
 from .clusterscheduler.support import app, job, member
 
@@ -110,7 +111,7 @@ async def host() -> AsyncIterator[Host]:
     await store.close()
 
 
-async def until(fn: Callable[[], Any], *, timeout: float = 10.0) -> Any:
+async def until(fn: Callable[[], Any], *, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         got = await fn()
@@ -137,11 +138,6 @@ def spread_app(name: str, replicas: int = 6, *, hard: bool = True, **kw: Any
 
 async def get(h: Host, name: str, resource: Any = PINAPPS) -> dict[str, Any]:
     return await h.client.get(resource, name, namespace=NS)
-
-
-async def events(h: Host, name: str) -> list[dict[str, Any]]:
-    got = await h.client.list(EVENTS, namespace=NS)
-    return [e for e in got.items if e["involvedObject"]["name"] == name]
 
 
 THREE = {"zone-a-1": 2, "zone-b-1": 2, "zone-c-1": 2}
@@ -194,6 +190,17 @@ async def test_status_writes_do_not_redecide_but_spec_changes_do(host: Host) -> 
     assert host.placement.decisions == before + 1
 
 
+async def quiet_decisions(h: Host, *, quiet: float = 0.3) -> int:
+    """The placement's decision count once it has not moved for ``quiet`` seconds: what the
+    writes before are worth, however late a loaded machine runs their reconciles."""
+    async def still() -> list[int]:
+        seen = h.placement.decisions
+        await asyncio.sleep(quiet)
+        return [seen] if h.placement.decisions == seen else []
+
+    return int((await until(still))[0])
+
+
 async def _placed_as(h: Host, name: str, want: dict[str, int], resource: Any = PINAPPS
                      ) -> bool:
     return placed(await get(h, name, resource)) == want
@@ -207,7 +214,9 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     went = time.monotonic()
     await host.set_ready("zone-c-1", False)
     await asyncio.sleep(GRACE / 3)
-    assert placed(await get(host, "web")) == THREE  # within the grace: nothing moves
+    now = placed(await get(host, "web"))
+    if time.monotonic() - went < GRACE * 0.9:  # (a loaded machine may have slept past it)
+        assert now == THREE  # within the grace: nothing moves
 
     async def failed_over() -> dict[str, Any] | None:
         o = await get(host, "web")
@@ -217,16 +226,14 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     assert time.monotonic() - went >= GRACE * 0.9
     assert sum(placed(o).values()) == 6
     assert objects.get_condition(o, "Scheduled")["reason"] == "FailedOver"
-    evs = await until(lambda: events(host, "web"))
-    assert any(e["reason"] == "FailedOver" and "zone-c-1" in e["message"] for e in evs)
+    await recorded(host.client, namespace=NS, reason="FailedOver", name="web",
+                   match=lambda e: "zone-c-1" in e["message"])
     await host.report_shards(PINAPPS, "web")
     # While the cluster is out, status writes cost at most one look at the ideal placement.
-    await asyncio.sleep(0.2)
-    before = host.placement.decisions
+    before = await quiet_decisions(host)
     for _ in range(5):
         await host.report_shards(PINAPPS, "web")
-    await asyncio.sleep(0.2)
-    assert host.placement.decisions <= before + 1
+    assert await quiet_decisions(host) <= before + 1
 
     # Recovery: back one replica per step (rebalance_step=1), each after the last is ready.
     await host.set_ready("zone-c-1", True)
@@ -246,8 +253,33 @@ async def test_failover_after_grace_then_gradual_rebalance(host: Host) -> None:
     for a, b in itertools.pairwise(seen):
         moved = sum(max(0, b.get(c, 0) - a.get(c, 0)) for c in set(a) | set(b))
         assert moved <= 1
-    evs = await events(host, "web")
-    assert any(e["reason"] == "Rebalanced" for e in evs)
+    await recorded(host.client, namespace=NS, reason="Rebalanced", name="web")
+
+
+async def test_a_cluster_back_but_still_tainted_is_waited_for_not_given_up(host: Host) -> None:
+    # The health controller lifts its taints in a write after the conditions: in between,
+    # the cluster is no longer evacuated but the filters still exclude it.  A rebalance
+    # that settled then ("ideal == current") would never move back.
+    await host.client.create(PINAPPS, spread_app("web", hard=False))
+    await until(lambda: _placed_as(host, "web", THREE))
+    await host.report_shards(PINAPPS, "web")
+    health_taint = {"key": CLUSTER_NOT_READY_TAINT, "effect": "NoSchedule"}
+    await host.edit_cluster("zone-c-1", lambda mc: mc["spec"].update(taints=[health_taint]))
+    await host.set_ready("zone-c-1", False)
+    o = await until(lambda: _reason(host, "web", "FailedOver"))
+    assert "zone-c-1" not in placed(o)
+    await host.report_shards(PINAPPS, "web")
+    await host.set_ready("zone-c-1", True)  # the taint stays, for now
+    await asyncio.sleep(0.5)  # rebalance passes (every 0.05 s) find nothing better meanwhile
+    assert objects.get_condition(await get(host, "web"), "Scheduled")["reason"] == "FailedOver"
+    await host.edit_cluster("zone-c-1", lambda mc: mc["spec"].update(taints=[]))
+
+    async def back() -> bool:
+        await host.report_shards(PINAPPS, "web")
+        return bool(await _reason(host, "web", "Scheduled")) and \
+            await _placed_as(host, "web", THREE)
+
+    await until(back)
 
 
 async def test_hard_spread_unschedulable_keeps_placements(host: Host) -> None:
@@ -350,7 +382,7 @@ async def test_a_preempted_workload_is_withdrawn_then_placed_again(host: Host) -
     assert not placed(o)
     assert objects.get_condition(o, "Scheduled")["status"] == "False"
     assert uid not in host.placement.scheduler.assumed  # its room is free at once
-    assert any(e["reason"] == "Withdrawn" for e in await events(host, "borrower"))
+    await recorded(host.client, namespace=NS, reason="Withdrawn", name="borrower")
     await admit(True)  # after its back-off
     o = await until(lambda: _reason(host, "borrower", "Scheduled"))
     assert sum(placed(o).values()) == 2

@@ -22,11 +22,12 @@ import pytest
 
 from pincompute.federation.admission.queue import AdmissionQueues
 from pincompute.kube import objects
-from pincompute.kube.resource import EVENTS, PODS
+from pincompute.kube.resource import PODS
 from pincompute.model.registry import MEMBERCLUSTERS, NODEPOOLS, PINAPPS, PROJECTS
 from pincompute.node.nodelifecyclecontroller import LifecycleConfig
 from pincompute.region import Region
 from pincompute.runtime.reconciler import Request
+from tests.waiting import recorded
 
 NS = "demo"
 GRACE = 2.0
@@ -82,14 +83,6 @@ def shares(obj: dict[str, Any]) -> dict[str, int]:
             for p in (obj.get("status") or {}).get("placements") or ()}
 
 
-async def events(region: Region, name: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for e in (await region.host.client.list(EVENTS, namespace=NS)).items:
-        if (e.get("involvedObject") or {}).get("name") == name:
-            out.setdefault(e.get("reason", ""), []).append(e.get("message", ""))
-    return out
-
-
 async def running_pods(region: Region, cluster: str, app: str) -> int:
     pods = (await region.member(cluster).client.list(PODS, namespace=NS)).items
     return sum(1 for p in pods if not objects.is_deleting(p)
@@ -134,9 +127,18 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         async def failed_over() -> dict[str, Any] | None:
             o = await host_app(region, "web")
             st = o.get("status") or {}
-            return o if down not in shares(o) and st.get("availableReplicas") == 6 else None
+            # ... and the old shard gone: until then it may still count its replicas (its
+            # status is the member's last word), and its removal would show as a dip later.
+            gone = all(c.get("cluster") != down for c in st.get("clusters") or ())
+            return o if down not in shares(o) and gone and st.get("availableReplicas") == 6 \
+                else None
 
-        obj = await until(failed_over, timeout=25)
+        obj = await until(failed_over, timeout=45)
+
+        async def sampled() -> bool:  # (the sampler, another task, may lag behind)
+            return any(down not in s for _, _, s in samples)
+
+        await until(sampled, timeout=5)
         moved_after = next(t for t, _, s in samples if down not in s) - cut
         assert sum(shares(obj).values()) == 6
         cond = objects.get_condition(obj, "Scheduled")
@@ -145,7 +147,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         assert objects.get_condition(mc, "Ready")["status"] != "True"
         assert mc["spec"].get("taints"), mc["spec"]
         # Not before the grace period (lease expiry + grace), and well within a test's time.
-        assert GRACE <= moved_after < 20, moved_after
+        assert GRACE <= moved_after < 40, moved_after
         # Never below what the failed cluster had, less the budget.
         assert min(a for t, a, _ in samples if t >= cut) >= 6 - lost - 1, samples
 
@@ -162,7 +164,7 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
             ok = sorted(shares(o).values()) == [2, 2, 2] and cond.get("reason") == "Scheduled"
             return o if ok and (o.get("status") or {}).get("availableReplicas") == 6 else None
 
-        await until(rebalanced, timeout=30)
+        await until(rebalanced, timeout=45)
     finally:
         stop.set()
         await sampler
@@ -176,9 +178,9 @@ async def test_a_downed_cluster_fails_over_and_rebalances_back(region: Region) -
         assert moved <= 1, (a, b)
     assert len(steps) >= 3, steps  # failed over, at least one step between, balanced
     assert min(a for t, a, _ in samples if t >= back) >= 6 - 1
-    got = await events(region, "web")
-    assert any(down in m for m in got.get("FailedOver", ())), got
-    assert got.get("Rebalanced"), got
+    await recorded(region.host.client, namespace=NS, reason="FailedOver", name="web",
+                   match=lambda e: down in e["message"])
+    await recorded(region.host.client, namespace=NS, reason="Rebalanced", name="web")
 
 
 async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
@@ -217,7 +219,7 @@ async def test_a_preempted_workload_leaves_its_clusters_and_queues_again(
     batch = await host_app(region, "batch")
     cond = objects.get_condition(batch, "Scheduled")
     assert cond is not None and cond["status"] == "False" and cond["reason"] == "NotAdmitted"
-    assert (await events(region, "batch")).get("Withdrawn")
+    await recorded(region.host.client, namespace=NS, reason="Withdrawn", name="batch")
 
     # It waits in its queue again with a reason: first its back-off, then (past it) the
     # quota svc holds, with its position; it is not placed meanwhile.

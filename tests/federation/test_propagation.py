@@ -94,10 +94,10 @@ async def test_shards_follow_placements_and_go_with_the_host_object(region: Regi
     await eventually(reshared, what="the new shares", timeout=15)
 
     # Drift: a user scales a shard in the member; the federation writes it back.
+    # (a patch: the member's operator writes the shard's status meanwhile, so a read-modify-
+    # update could conflict)
     member = region.member("zone-b-1").client
-    shard = await member.get(PINAPPS, "web", namespace=NS)
-    shard["spec"]["replicas"] = 7
-    await member.update(PINAPPS, shard)
+    await member.patch(PINAPPS, "web", {"spec": {"replicas": 7}}, namespace=NS)
 
     async def reverted() -> bool:
         b = await _shard(region, "zone-b-1")
@@ -162,11 +162,15 @@ async def test_a_moved_placement_keeps_the_old_shard_until_the_new_one_is_ready(
         return await _shard(region, "zone-c-1") is not None
 
     await eventually(new_shard_created, what="the new shard", timeout=15)
+
+    async def waiting_for_replacement() -> dict | None:  # (the status follows the shards)
+        obj = await host.get(PINAPPS, "web", namespace=NS)
+        entries = {c["cluster"]: c for c in (obj.get("status") or {}).get("clusters") or ()}
+        return obj if "replacement" in entries.get("zone-a-1", {}).get("message", "") else None
+
+    obj = await eventually(waiting_for_replacement, what="the old shard waiting", timeout=15)
     await asyncio.sleep(1.0)
     assert await _shard(region, "zone-a-1") is not None, "removed before its replacement"
-    obj = await host.get(PINAPPS, "web", namespace=NS)
-    entries = {c["cluster"]: c for c in obj["status"]["clusters"]}
-    assert "replacement" in entries["zone-a-1"]["message"]
     assert obj["status"]["availableReplicas"] == 1   # availability kept during the move
 
     await _cordon(region, "zone-c-1", False)

@@ -106,9 +106,8 @@ async def test_an_app_reaches_aggregated_availability_with_forwarded_events(
     shards = {m.name: await m.client.get(PINAPPS, "web", namespace=NS) for m in region.members}
     await fresh.forward(obj, shards)
     again = await forwarded()
-    assert sorted(e["metadata"]["name"] for e in again) == sorted(
-        e["metadata"]["name"] for e in await forwarded())
-    assert len(again) >= len(events)
+    # (the region's own forwarder may add Events for reasons new since: compare by name)
+    assert {e["metadata"]["name"] for e in events} <= {e["metadata"]["name"] for e in again}
     assert len({(e["metadata"]["labels"][FORWARDED_EVENT_LABEL], e["reason"])
                 for e in again}) == len(again)
 

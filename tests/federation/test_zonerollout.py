@@ -113,8 +113,10 @@ async def test_a_new_template_rolls_zone_by_zone_and_pauses_on_a_failing_zone(
     host = region.host.client
     clusters = ("zone-a-1", "zone-b-1", "zone-c-1")
     strategy = {"zoneRollout": {"order": ["zone-b", "zone-a"]}}
+    # The deadline pauses the cordoned zone; every healthy zone (three at the start, three
+    # after the resume) must finish within it, which a loaded machine may take seconds for.
     await host.create(PINAPPS, pinapp(replicas=3, strategy=strategy,
-                                      progressDeadlineSeconds=2), namespace=NS)
+                                      progressDeadlineSeconds=5), namespace=NS)
     await place(region, "web", dict.fromkeys(clusters, 1))
 
     async def running() -> bool:

@@ -39,6 +39,7 @@ from pincompute.model.wellknown import (
     WORKLOAD_NAME_LABEL,
 )
 from pincompute.runtime.informer import SharedInformer
+from tests.waiting import eventually
 
 
 def owner(name: str = "web", uid: str = "u-1", kind: str = "PinApp") -> dict[str, Any]:
@@ -134,11 +135,11 @@ async def test_events_are_written_on_the_workload_and_repeats_aggregated(
         recorder.record(app, NORMAL, CREATED, "created pod web-0")
         await asyncio.sleep(0.02)  # in order: the first write must name the Event
     recorder.record(app, WARNING, "FailedCreate", "quota exceeded")
-    for _ in range(100):
+    async def aggregated() -> list[dict[str, Any]] | None:
         events = (await client.list(EVENTS, namespace="default")).items
-        if len(events) == 2 and any(e.get("count") == 3 for e in events):
-            break
-        await asyncio.sleep(0.02)
+        return events if len(events) == 2 and any(e.get("count") == 3 for e in events) else None
+
+    events = await eventually(aggregated, what="two Events, one counted thrice")
     await recorder.close()
     by_reason = {e["reason"]: e for e in events}
     created = by_reason[CREATED]

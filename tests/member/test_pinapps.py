@@ -259,7 +259,8 @@ async def test_scale_up_and_down(sim: Member) -> None:
     assert names < {p["metadata"]["name"] for p in await pinpods(c)}  # the old ones kept
     await c.patch(PINAPPS, "web", {"spec": {"replicas": 1}}, namespace="default")
     await settled(c, 1)
-    assert {"ScaledUp", "ScaledDown"} <= set(await reasons(c))
+    await has_event(c, "ScaledUp")
+    await has_event(c, "ScaledDown")
 
 
 async def test_a_rolling_update_respects_surge_and_unavailability(sim: Member) -> None:
@@ -564,7 +565,9 @@ async def test_a_rolling_update_serves_every_request(processes: Member) -> None:
 
     async def poll() -> None:
         turn = 0
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        # (a generous timeout: the servers run with their 100m's small CPU share and starve
+        # on a loaded machine; a pod that is gone refuses the connection at once anyway)
+        async with httpx.AsyncClient(timeout=10.0) as http:
             while not stop.is_set():
                 pods = [p for p in (await c.list(PODS, namespace="default",
                                                  label_selector=selector)).items

@@ -29,7 +29,7 @@ from tests.node.conftest import (  # noqa: F401 - make_agent and node_root are f
     make_agent,
     node_root,
 )
-from tests.waiting import eventually
+from tests.waiting import eventually, recorded
 
 API = f"{GROUP}/{VERSION}"
 
@@ -213,9 +213,8 @@ async def test_downtime_runs_the_most_recent_missed_run_and_records_the_misses(
     await eventually(caught_up, what="the most recent missed run")
     assert await operator.jobs() == sorted([job_name("nightly", first),
                                             job_name("nightly", latest)])
-    missed_events = [e for e in await operator.events("nightly")
-                     if e["reason"] == "MissedSchedules"]
-    assert missed_events and "200 scheduled runs" in missed_events[0]["message"]
+    missed = await recorded(operator.client, reason="MissedSchedules", name="nightly")
+    assert "200 scheduled runs" in missed[0]["message"]
 
 
 async def test_starting_deadline_skips_a_late_run(operator: Operator) -> None:
@@ -346,15 +345,13 @@ async def test_a_cron_job_fires_real_runs_on_schedule_and_after_downtime(
         names = [j["metadata"]["name"] for j in await cluster.list(PINJOBS,
                                                                   namespace="default")]
         assert sorted(names) == sorted([job_name("report", first), job_name("report", latest)])
-        events = [e for e in await cluster.list(EVENTS, namespace="default")
-                  if e["involvedObject"]["name"] == "report"
-                  and e["reason"] == "MissedSchedules"]
-        assert events and events[0]["message"].startswith("5 scheduled runs")
+        missed = await recorded(cluster, reason="MissedSchedules", name="report")
+        assert missed[0]["message"].startswith("5 scheduled runs")
 
-        async def recorded() -> bool:
+        async def success_recorded() -> bool:
             got = await cluster.get(PINCRONJOBS, "report", namespace="default")
             return bool((got.get("status") or {}).get("lastSuccessfulTime"))
-        await eventually(recorded, what="lastSuccessfulTime")
+        await eventually(success_recorded, what="lastSuccessfulTime")
     finally:
         m.stop()
         await task

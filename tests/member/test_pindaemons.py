@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.objects import condition_true
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import EVENTS, NAMESPACES, NODES, PODS
+from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.kube.wellknown import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT
 from pincompute.member.daemonplan import (
     ACTIONS,
@@ -61,7 +61,7 @@ from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controlle
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler
 from pincompute.scheduler.metrics import SchedulerMetrics
-from tests.waiting import eventually
+from tests.waiting import eventually, recorded
 
 CLUSTER = "zone-a-1"
 
@@ -340,9 +340,8 @@ async def test_one_pod_per_fitting_node_new_nodes_and_nodes_that_stop_fitting(
     # ... and gets it back when it matches again.
     await client.patch(NODES, leaver, {"metadata": {"labels": {"agents": "yes"}}})
     await wait_placement(client, uid, general)
-    events = (await client.list(EVENTS, namespace="default")).items
-    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "logship"}
-    assert {"Created", "Deleted"} <= reasons
+    await recorded(client, reason="Created", name="logship")
+    await recorded(client, reason="Deleted", name="logship")
     # The daemon goes: its pods go with it (owner references).
     await client.delete(PINDAEMONS, "logship")
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import CONFIGMAPS, EVENTS, NAMESPACES, PODS
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS
 from pincompute.member.expectations import Expectations
 from pincompute.member.jobstate import (
     TRANSITIONS,
@@ -53,7 +53,7 @@ from tests.node.conftest import (  # noqa: F401 - make_agent and node_root are f
     make_agent,
     node_root,
 )
-from tests.waiting import eventually
+from tests.waiting import eventually, recorded
 
 API = f"{GROUP}/{VERSION}"
 
@@ -235,10 +235,6 @@ class Member:
             label_selector=f"{OWNER_UID_LABEL}={job['metadata']['uid']}")
         return list(listed)
 
-    async def events(self, name: str) -> list[dict[str, Any]]:
-        listed = await self.client.list(EVENTS, namespace="default")
-        return [e for e in listed if e["involvedObject"]["name"] == name]
-
     async def finished(self, name: str, phase: str = "Succeeded") -> dict[str, Any]:
         async def check() -> dict[str, Any] | None:
             job = await self.job(name)
@@ -295,8 +291,8 @@ async def test_non_indexed_job_runs_to_its_completions(member: Member) -> None:
     assert len(pods) == 5  # no duplicates: exactly one pod per completion
     assert all(JOB_TRACKING_FINALIZER not in (p["metadata"].get("finalizers") or ())
                for p in pods)
-    reasons = {e["reason"] for e in await member.events("sum")}
-    assert {"Created", "Succeeded"} <= reasons
+    await recorded(member.client, reason="Created", name="sum")
+    await recorded(member.client, reason="Succeeded", name="sum")
 
 
 async def test_indexed_job_gives_each_pod_its_index(member: Member) -> None:
@@ -319,9 +315,8 @@ async def test_backoff_limit_fails_the_job(member: Member) -> None:
     assert job["status"]["failed"] == 3
     failed = next(c for c in job["status"]["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "BackoffLimitExceeded"
-    events = await member.events("bad")
-    assert any(e["reason"] == "Failed" and "BackoffLimitExceeded" in e["message"]
-               for e in events)
+    await recorded(member.client, reason="Failed", name="bad",
+                   match=lambda e: "BackoffLimitExceeded" in e["message"])
     assert len(await member.pods(job)) == 3
 
 
@@ -453,7 +448,7 @@ async def test_restart_job_rule_replaces_every_pod_up_to_max_restarts(member: Me
     assert done["status"]["restarts"] == 1
     failed = next(c for c in done["status"]["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "MaxRestartsExceeded"
-    assert any(e["reason"] == "JobRestarted" for e in await member.events("flaky"))
+    await recorded(member.client, reason="JobRestarted", name="flaky")
 
 
 async def test_operator_restarts_mid_job_without_duplicate_or_lost_pods(

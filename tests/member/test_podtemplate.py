@@ -344,9 +344,10 @@ async def test_a_process_node_agent_runs_a_converted_pod_with_its_volumes(
     await eventually(running)
     # The persistent volume is keyed by the controlling owner (the PinApp), as failover needs.
     data = node_root / "storage" / "persistent" / "default" / "pinapp-web" / "data" / "file"
-    await eventually(lambda: asyncio.to_thread(data.is_file))
-    assert data.read_text() == "data\n"
-    for kind_dir, name in (("volumes", "scratch"), ("logging", "logs")):
-        found = await asyncio.to_thread(
-            lambda d=kind_dir, n=name: list(node_root.glob(f"n1/**/{d}/{n}/file")))
-        assert [f.read_text() for f in found] == [f"{name}\n"]
+
+    def written() -> bool:  # the container writes the three files one after the other
+        return data.is_file() and data.read_text() == "data\n" and all(
+            [f.read_text() for f in node_root.glob(f"n1/**/{d}/{n}/file")] == [f"{n}\n"]
+            for d, n in (("volumes", "scratch"), ("logging", "logs")))
+
+    await eventually(lambda: asyncio.to_thread(written))

@@ -244,7 +244,7 @@ async def running(client: KubeClient, name: str) -> dict[str, Any]:
         obj = await client.get(PODS, name, namespace="default")
         return obj if condition_true(obj, "Ready") else None
 
-    return await eventually(check, what=f"pod {name} running")
+    return await eventually(check, timeout=20, what=f"pod {name} running")
 
 
 # --- the pool's life --------------------------------------------------------------------------
@@ -366,6 +366,23 @@ async def test_a_node_deleted_behind_its_back_is_replaced(member: Cluster) -> No
     assert list(member.provisioner.agents("general")) == names(0, 1)
 
 
+async def test_a_node_deleted_with_pods_bound_keeps_its_name_from_a_successor(
+        member: Cluster) -> None:
+    client = member.client
+    await client.create(NODEPOOLS, pool(size=2))
+    await wait_ready_nodes(client, names(0, 1))
+    await client.create(PODS, pod("bound", node=names(1)[0]), namespace="default")
+    await running(client, "bound")
+    await client.delete(NODES, names(1)[0])
+    # Under the old name the successor would run the pod as if its machine had not gone.
+    await wait_ready_nodes(client, names(0, 2))
+    assert member.provisioner is not None and member.provisioner.agent(names(1)[0]) is None
+    # Once nothing is bound to it, the name is free again (the lowest free index).
+    await client.delete(PODS, "bound", namespace="default", grace_period_seconds=0)
+    await client.patch(NODEPOOLS, "general", {"spec": {"desiredSize": 3}})
+    await wait_ready_nodes(client, names(0, 1, 2))
+
+
 async def test_a_deleted_pool_drains_and_removes_all_its_nodes(member: Cluster) -> None:
     client = member.client
     await client.create(NODEPOOLS, pool(size=2))
@@ -451,11 +468,15 @@ async def test_a_new_node_takes_no_pod_before_its_health_probes_pass(node_dir: P
 
             node = await eventually(not_ready, what="the node to register and be NotReady")
             assert has_gate(node)
-            await asyncio.sleep(1.0)  # the scheduler has had its chances
+            async def unschedulable() -> bool:
+                early = await client.get(PODS, "early", namespace="default")
+                return any(c["type"] == "PodScheduled" and c["status"] == "False"
+                           for c in early["status"].get("conditions") or ())
+
+            await eventually(unschedulable, what="the scheduler to have tried the pod")
+            await asyncio.sleep(1.0)  # and had more chances
             early = await client.get(PODS, "early", namespace="default")
             assert not early["spec"].get("nodeName")
-            assert any(c["type"] == "PodScheduled" and c["status"] == "False"
-                       for c in early["status"].get("conditions") or ())
 
             await client.create(PODS, {"metadata": {"name": "probe-daemon-x"}, "spec": {
                 "nodeName": node_name, "tolerations": [{"operator": "Exists"}],
@@ -524,5 +545,7 @@ async def test_process_runtime_nodes_run_pods_and_drain_them_with_sigterm(
     assert marker.read_text() == "term"  # stopped by SIGTERM within its grace period
     with contextlib.suppress(NotFound):
         assert not await client.get(PODS, "app", namespace="default")
-    assert not (member.node_dir / "general-0").exists()
+    # (the node's directory goes after its Node object: the provisioner deletes it last)
+    await eventually(lambda: asyncio.to_thread(
+        lambda: not (member.node_dir / "general-0").exists()), what="the node's directory gone")
     await pool_status(client, current=0, ready=0)

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from pincompute.kube.errors import NotFound
-from pincompute.kube.resource import CONFIGMAPS, EVENTS, PODS
+from pincompute.kube.resource import CONFIGMAPS, PODS
+from tests.waiting import recorded
 
 from .conftest import PYTHON, container_status, eventually, get_pod, make_pod, py
 
@@ -107,8 +108,7 @@ async def test_crashing_container_restarts_with_backoff(cluster, make_agent):
     record = agent.find("default", "crash").records["main"]
     assert record.backoff.policy.initial == 0.2
     assert record.backoff.failures >= 3  # so the next wait is 0.2 * 2**3, capped at 1.0
-    events = (await cluster.list(EVENTS, namespace="default")).items
-    assert any(e["reason"] == "BackOff" for e in events)
+    await recorded(cluster, reason="BackOff", name="crash")
     # The previous instance's log is kept.
     chunks = [c async for c in agent.logs.read(agent.find("default", "crash").log_dir, "main",
                                                previous=True)]
@@ -132,9 +132,8 @@ async def test_liveness_failure_restarts_the_container(cluster, make_agent):
     pod = await eventually(restarted)
     last = container_status(pod, "main")["lastState"]["terminated"]
     assert last["exitCode"] in (143, 137)
-    events = (await cluster.list(EVENTS, namespace="default")).items
-    assert any(e["reason"] == "Unhealthy" and "Liveness probe failed" in e["message"]
-               for e in events)
+    await recorded(cluster, reason="Unhealthy", name="live",
+                   match=lambda e: "Liveness probe failed" in e["message"])
 
 
 @pytest.mark.parametrize(("policy", "code", "phase"), [

@@ -167,7 +167,7 @@ async def test_an_optional_configmap_created_later_appears_in_the_volume(
     async def emptied() -> bool:
         return not (volume / "value").exists()
 
-    await eventually(emptied, timeout=5)
+    await eventually(emptied, timeout=15)
 
 
 async def test_every_pod_gets_the_discovery_file_and_sees_it_change(
@@ -203,7 +203,7 @@ async def test_every_pod_gets_the_discovery_file_and_sees_it_change(
     await cluster.create(CONFIGMAPS, {"metadata": {"name": DISCOVERY_CONFIGMAP},
                                       "data": {DISCOVERY_KEY: json.dumps(doc)}},
                          namespace="default")
-    await eventually(lambda: shows(f"doc {json.dumps(doc, sort_keys=True)}"), timeout=2)
+    await eventually(lambda: shows(f"doc {json.dumps(doc, sort_keys=True)}"), timeout=10)
 
 
 async def _async(value: Any) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pincompute.kube.resource import CONFIGMAPS, EVENTS, PODS
+from pincompute.kube.resource import CONFIGMAPS, PODS
 from pincompute.node.podsandbox import config_references, retry_delay
+from tests.waiting import recorded
 
 from .conftest import container_status, eventually, get_pod, make_pod, py
 from .test_agent import ready
@@ -42,8 +43,7 @@ async def test_a_failed_set_up_is_retried_until_it_succeeds(cluster, make_agent)
     await eventually(waiting_for_the_sandbox)
     worker = agent.find("default", "p")
     assert worker.sandbox is None and worker.sandbox_error
-    events = (await cluster.list(EVENTS, namespace="default")).items
-    assert any(e["reason"] == "FailedCreatePodSandBox" for e in events)
+    await recorded(cluster, reason="FailedCreatePodSandBox", name="p")
     await cluster.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap",
                                       "metadata": {"name": "late"}, "data": {"k": "v"}},
                          namespace="default")

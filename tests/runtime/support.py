@@ -48,13 +48,13 @@ class Recorder:
         self._record("delete", obj)
 
     async def wait_for(self, predicate: Callable[[list[tuple[str, str]]], bool],
-                       timeout: float = 5.0) -> None:
+                       timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.events):
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def wait_count(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_count(self, n: int, timeout: float = 10.0) -> None:
         await self.wait_for(lambda ev: len(ev) >= n, timeout)
 
 
@@ -88,7 +88,7 @@ class GatedClient(KubeClient):
         self.gate.set()
 
     async def wait_consumed(self, predicate: Callable[[WatchEvent], bool],
-                            timeout: float = 5.0) -> WatchEvent:
+                            timeout: float = 10.0) -> WatchEvent:
         """Wait until the consumer has *processed* (asked past) a matching event."""
         seen = 0
         async with asyncio.timeout(timeout):
@@ -100,7 +100,7 @@ class GatedClient(KubeClient):
                 self._consumed_changed.clear()
                 await self._consumed_changed.wait()
 
-    async def wait_lists(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_lists(self, n: int, timeout: float = 10.0) -> None:
         """Wait until ``list`` has been called ``n`` times in all."""
         async with asyncio.timeout(timeout):
             while self.list_calls < n:
@@ -217,7 +217,7 @@ class Notifier:
         self._changed.set()
 
     async def wait_for(self, predicate: Callable[[list[Any]], bool],
-                       timeout: float = 5.0) -> None:
+                       timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.items):
                 self._changed.clear()

@@ -164,8 +164,7 @@ async def test_leader_election_gates_controllers(client: KubeClient) -> None:
         # promptly and reconciles with its already-warm cache.
         managers[leader].stop()
         await asyncio.wait_for(runs[leader], 5.0)
-        await asyncio.wait_for(seen[follower].wait_for(lambda items: "default/work" in items),
-                               3.0)
+        await seen[follower].wait_for(lambda items: "default/work" in items, timeout=10.0)
         assert managers[follower].is_leader
     finally:
         for m in managers.values():
@@ -190,7 +189,7 @@ async def test_losing_the_lease_shuts_down_and_raises(client: KubeClient) -> Non
     lease["spec"]["leaseDurationSeconds"] = 30
     await client.update(LEASES, lease)
     with pytest.raises(LeadershipLost):
-        await asyncio.wait_for(run, 3.0)
+        await asyncio.wait_for(run, 10.0)
     assert not mgr.is_leader
     # The lease it no longer held was left alone.
     spec = (await client.get(LEASES, "mgr", namespace="default"))["spec"]
@@ -317,9 +316,9 @@ async def test_a_child_is_gated_on_the_parents_lease_and_stops_at_once_without_i
     loop = asyncio.get_running_loop()
     lost_at = loop.time()
     with pytest.raises(LeadershipLost):
-        await asyncio.wait_for(run, 3.0)
+        await asyncio.wait_for(run, 10.0)
     # No grace for the child either (a successor may already lead): not its 5 s.
-    assert loop.time() - lost_at < 2.0
+    assert loop.time() - lost_at < 4.0  # (under the 5 s, with slack for a loaded machine)
 
 
 async def test_a_failing_child_fails_the_parent(client: KubeClient) -> None:

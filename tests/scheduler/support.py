@@ -170,7 +170,7 @@ def framework(table: NodeTable, *, profile: Profile | None = None,
     return fw
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0,
+async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 20.0,
                      what: str = "condition") -> None:
     """Wait until ``check()`` holds (an event-driven test's guard, not a timing assertion)."""
     async with asyncio.timeout(timeout):

@@ -10,9 +10,10 @@ import pytest
 
 from pincompute.kube.objects import get_condition
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import EVENTS, NODES, PODS
+from pincompute.kube.resource import NODES, PODS
 from pincompute.runtime import SharedInformer
 from pincompute.scheduler import Scheduler
+from tests.waiting import recorded
 
 from .support import FakeKubelet, eventually, for_api, node, pod
 
@@ -65,8 +66,7 @@ async def test_reserved_pod_preempts_preemptible_pods_gracefully(
     kubelet.release()
     await eventually(lambda: sched.scheduled == 9)
     assert await bound_to(client, "critical") == target
-    events = {e["reason"] for e in (await client.list(EVENTS, namespace="default")).items}
-    assert "Preempted" in events
+    await recorded(client, reason="Preempted")
     assert sched.evictions == 3
 
 

@@ -272,7 +272,7 @@ async def test_too_many_connections_are_refused(cluster, make_agent):
     assert server.refused == 2
     for _, w in held + more:
         w.close()
-    await eventually(lambda: _true(server.open_connections == 0), timeout=5)
+    await eventually(lambda: _true(server.open_connections == 0), timeout=15)
     async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
         assert (await http.get(agent.api_endpoint + "/healthz")).status_code == 200
 

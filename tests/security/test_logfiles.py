@@ -125,7 +125,7 @@ async def test_pod_cannot_rewrite_its_config_or_discovery_volume(
         lines = result.stdout.decode().splitlines()
         return lines if len(lines) == 2 and lines[1] == "v2" else None
 
-    lines = await eventually(updated, timeout=5)
+    lines = await eventually(updated, timeout=15)
     assert json.loads(lines[0]) == doc
     assert sentinel.untouched()
 

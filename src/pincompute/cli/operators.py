@@ -143,8 +143,15 @@ async def _run_controllers(role: str, kubeconfig: str | None, context: str | Non
 
 def crds(
     check: Annotated[bool, typer.Option(help="fail if deploy/crds is out of date")] = False,
+    docs: Annotated[Path | None, typer.Option(
+        help="instead, the kinds' reference pages in this directory (docs/reference)")] = None,
 ) -> None:
-    """Regenerate the CRD manifests in deploy/crds from the kinds' schemas."""
+    """Regenerate the CRD manifests in deploy/crds (or with --docs, the kinds' reference
+    pages) from the kinds' schemas."""
+    if docs is not None:
+        from pincompute.model import reference
+
+        raise typer.Exit(reference.main([*(["--check"] if check else []), "--dir", str(docs)]))
     from pincompute.model import crd
 
     raise typer.Exit(crd.main(["--check"] if check else []))

@@ -36,7 +36,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from pincompute.model.wellknown import CLUSTER_DRAINING_TAINT
+from pincompute.model.wellknown import (
+    CLUSTER_DRAINING_TAINT,
+    CLUSTER_NOT_READY_TAINT,
+    CLUSTER_UNREACHABLE_TAINT,
+)
 
 EMPTY: Mapping[str, Any] = {}
 
@@ -84,6 +88,19 @@ def evacuation(mc: Mapping[str, Any]) -> Evacuation | None:
                 if t.get(field) == which:
                     return Evacuation(reason, f"taint {t.get('key')}:{t.get('effect')}", grace)
     return None
+
+
+HEALTH_TAINTS: Final = frozenset({CLUSTER_NOT_READY_TAINT, CLUSTER_UNREACHABLE_TAINT})
+"""The taints the cluster health controller puts on an unhealthy cluster."""
+
+
+def recovering(mc: Mapping[str, Any]) -> bool:
+    """Whether ``mc`` is on its way back: no evacuation signal holds any more, but a health
+    taint is still on it (the health controller lifts its taints in a write of their own,
+    after the conditions).  The cluster scheduler's filters still exclude it, so a placement
+    computed now is not the one to settle on."""
+    taints = (mc.get("spec") or EMPTY).get("taints") or ()
+    return evacuation(mc) is None and any(t.get("key") in HEALTH_TAINTS for t in taints)
 
 
 def grace_left(*, since: float, now: float, grace: float, applies: bool) -> float:
@@ -192,7 +209,8 @@ def move_budget(obj: Mapping[str, Any], *, step: int) -> int:
 
 
 __all__ = [
-    "EVACUATION_SIGNALS", "FAILED_OVER", "NOT_ADMITTED", "PENDING_REASONS", "REBALANCING",
-    "SCHEDULED", "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE", "Evacuation",
-    "evacuation", "grace_left", "move_budget", "moved", "next_reason", "rebalance_step",
+    "EVACUATION_SIGNALS", "FAILED_OVER", "HEALTH_TAINTS", "NOT_ADMITTED", "PENDING_REASONS",
+    "REBALANCING", "SCHEDULED", "SCHEDULED_REASONS", "TRANSITIONS", "UNSCHEDULABLE",
+    "Evacuation", "evacuation", "grace_left", "move_budget", "moved", "next_reason",
+    "rebalance_step", "recovering",
 ]

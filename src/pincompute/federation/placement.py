@@ -36,7 +36,9 @@ sticky Locality division exists to avoid):
    report ready and ``rebalance_interval`` has passed, move at most
    :func:`~.failover.move_budget` replicas toward it
    (:func:`~.failover.rebalance_step`) — an Event again; when current is ideal
-   and no cluster is being evacuated, the reason returns to ``Scheduled``.
+   and no cluster is being evacuated or still carries its health taints
+   (:func:`~.failover.recovering`: back, but not yet placeable), the reason
+   returns to ``Scheduled``.
    Workloads that go whole to one cluster are not moved back (that would
    restart them); duplicated ones are simply decided again;
 5. a duplicated workload (PinDaemon) is decided again whenever the clusters
@@ -98,6 +100,7 @@ from .failover import (
     moved,
     next_reason,
     rebalance_step,
+    recovering,
 )
 
 PLACED_KINDS: tuple[Resource, ...] = (PINAPPS, PINPODS, PINJOBS, PINTRAININGJOBS,
@@ -185,6 +188,9 @@ class PlacementController:
     """Bumped whenever a cluster changes in a way that matters."""
     _signatures: dict[str, bytes] = field(default_factory=dict)
     _evacuating: dict[str, _Evacuating] = field(default_factory=dict)
+    _recovering: set[str] = field(default_factory=set)
+    """Clusters back from an outage whose health taints are still on (see
+    :func:`~.failover.recovering`): a rebalance waits for them instead of settling."""
     _memory: dict[tuple[str, str], _Memory] = field(default_factory=dict)
 
     # --- clusters -----------------------------------------------------------------------------
@@ -205,6 +211,10 @@ class PlacementController:
             self._evacuating.pop(name, None)
         elif name not in self._evacuating or self._evacuating[name].why != why:
             self._evacuating[name] = _Evacuating(why, self.clock())
+        if recovering(obj):
+            self._recovering.add(name)
+        else:
+            self._recovering.discard(name)
         self._bump(name)
 
     def cluster_removed(self, obj: Mapping[str, Any]) -> None:
@@ -212,6 +222,7 @@ class PlacementController:
         self.scheduler.remove_cluster(name)
         self._signatures.pop(name, None)
         self._evacuating.pop(name, None)
+        self._recovering.discard(name)
         self._bump(name)
 
     def _bump(self, cluster: str) -> None:
@@ -384,7 +395,7 @@ class PlacementController:
             return Result(requeue_after=self.retry_interval)
         target = ideal.replicas()
         if target == current:
-            if self._evacuating:
+            if self._evacuating or self._recovering:
                 # Owed when they recover: the pending index brings it back on a change.
                 memory.balanced_epoch = self.epoch
                 return None

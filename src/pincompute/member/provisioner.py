@@ -16,7 +16,9 @@ agents, so this package needs nothing of the node agent's internals.
 * **Growing** starts agents for new nodes named ``<cluster>-<pool>-<index>``
   with the lowest free index: stable (a restarted region finds the same names)
   and unique per pool (the index is what follows the last dash and is all
-  digits, so pools whose names end in digits cannot collide).  A node is made
+  digits, so pools whose names end in digits cannot collide); a node deleted
+  behind the provisioner's back keeps its name while pods are still bound to it
+  (a successor of that name would run them).  A node is made
   from the pool's spec (instance type, capacity, tier, node image, labels,
   taints) and joins with the readiness-gate taint, lifted by its agent once its
   health probes pass (:mod:`pincompute.node.registration`).
@@ -243,6 +245,10 @@ class NodeProvisioner:
         self._shown: set[str] = set()
         """Nodes of running agents that the informer has shown (a name missing from the
         informer is a node not seen yet, or — if shown before — one deleted by someone)."""
+        self._orphaned: set[str] = set()
+        """Nodes deleted by someone while their agent ran, whose pods are still bound to
+        them: a successor under the same name would run those pods as if the machine had
+        never gone (and their owners would not fail them over), so the name stays taken."""
         self._progress = asyncio.Event()
         """Set after every reconcile (for :meth:`wait_provisioned`)."""
         self.controller: Controller | None = None
@@ -304,6 +310,8 @@ class NodeProvisioner:
         await self._ensure_host()
         # Deleted nodes the informer no longer shows: their names may be used again.
         self._gone = {n for n in self._gone if self.nodes.get(n) is not None}
+        self._orphaned = {n for n in self._orphaned if self.nodes.get(n) is None
+                          and self.pods.index_keys(BY_NODE, n)}
         pool = self.pools.get(name)
         deleting = pool is None or objects.is_deleting(pool)
         if pool is not None and not deleting and not objects.has_finalizer(pool, FINALIZER):
@@ -320,6 +328,8 @@ class NodeProvisioner:
                 # Deleted behind our back: the agent goes too, a new node replaces it.
                 _log.warning("node %s was deleted while its agent ran: stopping it", node)
                 await self._stop_agent(node)
+                if self.pods.index_keys(BY_NODE, node):
+                    self._orphaned.add(node)
         await self._adopt(pool, nodes)
         running = self._by_pool.get(name, set())
         members = set(nodes) | running
@@ -365,7 +375,7 @@ class NodeProvisioner:
 
     def _taken(self, pool: str, members: Iterable[str]) -> set[int]:
         taken = set()
-        for name in (*members, *self._gone):
+        for name in (*members, *self._gone, *self._orphaned):
             index = node_index(name, cluster=self.config.cluster, pool=pool)
             if index is not None:
                 taken.add(index)

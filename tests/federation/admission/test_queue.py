@@ -127,6 +127,18 @@ def test_capacity_freed_goes_first_come_first_served() -> None:
     assert q.entries[b].state == "Admitted" and q.entries[c].state == "Admitted"
 
 
+def test_a_deleted_blocking_head_leaves_nothing_behind_it_to_explain_by() -> None:
+    # Between a deletion and the next pass the queue's blocking head is gone: a workload
+    # behind it is explained without it (this raised KeyError, found by the property test).
+    q = queues_with({"ondemand": {"cpu": "4"}})
+    _, b, c = submit(q, app("a", replicas=4), app("b", replicas=3), app("c", replicas=1))
+    assert q.explain(c)[0] == "WaitingInQueue"
+    q.remove(b)
+    assert q.explain(c)[0] == "QuotaExceeded"
+    q.cycle("team")
+    assert q.entries[c].state == "Queued"  # a holds all of it
+
+
 def test_raising_the_quota_admits_the_queue() -> None:
     q = queues_with({"ondemand": {"cpu": "1"}})
     keys = submit(q, *(app(f"w{i}") for i in range(5)))

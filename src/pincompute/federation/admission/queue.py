@@ -270,6 +270,10 @@ class AdmissionQueues:
             self._release(entry)
         else:
             self.queues[(entry.project, entry.tier)].discard(entry.ticket)
+            if self._blocked.get((entry.project, entry.tier)) == entry.ticket:
+                # The head that blocked its queue is gone: until the next pass nothing is
+                # known to block it (explaining a workload behind it must not look it up).
+                del self._blocked[(entry.project, entry.tier)]
         if entry.state == "Preempted":
             self._backoffs[entry.project].discard((entry.not_before, key))
         self._resizing[entry.project].discard(key)

@@ -8,7 +8,7 @@ import pytest
 
 from pincompute.kube.backends.embedded import EmbeddedStore, StoreCorrupt, StoreMisconfigured
 from pincompute.kube.backends.embedded.persistence import SqliteLog
-from pincompute.kube.errors import ApiError
+from pincompute.kube.errors import ApiError, NotFound
 from pincompute.kube.resource import CONFIGMAPS, NAMESPACES
 
 
@@ -140,7 +140,12 @@ async def test_reads_answer_only_with_committed_state(tmp_path: Path,
     write = asyncio.create_task(client.create(CONFIGMAPS, {"metadata": {"name": "a"}},
                                               namespace="ns"))
     await asyncio.sleep(0.01)  # the write is applied in memory, its commit is on the way
-    got = await client.get(CONFIGMAPS, "a", namespace="ns")
+    while True:  # (on a loaded machine the write may not have been applied yet)
+        try:
+            got = await client.get(CONFIGMAPS, "a", namespace="ns")
+            break
+        except NotFound:
+            await asyncio.sleep(0.01)
     assert store.committed_resource_version >= int(got["metadata"]["resourceVersion"])
     listed = await client.list(CONFIGMAPS, namespace="ns")
     assert store.committed_resource_version >= int(listed.resource_version)
