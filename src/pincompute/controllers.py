@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import socket
+import weakref
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,6 +69,9 @@ from pincompute.member.provisioner import ProvisionerConfig, add_node_provisione
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
+from pincompute.ops.ratelimit import RateLimits
+from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
+from pincompute.ops.safeguards import SafeguardConfig
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler
@@ -286,6 +290,21 @@ def _node_lifecycle(ctx: MemberContext) -> object:
                                          **ctx.options)
 
 
+_zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()
+"""One set of remediation rate limits per manager: its clusters share each zone's budget."""
+
+
+def _remediation(ctx: MemberContext) -> object:
+    options = dict(ctx.options)
+    safeguards = options.pop("safeguards", None) or {}
+    if not isinstance(safeguards, SafeguardConfig):
+        safeguards = SafeguardConfig(**safeguards)
+    limits = _zone_limits.setdefault(ctx.manager, RateLimits())
+    return add_remediation_controller(
+        ctx.manager, client=ctx.client, limits=limits, name=ctx.name,
+        config=RemediationConfig(cluster=ctx.cluster, safeguards=safeguards, **options))
+
+
 CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     host("membercluster-connection", _connection_status,
          description="MemberCluster Connected condition: what the cluster set knows of each."),
@@ -344,6 +363,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     node("node-lifecycle", _node_lifecycle,
          description="Node heartbeats: Ready Unknown, not-ready/unreachable taints, "
                      "evictions."),
+    member("remediation", _remediation,
+           description="Unhealthy nodes (conditions, probe failures, repair requests) "
+                       "cordoned, drained within budgets, replaced, or given up on; "
+                       "circuit breakers per pool/zone/cluster, rate limits, cooldown."),
 )
 """Every controller of PinCompute, in the order they are added to a manager."""
 

@@ -1,0 +1,140 @@
+"""The disruption budget: may this pod of a PinApp be evicted now?
+
+Shared by every voluntary disruption (the node provisioner in ``member``, remediation
+and rotation in ``ops``), so it lives in ``model``, below the controller packages.
+
+Theory of operation
+-------------------
+Voluntary disruptions — a node's drain, a rotation, rebalancing — ask
+:func:`may_evict` before evicting a pod, as kubectl drain asks the Eviction API
+with its PodDisruptionBudgets.  It walks up the pod's controlling owners (pod →
+PinPod → PinApp); a pod of no PinApp, or of an app without
+``spec.disruptionBudget``, may go.  Otherwise it counts the app's *available*
+pods — controlled by one of the app's PinPods, not being deleted, Ready for at
+least ``minReadySeconds`` — and allows the eviction only if one fewer still
+meets the budget: ``minAvailable`` (a percentage rounds up, as a PDB's does) or
+``replicas - maxUnavailable`` (rounds down).  A pod that is not available itself
+costs nothing and may always go.
+
+It reads the API, not a cache: callers are off the hot path (a drain pass), and
+two evictions in a row must see each other (the first pod is then being
+deleted).  A refused caller waits and asks again: the evicted replica's
+replacement becomes available elsewhere, and then the next may go.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pincompute.kube import objects
+from pincompute.kube.errors import NotFound
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import PODS
+
+from .app import PinAppSpec
+from .registry import PINAPPS, PINPODS
+from .views import spec_view
+from .wellknown import APP_UID_LABEL, OWNER_UID_LABEL
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    """``NoBudget`` (not an app's, or no budget), ``NotAvailable`` (the pod counts for
+    nothing), ``WithinBudget`` or ``BudgetExceeded`` (refused)."""
+    message: str = ""
+    app: str = ""
+    """The PinApp the decision is about (``namespace/name``), when the pod has one."""
+
+
+def required_available(budget: Mapping[str, Any], replicas: int) -> int:
+    """How many of ``replicas`` must stay available under ``budget``."""
+    if budget.get("minAvailable") is not None:
+        value = budget["minAvailable"]
+        if isinstance(value, str):
+            return math.ceil(int(value.rstrip("%")) * replicas / 100)
+        return int(value)
+    value = budget.get("maxUnavailable")
+    if value is None:
+        return replicas
+    if isinstance(value, str):  # a percentage rounds down, as a PDB's maxUnavailable does
+        value = math.floor(int(value.rstrip("%")) * replicas / 100)
+    return max(0, replicas - int(value))
+
+
+def pod_available(pod: Mapping[str, Any], *, min_ready_seconds: int, now: float) -> bool:
+    """Ready, not being deleted, and ready for ``min_ready_seconds``."""
+    if objects.is_deleting(pod):
+        return False
+    ready = objects.get_condition(pod, "Ready")
+    if ready is None or ready.get("status") != "True":
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = ready.get("lastTransitionTime")
+    if not since:
+        return False
+    return now - objects.parse_time(str(since)).timestamp() >= min_ready_seconds
+
+
+async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
+    """Whether ``pod`` may be evicted without taking its PinApp below its budget."""
+    app = await _app_of(client, pod)
+    if app is None:
+        return Decision(True, "NoBudget", "the pod belongs to no PinApp")
+    shard = app  # a member's PinApp is its own shard (the federation writes it so)
+    budget = shard["spec"].get("disruptionBudget")
+    if not budget:
+        return Decision(True, "NoBudget", f"PinApp {objects.name_of(app)} has no budget")
+    spec = spec_view(PinAppSpec, shard)
+    now = time.time()
+    if not pod_available(pod, min_ready_seconds=spec.min_ready_seconds, now=now):
+        return Decision(True, "NotAvailable", "the pod is not available: evicting it "
+                        "costs the app nothing")
+    namespace = objects.namespace_of(app)
+    pinpods = await client.list(PINPODS, namespace=namespace,
+                                label_selector=f"{OWNER_UID_LABEL}={objects.uid_of(app)}")
+    owners = {objects.uid_of(p) for p in pinpods.items if not objects.is_deleting(p)}
+    pods = await client.list(PODS, namespace=namespace,
+                             label_selector=f"{APP_UID_LABEL}={objects.uid_of(app)}")
+    available = sum(
+        1 for p in pods.items
+        if (ref := objects.controller_of(p)) is not None and ref.get("uid") in owners
+        and pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now))
+    replicas = 0 if spec.stopped else spec.replicas
+    need = required_available(budget, replicas)
+    name = objects.name_of(app)
+    if available - 1 >= need:
+        return Decision(True, "WithinBudget",
+                        f"PinApp {name}: {available} available, {need} required",
+                        app=f"{namespace}/{name}")
+    return Decision(False, "BudgetExceeded",
+                    f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
+                    f"{available - 1} available pods; its disruption budget needs {need}",
+                    app=f"{namespace}/{name}")
+
+
+async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] | None:
+    ref = objects.controller_of(pod)
+    if ref is None or ref.get("kind") != PINPODS.kind:
+        return None
+    namespace = objects.namespace_of(pod)
+    try:
+        pinpod = await client.get(PINPODS, ref["name"], namespace=namespace)
+        if objects.uid_of(pinpod) != ref.get("uid"):
+            return None
+        app_ref = objects.controller_of(pinpod)
+        if app_ref is None or app_ref.get("kind") != PINAPPS.kind:
+            return None
+        app = await client.get(PINAPPS, app_ref["name"], namespace=namespace)
+    except NotFound:
+        return None
+    return app if objects.uid_of(app) == app_ref.get("uid") else None
+
+
+__all__ = ["Decision", "may_evict", "pod_available", "required_available"]
