@@ -69,6 +69,7 @@ from pincompute.member.provisioner import ProvisionerConfig, add_node_provisione
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
+from pincompute.ops.nodeimages import add_node_image_controller
 from pincompute.ops.ratelimit import RateLimits
 from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
 from pincompute.ops.safeguards import SafeguardConfig
@@ -290,6 +291,11 @@ def _node_lifecycle(ctx: MemberContext) -> object:
                                          **ctx.options)
 
 
+def _nodeimages(ctx: HostContext) -> object:
+    return add_node_image_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                     name=ctx.name, **ctx.options)
+
+
 _zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()
 """One set of remediation rate limits per manager: its clusters share each zone's budget."""
 
@@ -326,6 +332,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Placed host workloads become shards in their member clusters (moved "
                      "gracefully, drift reverted, removed by a finalizer); their status and "
                      "events are folded back; PinApp templates roll out zone by zone."),
+    host("nodeimages", _nodeimages,
+         description="NodeImages resolved through their parents into status; each "
+                     "member's NodePools carry their image resolved (new embedded nodes "
+                     "are made from it)."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,

@@ -223,6 +223,11 @@ PROBE_FAILURE_ANNOTATION: Final = "pincompute.io/probe-failure"
 (remediation treats the node as unhealthy while it is present)."""
 REPAIR_ANNOTATION: Final = "pincompute.io/repair"
 """On a node: a person asks for its repair (any value; remediation escalates at once)."""
+RESOLVED_IMAGE_ANNOTATION: Final = "pincompute.io/node-image-resolved"
+"""On a member's NodePool: its ``nodeImage`` resolved (JSON of a ResolvedImage), written
+by the node-image controller; embedded clusters make new nodes from it."""
+ROTATION_ANNOTATION: Final = "pincompute.io/rotation"
+"""On a node: the Rotation replacing it now (JSON: rotation, since, surged)."""
 REMEDIATION_ANNOTATION: Final = "pincompute.io/remediation"
 """On a node: remediation's record of what it did (JSON: step, since, attempts)."""
 
