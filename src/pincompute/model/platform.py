@@ -578,10 +578,10 @@ class RotationStatus(WorkloadStatusBase):
 
 
 __all__ = [
-    "DEFAULT_MEMORY_LIMIT", "DEFAULT_POD_PIDS_LIMIT", "PROJECT_ROLES",
-    "ClusterConnection", "HardwareSpec", "HealthCheck", "MemberClusterSpec",
-    "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
-    "NodeAgentSettings", "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
-    "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",
-    "RotationPoolProgress", "RotationStep", "SecretKeyRef", "TierCapacity",
+    "DEFAULT_MEMORY_LIMIT", "DEFAULT_POD_PIDS_LIMIT", "PROJECT_ROLES", "ClusterConnection",
+    "HardwareSpec", "HealthCheck", "MemberClusterSpec", "MemberClusterStatus",
+    "NodeAgentSettings", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec", "NodePoolStatus",
+    "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec", "ProjectStatus",
+    "ResourceAmounts", "ResourceFigures", "RotationPoolProgress", "RotationSpec",
+    "RotationStatus", "RotationStep", "SecretKeyRef", "TierCapacity",
 ]
