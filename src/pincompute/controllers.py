@@ -72,6 +72,7 @@ from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controlle
 from pincompute.ops.nodeimages import add_node_image_controller
 from pincompute.ops.ratelimit import RateLimits
 from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
+from pincompute.ops.rotation import add_rotation_controller
 from pincompute.ops.safeguards import SafeguardConfig
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
@@ -296,6 +297,11 @@ def _nodeimages(ctx: HostContext) -> object:
                                      name=ctx.name, **ctx.options)
 
 
+def _rotations(ctx: HostContext) -> object:
+    return add_rotation_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                   name=ctx.name, **ctx.options)
+
+
 _zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()
 """One set of remediation rate limits per manager: its clusters share each zone's budget."""
 
@@ -336,6 +342,10 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="NodeImages resolved through their parents into status; each "
                      "member's NodePools carry their image resolved (new embedded nodes "
                      "are made from it)."),
+    host("rotations", _rotations,
+         description="Rotations replace a member's nodes with a new image: surge, drain "
+                     "within every app's disruption budget, parallelism per pool and "
+                     "zone, pause/resume/abort, progress per pool in status."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,

@@ -33,7 +33,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.model.registry import NODEIMAGES, NODEPOOLS
-from pincompute.model.wellknown import RESOLVED_IMAGE_ANNOTATION
+from pincompute.model.wellknown import RESOLVED_IMAGE_ANNOTATION, SYSTEM_NAMESPACE
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import FuncEventHandler, SharedInformer
@@ -118,7 +118,8 @@ def add_node_image_controller(manager: Manager, *, host: KubeClient, clusters: M
     reconciler = NodeImageReconciler(
         host=host, images=images, members=clusters,
         recorder=recorder or EventRecorder(host, component="nodeimage-controller",
-                                           host="pincompute"))
+                                           host="pincompute",
+                                           cluster_namespace=SYSTEM_NAMESPACE))
     controller = manager.controller(name, reconciler)
     controller.for_(images)
 

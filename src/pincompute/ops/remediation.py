@@ -53,6 +53,7 @@ from pincompute.model.wellknown import (
     NODE_DRAIN_ANNOTATION,
     NODE_POOL_LABEL,
     REMEDIATION_ANNOTATION,
+    SYSTEM_NAMESPACE,
 )
 from pincompute.runtime.controller import Controller
 from pincompute.runtime.events import EventRecorder
@@ -406,7 +407,8 @@ def add_remediation_controller(manager: Manager, *, client: KubeClient,
         client=client, nodes=nodes, pods=pods, pools=pools, config=config,
         limits=limits or RateLimits(), registry=manager.metrics.registry,
         recorder=recorder or EventRecorder(client, component="remediation-controller",
-                                           host=config.cluster or "pincompute"))
+                                           host=config.cluster or "pincompute",
+                                           cluster_namespace=SYSTEM_NAMESPACE))
     nodes.add_event_handler(on_add=reconciler.observe,
                             on_update=lambda _old, new: reconciler.observe(new),
                             on_delete=lambda node: reconciler.census.forget(
