@@ -69,7 +69,9 @@ from pincompute.member.provisioner import ProvisionerConfig, add_node_provisione
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
+from pincompute.ops.buffer import add_buffer_controller
 from pincompute.ops.nodeimages import add_node_image_controller
+from pincompute.ops.poolautoscaler import AutoscalerConfig, add_pool_autoscaler
 from pincompute.ops.ratelimit import RateLimits
 from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
 from pincompute.ops.rotation import add_rotation_controller
@@ -317,6 +319,15 @@ def _remediation(ctx: MemberContext) -> object:
         config=RemediationConfig(cluster=ctx.cluster, safeguards=safeguards, **options))
 
 
+def _pool_autoscaler(ctx: MemberContext) -> object:
+    return add_pool_autoscaler(ctx.manager, client=ctx.client, name=ctx.name,
+                               config=AutoscalerConfig(cluster=ctx.cluster, **ctx.options))
+
+
+def _buffer(ctx: MemberContext) -> object:
+    return add_buffer_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
+
+
 CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     host("membercluster-connection", _connection_status,
          description="MemberCluster Connected condition: what the cluster set knows of each."),
@@ -387,6 +398,13 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
            description="Unhealthy nodes (conditions, probe failures, repair requests) "
                        "cordoned, drained within budgets, replaced, or given up on; "
                        "circuit breakers per pool/zone/cluster, rate limits, cooldown."),
+    member("pool-autoscaler", _pool_autoscaler,
+           description="On-demand NodePools grow for unschedulable pods (the fitting "
+                       "shape, bounded per minute) and give idle nodes back after a delay; "
+                       "reserved pools keep their size."),
+    member("buffer", _buffer, backends=frozenset({"embedded"}),
+           description="Each NodePool's buffer kept as lowest-priority placeholder pods "
+                       "that real pods displace at once (and the autoscaler replaces)."),
 )
 """Every controller of PinCompute, in the order they are added to a manager."""
 

@@ -21,6 +21,10 @@ are made once per registry and every series carries the ``cluster`` label.
 ``pincompute_remediation_gave_up_nodes``            gauge      nodes left to a person
 ``pincompute_rotation_nodes_replaced_total``        counter    nodes a Rotation replaced
 ``pincompute_rotation_blocked_evictions_total``     counter    evictions a budget refused
+``pincompute_autoscaler_nodes_total``               counter    nodes added or removed by the
+                                                               pool autoscaler, by ``pool``
+                                                               and ``direction`` (up, down)
+``pincompute_autoscaler_unschedulable_pods``        gauge      pods waiting for capacity
 ==================================================  =========  ==============================
 """
 
@@ -46,6 +50,8 @@ class OpsMetrics:
     gave_up: Gauge
     rotation_replaced: Counter
     rotation_blocked: Counter
+    scaled: Counter
+    unschedulable: Gauge
 
 
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, OpsMetrics] = \
@@ -81,7 +87,12 @@ def ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
                                       registry=registry),
             rotation_blocked=Counter("pincompute_rotation_blocked_evictions_total",
                                      "Evictions a disruption budget refused during a rotation",
-                                     ["cluster", "rotation"], registry=registry))
+                                     ["cluster", "rotation"], registry=registry),
+            scaled=Counter("pincompute_autoscaler_nodes_total",
+                           "Nodes the pool autoscaler added (up) or removed (down)",
+                           ["cluster", "pool", "direction"], registry=registry),
+            unschedulable=Gauge("pincompute_autoscaler_unschedulable_pods",
+                                "Pods waiting for capacity", ["cluster"], registry=registry))
         _by_registry[registry] = metrics
     return metrics
 
