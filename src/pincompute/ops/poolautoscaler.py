@@ -8,7 +8,7 @@ autoscaled between ``minSize`` and ``maxSize`` by writing ``desiredSize`` (the n
 provisioner does the rest); ``reserved`` pools keep their size, and so does a
 pool a Rotation is rotating (it holds the pool's size then).
 
-Every ``interval`` seconds, :meth:`PoolAutoscaler.scan`:
+Every ``interval`` seconds (and when a pool changes), :meth:`PoolAutoscaler.scan`:
 
 * **Scale up.**  Pods the scheduler marked unschedulable (``PodScheduled`` False,
   ``Unschedulable``) are each given the autoscaled pool that would take them
@@ -58,6 +58,7 @@ from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
 from .draining import BY_NODE, BY_POOL, by_node, by_pool, workload_pods
 from .metrics import ops_metrics
@@ -78,6 +79,8 @@ from .shapes import (
 
 _log = get_logger(__name__)
 BY_WAITING = "ops:unschedulable"
+SCAN = Request("", "cluster")
+"""The autoscaler's one work-queue key: a scan covers the whole cluster."""
 
 
 def waiting_index(pod: Mapping[str, Any]) -> list[str]:
@@ -134,13 +137,13 @@ class PoolAutoscaler:
         self._told: set[str] = set()
         """Pods already told no pool fits them."""
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.scan()
-            except (Conflict, NotFound) as exc:  # a pool changed meanwhile: next scan
-                _log.debug("autoscaler scan: %s", exc)
-            await asyncio.sleep(self.config.interval)
+    async def reconcile(self, request: Request) -> Result:
+        """One scan of the whole cluster (the only key), then the next after ``interval``."""
+        try:
+            await self.scan()
+        except (Conflict, NotFound) as exc:  # a pool changed meanwhile: the next scan
+            _log.debug("autoscaler scan: %s", exc)
+        return Result(requeue_after=self.config.interval)
 
     async def scan(self) -> None:
         pools = {objects.name_of(p): p for p in self.pools.list() if autoscaled(p)}
@@ -291,7 +294,8 @@ def _image_labels(pool: Mapping[str, Any]) -> dict[str, str]:
 def add_pool_autoscaler(manager: Manager, *, client: KubeClient,
                         config: AutoscalerConfig | None = None,
                         name: str = "pool-autoscaler") -> PoolAutoscaler:
-    """Run the autoscaler for the member cluster ``client`` in ``manager`` (leader only)."""
+    """Run the autoscaler for the member cluster ``client`` in ``manager`` (leader only):
+    a controller with one key, scanned every ``interval`` and when a pool changes."""
     config = config or AutoscalerConfig()
     pods = manager.informer(client, PODS)
     nodes = manager.informer(client, NODES)
@@ -305,15 +309,16 @@ def add_pool_autoscaler(manager: Manager, *, client: KubeClient,
         recorder=EventRecorder(client, component="pool-autoscaler", host=config.cluster
                                or "pincompute", cluster_namespace=SYSTEM_NAMESPACE))
 
-    async def run() -> None:
-        for informer in (pods, nodes, pools):
-            await informer.wait_synced()
+    controller = manager.controller(name, autoscaler)
+    controller.watches(pools, lambda _pool: [SCAN])
+
+    async def close_events() -> None:
         try:
-            await autoscaler.run()
+            await asyncio.Event().wait()
         finally:
             await autoscaler.recorder.close()
 
-    manager.add_runnable(run, name=name)
+    manager.add_runnable(close_events, name=f"{name}-events", needs_leader=False)
     return autoscaler
 
 

@@ -123,10 +123,12 @@ class RotationReconciler:
         if rotation is None or objects.is_deleting(rotation):
             return None
         status = dict(rotation.get("status") or {})
-        if status.get("phase") in {p.value for p in TERMINAL}:
-            return None
         spec = spec_view(RotationSpec, rotation)
         member = self.members.get(spec.cluster)
+        if status.get("phase") in {p.value for p in TERMINAL}:
+            # Over: the pools it held go back to their size (until every write landed).
+            return None if member is None or await self._release_pools(
+                member, objects.name_of(rotation)) else Result(requeue_after=self.poll)
         if member is None:
             return await self._wait(rotation, status, f"member cluster {spec.cluster} is not "
                                     "reachable")
@@ -255,6 +257,20 @@ class RotationReconciler:
             return False
         resolved = annotations.get(RESOLVED_IMAGE_ANNOTATION) or ""
         return bool(resolved) and json.loads(resolved).get("name") == target
+
+    async def _release_pools(self, member: Any, name: str) -> bool:
+        """Give back the pools a finished rotation held; whether none is held any more."""
+        pools = member.informer(NODEPOOLS)
+        if not pools.has_synced:
+            return False
+        done = True
+        for pool in pools.list():
+            raw = _annotations(pool).get(BASE_ANNOTATION) or ""
+            if raw and json.loads(raw).get("rotation") == name:
+                done = False
+                await self._size(member.client, pool, [], name=name, surge=False,
+                                 surging=lambda _n: False, done=True)
+        return done
 
     async def _size(self, client: KubeClient, pool: Mapping[str, Any],
                     nodes: list[dict[str, Any]], *, name: str, surge: bool,
