@@ -70,12 +70,14 @@ from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
 from pincompute.ops.buffer import add_buffer_controller
+from pincompute.ops.canary import CanaryConfig, add_canary
 from pincompute.ops.nodeimages import add_node_image_controller
 from pincompute.ops.poolautoscaler import AutoscalerConfig, add_pool_autoscaler
 from pincompute.ops.ratelimit import RateLimits
 from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
 from pincompute.ops.rotation import add_rotation_controller
 from pincompute.ops.safeguards import SafeguardConfig
+from pincompute.ops.stages import add_stage_controller
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
 from pincompute.scheduler import Scheduler
@@ -304,6 +306,19 @@ def _rotations(ctx: HostContext) -> object:
                                    name=ctx.name, **ctx.options)
 
 
+def _rotation_stages(ctx: HostContext) -> object:
+    return add_stage_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
+
+
+def _canary(ctx: HostContext) -> object | None:
+    # Off unless configured (``{"canary": {"interval": 60}}``): it writes a project and
+    # workloads into every cluster, which a region does not get unasked.
+    if not ctx.options:
+        return None
+    return add_canary(ctx.manager, host=ctx.host, name=ctx.name,
+                      config=CanaryConfig(**ctx.options))
+
+
 _zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()
 """One set of remediation rate limits per manager: its clusters share each zone's budget."""
 
@@ -357,6 +372,14 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Rotations replace a member's nodes with a new image: surge, drain "
                      "within every app's disruption budget, parallelism per pool and "
                      "zone, pause/resume/abort, progress per pool in status."),
+    host("rotation-stages", _rotation_stages,
+         description="Staged Rotations roll an image release stage by release stage "
+                     "(one child Rotation per cluster), after the canary stayed green for "
+                     "the soak time; a red canary holds them."),
+    host("canary", _canary,
+         description="The built-in canary (when configured): a PinApp and a PinJob per "
+                     "member cluster, as a user, timed per step; metrics, Events and a "
+                     "verdict on each MemberCluster."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,

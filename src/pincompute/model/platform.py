@@ -516,8 +516,15 @@ class RotationStep(CamelModel):
 class RotationSpec(CamelModel):
     """Replace a cluster's nodes with a new node image."""
 
-    cluster: DNSSubdomain
-    """The MemberCluster rotated."""
+    cluster: DNSSubdomain | None = None
+    """The MemberCluster rotated (or ``stages``)."""
+    stages: list[LabelValue] | None = None
+    """Release stages in order (MemberCluster label ``pincompute.io/release-stage``): the
+    clusters of each stage are rotated (one child Rotation each) and the next stage starts
+    only after the canary has been green on them for ``soakSeconds``; a red canary holds
+    the rotation."""
+    soak_seconds: NonNegInt = 600
+    """How long the canary must stay green on a finished stage before the next starts."""
     target_image: DNSSubdomain
     """The NodeImage the nodes should run."""
     node_pools: list[DNSSubdomain] | None = None
@@ -543,10 +550,29 @@ class RotationSpec(CamelModel):
     drain_timeout_seconds: PosInt = 600
     """Seconds after which a drain still held by budgets is reported as stuck."""
 
+    @model_validator(mode="after")
+    def _check(self) -> RotationSpec:
+        if (self.cluster is None) == (self.stages is None):
+            raise fail("must specify exactly one of cluster, stages",
+                       reason="FieldValueRequired" if self.cluster is None
+                       else "FieldValueForbidden")
+        if self.stages is not None and not self.stages:
+            raise fail("Required value: at least one stage", "stages",
+                       reason="FieldValueRequired")
+        return self
+
 
 class RotationPoolProgress(StatusModel):
     pool: str
     done: int = 0
+    total: int = 0
+
+
+class RotationClusterProgress(StatusModel):
+    cluster: str
+    stage: str | None = None
+    phase: str | None = None
+    replaced: int = 0
     total: int = 0
 
 
@@ -569,6 +595,10 @@ class RotationStatus(WorkloadStatusBase):
     """Nodes that could not be replaced."""
     current_step: int | None = None
     """The index of the step in progress."""
+    stage: str | None = None
+    """Staged rotations: the release stage in progress (or soaking)."""
+    clusters: list[RotationClusterProgress] | None = None
+    """Staged rotations: each cluster's child rotation."""
     start_time: str | None = None
     """When the rotation started (RFC 3339)."""
     completion_time: str | None = None
@@ -582,6 +612,6 @@ __all__ = [
     "HardwareSpec", "HealthCheck", "MemberClusterSpec", "MemberClusterStatus",
     "NodeAgentSettings", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec", "NodePoolStatus",
     "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec", "ProjectStatus",
-    "ResourceAmounts", "ResourceFigures", "RotationPoolProgress", "RotationSpec",
-    "RotationStatus", "RotationStep", "SecretKeyRef", "TierCapacity",
+    "ResourceAmounts", "ResourceFigures", "RotationClusterProgress", "RotationPoolProgress",
+    "RotationSpec", "RotationStatus", "RotationStep", "SecretKeyRef", "TierCapacity",
 ]

@@ -228,6 +228,14 @@ RESOLVED_IMAGE_ANNOTATION: Final = "pincompute.io/node-image-resolved"
 by the node-image controller; embedded clusters make new nodes from it."""
 ROTATION_ANNOTATION: Final = "pincompute.io/rotation"
 """On a node: the Rotation replacing it now (JSON: rotation, since, surged)."""
+RELEASE_STAGE_LABEL: Final = "pincompute.io/release-stage"
+"""On a MemberCluster: its release stage (``test``, ``canary``, ``early``, ``general``...);
+a staged Rotation rolls a new node image stage by stage."""
+CANARY_ANNOTATION: Final = "pincompute.io/canary"
+"""On a MemberCluster: the built-in canary's last verdict there (JSON: ok, since, at,
+message), what staged rotations gate on."""
+CANARY_PROJECT: Final = "canary"
+"""The project the built-in canary acts in, as a user."""
 REMEDIATION_ANNOTATION: Final = "pincompute.io/remediation"
 """On a node: remediation's record of what it did (JSON: step, since, attempts)."""
 

@@ -124,6 +124,8 @@ class RotationReconciler:
             return None
         status = dict(rotation.get("status") or {})
         spec = spec_view(RotationSpec, rotation)
+        if spec.cluster is None:
+            return None  # a staged rotation: its per-cluster children do the work (.stages)
         member = self.members.get(spec.cluster)
         if status.get("phase") in {p.value for p in TERMINAL}:
             # Over: the pools it held go back to their size (until every write landed).
