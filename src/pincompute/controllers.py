@@ -310,13 +310,11 @@ def _rotation_stages(ctx: HostContext) -> object:
     return add_stage_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
 
 
-def _canary(ctx: HostContext) -> object | None:
+def _canary(ctx: HostContext) -> object:
     # Off unless configured (``{"canary": {"interval": 60}}``): it writes a project and
     # workloads into every cluster, which a region does not get unasked.
-    if not ctx.options:
-        return None
     return add_canary(ctx.manager, host=ctx.host, name=ctx.name,
-                      config=CanaryConfig(**ctx.options))
+                      config=CanaryConfig(**{"enabled": bool(ctx.options), **ctx.options}))
 
 
 _zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()

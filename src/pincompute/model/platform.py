@@ -552,10 +552,12 @@ class RotationSpec(CamelModel):
 
     @model_validator(mode="after")
     def _check(self) -> RotationSpec:
-        if (self.cluster is None) == (self.stages is None):
-            raise fail("must specify exactly one of cluster, stages",
-                       reason="FieldValueRequired" if self.cluster is None
-                       else "FieldValueForbidden")
+        if self.cluster is None and self.stages is None:
+            raise fail("Required value: one of cluster, stages", "cluster",
+                       reason="FieldValueRequired")
+        if self.cluster is not None and self.stages is not None:
+            raise fail("Forbidden: may not be set together with cluster", "stages",
+                       reason="FieldValueForbidden")
         if self.stages is not None and not self.stages:
             raise fail("Required value: at least one stage", "stages",
                        reason="FieldValueRequired")

@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-Every ``interval`` seconds, for each member cluster of the region, the canary does
+Every ``interval`` seconds, for each member cluster of the region (a controller
+over MemberClusters: one key per cluster, requeued after each run), the canary does
 what a developer does — through the kube protocol against the host, as any client
 of the API would — in its own project (:data:`CANARY_PROJECT`, made on first
 use) and times each step (:data:`STEPS`):
@@ -52,6 +53,7 @@ from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
+from pincompute.runtime.reconciler import Request, Result
 
 _log = get_logger(__name__)
 STEPS = ("submit-app", "app-ready", "submit-job", "job-complete", "cleanup")
@@ -59,6 +61,8 @@ STEPS = ("submit-app", "app-ready", "submit-job", "job-complete", "cleanup")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CanaryConfig:
+    enabled: bool = True
+    """Off: the controller runs and does nothing (the table's default, see controllers)."""
     interval: float = 60.0
     """Seconds between runs on a cluster."""
     timeout: float = 120.0
@@ -107,17 +111,13 @@ class Canary:
         self.recorder = recorder
         self.metrics = CanaryMetrics(registry)
 
-    async def run(self) -> None:
-        await self.clusters.wait_synced()
-        while True:
-            names = sorted(objects.name_of(mc) for mc in self.clusters.list()
-                           if not objects.is_deleting(mc))
-            results = await asyncio.gather(*(self.run_once(n) for n in names),
-                                           return_exceptions=True)
-            for result in results:
-                if isinstance(result, Exception):  # never take the manager down
-                    _log.error("canary run failed unexpectedly: %r", result)
-            await asyncio.sleep(self.config.interval)
+    async def reconcile(self, request: Request) -> Result | None:
+        """One run on member cluster ``request.name``, the next after ``interval``."""
+        mc = self.clusters.get(request.name)
+        if not self.config.enabled or mc is None or objects.is_deleting(mc):
+            return None
+        await self.run_once(request.name)
+        return Result(requeue_after=self.config.interval)
 
     async def run_once(self, cluster: str) -> Run:
         run = Run(cluster)
@@ -270,21 +270,25 @@ def _complete(job: Mapping[str, Any]) -> bool:
 
 
 def add_canary(manager: Manager, *, host: KubeClient, config: CanaryConfig | None = None,
-               name: str = "canary") -> Canary:
-    """Run the canary from ``host`` over the region's member clusters (leader only)."""
+               name: str = "canary", workers: int = 4) -> Canary:
+    """Run the canary from ``host`` over the region's member clusters (leader only): a
+    controller over MemberClusters, each key one run on that cluster, ``workers`` clusters
+    at a time."""
     clusters = manager.informer(host, MEMBERCLUSTERS)
     canary = Canary(host=host, clusters=clusters, config=config or CanaryConfig(),
                     registry=manager.metrics.registry,
                     recorder=EventRecorder(host, component="canary", host="pincompute",
                                            cluster_namespace=SYSTEM_NAMESPACE))
+    controller = manager.controller(name, canary, workers=workers)
+    controller.for_(clusters, predicate=lambda event: event.type == "add")
 
-    async def run() -> None:
+    async def close_events() -> None:
         try:
-            await canary.run()
+            await asyncio.Event().wait()
         finally:
             await canary.recorder.close()
 
-    manager.add_runnable(run, name=name)
+    manager.add_runnable(close_events, name=f"{name}-events", needs_leader=False)
     return canary
 
 
