@@ -30,6 +30,8 @@ KEYS = {
                   "app_rollout_ratio", "job_complete_ratio", "job_completions_per_s",
                   "peak_rss_mib"},
     "launch": {"p50_s", "p99_s", "launches", "background_workloads", "baseline_p99_s"},
+    "ops": {"nodes", "pods", "apps", "rotation_s", "baseline_rotation_s", "max_unavailable",
+            "max_unavailable_over_budget", "remediation_reaction_s"},
 }
 
 
@@ -44,3 +46,5 @@ def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -
     assert KEYS[name] <= figures.keys()
     if name == "admission":
         assert figures["positions_correct"] is True
+    if name == "ops":
+        assert figures["max_unavailable_over_budget"] <= 0  # no app ever below its budget

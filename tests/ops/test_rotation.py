@@ -206,3 +206,60 @@ async def test_a_30_node_pool_rotates_within_every_budget_pauses_and_resumes(
     finally:
         watching = False
         await region.close()
+
+
+@pytest.mark.slow
+async def test_a_drain_a_budget_forbids_waits_names_the_app_and_abort_hands_back(
+        region_dir: Path) -> None:
+    region = await Region.open(region_dir, zones=1, nodes_per_cluster=4, runtime="sim",
+                               lease_duration=3, node_options=FAST_NODES,
+                               controller_options={"rotations": {"poll": 0.1}})
+    await region.start()
+    try:
+        host, member = region.host.client, region.members[0]
+        client = member.client
+        await region.ensure_project(NS)
+        await eventually(lambda: _namespace(client), what="the project in the member")
+        await client.patch(NODEPOOLS, "general", {"spec": {"maxSize": 8}})
+        await host.create(NODEIMAGES, {"metadata": {"name": "general-2"},
+                                       "spec": {"version": "2"}})
+        # every replica must stay: no eviction is ever allowed
+        await client.create(PINAPPS, pinapp("pinned", replicas=4,
+                                            budget={"minAvailable": "100%"}, namespace=NS),
+                            namespace=NS)
+
+        async def up() -> bool:
+            obj = await client.get(PINAPPS, "pinned", namespace=NS)
+            return (obj.get("status") or {}).get("availableReplicas") == 4
+
+        await eventually(up, timeout=20, what="the pinned app")
+        await host.create(ROTATIONS, {"metadata": {"name": "stuck"}, "spec": {
+            "cluster": member.name, "targetImage": "general-2", "parallelism": 2}})
+
+        async def blocked() -> dict[str, Any] | None:
+            s = (await host.get(ROTATIONS, "stuck")).get("status") or {}
+            return s if s.get("blockedBy") else None
+
+        s = await eventually(blocked, timeout=20, what="the drain blocked by the budget")
+        assert s["blockedBy"] == [f"{NS}/pinned"] and len(s["inProgress"]) == 2
+        assert "disruption budgets of demo/pinned" in s["message"]
+        await host.patch(ROTATIONS, "stuck", {"spec": {"abort": True}})
+
+        async def aborted() -> dict[str, Any] | None:
+            s = (await host.get(ROTATIONS, "stuck")).get("status") or {}
+            return s if s.get("phase") == "Aborted" else None
+
+        await eventually(aborted, timeout=10, what="the rotation aborted")
+
+        async def handed_back() -> bool:
+            nodes = await pool_nodes(client)
+            pool = await client.get(NODEPOOLS, "general")
+            return all(not n["spec"].get("unschedulable") and ROTATION_ANNOTATION not in (
+                n["metadata"].get("annotations") or {}) for n in nodes) and \
+                pool["spec"]["desiredSize"] == 4 and BASE_ANNOTATION not in (
+                    pool["metadata"].get("annotations") or {})
+
+        await eventually(handed_back, timeout=20, what="nodes handed back, pool at its size")
+        assert await up()  # nothing was evicted
+    finally:
+        await region.close()
