@@ -154,6 +154,13 @@ class MemberContext:
 C = TypeVar("C", HostContext, MemberContext)
 
 
+def events_namespace(backend: Backend) -> str:
+    """Where Events about cluster-scoped objects (Nodes, NodePools, Rotations) are written:
+    ``default`` on a real API server (which accepts them nowhere else), the system namespace
+    in embedded stores (which have no ``default``)."""
+    return "default" if backend == "kubernetes" else SYSTEM_NAMESPACE
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ControllerDescriptor(Generic[C]):
     """One controller: its name, where it runs, and how it is set up."""
@@ -298,22 +305,26 @@ def _node_lifecycle(ctx: MemberContext) -> object:
 
 def _nodeimages(ctx: HostContext) -> object:
     return add_node_image_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                     events_namespace=events_namespace(ctx.backend),
                                      name=ctx.name, **ctx.options)
 
 
 def _rotations(ctx: HostContext) -> object:
     return add_rotation_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                   events_namespace=events_namespace(ctx.backend),
                                    name=ctx.name, **ctx.options)
 
 
 def _rotation_stages(ctx: HostContext) -> object:
-    return add_stage_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options)
+    return add_stage_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options,
+                                events_namespace=events_namespace(ctx.backend))
 
 
 def _canary(ctx: HostContext) -> object:
     # Off unless configured (``{"canary": {"interval": 60}}``): it writes a project and
     # workloads into every cluster, which a region does not get unasked.
     return add_canary(ctx.manager, host=ctx.host, name=ctx.name,
+                      events_namespace=events_namespace(ctx.backend),
                       config=CanaryConfig(**{"enabled": bool(ctx.options), **ctx.options}))
 
 
@@ -329,11 +340,13 @@ def _remediation(ctx: MemberContext) -> object:
     limits = _zone_limits.setdefault(ctx.manager, RateLimits())
     return add_remediation_controller(
         ctx.manager, client=ctx.client, limits=limits, name=ctx.name,
+        events_namespace=events_namespace(ctx.backend),
         config=RemediationConfig(cluster=ctx.cluster, safeguards=safeguards, **options))
 
 
 def _pool_autoscaler(ctx: MemberContext) -> object:
     return add_pool_autoscaler(ctx.manager, client=ctx.client, name=ctx.name,
+                               events_namespace=events_namespace(ctx.backend),
                                config=AutoscalerConfig(cluster=ctx.cluster, **ctx.options))
 
 

@@ -126,7 +126,9 @@ def _cluster_rules(role: Role) -> list[dict[str, Any]]:
         # never written: creating and deleting them is the federation account's.
         return [*rules, _crd_rule(role),
                 {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"],
-                 "verbs": _READ}]
+                 "verbs": _READ},
+                # Remediation and rotation cordon nodes and mark them (annotations).
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["patch", "update"]}]
     return [*rules, *_project_rules(role)]
 
 

@@ -180,8 +180,13 @@ async def test_a_30_node_pool_rotates_within_every_budget_pauses_and_resumes(
         done = await eventually(succeeded, timeout=90, what="the rotation finished")
         assert done["pools"] == [{"pool": "general", "done": 30, "total": 30}]
         assert done["totalNodes"] == done["replacedNodes"] == 30
-        nodes = (await client.list(NODES, label_selector=f"{NODE_POOL_LABEL}=general")).items
-        assert len(nodes) == 30
+        async def thirty() -> list[dict[str, Any]] | None:
+            # a surge node started in the instant a released node was already marked and
+            # the surge not yet given back goes again: 30 in the end
+            nodes = await pool_nodes(client)
+            return nodes if len(nodes) == 30 else None
+
+        nodes = await eventually(thirty, timeout=20, what="30 nodes")
         assert {n["metadata"]["labels"][NODE_IMAGE_LABEL] for n in nodes} == {"general-2"}
         assert {n["metadata"]["labels"].get("gen") for n in nodes} == {"2"}
         assert not any(ROTATION_ANNOTATION in (n["metadata"].get("annotations") or {})

@@ -270,7 +270,8 @@ def _complete(job: Mapping[str, Any]) -> bool:
 
 
 def add_canary(manager: Manager, *, host: KubeClient, config: CanaryConfig | None = None,
-               name: str = "canary", workers: int = 4) -> Canary:
+               name: str = "canary", workers: int = 4,
+               events_namespace: str = SYSTEM_NAMESPACE) -> Canary:
     """Run the canary from ``host`` over the region's member clusters (leader only): a
     controller over MemberClusters, each key one run on that cluster, ``workers`` clusters
     at a time."""
@@ -278,7 +279,7 @@ def add_canary(manager: Manager, *, host: KubeClient, config: CanaryConfig | Non
     canary = Canary(host=host, clusters=clusters, config=config or CanaryConfig(),
                     registry=manager.metrics.registry,
                     recorder=EventRecorder(host, component="canary", host="pincompute",
-                                           cluster_namespace=SYSTEM_NAMESPACE))
+                                           cluster_namespace=events_namespace))
     controller = manager.controller(name, canary, workers=workers)
     controller.for_(clusters, predicate=lambda event: event.type == "add")
 

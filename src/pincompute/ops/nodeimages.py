@@ -113,13 +113,14 @@ class NodeImageReconciler:
 
 def add_node_image_controller(manager: Manager, *, host: KubeClient, clusters: Members,
                               recorder: EventRecorder | None = None,
-                              name: str = "nodeimages") -> Controller:
+                              name: str = "nodeimages",
+                              events_namespace: str = SYSTEM_NAMESPACE) -> Controller:
     images = manager.informer(host, NODEIMAGES)
     reconciler = NodeImageReconciler(
         host=host, images=images, members=clusters,
         recorder=recorder or EventRecorder(host, component="nodeimage-controller",
                                            host="pincompute",
-                                           cluster_namespace=SYSTEM_NAMESPACE))
+                                           cluster_namespace=events_namespace))
     controller = manager.controller(name, reconciler)
     controller.for_(images)
 

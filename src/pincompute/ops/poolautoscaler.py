@@ -293,7 +293,8 @@ def _image_labels(pool: Mapping[str, Any]) -> dict[str, str]:
 
 def add_pool_autoscaler(manager: Manager, *, client: KubeClient,
                         config: AutoscalerConfig | None = None,
-                        name: str = "pool-autoscaler") -> PoolAutoscaler:
+                        name: str = "pool-autoscaler",
+                        events_namespace: str = SYSTEM_NAMESPACE) -> PoolAutoscaler:
     """Run the autoscaler for the member cluster ``client`` in ``manager`` (leader only):
     a controller with one key, scanned every ``interval`` and when a pool changes."""
     config = config or AutoscalerConfig()
@@ -307,7 +308,7 @@ def add_pool_autoscaler(manager: Manager, *, client: KubeClient,
         client=client, pods=pods, nodes=nodes, pools=pools, config=config,
         registry=manager.metrics.registry,
         recorder=EventRecorder(client, component="pool-autoscaler", host=config.cluster
-                               or "pincompute", cluster_namespace=SYSTEM_NAMESPACE))
+                               or "pincompute", cluster_namespace=events_namespace))
 
     controller = manager.controller(name, autoscaler)
     controller.watches(pools, lambda _pool: [SCAN])

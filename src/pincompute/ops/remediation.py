@@ -394,7 +394,8 @@ def add_remediation_controller(manager: Manager, *, client: KubeClient,
                                config: RemediationConfig | None = None,
                                limits: RateLimits | None = None,
                                recorder: EventRecorder | None = None,
-                               name: str = "remediation") -> RemediationReconciler:
+                               name: str = "remediation",
+                               events_namespace: str = SYSTEM_NAMESPACE) -> RemediationReconciler:
     """Run remediation for the member cluster ``client`` in ``manager``.  ``limits`` may
     be shared by the clusters of one process (the per-zone rate limit spans them)."""
     config = config or RemediationConfig()
@@ -408,7 +409,7 @@ def add_remediation_controller(manager: Manager, *, client: KubeClient,
         limits=limits or RateLimits(), registry=manager.metrics.registry,
         recorder=recorder or EventRecorder(client, component="remediation-controller",
                                            host=config.cluster or "pincompute",
-                                           cluster_namespace=SYSTEM_NAMESPACE))
+                                           cluster_namespace=events_namespace))
     nodes.add_event_handler(on_add=reconciler.observe,
                             on_update=lambda _old, new: reconciler.observe(new),
                             on_delete=lambda node: reconciler.census.forget(

@@ -427,7 +427,8 @@ class RotationReconciler:
 
 def add_rotation_controller(manager: Manager, *, host: KubeClient, clusters: Members,
                             poll: float = 1.0, recorder: EventRecorder | None = None,
-                            name: str = "rotations") -> Controller:
+                            name: str = "rotations",
+                            events_namespace: str = SYSTEM_NAMESPACE) -> Controller:
     """Run rotations from ``host`` on the member clusters of ``clusters``; ``poll`` is the
     pace at which a rotation in progress looks again (pod events are not watched)."""
     rotations = manager.informer(host, ROTATIONS)
@@ -437,7 +438,7 @@ def add_rotation_controller(manager: Manager, *, host: KubeClient, clusters: Mem
         registry=manager.metrics.registry,
         recorder=recorder or EventRecorder(host, component="rotation-controller",
                                            host="pincompute",
-                                           cluster_namespace=SYSTEM_NAMESPACE))
+                                           cluster_namespace=events_namespace))
     controller = manager.controller(name, reconciler)
     controller.for_(rotations)
 

@@ -187,13 +187,14 @@ class StageReconciler:
 
 def add_stage_controller(manager: Manager, *, host: KubeClient, poll: float = 1.0,
                          clock: Callable[[], float] = time.time,
-                         name: str = "rotation-stages") -> Controller:
+                         name: str = "rotation-stages",
+                         events_namespace: str = SYSTEM_NAMESPACE) -> Controller:
     rotations = manager.informer(host, ROTATIONS)
     clusters = manager.informer(host, MEMBERCLUSTERS)
     reconciler = StageReconciler(
         host=host, rotations=rotations, clusters=clusters, poll=poll, clock=clock,
         recorder=EventRecorder(host, component="rotation-stages", host="pincompute",
-                               cluster_namespace=SYSTEM_NAMESPACE))
+                               cluster_namespace=events_namespace))
     controller = manager.controller(name, reconciler)
     controller.for_(rotations)
 
