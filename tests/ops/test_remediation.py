@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +228,26 @@ async def test_a_manual_repair_request_escalates_at_once(
         names = {n["metadata"]["name"] for n in await member.ready_nodes()}
         return node not in names and len(names) == 3
     await eventually(replaced, timeout=20, what="the node replaced")
+
+
+async def test_a_node_whose_own_health_probe_fails_is_remediated(
+        member_cluster: MemberFactory, node_dir: Path) -> None:
+    member: Member = await member_cluster(options=options())
+    await settle_pool(member, size=3, runtime="process")  # real health probes
+    node = sorted(n["metadata"]["name"] for n in await member.pool_nodes())[0]
+    # The node agent's probes write into the node's directory: make that impossible
+    # (root ignores permissions, so the directory becomes a file).
+    slot = node_dir / f"general-{node.rsplit('-', 1)[1]}"
+    shutil.rmtree(slot)
+    slot.write_text("not a directory")
+    try:
+        cordoned = await member.wait_event("RemediationCordoned", about=node, timeout=20)
+        # the agent's own conditions: RuntimeUnhealthy and/or Ready False
+        assert "RuntimeUnhealthy" in cordoned["message"] or "Ready=False" in \
+            cordoned["message"]
+        assert "not writable" in cordoned["message"]
+        # (the successor is not waited for: this fixture's process nodes share one
+        # address block, which the removed node holds until it is gone)
+        await member.wait_event("RemediationReplacing", about=node, timeout=20)
+    finally:
+        slot.unlink(missing_ok=True)
