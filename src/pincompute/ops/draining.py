@@ -27,7 +27,7 @@ from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import PODS
 from pincompute.model.disruption import may_evict
-from pincompute.model.wellknown import DAEMON_POD_LABEL, NODE_POOL_LABEL
+from pincompute.model.wellknown import APP_UID_LABEL, DAEMON_POD_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_field, index_by_label
 
 BY_NODE = "ops:spec.nodeName"
@@ -65,18 +65,31 @@ class DrainPass:
 
 
 async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
-                     respect_budgets: bool = True, limit: int | None = None) -> DrainPass:
-    """One eviction pass over a node's ``pods``; at most ``limit`` evictions."""
+                     respect_budgets: bool = True, limit: int | None = None,
+                     refused: dict[str, str] | None = None) -> DrainPass:
+    """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
+
+    ``refused`` (app uid → the budget's message), shared by the passes over several nodes
+    in one go, spares asking again for an app that has just refused: its next pod would
+    be refused too until the evicted replica's successor is available.
+    """
     out = DrainPass(remaining=len(workload_pods(pods)))
+    refused = {} if refused is None else refused
     for pod in workload_pods(pods):
         if objects.is_deleting(pod):
             continue
         if limit is not None and len(out.evicted) >= limit:
             break
         if respect_budgets:
+            app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
+            if app_uid and app_uid in refused:
+                out.blocked.append(refused[app_uid])
+                continue
             decision = await may_evict(client, pod)
             if not decision.allowed:
                 out.blocked.append(decision.message)
+                if app_uid:
+                    refused[app_uid] = decision.message
                 if decision.app and decision.app not in out.blocked_by:
                     out.blocked_by.append(decision.app)
                 continue

@@ -304,6 +304,7 @@ class RotationReconciler:
                        pools: Mapping[str, Mapping[str, Any]], pods_inf: SharedInformer, *,
                        surge: bool, respect: bool, released: set[str]) -> list[str]:
         blocked: list[str] = []
+        refused: dict[str, str] = {}  # apps that refused in this pass: not asked again
         ready_pools: dict[str, bool] = {}
         for node in in_progress:
             name = objects.name_of(node)
@@ -317,7 +318,8 @@ class RotationReconciler:
                                workload_pods=len(workload_pods(pods)))
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
-                result = await evict_pods(client, pods, respect_budgets=respect)
+                result = await evict_pods(client, pods, respect_budgets=respect,
+                                          refused=refused)
                 for app in result.blocked_by:
                     if app not in blocked:
                         blocked.append(app)
