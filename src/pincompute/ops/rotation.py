@@ -79,8 +79,8 @@ from .rotationplan import (
     Limits,
     NodeAction,
     Phase,
-    capacity_ready,
     current_step,
+    may_drain,
     node_phase,
     pick,
     rotation_phase,
@@ -96,6 +96,16 @@ def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
 
 def _ready(node: Mapping[str, Any]) -> bool:
     return objects.condition_true(node, "Ready")
+
+
+def _picked(node: Mapping[str, Any]) -> tuple[float, str]:
+    """When a node in progress was picked (first picked, first drained)."""
+    raw = _annotations(node).get(ROTATION_ANNOTATION) or ""
+    try:
+        since = float(json.loads(raw).get("since", 0.0)) if raw else float("inf")
+    except (ValueError, AttributeError):
+        since = float("inf")
+    return since, objects.name_of(node)
 
 
 def _count(value: int | str | None, total: int, default: int) -> int:
@@ -305,16 +315,16 @@ class RotationReconciler:
                        surge: bool, respect: bool, released: set[str]) -> list[str]:
         blocked: list[str] = []
         refused: dict[str, str] = {}  # apps that refused in this pass: not asked again
-        ready_pools: dict[str, bool] = {}
-        for node in in_progress:
+        ranks: Counter[str] = Counter()
+        for node in sorted(in_progress, key=_picked):
             name = objects.name_of(node)
             pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")
-            if pool not in ready_pools:
-                ready_pools[pool] = not surge or self._capacity(by_pool.get(pool, []),
-                                                                pools.get(pool))
+            leaving = NODE_DRAIN_ANNOTATION in _annotations(node)
+            capacity = leaving or not surge or self._may_drain(
+                by_pool.get(pool, []), pools.get(pool), rank=ranks[pool])
+            ranks[pool] += not leaving
             pods = pods_inf.by_index(BY_NODE, name)
-            phase = node_phase(leaving=NODE_DRAIN_ANNOTATION in _annotations(node),
-                               capacity_ready=ready_pools[pool],
+            phase = node_phase(leaving=leaving, capacity_ready=capacity,
                                workload_pods=len(workload_pods(pods)))
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
@@ -338,14 +348,16 @@ class RotationReconciler:
         return blocked
 
     @staticmethod
-    def _capacity(nodes: list[dict[str, Any]], pool: Mapping[str, Any] | None) -> bool:
+    def _may_drain(nodes: list[dict[str, Any]], pool: Mapping[str, Any] | None, *,
+                   rank: int) -> bool:
         staying = [n for n in nodes if NODE_DRAIN_ANNOTATION not in _annotations(n)]
         starting = sum(1 for n in staying if not _ready(n)
                        and not (n.get("spec") or {}).get("unschedulable"))
         desired = ((pool or {}).get("spec") or {}).get("desiredSize")
-        return capacity_ready(staying=len(staying),
-                              desired=len(staying) if desired is None else desired,
-                              starting=starting)
+        raw = _annotations(pool or {}).get(BASE_ANNOTATION) or ""
+        base = json.loads(raw).get("size") if raw else None
+        return may_drain(rank=rank, base=base, staying=len(staying), starting=starting,
+                         desired=len(staying) if desired is None else desired)
 
     @staticmethod
     def _candidate(node: Mapping[str, Any], steps: list[Any]) -> Candidate:

@@ -18,7 +18,7 @@ unavailable nodes (in progress, or NotReady) < ``maxUnavailable``.
 ============== ==================================================== ==========
 phase          what it is in                                         action
 ============== ==================================================== ==========
-Surging        its pool's surge node is not Ready yet               wait
+Surging        its surge node is not Ready yet (:func:`may_drain`)    wait
 Draining       capacity is there, workload pods left                evict
 Drained        only daemon pods left                                release
 Leaving        marked to leave its pool (the provisioner removes it) wait
@@ -120,10 +120,20 @@ def node_phase(*, leaving: bool, capacity_ready: bool, workload_pods: int) -> No
     return NodePhase.DRAINING
 
 
-def capacity_ready(*, staying: int, desired: int, starting: int) -> bool:
-    """Whether a pool's surge nodes are up: it has the nodes it wants and none of its
-    staying, uncordoned nodes is still NotReady (starting)."""
-    return staying >= desired and starting == 0
+def may_drain(*, rank: int, base: int | None, desired: int, staying: int,
+              starting: int) -> bool:
+    """Whether the pool's node in progress of ``rank`` (0: picked first) may drain now.
+
+    Each node in progress has its surge node: the first ``up`` of them may drain, where
+    ``up`` is the surges asked for (``desired - base``) less those not registered yet
+    (``desired - staying``) and those still starting (NotReady, not cordoned).  A node
+    beyond the surges asked for (the pool is at its ``maxSize``) drains without one; a
+    pool not surging (``base`` None) has nothing to wait for."""
+    if base is None:
+        return True
+    asked = max(0, desired - base)
+    up = max(0, asked - max(0, desired - staying) - starting)
+    return rank < up or rank >= asked
 
 
 class Phase(enum.Enum):
@@ -150,4 +160,4 @@ TERMINAL = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.FAILED})
 
 
 __all__ = ["NODE_STEPS", "TERMINAL", "Candidate", "Limits", "NodeAction", "NodePhase", "Phase",
-           "capacity_ready", "current_step", "node_phase", "pick", "rotation_phase"]
+           "current_step", "may_drain", "node_phase", "pick", "rotation_phase"]
