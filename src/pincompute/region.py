@@ -644,7 +644,9 @@ async def _ensure_pool(client: KubeClient, *, runtime: str, size: int) -> dict[s
         "metadata": {"name": "general"},
         "spec": {"instanceType": "embedded.standard-4", "runtime": runtime,
                  "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-                 "minSize": 0, "maxSize": max(size, 1), "desiredSize": size},
+                 # minSize: the pool autoscaler (pincompute.ops) never shrinks it below
+                 # what was asked for; lower it to let idle nodes go.
+                 "minSize": size, "maxSize": max(size, 1), "desiredSize": size},
     })
     return await client.get(registry.NODEPOOLS, "general")
 
