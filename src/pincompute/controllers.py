@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import socket
+import weakref
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,6 +69,15 @@ from pincompute.member.provisioner import ProvisionerConfig, add_node_provisione
 from pincompute.model.wellknown import SYSTEM_NAMESPACE, NodeRuntimeKind
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import add_node_lifecycle_controller
+from pincompute.ops.buffer import add_buffer_controller
+from pincompute.ops.canary import CanaryConfig, add_canary
+from pincompute.ops.nodeimages import add_node_image_controller
+from pincompute.ops.poolautoscaler import AutoscalerConfig, add_pool_autoscaler
+from pincompute.ops.ratelimit import RateLimits
+from pincompute.ops.remediation import RemediationConfig, add_remediation_controller
+from pincompute.ops.rotation import add_rotation_controller
+from pincompute.ops.safeguards import SafeguardConfig
+from pincompute.ops.stages import add_stage_controller
 from pincompute.runtime.leaderelection import LeaderElectionConfig
 from pincompute.runtime.manager import Manager
 from pincompute.scaler import add_scaler_controller
@@ -143,6 +153,13 @@ class MemberContext:
 
 
 C = TypeVar("C", HostContext, MemberContext)
+
+
+def events_namespace(backend: Backend) -> str:
+    """Where Events about cluster-scoped objects (Nodes, NodePools, Rotations) are written:
+    ``default`` on a real API server (which accepts them nowhere else), the system namespace
+    in embedded stores (which have no ``default``)."""
+    return "default" if backend == "kubernetes" else SYSTEM_NAMESPACE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -292,6 +309,57 @@ def _node_lifecycle(ctx: MemberContext) -> object:
                                          **ctx.options)
 
 
+def _nodeimages(ctx: HostContext) -> object:
+    return add_node_image_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                     events_namespace=events_namespace(ctx.backend),
+                                     name=ctx.name, **ctx.options)
+
+
+def _rotations(ctx: HostContext) -> object:
+    return add_rotation_controller(ctx.manager, host=ctx.host, clusters=ctx.clusters,
+                                   events_namespace=events_namespace(ctx.backend),
+                                   name=ctx.name, **ctx.options)
+
+
+def _rotation_stages(ctx: HostContext) -> object:
+    return add_stage_controller(ctx.manager, host=ctx.host, name=ctx.name, **ctx.options,
+                                events_namespace=events_namespace(ctx.backend))
+
+
+def _canary(ctx: HostContext) -> object:
+    # Off unless configured (``{"canary": {"interval": 60}}``): it writes a project and
+    # workloads into every cluster, which a region does not get unasked.
+    return add_canary(ctx.manager, host=ctx.host, name=ctx.name,
+                      events_namespace=events_namespace(ctx.backend),
+                      config=CanaryConfig(**{"enabled": bool(ctx.options), **ctx.options}))
+
+
+_zone_limits: weakref.WeakKeyDictionary[Manager, RateLimits] = weakref.WeakKeyDictionary()
+"""One set of remediation rate limits per manager: its clusters share each zone's budget."""
+
+
+def _remediation(ctx: MemberContext) -> object:
+    options = dict(ctx.options)
+    safeguards = options.pop("safeguards", None) or {}
+    if not isinstance(safeguards, SafeguardConfig):
+        safeguards = SafeguardConfig(**safeguards)
+    limits = _zone_limits.setdefault(ctx.manager, RateLimits())
+    return add_remediation_controller(
+        ctx.manager, client=ctx.client, limits=limits, name=ctx.name,
+        events_namespace=events_namespace(ctx.backend),
+        config=RemediationConfig(cluster=ctx.cluster, safeguards=safeguards, **options))
+
+
+def _pool_autoscaler(ctx: MemberContext) -> object:
+    return add_pool_autoscaler(ctx.manager, client=ctx.client, name=ctx.name,
+                               events_namespace=events_namespace(ctx.backend),
+                               config=AutoscalerConfig(cluster=ctx.cluster, **ctx.options))
+
+
+def _buffer(ctx: MemberContext) -> object:
+    return add_buffer_controller(ctx.manager, client=ctx.client, name=ctx.name, **ctx.options)
+
+
 CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     host("membercluster-connection", _connection_status,
          description="MemberCluster Connected condition: what the cluster set knows of each."),
@@ -318,6 +386,22 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
          description="Placed host workloads become shards in their member clusters (moved "
                      "gracefully, drift reverted, removed by a finalizer); their status and "
                      "events are folded back; PinApp templates roll out zone by zone."),
+    host("nodeimages", _nodeimages,
+         description="NodeImages resolved through their parents into status; each "
+                     "member's NodePools carry their image resolved (new embedded nodes "
+                     "are made from it)."),
+    host("rotations", _rotations,
+         description="Rotations replace a member's nodes with a new image: surge, drain "
+                     "within every app's disruption budget, parallelism per pool and "
+                     "zone, pause/resume/abort, progress per pool in status."),
+    host("rotation-stages", _rotation_stages,
+         description="Staged Rotations roll an image release stage by release stage "
+                     "(one child Rotation per cluster), after the canary stayed green for "
+                     "the soak time; a red canary holds them."),
+    host("canary", _canary,
+         description="The built-in canary (when configured): a PinApp and a PinJob per "
+                     "member cluster, as a user, timed per step; metrics, Events and a "
+                     "verdict on each MemberCluster."),
     member("nodepools", _nodepools,
            description="NodePool status: nodes counted, ready and updated, per pool."),
     member("scheduler", _scheduler,
@@ -355,6 +439,17 @@ CONTROLLERS: tuple[ControllerDescriptor[Any], ...] = (
     node("node-lifecycle", _node_lifecycle,
          description="Node heartbeats: Ready Unknown, not-ready/unreachable taints, "
                      "evictions."),
+    member("remediation", _remediation,
+           description="Unhealthy nodes (conditions, probe failures, repair requests) "
+                       "cordoned, drained within budgets, replaced, or given up on; "
+                       "circuit breakers per pool/zone/cluster, rate limits, cooldown."),
+    member("pool-autoscaler", _pool_autoscaler,
+           description="On-demand NodePools grow for unschedulable pods (the fitting "
+                       "shape, bounded per minute) and give idle nodes back after a delay; "
+                       "reserved pools keep their size."),
+    member("buffer", _buffer, backends=frozenset({"embedded"}),
+           description="Each NodePool's buffer kept as lowest-priority placeholder pods "
+                       "that real pods displace at once (and the autoscaler replaces)."),
 )
 """Every controller of PinCompute, in the order they are added to a manager."""
 

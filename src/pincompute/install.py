@@ -126,7 +126,9 @@ def _cluster_rules(role: Role) -> list[dict[str, Any]]:
         # never written: creating and deleting them is the federation account's.
         return [*rules, _crd_rule(role),
                 {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"],
-                 "verbs": _READ}]
+                 "verbs": _READ},
+                # Remediation and rotation cordon nodes and mark them (annotations).
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["patch", "update"]}]
     return [*rules, *_project_rules(role)]
 
 
@@ -165,7 +167,21 @@ def _propagation_rules() -> list[dict[str, Any]]:
     clusterhealth`)."""
     plurals = sorted(registry.KINDS[kind].resource.plural for kind in PROPAGATED_KINDS)
     return [{"apiGroups": ["pincompute.io"], "resources": plurals, "verbs": _ALL},
-            {"apiGroups": [""], "resources": ["events", "pods", "nodes"], "verbs": _READ}]
+            {"apiGroups": [""], "resources": ["events", "pods", "nodes"], "verbs": _READ},
+            *_operations_rules()]
+
+
+def _operations_rules() -> list[dict[str, Any]]:
+    """What the host's operations controllers need in a member (:mod:`pincompute.ops`): the
+    node-image controller annotates NodePools with their resolved image; a Rotation gives
+    pools their new image and size, cordons and marks nodes, and evicts pods (each only
+    within its app's disruption budget, read from PinPods and PinApps)."""
+    return [{"apiGroups": ["pincompute.io"], "resources": ["nodepools"],
+             "verbs": [*_READ, "patch", "update"]},
+            {"apiGroups": ["pincompute.io"], "resources": ["pinpods", "pinapps"],
+             "verbs": _READ},
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["patch", "update"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]
 
 
 def _workload_rules(role: Role) -> list[dict[str, Any]]:
@@ -238,6 +254,14 @@ def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]
         # (platform daemons' pods, the cluster ConfigMap).
         _binding("RoleBinding", WORKLOAD_ROLEBINDING, role_kind="ClusterRole",
                  role_name=workload, namespace=SYSTEM_NAMESPACE),
+        # Events about cluster-scoped objects (Nodes, NodePools, Rotations: remediation,
+        # rotation) must be written in "default": writing Events there and nothing else.
+        {"apiVersion": f"{_RBAC}/v1", "kind": "Role",
+         "metadata": {"name": f"{name}-events", "namespace": "default"},
+         "rules": [{"apiGroups": [""], "resources": ["events"],
+                    "verbs": ["get", "list", "watch", "create", "patch"]}]},
+        _binding("RoleBinding", f"{name}-events", role_kind="Role",
+                 role_name=f"{name}-events", namespace="default"),
     ]
     if role == "member":
         # The federation reaches this member as its own account, with the project

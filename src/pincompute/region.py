@@ -674,11 +674,13 @@ def pool_specs(layout: PoolLayout, *, runtime: str, size: int) -> list[dict[str,
         return {"metadata": {"name": name}, "spec": spec}
 
     if layout == "general":
-        return [pool("general", "ondemand", min_size=0, max_size=size, desired=size)]
+        # minSize: the pool autoscaler (pincompute.ops) never shrinks a pool below what was
+        # asked for; lower it to let idle nodes go.
+        return [pool("general", "ondemand", min_size=size, max_size=size, desired=size)]
     extra = 1 if size else 0
     return [pool("ondemand", "ondemand", min_size=size, max_size=2 * size, desired=None),
-            pool("reserved", "reserved", min_size=0, max_size=1, desired=extra),
-            pool("preemptible", "preemptible", min_size=0, max_size=1, desired=extra)]
+            pool("reserved", "reserved", min_size=extra, max_size=1, desired=extra),
+            pool("preemptible", "preemptible", min_size=extra, max_size=1, desired=extra)]
 
 
 async def _ensure(client: KubeClient, resource: Resource, obj: dict[str, Any]) -> None:

@@ -39,6 +39,8 @@ KEYS = {
     "api_load": {"read_ratio", "write_ratio", "read_p99_ms", "peer_read_p99_ms"},
     "response_size": {"kinds", "mean_saving_pct", "max_saving_pct"},
     "scaler": {"cycle_s", "baseline_cycle_s", "react_s", "scalers", "nodes"},
+    "ops": {"nodes", "pods", "apps", "rotation_s", "baseline_rotation_s", "max_unavailable",
+            "max_unavailable_over_budget", "remediation_reaction_s"},
 }
 NEEDS_KUBE = {"kube_informer", "api_load", "response_size"}
 
@@ -56,3 +58,5 @@ def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -
     assert KEYS[name] <= figures.keys()
     if name == "admission":
         assert figures["positions_correct"] is True
+    if name == "ops":
+        assert figures["max_unavailable_over_budget"] <= 0  # no app ever below its budget

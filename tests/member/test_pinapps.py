@@ -21,7 +21,6 @@ from pincompute.kube.objects import condition_true, get_condition
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import EVENTS, NODES, PODS
 from pincompute.member import apphistory
-from pincompute.member.disruption import may_evict, required_available
 from pincompute.member.pinapps import add_pinapp_controller
 from pincompute.member.pinpods import add_pinpod_controller
 from pincompute.member.provisioner import mark_for_removal
@@ -36,6 +35,7 @@ from pincompute.member.rollout import (
     phase_of,
     plan,
 )
+from pincompute.model.disruption import may_evict, required_available
 from pincompute.model.registry import PINAPPS, PINPODS
 from pincompute.model.wellknown import RESTARTED_AT_ANNOTATION, ROLLBACK_TO_ANNOTATION
 from pincompute.runtime.manager import Manager

@@ -148,7 +148,7 @@ def test_node_image_defaults() -> None:
 @pytest.mark.parametrize(("spec", "field"), [
     ({}, "spec.version"),
     ({"version": "v 1"}, "spec.version"),
-    ({"version": "1", "type": "gpu"}, "spec.type"),
+    ({"version": "1", "type": "windows"}, "spec.type"),
     ({"version": "1", "parent": "demo"}, "spec.parent"),
     ({"version": "1", "labels": {"": "x"}}, "spec.labels[]"),
 ])

@@ -7,11 +7,10 @@ new there; running pods stay.  Drain cordons, then evicts every pod on the node 
 platform's daemon pods (which leave with the node, ``kubectl drain --ignore-daemonsets``)
 and pods already going.  Each eviction asks the disruption budget first — the same rule
 every voluntary disruption of PinCompute asks (the node provisioner's drains, rotations):
-:func:`pincompute.member.disruption.may_evict`, imported by name as the member side's
-public rule — and deletes the pod gracefully only if the pod's PinApp keeps enough
-available replicas.  A refused pod waits: its app's replacement replicas become available
-elsewhere (the operators recreate them on other nodes, the node being cordoned), and a
-later pass evicts it.
+:func:`pincompute.model.disruption.may_evict` — and deletes the pod gracefully only if the
+pod's PinApp keeps enough available replicas.  A refused pod waits: its app's replacement
+replicas become available elsewhere (the operators recreate them on other nodes, the node
+being cordoned), and a later pass evicts it.
 
 A drain runs passes until the node holds no evictable pod or ``timeout`` passes; it answers
 what it evicted, what is still blocked and why, and whether it completed.  Calling it
@@ -30,7 +29,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES, PODS
-from pincompute.member.disruption import may_evict
+from pincompute.model.disruption import may_evict
 from pincompute.model.wellknown import DAEMON_POD_LABEL
 from pincompute.runtime.informer import SharedInformer
 

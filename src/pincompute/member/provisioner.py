@@ -66,6 +66,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import NODES, PODS
+from pincompute.model.disruption import may_evict
 from pincompute.model.platform import NodePoolSpec
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.views import spec_view
@@ -80,7 +81,6 @@ from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .disruption import may_evict
 from .nodepools import BY_POOL, by_pool, is_leaving, node_ready, target_size
 
 BY_NODE = "spec.nodeName"

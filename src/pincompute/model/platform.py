@@ -22,14 +22,15 @@ application developers, and describe the fleet the workloads run on.
   taints, the ``capacity`` of each node and an idle ``buffer`` to keep
   (placeholder capacity that real workloads displace at once).
 - **NodeImage** (host, cluster-scoped): a node image of a ``type`` and
-  ``version`` that may inherit from a ``parent`` image: labels, taints and
-  settings of the child override the parent's (the resolved result is in
-  status).
+  ``version`` that may inherit from a ``parent`` image: base OS, runtime version,
+  labels, taints, settings, daemons and node-agent settings of the child override
+  the parent's (the resolved result is in status).
 - **Rotation** (host, cluster-scoped): replace the nodes of ``cluster`` (all
   pools, or ``nodePools``) with ``targetImage``, step by step in ``order``, at
-  most ``parallelism`` nodes at a time (and ``maxUnavailable``), draining within
-  ``drainTimeoutSeconds`` and, unless told otherwise, honouring each app's
-  disruption budget; ``paused`` stops after the nodes in progress.
+  most ``parallelism`` nodes at a time (``maxParallelPerPool``,
+  ``maxParallelPerZone``, ``maxUnavailable``), a new node surged before an old
+  one drains, honouring each app's disruption budget unless told otherwise;
+  ``paused`` stops after the nodes in progress, ``abort`` hands them back.
 """
 
 from __future__ import annotations
@@ -406,36 +407,76 @@ def _check_version(value: str) -> str:
 Version = Annotated[str, AfterValidator(_check_version)]
 
 
+class NodeAgentSettings(CamelModel):
+    """The node agent's configuration an image fixes (embedded clusters; a child image
+    overrides its parent's field by field)."""
+
+    status_interval_seconds: Annotated[float, Field(gt=0)] | None = None
+    """Seconds between health-probe passes (conditions written when they change)."""
+    memory_available_bytes: NonNegInt | None = None
+    """Below this much available memory the node reports MemoryPressure."""
+    disk_free_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Below this share of free disk the node reports DiskPressure."""
+    overload_ratio: Annotated[float, Field(gt=0)] | None = None
+    """Above this share of CPU in use the node reports Overloaded."""
+    probe_scale: Annotated[float, Field(gt=0)] | None = None
+    """A factor on every pod probe's period and delays (slow images: > 1)."""
+
+
 class NodeImageSpec(CamelModel):
     """A node image, possibly derived from a parent image."""
 
     version: Version
     """The image's version, e.g. ``2024.06.1``."""
-    type: Literal["general", "ml", "custom"] = "general"
-    """``general``, ``ml`` (GPU drivers, ML stack) or ``custom``."""
+    type: Literal["general", "gpu", "memory", "ml", "custom"] = "general"
+    """``general``, ``gpu`` (GPU drivers), ``memory`` (large-memory tuning), ``ml`` (the ML
+    stack) or ``custom``."""
     parent: DNSSubdomain | None = None
     """The NodeImage this one inherits from."""
     image: str | None = None
     """The artifact (an AMI id, an image reference; embedded clusters: informational)."""
     description: str | None = None
     """What the image is for."""
+    base_os: str | None = Field(default=None, alias="baseOS")
+    """The operating system it is built on, e.g. ``ubuntu-24.04`` (overrides the parent's)."""
+    runtime_version: str | None = None
+    """The container runtime's version (overrides the parent's)."""
     labels: Labels | None = None
     """Labels its nodes get (override the parent's)."""
     taints: list[Taint] | None = None
     """Taints its nodes get (override the parent's, by key and effect)."""
     settings: dict[str, str] | None = None
     """Node settings (override the parent's, by key)."""
+    daemons: list[NonEmptyStr] | None = None
+    """Pre-installed daemons, as ``namespace/name-prefix`` of their pods: the node is not
+    Ready until they run (added to the parent's)."""
+    agent: NodeAgentSettings | None = None
+    """The node agent's configuration (overrides the parent's, field by field)."""
 
     @model_validator(mode="after")
     def _check(self) -> NodeImageSpec:
         _check_taints(self.taints)
+        for i, daemon in enumerate(self.daemons or ()):
+            if "/" not in daemon:
+                raise fail(f"Invalid value: {daemon!r}: must be namespace/name-prefix",
+                           "daemons", i)
         return self
 
 
 class ResolvedImage(StatusModel):
+    """An image with everything it inherits folded in."""
+
+    name: str | None = None
+    type: str | None = None
+    version: str | None = None
+    image: str | None = None
+    base_os: str | None = Field(default=None, alias="baseOS")
+    runtime_version: str | None = None
     labels: dict[str, str] | None = None
     taints: list[dict[str, str]] | None = None
     settings: dict[str, str] | None = None
+    daemons: list[str] | None = None
+    agent: dict[str, float] | None = None
 
 
 class NodeImageStatus(WorkloadStatusBase):
@@ -443,10 +484,14 @@ class NodeImageStatus(WorkloadStatusBase):
 
     phase: str | None = None
     """``Ready``, or ``Invalid`` (missing parent, cycle)."""
+    message: str | None = None
+    """Why it is Invalid."""
     ancestors: list[str] | None = None
     """Parent, grandparent, ... ."""
     resolved: ResolvedImage | None = None
-    """Labels, taints and settings after inheritance."""
+    """Everything after inheritance."""
+    pools: int | None = None
+    """NodePools (in all member clusters) that name this image."""
 
 
 # --- Rotation ----------------------------------------------------------------------------------
@@ -471,8 +516,15 @@ class RotationStep(CamelModel):
 class RotationSpec(CamelModel):
     """Replace a cluster's nodes with a new node image."""
 
-    cluster: DNSSubdomain
-    """The MemberCluster rotated."""
+    cluster: DNSSubdomain | None = None
+    """The MemberCluster rotated (or ``stages``)."""
+    stages: list[LabelValue] | None = None
+    """Release stages in order (MemberCluster label ``pincompute.io/release-stage``): the
+    clusters of each stage are rotated (one child Rotation each) and the next stage starts
+    only after the canary has been green on them for ``soakSeconds``; a red canary holds
+    the rotation."""
+    soak_seconds: NonNegInt = 600
+    """How long the canary must stay green on a finished stage before the next starts."""
     target_image: DNSSubdomain
     """The NodeImage the nodes should run."""
     node_pools: list[DNSSubdomain] | None = None
@@ -480,32 +532,75 @@ class RotationSpec(CamelModel):
     order: list[RotationStep] | None = None
     """Steps in order; nodes no step names come last."""
     parallelism: PosInt = 1
-    """Nodes replaced at once."""
+    """Nodes replaced at once in the cluster."""
+    max_parallel_per_pool: PosInt | None = None
+    """Nodes replaced at once in one pool (default: ``parallelism``)."""
+    max_parallel_per_zone: PosInt | None = None
+    """Nodes replaced at once in one zone (default: ``parallelism``)."""
     max_unavailable: IntOrPercent | None = None
     """Nodes of the cluster allowed to be unavailable at once (default: parallelism)."""
+    surge: bool = True
+    """Start a new node before draining an old one (the capacity never dips)."""
     paused: bool = False
     """Stop after the nodes in progress."""
+    abort: bool = False
+    """Stop now: nodes not yet drained are handed back (uncordoned), surges undone."""
     respect_disruption_budgets: bool = True
     """Wait rather than break an app's disruption budget while draining."""
     drain_timeout_seconds: PosInt = 600
-    """Seconds a node's pods get to leave before the rotation gives up on it."""
+    """Seconds after which a drain still held by budgets is reported as stuck."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RotationSpec:
+        if self.cluster is None and self.stages is None:
+            raise fail("Required value: one of cluster, stages", "cluster",
+                       reason="FieldValueRequired")
+        if self.cluster is not None and self.stages is not None:
+            raise fail("Forbidden: may not be set together with cluster", "stages",
+                       reason="FieldValueForbidden")
+        if self.stages is not None and not self.stages:
+            raise fail("Required value: at least one stage", "stages",
+                       reason="FieldValueRequired")
+        return self
+
+
+class RotationPoolProgress(StatusModel):
+    pool: str
+    done: int = 0
+    total: int = 0
+
+
+class RotationClusterProgress(StatusModel):
+    cluster: str
+    stage: str | None = None
+    phase: str | None = None
+    replaced: int = 0
+    total: int = 0
 
 
 class RotationStatus(WorkloadStatusBase):
     """Progress of the rotation."""
 
     phase: str | None = None
-    """``Pending``, ``Running``, ``Paused``, ``Succeeded`` or ``Failed``."""
+    """``Pending``, ``Running``, ``Paused``, ``Succeeded``, ``Aborted`` or ``Failed``."""
     total_nodes: int | None = None
     """Nodes to replace."""
     replaced_nodes: int | None = None
     """Nodes replaced."""
+    pools: list[RotationPoolProgress] | None = None
+    """Done / total per pool."""
     in_progress: list[str] | None = None
     """Nodes being replaced now."""
+    blocked_by: list[str] | None = None
+    """Apps (``namespace/name``) whose disruption budgets hold a drain now."""
     failed_nodes: list[str] | None = None
     """Nodes that could not be replaced."""
     current_step: int | None = None
     """The index of the step in progress."""
+    stage: str | None = None
+    """Staged rotations: the release stage in progress (or soaking)."""
+    clusters: list[RotationClusterProgress] | None = None
+    """Staged rotations: each cluster's child rotation."""
     start_time: str | None = None
     """When the rotation started (RFC 3339)."""
     completion_time: str | None = None
@@ -515,10 +610,10 @@ class RotationStatus(WorkloadStatusBase):
 
 
 __all__ = [
-    "DEFAULT_MEMORY_LIMIT", "DEFAULT_POD_PIDS_LIMIT", "PROJECT_ROLES",
-    "ClusterConnection", "HardwareSpec", "HealthCheck", "MemberClusterSpec",
-    "MemberClusterStatus", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec",
-    "NodePoolStatus", "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec",
-    "ProjectStatus", "ResourceAmounts", "ResourceFigures", "RotationSpec", "RotationStatus",
-    "RotationStep", "SecretKeyRef", "TierCapacity",
+    "DEFAULT_MEMORY_LIMIT", "DEFAULT_POD_PIDS_LIMIT", "PROJECT_ROLES", "ClusterConnection",
+    "HardwareSpec", "HealthCheck", "MemberClusterSpec", "MemberClusterStatus",
+    "NodeAgentSettings", "NodeImageSpec", "NodeImageStatus", "NodePoolSpec", "NodePoolStatus",
+    "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec", "ProjectStatus",
+    "ResourceAmounts", "ResourceFigures", "RotationClusterProgress", "RotationPoolProgress",
+    "RotationSpec", "RotationStatus", "RotationStep", "SecretKeyRef", "TierCapacity",
 ]

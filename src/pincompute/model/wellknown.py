@@ -218,22 +218,43 @@ DEDICATED_INTERFACE_RESOURCE: Final = "pincompute.io/dedicated-interface"
 """The extended resource counting a node's dedicated network interfaces."""
 SIM_ANNOTATION_PREFIX: Final = "sim.pincompute.io/"
 """Annotations steering the ``sim`` runtime (durations, exit codes, usage profiles)."""
+PROBE_FAILURE_ANNOTATION: Final = "pincompute.io/probe-failure"
+"""On a node: an external health probe fails there; the value says what failed
+(remediation treats the node as unhealthy while it is present)."""
+REPAIR_ANNOTATION: Final = "pincompute.io/repair"
+"""On a node: a person asks for its repair (any value; remediation escalates at once)."""
+RESOLVED_IMAGE_ANNOTATION: Final = "pincompute.io/node-image-resolved"
+"""On a member's NodePool: its ``nodeImage`` resolved (JSON of a ResolvedImage), written
+by the node-image controller; embedded clusters make new nodes from it."""
+ROTATION_ANNOTATION: Final = "pincompute.io/rotation"
+"""On a node: the Rotation replacing it now (JSON: rotation, since, surged)."""
+RELEASE_STAGE_LABEL: Final = "pincompute.io/release-stage"
+"""On a MemberCluster: its release stage (``test``, ``canary``, ``early``, ``general``...);
+a staged Rotation rolls a new node image stage by stage."""
+CANARY_ANNOTATION: Final = "pincompute.io/canary"
+"""On a MemberCluster: the built-in canary's last verdict there (JSON: ok, since, at,
+message), what staged rotations gate on."""
+CANARY_PROJECT: Final = "canary"
+"""The project the built-in canary acts in, as a user."""
+REMEDIATION_ANNOTATION: Final = "pincompute.io/remediation"
+"""On a node: remediation's record of what it did (JSON: step, since, attempts)."""
 
 __all__ = [
     "APP_KIND_LABEL", "APP_LABEL", "APP_UID_LABEL", "ATTEMPT_LABEL", "CLUSTER_DRAINING_TAINT",
     "CLUSTER_NAME_LABEL", "CLUSTER_NOT_READY_TAINT", "CLUSTER_UNREACHABLE_TAINT",
-    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT",
-    "CRON_SCHEDULED_TIME_ANNOTATION", "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL",
-    "DATA_PATH_ANNOTATION", "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "DISCOVERY_CONFIGMAP",
-    "DISCOVERY_FILE_ENV", "DISCOVERY_KEY", "DISCOVERY_MOUNT", "FORWARDED_EVENT_LABEL",
-    "HOST_WORKLOAD_ROLE", "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT",
-    "JOB_HOSTS_SUFFIX", "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
+    "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION",
+    "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION",
+    "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV",
+    "DISCOVERY_KEY", "DISCOVERY_MOUNT", "FORWARDED_EVENT_LABEL", "HOST_WORKLOAD_ROLE",
+    "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX",
+    "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
     "NODE_PROVISIONER_FINALIZER", "NODE_RUNTIME_KINDS", "NODE_RUNTIME_LABEL", "ONDEMAND",
     "OWNER_UID_LABEL", "PARENT_GENERATION_ANNOTATION", "PARENT_UID_LABEL", "PART_OF",
     "POD_CIDR_LABEL", "POD_GROUP_LABEL", "POD_GROUP_MIN_MEMBER_ANNOTATION",
     "POD_GROUP_TIMEOUT_ANNOTATION", "POD_SHAPE_ANNOTATION", "PREEMPTIBLE", "PREFIX",
-    "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER", "PROPAGATION_FINALIZER", "RESERVED",
+    "PROBE_FAILURE_ANNOTATION", "PROJECT_LABEL", "PROJECT_NAMESPACES_FINALIZER",
+    "PROPAGATION_FINALIZER", "REMEDIATION_ANNOTATION", "REPAIR_ANNOTATION", "RESERVED",
     "RESTARTED_AT_ANNOTATION", "RESTART_TOKEN_ENV", "RESUME_ROLLOUT_ANNOTATION", "REVISION_LABEL",
     "ROLE_LABEL", "ROLLBACK_TO_ANNOTATION", "RUNTIME_API_ANNOTATION", "SCHEDULER_NAME",
     "SIDECARS_ANNOTATION", "SIM_ANNOTATION_PREFIX", "SYSTEM_LABEL", "SYSTEM_NAMESPACE",

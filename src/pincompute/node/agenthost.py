@@ -16,21 +16,29 @@ node) or from the identity its registered Node object carries (re-adoption after
 restart: the node keeps what it was created with, whatever the pool says now).
 Each node keeps its directories under ``<node_dir>/<slot>``, where the provisioner
 names the slot (``<pool>-<index>``), so a re-adopted node finds its old ones.
+
+A new node is also made from its pool's node image, resolved by the node-image
+controller into the pool's :data:`~pincompute.model.wellknown.RESOLVED_IMAGE_ANNOTATION`
+(:func:`image_options`): the image's labels and taints (the pool's own win), the
+daemons the node waits for before it is Ready, and its agent settings (health-probe
+interval and thresholds, probe scale), which win over the cluster's defaults.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pincompute.kube.protocol import KubeClient
-from pincompute.model.wellknown import NodeRuntimeKind
+from pincompute.model.wellknown import RESOLVED_IMAGE_ANNOTATION, NodeRuntimeKind
 
 from .agent import NodeAgent, NodeConfig, pool_limits
 from .fleet import NodeFleet
+from .health import Thresholds
 from .registration import NodeIdentity, registered_runtime
 from .simruntime import pool_defaults as sim_pool_defaults
 
@@ -77,9 +85,14 @@ class AgentHost:
 
     async def add_new(self, pool: Mapping[str, Any], name: str, *, slot: str) -> None:
         """Start a new node ``name`` of ``pool``, made from the pool's spec."""
-        identity = NodeIdentity.from_node_pool(dict(pool), name, zone=self.zone)
-        runtime = (pool.get("spec") or {}).get("runtime") or self.runtime
-        await self.fleet.add(self._config(identity, runtime=runtime, pool=pool, slot=slot))
+        spec = pool.get("spec") or {}
+        labels, taints, config = image_options(pool)
+        identity = NodeIdentity.from_node_pool(
+            dict(pool), name, zone=self.zone, labels={**labels, **(spec.get("labels") or {})},
+            taints=[*taints, *(dict(t) for t in spec.get("taints") or ())])
+        runtime = spec.get("runtime") or self.runtime
+        await self.fleet.add(self._config(identity, runtime=runtime, pool=pool, slot=slot,
+                                          image=config))
 
     async def adopt(self, node: Mapping[str, Any], pool: Mapping[str, Any] | None, *,
                     slot: str) -> None:
@@ -103,14 +116,45 @@ class AgentHost:
         self._started = False
 
     def _config(self, identity: NodeIdentity, *, runtime: str,
-                pool: Mapping[str, Any] | None, slot: str) -> NodeConfig:
+                pool: Mapping[str, Any] | None, slot: str,
+                image: Mapping[str, Any] | None = None) -> NodeConfig:
         options: dict[str, Any] = {
             "runtime": runtime,
             "root_dir": self.node_dir / slot if self.node_dir is not None else None,
             "sim_defaults": sim_pool_defaults(dict(pool)) if pool is not None else {},
             **(pool_limits(dict(pool)) if pool is not None else {}),  # pids, default memory
-            **self.node_options}
+            **self.node_options, **(image or {})}
         return NodeConfig(identity=identity, **options)
 
 
-__all__ = ["AgentHost"]
+def image_options(pool: Mapping[str, Any]
+                  ) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Any]]:
+    """(labels, taints, NodeConfig fields) of the pool's resolved node image (empty when
+    the pool has none, or an unreadable one)."""
+    raw = ((pool.get("metadata") or {}).get("annotations") or {}).get(
+        RESOLVED_IMAGE_ANNOTATION)
+    try:
+        image = json.loads(raw) if raw else {}
+    except ValueError:
+        image = {}
+    if not isinstance(image, dict):
+        return {}, [], {}
+    agent = image.get("agent") or {}
+    config: dict[str, Any] = {}
+    if agent.get("statusIntervalSeconds"):
+        config["status_interval"] = float(agent["statusIntervalSeconds"])
+    if agent.get("probeScale"):
+        config["probe_scale"] = float(agent["probeScale"])
+    thresholds = {field: agent[key] for key, field in (
+        ("memoryAvailableBytes", "memory_available_bytes"),
+        ("diskFreeRatio", "disk_free_ratio"), ("overloadRatio", "overload_ratio"))
+        if agent.get(key) is not None}
+    if thresholds:
+        config["thresholds"] = Thresholds(**thresholds)
+    if image.get("daemons"):
+        config["required_daemons"] = tuple(image["daemons"])
+    return (dict(image.get("labels") or {}), [dict(t) for t in image.get("taints") or ()],
+            config)
+
+
+__all__ = ["AgentHost", "image_options"]

@@ -47,8 +47,12 @@ class EventRecorder:
     """Writes core Events in the background, aggregating repeats (see the module docstring)."""
 
     def __init__(self, client: KubeClient, *, component: str, host: str,
-                 dedupe_window: float = 600.0, max_pending: int = 1000) -> None:
+                 dedupe_window: float = 600.0, max_pending: int = 1000,
+                 cluster_namespace: str = "default") -> None:
         self.client = client
+        self.cluster_namespace = cluster_namespace
+        """Where Events about cluster-scoped objects (Nodes, pools) go: ``default`` as in
+        Kubernetes, or a namespace the caller knows exists."""
         self.component = component
         self.host = host
         self.dedupe_window = dedupe_window
@@ -67,7 +71,7 @@ class EventRecorder:
     async def _write(self, obj: Mapping[str, Any], type_: str, reason: str,
                      message: str) -> None:
         md = obj.get("metadata") or {}
-        namespace = md.get("namespace") or "default"
+        namespace = md.get("namespace") or self.cluster_namespace
         key = (md.get("uid", ""), reason,
                "" if reason in AGGREGATED_REASONS else message, type_)
         stamp = now()

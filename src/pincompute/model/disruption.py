@@ -1,5 +1,8 @@
 """The disruption budget: may this pod of a PinApp be evicted now?
 
+Shared by every voluntary disruption (the node provisioner in ``member``, remediation
+and rotation in ``ops``), so it lives in ``model``, below the controller packages.
+
 Theory of operation
 -------------------
 Voluntary disruptions — a node's drain, a rotation, rebalancing — ask
@@ -31,12 +34,11 @@ from pincompute.kube import objects
 from pincompute.kube.errors import NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import PODS
-from pincompute.model.app import PinAppSpec
-from pincompute.model.registry import PINAPPS, PINPODS
-from pincompute.model.views import spec_view
-from pincompute.model.wellknown import APP_UID_LABEL
 
-from .operator import owner_selector, resolve_count, shard_of
+from .app import PinAppSpec
+from .registry import PINAPPS, PINPODS
+from .views import spec_view
+from .wellknown import APP_UID_LABEL, OWNER_UID_LABEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class Decision:
     """``NoBudget`` (not an app's, or no budget), ``NotAvailable`` (the pod counts for
     nothing), ``WithinBudget`` or ``BudgetExceeded`` (refused)."""
     message: str = ""
+    app: str = ""
+    """The PinApp the decision is about (``namespace/name``), when the pod has one."""
 
 
 def required_available(budget: Mapping[str, Any], replicas: int) -> int:
@@ -55,8 +59,12 @@ def required_available(budget: Mapping[str, Any], replicas: int) -> int:
         if isinstance(value, str):
             return math.ceil(int(value.rstrip("%")) * replicas / 100)
         return int(value)
-    return max(0, replicas - resolve_count(budget.get("maxUnavailable"), replicas,
-                                           round_up=False, default=0))
+    value = budget.get("maxUnavailable")
+    if value is None:
+        return replicas
+    if isinstance(value, str):  # a percentage rounds down, as a PDB's maxUnavailable does
+        value = math.floor(int(value.rstrip("%")) * replicas / 100)
+    return max(0, replicas - int(value))
 
 
 def pod_available(pod: Mapping[str, Any], *, min_ready_seconds: int, now: float) -> bool:
@@ -79,7 +87,7 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
     app = await _app_of(client, pod)
     if app is None:
         return Decision(True, "NoBudget", "the pod belongs to no PinApp")
-    shard = shard_of(app)
+    shard = app  # a member's PinApp is its own shard (the federation writes it so)
     budget = shard["spec"].get("disruptionBudget")
     if not budget:
         return Decision(True, "NoBudget", f"PinApp {objects.name_of(app)} has no budget")
@@ -90,7 +98,7 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
                         "costs the app nothing")
     namespace = objects.namespace_of(app)
     pinpods = await client.list(PINPODS, namespace=namespace,
-                                label_selector=_selector(owner_selector(app)))
+                                label_selector=f"{OWNER_UID_LABEL}={objects.uid_of(app)}")
     owners = {objects.uid_of(p) for p in pinpods.items if not objects.is_deleting(p)}
     pods = await client.list(PODS, namespace=namespace,
                              label_selector=f"{APP_UID_LABEL}={objects.uid_of(app)}")
@@ -103,14 +111,12 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
     name = objects.name_of(app)
     if available - 1 >= need:
         return Decision(True, "WithinBudget",
-                        f"PinApp {name}: {available} available, {need} required")
+                        f"PinApp {name}: {available} available, {need} required",
+                        app=f"{namespace}/{name}")
     return Decision(False, "BudgetExceeded",
                     f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
-                    f"{available - 1} available pods; its disruption budget needs {need}")
-
-
-def _selector(labels: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in labels.items())
+                    f"{available - 1} available pods; its disruption budget needs {need}",
+                    app=f"{namespace}/{name}")
 
 
 async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] | None:

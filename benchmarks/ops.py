@@ -1,0 +1,239 @@
+"""Operations automation at scale (issue 13, Performance: ``ops.py``).
+
+An embedded region (:class:`pincompute.region.Region`: a host and one member cluster
+of ``--nodes`` sim nodes) runs everything in this process: the PinApp and PinPod
+operators, the pod scheduler, the node provisioner, the node-image, rotation and
+remediation controllers.  ``--apps`` PinApps of ``--replicas`` replicas each, every
+one with a disruption budget of ``maxUnavailable: 1``, are created in the member
+and waited for.  Then:
+
+* **Rotation** (``rotation_s``): a Rotation to a new NodeImage with surge and
+  ``--parallelism`` nodes at a time, timed from its creation to ``Succeeded``.
+  Throughout, a pod informer counts each app's Ready pods after every event: the
+  largest number of unavailable pods any app ever had (``max_unavailable``) is
+  compared with its budget (``max_unavailable_over_budget`` must be ≤ 0).
+* **Baseline** (``baseline_rotation_s``), same run, same cluster: the next image
+  rolled node by node without surge (``parallelism: 1``, ``surge: false``), also
+  checked against the budgets.
+* **Remediation reaction** (``remediation_reaction_s``): a node gets a
+  probe-failure annotation; the time until remediation has cordoned it (grace 0,
+  so this is the controller's own latency: event, reconcile, safeguards, write).
+
+Run: ``python benchmarks/ops.py [--quick] [--nodes N] [--apps N] [--replicas N]
+[--parallelism N]``.  The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from pincompute.gctuning import tune_gc
+from pincompute.kube import objects
+from pincompute.kube.protocol import KubeClient
+from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, ROTATIONS
+from pincompute.model.wellknown import APP_UID_LABEL, PROBE_FAILURE_ANNOTATION
+from pincompute.region import Region
+from pincompute.runtime.manager import Manager
+
+NS = "bench"
+
+
+class Availability:
+    """Ready pods per app, kept from a pod informer; the lowest count each app had."""
+
+    def __init__(self, replicas: int) -> None:
+        self.replicas = replicas
+        self.ready: Counter[str] = Counter()
+        self._pods: dict[str, tuple[str, bool]] = {}
+        self.lowest: dict[str, int] = {}
+        self.measuring = False
+
+    def _set(self, pod: dict[str, Any], *, gone: bool = False) -> None:
+        key = f"{objects.namespace_of(pod)}/{objects.name_of(pod)}"
+        app = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL)
+        if app is None:
+            return
+        ready = not gone and not objects.is_deleting(pod) and objects.condition_true(pod,
+                                                                                    "Ready")
+        old = self._pods.get(key)
+        if old is not None and old[1]:
+            self.ready[old[0]] -= 1
+        if gone:
+            self._pods.pop(key, None)
+        else:
+            self._pods[key] = (app, ready)
+            if ready:
+                self.ready[app] += 1
+        if self.measuring:
+            for a in {app, old[0] if old else app}:
+                self.lowest[a] = min(self.lowest.get(a, self.replicas), self.ready[a])
+
+    def attach(self, manager: Manager, client: KubeClient) -> None:
+        pods = manager.informer(client, PODS, namespace=NS)
+        pods.add_event_handler(on_add=self._set, on_update=lambda _o, n: self._set(n),
+                               on_delete=lambda p: self._set(p, gone=True))
+
+    def start(self) -> None:
+        self.lowest = {app: n for app, n in self.ready.items()}
+        self.measuring = True
+
+    def stop(self) -> int:
+        """The most unavailable pods any app had."""
+        self.measuring = False
+        return max((self.replicas - n for n in self.lowest.values()), default=0)
+
+
+def pinapp(i: int, replicas: int) -> dict[str, Any]:
+    return {"metadata": {"name": f"app-{i:04d}", "namespace": NS}, "spec": {
+        "replicas": replicas, "disruptionBudget": {"maxUnavailable": 1},
+        "template": {"metadata": {"labels": {"app": f"app-{i:04d}"}}, "spec": {
+            "containers": [{"name": "main", "image": "registry.local/app:1",
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
+            "terminationGracePeriodSeconds": 0}}}}
+
+
+async def until(check: Any, *, timeout: float, poll: float = 0.2) -> float:
+    start = time.monotonic()
+    while not await check():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("timed out")
+        await asyncio.sleep(poll)
+    return time.monotonic() - start
+
+
+async def rotate(host: KubeClient, cluster: str, name: str, image: str, *,
+                 parallelism: int, surge: bool, timeout: float) -> float:
+    await host.create(NODEIMAGES, {"metadata": {"name": image}, "spec": {"version": image}})
+    start = time.monotonic()
+    await host.create(ROTATIONS, {"metadata": {"name": name}, "spec": {
+        "cluster": cluster, "targetImage": image, "parallelism": parallelism,
+        "surge": surge}})
+    last = [0]
+
+    async def done() -> bool:
+        status = (await host.get(ROTATIONS, name)).get("status") or {}
+        if status.get("replacedNodes", 0) >= last[0] + 100:
+            last[0] = status["replacedNodes"]
+            print(f"{name}: {last[0]} of {status.get('totalNodes')} nodes replaced after "
+                  f"{time.monotonic() - start:.0f} s", file=sys.stderr)
+        return status.get("phase") == "Succeeded"
+
+    await until(done, timeout=timeout, poll=0.5)
+    return time.monotonic() - start
+
+
+async def run(*, nodes: int, apps: int, replicas: int, parallelism: int) -> dict[str, Any]:
+    data = Path(tempfile.mkdtemp(prefix="opsbench-")) / "region"
+    region = await Region.open(
+        data, zones=1, nodes_per_cluster=nodes, runtime="sim", lease_duration=5,
+        health_port=None, node_options={"record_events": False},
+        controller_options={"rotations": {"poll": 0.2}, "remediation": {
+            "grace": 0.0, "cordon_wait": 3600.0, "startup_grace": 120.0, "tick": 0.2}})
+    t0 = time.monotonic()
+    await region.start(timeout=1800)
+    print(f"{nodes} nodes ready in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    bench = Manager(name="bench")
+    availability = Availability(replicas)
+    member = region.members[0]
+    availability.attach(bench, member.client)
+    task = asyncio.create_task(bench.run())
+    try:
+        host, client = region.host.client, member.client
+        await region.ensure_project(NS)
+
+        async def namespace() -> bool:
+            return any(objects.name_of(n) == NS for n in (await client.list(NAMESPACES)).items)
+
+        await until(namespace, timeout=60)
+        await client.patch(NODEPOOLS, "general", {"spec": {"maxSize": nodes + parallelism}})
+        t0 = time.monotonic()
+        for start in range(0, apps, 50):
+            await asyncio.gather(*(client.create(PINAPPS, pinapp(i, replicas), namespace=NS)
+                                   for i in range(start, min(start + 50, apps))))
+
+        async def all_ready() -> bool:
+            return len(availability.ready) == apps and all(
+                n >= replicas for n in availability.ready.values())
+
+        await until(all_ready, timeout=3600, poll=0.5)
+        apps_ready_s = time.monotonic() - t0
+        print(f"{apps} apps x {replicas} replicas ready in {apps_ready_s:.1f} s",
+              file=sys.stderr)
+        availability.start()
+        rotation_s = await rotate(host, member.name, "surge", "gen-2", parallelism=parallelism,
+                                  surge=True, timeout=6 * 3600)
+        worst = availability.stop()
+        print(f"rotation with surge: {rotation_s:.1f} s, most unavailable {worst}",
+              file=sys.stderr)
+        await until(all_ready, timeout=600, poll=0.2)
+        availability.start()
+        baseline_s = await rotate(host, member.name, "node-by-node", "gen-3", parallelism=1,
+                                  surge=False, timeout=12 * 3600)
+        baseline_worst = availability.stop()
+        print(f"baseline node by node: {baseline_s:.1f} s, most unavailable {baseline_worst}",
+              file=sys.stderr)
+        await until(all_ready, timeout=600, poll=0.2)
+        reactions = []
+        names = sorted(objects.name_of(n) for n in (await client.list(NODES)).items)
+        for name in names[:3]:
+            start = time.monotonic()
+            await client.patch(NODES, name, {"metadata": {"annotations": {
+                PROBE_FAILURE_ANNOTATION: "benchmark"}}})
+
+            async def cordoned(name: str = name) -> bool:
+                return bool((await client.get(NODES, name))["spec"].get("unschedulable"))
+
+            await until(cordoned, timeout=60, poll=0.005)
+            reactions.append(time.monotonic() - start)
+        rss = psutil.Process().memory_info().rss >> 20
+    finally:
+        bench.stop()
+        await task
+        await region.close()
+    return {
+        "nodes": nodes, "apps": apps, "replicas": replicas, "pods": apps * replicas,
+        "parallelism": parallelism, "budget_max_unavailable": 1,
+        "apps_ready_s": round(apps_ready_s, 2),
+        "rotation_s": round(rotation_s, 2), "baseline_rotation_s": round(baseline_s, 2),
+        "speedup": round(baseline_s / rotation_s, 2),
+        "max_unavailable": worst, "baseline_max_unavailable": baseline_worst,
+        "max_unavailable_over_budget": max(worst, baseline_worst) - 1,
+        "remediation_reaction_s": round(sorted(reactions)[len(reactions) // 2], 4),
+        "remediation_reaction_max_s": round(max(reactions), 4),
+        "rss_mib": rss, "python": platform.python_version(), "cpus": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="12 nodes, 8 apps of 6")
+    parser.add_argument("--nodes", type=int)
+    parser.add_argument("--apps", type=int)
+    parser.add_argument("--replicas", type=int)
+    parser.add_argument("--parallelism", type=int)
+    args = parser.parse_args()
+    nodes = args.nodes or (12 if args.quick else 3000)
+    apps = args.apps or (8 if args.quick else 1000)
+    replicas = args.replicas or (6 if args.quick else 120)
+    parallelism = args.parallelism or max(3, nodes // 10)
+    tune_gc()
+    figures = asyncio.run(run(nodes=nodes, apps=apps, replicas=replicas,
+                              parallelism=parallelism))
+    print(orjson.dumps(figures).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Draining a node within every application's disruption budget.
+
+Theory of operation
+-------------------
+Remediation and rotation both empty nodes before they go.  :func:`evict_pods`
+makes one pass over a node's pods (from an informer index, no scan): each pod not
+yet being deleted is evicted — deleted with its own grace period, the node agent
+stopping its containers gracefully — only if
+:func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
+below its ``disruptionBudget``; a refusal is kept with the app that refused
+(callers report it and come back: the evicted replica's replacement becomes
+available elsewhere, and then the next may go).  Evictions are one at a time, so
+two of the same app always see each other.  Daemon pods (platform agents) stay
+until the node itself goes, as ``kubectl drain --ignore-daemonsets`` leaves them.
+A node is drained when no other pod is bound to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pincompute.kube import objects
+from pincompute.kube.errors import Conflict, NotFound
+from pincompute.kube.protocol import KubeClient, Preconditions
+from pincompute.kube.resource import PODS
+from pincompute.model.disruption import may_evict
+from pincompute.model.wellknown import APP_UID_LABEL, DAEMON_POD_LABEL, NODE_POOL_LABEL
+from pincompute.runtime.cache import index_by_field, index_by_label
+
+BY_NODE = "ops:spec.nodeName"
+"""The pod informer index by node that ops adds (:data:`by_node`)."""
+by_node = index_by_field("spec", "nodeName")
+BY_POOL = "ops:pool"
+"""The node informer index by pool that ops adds (:data:`by_pool`)."""
+by_pool = index_by_label(NODE_POOL_LABEL)
+
+
+def is_daemon_pod(pod: Mapping[str, Any]) -> bool:
+    return (objects.meta(pod).get("labels") or {}).get(DAEMON_POD_LABEL) == "true"
+
+
+def workload_pods(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The pods a drain must move (all but daemon pods)."""
+    return [p for p in pods if not is_daemon_pod(p)]
+
+
+@dataclass(slots=True)
+class DrainPass:
+    """What one pass over a node did."""
+
+    remaining: int = 0
+    """Workload pods still bound to the node (being deleted or not)."""
+    evicted: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    """Why pods stayed: each a disruption budget's message."""
+    blocked_by: list[str] = field(default_factory=list)
+    """The apps (``namespace/name``) whose budgets refused, in order, without repeats."""
+
+    @property
+    def drained(self) -> bool:
+        return self.remaining == 0
+
+
+async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
+                     respect_budgets: bool = True, limit: int | None = None,
+                     refused: dict[str, str] | None = None) -> DrainPass:
+    """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
+
+    ``refused`` (app uid → the budget's message), shared by the passes over several nodes
+    in one go, spares asking again for an app that has just refused: its next pod would
+    be refused too until the evicted replica's successor is available.
+    """
+    out = DrainPass(remaining=len(workload_pods(pods)))
+    refused = {} if refused is None else refused
+    for pod in workload_pods(pods):
+        if objects.is_deleting(pod):
+            continue
+        if limit is not None and len(out.evicted) >= limit:
+            break
+        if respect_budgets:
+            app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
+            if app_uid and app_uid in refused:
+                out.blocked.append(refused[app_uid])
+                continue
+            decision = await may_evict(client, pod)
+            if not decision.allowed:
+                out.blocked.append(decision.message)
+                if app_uid:
+                    refused[app_uid] = decision.message
+                if decision.app and decision.app not in out.blocked_by:
+                    out.blocked_by.append(decision.app)
+                continue
+        with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
+            await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
+                                preconditions=Preconditions(uid=objects.uid_of(pod)))
+        out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
+    return out
+
+
+__all__ = [
+    "BY_NODE",
+    "BY_POOL",
+    "DrainPass",
+    "by_node",
+    "by_pool",
+    "evict_pods",
+    "is_daemon_pod",
+    "workload_pods",
+]

@@ -1,0 +1,163 @@
+"""The rotation's rules, as pure functions and tables (tested without a cluster).
+
+Theory of operation
+-------------------
+A Rotation replaces every *old* node of its pools — one whose image label is not
+the target image — by a node of the target image.  Three tables:
+
+**Which nodes next** (:func:`pick`).  Nodes are grouped into the declared steps
+(``order``: a pool, or a label selector; a node in no step comes last); a step
+starts only once the one before is finished, as declared.  Within the current
+step, nodes are taken by pool, zone, name, as long as each limit holds: nodes in
+progress in the cluster < ``parallelism``, in the node's pool <
+``maxParallelPerPool``, in its zone < ``maxParallelPerZone``, and the cluster's
+unavailable nodes (in progress, or NotReady) < ``maxUnavailable``.
+
+**What a node in progress needs** (:data:`NODE_STEPS`, from :func:`node_phase`):
+
+============== ==================================================== ==========
+phase          what it is in                                         action
+============== ==================================================== ==========
+Surging        its surge node is not Ready yet (:func:`may_drain`)    wait
+Draining       capacity is there, workload pods left                evict
+Drained        only daemon pods left                                release
+Leaving        marked to leave its pool (the provisioner removes it) wait
+============== ==================================================== ==========
+
+*release* marks the node to leave its pool (the node provisioner stops and
+deletes it) and gives its surge back (``desiredSize`` minus one).  *evict* asks each
+pod's disruption budget (:mod:`.draining`); a refusal waits and names the app.
+
+**Where the rotation stands** (:func:`rotation_phase`): ``Aborted`` once asked,
+``Succeeded`` when no old node is left, ``Paused`` when paused with nothing in
+progress (``Pausing`` while the nodes in progress finish), else ``Running``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    name: str
+    pool: str
+    zone: str
+    step: int
+    """The index of the first declared step naming it (``len(order)``: none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    parallelism: int
+    per_pool: int
+    per_zone: int
+    max_unavailable: int
+
+
+def current_step(remaining: Sequence[Candidate]) -> int | None:
+    """The step in progress: the lowest step of any node still to finish."""
+    return min((c.step for c in remaining), default=None)
+
+
+def pick(waiting: Sequence[Candidate], in_progress: Sequence[Candidate], *, limits: Limits,
+         not_ready: int = 0) -> list[Candidate]:
+    """The nodes of ``waiting`` to start now (see the module docstring)."""
+    step = current_step([*waiting, *in_progress])
+    if step is None:
+        return []
+    pools = Counter(c.pool for c in in_progress)
+    zones = Counter(c.zone for c in in_progress)
+    busy = len(in_progress)
+    unavailable = busy + not_ready
+    out: list[Candidate] = []
+    for c in sorted(waiting, key=lambda c: (c.step, c.pool, c.zone, c.name)):
+        if c.step != step:
+            break
+        if busy >= limits.parallelism or unavailable >= limits.max_unavailable:
+            break
+        if pools[c.pool] >= limits.per_pool or zones[c.zone] >= limits.per_zone:
+            continue
+        out.append(c)
+        busy += 1
+        unavailable += 1
+        pools[c.pool] += 1
+        zones[c.zone] += 1
+    return out
+
+
+class NodePhase(enum.Enum):
+    SURGING = "Surging"
+    DRAINING = "Draining"
+    DRAINED = "Drained"
+    LEAVING = "Leaving"
+
+
+class NodeAction(enum.Enum):
+    WAIT = "wait"
+    EVICT = "evict"
+    RELEASE = "release"
+
+
+NODE_STEPS: Mapping[NodePhase, NodeAction] = {
+    NodePhase.SURGING: NodeAction.WAIT,
+    NodePhase.DRAINING: NodeAction.EVICT,
+    NodePhase.DRAINED: NodeAction.RELEASE,
+    NodePhase.LEAVING: NodeAction.WAIT,
+}
+
+
+def node_phase(*, leaving: bool, capacity_ready: bool, workload_pods: int) -> NodePhase:
+    if leaving:
+        return NodePhase.LEAVING
+    if workload_pods == 0:
+        return NodePhase.DRAINED  # nothing to move: no need to wait for the surge
+    if not capacity_ready:
+        return NodePhase.SURGING
+    return NodePhase.DRAINING
+
+
+def may_drain(*, rank: int, base: int | None, desired: int, staying: int,
+              starting: int) -> bool:
+    """Whether the pool's node in progress of ``rank`` (0: picked first) may drain now.
+
+    Each node in progress has its surge node: the first ``up`` of them may drain, where
+    ``up`` is the surges asked for (``desired - base``) less those not registered yet
+    (``desired - staying``) and those still starting (NotReady, not cordoned).  A node
+    beyond the surges asked for (the pool is at its ``maxSize``) drains without one; a
+    pool not surging (``base`` None) has nothing to wait for."""
+    if base is None:
+        return True
+    asked = max(0, desired - base)
+    up = max(0, asked - max(0, desired - staying) - starting)
+    return rank < up or rank >= asked
+
+
+class Phase(enum.Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    PAUSING = "Pausing"
+    PAUSED = "Paused"
+    SUCCEEDED = "Succeeded"
+    ABORTED = "Aborted"
+    FAILED = "Failed"
+
+
+def rotation_phase(*, abort: bool, paused: bool, remaining: int, in_progress: int) -> Phase:
+    if abort:
+        return Phase.ABORTED
+    if remaining == 0 and in_progress == 0:
+        return Phase.SUCCEEDED
+    if paused:
+        return Phase.PAUSING if in_progress else Phase.PAUSED
+    return Phase.RUNNING
+
+
+TERMINAL = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.FAILED})
+
+
+__all__ = ["NODE_STEPS", "TERMINAL", "Candidate", "Limits", "NodeAction", "NodePhase", "Phase",
+           "current_step", "may_drain", "node_phase", "pick", "rotation_phase"]
