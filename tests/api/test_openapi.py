@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pincompute.api.apidoc import render_markdown
 from pincompute.api.context import ApiSettings
-from pincompute.api.openapi import render
+from pincompute.api.openapi import openapi_document, render, render_api_md
 from tests.api.conftest import api_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,32 @@ def test_docs_openapi_json_is_current() -> None:
     assert committed == render(), (
         "docs/openapi.json is stale: run `python -m pincompute.api.openapi` from the "
         "repository root")
+
+
+def test_docs_api_md_is_current() -> None:
+    committed = (ROOT / "docs" / "api.md").read_bytes()
+    assert committed == render_api_md(), (
+        "docs/api.md is stale: run `python -m pincompute.api.openapi` from the repository root")
+
+
+def test_api_md_documents_every_operation_with_its_parameters() -> None:
+    doc = openapi_document()
+    text = render_markdown(doc)
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert f"### `{method.upper()} {path}`" in text
+            assert op.get("summary"), f"{method.upper()} {path} has no summary"
+    section = text.split("### `GET /api/v1/projects/{project}/pods/{pod}/logs`")[1]
+    section = section.split("\n### ")[0]
+    assert "| `follow` | query | boolean | no | Keep streaming (default `false`) |" in section
+    assert "| `pod` | path | string | yes |" in section
+    assert "(`text/plain`)" in section
+    tokens = text.split("### `POST /api/v1/tokens`")[1].split("\n### ")[0]
+    assert "**Body** (`application/json`): `TokenRequest`" in tokens
+    assert "`201` success" in tokens
+    for topic in ("Retry-After", "newline-delimited JSON", "Bearer", "debugging.md#exec",
+                  '"kind": "Status"'):
+        assert topic in text
 
 
 @pytest.mark.slow

@@ -15,6 +15,9 @@ from pincompute.api import crud
 from pincompute.api.auth import Authenticated, Ctx, PlatformAdmin, still_allowed
 from pincompute.api.body import object_body_schema
 from pincompute.api.routes.workloads import (
+    LIST_DOC,
+    PATCH_DOC,
+    REPLACE_DOC,
     ContinueQ,
     LabelSelectorQ,
     LimitQ,
@@ -34,7 +37,9 @@ def _add(resource: Resource) -> None:
     plural, kind = resource.plural, resource.kind
 
     @router.get(f"/{plural}", name=f"list_{plural}", summary=f"List or watch {kind}s",
-                tags=[kind])
+                tags=[kind], description=LIST_DOC.replace(
+                    "Needs `viewer` in the project, for the whole stream.",
+                    "Anyone authenticated may list and watch."))
     async def list_objects(ctx: Ctx, principal: Authenticated,
                            label_selector: LabelSelectorQ = None, limit: LimitQ = None,
                            continue_: ContinueQ = None,
@@ -49,17 +54,22 @@ def _add(resource: Resource) -> None:
 
     @router.post(f"/{plural}", name=f"create_{plural}", status_code=201, tags=[kind],
                  summary=f"Create a {kind} (platform admin)",
+                 description="The body is a whole object (`apiVersion`, `kind`, "
+                             "`metadata.name`, `spec`); defaults are filled in and the spec "
+                             "validated (422 naming the field).",
                  openapi_extra=object_body_schema(f"The {kind}"))
     async def create_object(request: Request, ctx: Ctx, _: PlatformAdmin) -> Response:
         return await crud.create(ctx, request, resource, namespace=None)
 
     @router.get(f"/{plural}/{{name}}", name=f"get_{plural}", summary=f"Read a {kind}",
-                tags=[kind])
+                tags=[kind], description="The object with its status. Anyone "
+                                         "authenticated may read the platform's kinds.")
     async def get_object(name: str, ctx: Ctx, _: Authenticated) -> Response:
         return crud.get(ctx, resource, name, namespace=None)
 
     @router.put(f"/{plural}/{{name}}", name=f"replace_{plural}", tags=[kind],
                 summary=f"Replace a {kind} (platform admin; 409 on a stale resourceVersion)",
+                description=REPLACE_DOC.removesuffix(" Needs `editor`."),
                 openapi_extra=object_body_schema(f"The whole {kind}"))
     async def replace_object(name: str, request: Request, ctx: Ctx,
                              _: PlatformAdmin) -> Response:
@@ -67,6 +77,7 @@ def _add(resource: Resource) -> None:
 
     @router.patch(f"/{plural}/{{name}}", name=f"patch_{plural}", tags=[kind],
                   summary=f"Merge-patch a {kind} (platform admin)",
+                  description=PATCH_DOC.removesuffix(" Needs `editor`."),
                   openapi_extra=object_body_schema("A JSON merge patch"))
     async def patch_object(name: str, request: Request, ctx: Ctx,
                            _: PlatformAdmin) -> Response:

@@ -39,13 +39,15 @@ UserPath = Annotated[str, Path(pattern=USER_PATTERN, description="A user name")]
 
 class Member(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: Annotated[str, Field(pattern=USER_PATTERN)]
-    role: Literal["viewer", "editor", "admin"] = "viewer"
+    user: Annotated[str, Field(pattern=USER_PATTERN, description="The user's name")]
+    role: Annotated[Literal["viewer", "editor", "admin"],
+                    Field(description="Their role in the project")] = "viewer"
 
 
 class MembersRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    members: Annotated[list[Member], Field(max_length=10_000)]
+    members: Annotated[list[Member], Field(max_length=10_000,
+                                           description="Every member, each once")]
 
 
 @router.get("", summary="List the projects the caller has a role in")

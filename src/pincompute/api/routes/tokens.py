@@ -37,12 +37,15 @@ class TokenRequest(BaseModel):
                                          description="Scope the token to this project")] = None
     role: Literal["viewer", "editor", "admin"] | None = Field(
         None, description="The role in the project (with project; default viewer)")
-    description: Annotated[str, Field(max_length=256)] = ""
+    description: Annotated[str, Field(max_length=256,
+                                      description="What the token is for")] = ""
     expires_in_seconds: Annotated[int | None, Field(
-        alias="expiresInSeconds", ge=60, le=10 * 365 * 86400)] = None
+        alias="expiresInSeconds", ge=60, le=10 * 365 * 86400,
+        description="Refused after this many seconds (default: never)")] = None
 
 
-TokenId = Annotated[str, Path(pattern=r"^([0-9a-f]{12}|self)$", description="The token's id")]
+TokenId = Annotated[str, Path(pattern=r"^([0-9a-f]{12}|self)$",
+                              description="The token's id; `self` is the caller's own token")]
 
 
 def _may_manage(ctx: ApiContext, principal: Principal, info: TokenInfo) -> bool:

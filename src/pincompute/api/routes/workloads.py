@@ -37,12 +37,23 @@ ResourceVersionQ = Annotated[str | None, Query(alias="resourceVersion", max_leng
 TimeoutQ = Annotated[int | None, Query(alias="timeoutSeconds", ge=1, le=3600,
                                        description="End a watch after this long")]
 
+LIST_DOC = ("A list (`items`, `metadata.resourceVersion`, `metadata.continue`), paged with "
+            "`limit` and `continue`; with `watch=true` a stream of newline-delimited JSON "
+            "events (`ADDED`, `MODIFIED`, `DELETED`, `ERROR`), resumed from "
+            "`resourceVersion`. Needs `viewer` in the project, for the whole stream.")
+REPLACE_DOC = ("The body is the whole object; a `metadata.resourceVersion` that is not the "
+               "current one is refused with 409 Conflict (read, change, write again). Needs "
+               "`editor`.")
+PATCH_DOC = ("A JSON merge patch (RFC 7386; `application/merge-patch+json` or "
+             "`application/json`): keys set replace, `null` removes, objects merge. The "
+             "result is validated like a replacement. Needs `editor`.")
+
 
 def _add(resource: Resource) -> None:
     plural, kind = resource.plural, resource.kind
 
     @router.get(f"/{plural}", name=f"list_{plural}", summary=f"List or watch {kind}s",
-                tags=[kind])
+                tags=[kind], description=LIST_DOC)
     async def list_objects(project: str, ctx: Ctx, principal: ProjectViewer,
                            label_selector: LabelSelectorQ = None, limit: LimitQ = None,
                            continue_: ContinueQ = None, watch: WatchQ = False,
@@ -57,32 +68,40 @@ def _add(resource: Resource) -> None:
 
     @router.post(f"/{plural}", name=f"create_{plural}", summary=f"Create a {kind}",
                  tags=[kind], status_code=201,
+                 description="The body is a whole object (`apiVersion`, `kind`, "
+                             "`metadata.name`, `spec`); `metadata.namespace`, if given, must be "
+                             "the project. Defaults are filled in and the spec validated (422 "
+                             "naming the field). Needs `editor`; counts against the project's "
+                             "mutation rate.",
                  openapi_extra=object_body_schema(f"The {kind} to create"))
     async def create_object(project: str, request: Request, ctx: Ctx,
                             _: ProjectEditor) -> Response:
         return await crud.create(ctx, request, resource, namespace=project)
 
     @router.get(f"/{plural}/{{name}}", name=f"get_{plural}", summary=f"Read a {kind}",
-                tags=[kind])
+                tags=[kind], description="The object with its status, from the gateway's "
+                                         "cache. Needs `viewer`.")
     async def get_object(project: str, name: str, ctx: Ctx, _: ProjectViewer) -> Response:
         return crud.get(ctx, resource, name, namespace=project)
 
     @router.put(f"/{plural}/{{name}}", name=f"replace_{plural}",
                 summary=f"Replace a {kind} (409 if metadata.resourceVersion is stale)",
-                tags=[kind], openapi_extra=object_body_schema(f"The whole {kind}"))
+                tags=[kind], description=REPLACE_DOC,
+                openapi_extra=object_body_schema(f"The whole {kind}"))
     async def replace_object(project: str, name: str, request: Request, ctx: Ctx,
                              _: ProjectEditor) -> Response:
         return await crud.replace(ctx, request, resource, name, namespace=project)
 
     @router.patch(f"/{plural}/{{name}}", name=f"patch_{plural}",
                   summary=f"Merge-patch a {kind} (RFC 7386)", tags=[kind],
-                  openapi_extra=object_body_schema("A JSON merge patch"))
+                  description=PATCH_DOC, openapi_extra=object_body_schema("A JSON merge patch"))
     async def patch_object(project: str, name: str, request: Request, ctx: Ctx,
                            _: ProjectEditor) -> Response:
         return await crud.patch(ctx, request, resource, name, namespace=project)
 
     @router.delete(f"/{plural}/{{name}}", name=f"delete_{plural}", summary=f"Delete a {kind}",
-                   tags=[kind])
+                   tags=[kind], description="Deletes the object; its pods in the member "
+                                            "clusters go with it. Needs `editor`.")
     async def delete_object(project: str, name: str, request: Request, ctx: Ctx,
                             _: ProjectEditor) -> Response:
         return await crud.delete(ctx, request, resource, name, namespace=project)
