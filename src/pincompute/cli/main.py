@@ -16,6 +16,7 @@ module                 verbs
 :mod:`.debugging`      ``logs``, ``exec``, ``events``
 :mod:`.platform`       ``project``, ``cluster``, ``node``, ``token``
 :mod:`.top`            ``top pods|apps|nodes`` — CPU and memory in use
+:mod:`.rotation`       ``rotation list|status|pause|resume|abort`` — node-image rotations
 :mod:`.operators`      ``install``, ``controller``, ``crds`` — real clusters (the assembly)
 :mod:`.apicmd`         ``api`` — the gateway in front of a real host cluster
 :mod:`.dev`            ``dev kube-env``
@@ -43,6 +44,7 @@ from . import (
     operators,
     platform,
     region,
+    rotation,
     top,
     workloads,
 )
@@ -76,7 +78,8 @@ def version() -> None:
     console.print(__version__)
 
 
-for _module in (region, workloads, operations, debugging, top, platform, operators, dev):
+for _module in (region, workloads, operations, debugging, top, platform, rotation, operators,
+                dev):
     _module.register(app)
 app.command("api")(apicmd.api_command)
 
