@@ -135,7 +135,9 @@ async def remove_cluster(cluster: str, request: Request, ctx: Ctx, _: PlatformAd
                              alias="drain", description="Wait for its workloads to leave "
                              "first")] = True,
                          timeout_seconds: Annotated[int, Query(
-                             alias="timeoutSeconds", ge=1, le=3600)] = 300) -> Response:
+                             alias="timeoutSeconds", ge=1, le=3600,
+                             description="How long the drain may take (503 after)")] = 300
+                         ) -> Response:
     request.state.audit_name = cluster
     mc = ctx.host_informer(MEMBERCLUSTERS).get(cluster) or \
         await ctx.host.get(MEMBERCLUSTERS, cluster)
@@ -155,7 +157,8 @@ async def remove_cluster(cluster: str, request: Request, ctx: Ctx, _: PlatformAd
 @router.get("/clusters/{cluster}/nodes", tags=["Node"], summary="The cluster's nodes")
 async def list_nodes(cluster: str, ctx: Ctx, _: Authenticated,
                      label_selector: Annotated[str | None, Query(
-                         alias="labelSelector", max_length=4096)] = None) -> Response:
+                         alias="labelSelector", max_length=4096,
+                         description="Kubernetes label selector")] = None) -> Response:
     target = await _synced(_member(ctx, cluster), NODES)
     return Response(ctx.read_cache.list_page(target.informer, namespace=None,
                                              label_selector=label_selector),
@@ -184,7 +187,12 @@ async def uncordon(cluster: str, name: str, ctx: Ctx, _: PlatformAdmin) -> Respo
 
 @router.post("/clusters/{cluster}/nodes/{name}/drain", tags=["Node"],
              summary="Cordon the node and evict its pods within their disruption budgets "
-                     "(platform admin)")
+                     "(platform admin)",
+             description="Evicts every pod but the platform's daemon pods, each only if its "
+                         "app's disruption budget allows, in passes until the node is empty "
+                         "or `timeoutSeconds` passes. The answer says what was evicted, what "
+                         "is still blocked and why (`blocked: [{pod, reason}]`), and "
+                         "`complete`; calling again continues.")
 async def drain_node(cluster: str, name: str, ctx: Ctx, _: PlatformAdmin,
                      timeout_seconds: Annotated[int, Query(
                          alias="timeoutSeconds", ge=0, le=3600,
@@ -201,7 +209,8 @@ async def drain_node(cluster: str, name: str, ctx: Ctx, _: PlatformAdmin,
 
 @router.get("/nodepools", tags=["NodePool"], summary="Node pools of every member cluster")
 async def list_nodepools(ctx: Ctx, _: Authenticated,
-                         cluster: Annotated[str | None, Query(max_length=63)] = None
+                         cluster: Annotated[str | None, Query(
+                             max_length=63, description="Only this member cluster's")] = None
                          ) -> Response:
     items: list[dict[str, Any]] = []
     for name in ctx.members.names():

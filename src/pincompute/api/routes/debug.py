@@ -92,6 +92,12 @@ ClusterQ = Annotated[str | None, Query(max_length=253,
 
 @router.get("/pods/{pod}/logs", name="pod_logs", tags=["Pod"],
             summary="A container's log, streamed (follow=true keeps it open)",
+            description="The pod is found in whichever member cluster runs it and its log "
+                        "opened on its node before the answer starts, so a refusal is a "
+                        "Status with its code; then `200 text/plain`, chunked. With "
+                        "`follow` the stream lasts until the container exits or the client "
+                        "hangs up. Needs `viewer`. The exec websocket beside it is described "
+                        "in docs/debugging.md.",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/plain": {}}}})
 async def pod_logs(project: str, pod: str, ctx: Ctx, principal: ProjectViewer,

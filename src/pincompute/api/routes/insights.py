@@ -149,7 +149,13 @@ def _object_events(informer: SharedInformer, resource: Resource, project: str, n
 
 
 @router.get("/events", name="project_events", tags=["Events"],
-            summary="The project's Events (the controllers' and the member clusters')")
+            summary="The project's Events (the controllers' and the member clusters')",
+            description="Oldest first: the controllers' own (admission, placement, "
+                        "rollouts) and those forwarded from the member clusters (one per "
+                        "cluster and reason, with a count; labelled "
+                        "`pincompute.io/forwarded-from`). `reason` takes several, "
+                        "comma-separated; an Event counts by its last occurrence for "
+                        "`since`/`sinceSeconds`. Needs `viewer`.")
 async def project_events(project: str, ctx: Ctx, _: ProjectViewer, type_: TypeQ = None,
                          reason: ReasonQ = None, since: SinceQ = None,
                          since_seconds: SinceSecondsQ = None,
@@ -161,7 +167,10 @@ async def project_events(project: str, ctx: Ctx, _: ProjectViewer, type_: TypeQ 
 
 
 @router.get("/{plural}/{name}/events", name="object_events", tags=["Events"],
-            summary="The Events about one workload")
+            summary="The Events about one workload",
+            description="As the project's Events, about the object `{plural}/{name}` only "
+                        "(Events of an earlier object of the same name are left out). Needs "
+                        "`viewer`.")
 async def object_events(project: str, plural: str, name: str, ctx: Ctx, _: ProjectViewer,
                         type_: TypeQ = None, reason: ReasonQ = None, since: SinceQ = None,
                         since_seconds: SinceSecondsQ = None,
@@ -176,7 +185,11 @@ async def object_events(project: str, plural: str, name: str, ctx: Ctx, _: Proje
 
 
 @router.get("/{plural}/{name}/history", name="object_history", tags=["Events"],
-            summary="A workload's state transitions with their times")
+            summary="A workload's state transitions with their times",
+            description="Admitted, queued, placed, rolled out, scaled, failed over...: "
+                        "derived from the object's conditions and its Events, oldest first, "
+                        "as `{\"kind\": \"History\", \"items\": [{time, state, reason, "
+                        "message, source, ...}]}`. Needs `viewer`.")
 async def object_history(project: str, plural: str, name: str, ctx: Ctx,
                          _: ProjectViewer) -> Response:
     resource = _workload(plural)

@@ -54,7 +54,11 @@ def _may_manage(ctx: ApiContext, principal: Principal, info: TokenInfo) -> bool:
     return info.project is not None and has_role(ctx, principal, info.project, "admin")
 
 
-@router.post("", status_code=201, summary="Create a token (the response holds it, once)")
+@router.post("", status_code=201, summary="Create a token (the response holds it, once)",
+             description="The answer's `token` is the secret, shown this once and never "
+                         "stored (only its hash is). A platform admin may create any token, "
+                         "a project admin tokens scoped to their project (`project` with "
+                         "`role`).")
 async def create_token(body: TokenRequest, request: Request, ctx: Ctx,
                        principal: Authenticated) -> Response:
     request.state.audit_name = body.user

@@ -70,7 +70,9 @@ def _list(kind: str, items: list[dict[str, Any]]) -> Response:
 @router.get("/api/v1/projects/{project}/top/pods", tags=["Usage"],
             summary="CPU and memory use of the project's pods (and their own samples)")
 async def top_pods(project: str, ctx: Ctx, _: ProjectViewer,
-                   app: Annotated[str | None, Query(max_length=253)] = None) -> Response:
+                   app: Annotated[str | None, Query(
+                       max_length=253, description="Only this PinApp's pods")] = None
+                   ) -> Response:
     records = await _project_records(ctx, project)
     return _list("PodUsageList", pod_rows(records, namespace=project, app=app, now=time.time()))
 
