@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pincompute.cli.rotation import bars_of, phase_of, progress_line
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.resource import NAMESPACES
 from pincompute.model.registry import NODEPOOLS, PINAPPS, ROTATIONS
@@ -17,7 +18,7 @@ from tests.waiting import eventually
 
 from .conftest import Cli
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+ON_THE_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 
 
 async def _status_json(cli: Cli, name: str) -> dict[str, Any]:
@@ -25,6 +26,7 @@ async def _status_json(cli: Cli, name: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+@ON_THE_MODULE_LOOP
 async def test_a_real_rotation_blocked_by_a_budget_then_followed_to_the_end(cli: Cli) -> None:
     env = cli.env
     member = env.region.members[0]
@@ -100,6 +102,7 @@ async def _write_status(cli: Cli, name: str, status: dict[str, Any]) -> None:
     raise AssertionError("the status could not be written")
 
 
+@ON_THE_MODULE_LOOP
 async def test_a_written_status_shows_pools_failures_and_ends_watch_with_its_verdict(
         cli: Cli) -> None:
     r = await cli.env.client.post("/api/v1/rotations", json={
@@ -131,3 +134,17 @@ async def test_a_written_status_shows_pools_failures_and_ends_watch_with_its_ver
     assert (await cli.env.region.host.client.get(ROTATIONS, "old"))["spec"]["abort"] is True
     await cli("rotation", "status", "nothing", code=3)
     await cli("rotation", "status", "old", "-o", "wide", code=2)
+
+
+def test_bars_are_per_pool_or_per_cluster_of_a_staged_rotation() -> None:
+    pools = {"status": {"phase": "Running", "totalNodes": 3, "replacedNodes": 1,
+                        "pools": [{"pool": "general", "done": 1, "total": 3}],
+                        "inProgress": ["n1"], "blockedBy": ["demo/web"]}}
+    assert bars_of(pools) == [("general", 1, 3)]
+    assert progress_line(pools) == "Running · 1/3 nodes · replacing n1 · blocked by demo/web"
+    staged = {"status": {"phase": "Running", "stage": "canary", "clusters": [
+        {"cluster": "zone-a-1", "stage": "canary", "phase": "Running", "replaced": 2,
+         "total": 4}]}}
+    assert bars_of(staged) == [("zone-a-1 (canary)", 2, 4)]
+    assert progress_line(staged) == "Running · stage canary"
+    assert phase_of({}) == "Pending" and bars_of({}) == []
