@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincompute.api.apidoc import render_markdown
+from pincompute.api.apidoc import FAMILY_ORDER, render_markdown
 from pincompute.api.context import ApiSettings
 from pincompute.api.openapi import openapi_document, render, render_api_md
 from tests.api.conftest import api_env
@@ -46,6 +46,11 @@ def test_api_md_documents_every_operation_with_its_parameters() -> None:
     tokens = text.split("### `POST /api/v1/tokens`")[1].split("\n### ")[0]
     assert "**Body** (`application/json`): `TokenRequest`" in tokens
     assert "`201` success" in tokens
+    tags = {op["tags"][0] for ops in doc["paths"].values() for op in ops.values()}
+    assert tags <= set(FAMILY_ORDER), f"place {tags - set(FAMILY_ORDER)} in FAMILY_ORDER"
+    headings = [line[3:] for line in text.splitlines() if line[3:] in tags
+                and line.startswith("## ")]
+    assert headings == [t for t in FAMILY_ORDER if t in tags]
     for topic in ("Retry-After", "newline-delimited JSON", "Bearer", "debugging.md#exec",
                   '"kind": "Status"'):
         assert topic in text

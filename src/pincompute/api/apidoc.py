@@ -6,8 +6,8 @@ The OpenAPI document (:mod:`.openapi`) is the single source: every route's summa
 description, parameters and body are declared where the route is.  This module turns it into
 Markdown for readers: a fixed introduction (authentication and roles, errors, watch streams,
 rate limits, the websocket and streaming endpoints the document cannot describe), then one
-section per route family — the operation's first tag, families in the order of their first
-path — and under it one entry per operation: method and path, summary, description,
+section per route family — the operation's first tag, families in :data:`FAMILY_ORDER` —
+and under it one entry per operation: method and path, summary, description,
 parameters as a table, the request body and the responses.
 
 The rendering is a pure function of the document, deterministic (paths sorted, methods in
@@ -20,6 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 METHOD_ORDER: tuple[str, ...] = ("get", "post", "put", "patch", "delete")
+
+FAMILY_ORDER: tuple[str, ...] = (
+    "Token", "Project", "PinApp", "PinPod", "PinJob", "PinTrainingJob", "PinCronJob",
+    "PinScaler", "Pod", "Events", "Usage", "MemberCluster", "NodePool", "Node", "NodeImage",
+    "Rotation", "PinDaemon", "PinSidecar", "Audit")
+"""The reader's order: a tenant's families first, then the platform's; a family not listed
+comes after these, in the order of its first path."""
 
 PATH_PARAMETERS: dict[str, str] = {
     "project": "The project (a namespace on the host)",
@@ -230,7 +237,7 @@ def _anchor(text: str) -> str:
 
 def _families(doc: dict[str, Any]) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
     """Operations grouped by their first tag (else the path's first segment after /api/v1),
-    families in the order of their first path, operations by path then method."""
+    families in :data:`FAMILY_ORDER`, operations by path then method."""
     families: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path in sorted(doc.get("paths", {})):
         ops = doc["paths"][path]
@@ -240,7 +247,10 @@ def _families(doc: dict[str, Any]) -> dict[str, list[tuple[str, str, dict[str, A
                 continue
             tags = op.get("tags") or [path.removeprefix("/api/v1/").split("/", 1)[0]]
             families.setdefault(str(tags[0]), []).append((method, path, op))
-    return families
+    rank = {name: i for i, name in enumerate(FAMILY_ORDER)}
+    first = {name: i for i, name in enumerate(families)}
+    ordered = sorted(families, key=lambda n: (rank.get(n, len(rank)), first[n]))
+    return {name: families[name] for name in ordered}
 
 
 def _schemas(doc: dict[str, Any]) -> list[str]:

@@ -40,7 +40,7 @@ PLANNING = "(planning)"
 """The bar of a rotation whose pools are not known yet."""
 
 NameArg = Annotated[str | None, typer.Argument(
-    metavar="[NAME]", help="the rotation (default: every rotation)", show_default=False)]
+    metavar="NAME", help="the rotation (default: every rotation)", show_default=False)]
 
 
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
