@@ -64,10 +64,12 @@ async def test_no_input_makes_a_server_error(region_dir: Path, tmp_path: Path) -
     settings = ApiSettings(requests_per_second=1_000_000, mutations_per_second=1_000_000,
                            unauthenticated_per_second=1_000_000)
     async with api_env(region_dir, settings=settings) as api:
+        # One worker: hypothesis parses lambdas' source with `ast`, which CPython 3.11 does
+        # not do safely from two threads at once ("AST constructor recursion depth mismatch").
         proc = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS), "run", f"{api.url}/openapi.json",
             "--checks", "not_a_server_error", "--phases", "coverage,fuzzing",
-            "--max-examples", "3", "--workers", "2", "--seed", "1", "--no-shrink",
+            "--max-examples", "3", "--workers", "1", "--seed", "1", "--no-shrink",
             "--generation-database", "none", "--max-time", "8",
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--header", f"Authorization: Bearer {api.admin_token}",

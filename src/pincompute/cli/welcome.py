@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.sdk import Client, parse_object_ref
 
 from . import manifests, rollout
@@ -82,7 +83,7 @@ def _how_to_use(pc: Client, app: str, *, down: str) -> None:
     for pod in pods:
         labels = pod["metadata"].get("labels") or {}
         ip = (pod.get("status") or {}).get("podIP")
-        zone = labels.get("topology.kubernetes.io/zone", "-")
+        zone = labels.get(ZONE_LABEL, "-")
         console.print(f"  {pod['metadata']['name']:<24} zone {zone:<8} "
                       f"curl http://{ip}:8080/", highlight=False)
     first = pods[0]["metadata"]["name"] if pods else "POD"
