@@ -276,6 +276,13 @@ def manifests(role: Role, *, cluster: str | None = None) -> list[dict[str, Any]]
              "rules": [*_project_rules(role), *_propagation_rules()]},
             _binding("ClusterRoleBinding", federation, role_kind="ClusterRole",
                      role_name=federation, account=FEDERATION_SERVICE_ACCOUNT),
+            # The nodes' usage records (ConfigMaps of the system namespace, model.usage):
+            # PinScaler on the host folds them per app, the gateway's `top` shows them.
+            {"apiVersion": f"{_RBAC}/v1", "kind": "Role",
+             "metadata": {"name": federation, "namespace": SYSTEM_NAMESPACE},
+             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": _READ}]},
+            _binding("RoleBinding", federation, role_kind="Role", role_name=federation,
+                     namespace=SYSTEM_NAMESPACE, account=FEDERATION_SERVICE_ACCOUNT),
         ]
     if role == "member" and cluster:
         objects.append({"apiVersion": "v1", "kind": "ConfigMap",

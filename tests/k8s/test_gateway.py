@@ -147,7 +147,21 @@ async def test_pincompute_api_in_front_of_a_real_host(kube_env: KubeEnv,
             assert r.status_code == 200
 
             # A real member added and removed through the API (nothing runs there: the
-            # drain finds no workload and the MemberCluster goes).
+            # drain finds no workload and the MemberCluster goes).  An earlier test of the
+            # tier may have left b registered (they share the clusters): start without it.
+            try:
+                await host.delete(MEMBERCLUSTERS, b.name)
+            except NotFound:
+                pass
+
+            async def b_unregistered() -> bool:
+                try:
+                    await host.get(MEMBERCLUSTERS, b.name)
+                except NotFound:
+                    return True
+                return False
+
+            await eventually(b_unregistered, timeout=60, what=f"{b.name} unregistered")
             r = await api.post("/api/v1/clusters", json={
                 "metadata": {"name": b.name}, "spec": {"zone": b.zone, "connection": {
                     "type": "Kubeconfig", "kubeconfigPath": str(b.kubeconfig)}}})
