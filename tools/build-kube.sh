@@ -138,7 +138,9 @@ build() {
   log "$bin: building $pkg (nice -n 19) ..."
   local start=$SECONDS tmp="$dir/.$bin.tmp.$$"
   if [[ "$gocmd" == "test" ]]; then
-    (cd "$here/$mod" && nice -n 19 go test -c -vet=off -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
+    # No -trimpath: the test starts an API server whose test helpers find their
+    # fixtures through the absolute source paths compiled into the binary.
+    (cd "$here/$mod" && nice -n 19 go test -c -vet=off -mod=readonly -buildvcs=false -ldflags "$ldflags" -o "$tmp" "$pkg")
   else
     (cd "$here/$mod" && nice -n 19 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
   fi
