@@ -328,9 +328,9 @@ async def test_a_store_written_in_the_older_layout_is_converted_on_open(tmp_path
         ("core/v1/namespaces", "ns", 5, {"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": "ns", "uid": "u-ns",
                                                "resourceVersion": "5"}}),
-        ("core/v1/configmaps", "ns/a", 9, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"x": "1"},
-                                   "metadata": {"name": "a", "namespace": "ns", "uid": "u-a",
-                                                "resourceVersion": "9"}}),
+        ("core/v1/configmaps", "ns/a", 9, {
+            "apiVersion": "v1", "kind": "ConfigMap", "data": {"x": "1"},
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u-a", "resourceVersion": "9"}}),
     ]
     db = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")

@@ -144,7 +144,7 @@ class SqliteLog:
         # One transaction: a crash leaves either layout whole, never half of each.
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(f"INSERT INTO records (rv, resource, key, data) "  # noqa: S608
+            db.execute(f"INSERT INTO records (rv, resource, key, data) "
                        f"SELECT rv, resource, key, data FROM {_OLD_TABLE}")
             db.execute(f"DROP TABLE {_OLD_TABLE}")
             db.execute("COMMIT")
