@@ -18,6 +18,7 @@ stopped by :meth:`Etcd.stop`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from pincompute.kubeenv.environment import free_ports
 
@@ -138,3 +140,39 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores {model}".strip()
+
+
+def run_scheduler_perf(case: str, *, build: bool = True, timeout: float = 3600) -> dict[str, Any]:
+    """Run kube-scheduler's own benchmark, ``BenchmarkPerfScheduling/<case>``, and return its
+    ``SchedulingThroughput`` data item (pods/s: Average, Perc50, ...) plus ``seconds``.
+
+    The test binary starts etcd (from ``PATH``: the cached one, fsync on), an in-process
+    kube-apiserver and kube-scheduler, creates the case's nodes and pods through the API
+    and samples scheduled pods once a second; it must run from its package directory.
+    """
+    bins = peer_dir("scheduler-perf", build=build)
+    pkg_dir = (bins / "scheduler-perf.dir").read_text().strip()
+    with tempfile.TemporaryDirectory(prefix="scheduler-perf-") as out:
+        env = {**os.environ, "PATH": f"{bins}:{os.environ.get('PATH', '')}",
+               "ARTIFACTS": out, "KUBE_CACHE_MUTATION_DETECTOR": "false",
+               "ETCD_LOGLEVEL": "warn"}
+        start = time.monotonic()
+        done = subprocess.run(
+            [str(bins / "scheduler_perf.test"), "-test.run=^$",
+             f"-test.bench=^BenchmarkPerfScheduling$/^{case}$", "-test.benchtime=1x",
+             "-test.short=false", f"-test.timeout={int(timeout)}s", f"-data-items-dir={out}",
+             "-perf-scheduling-label-filter="],
+            cwd=pkg_dir, env=env, capture_output=True, text=True, timeout=timeout + 60,
+            check=False)
+        seconds = time.monotonic() - start
+        items = []
+        for f in Path(out).glob("BenchmarkPerfScheduling_benchmark_*.json"):
+            items.extend(json.loads(f.read_text()).get("dataItems") or ())
+    if done.returncode != 0:
+        raise RuntimeError(f"scheduler_perf {case} failed (exit {done.returncode}):\n"
+                           f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    for item in items:
+        if (item.get("labels") or {}).get("Metric") == "SchedulingThroughput":
+            return {**item["data"], "name": item["labels"].get("Name"), "seconds": seconds}
+    raise RuntimeError(f"scheduler_perf {case} reported no SchedulingThroughput:\n"
+                       f"{done.stdout[-3000:]}")
