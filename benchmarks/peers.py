@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -168,11 +169,22 @@ def run_scheduler_perf(case: str, *, build: bool = True, timeout: float = 3600) 
         items = []
         for f in Path(out).glob("BenchmarkPerfScheduling_benchmark_*.json"):
             items.extend(json.loads(f.read_text()).get("dataItems") or ())
-    if done.returncode != 0:
+    # Upstream's threshold (680 pods/s on CI machines with more cores) fails the test on
+    # a slower machine after the figures are taken; that failure alone is not an error.
+    below = re.search(r'expected "SchedulingThroughput" "Average" to be higher: '
+                      r'got ([0-9.]+), want ([0-9.]+)', done.stdout)
+    errors = done.stdout.count("ERROR:")
+    if done.returncode != 0 and not (below and errors == 1):
         raise RuntimeError(f"scheduler_perf {case} failed (exit {done.returncode}):\n"
                            f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    threshold = {"below_upstream_threshold": float(below.group(2))} if below else {}
     for item in items:
         if (item.get("labels") or {}).get("Metric") == "SchedulingThroughput":
-            return {**item["data"], "name": item["labels"].get("Name"), "seconds": seconds}
+            return {**item["data"], "name": item["labels"].get("Name"), "seconds": seconds,
+                    **threshold}
+    if below:
+        average = float(below.group(1))
+        return {"Average": average, "Perc50": average, "name": case, "seconds": seconds,
+                **threshold}
     raise RuntimeError(f"scheduler_perf {case} reported no SchedulingThroughput:\n"
                        f"{done.stdout[-3000:]}")
