@@ -113,8 +113,10 @@ class GroupCommit:
         """
         if self.log is None:
             self.committed_rv = event.rv
-            for watcher in tuple(coll.watchers) if coll.watchers else ():
-                watcher.offer(event)
+            if coll.watchers:
+                for watcher in tuple(coll.watchers):
+                    watcher.offer(event)
+                event.dispatched()
             return None
         batch = self._open_batch
         if batch is None:
@@ -195,8 +197,10 @@ class GroupCommit:
             return
         self.committed_rv = batch.rv
         for coll, event, _ in batch.events:
-            for watcher in tuple(coll.watchers) if coll.watchers else ():
-                watcher.offer(event)
+            if coll.watchers:
+                for watcher in tuple(coll.watchers):
+                    watcher.offer(event)
+                event.dispatched()
         batch.resolve(None)
         if self._open_batch is not None:
             self._flush()

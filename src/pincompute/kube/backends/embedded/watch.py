@@ -49,6 +49,17 @@ class StoreEvent:
         self._obj: dict[str, Any] | None = None
         self._prev_obj: dict[str, Any] | None = None
 
+    def dispatched(self) -> None:
+        """Every current watcher has been offered this event: drop the parsed objects.
+
+        They were parsed once for all those watchers; the history keeps the event for
+        watches that resume later, and holding a decoded copy of every recent version
+        there cost ~10 KB per event (a pod) for as long as the history keeps it.  A
+        replay parses again.
+        """
+        self._obj = None
+        self._prev_obj = None
+
     @property
     def prev_object(self) -> dict[str, Any]:
         """The object before the change, at this event's resourceVersion.
