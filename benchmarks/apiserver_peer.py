@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from peers import peer_dir
 from pincompute.kube.backends.kubernetes import connect
 from pincompute.kube.errors import NotFound
@@ -82,8 +84,13 @@ def _kube_scheduler_config(directory: Path, kubeconfig: Path) -> Path:
     return path
 
 
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 async def _phase(client: KubeClient, *, label: str, prefix: str, count: int,
-                 argv: list[str], log: Path) -> dict[str, float]:
+                 argv: list[str], log: Path, others: dict[str, int]) -> dict[str, float]:
     scheduler = "default-scheduler" if label == "kube-scheduler" else OUR_SCHEDULER
     await _bounded([client.create(PODS, pod(f"{prefix}-{i:06d}", scheduler))
                     for i in range(count)])
@@ -107,6 +114,7 @@ async def _phase(client: KubeClient, *, label: str, prefix: str, count: int,
     observer.start()
     await observer.wait_synced()
     with open(log, "wb") as out:
+        cpu0 = {name: _cpu_seconds(pid) for name, pid in others.items()}
         start = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(*argv, stdout=out, stderr=out)
         try:
@@ -116,6 +124,8 @@ async def _phase(client: KubeClient, *, label: str, prefix: str, count: int,
                                return_when=asyncio.FIRST_COMPLETED)
             finished.cancel()
             exited.cancel()
+            cpu = {name: _cpu_seconds(pid) - cpu0[name] for name, pid in others.items()}
+            cpu["scheduler"] = _cpu_seconds(proc.pid)
             if not done.is_set():
                 tail = log.read_bytes()[-3000:].decode(errors="replace")
                 raise RuntimeError(f"{label}: {len(bound)} of {count} pods bound "
@@ -127,7 +137,8 @@ async def _phase(client: KubeClient, *, label: str, prefix: str, count: int,
             await observer.stop()
     first, last = min(bound.values()), max(bound.values())
     return {"pods_per_s": (count - 1) / (last - first), "pods_per_s_e2e": count / (last - start),
-            "first_binding_after_s": first - start, "binding_span_s": last - first}
+            "first_binding_after_s": first - start, "binding_span_s": last - first,
+            **{f"cpu_s_{name}": round(v, 1) for name, v in cpu.items()}}
 
 
 async def _wait_running(client: KubeClient, prefix: str, count: int, timeout: float) -> None:
@@ -171,25 +182,28 @@ async def _compare(*, nodes: int, pods: int) -> dict[str, Any]:
                     break
                 except NotFound:
                     await asyncio.sleep(0.2)
+            others = {name: cluster.pids[name] for name in ("kube-apiserver", "etcd", "kwok")}
             with tempfile.TemporaryDirectory(prefix="apiserver-peer-") as tmp:
                 work = Path(tmp)
                 config = _kube_scheduler_config(work, cluster.kubeconfig)
                 theirs = await _phase(
                     client, label="kube-scheduler", prefix="ks", count=pods,
                     argv=[str(bins / "kube-scheduler"), f"--config={config}",
-                          "--secure-port=0", "-v=1"], log=work / "kube-scheduler.log")
+                          "--secure-port=0", "-v=1"], log=work / "kube-scheduler.log",
+                    others=others)
                 print(f"apiserver peer: kube-scheduler {theirs['pods_per_s']:,.0f} pods/s "
-                      f"({theirs['pods_per_s_e2e']:,.0f} from its start)", file=sys.stderr,
-                      flush=True)
+                      f"({theirs['pods_per_s_e2e']:,.0f} from its start); cpu s {_cpu(theirs)}",
+                      file=sys.stderr, flush=True)
                 await _wait_running(client, "ks", pods, timeout=300)
                 await _delete_all(client, "ks", pods)
                 ours = await _phase(
                     client, label="pincompute", prefix="pc", count=pods,
                     argv=[sys.executable, str(Path(__file__).resolve()), "--run-scheduler",
-                          str(cluster.kubeconfig)], log=work / "pincompute.log")
+                          str(cluster.kubeconfig)], log=work / "pincompute.log",
+                    others=others)
                 print(f"apiserver peer: pincompute {ours['pods_per_s']:,.0f} pods/s "
-                      f"({ours['pods_per_s_e2e']:,.0f} from its start)", file=sys.stderr,
-                      flush=True)
+                      f"({ours['pods_per_s_e2e']:,.0f} from its start); cpu s {_cpu(ours)}",
+                      file=sys.stderr, flush=True)
         finally:
             await client.close()
     return {"apiserver_nodes": nodes, "apiserver_pods": pods,
@@ -198,7 +212,13 @@ async def _compare(*, nodes: int, pods: int) -> dict[str, Any]:
             "apiserver_ratio": round(ours["pods_per_s"] / theirs["pods_per_s"], 2),
             "apiserver_peer_pods_per_s_e2e": round(theirs["pods_per_s_e2e"], 1),
             "apiserver_pods_per_s_e2e": round(ours["pods_per_s_e2e"], 1),
-            "apiserver_ratio_e2e": round(ours["pods_per_s_e2e"] / theirs["pods_per_s_e2e"], 2)}
+            "apiserver_ratio_e2e": round(ours["pods_per_s_e2e"] / theirs["pods_per_s_e2e"], 2),
+            "apiserver_peer_cpu_s": {k[6:]: v for k, v in theirs.items() if k.startswith("cpu_s_")},
+            "apiserver_cpu_s": {k[6:]: v for k, v in ours.items() if k.startswith("cpu_s_")}}
+
+
+def _cpu(figures: dict[str, float]) -> str:
+    return ", ".join(f"{k[6:]} {v}" for k, v in figures.items() if k.startswith("cpu_s_"))
 
 
 def compare_on_apiserver(*, quick: bool = False) -> dict[str, Any]:

@@ -192,15 +192,15 @@ def main() -> None:
     baseline_pods = args.baseline_pods or (50 if args.quick else 300)
     events = not args.no_events
     tune_gc()
+    # scheduler_perf's cases by size: (nodes, existing pods, measured pods).
+    cases = {(5000, 1000, 10_000): "SchedulingBasic/5000Nodes_10000Pods",
+             (500, 500, 1000): "SchedulingBasic/500Nodes"}
+    if args.peer and args.quick and not (args.nodes or args.init_pods or args.pods):
+        nodes, init_pods, pods = 500, 500, 1000  # scheduler_perf's 500Nodes
     print(f"SchedulingBasic: {nodes} nodes, {init_pods} existing pods, {pods} measured pods; "
           f"python {platform.python_version()}, {machine()}", file=sys.stderr)
     peer: dict[str, Any] = {}
     if args.peer:
-        # scheduler_perf's cases by size: (nodes, existing pods, measured pods).
-        cases = {(5000, 1000, 10_000): "SchedulingBasic/5000Nodes_10000Pods",
-                 (500, 500, 1000): "SchedulingBasic/500Nodes"}
-        if args.quick and not (args.nodes or args.init_pods or args.pods):
-            nodes, init_pods, pods = 500, 500, 1000
         case = cases.get((nodes, init_pods, pods))
         if case is None:
             raise SystemExit(f"--peer runs scheduler_perf's own cases only: "
