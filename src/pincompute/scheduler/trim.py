@@ -9,71 +9,59 @@ addresses, none of which a placement reads.  :func:`trim_pod` is the transform
 its pod informer applies (``SharedInformer(transform=...)``, client-go's
 SetTransform) before caching or dispatching an object, so the cache holds:
 
-* ``metadata`` whole, less ``managedFields``;
+* ``metadata`` less ``managedFields``;
 * ``spec`` whole, except that each container, init container and ephemeral
   container keeps only its ``name``, ``resources`` and ``restartPolicy`` (the
   requests a pod counts for, and whether an init container is a sidecar);
-* ``status`` whole, less container statuses and the address lists (conditions
-  stay whole: the scheduler writes them back as a list).
+* ``status``: ``phase``, ``conditions`` (whole: the scheduler writes them back as
+  a list) and ``nominatedNodeName``.
 
-Equal ``resources`` dicts are shared between pods (interned in a bounded
-table): pods of one workload ask for the same.  Trimmed objects are read-only,
-like every informer object.  A scheduler attached to a manager's informers, which
-other controllers read, keeps whole pods (the transform is not applied there).
+The parts equal between pods — labels, annotations, the trimmed containers,
+tolerations, selectors, affinity, condition lists — go through the process-wide
+interner (:mod:`pincompute.runtime.intern`), which the node fleet shares, so
+the replicas of a workload hold one copy of each in the whole process.  Trimmed
+objects are read-only, like every informer object.  A scheduler attached to a
+manager's informers, which other controllers read, keeps whole pods (the
+transform is not applied there).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from pincompute.runtime.intern import shared
 
 Obj = dict[str, Any]
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 _CONTAINER_FIELDS = ("name", "resources", "restartPolicy")
-_STATUS_DROPPED = frozenset(("containerStatuses", "initContainerStatuses",
-                             "ephemeralContainerStatuses", "podIPs", "hostIPs",
-                             "resourceClaimStatuses"))
-_RESOURCES: dict[bytes, Obj] = {}
-_MAX_RESOURCES = 4096
-
-
-def _shared_resources(resources: Obj) -> Obj:
-    raw = orjson.dumps(resources, option=orjson.OPT_SORT_KEYS)
-    shared = _RESOURCES.get(raw)
-    if shared is None:
-        if len(_RESOURCES) >= _MAX_RESOURCES:
-            _RESOURCES.clear()
-        shared = _RESOURCES[raw] = resources
-    return shared
-
-
-def _container(c: Obj) -> Obj:
-    out = {k: c[k] for k in _CONTAINER_FIELDS if k in c}
-    resources = out.get("resources")
-    if isinstance(resources, dict) and resources:
-        out["resources"] = _shared_resources(resources)
-    return out
+_SHARED_SPEC = ("tolerations", "nodeSelector", "affinity", "topologySpreadConstraints",
+                "volumes", "schedulingGates", "overhead", "readinessGates")
+_SHARED_META = ("labels", "annotations", "ownerReferences", "finalizers")
+_STATUS = ("phase", "conditions", "nominatedNodeName")
 
 
 def trim_pod(obj: Obj) -> Obj:
     """The pod as the scheduler keeps it (see the module doc); ``obj`` is not changed."""
+    intern = shared()
     out = dict(obj)
     md = obj.get("metadata")
-    if isinstance(md, dict) and "managedFields" in md:
-        out["metadata"] = {k: v for k, v in md.items() if k != "managedFields"}
+    if isinstance(md, dict):
+        out["metadata"] = {k: intern(v) if k in _SHARED_META else v
+                           for k, v in md.items() if k != "managedFields"}
     spec = obj.get("spec")
     if isinstance(spec, dict):
-        spec = dict(spec)
+        kept = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
         for field in _CONTAINER_LISTS:
             containers = spec.get(field)
             if isinstance(containers, list):
-                spec[field] = [_container(c) if isinstance(c, dict) else c for c in containers]
-        out["spec"] = spec
+                kept[field] = intern([{k: c[k] for k in _CONTAINER_FIELDS if k in c}
+                                      if isinstance(c, dict) else c for c in containers])
+        out["spec"] = kept
     status = obj.get("status")
-    if isinstance(status, dict) and not _STATUS_DROPPED.isdisjoint(status):
-        out["status"] = {k: v for k, v in status.items() if k not in _STATUS_DROPPED}
+    if isinstance(status, dict):
+        out["status"] = {k: intern(status[k]) if k == "conditions" else status[k]
+                         for k in _STATUS if k in status}
     return out
 
 
