@@ -113,10 +113,8 @@ class GroupCommit:
         """
         if self.log is None:
             self.committed_rv = event.rv
-            if coll.watchers:
-                for watcher in tuple(coll.watchers):
-                    watcher.offer(event)
-                event.dispatched()
+            for watcher in tuple(coll.watchers) if coll.watchers else ():
+                watcher.offer(event)
             return None
         batch = self._open_batch
         if batch is None:
@@ -197,10 +195,8 @@ class GroupCommit:
             return
         self.committed_rv = batch.rv
         for coll, event, _ in batch.events:
-            if coll.watchers:
-                for watcher in tuple(coll.watchers):
-                    watcher.offer(event)
-                event.dispatched()
+            for watcher in tuple(coll.watchers) if coll.watchers else ():
+                watcher.offer(event)
         batch.resolve(None)
         if self._open_batch is not None:
             self._flush()
