@@ -412,7 +412,7 @@ async def main() -> None:
     if args.peer:
         from scale_peer import measure_peer
 
-        extra.update(measure_peer(nodes=small_nodes, pods=small_pods, pod=pod,
+        extra.update(await measure_peer(nodes=small_nodes, pods=small_pods, pod=pod,
                                   namespaces=NAMESPACE_COUNT, full_nodes=nodes_n,
                                   full_pods=pods_n))
         extra["rss_ratio_to_peer"] = round(rss_end / extra["peer_rss_mib_extrapolated"], 2)

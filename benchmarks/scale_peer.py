@@ -120,10 +120,10 @@ async def _measure(nodes: int, pods: int, pod: Any, namespaces: int) -> dict[str
             "created_s": created_s}
 
 
-def measure_peer(*, nodes: int, pods: int, pod: Any, namespaces: int,
-                 full_nodes: int, full_pods: int) -> dict[str, Any]:
+async def measure_peer(*, nodes: int, pods: int, pod: Any, namespaces: int,
+                       full_nodes: int, full_pods: int) -> dict[str, Any]:
     """The peer's memory per node and per pod, measured, and extrapolated to the full case."""
-    m = asyncio.run(_measure(nodes, pods, pod, namespaces))
+    m = await _measure(nodes, pods, pod, namespaces)
     per_node = (m["more_nodes_rss_mib"] - m["nodes_rss_mib"]) * 2**20 / nodes
     per_pod = (m["pods_rss_mib"] - m["more_nodes_rss_mib"]) * 2**20 / pods
     fixed = m["nodes_rss_mib"] * 2**20 - per_node * nodes
