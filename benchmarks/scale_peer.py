@@ -30,12 +30,14 @@ from typing import Any
 
 from pincompute.kube.errors import AlreadyExists
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.kube.resource import NAMESPACES, NODES, PODS, Resource
 from pincompute.kubeenv import ClusterSpec, KubeEnv, NodePool
 from pincompute.kubeenv.components import APISERVER, ETCD, KWOK
 from pincompute.kubeenv.kwok import node_manifests
 
 _MEASURED = (APISERVER, ETCD, KWOK)
+SERVICEACCOUNTS = Resource(group="", version="v1", plural="serviceaccounts",
+                           kind="ServiceAccount", namespaced=True)
 
 
 def _rss_mib(pid: int) -> float:
@@ -101,6 +103,14 @@ async def _measure(nodes: int, pods: int, pod: Any, namespaces: int) -> dict[str
             for n in range(namespaces):
                 with contextlib.suppress(AlreadyExists):
                     await client.create(NAMESPACES, {"metadata": {"name": f"ns-{n}"}})
+            # Pods are admitted only once their namespace's default ServiceAccount exists.
+            for _ in range(300):
+                accounts = (await client.list(SERVICEACCOUNTS)).items
+                ready = {a["metadata"]["namespace"] for a in accounts
+                         if a["metadata"]["name"] == "default"}
+                if all(f"ns-{n}" in ready for n in range(namespaces)):
+                    break
+                await asyncio.sleep(0.5)
             names = [n["metadata"]["name"] for n in extra]
             start = time.monotonic()
             await _bounded(client, [_for_kubernetes(pod(i, names[i % len(names)]))
