@@ -401,7 +401,7 @@ async def main() -> None:
         before = tenth_case_rss(args.layout_ref)
         extra.update({
             "layout_case": [now["nodes"], now["pods"]], "layout_ref": args.layout_ref,
-            "layout_rss_mib": now["rss_mib"],
+            "layout_rss_mib": now["rss_mib"], "layout_bytes_per_pod": now["bytes_per_pod"],
             "layout_rss_mib_after_churn": now["rss_mib_after_churn"],
             "baseline_layout_rss_mib": before["rss_mib"],
             "baseline_layout_rss_mib_after_churn": before["rss_mib_after_churn"]})
