@@ -15,7 +15,7 @@ The fleet keeps no cache beyond what the pod workers hold, and what they hold is
 *trimmed* (:func:`trim`): the pod's metadata that matters to a node, its spec,
 and the parts of its status a worker reads (phase, address, start time,
 conditions, restart counts) — and *interned* (the process-wide :class:`Interner` of
-:mod:`pincompute.runtime.intern`, which the scheduler shares): condition lists, container
+:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, container
 specs, volumes, tolerations, labels and annotations equal to another pod's are
 that pod's objects.  A decoded pod is ~10 KB of Python objects, its status
 nearly half of it and its containers most of the rest; at 120,000 pods that is
@@ -45,10 +45,10 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pincompute.kube.intern import Interner
+from pincompute.kube.intern import shared as shared_interner
 from pincompute.kube.protocol import DELETED, KubeClient, WatchEvent
 from pincompute.kube.resource import PODS
-from pincompute.runtime.intern import Interner
-from pincompute.runtime.intern import shared as shared_interner
 from pincompute.runtime.logging import get_logger
 from pincompute.runtime.reflector import Reflector
 

@@ -18,7 +18,7 @@ SetTransform) before caching or dispatching an object, so the cache holds:
 
 The parts equal between pods — labels, annotations, the trimmed containers,
 tolerations, selectors, affinity, condition lists — go through the process-wide
-interner (:mod:`pincompute.runtime.intern`), which the node fleet shares, so
+interner (:mod:`pincompute.kube.intern`), which the node fleet shares, so
 the replicas of a workload hold one copy of each in the whole process.  Trimmed
 objects are read-only, like every informer object.  A scheduler attached to a
 manager's informers, which other controllers read, keeps whole pods (the
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pincompute.runtime.intern import shared
+from pincompute.kube.intern import shared
 
 Obj = dict[str, Any]
 

@@ -9,11 +9,12 @@ cluster's pods cost in memory.  An :class:`Interner` maps a value to the first
 equal value it was given (equality by canonical JSON: ``orjson.dumps`` with sorted
 keys), so every consumer that interns through the same table holds one object.
 
-:func:`shared` is the process-wide table: the node fleet and the scheduler's
-trimmed pod cache both intern through it, so a pod's labels are one dict in the
-process however many informers and agents hold the pod.  Interned values must
-never be changed in place — informer objects never are.  The table is bounded:
-when full it starts over, which only costs sharing, never correctness.
+:func:`shared` is the process-wide table: the embedded store's entries, the node
+fleet and the scheduler's trimmed pod cache all intern through it, so a pod's
+labels are one dict in the process however many informers and agents hold the
+pod.  Interned values must never be changed in place — informer objects never
+are.  The table is bounded: when full it starts over, which only costs sharing,
+never correctness.
 """
 
 from __future__ import annotations
