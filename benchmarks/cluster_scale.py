@@ -21,8 +21,18 @@ replica with a proxy would be), and measures:
   watch — as that many separate kubelets would — against the fleet's single
   shared watch on the same case.
 
-Run: ``python benchmarks/cluster_scale.py [--quick] [--nodes N] [--pods N]``.
-The last line printed is one JSON object with the figures.
+Memory is also given per node (what the process grew by while the nodes
+registered) and per pod (what it grew by while the pods were created and ran).
+With ``--schedule`` the pods are placed by the pod scheduler, and the run also
+measures, each in a fresh process on the tenth-size case, this tree and *the
+layout before issue 14* (``--layout-ref``, default the last commit before it: the
+scheduler cached whole pods and every history event kept its parsed object): the
+baseline of the memory work.  With ``--peer``, the same figures for a real
+control plane (kube-apiserver + etcd + kwok, :mod:`scale_peer`) holding a tenth
+of the pods, measured and extrapolated linearly to the full case.
+
+Run: ``python benchmarks/cluster_scale.py [--quick] [--schedule] [--peer] [--nodes N]
+[--pods N]``.  The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -31,10 +41,15 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import io
 import os
 import platform
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -255,6 +270,35 @@ async def ready_time(nodes_n: int, pods_n: int, *, shared: bool, writers: int) -
     return elapsed
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: The last commit before issue 14's memory work: the layout the baseline measures.
+LAYOUT_REF = "0556769"
+
+
+def tenth_case_rss(ref: str | None) -> dict[str, Any]:
+    """The tenth-size --schedule case in a fresh process: this tree (``ref`` None), or the
+    tree of commit ``ref`` (extracted with ``git archive``); its JSON figures."""
+    with tempfile.TemporaryDirectory(prefix="layout-") as tmp:
+        root = ROOT
+        if ref is not None:
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src",
+                                      "benchmarks"], capture_output=True, check=True).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(tmp, filter="data")
+            root = Path(tmp)
+        argv = [sys.executable, str(root / "benchmarks" / "cluster_scale.py"), "--quick",
+                "--schedule", "--churn-seconds", "5"]
+        if ref is None:
+            argv.append("--no-layout-baseline")
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1800,
+                              env={**os.environ, "PYTHONPATH": str(root / "src")})
+        if done.returncode != 0:
+            raise RuntimeError(f"tenth-size case ({ref or 'this tree'}) failed:\n"
+                               f"{done.stderr[-3000:]}")
+        result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a small case for smoke tests")
@@ -264,6 +308,12 @@ async def main() -> None:
     parser.add_argument("--writers", type=int, default=256)
     parser.add_argument("--schedule", action="store_true",
                         help="create the pods unbound and let the pod scheduler place them")
+    parser.add_argument("--no-layout-baseline", action="store_true",
+                        help="with --schedule: skip the tenth-size runs of both layouts")
+    parser.add_argument("--layout-ref", default=LAYOUT_REF,
+                        help="the commit whose layout the baseline measures")
+    parser.add_argument("--peer", action="store_true",
+                        help="also measure kube-apiserver + etcd + kwok with a tenth of the pods")
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="mutating operations per second during the churn (default "
                              "1000 = the 60,000/min target)")
@@ -281,7 +331,9 @@ async def main() -> None:
     t0 = time.perf_counter()
     await fleet.start(concurrency=128)
     nodes_s = time.perf_counter() - t0
-    print(f"{nodes_n} nodes registered and Ready in {nodes_s:.1f}s, rss {rss_mib():.0f} MiB",
+    gc.collect()
+    rss_nodes = rss_mib()
+    print(f"{nodes_n} nodes registered and Ready in {nodes_s:.1f}s, rss {rss_nodes:.0f} MiB",
           file=sys.stderr)
 
     counter = ReadyCounter(client)
@@ -338,8 +390,37 @@ async def main() -> None:
     print(f"{small_nodes} nodes / {small_pods} pods, all Ready: per-node watches "
           f"{base_s:.1f}s, shared watch {small_s:.1f}s", file=sys.stderr)
 
+    per_node = (rss_nodes - rss0) * 2**20 / nodes_n
+    per_pod = (rss_full - rss_nodes) * 2**20 / pods_n
+    per_pod_churn = (rss_end - rss_nodes) * 2**20 / pods_n
+    print(f"memory: {per_node / 1024:,.1f} KiB per node, {per_pod / 1024:,.1f} KiB per pod "
+          f"({per_pod_churn / 1024:,.1f} after churn)", file=sys.stderr)
+    extra: dict[str, Any] = {}
+    if args.schedule and not args.no_layout_baseline:
+        now = tenth_case_rss(None)
+        before = tenth_case_rss(args.layout_ref)
+        extra.update({
+            "layout_case": [now["nodes"], now["pods"]], "layout_ref": args.layout_ref,
+            "layout_rss_mib": now["rss_mib"], "layout_bytes_per_pod": now["bytes_per_pod"],
+            "layout_rss_mib_after_churn": now["rss_mib_after_churn"],
+            "baseline_layout_rss_mib": before["rss_mib"],
+            "baseline_layout_rss_mib_after_churn": before["rss_mib_after_churn"]})
+        print(f"tenth-size case ({now['nodes']} nodes, {now['pods']} pods, scheduled), fresh "
+              f"processes: this layout {now['rss_mib']} MiB ({now['rss_mib_after_churn']} after "
+              f"churn), the layout of {args.layout_ref} {before['rss_mib']} MiB "
+              f"({before['rss_mib_after_churn']} after churn)", file=sys.stderr)
+    if args.peer:
+        from scale_peer import measure_peer
+
+        extra.update(await measure_peer(nodes=small_nodes, pods=small_pods, pod=pod,
+                                  namespaces=NAMESPACE_COUNT, full_nodes=nodes_n,
+                                  full_pods=pods_n))
+        extra["rss_ratio_to_peer"] = round(rss_end / extra["peer_rss_mib_extrapolated"], 2)
+
     print(orjson.dumps({
         "nodes": nodes_n, "pods": pods_n, "scheduled_by_scheduler": args.schedule,
+        "bytes_per_node": round(per_node), "bytes_per_pod": round(per_pod),
+        "bytes_per_pod_after_churn": round(per_pod_churn), **extra,
         "nodes_ready_s": round(nodes_s, 2),
         "pods_create_s": round(created_s, 2),
         "pods_all_ready_s": round(running_s, 2), "all_ready": ok,

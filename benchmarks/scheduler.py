@@ -27,8 +27,23 @@ last event was written (``events_done_after_s``).  Runs:
 * ``prequeued_pods_per_s`` — memory-only, pods created before the scheduler
   starts (the decision and binding path alone).
 
-Run: ``python benchmarks/scheduler.py [--quick]``.  The last line printed is one
-JSON object with the figures.
+With ``--peer``, kube-scheduler's own benchmark runs the same case in the same
+run (``peer_pods_per_s``: scheduler_perf's average ``SchedulingThroughput``,
+sampled once a second).  That compares whole systems doing the same job on the
+same cores: kube-scheduler with its in-process kube-apiserver and an etcd that
+fsyncs (the cached binary, started by the test), against ours with the embedded
+store — ``ratio`` memory-only, ``ratio_persisted`` with every binding fsync'd as
+etcd does.  scheduler_perf's test binary is built on first use
+(``tools/build-kube.sh scheduler-perf``, ~15 min on two cores).
+
+With ``--peer-apiserver`` (module :mod:`apiserver_peer`), both schedulers place
+the same pods on one real kube-apiserver with kwok nodes, each in a process of
+its own: ``apiserver_peer_pods_per_s`` (the real kube-scheduler binary),
+``apiserver_pods_per_s`` (ours as a secondary scheduler binding through
+``pods/binding``) and ``apiserver_ratio``.
+
+Run: ``python benchmarks/scheduler.py [--quick] [--peer] [--peer-apiserver]``.  The
+last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -36,7 +51,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import platform
 import sys
 import tempfile
@@ -46,6 +60,7 @@ from typing import Any
 
 import orjson
 
+from peers import machine, run_scheduler_perf
 from pincompute.gctuning import tune_gc
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.protocol import KubeClient
@@ -166,6 +181,10 @@ def main() -> None:
     ap.add_argument("--baseline-pods", type=int)
     ap.add_argument("--no-persisted", action="store_true")
     ap.add_argument("--no-events", action="store_true", help="do not write Scheduled events")
+    ap.add_argument("--peer", action="store_true",
+                    help="also run kube-scheduler's scheduler_perf on the same case")
+    ap.add_argument("--peer-apiserver", action="store_true",
+                    help="also place pods with kube-scheduler and ours on one real API server")
     args = ap.parse_args()
     nodes = args.nodes or (500 if args.quick else 5000)
     init_pods = args.init_pods if args.init_pods is not None else (100 if args.quick else 1000)
@@ -173,8 +192,26 @@ def main() -> None:
     baseline_pods = args.baseline_pods or (50 if args.quick else 300)
     events = not args.no_events
     tune_gc()
+    # scheduler_perf's cases by size: (nodes, existing pods, measured pods).
+    cases = {(5000, 1000, 10_000): "SchedulingBasic/5000Nodes_10000Pods",
+             (500, 500, 1000): "SchedulingBasic/500Nodes"}
+    if args.peer and args.quick and not (args.nodes or args.init_pods or args.pods):
+        nodes, init_pods, pods = 500, 500, 1000  # scheduler_perf's 500Nodes
     print(f"SchedulingBasic: {nodes} nodes, {init_pods} existing pods, {pods} measured pods; "
-          f"python {platform.python_version()}, {os.cpu_count()} cpus", file=sys.stderr)
+          f"python {platform.python_version()}, {machine()}", file=sys.stderr)
+    peer: dict[str, Any] = {}
+    if args.peer:
+        case = cases.get((nodes, init_pods, pods))
+        if case is None:
+            raise SystemExit(f"--peer runs scheduler_perf's own cases only: "
+                             f"{', '.join(f'{k} ({v})' for v, k in cases.items())}")
+        result = run_scheduler_perf(case)
+        peer = {"peer_pods_per_s": round(result["Average"], 1), "peer_case": case,
+                "peer_pods_per_s_p50": round(result["Perc50"], 1),
+                "peer_seconds": round(result["seconds"], 1)}
+        print(f"peer: kube-scheduler (scheduler_perf {case}, apiserver + etcd with fsync): "
+              f"average {result['Average']:,.1f} pods/s, p50 {result['Perc50']:,.1f} "
+              f"({result['seconds']:.0f} s with setup)", file=sys.stderr)
 
     mem = asyncio.run(run_case(nodes=nodes, init_pods=init_pods, pods=pods, path=None,
                                events=events))
@@ -210,6 +247,17 @@ def main() -> None:
         "class_cache_hits": mem["class_cache_hits"],
         "class_cache_misses": mem["class_cache_misses"],
     }
+    if peer:
+        result.update(peer)
+        result["ratio"] = round(mem["pods_per_s"] / peer["peer_pods_per_s"], 1)
+        if persisted:
+            result["ratio_persisted"] = round(persisted["pods_per_s"] / peer["peer_pods_per_s"], 1)
+        print(f"ratio: ours {result['ratio']}x kube-scheduler's throughput (memory-only store), "
+              f"{result.get('ratio_persisted')}x (persisted, fsync'd)", file=sys.stderr)
+    if args.peer_apiserver:
+        from apiserver_peer import compare_on_apiserver
+
+        result.update(compare_on_apiserver(quick=args.quick))
     print(orjson.dumps(result).decode())
 
 

@@ -8,7 +8,17 @@ the index versus a full scan.  The baseline, measured in the same run, is one
 writer acknowledging each persisted write before sending the next (no batch to
 share an fsync with: one commit per write).
 
-Run: ``python benchmarks/store.py [--quick] [--objects N] [--writers N]``.
+With ``--peer`` the same load also runs against the real peer, side by side in
+the same run: the cached etcd (``tools/build-kube.sh``; etcd's defaults, so every
+put is acknowledged after its WAL fsync, on the same disk) receives the same
+number of puts of the same size from ``etcdload`` (the official Go client,
+``--writers`` clients over 8 gRPC connections, as etcd's own benchmark tool runs),
+and one client alone as the serial baseline's twin.  ``ratio_persisted`` is our
+persisted creates/s over etcd's puts/s.  A create here does more than a put
+(admission defaults, uid, timestamps, indexes, a watch event), so the
+comparison is conservative.
+
+Run: ``python benchmarks/store.py [--quick] [--peer] [--objects N] [--writers N]``.
 The last line printed is one JSON object with the figures.
 """
 
@@ -17,9 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +39,7 @@ from typing import Any
 import orjson
 import psutil
 
+from peers import Etcd, machine, peer_dir
 from pincompute.gctuning import tune_gc
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.resource import NAMESPACES, PODS
@@ -108,6 +119,24 @@ async def serial_persisted_baseline(count: int) -> float:
     return rate
 
 
+def etcd_peer(count: int, writers: int, value_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """etcdload against a fresh etcd: ``count`` puts from ``writers`` clients, then 1,000
+    from one client; both results as etcdload reports them."""
+    bins = peer_dir("etcdload")
+    with tempfile.TemporaryDirectory() as tmp, Etcd(bins, parent=Path(tmp)) as etcd:
+        def load(total: int, clients: int, conns: int, prefix: str) -> dict[str, Any]:
+            out = subprocess.run(
+                [str(bins / "etcdload"), f"-endpoints={etcd.endpoint}", f"-conns={conns}",
+                 f"-clients={clients}", f"-total={total}", f"-val-size={value_size}",
+                 f"-prefix={prefix}"], capture_output=True, text=True, check=True, timeout=1200)
+            result: dict[str, Any] = orjson.loads(out.stdout.strip().splitlines()[-1])
+            return result
+
+        concurrent = load(count, writers, 8, "/registry/pods/bench/")
+        serial = load(min(1000, count), 1, 1, "/registry/pods/serial/")
+    return concurrent, serial
+
+
 async def watch_latency(store: EmbeddedStore, count: int, *, rate: int,
                         seconds: float) -> list[float]:
     """p99 of write → watcher delivery while ``rate`` updates/s run."""
@@ -184,13 +213,15 @@ async def main() -> None:
     parser.add_argument("--objects", type=int, default=None)
     parser.add_argument("--writers", type=int, default=512,
                         help="concurrent writers (an API server's many clients)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also run the same puts against the cached etcd (fsync on)")
     parser.add_argument("--default-gc", action="store_true",
                         help="keep CPython's default GC thresholds (to see what tuning buys)")
     args = parser.parse_args()
     if not args.default_gc:
         tune_gc()
     count = args.objects or (12_000 if args.quick else 120_000)
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"machine: {platform.machine()} {machine()}, Python {sys.version.split()[0]}")
 
     base_rss = rss_mib()
     memory = await make_store(None)
@@ -208,6 +239,21 @@ async def main() -> None:
         print(f"persisted (WAL, synchronous=FULL, group commit): {per_rate:,.0f}/s")
         baseline = await serial_persisted_baseline(min(1000, count))
         print(f"baseline, one writer, one commit per write: {baseline:,.0f}/s")
+        peer: dict[str, Any] = {}
+        if args.peer:
+            size = round(statistics.mean(len(orjson.dumps(pod(i))) for i in range(1000)))
+            etcd, etcd_serial = await asyncio.to_thread(etcd_peer, count, args.writers, size)
+            peer = {"peer_puts_per_s": round(etcd["puts_per_s"]),
+                    "peer_serial_puts_per_s": round(etcd_serial["puts_per_s"]),
+                    "peer_value_bytes": size, "peer_conns": etcd["conns"],
+                    "ratio_persisted": round(per_rate / etcd["puts_per_s"], 2),
+                    "ratio_serial": round(baseline / etcd_serial["puts_per_s"], 2)}
+            print(f"peer: etcd (fsync on), {count} puts of {size} B from {args.writers} clients "
+                  f"over {etcd['conns']} connections: {etcd['puts_per_s']:,.0f}/s "
+                  f"(p99 {etcd['p99_ms']:.1f} ms); one client: "
+                  f"{etcd_serial['puts_per_s']:,.0f}/s")
+            print(f"ratio (ours persisted / etcd): {peer['ratio_persisted']}x; one writer: "
+                  f"{peer['ratio_serial']}x")
 
         lat = await watch_latency(persisted, count, rate=1000, seconds=3 if args.quick else 10)
         lat.sort()
@@ -230,6 +276,7 @@ async def main() -> None:
         "watch_p99_ms": round(p99, 3), "informer_list_s": round(list_s, 3),
         "selector_list_index_ms": round(t_index * 1000, 3),
         "selector_list_scan_ms": round(t_scan * 1000, 3),
+        **peer,
     }).decode())
 
 

@@ -7,6 +7,16 @@
 #   tools/build-kube.sh --check    build nothing; print the directory and exit 0
 #                                  if every binary is there, else exit 1
 #   tools/build-kube.sh --key      print the version key only
+#   tools/build-kube.sh [--check] EXTRA...
+#                                  the same, with optional peers (never built
+#                                  by default) on top of the standard set:
+#       kube-scheduler   k8s.io/kubernetes/cmd/kube-scheduler (tools/kube)
+#       scheduler-perf   `go test -c` of k8s.io/kubernetes/test/integration/
+#                        scheduler_perf/misc, as scheduler_perf.test, plus the
+#                        path of that package's source directory (it runs from
+#                        there) in scheduler-perf.dir (tools/kube; ~15 min)
+#       etcdload         put load generator on the etcd client (tools/etcdload)
+#       peers            all three
 #
 # Cache root: $PINCOMPUTE_KUBE_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/pincompute/kube.
 # Binaries land in <root>/<key>/ with a VERSION file.  The first build on a
@@ -24,13 +34,17 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mode="build"
-case "${1:-}" in
-  "") ;;
-  --check) mode="check" ;;
-  --key) mode="key" ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "build-kube.sh: unknown argument: $1" >&2; exit 2 ;;
-esac
+extras=()
+for arg in "$@"; do
+  case "$arg" in
+    --check) mode="check" ;;
+    --key) mode="key" ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    kube-scheduler|scheduler-perf|etcdload) extras+=("$arg") ;;
+    peers) extras+=(kube-scheduler scheduler-perf etcdload) ;;
+    *) echo "build-kube.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
 
 log() { echo "build-kube: $*" >&2; }
 
@@ -66,10 +80,20 @@ fi
 root="${PINCOMPUTE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pincompute/kube}"
 dir="$root/$key"
 bins=(kube-apiserver kube-controller-manager kubectl etcd kwok)
+# The optional peers, by the file each one leaves in the directory.
+extra_files=()
+for e in "${extras[@]+"${extras[@]}"}"; do
+  case "$e" in
+    kube-scheduler) extra_files+=(kube-scheduler) ;;
+    scheduler-perf) extra_files+=(scheduler_perf.test scheduler-perf.dir) ;;
+    etcdload) extra_files+=(etcdload) ;;
+  esac
+done
 
 all_present() {
   local b
   for b in "${bins[@]}"; do [[ -x "$dir/$b" ]] || return 1; done
+  for b in "${extra_files[@]+"${extra_files[@]}"}"; do [[ -s "$dir/$b" ]] || return 1; done
   [[ -f "$dir/kwok-stages.yaml" && -f "$dir/VERSION" ]]
 }
 
@@ -104,16 +128,22 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
 
-# build <binary> <module dir> <package> [ldflags]
+# build <binary> <module dir> <package> [ldflags [go subcommand]]
 build() {
-  local bin="$1" mod="$2" pkg="$3" ldflags="${4:--s -w}"
+  local bin="$1" mod="$2" pkg="$3" ldflags="${4:--s -w}" gocmd="${5:-build}"
   if [[ -x "$dir/$bin" ]]; then
     log "$bin: already built"
     return 0
   fi
   log "$bin: building $pkg (nice -n 19) ..."
   local start=$SECONDS tmp="$dir/.$bin.tmp.$$"
-  (cd "$here/$mod" && nice -n 19 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
+  if [[ "$gocmd" == "test" ]]; then
+    # No -trimpath: the test starts an API server whose test helpers find their
+    # fixtures through the absolute source paths compiled into the binary.
+    (cd "$here/$mod" && nice -n 19 go test -c -vet=off -mod=readonly -buildvcs=false -ldflags "$ldflags" -o "$tmp" "$pkg")
+  else
+    (cd "$here/$mod" && nice -n 19 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
+  fi
   mv -f "$tmp" "$dir/$bin"
   log "$bin: built in $((SECONDS - start))s"
   { grep -v "^build_seconds_$bin=" "$dir/.build-times" 2>/dev/null || true
@@ -121,13 +151,30 @@ build() {
   mv -f "$dir/.build-times.tmp" "$dir/.build-times"
 }
 
-trap 'rm -f "$dir"/.*.tmp.$$ "$dir"/*.yaml.tmp' EXIT
+trap 'rm -f "$dir"/.*.tmp.$$ "$dir"/*.yaml.tmp "$dir"/*.dir.tmp' EXIT
 total_start=$SECONDS
 build etcd etcd .
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build kubectl kube k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+for e in "${extras[@]+"${extras[@]}"}"; do
+  case "$e" in
+    kube-scheduler) build kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags" ;;
+    etcdload) build etcdload etcdload . ;;
+    scheduler-perf)
+      # The test reads its config (performance-config.yaml, templates/) by
+      # relative path, so it must run from its package directory: the
+      # read-only copy in the module cache, whose path is recorded beside it.
+      build scheduler_perf.test kube k8s.io/kubernetes/test/integration/scheduler_perf/misc "$k8s_ldflags" test
+      if [[ ! -s "$dir/scheduler-perf.dir" ]]; then
+        pkg_dir="$(cd "$here/kube" && go list -mod=readonly -f '{{.Dir}}' k8s.io/kubernetes/test/integration/scheduler_perf/misc)"
+        [[ -f "$pkg_dir/performance-config.yaml" ]] || { log "scheduler_perf source not found"; exit 1; }
+        echo "$pkg_dir" >"$dir/scheduler-perf.dir.tmp"
+        mv -f "$dir/scheduler-perf.dir.tmp" "$dir/scheduler-perf.dir"
+      fi ;;
+  esac
+done
 
 # kwok does nothing without Stage objects.  kwokctl passes its defaults for a
 # cluster with node leases; write the same set, from the pinned kwok module's

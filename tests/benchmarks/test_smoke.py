@@ -60,3 +60,29 @@ def test_benchmark_runs_and_reports(name: str, request: pytest.FixtureRequest) -
         assert figures["positions_correct"] is True
     if name == "ops":
         assert figures["max_unavailable_over_budget"] <= 0  # no app ever below its budget
+
+
+# The comparisons with the real peers, where their --quick run takes under a minute.  Their
+# binaries are optional builds (tools/build-kube.sh PEER; the scheduler_perf test binary
+# takes ~15 min on two cores), which `make test` never runs: without them these skip,
+# naming the command that builds them.
+PEER_CASES = {
+    "store": (("etcdload",), ["--peer"], {"peer_puts_per_s", "ratio_persisted"}),
+    "scheduler": (("scheduler-perf",), ["--peer", "--no-persisted"],
+                  {"peer_pods_per_s", "ratio", "pods_per_s", "baseline_pods_per_s"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PEER_CASES))
+def test_peer_comparison_runs_and_reports(name: str) -> None:
+    peers, flags, keys = PEER_CASES[name]
+    check = subprocess.run(["bash", str(ROOT / "tools" / "build-kube.sh"), "--check", *peers],
+                           capture_output=True, text=True, timeout=60)
+    if check.returncode != 0:
+        pytest.skip(f"peer not built: run tools/build-kube.sh {' '.join(peers)}")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick",
+                             *flags], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert keys <= figures.keys()
+    assert figures[next(iter(k for k in keys if k.startswith("peer_")))] > 0

@@ -312,3 +312,33 @@ async def test_list_errors_retry_and_wait_synced_fails_when_stopped(
     await inf.stop()
     assert await waiter is False
     assert not inf.has_synced
+
+
+async def test_a_transform_applies_to_listed_and_watched_objects_before_caching(
+        client: KubeClient) -> None:
+    def only_v(obj: dict) -> dict:
+        return {**obj, "data": {"v": obj.get("data", {}).get("v", "")}}
+
+    await client.create(CONFIGMAPS, configmap("a", v="1", big="x" * 100))
+    inf = SharedInformer(client, CONFIGMAPS, transform=only_v)
+    seen: list[dict] = []
+    inf.add_event_handler(on_add=seen.append, on_update=lambda _old, new: seen.append(new))
+    await _started(inf)
+    try:
+        await client.create(CONFIGMAPS, configmap("b", v="2", big="y" * 100))
+        await client.patch(CONFIGMAPS, "a", {"data": {"v": "3"}}, namespace="default")
+
+        async def both() -> bool:
+            a, b = inf.get_by_key("default/a"), inf.get_by_key("default/b")
+            return a is not None and b is not None and a["data"]["v"] == "3"
+
+        for _ in range(200):
+            if await both():
+                break
+            await asyncio.sleep(0.01)
+        assert await both()
+        assert inf.get_by_key("default/a")["data"] == {"v": "3"}
+        assert inf.get_by_key("default/b")["data"] == {"v": "2"}
+        assert all(set(o["data"]) == {"v"} for o in seen) and len(seen) == 3
+    finally:
+        await inf.stop()

@@ -14,7 +14,8 @@ ignored.
 The fleet keeps no cache beyond what the pod workers hold, and what they hold is
 *trimmed* (:func:`trim`): the pod's metadata that matters to a node, its spec,
 and the parts of its status a worker reads (phase, address, start time,
-conditions, restart counts) — and *interned* (:class:`Interner`): container
+conditions, restart counts) — and *interned* (the process-wide :class:`Interner` of
+:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, container
 specs, volumes, tolerations, labels and annotations equal to another pod's are
 that pod's objects.  A decoded pod is ~10 KB of Python objects, its status
 nearly half of it and its containers most of the rest; at 120,000 pods that is
@@ -44,8 +45,8 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
-
+from pincompute.kube.intern import Interner
+from pincompute.kube.intern import shared as shared_interner
 from pincompute.kube.protocol import DELETED, KubeClient, WatchEvent
 from pincompute.kube.resource import PODS
 from pincompute.runtime.logging import get_logger
@@ -60,32 +61,6 @@ _META = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences",
 _STATUS = ("phase", "podIP", "startTime", "conditions")
 _SHARED_SPEC = ("containers", "volumes", "tolerations", "nodeSelector", "affinity")
 _SHARED_META = ("labels", "annotations")
-
-
-class Interner:
-    """Equal JSON values share one object: the replicas of a workload have one template.
-
-    Pods of one PinApp carry identical container specs, labels and annotations; held
-    once per pod they are most of a pod's memory.  Values are read-only (informer
-    objects always are), so sharing is safe.  The table is bounded: when full it
-    starts over, which only costs sharing, never correctness.
-    """
-
-    def __init__(self, *, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._table: dict[bytes, Any] = {}
-
-    def __call__(self, value: Any) -> Any:
-        if not value:
-            return value
-        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        found = self._table.get(key)
-        if found is None:
-            if len(self._table) >= self.limit:
-                self._table.clear()
-            # The key is a copy sized to fit (orjson's own buffers are over-allocated).
-            self._table[bytes(memoryview(key))] = found = value
-        return found
 
 
 def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, Any]:
@@ -104,6 +79,8 @@ def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, An
             if k in meta:
                 meta[k] = intern(meta[k])
         spec = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
+        if "conditions" in kept:
+            kept["conditions"] = intern(kept["conditions"])
     return {"apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
             "metadata": meta, "spec": spec, "status": kept}
 
@@ -119,7 +96,8 @@ class NodeFleet:
         """uid → node of every routed pod (to synthesise deletes after a relist)."""
         self._seen: set[str] = set()
         """uids listed by the list in progress."""
-        self._intern = Interner()
+        # Shared with the process's other consumers of pods (the scheduler's cache).
+        self._intern = shared_interner()
         self._task: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
         self.relists = 0

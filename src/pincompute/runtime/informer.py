@@ -133,8 +133,12 @@ class SharedInformer:
                  detect_mutations: bool | None = None,
                  metrics: RuntimeMetrics | None = None,
                  backoff_initial: float = BACKOFF_INITIAL,
-                 backoff_max: float = BACKOFF_MAX) -> None:
+                 backoff_max: float = BACKOFF_MAX,
+                 transform: Callable[[Obj], Obj] | None = None) -> None:
         self.client = client
+        # Applied to every object before it is cached or handed to a handler (client-go's
+        # SetTransform): an informer whose consumers read a few fields keeps only those.
+        self.transform = transform
         self.resource = resource
         self.namespace = namespace
         self.label_selector = label_selector
@@ -291,7 +295,8 @@ class SharedInformer:
         self._listed = []
 
     def _list_page(self, items: list[Obj]) -> None:
-        self._listed.extend(items)
+        transform = self.transform
+        self._listed.extend(items if transform is None else map(transform, items))
 
     def _end_list(self, resource_version: str) -> None:
         items, self._listed = self._listed, []
@@ -334,6 +339,8 @@ class SharedInformer:
     def _apply(self, event: WatchEvent) -> None:
         obj = event.object
         etype = event.type
+        if self.transform is not None:
+            obj = self.transform(obj)
         self.events += 1
         if self._m_events is not None and etype in self._m_events:
             self._m_events[etype].inc()

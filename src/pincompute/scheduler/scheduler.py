@@ -42,7 +42,9 @@ Running it::
     scheduler = Scheduler.attach(mgr, client)          # shared informers, metrics
     await mgr.run()
 
-or standalone, with informers of its own: ``await Scheduler(client).run()``.
+or standalone, with informers of its own: ``await Scheduler(client).run()``.  Its own
+pod informer then caches pods trimmed to what scheduling reads (:mod:`.trim`;
+``trim_pods=False`` keeps them whole).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ from .queue import SchedulingQueue
 from .recorder import Recorder, condition_patch
 from .reference import ReferenceFramework
 from .resources import PodSpecError
+from .trim import trim_pod
 
 Obj = dict[str, Any]
 _log = get_logger(__name__)
@@ -113,7 +116,7 @@ class Scheduler:
                  yield_every: int = 64, initial_backoff: float = 1.0,
                  max_backoff: float = 10.0, max_unschedulable: float = 300.0,
                  max_classes: int = 64, metrics: SchedulerMetrics | None = None,
-                 vectorized: bool = True,
+                 vectorized: bool = True, trim_pods: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.profile = profile if profile is not None else Profile()
@@ -126,9 +129,13 @@ class Scheduler:
         self.metrics = metrics
         self.clock = clock
         self._own_informers: InformerFactory | None = None
+        self._own_pods: SharedInformer | None = None
         if pods is None or nodes is None:
             self._own_informers = InformerFactory()
-            pods = pods or self._own_informers.informer(client, PODS)
+            if pods is None:
+                # Its own pod informer feeds only the scheduler: cache what it decides on.
+                pods = SharedInformer(client, PODS, transform=trim_pod if trim_pods else None)
+                self._own_pods = pods
             nodes = nodes or self._own_informers.informer(client, NODES)
         self.pods_informer = pods
         self.nodes_informer = nodes
@@ -235,6 +242,8 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if own is not None:
                 await own.stop()
+            if self._own_pods is not None:
+                await self._own_pods.stop()
 
     def busy(self) -> bool:
         """Whether pods wait to be decided or bound (reports are deferred meanwhile)."""

@@ -273,3 +273,95 @@ async def test_synchronous_is_one_of_sqlites_levels(tmp_path: Path) -> None:
     assert store._commit.log is not None
     assert store._commit.log._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     await store.close()
+
+
+async def test_rows_follow_updates_and_deletes_within_and_across_batches(tmp_path: Path) -> None:
+    """Each row is keyed by its write's resourceVersion; every write must remove the row of
+    the version it replaced, or a reopen would load stale or duplicate objects."""
+    import sqlite3
+
+    store = await EmbeddedStore.open(path=tmp_path)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    await client.create(CONFIGMAPS, {"metadata": {"name": "kept"}}, namespace="ns")
+    await client.create(CONFIGMAPS, {"metadata": {"name": "gone"}}, namespace="ns")
+
+    async def churn(i: int) -> None:
+        # Several writes of one key land in one batch (they are not awaited one by one).
+        name = f"cm-{i}"
+        await client.create(CONFIGMAPS, {"metadata": {"name": name}}, namespace="ns")
+        await asyncio.gather(
+            client.patch(CONFIGMAPS, name, {"data": {"v": "1"}}, namespace="ns"),
+            client.patch(CONFIGMAPS, name, {"data": {"w": "2"}}, namespace="ns"))
+        if i % 2:
+            await client.delete(CONFIGMAPS, name, namespace="ns")
+            await client.create(CONFIGMAPS, {"metadata": {"name": name}, "data": {"new": "y"}},
+                                namespace="ns")
+
+    # One batch holding several writes of each key, then batches across keys.
+    await asyncio.gather(client.patch(CONFIGMAPS, "kept", {"data": {"a": "1"}}, namespace="ns"),
+                         client.patch(CONFIGMAPS, "kept", {"data": {"b": "2"}}, namespace="ns"),
+                         client.delete(CONFIGMAPS, "gone", namespace="ns"))
+    await asyncio.gather(*(churn(i) for i in range(40)))
+    expected = {o["metadata"]["name"]: o for o in (await client.list(CONFIGMAPS)).items}
+    last_rv = store.resource_version
+    await store.close()
+
+    db = sqlite3.connect(tmp_path / "store.db")
+    rows = db.execute("SELECT resource, key FROM records").fetchall()
+    db.close()
+    assert len(rows) == len(set(rows)) == len(expected) + 1  # + the namespace
+    store = await EmbeddedStore.open(path=tmp_path)
+    try:
+        got = {o["metadata"]["name"]: o for o in (await store.client().list(CONFIGMAPS)).items}
+        assert got == expected
+        assert got["kept"]["data"] == {"a": "1", "b": "2"}
+        assert "gone" not in got and got["cm-1"]["data"] == {"new": "y"}
+        assert store.resource_version == last_rv
+    finally:
+        await store.close()
+
+
+async def test_a_store_written_in_the_older_layout_is_converted_on_open(tmp_path: Path) -> None:
+    """Files written before rows were keyed by resourceVersion (one row per object, keyed by
+    resource and key) open with every object, and are converted."""
+    import sqlite3
+
+    import orjson
+
+    objects = [
+        ("core/v1/namespaces", "ns", 5, {"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": "ns", "uid": "u-ns",
+                                               "resourceVersion": "5"}}),
+        ("core/v1/configmaps", "ns/a", 9, {
+            "apiVersion": "v1", "kind": "ConfigMap", "data": {"x": "1"},
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u-a", "resourceVersion": "9"}}),
+    ]
+    db = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript("""
+        CREATE TABLE objects (resource TEXT NOT NULL, key TEXT NOT NULL, rv INTEGER NOT NULL,
+                              data BLOB NOT NULL, PRIMARY KEY (resource, key));
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    """)
+    db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?)",
+                   [(r, k, rv, orjson.dumps(o)) for r, k, rv, o in objects])
+    db.execute("INSERT INTO meta VALUES ('rv', 12)")
+    db.close()
+    os.chmod(tmp_path / "store.db", 0o600)
+
+    store = await EmbeddedStore.open(path=tmp_path)
+    try:
+        client = store.client()
+        got = await client.get(CONFIGMAPS, "a", namespace="ns")
+        assert got["data"] == {"x": "1"} and got["metadata"]["resourceVersion"] == "9"
+        assert store.resource_version == 12
+        await client.patch(CONFIGMAPS, "a", {"data": {"x": "2"}}, namespace="ns")
+    finally:
+        await store.close()
+    db = sqlite3.connect(tmp_path / "store.db")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    rows = db.execute("SELECT rv, key FROM records ORDER BY rv").fetchall()
+    db.close()
+    assert "objects" not in tables
+    assert rows == [(5, "ns"), (13, "ns/a")]

@@ -117,3 +117,42 @@ def test_one_event_larger_than_the_bound_is_still_kept() -> None:
     history.append(_event(2, 500))
     assert [e.rv for e in history.since(1) or ()] == [2]
     assert history.since(0) is None
+
+
+@pytest.mark.parametrize("persisted", [False, True])
+async def test_history_keeps_no_parsed_objects_once_watchers_have_them(
+        tmp_path: object, persisted: bool) -> None:
+    """Each event is parsed once for every watcher; the history must not keep that copy
+    (a decoded version of every recent object), and a later resumed watch parses anew."""
+    store = await EmbeddedStore.open(path=tmp_path if persisted else None)  # type: ignore[arg-type]
+    client = store.client()
+    try:
+        await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+        rv = (await client.list(CONFIGMAPS)).resource_version
+        first: list[dict] = []
+        second: list[dict] = []
+
+        async def watch(into: list[dict]) -> None:
+            async for event in client.watch(CONFIGMAPS, resource_version=rv):
+                into.append(event.object)
+                if len(into) == 2:
+                    return
+
+        watchers = [asyncio.create_task(watch(first)), asyncio.create_task(watch(second))]
+        await asyncio.sleep(0)
+        await client.create(CONFIGMAPS, {"metadata": {"name": "a", "namespace": "ns"}})
+        await client.patch(CONFIGMAPS, "a", {"data": {"k": "v"}}, namespace="ns")
+        await asyncio.wait_for(asyncio.gather(*watchers), 5)
+        assert [a is b for a, b in zip(first, second, strict=True)] == [True, True]  # shared
+        history = store.collections[CONFIGMAPS.key].history
+        events = history.since(int(rv))
+        assert events is not None and len(events) == 2
+        assert all(e._obj is None and e._prev_obj is None for e in events)
+        replayed = []
+        async for event in client.watch(CONFIGMAPS, resource_version=rv):
+            replayed.append(event.object)
+            if len(replayed) == 2:
+                break
+        assert replayed == first and replayed[0] is not first[0]
+    finally:
+        await store.close()

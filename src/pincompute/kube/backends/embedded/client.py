@@ -77,7 +77,7 @@ class EmbeddedClient(KubeClient):
         try:
             while True:
                 while buffer:
-                    yield buffer.popleft()
+                    yield watcher.take()
                 if watcher.closed:
                     return
                 wait = store.bookmark_interval

@@ -19,6 +19,7 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
+from pincompute.kube.intern import shared
 from pincompute.kube.resource import Resource
 from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
 
@@ -27,6 +28,7 @@ from .watch import History, Watcher
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
 
 _EMPTY: dict[str, str] = {}
+_intern = shared()
 
 
 class Entry:
@@ -42,7 +44,10 @@ class Entry:
         self.rv = rv
         self.raw = raw
         md = data["metadata"]
-        self.labels: dict[str, str] = md.get("labels") or _EMPTY
+        # Shared with equal labels elsewhere in the process (the writer's dict would keep
+        # the rest of the object it came from alive too).
+        labels = md.get("labels")
+        self.labels: dict[str, str] = _intern(labels) if labels else _EMPTY
         self.owners: tuple[str, ...] = tuple(
             r["uid"] for r in md.get("ownerReferences") or () if r.get("uid"))
         self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())

@@ -56,8 +56,10 @@ class _Batch:
     __slots__ = ("events", "ops", "rv", "waiters")
 
     def __init__(self) -> None:
-        # Last write per (resource, key) wins within a batch.
-        self.ops: dict[tuple[str, str], tuple[int, bytes | None]] = {}
+        # Last write per (resource, key) wins within a batch; each op also names the
+        # resourceVersion of the object's row on disk before the batch (None: none),
+        # the row the batch replaces or deletes.
+        self.ops: dict[tuple[str, str], tuple[int, bytes | None, int | None]] = {}
         self.events: list[Write] = []
         # One future per waiting caller rather than one shared future: a caller
         # cancelled while waiting then cancels only its own.
@@ -117,7 +119,14 @@ class GroupCommit:
         batch = self._open_batch
         if batch is None:
             batch = self._open_batch = _Batch()
-        batch.ops[(coll.resource_key, key)] = (event.rv, raw)
+        op = (coll.resource_key, key)
+        earlier = batch.ops.get(op)
+        # The first write of a key in a batch replaces the row of the version before it
+        # (written by an earlier batch, which commits first); later ones in the same
+        # batch replace that same row, since only the last write is stored.
+        on_disk = earlier[2] if earlier is not None else (
+            before.rv if before is not None else None)
+        batch.ops[op] = (event.rv, raw, on_disk)
         batch.events.append((coll, event, before))
         batch.rv = event.rv
         if len(batch.ops) >= SPLIT_BATCH_AT and len(self._in_flight) < MAX_BATCHES_IN_FLIGHT:
@@ -150,9 +159,9 @@ class GroupCommit:
             return
         self._in_flight.append(batch)
         self._open_batch = None
-        puts = [(rkey, key, rv, raw) for (rkey, key), (rv, raw) in batch.ops.items()
+        puts = [(rkey, key, rv, raw) for (rkey, key), (rv, raw, _) in batch.ops.items()
                 if raw is not None]
-        deletes = [(rkey, key) for (rkey, key), (_, raw) in batch.ops.items() if raw is None]
+        deletes = [on_disk for _, _, on_disk in batch.ops.values() if on_disk is not None]
         assert self._executor is not None and self.log is not None
         done = self._loop.run_in_executor(self._executor, self.log.commit, puts, deletes,
                                           batch.rv)

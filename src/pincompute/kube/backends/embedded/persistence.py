@@ -5,6 +5,17 @@ live object holds its latest JSON; a meta row holds the last resourceVersion so
 numbering never goes backwards across restarts even when the newest objects
 were deleted.
 
+Rows are keyed by the resourceVersion of the write that made them (unique: every
+write takes the next one), not by the object's key.  A write appends its row at
+the end of the table and deletes, by that number, the row of the version it
+replaced, which the store knows (the entry it replaced carries it).  Creates are
+then pure appends: a commit writes the pages its rows fill and little else,
+where a ``(resource, key)`` primary key inserted kilobyte rows into random
+places of a second B-tree and rewrote a 16 KiB page for nearly every row
+(measured here, 120,000 pods in batches of 256: 25,000 rows/s keyed by object,
+84,000 rows/s keyed by resourceVersion).  A file written with the older layout
+(table ``objects``) is converted, in one transaction, when it is opened.
+
 Group commit, as etcd batches its raft entries: writers do not commit one by
 one.  The store collects every write made while the previous commit was on disk
 into the next batch, and :meth:`SqliteLog.commit` writes the whole batch in one
@@ -22,6 +33,7 @@ runs before anything is loaded, so a damaged file is reported, not half-read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -33,26 +45,35 @@ from .lock import StoreLock
 DB_FILE = "store.db"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
+CREATE TABLE IF NOT EXISTS records (
+    rv INTEGER PRIMARY KEY,
     resource TEXT NOT NULL,
     key TEXT NOT NULL,
-    rv INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (resource, key)
+    data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+#: The layout before rows were keyed by resourceVersion; converted on open.
+_OLD_TABLE = "objects"
 
 Put = tuple[str, str, int, bytes]  # resource key, object key, resourceVersion, JSON
-Delete = tuple[str, str]
+Delete = int
+"""The resourceVersion of a row that no longer holds its object's latest state."""
+#: Rows deleted by one statement (``rv IN (...)``), under SQLite's variable limit.
+_DELETES_PER_STATEMENT = 500
 
 SYNCHRONOUS_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
 """``PRAGMA synchronous`` names and the numbers SQLite reads back."""
 # SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
 _CORRUPT_CODES = {11, 26}
+
+
+@functools.lru_cache(maxsize=64)
+def _delete_sql(rows: int) -> str:
+    return "DELETE FROM records WHERE rv IN (" + ",".join("?" * rows) + ")"
 
 
 class SqliteLog:
@@ -112,6 +133,24 @@ class SqliteLog:
         if problems != ["ok"]:
             raise StoreCorrupt(self._corrupt_message(" ".join(map(str, problems))))
         db.executescript(_SCHEMA)
+        self._convert_old_layout()
+
+    def _convert_old_layout(self) -> None:
+        db = self._db
+        found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (_OLD_TABLE,)).fetchone()
+        if found is None:
+            return
+        # One transaction: a crash leaves either layout whole, never half of each.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(f"INSERT INTO records (rv, resource, key, data) "
+                       f"SELECT rv, resource, key, data FROM {_OLD_TABLE}")
+            db.execute(f"DROP TABLE {_OLD_TABLE}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _corrupt_message(self, detail: str) -> str:
         detail = " ".join(detail.split())  # one line, however SQLite words it
@@ -135,24 +174,28 @@ class SqliteLog:
 
     def last_resource_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'rv'").fetchone()
-        top = self._db.execute("SELECT MAX(rv) FROM objects").fetchone()
+        top = self._db.execute("SELECT MAX(rv) FROM records").fetchone()
         return max(row[0] if row else 0, top[0] or 0)
 
     def rows(self) -> Iterator[tuple[str, str, int, bytes]]:
-        yield from self._db.execute("SELECT resource, key, rv, data FROM objects")
+        for rv, rkey, key, data in self._db.execute(
+                "SELECT rv, resource, key, data FROM records"):
+            yield rkey, key, rv, data
 
     def commit(self, puts: list[Put], deletes: list[Delete], rv: int) -> None:
+        """Write one batch in one transaction: ``puts`` are new rows (one per object
+        written), ``deletes`` the resourceVersions of rows they replace or remove."""
         if self._broken is not None:
             raise self._broken
         db = self._db
         try:
             db.execute("BEGIN")
-            if deletes:
-                db.executemany("DELETE FROM objects WHERE resource = ? AND key = ?", deletes)
+            for start in range(0, len(deletes), _DELETES_PER_STATEMENT):
+                chunk = deletes[start:start + _DELETES_PER_STATEMENT]
+                db.execute(_delete_sql(len(chunk)), chunk)
             if puts:
-                db.executemany(
-                    "INSERT OR REPLACE INTO objects (resource, key, rv, data) VALUES (?, ?, ?, ?)",
-                    puts)
+                db.executemany("INSERT INTO records (resource, key, rv, data) VALUES (?, ?, ?, ?)",
+                               puts)
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('rv', ?)", (rv,))
             db.execute("COMMIT")
         except BaseException as e:
