@@ -129,3 +129,46 @@ async def test_pod_job_and_cron_operations(api: ApiEnv) -> None:
 
 async def _cached(api: ApiEnv, plural: str, name: str) -> bool:
     return (await api.client.get(f"{BASE}/{plural}/{name}")).status_code == 200
+
+
+async def test_revisions_list_and_rollback_to_one(api: ApiEnv) -> None:
+    c = api.client
+    assert (await c.post(f"{BASE}/pinapps", json=pinapp("rev", replicas=1))).status_code == 201
+
+    async def revisions(count: int) -> list | None:
+        r = await c.get(f"{BASE}/pinapps/rev/revisions")
+        assert r.status_code in (200, 404), r.text
+        items = r.json()["items"] if r.status_code == 200 else []
+        return items if len(items) >= count else None
+
+    await eventually(lambda: revisions(1), timeout=30, what="the first revision")
+    for image in ("busybox:2", "busybox:3"):
+        async def updated(image: str = image) -> bool:
+            app = (await c.get(f"{BASE}/pinapps/rev")).json()
+            app["spec"]["template"]["spec"]["containers"][0]["image"] = image
+            return (await c.put(f"{BASE}/pinapps/rev", json=app)).status_code == 200
+
+        await eventually(updated, what=f"the image set to {image}")
+    body = (await c.get(f"{BASE}/pinapps/rev/revisions")).json()
+    assert body["kind"] == "RevisionList"
+    items = await eventually(lambda: revisions(3), timeout=30, what="three revisions")
+    assert [i["number"] for i in items] == [1, 2, 3]
+    assert [i["current"] for i in items] == [False, False, True]
+    assert items[0]["images"] == {"main": "busybox"}
+    assert items[2]["change"] == "main: busybox:2 → busybox:3"
+    assert all(i["revision"] and i["created"] for i in items)
+    first = items[0]["revision"]
+
+    r = await c.post(f"{BASE}/pinapps/rev/rollback", json={"revision": "1"})
+    assert r.status_code == 200, r.text
+
+    async def first_is_current() -> list | None:
+        items = await revisions(1) or []
+        current = [i for i in items if i["current"]]
+        return items if current and current[0]["revision"] == first else None
+
+    items = await eventually(first_is_current, timeout=30, what="revision 1 current again")
+    assert items[-1]["images"] == {"main": "busybox"} and items[-1]["number"] == 4
+    assert first not in [i["revision"] for i in items[:-1]]  # moved, not copied
+
+    assert (await c.get(f"{BASE}/pinapps/nothere/revisions")).status_code == 404

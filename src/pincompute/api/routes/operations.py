@@ -3,7 +3,8 @@
 One literal route per (kind, operation) of :data:`pincompute.api.operations.OPERATIONS`,
 plus ``pinapps/{name}/rollback`` and ``pinapps/{name}/restart-container`` (one replica).
 Each needs ``editor`` in the project, writes one merge patch to the host object (validated
-by the kind's model first) and answers the changed object.
+by the kind's model first) and answers the changed object.  ``GET pinapps/{name}/revisions``
+(``viewer``) lists what a rollback can pick, from the shards' histories in the member caches.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from pincompute.api import crud
-from pincompute.api.auth import Ctx, ProjectEditor
+from pincompute.api.auth import Ctx, ProjectEditor, ProjectViewer
 from pincompute.api.body import json_response
 from pincompute.api.context import ApiContext
+from pincompute.api import revisions
 from pincompute.api.operations import (
     OPERATIONS,
     Operation,
@@ -109,14 +111,7 @@ async def rollback(project: str, name: str, ctx: Ctx, _: ProjectEditor,
                    body: Annotated[RollbackRequest | None, Body()] = None) -> Response:
     target = body.revision if body is not None else ""
     app = await ctx.host.get(PINAPPS, name, namespace=project)  # the version to replace
-    shards = []
-    for cluster in ctx.members.names():
-        inf = ctx.member_informer(cluster, PINAPPS)
-        if inf is not None and inf.has_synced:
-            shard = inf.get(name, namespace=project)
-            if shard is not None:
-                shards.append(shard)
-    history = shard_revisions(app, shards)
+    history = _history(ctx, project, name, app)
     entry = find_revision(history, target)
     if entry is None or not entry.get("template"):
         known = ", ".join(f"{e.get('number')} ({e.get('revision')})" for e in history)
@@ -129,6 +124,41 @@ async def rollback(project: str, name: str, ctx: Ctx, _: ProjectEditor,
     crud.validate(PINAPPS, current, app, client=ctx.host)
     updated = await ctx.host.update(PINAPPS, current)
     return json_response(crud.present(PINAPPS, updated))
+
+
+def _history(ctx: ApiContext, project: str, name: str, app: dict[str, Any]
+             ) -> list[Any]:
+    """The app's revision history, from its shards in the ready member caches."""
+    shards = []
+    for cluster in ctx.members.names():
+        inf = ctx.member_informer(cluster, PINAPPS)
+        if inf is not None and inf.has_synced:
+            shard = inf.get(name, namespace=project)
+            if shard is not None:
+                shards.append(shard)
+    return list(shard_revisions(app, shards))
+
+
+@router.get("/pinapps/{name}/revisions", name="revisions_pinapps", tags=["PinApp"],
+            summary="The app's revisions: what a rollback can go back to",
+            description="From the revision histories of the app's shards in the member "
+                        "clusters, oldest first, as `{\"kind\": \"RevisionList\", "
+                        "\"items\": [{number, revision, images, change, created, "
+                        "current}]}`: `revision` is the template hash, `images` maps each "
+                        "container to its image, `change` says what differs from the "
+                        "revision before, `current` marks the one the app runs or rolls "
+                        "out to. Roll back with `POST .../rollback {\"revision\": N}`. "
+                        "Needs `viewer`.")
+async def list_revisions(project: str, name: str, ctx: Ctx, _: ProjectViewer) -> Response:
+    app = ctx.host_informer(PINAPPS).get(name, namespace=project)
+    if app is None:
+        raise NotFound(f'pinapps "{name}" not found', kind="pinapps", name=name)
+    md = app.get("metadata") or {}
+    return json_response({
+        "apiVersion": "v1", "kind": "RevisionList",
+        "metadata": {"kind": "PinApp", "name": name, "namespace": project,
+                     "uid": md.get("uid")},
+        "items": revisions.rows(_history(ctx, project, name, app))})
 
 
 @router.post("/pinapps/{name}/restart-container", name="restart_container_pinapps",
