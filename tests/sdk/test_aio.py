@@ -20,6 +20,7 @@ from pincompute.sdk import (
     Unreachable,
 )
 from tests.api.conftest import ApiEnv
+from tests.waiting import eventually
 
 from .support import pinapp
 
@@ -222,3 +223,45 @@ async def test_platform_kinds(pc: AsyncClient) -> None:
     assert isinstance((await pc.list("pindaemons")).items, list)
     nodes = await pc.nodes("zone-a-1")
     assert nodes and all(n["metadata"]["name"].startswith("zone-a-1-") for n in nodes)
+
+
+async def test_revisions_and_rollback_to_one(pc: AsyncClient) -> None:
+    await pc.create(pinapp("revs"))
+
+    async def updated() -> bool:
+        app = await pc.get("app", "revs")
+        app["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2"
+        try:
+            await pc.update(app)
+        except Conflict:  # the federation wrote the app meanwhile
+            return False
+        return True
+
+    await eventually(updated, what="the image updated")
+
+    async def two() -> list | None:
+        items = await pc.revisions("revs")
+        return items if len(items) >= 2 and items[-1]["images"]["main"] == "busybox:2" \
+            else None
+
+    items = await eventually(two, timeout=30, what="two revisions")
+    assert [i["current"] for i in items] == [False, True]
+    with pytest.raises(Invalid):  # no such revision: the field is named
+        await pc.rollback("revs", revision=99)
+
+    async def rolled_back() -> bool:
+        try:
+            await pc.rollback("revs", revision=1)  # an int, sent as the API's string
+        except Conflict:
+            return False
+        return True
+
+    await eventually(rolled_back, what="the rollback written")
+
+    async def first_current() -> bool:
+        now = await pc.revisions("revs", kind="app")
+        return now[-1]["revision"] == items[0]["revision"] and now[-1]["current"]
+
+    await eventually(first_current, timeout=30, what="revision 1 current again")
+    with pytest.raises(NotFound):
+        await pc.revisions("nothere")

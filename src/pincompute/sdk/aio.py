@@ -256,11 +256,19 @@ class AsyncClient(ClientBase):
               ) -> dict[str, Any]:
         return await self.operate("pinapp", name, "scale", {"replicas": replicas}, project=project)
 
-    async def rollback(self, name: str, *, revision: int | None = None, kind: KindArg = "pinapp",
-                 project: str | None = None) -> dict[str, Any]:
-        """Roll back to ``revision`` (default: the one before the current)."""
-        body = {} if revision is None else {"revision": revision}
+    async def rollback(self, name: str, *, revision: int | str | None = None,
+                       kind: KindArg = "pinapp", project: str | None = None
+                       ) -> dict[str, Any]:
+        """Roll back to ``revision``, a number or hash (default: the one before the current)."""
+        body = {} if revision is None else {"revision": str(revision)}
         return await self.operate(kind, name, "rollback", body, project=project)
+
+    async def revisions(self, name: str, *, kind: KindArg = "pinapp", project: str | None = None
+                  ) -> Objects:
+        """A PinApp's revisions, oldest first: ``number``, ``revision`` (the template hash),
+        ``images``, ``change`` (from the one before), ``created`` and ``current``."""
+        return await self._run(routes.revisions(self._kind(kind), name,
+                                          project=self._project(project)))
 
     async def restart_container(self, name: str, container: str, *, kind: KindArg = "pinpod",
                           pod: str | None = None, project: str | None = None

@@ -265,6 +265,13 @@ class Client(ClientBase):
         body = {} if revision is None else {"revision": str(revision)}
         return self.operate(kind, name, "rollback", body, project=project)
 
+    def revisions(self, name: str, *, kind: KindArg = "pinapp", project: str | None = None
+                  ) -> Objects:
+        """A PinApp's revisions, oldest first: ``number``, ``revision`` (the template hash),
+        ``images``, ``change`` (from the one before), ``created`` and ``current``."""
+        return self._run(routes.revisions(self._kind(kind), name,
+                                          project=self._project(project)))
+
     def restart_container(self, name: str, container: str, *, kind: KindArg = "pinpod",
                           pod: str | None = None, project: str | None = None
                           ) -> dict[str, Any]:

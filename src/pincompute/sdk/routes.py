@@ -223,6 +223,14 @@ def history(ref: KindRef, name: str, *, project: str | None) -> Call[list[dict[s
     return Call("GET", path, route, _items)
 
 
+def revisions(ref: KindRef, name: str, *, project: str | None) -> Call[list[dict[str, Any]]]:
+    """A PinApp's revisions, oldest first (what ``rollback`` can go back to)."""
+    if "rollback" not in ref.operations:
+        raise PinComputeError(f"{ref.kind} has no revisions (only a PinApp has)")
+    path, route = member(ref, name, project=project, sub="revisions")
+    return Call("GET", path, route, _items)
+
+
 # -- usage (``top``) ----------------------------------------------------------------------------
 
 def top_pods(project: str, *, app: str | None = None) -> Call[list[dict[str, Any]]]:
