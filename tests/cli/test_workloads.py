@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.waiting import eventually
+
 from .conftest import Cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -64,3 +66,30 @@ async def test_unknown_kinds_and_missing_names(cli: Cli) -> None:
     assert "unknown kind" in (await cli("get", "deployments", code=2)).stderr
     assert "not found" in (await cli("describe", "app", "ghost", code=3)).stderr
     assert "delete what?" in (await cli("delete", "app", code=2)).stderr
+
+
+async def test_rollout_history_lists_revisions_and_undo_picks_one(cli: Cli) -> None:
+    app = _app("hist")
+    await cli("apply", "-f", "-", stdin=yaml.safe_dump(app))
+    app["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2"
+    await cli("apply", "-f", "-", stdin=yaml.safe_dump(app))
+
+    async def history_with(*needles: str) -> str | None:
+        out = (await cli("rollout", "history", "app/hist")).stdout
+        return out if all(n in out for n in needles) else None
+
+    out = await eventually(lambda: history_with("busybox → busybox:2"), timeout=30,
+                           what="two revisions listed")
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0][:5] == ["REVISION", "HASH", "IMAGES", "CHANGE", "CREATED"]
+    assert lines[1][0] == "1" and lines[1][2] == "main=busybox" and "current" not in lines[1]
+    assert lines[2][0] == "2" and lines[2][-1] == "current"
+    await cli("rollout", "undo", "app/hist", "--to-revision", "1")
+    out = await eventually(lambda: history_with("busybox:2 → busybox"), timeout=30,
+                           what="revision 1 back as revision 3")
+    last = out.splitlines()[-1].split()
+    assert last[0] == "3" and last[2] == "main=busybox" and last[-1] == "current"
+    bad = await cli("rollout", "undo", "app/hist", "--to-revision", "99", code=6)
+    assert "revision" in bad.stderr
+    states = (await cli("rollout", "history", "app/hist", "--states")).stdout
+    assert states.split()[:4] == ["TIME", "STATE", "REASON", "MESSAGE"]

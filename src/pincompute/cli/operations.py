@@ -1,5 +1,5 @@
 """Operations on running workloads: ``scale``, ``pause``, ``resume``, ``stop``, ``start``,
-``restart``, ``restart-container``, ``suspend``, ``trigger``, ``rollout status|undo``.
+``restart``, ``restart-container``, ``suspend``, ``trigger``, ``rollout status|undo|history``.
 
 Each is one ``POST .../{plural}/{name}/{operation}`` through the SDK.  The target
 is ``NAME`` (a PinApp, the kind these mostly apply to), ``KIND/NAME`` or ``KIND
@@ -132,10 +132,24 @@ def rollout_undo(
 
 
 @rollout_app.command("history")
-def rollout_history(names: Target, project: ProjectOpt = None) -> None:
-    """An object's state transitions: admitted, queued, placed, rolled out, scaled, ..."""
+def rollout_history(
+    names: Target,
+    project: ProjectOpt = None,
+    states: Annotated[bool, typer.Option(
+        "--states", help="a PinApp's state transitions rather than its revisions")] = False,
+) -> None:
+    """A PinApp's revisions (what `rollout undo --to-revision` can pick); for other kinds,
+    or with --states, the object's state transitions (admitted, queued, placed, ...)."""
     ref, name = target(names)
     with session(project=project) as pc:
+        if "rollback" in ref.operations and not states:
+            revisions = pc.revisions(name, kind=ref)
+            grid(["REVISION", "HASH", "IMAGES", "CHANGE", "CREATED", ""],
+                 [(r.get("number"), r.get("revision"),
+                   ", ".join(f"{c}={i}" for c, i in (r.get("images") or {}).items()),
+                   r.get("change"), r.get("created"), "current" if r.get("current") else "")
+                  for r in revisions])
+            return
         entries = pc.history(ref, name)
     grid(["TIME", "STATE", "REASON", "MESSAGE"],
           [(e.get("time"), e.get("state") or e.get("type"), e.get("reason"), e.get("message"))

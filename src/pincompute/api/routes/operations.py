@@ -15,11 +15,10 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from pincompute.api import crud
+from pincompute.api import crud, revisions
 from pincompute.api.auth import Ctx, ProjectEditor, ProjectViewer
 from pincompute.api.body import json_response
 from pincompute.api.context import ApiContext
-from pincompute.api import revisions
 from pincompute.api.operations import (
     OPERATIONS,
     Operation,
@@ -28,7 +27,7 @@ from pincompute.api.operations import (
     restart_token,
     shard_revisions,
 )
-from pincompute.kube.errors import Cause, NotFound, invalid
+from pincompute.kube.errors import Cause, Conflict, NotFound, invalid
 from pincompute.kube.patch import merge_patch
 from pincompute.model import registry
 from pincompute.model.registry import PINAPPS, PINPODS
@@ -119,11 +118,25 @@ async def rollback(project: str, name: str, ctx: Ctx, _: ProjectEditor,
             f"Not found: {target or 'previous'!r}: the app's history has "
             f"{known or 'no revisions yet'}"), "FieldValueNotFound")])
     # A merge patch would keep keys the old template had and the revision lacks: the
-    # template is replaced whole, against the version read (409 if it moved meanwhile).
-    current = {**app, "spec": {**(app.get("spec") or {}), "template": entry["template"]}}
-    crud.validate(PINAPPS, current, app, client=ctx.host)
-    updated = await ctx.host.update(PINAPPS, current)
-    return json_response(crud.present(PINAPPS, updated))
+    # template is replaced whole, against the version read.  A conflict from a write that
+    # left the spec alone (the federation's status and annotations) is retried on the new
+    # version; a spec that moved meanwhile is the caller's 409.
+    tries = _ROLLBACK_TRIES
+    while True:
+        current = {**app, "spec": {**(app.get("spec") or {}), "template": entry["template"]}}
+        crud.validate(PINAPPS, current, app, client=ctx.host)
+        try:
+            updated = await ctx.host.update(PINAPPS, current)
+            return json_response(crud.present(PINAPPS, updated))
+        except Conflict:
+            tries -= 1
+            newer = await ctx.host.get(PINAPPS, name, namespace=project)
+            if not tries or newer.get("spec") != app.get("spec"):
+                raise
+            app = newer
+
+
+_ROLLBACK_TRIES = 5
 
 
 def _history(ctx: ApiContext, project: str, name: str, app: dict[str, Any]
