@@ -5,7 +5,8 @@ gateway; the scenario a user lives through, in order: sign in, deploy an app fro
 bad name first: the message is on the field the API names), watch it become ready, scale it,
 read its logs streaming, open a shell and run a command whose output appears, create a project
 and a token for a viewer, then sign in as the viewer, who is refused in another project and in
-their own (the page says why, nothing changes). Main pages are screenshotted (the test's
+their own (the page says why, nothing changes); last, roll the app back to a revision from its
+page's revisions table. Main pages are screenshotted (the test's
 directory and test-artifacts/console/) and checked with axe-core (no serious violations), at
 laptop and phone widths, and the keyboard path (skip link, a dialog Escape closes) is tried.
 """
@@ -328,5 +329,28 @@ async def test_a_user_deploys_scales_debugs_and_a_viewer_is_refused(
     await no_serious_violations(page, "node pools")
     await page.goto(env.url + "/#/platform/audit?result=denied")
     await expect(page.locator("#audit")).to_contain_text("vic")
+
+    # Revisions: a new image is revision 2; from the page, roll back to revision 1, which
+    # comes back as revision 3 and current.
+    async def image_changed() -> bool:
+        app = (await env.api.get("/api/v1/projects/demo/pinapps/ticker")).json()
+        app["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2"
+        put = await env.api.put("/api/v1/projects/demo/pinapps/ticker", json=app)
+        return put.status_code == 200
+    await eventually(image_changed, timeout=10, what="ticker's image changed")
+    await page.goto(env.url + "/#/projects/demo/workloads/pinapps/ticker")
+    revisions = page.locator("#revisions")
+    await expect(revisions.locator("tr[data-revision='2']")).to_contain_text("current",
+                                                                             timeout=LONG)
+    await expect(revisions.locator("tr[data-revision='1']")).not_to_contain_text("current")
+    await revisions.get_by_role("button", name="Roll back to this revision").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Roll back").click()
+    back = revisions.locator("tr[data-revision='3']")
+    await expect(back).to_contain_text("current", timeout=LONG)
+    await expect(back).to_contain_text("busybox:2 → busybox")
+    await expect(revisions.locator("tbody tr")).to_have_count(2)  # 1 moved to 3, not copied
+    app = (await env.api.get("/api/v1/projects/demo/pinapps/ticker")).json()
+    assert app["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+    await no_serious_violations(page, "revisions")
     await no_serious_violations(page, "audit")
     assert not errors, errors

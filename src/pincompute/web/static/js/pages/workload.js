@@ -71,8 +71,10 @@ export async function render(main, { params, signal }) {
     h("a", { href: `${base}/workloads` }, "All workloads"));
   const events = timeline(`${path}/events`, { signal, title: "Events" });
   const history = historySection(path, signal);
-  main.append(h("div", { class: "page-head" }, heading, links), actions, result, body, podsSection,
-    events.el, history.el);
+  const revisions = kind.revisions ? revisionsSection(path, name, signal, (r) => operate("rollback",
+    `Roll back to revision ${r.number}`, { revision: String(r.number) })) : null;
+  main.append(h("div", { class: "page-head" }, heading, links), actions, result, body, revisions?.el || "",
+    podsSection, events.el, history.el);
 
   async function operate(op, label, payload) {
     result.textContent = `${label}…`;
@@ -80,6 +82,7 @@ export async function render(main, { params, signal }) {
       const answer = await post(`${path}/${op}`, payload || {}, { signal });
       result.textContent = `${label}: done.${answer?.message ? ` ${answer.message}` : ""}`;
       announce(`${label} ${name}: done`);
+      revisions?.refresh();
     } catch (err) {
       result.textContent = `${label} refused: ${err.message}`;
       result.className = "result error";
@@ -126,18 +129,6 @@ export async function render(main, { params, signal }) {
     if (focused) actions.querySelector("button")?.focus();  // the button pressed may be gone
   }
 
-  function revisions(obj) {
-    const revs = obj.status?.revisions || [];
-    if (!kind.revisions || !revs.length) return null;
-    return table("Revisions", ["Number", "Revision", "Created", "Images", ""], revs.map((r) => h("tr", {},
-      h("td", {}, r.number ?? ""), h("td", {}, r.revision), h("td", {}, r.time ? age(r.time) : ""),
-      h("td", {}, (r.template?.spec?.containers || []).map((c) => c.image).join(", ")),
-      h("td", {}, r.revision === obj.status?.currentRevision ? "current" : h("button", { type: "button", onclick: async () => {
-        if (!(await confirmAction(`Roll ${name} back to revision ${r.number ?? r.revision}?`, { action: "Roll back" }))) return;
-        await operate("rollback", `Rollback to ${r.number ?? r.revision}`, { revision: String(r.number ?? r.revision) });
-      } }, `Roll back to ${r.number ?? r.revision}`)))));
-  }
-
   let podsTimer = null;
   async function drawPods() {
     podsTimer = null;
@@ -172,8 +163,9 @@ export async function render(main, { params, signal }) {
   function draw(obj) {
     events.refresh();
     history.refresh();
+    revisions?.refresh();
     drawActions(obj);
-    body.replaceChildren(...[summary(obj, kind), pending(obj), placements(obj), conditions(obj), revisions(obj)].filter(Boolean));
+    body.replaceChildren(...[summary(obj, kind), pending(obj), placements(obj), conditions(obj)].filter(Boolean));
     if (!podsTimer) podsTimer = setTimeout(drawPods, 300);
   }
 
@@ -203,6 +195,38 @@ export async function render(main, { params, signal }) {
     onError: refused,
   });
   signal.addEventListener("abort", () => clearTimeout(podsTimer));
+}
+
+// A PinApp's revisions (from its shards' histories, GET .../revisions), each but the current one
+// with a button that rolls the app back to it after asking; re-read when the app changes, at
+// most once per 500 ms, and after an operation.
+function revisionsSection(path, name, signal, rollback) {
+  const heading = h("h2", { id: "revisions-h" }, "Revisions");
+  const el = h("section", { "aria-labelledby": "revisions-h" }, heading, h("p", { class: "muted" }, "Loading…"));
+  let timer = null;
+  const load = async () => {
+    timer = null;
+    let items;
+    try { items = (await get(`${path}/revisions`, { signal })).items || []; } catch (err) {
+      if (!signal.aborted) el.replaceChildren(heading, h("p", { class: "muted" }, `Revisions unavailable: ${err.message}`));
+      return;
+    }
+    const focused = el.contains(document.activeElement) ? document.activeElement.dataset.revision : null;
+    el.replaceChildren(heading, table("Revisions, oldest first", ["Number", "Revision", "Images", "Change", "Created", ""],
+      items.map((r) => h("tr", { "data-revision": String(r.number), class: r.current ? "current" : "" },
+        h("td", {}, String(r.number ?? "")), h("td", {}, r.revision || ""),
+        h("td", {}, Object.entries(r.images || {}).map(([c, i]) => `${c}: ${i}`).join(", ")),
+        h("td", { class: "wrap" }, r.change || ""), h("td", { title: r.created || "" }, r.created ? `${age(r.created)} ago` : ""),
+        h("td", {}, r.current ? h("strong", {}, "current") : h("button", { type: "button", "data-revision": String(r.number),
+          onclick: async () => {
+            if (!(await confirmAction(`Roll ${name} back to revision ${r.number} (${Object.values(r.images || {}).join(", ")})?`,
+              { action: "Roll back" }))) return;
+            await rollback(r);
+          } }, "Roll back to this revision")))), { id: "revisions" }));
+    if (focused) el.querySelector(`button[data-revision="${focused}"]`)?.focus();  // keyboard users keep their place
+  };
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  return { el, refresh: () => { if (!timer) timer = setTimeout(load, 500); } };
 }
 
 // The workload's state transitions (admitted, placed, rolled out, scaled...), re-read when the
