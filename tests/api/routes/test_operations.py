@@ -172,3 +172,19 @@ async def test_revisions_list_and_rollback_to_one(api: ApiEnv) -> None:
     assert first not in [i["revision"] for i in items[:-1]]  # moved, not copied
 
     assert (await c.get(f"{BASE}/pinapps/nothere/revisions")).status_code == 404
+
+
+async def test_revisions_need_a_role_in_the_project(api: ApiEnv) -> None:
+    assert (await api.client.post(f"{BASE}/pinapps", json=pinapp("seen"))).status_code == 201
+    await eventually(lambda: _cached(api, "pinapps", "seen"), what="the app cached")
+    viewer = await api.token(user="vera", project="demo", role="viewer")
+    async with api.as_token(viewer) as vera:
+        r = await vera.get(f"{BASE}/pinapps/seen/revisions")
+        assert r.status_code == 200 and r.json()["kind"] == "RevisionList"
+        r = await vera.post(f"{BASE}/pinapps/seen/rollback", json={"revision": "1"})
+        assert r.status_code == 403
+    r = await api.client.post("/api/v1/projects", json={"metadata": {"name": "other"}, "spec": {}})
+    assert r.status_code == 201, r.text
+    outsider = await api.token(user="otto", project="other", role="admin")
+    async with api.as_token(outsider) as otto:
+        assert (await otto.get(f"{BASE}/pinapps/seen/revisions")).status_code == 403
