@@ -1,7 +1,7 @@
 """The gateway under load vs a real kube-apiserver (DESIGN §11, issue 11 "Under load").
 
 Both servers hold the same workloads — N PinApps of the same size in one namespace
-(10,000; ``--quick`` 1,000) — and take the same requests from the same load generator
+(10,000; ``--quick`` 500) — and take the same requests from the same load generator
 (``api_support.py``: 100 concurrent keep-alive clients in a process of their own, each
 also holding one streaming watch of its own objects, ``labelSelector=client=<i>``):
 
@@ -116,8 +116,8 @@ async def main() -> None:
     parser.add_argument("--objects", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
-    count = args.objects or (1_000 if args.quick else 10_000)
-    seconds = 3.0 if args.quick else 8.0
+    count = args.objects or (500 if args.quick else 10_000)
+    seconds = 1.5 if args.quick else 8.0
     rounds = args.rounds or (1 if args.quick else 3)
     tune_gc()
     print(f"machine: {machine()}; {CLIENTS} clients, one watch each, {seconds:g} s a run, "
