@@ -26,6 +26,8 @@ from .common import DEFAULT_DATA_DIR, USAGE, console, fail, handled
 
 def print_access(info: dict[str, Any]) -> None:
     console.print(f"API:     {info['server']}  (project demo)", highlight=False)
+    console.print(f"console: {info['server']}/  (sign in with the admin token from the config)",
+                  highlight=False)
     if info.get("config"):
         console.print(f"config:  {info['config']}  (server, admin token, project)",
                       highlight=False)
