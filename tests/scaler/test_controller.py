@@ -119,7 +119,13 @@ async def test_usage_records_in_a_member_scale_the_host_app(env: Env) -> None:
         return await replicas(env.host) == 6
 
     await eventually(scaled, what="2 -> 6 replicas (ceil(2 * 150/50))")
-    s = await status(env.host)
+
+    async def recorded() -> dict[str, Any] | None:
+        # the scaler writes the app's replicas first, then its own status
+        s = await status(env.host)
+        return s if s.get("lastScaleReason") else None
+
+    s = await eventually(recorded, what="the scaling in the status")
     assert s["currentMetrics"][0]["current"] == "150"
     assert s["lastScaleReason"] == "metrics above target: 2 -> 6"
     assert s["currentReplicas"] in (2, 6)

@@ -101,8 +101,15 @@ async def test_load_scales_up_fast_and_down_only_after_the_window(region: Region
 
     await eventually(lambda: at(8), timeout=15, what="the scale-up to the maximum")
     up_at = time.monotonic()
-    obj = await host.get(PINSCALERS, "web", namespace=NS)
-    assert obj["status"]["lastScaleReason"].startswith("metrics above target")
+
+    async def up_recorded() -> dict[str, Any] | None:
+        # the scaler writes the app's replicas first, then its own status
+        obj = await host.get(PINSCALERS, "web", namespace=NS)
+        reason = (obj.get("status") or {}).get("lastScaleReason") or ""
+        return obj if reason.startswith("metrics above target") and \
+            get_condition(obj, "ScalingLimited") is not None else None
+
+    obj = await eventually(up_recorded, timeout=10, what="the scale-up in the status")
     limited = get_condition(obj, "ScalingLimited")
     assert limited is not None
     # the load falls (every pod 20m after its 4th second); the down window holds 8 meanwhile
@@ -165,15 +172,23 @@ async def test_a_schedule_raises_the_floor_at_its_start_and_releases_it_at_its_e
     clock.set(new_york(9, 0, 0))
     await eventually(lambda: _replicas_are(region, "batch", 5), timeout=10,
                      what="the floor of the open window")
-    s = await status()
-    assert s["activeSchedules"] == ["office"]
+    # The scaler writes the app's replicas, then its own status: wait for both.
+    async def window_open() -> dict[str, Any] | None:
+        s = await status()
+        return s if s.get("activeSchedules") == ["office"] else None
+
+    s = await eventually(window_open, timeout=10, what="the open window in the status")
     assert "schedule office" in s["lastScaleReason"]
     clock.set(new_york(16, 59, 0))
     assert await replicas(region, "batch") == 5
     clock.set(new_york(17, 0, 0))
     await eventually(lambda: _replicas_are(region, "batch", 1), timeout=10,
                      what="the floor released at the window's end")
-    assert "activeSchedules" not in await status()
+
+    async def window_closed() -> bool:
+        return "activeSchedules" not in await status()
+
+    await eventually(window_closed, timeout=10, what="the closed window in the status")
 
 
 async def _has(fetch: Any, key: str) -> bool:
