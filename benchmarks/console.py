@@ -21,8 +21,8 @@ console's workload list of the project, signed in with the admin token:
                       going elsewhere, not the page's work)
 
 **Baseline**, in the same run: the same list fetched by the command line
-(``pincompute get pinapps -o json``, or the SDK, or a plain HTTP GET when neither is there:
-``baseline_tool`` says which) — ``baseline_list_ms``, median of ``--loads``; and the same
+(``pincompute get pinapps -o json``; ``baseline_tool`` names it) — ``baseline_list_ms``,
+median of ``--loads``; and the same
 changes seen by a watch stream read in this process (``baseline_update_p50_ms``,
 ``baseline_burst_ms``): what a program sees, without drawing anything.
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -134,34 +133,16 @@ async def region_with_gateway(workloads: int) -> AsyncIterator[tuple[Region, Gat
 
 
 def cli_list(url: str, token: str) -> tuple[str, float]:
-    """The baseline list: the CLI if it has `get`, else the SDK, else plain HTTP."""
+    """The baseline list: the same workloads read by `pincompute get pinapps -o json`."""
     env = {**os.environ, "PINCOMPUTE_SERVER": url, "PINCOMPUTE_TOKEN": token,
            "PINCOMPUTE_PROJECT": PROJECT}
     command = [sys.executable, "-m", "pincompute.cli.main", "get", "pinapps", "-o", "json"]
-    probe = subprocess.run([*command[:4], "--help"], env=env, capture_output=True, timeout=60)
-    if probe.returncode == 0:
-        start = time.perf_counter()
-        result = subprocess.run(command, env=env, capture_output=True, timeout=120)
-        elapsed = time.perf_counter() - start
-        with contextlib.suppress(ValueError):
-            if result.returncode == 0 and json.loads(result.stdout):
-                return "cli", elapsed * 1000
-    try:  # the SDK lands with the CLI's verbs (issue 11): a module looked up by name until then
-        sdk: Any = importlib.import_module("pincompute.sdk")
-    except ImportError:
-        pass
-    else:
-        client = sdk.Client(url, token=token)
-        start = time.perf_counter()
-        items = list(client.list_all("pinapps", project=PROJECT))
-        if items:
-            return "sdk", (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    answer = httpx.get(f"{url}/api/v1/projects/{PROJECT}/pinapps", params={"limit": 0},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    answer.raise_for_status()
-    answer.json()
-    return "http", (time.perf_counter() - start) * 1000
+    result = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0 or not json.loads(result.stdout):
+        raise SystemExit(f"the CLI baseline failed: {result.stderr.decode()[-2000:]}")
+    return "cli", elapsed * 1000
 
 
 class WatchBaseline:
