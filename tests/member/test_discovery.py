@@ -26,6 +26,7 @@ from pincompute.model.wellknown import (
     DISCOVERY_FILE_ENV,
     DISCOVERY_KEY,
     DISCOVERY_MOUNT,
+    DISCOVERY_TRUNCATED_ANNOTATION,
 )
 from pincompute.node import NodeAgent, NodeConfig, NodeIdentity
 from pincompute.node.runtimeapi import NodeClient
@@ -232,6 +233,64 @@ async def test_a_changed_pod_is_reread_while_unchanged_ones_are_reused(
     await eventually(showing([("web-1", "127.0.0.21")]))
     await set_status("web-0", ip="127.0.0.20", ready=True)
     await eventually(showing([("web-0", "127.0.0.20"), ("web-1", "127.0.0.21")]))
+
+
+async def test_a_burst_is_a_few_writes_and_an_oversized_document_is_truncated(
+        cluster: KubeClient) -> None:
+    manager = Manager(name="discovery", shutdown_timeout=5.0)
+    reconciler = add_discovery_controller(manager, client=cluster, min_interval=0.3)
+    reconciler.limit = 4_000  # about 38 endpoints of ~105 bytes
+    task = asyncio.create_task(manager.run())
+    await manager.wait_started()
+    writes: list[str] = []
+
+    def counted(_old: Any, new: Any) -> None:
+        if new["metadata"]["name"] == DISCOVERY_CONFIGMAP:
+            writes.append(new["metadata"]["resourceVersion"])
+
+    watcher = Manager(name="watcher")
+    watcher.informer(cluster, CONFIGMAPS).add_event_handler(on_update=counted)
+    watch_task = asyncio.create_task(watcher.run())
+    try:
+        for app, count in (("a", 25), ("b", 50)):
+            for i in range(count):
+                pod = app_pod(f"{app}-{i:02d}", app)
+                pod["status"] = {"podIP": f"127.0.{ord(app)}.{i}",
+                                 "conditions": [{"type": "Ready", "status": "True"}]}
+                created = await cluster.create(PODS, pod, namespace="default")
+                created["status"] = pod["status"]
+                await cluster.update_status(PODS, created)
+
+        async def truncated() -> Any:
+            try:
+                cm = await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
+            except NotFound:
+                return None
+            doc = json.loads(cm["data"][DISCOVERY_KEY])
+            note = (cm["metadata"].get("annotations") or {}).get(DISCOVERY_TRUNCATED_ANNOTATION)
+            return (doc, note) if len(doc.get("b", ())) == len(doc.get("a", ())) > 0 and \
+                note else None
+
+        doc, note = await eventually(truncated)
+        cap = len(doc["a"])
+        assert 10 < cap < 25 and note == f"{cap} endpoints per app of up to 50"
+        assert [e["pod"] for e in doc["a"]] == [f"a-{i:02d}" for i in range(cap)]
+        # 150 pod writes, paced to one write per 0.3 s.
+        assert len(writes) < 20
+        for i in range(45):
+            await cluster.delete(PODS, f"b-{i:02d}", namespace="default")
+
+        async def whole() -> Any:
+            cm = await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
+            doc = json.loads(cm["data"][DISCOVERY_KEY])
+            return len(doc["b"]) == 5 and len(doc["a"]) == 25 and \
+                DISCOVERY_TRUNCATED_ANNOTATION not in (cm["metadata"].get("annotations") or {})
+
+        await eventually(whole)
+    finally:
+        watcher.stop()
+        manager.stop()
+        await asyncio.gather(task, watch_task)
 
 
 # --- end to end with real processes ---------------------------------------------------------

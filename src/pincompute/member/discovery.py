@@ -38,16 +38,19 @@ refreshes within its sync period) and variable to every pod the operators
 create, as a pod admission hook (:func:`mount_discovery`,
 :func:`~.operator.add_pod_admission`).
 
-A pod event maps to its namespace through an index of the pod informer, so a
-reconcile reads only that namespace's app pods.
+The endpoints are kept per namespace from pod events (:mod:`.discoveryindex`):
+an event costs O(1), only a change of what a pod contributes enqueues its
+namespace, a namespace is written at most every ``min_interval`` (0.2 s: a burst
+of events is one write), and a document larger than a ConfigMap holds is
+truncated to the same number of endpoints per app, which the ConfigMap's
+:data:`~pincompute.model.wellknown.DISCOVERY_TRUNCATED_ANNOTATION` states.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
-
-import orjson
 
 from pincompute.kube import objects
 from pincompute.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
@@ -61,6 +64,7 @@ from pincompute.model.wellknown import (
     DISCOVERY_FILE_ENV,
     DISCOVERY_KEY,
     DISCOVERY_MOUNT,
+    DISCOVERY_TRUNCATED_ANNOTATION,
     PART_OF,
 )
 from pincompute.runtime.controller import Controller
@@ -69,11 +73,11 @@ from pincompute.runtime.logging import get_logger
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .discoveryindex import DOCUMENT_LIMIT, NamespaceEndpoints, endpoint_json
 from .operator import add_pod_admission
 from .podtemplate import Backend
 
 Obj = dict[str, Any]
-BY_DISCOVERY_NAMESPACE = "discovery-namespace"
 DEFAULT_KINDS: tuple[str, ...] = ("pinapp",)
 
 _log = get_logger(__name__)
@@ -128,13 +132,10 @@ def pod_entry(pod: Mapping[str, Any], *, kinds: Collection[str],
 
 def render(entries: Mapping[str, Entry]) -> bytes:
     """The file's content from the entries of a namespace's pods, by pod name."""
-    apps: dict[str, list[Obj]] = {}
-    for name in sorted(entries):
-        app, entry = entries[name]
-        endpoints = apps.setdefault(app, [])
-        if entry is not None:
-            endpoints.append(entry)
-    return orjson.dumps(apps, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    index = NamespaceEndpoints()
+    for name, (app, entry) in entries.items():
+        index.set(name, (app, None if entry is None else endpoint_json(entry)))
+    return index.document().content
 
 
 def document(pods: Collection[Mapping[str, Any]], *, kinds: Collection[str],
@@ -181,65 +182,97 @@ async def _admit(pod: Obj) -> Obj:
     return mount_discovery(pod)
 
 
-def configmap(namespace: str, content: str) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": DISCOVERY_CONFIGMAP, "namespace": namespace,
-                         "labels": {APP_PART_OF_LABEL: PART_OF}},
+def configmap(namespace: str, content: str, *, truncated: str | None = None) -> Obj:
+    metadata: Obj = {"name": DISCOVERY_CONFIGMAP, "namespace": namespace,
+                     "labels": {APP_PART_OF_LABEL: PART_OF}}
+    if truncated is not None:
+        metadata["annotations"] = {DISCOVERY_TRUNCATED_ANNOTATION: truncated}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
             "data": {DISCOVERY_KEY: content}}
 
 
 class DiscoveryReconciler:
-    """Writes one namespace's discovery ConfigMap (requests name the ConfigMap)."""
+    """Writes one namespace's discovery ConfigMap (requests name the ConfigMap).
+
+    Its pod and node handlers keep :attr:`index` (:mod:`.discoveryindex`) and enqueue a
+    namespace only when what one of its pods contributes changed; a reconcile writes the
+    namespace's document, at most once per ``min_interval`` (a burst of pod events makes
+    one write, not one per pod)."""
 
     def __init__(self, *, client: KubeClient, pods: SharedInformer, nodes: SharedInformer,
-                 kinds: Collection[str] = DEFAULT_KINDS, zone: str = "") -> None:
+                 kinds: Collection[str] = DEFAULT_KINDS, zone: str = "",
+                 min_interval: float = 0.2, limit: int = DOCUMENT_LIMIT) -> None:
         self.client = client
         self.pods = pods
         self.nodes = nodes
         self.kinds = frozenset(kinds)
         self.zone = zone
+        self.min_interval = min_interval
+        self.limit = limit
+        self.index: dict[str, NamespaceEndpoints] = {}
+        self.enqueue: Callable[[str], None] = lambda namespace: None
         self._written: dict[str, str] = {}
         """Namespace → the content last written (or found), to skip unchanged ones."""
-        self._entries: dict[str, dict[str, tuple[str, str, Entry]]] = {}
-        """Namespace → pod name → (resourceVersion, zone, entry) of the last pass: every pod
-        event re-renders its whole namespace, so a pod unchanged since is not re-read."""
+        self._last_write: dict[str, float] = {}
+        self._truncated: dict[str, int | None] = {}
+        self._on_node: dict[str, set[tuple[str, str]]] = {}
+        """Node name → the (namespace, pod) app pods bound to it, for zone changes."""
+        self._zones: dict[str, str] = {}
+        """Node name → the zone its pods' entries were made with."""
 
     def _zone_of(self, node_name: str) -> str:
         node = self.nodes.get(node_name)
         zone = _labels(node).get(ZONE_LABEL) if node is not None else None
         return zone or self.zone
 
-    def _current_entries(self, namespace: str) -> dict[str, Entry]:
-        """The namespace's entries, reusing last pass's for pods whose resourceVersion and
-        node zone are unchanged (what :func:`document` computes, without redoing it)."""
-        previous = self._entries.get(namespace, {})
-        kept: dict[str, tuple[str, str, Entry]] = {}
-        zones: dict[str, str] = {}
+    # -- handlers: the index follows the pods --
 
-        def zone_of(node: str) -> str:
-            zone = zones.get(node)
-            if zone is None:
-                zone = zones[node] = self._zone_of(node)
-            return zone
+    def pod_changed(self, pod: Mapping[str, Any], *, gone: bool = False) -> None:
+        namespace, name = objects.namespace_of(pod), objects.name_of(pod)
+        node = (pod.get("spec") or {}).get("nodeName") or ""
+        entry = None if gone else pod_entry(pod, kinds=self.kinds, zone_of=self._zone_of)
+        if node:
+            on_node = self._on_node.setdefault(node, set())
+            if entry is None:
+                on_node.discard((namespace, name))
+                if not on_node:
+                    del self._on_node[node]
+            else:
+                on_node.add((namespace, name))
+                self._zones.setdefault(node, self._zone_of(node))
+        index = self.index.get(namespace)
+        if index is None:
+            if entry is None:
+                return
+            index = self.index[namespace] = NamespaceEndpoints()
+        value = None if entry is None else (
+            entry[0], None if entry[1] is None else endpoint_json(entry[1]))
+        if index.set(name, value):
+            self.enqueue(namespace)
 
-        for pod in self.pods.by_index(BY_DISCOVERY_NAMESPACE, namespace):
-            md = pod["metadata"]
-            node = (pod.get("spec") or {}).get("nodeName") or ""
-            zone = zone_of(node) if node else ""
-            rv = md.get("resourceVersion") or ""
-            hit = previous.get(md["name"])
-            if hit is not None and hit[0] == rv and hit[1] == zone:
-                kept[md["name"]] = hit
-                continue
-            entry = pod_entry(pod, kinds=self.kinds, zone_of=zone_of)
-            if entry is not None:
-                kept[md["name"]] = (rv, zone, entry)
-        self._entries[namespace] = kept
-        return {name: entry for name, (_, _, entry) in kept.items()}
+    def node_changed(self, node: Mapping[str, Any]) -> None:
+        """A node's zone label changed: its pods' entries are remade."""
+        name = objects.name_of(node)
+        if name not in self._on_node or self._zones.get(name) == self._zone_of(name):
+            return
+        self._zones[name] = self._zone_of(name)
+        for namespace, pod_name in list(self._on_node[name]):
+            pod = self.pods.get(pod_name, namespace=namespace)
+            if pod is not None:
+                self.pod_changed(pod)
+
+    # -- writes --
 
     async def reconcile(self, request: Request) -> Result | None:
         namespace = request.namespace
-        content = render(self._current_entries(namespace)).decode()
+        wait = self._last_write.get(namespace, -1e9) + self.min_interval - time.monotonic()
+        if wait > 0:
+            return Result(requeue_after=wait)
+        index = self.index.get(namespace)
+        doc = (index or NamespaceEndpoints()).document(limit=self.limit)
+        if index is not None and not len(index):
+            del self.index[namespace]
+        content = doc.content.decode()
         if self._written.get(namespace) == content:
             return None
         try:
@@ -252,17 +285,32 @@ class DiscoveryReconciler:
             _log.info("discovery: not allowed in namespace %s; skipping it", namespace)
             self._written[namespace] = content
             return None
+        truncated = None if doc.cap is None else \
+            f"{doc.cap} endpoints per app of up to {doc.largest}"
+        if doc.cap != self._truncated.get(namespace):
+            if doc.cap is not None:
+                _log.warning("discovery: namespace %s has more endpoints than a ConfigMap "
+                             "holds; the file keeps %s", namespace, truncated)
+            self._truncated[namespace] = doc.cap
+        self._last_write[namespace] = time.monotonic()
         if current is None:
             try:
-                await self.client.create(CONFIGMAPS, configmap(namespace, content),
+                await self.client.create(CONFIGMAPS, configmap(namespace, content,
+                                                               truncated=truncated),
                                          namespace=namespace)
             except NotFound:
                 return None  # the namespace is going
             except AlreadyExists:
                 return Result(requeue=True)
-        elif (current.get("data") or {}).get(DISCOVERY_KEY) != content:
+        elif (current.get("data") or {}).get(DISCOVERY_KEY) != content or \
+                _annotations(current).get(DISCOVERY_TRUNCATED_ANNOTATION) != truncated:
             updated = objects.deepcopy(current)
             updated["data"] = {**(updated.get("data") or {}), DISCOVERY_KEY: content}
+            annotations = dict(_annotations(current))
+            annotations.pop(DISCOVERY_TRUNCATED_ANNOTATION, None)
+            if truncated is not None:
+                annotations[DISCOVERY_TRUNCATED_ANNOTATION] = truncated
+            updated["metadata"]["annotations"] = annotations or None
             try:
                 await self.client.update(CONFIGMAPS, updated)
             except Conflict:
@@ -273,10 +321,14 @@ class DiscoveryReconciler:
         return None
 
 
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
 def add_discovery_controller(manager: Manager, *, client: KubeClient,
                              backend: Backend = "embedded", name: str = "discovery",
                              kinds: Collection[str] = DEFAULT_KINDS, zone: str = "",
-                             workers: int = 2) -> DiscoveryReconciler:
+                             workers: int = 2, min_interval: float = 0.2) -> DiscoveryReconciler:
     """Run the discovery file writer for the member cluster ``client`` in ``manager``
     (on ``kubernetes``, also the admission hook mounting the file into new pods)."""
     wanted = frozenset(kinds)
@@ -284,24 +336,19 @@ def add_discovery_controller(manager: Manager, *, client: KubeClient,
         add_pod_admission(client, _admit)
     pods = manager.informer(client, PODS)
     nodes = manager.informer(client, NODES)
-
-    def by_namespace(pod: Mapping[str, Any]) -> list[str]:
-        return [objects.namespace_of(pod)] if app_of(pod, wanted) else []
-
-    pods.add_indexer(BY_DISCOVERY_NAMESPACE, by_namespace)
     reconciler = DiscoveryReconciler(client=client, pods=pods, nodes=nodes, kinds=wanted,
-                                     zone=zone)
+                                     zone=zone, min_interval=min_interval)
     controller: Controller = manager.controller(name, reconciler, workers=workers)
-
-    def to_namespace(pod: Obj) -> list[Request]:
-        if not app_of(pod, wanted):
-            return []
-        return [Request(objects.namespace_of(pod), DISCOVERY_CONFIGMAP)]
-
-    controller.watches(pods, to_namespace)
+    reconciler.enqueue = lambda namespace: controller.enqueue(
+        Request(namespace, DISCOVERY_CONFIGMAP))
+    pods.add_event_handler(on_add=reconciler.pod_changed,
+                           on_update=lambda _old, new: reconciler.pod_changed(new),
+                           on_delete=lambda pod: reconciler.pod_changed(pod, gone=True))
+    nodes.add_event_handler(on_add=reconciler.node_changed,
+                            on_update=lambda _old, new: reconciler.node_changed(new))
     return reconciler
 
 
-__all__ = ["BY_DISCOVERY_NAMESPACE", "DEFAULT_KINDS", "DISCOVERY_VOLUME", "DiscoveryReconciler",
+__all__ = ["DEFAULT_KINDS", "DISCOVERY_VOLUME", "DiscoveryReconciler",
            "Entry", "add_discovery_controller", "app_of", "configmap", "document",
            "endpoint", "is_ready_endpoint", "mount_discovery", "pod_entry", "render"]

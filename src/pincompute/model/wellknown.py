@@ -137,6 +137,9 @@ DISCOVERY_CONFIGMAP: Final = "pincompute-discovery"
 """In every project namespace: the ready endpoints of the project's PinApps (key
 :data:`DISCOVERY_KEY`, JSON ``{app: [{ip, ports, zone, node, pod}]}``)."""
 DISCOVERY_KEY: Final = "endpoints.json"
+DISCOVERY_TRUNCATED_ANNOTATION: Final = "pincompute.io/discovery-truncated"
+"""On the discovery ConfigMap when its document had more endpoints than a ConfigMap holds:
+how many it keeps per app (the first by pod name), of how many."""
 DISCOVERY_MOUNT: Final = "/etc/pincompute/discovery"
 """Where every container of an embedded node finds :data:`DISCOVERY_KEY`."""
 DISCOVERY_FILE_ENV: Final = "PINCOMPUTE_DISCOVERY_FILE"
@@ -245,7 +248,8 @@ __all__ = [
     "CONTAINER_HASHES_ANNOTATION", "CONTROLLER_SERVICE_ACCOUNT", "CRON_SCHEDULED_TIME_ANNOTATION",
     "CRON_TRIGGER_ANNOTATION", "DAEMON_POD_LABEL", "DATA_PATH_ANNOTATION",
     "DEDICATED_INTERFACE_RESOURCE", "DEFAULT_TIER", "DISCOVERY_CONFIGMAP", "DISCOVERY_FILE_ENV",
-    "DISCOVERY_KEY", "DISCOVERY_MOUNT", "FORWARDED_EVENT_LABEL", "HOST_WORKLOAD_ROLE",
+    "DISCOVERY_KEY", "DISCOVERY_MOUNT", "DISCOVERY_TRUNCATED_ANNOTATION", "FORWARDED_EVENT_LABEL",
+    "HOST_WORKLOAD_ROLE",
     "INDEX_FAILURES_ANNOTATION", "INDEX_LABEL", "JOB_HOSTS_MOUNT", "JOB_HOSTS_SUFFIX",
     "JOB_RESTART_LABEL", "JOB_TRACKING_FINALIZER", "MEMBER_WORKLOAD_ROLE",
     "NETWORK_MODE_ANNOTATION", "NODE_DRAIN_ANNOTATION", "NODE_IMAGE_LABEL", "NODE_POOL_LABEL",
