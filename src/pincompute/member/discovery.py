@@ -287,11 +287,14 @@ class DiscoveryReconciler:
             return None
         truncated = None if doc.cap is None else \
             f"{doc.cap} endpoints per app of up to {doc.largest}"
-        if doc.cap != self._truncated.get(namespace):
-            if doc.cap is not None:
+        if (doc.cap is None) != (self._truncated.get(namespace) is None):
+            if doc.cap is not None:  # once as it starts, not at every change of the cap
                 _log.warning("discovery: namespace %s has more endpoints than a ConfigMap "
-                             "holds; the file keeps %s", namespace, truncated)
-            self._truncated[namespace] = doc.cap
+                             "holds; the file keeps %s (see the ConfigMap's annotation %s)",
+                             namespace, truncated, DISCOVERY_TRUNCATED_ANNOTATION)
+            else:
+                _log.info("discovery: namespace %s holds all its endpoints again", namespace)
+        self._truncated[namespace] = doc.cap
         self._last_write[namespace] = time.monotonic()
         if current is None:
             try:

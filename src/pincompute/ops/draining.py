@@ -18,7 +18,7 @@ A node is drained when no other pod is bound to it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import PODS
-from pincompute.model.disruption import may_evict
+from pincompute.model.disruption import Decision, may_evict
 from pincompute.model.wellknown import APP_UID_LABEL, DAEMON_POD_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_field, index_by_label
 
@@ -66,12 +66,16 @@ class DrainPass:
 
 async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                      respect_budgets: bool = True, limit: int | None = None,
-                     refused: dict[str, str] | None = None) -> DrainPass:
+                     refused: dict[str, str] | None = None,
+                     precheck: Callable[[Mapping[str, Any]], Decision | None] | None = None,
+                     ) -> DrainPass:
     """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
 
     ``refused`` (app uid → the budget's message), shared by the passes over several nodes
     in one go, spares asking again for an app that has just refused: its next pod would
-    be refused too until the evicted replica's successor is available.
+    be refused too until the evicted replica's successor is available.  ``precheck``
+    (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache before the API is
+    asked; only the API may allow.
     """
     out = DrainPass(remaining=len(workload_pods(pods)))
     refused = {} if refused is None else refused
@@ -85,7 +89,8 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
             if app_uid and app_uid in refused:
                 out.blocked.append(refused[app_uid])
                 continue
-            decision = await may_evict(client, pod)
+            decision = (precheck(pod) if precheck is not None else None) or \
+                await may_evict(client, pod)
             if not decision.allowed:
                 out.blocked.append(decision.message)
                 if app_uid:

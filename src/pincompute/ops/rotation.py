@@ -53,7 +53,7 @@ from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.selectors import selector_from_dict
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model.platform import RotationSpec
-from pincompute.model.registry import NODEIMAGES, NODEPOOLS, ROTATIONS
+from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, ROTATIONS
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     NODE_DRAIN_ANNOTATION,
@@ -69,6 +69,7 @@ from pincompute.runtime.informer import FuncEventHandler, SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
+from .budgetcache import BudgetCache
 from .draining import BY_NODE, by_node, evict_pods, workload_pods
 from .members import Members
 from .metrics import ops_metrics
@@ -127,6 +128,8 @@ class RotationReconciler:
         self.recorder = recorder
         self.metrics = ops_metrics(registry)
         self.poll = poll
+        self._budgets: dict[str, BudgetCache] = {}
+        """Member cluster → the cached budget refusals over its informers."""
 
     async def reconcile(self, request: Request) -> Result | None:
         rotation = self.rotations.get(request.name)
@@ -152,7 +155,12 @@ class RotationReconciler:
         pods_inf = member.informer(PODS)
         pools_inf = member.informer(NODEPOOLS)
         pods_inf.add_indexer(BY_NODE, by_node)
-        if not (nodes_inf.has_synced and pods_inf.has_synced and pools_inf.has_synced):
+        budgets = self._budgets.get(spec.cluster)
+        if budgets is None or budgets.pods is not pods_inf:
+            budgets = self._budgets[spec.cluster] = BudgetCache(
+                pods=pods_inf, pinapps=member.informer(PINAPPS))
+        if not (nodes_inf.has_synced and pods_inf.has_synced and pools_inf.has_synced and
+                budgets.pinapps.has_synced):
             return Result(requeue_after=self.poll)
         name = objects.name_of(rotation)
         pools = {objects.name_of(p): p for p in pools_inf.list() if not objects.is_deleting(p)
@@ -206,7 +214,8 @@ class RotationReconciler:
                           != spec.target_image}
             busy = [candidates[objects.name_of(n)] for n in in_progress
                     if objects.name_of(n) in candidates]
-            waiting = [c for n, c in candidates.items() if c not in busy and
+            busy_names = {c.name for c in busy}
+            waiting = [c for n, c in candidates.items() if n not in busy_names and
                        NODE_DRAIN_ANNOTATION not in _annotations(nodes_inf.get(n) or {})]
             step = current_step([*waiting, *busy])
             if phase is Phase.RUNNING and not unready_pools:
@@ -225,7 +234,8 @@ class RotationReconciler:
                     in_progress.append(nodes_inf.get(c.name) or {"metadata": {"name": c.name}})
             blocked = await self._advance(client, rotation, in_progress, by_pool, pools,
                                           pods_inf, surge=spec.surge, released=released,
-                                          respect=spec.respect_disruption_budgets)
+                                          respect=spec.respect_disruption_budgets,
+                                          budgets=budgets)
         for pool_name, pool in pools.items():  # surges follow the nodes in progress
             await self._size(client, pool, by_pool[pool_name], name=name,
                              surge=spec.surge and phase not in TERMINAL, surging=surging,
@@ -312,16 +322,19 @@ class RotationReconciler:
                        in_progress: list[dict[str, Any]],
                        by_pool: Mapping[str, list[dict[str, Any]]],
                        pools: Mapping[str, Mapping[str, Any]], pods_inf: SharedInformer, *,
-                       surge: bool, respect: bool, released: set[str]) -> list[str]:
+                       surge: bool, respect: bool, released: set[str],
+                       budgets: BudgetCache) -> list[str]:
         blocked: list[str] = []
         refused: dict[str, str] = {}  # apps that refused in this pass: not asked again
         ranks: Counter[str] = Counter()
+        capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
         for node in sorted(in_progress, key=_picked):
             name = objects.name_of(node)
             pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")
             leaving = NODE_DRAIN_ANNOTATION in _annotations(node)
-            capacity = leaving or not surge or self._may_drain(
-                by_pool.get(pool, []), pools.get(pool), rank=ranks[pool])
+            if not (leaving or not surge) and pool not in capacity_of:
+                capacity_of[pool] = self._may_drain(by_pool.get(pool, []), pools.get(pool))
+            capacity = leaving or not surge or capacity_of[pool](ranks[pool])
             ranks[pool] += not leaving
             pods = pods_inf.by_index(BY_NODE, name)
             phase = node_phase(leaving=leaving, capacity_ready=capacity,
@@ -329,7 +342,7 @@ class RotationReconciler:
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
                 result = await evict_pods(client, pods, respect_budgets=respect,
-                                          refused=refused)
+                                          refused=refused, precheck=budgets.refusal)
                 for app in result.blocked_by:
                     if app not in blocked:
                         blocked.append(app)
@@ -348,16 +361,19 @@ class RotationReconciler:
         return blocked
 
     @staticmethod
-    def _may_drain(nodes: list[dict[str, Any]], pool: Mapping[str, Any] | None, *,
-                   rank: int) -> bool:
+    def _may_drain(nodes: list[dict[str, Any]],
+                   pool: Mapping[str, Any] | None) -> Callable[[int], bool]:
+        """Whether the pool's node in progress of a rank may drain (the pool's figures
+        counted once per pass, not once per node)."""
         staying = [n for n in nodes if NODE_DRAIN_ANNOTATION not in _annotations(n)]
         starting = sum(1 for n in staying if not _ready(n)
                        and not (n.get("spec") or {}).get("unschedulable"))
         desired = ((pool or {}).get("spec") or {}).get("desiredSize")
         raw = _annotations(pool or {}).get(BASE_ANNOTATION) or ""
         base = json.loads(raw).get("size") if raw else None
-        return may_drain(rank=rank, base=base, staying=len(staying), starting=starting,
-                         desired=len(staying) if desired is None else desired)
+        return lambda rank: may_drain(rank=rank, base=base, staying=len(staying),
+                                      starting=starting,
+                                      desired=len(staying) if desired is None else desired)
 
     @staticmethod
     def _candidate(node: Mapping[str, Any], steps: list[Any]) -> Candidate:
