@@ -50,6 +50,8 @@ class Decision:
     message: str = ""
     app: str = ""
     """The PinApp the decision is about (``namespace/name``), when the pod has one."""
+    room: int | None = None
+    """On ``WithinBudget``: how many more available pods may go after this one."""
 
 
 def required_available(budget: Mapping[str, Any], replicas: int) -> int:
@@ -112,7 +114,7 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
     if available - 1 >= need:
         return Decision(True, "WithinBudget",
                         f"PinApp {name}: {available} available, {need} required",
-                        app=f"{namespace}/{name}")
+                        app=f"{namespace}/{name}", room=available - 1 - need)
     return Decision(False, "BudgetExceeded",
                     f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
                     f"{available - 1} available pods; its disruption budget needs {need}",

@@ -66,14 +66,15 @@ class DrainPass:
 
 async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                      respect_budgets: bool = True, limit: int | None = None,
-                     refused: dict[str, str] | None = None,
+                     refused: dict[str, tuple[str, str]] | None = None,
                      precheck: Callable[[Mapping[str, Any]], Decision | None] | None = None,
                      ) -> DrainPass:
     """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
 
-    ``refused`` (app uid → the budget's message), shared by the passes over several nodes
-    in one go, spares asking again for an app that has just refused: its next pod would
-    be refused too until the evicted replica's successor is available.  ``precheck``
+    ``refused`` (app uid → the budget's message and the app), shared by the passes over
+    several nodes in one go, spares asking again for an app that has just refused: its next
+    pod would be refused too until the evicted replica's successor is available (or that
+    has just used its last room).  ``precheck``
     (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache before the API is
     asked; only the API may allow.
     """
@@ -87,17 +88,25 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
         if respect_budgets:
             app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
             if app_uid and app_uid in refused:
-                out.blocked.append(refused[app_uid])
+                message, app = refused[app_uid]
+                out.blocked.append(message)
+                if app and app not in out.blocked_by:
+                    out.blocked_by.append(app)
                 continue
             decision = (precheck(pod) if precheck is not None else None) or \
                 await may_evict(client, pod)
             if not decision.allowed:
                 out.blocked.append(decision.message)
                 if app_uid:
-                    refused[app_uid] = decision.message
+                    refused[app_uid] = (decision.message, decision.app)
                 if decision.app and decision.app not in out.blocked_by:
                     out.blocked_by.append(decision.app)
                 continue
+            if decision.room == 0 and app_uid:
+                # This eviction uses the app's last room: its next pod in this pass would
+                # be refused, so it is not asked for (the API read just said so).
+                refused[app_uid] = (f"PinApp {decision.app}: its budget has no room until "
+                                    f"pod {objects.name_of(pod)} is replaced", decision.app)
         with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
             await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
                                 preconditions=Preconditions(uid=objects.uid_of(pod)))

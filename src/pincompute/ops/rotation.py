@@ -325,7 +325,7 @@ class RotationReconciler:
                        surge: bool, respect: bool, released: set[str],
                        budgets: BudgetCache) -> list[str]:
         blocked: list[str] = []
-        refused: dict[str, str] = {}  # apps that refused in this pass: not asked again
+        refused: dict[str, tuple[str, str]] = {}  # apps that refused in this pass
         ranks: Counter[str] = Counter()
         capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
         for node in sorted(in_progress, key=_picked):
