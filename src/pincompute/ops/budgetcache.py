@@ -50,6 +50,24 @@ class BudgetCache:
         pinapps.add_indexer(BY_UID, _by_uid)
         self.pods = pods
         self.pinapps = pinapps
+        self._ready: dict[str, set[str]] = {}
+        """App uid → its pods Ready and not being deleted (kept from pod events, so a
+        check costs O(1) for apps without ``minReadySeconds``)."""
+        pods.add_event_handler(on_add=self._pod, on_update=lambda _old, new: self._pod(new),
+                               on_delete=lambda pod: self._pod(pod, gone=True))
+
+    def _pod(self, pod: Mapping[str, Any], *, gone: bool = False) -> None:
+        uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL)
+        if not uid:
+            return
+        key = f"{objects.namespace_of(pod)}/{objects.name_of(pod)}"
+        ready = self._ready.setdefault(uid, set())
+        if not gone and pod_available(pod, min_ready_seconds=0, now=0.0):
+            ready.add(key)
+        else:
+            ready.discard(key)
+            if not ready:
+                del self._ready[uid]
 
     def refusal(self, pod: Mapping[str, Any]) -> Decision | None:
         """A refusal if the caches show that evicting ``pod`` would break its app's
@@ -64,9 +82,12 @@ class BudgetCache:
         now = time.time()
         if not pod_available(pod, min_ready_seconds=spec.min_ready_seconds, now=now):
             return None  # evicting it costs nothing: the API check says so
-        available = 0
-        for p in self.pods.by_index(BY_APP_UID, uid):
-            available += pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now)
+        if spec.min_ready_seconds <= 0:
+            available = len(self._ready.get(uid, ()))
+        else:  # available depends on the clock: counted now
+            available = 0
+            for p in self.pods.by_index(BY_APP_UID, uid):
+                available += pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now)
         need = required_available(app["spec"]["disruptionBudget"],
                                   0 if spec.stopped else spec.replicas)
         if available - 1 >= need:
