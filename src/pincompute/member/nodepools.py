@@ -19,13 +19,12 @@ provisioner (:mod:`.provisioner`) keeps an embedded pool at.
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import NotFound
+from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES
 from pincompute.model.platform import NodePoolSpec
@@ -102,8 +101,12 @@ class NodePoolReconciler:
                                   message=f"{ready} ready nodes, minSize is {minimum}",
                                   observed_generation=generation)
         if updated_pool["status"] != pool.get("status"):
-            with contextlib.suppress(NotFound):  # deleted meanwhile: no status to write
+            try:
                 await self.client.update_status(NODEPOOLS, updated_pool)
+            except NotFound:
+                return None  # deleted meanwhile: no status to write
+            except Conflict:
+                return Result(requeue=True)  # its spec moved (a rotation's surge): count again
         return None
 
 
