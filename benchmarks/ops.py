@@ -4,8 +4,9 @@ An embedded region (:class:`pincompute.region.Region`: a host and one member clu
 of ``--nodes`` sim nodes) runs everything in this process: the PinApp and PinPod
 operators, the pod scheduler, the node provisioner, the node-image, rotation and
 remediation controllers.  ``--apps`` PinApps of ``--replicas`` replicas each, every
-one with a disruption budget of ``maxUnavailable: 1``, are created in the member
-and waited for.  Then:
+one with a disruption budget (``--budget``: ``maxUnavailable``, default ``10%``, as
+users commonly set it; ``1`` moves each app's pods one at a time), are created in
+the member and waited for.  Then:
 
 * **Rotation** (``rotation_s``): a Rotation to a new NodeImage with surge and
   ``--parallelism`` nodes at a time, timed from its creation to ``Succeeded``.
@@ -43,6 +44,7 @@ from pincompute.gctuning import tune_gc
 from pincompute.kube import objects
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
+from pincompute.model.disruption import required_available
 from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, ROTATIONS
 from pincompute.model.wellknown import APP_UID_LABEL, PROBE_FAILURE_ANNOTATION
 from pincompute.region import Region
@@ -119,9 +121,9 @@ class Availability:
         return max((self.replicas - n for n in self.lowest.values()), default=0)
 
 
-def pinapp(i: int, replicas: int) -> dict[str, Any]:
+def pinapp(i: int, replicas: int, budget: int | str) -> dict[str, Any]:
     return {"metadata": {"name": f"app-{i:04d}", "namespace": NS}, "spec": {
-        "replicas": replicas, "disruptionBudget": {"maxUnavailable": 1},
+        "replicas": replicas, "disruptionBudget": {"maxUnavailable": budget},
         "template": {"metadata": {"labels": {"app": f"app-{i:04d}"}}, "spec": {
             "containers": [{"name": "main", "image": "registry.local/app:1",
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
@@ -174,8 +176,10 @@ async def rotate(host: KubeClient, cluster: str, name: str, image: str, *,
     return elapsed, replaced[0]
 
 
-async def run(*, nodes: int, apps: int, replicas: int, parallelism: int,
+async def run(*, nodes: int, apps: int, replicas: int, parallelism: int, budget: int | str,
               baseline_sample: int | None) -> dict[str, Any]:
+    # The pods an app may have unavailable: what the budget allows (as may_evict counts).
+    allowed = replicas - required_available({"maxUnavailable": budget}, replicas)
     data = Path(tempfile.mkdtemp(prefix="opsbench-")) / "region"
     region = await Region.open(
         data, zones=1, nodes_per_cluster=nodes, runtime="sim", lease_duration=5,
@@ -201,7 +205,8 @@ async def run(*, nodes: int, apps: int, replicas: int, parallelism: int,
         await client.patch(NODEPOOLS, "general", {"spec": {"maxSize": nodes + parallelism}})
         t0 = time.monotonic()
         for start in range(0, apps, 50):
-            await asyncio.gather(*(client.create(PINAPPS, pinapp(i, replicas), namespace=NS)
+            await asyncio.gather(*(client.create(PINAPPS, pinapp(i, replicas, budget),
+                                                 namespace=NS)
                                    for i in range(start, min(start + 50, apps))))
 
         async def all_ready() -> bool:
@@ -250,7 +255,7 @@ async def run(*, nodes: int, apps: int, replicas: int, parallelism: int,
         await region.close()
     return {
         "nodes": nodes, "apps": apps, "replicas": replicas, "pods": apps * replicas,
-        "parallelism": parallelism, "budget_max_unavailable": 1,
+        "parallelism": parallelism, "budget": budget, "budget_max_unavailable": allowed,
         "apps_ready_s": round(apps_ready_s, 2),
         "rotation_s": round(rotation_s, 2), "baseline_rotation_s": round(baseline_s, 2),
         "speedup": round(baseline_s / rotation_s, 2),
@@ -258,7 +263,7 @@ async def run(*, nodes: int, apps: int, replicas: int, parallelism: int,
         "baseline_measured_s": round(measured_s, 2),
         "baseline_extrapolated": baseline_nodes < nodes,
         "max_unavailable": worst, "baseline_max_unavailable": baseline_worst, **moves,
-        "max_unavailable_over_budget": max(worst, baseline_worst) - 1,
+        "max_unavailable_over_budget": max(worst, baseline_worst) - allowed,
         "remediation_reaction_s": round(sorted(reactions)[len(reactions) // 2], 4),
         "remediation_reaction_max_s": round(max(reactions), 4),
         "rss_mib": rss, "python": platform.python_version(), "cpus": os.cpu_count(),
@@ -272,6 +277,9 @@ def main() -> None:
     parser.add_argument("--apps", type=int)
     parser.add_argument("--replicas", type=int)
     parser.add_argument("--parallelism", type=int)
+    parser.add_argument("--budget",
+                        help="each app's disruptionBudget.maxUnavailable (a count or a "
+                             "percentage; default 10%% from 10 replicas up, else 1)")
     parser.add_argument("--baseline-sample", type=int,
                         help="time the node-by-node baseline on this many nodes and "
                              "extrapolate linearly (default: all nodes; 50 from 1,000 nodes up)")
@@ -281,9 +289,12 @@ def main() -> None:
     replicas = args.replicas or (6 if args.quick else 120)
     parallelism = args.parallelism or max(3, nodes // 10)
     tune_gc()
+    raw = args.budget or ("10%" if replicas >= 10 else "1")
+    budget: int | str = int(raw) if raw.isdigit() else raw
     sample = args.baseline_sample or (50 if nodes >= 1000 else None)
     figures = asyncio.run(run(nodes=nodes, apps=apps, replicas=replicas,
-                              parallelism=parallelism, baseline_sample=sample))
+                              parallelism=parallelism, baseline_sample=sample,
+                              budget=budget))
     print(orjson.dumps(figures).decode())
 
 
