@@ -155,10 +155,11 @@ async def rotate(host: KubeClient, cluster: str, name: str, image: str, *,
     async def done() -> bool:
         status = (await host.get(ROTATIONS, name)).get("status") or {}
         replaced[0] = status.get("replacedNodes", 0)
-        if replaced[0] >= last[0] + 100:
-            last[0] = replaced[0]
-            print(f"{name}: {last[0]} of {status.get('totalNodes')} nodes replaced after "
-                  f"{time.monotonic() - start:.0f} s", file=sys.stderr)
+        if time.monotonic() - start >= last[0] + 15:  # progress every 15 s
+            last[0] = int(time.monotonic() - start)
+            print(f"{name}: {replaced[0]} of {status.get('totalNodes')} nodes replaced after "
+                  f"{last[0]} s, {len(status.get('inProgress') or ())} in progress; "
+                  f"{(status.get('message') or '')[:120]}", file=sys.stderr)
         return status.get("phase") == "Succeeded" or (
             sample is not None and replaced[0] >= sample)
 

@@ -64,22 +64,59 @@ class DrainPass:
         return self.remaining == 0
 
 
+@dataclass(slots=True)
+class PassMemo:
+    """What one drain pass learned of the apps' budgets, shared by its nodes.
+
+    An app that refused is not asked again in the pass (its next pod would be refused
+    too until the evicted replica's successor is available).  An app the API allowed
+    with room for ``n`` more gives its next ``n`` pods in the pass without asking again
+    (the read is milliseconds old, as a PodDisruptionBudget's ``disruptionsAllowed`` is
+    at best), and then refuses."""
+
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """App uid → the refusal's message and the app (``namespace/name``)."""
+    room: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """App uid → how many more of its available pods may go in this pass, and the app."""
+
+    def refuse(self, app_uid: str, message: str, app: str) -> None:
+        self.room.pop(app_uid, None)
+        self.refused[app_uid] = (message, app)
+
+    def spend(self, app_uid: str, *, pod: str) -> bool:
+        """Take one eviction of the app's remembered room; whether there was one."""
+        if app_uid not in self.room:
+            return False
+        left, app = self.room.pop(app_uid)
+        self._after(app_uid, left - 1, app=app, pod=pod)
+        return True
+
+    def allowed(self, app_uid: str, room: int | None, *, app: str, pod: str) -> None:
+        """The API allowed evicting ``pod`` leaving ``room`` more (None: no budget)."""
+        if room is not None:
+            self._after(app_uid, room, app=app, pod=pod)
+
+    def _after(self, app_uid: str, left: int, *, app: str, pod: str) -> None:
+        if left > 0:
+            self.room[app_uid] = (left, app)
+        else:
+            self.refuse(app_uid, f"PinApp {app}: its budget has no room until pod {pod} "
+                        "is replaced", app)
+
+
 async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                      respect_budgets: bool = True, limit: int | None = None,
-                     refused: dict[str, tuple[str, str]] | None = None,
+                     memo: PassMemo | None = None,
                      precheck: Callable[[Mapping[str, Any]], Decision | None] | None = None,
                      ) -> DrainPass:
     """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
 
-    ``refused`` (app uid → the budget's message and the app), shared by the passes over
-    several nodes in one go, spares asking again for an app that has just refused: its next
-    pod would be refused too until the evicted replica's successor is available (or that
-    has just used its last room).  ``precheck``
-    (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache before the API is
-    asked; only the API may allow.
+    ``memo`` (:class:`PassMemo`) is shared by the passes over several nodes in one go.
+    ``precheck`` (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache
+    before the API is asked; only the API (or room it gave in this pass) allows.
     """
     out = DrainPass(remaining=len(workload_pods(pods)))
-    refused = {} if refused is None else refused
+    memo = PassMemo() if memo is None else memo
     for pod in workload_pods(pods):
         if objects.is_deleting(pod):
             continue
@@ -87,26 +124,25 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
             break
         if respect_budgets:
             app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
-            if app_uid and app_uid in refused:
-                message, app = refused[app_uid]
+            if app_uid and app_uid in memo.refused:
+                message, app = memo.refused[app_uid]
                 out.blocked.append(message)
                 if app and app not in out.blocked_by:
                     out.blocked_by.append(app)
                 continue
-            decision = (precheck(pod) if precheck is not None else None) or \
-                await may_evict(client, pod)
-            if not decision.allowed:
-                out.blocked.append(decision.message)
+            if not (app_uid and memo.spend(app_uid, pod=objects.name_of(pod))):
+                decision = (precheck(pod) if precheck is not None else None) or \
+                    await may_evict(client, pod)
+                if not decision.allowed:
+                    out.blocked.append(decision.message)
+                    if app_uid:
+                        memo.refuse(app_uid, decision.message, decision.app)
+                    if decision.app and decision.app not in out.blocked_by:
+                        out.blocked_by.append(decision.app)
+                    continue
                 if app_uid:
-                    refused[app_uid] = (decision.message, decision.app)
-                if decision.app and decision.app not in out.blocked_by:
-                    out.blocked_by.append(decision.app)
-                continue
-            if decision.room == 0 and app_uid:
-                # This eviction uses the app's last room: its next pod in this pass would
-                # be refused, so it is not asked for (the API read just said so).
-                refused[app_uid] = (f"PinApp {decision.app}: its budget has no room until "
-                                    f"pod {objects.name_of(pod)} is replaced", decision.app)
+                    memo.allowed(app_uid, decision.room, app=decision.app,
+                                 pod=objects.name_of(pod))
         with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
             await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
                                 preconditions=Preconditions(uid=objects.uid_of(pod)))
@@ -118,6 +154,7 @@ __all__ = [
     "BY_NODE",
     "BY_POOL",
     "DrainPass",
+    "PassMemo",
     "by_node",
     "by_pool",
     "evict_pods",

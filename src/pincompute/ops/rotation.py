@@ -70,7 +70,7 @@ from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
 from .budgetcache import BudgetCache
-from .draining import BY_NODE, by_node, evict_pods, workload_pods
+from .draining import BY_NODE, PassMemo, by_node, evict_pods, workload_pods
 from .members import Members
 from .metrics import ops_metrics
 from .rotationplan import (
@@ -325,7 +325,7 @@ class RotationReconciler:
                        surge: bool, respect: bool, released: set[str],
                        budgets: BudgetCache) -> list[str]:
         blocked: list[str] = []
-        refused: dict[str, tuple[str, str]] = {}  # apps that refused in this pass
+        memo = PassMemo()  # what the apps' budgets said in this pass
         ranks: Counter[str] = Counter()
         capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
         for node in sorted(in_progress, key=_picked):
@@ -342,7 +342,7 @@ class RotationReconciler:
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
                 result = await evict_pods(client, pods, respect_budgets=respect,
-                                          refused=refused, precheck=budgets.refusal)
+                                          memo=memo, precheck=budgets.refusal)
                 for app in result.blocked_by:
                     if app not in blocked:
                         blocked.append(app)
