@@ -75,7 +75,6 @@ from .operator import (
     WARNING,
     close_with_manager,
     event_recorder,
-    is_controlled_by,
     observe,
     shard_of,
     workload_labels,
@@ -177,6 +176,8 @@ class PinAppReconciler:
         self.pinpods = pinpods
         self.recorder = recorder
         self.expect = Expectations()
+        self._replicas: dict[str, tuple[str | None, Replica]] = {}
+        """PinPod uid → (resourceVersion, its Replica) (see :meth:`_replica`)."""
         self.in_place: dict[str, tuple[str, float]] = {}
         """PinPod uid → (the revision it was updated to in place, until when to expect it):
         the cache may still show the old revision."""
@@ -198,7 +199,7 @@ class PinAppReconciler:
         uid = objects.uid_of(app)
         spec = spec_view(PinAppSpec, app)
         now = time.time()
-        owned = [p for p in self.pinpods.by_index(BY_APP, uid) if is_controlled_by(p, app)]
+        owned = self.pinpods.by_index(BY_APP, uid)  # the index is by controller uid
         if self.expect.creations_pending(uid, (objects.name_of(p) for p in owned)):
             return Result(requeue_after=0.2)  # our last creations are not in the cache yet
         update_revision, update_shape = revision_of(app)
@@ -211,7 +212,7 @@ class PinAppReconciler:
                 terminating += 1
                 continue
             live.append(p)
-            r = replica_of(p, min_ready_seconds=spec.min_ready_seconds, now=now)
+            r = self._replica(p, min_ready_seconds=spec.min_ready_seconds, now=now)
             if self._updated_unseen(objects.uid_of(p), r.revision, update_revision, now):
                 r = Replica(r.name, update_revision, update_shape)  # updated, not yet seen
             replicas.append(r)
@@ -265,6 +266,25 @@ class PinAppReconciler:
                 any(r.ready and not r.available for r in replicas):
             return Result(requeue_after=1.0)
         return None
+
+    def _replica(self, pinpod: Mapping[str, Any], *, min_ready_seconds: int,
+                 now: float) -> Replica:
+        """:func:`replica_of`, remembered per PinPod version: an app's reconcile looks at
+        every replica, and most have not changed since its last one.  With
+        ``minReadySeconds`` the answer depends on the clock and is not remembered."""
+        if min_ready_seconds > 0:
+            return replica_of(pinpod, min_ready_seconds=min_ready_seconds, now=now)
+        md = objects.meta(pinpod)
+        uid, rv = md.get("uid") or "", md.get("resourceVersion")
+        hit = self._replicas.get(uid)
+        if hit is not None and hit[0] == rv:
+            return hit[1]
+        replica = replica_of(pinpod, min_ready_seconds=0, now=now)
+        self._replicas[uid] = (rv, replica)
+        return replica
+
+    def forget(self, pinpod: Mapping[str, Any]) -> None:
+        self._replicas.pop(objects.uid_of(pinpod), None)
 
     def _updated_unseen(self, uid: str, seen: str, update_revision: str, now: float) -> bool:
         expected = self.in_place.get(uid)
@@ -475,6 +495,7 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
     controller = manager.controller(name, reconciler)
     controller.for_(pinapps)
     controller.owns(pinpods, owner=PINAPPS)
+    pinpods.add_event_handler(on_delete=reconciler.forget)
 
     close_with_manager(manager, recorder, name=name)
     return controller
