@@ -13,7 +13,11 @@ does for the kubelet:
   :class:`Instance`, whose ``exited`` future resolves with an
   :class:`ExitStatus` however the instance ends (by itself, by signal, by the
   OOM killer) — the only way the worker learns of an exit;
-* :meth:`Instance.signal` delivers SIGTERM or SIGKILL to the whole container.
+* :meth:`Instance.signal` delivers SIGTERM or SIGKILL to the whole container;
+* :meth:`Instance.on_exit` is how the pod worker hears of the exit: one callback,
+  called on the loop (never inside ``signal``) with the :class:`ExitStatus`.  A
+  runtime whose instances are only bookkeeping (``sim``) implements it without a
+  future and its callback chain: at 240,000 containers those were ~0.7 KB each.
 
 Exec, exec probes and resource usage are per container; a runtime that cannot
 do one says so (``None``).  A simulated runtime sets ``simulated`` and gives
@@ -30,9 +34,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pincompute.kube.objects import now
 
 from .logs import LogWriter
 from .network import PodNetwork
@@ -83,6 +89,8 @@ class Sandbox:
 class Instance(abc.ABC):
     """One run of one container."""
 
+    __slots__ = ()
+
     container: str
     attempt: int
     pid: int | None
@@ -102,6 +110,21 @@ class Instance(abc.ABC):
 
     def abandon(self) -> None:  # noqa: B027 - optional hook
         """Forget the instance without stopping it (its node is going away)."""
+
+    def on_exit(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args, status)`` on the loop once the instance has exited.
+
+        A runtime that loses the instance (its ``exited`` future cancelled or failed)
+        reports exit 137, as the kubelet does for a container whose runtime went away.
+        """
+        def done(fut: asyncio.Future[ExitStatus]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                status = ExitStatus(137, "Error", "the runtime lost the container", None, now())
+            else:
+                status = fut.result()
+            callback(*args, status)
+
+        self.exited.add_done_callback(done)
 
     @property
     def container_id(self) -> str:

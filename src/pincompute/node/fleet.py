@@ -45,7 +45,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pincompute.kube.intern import Interner
+from pincompute.kube.intern import Interner, intern_str
 from pincompute.kube.intern import shared as shared_interner
 from pincompute.kube.protocol import DELETED, KubeClient, WatchEvent
 from pincompute.kube.resource import PODS
@@ -61,6 +61,9 @@ _META = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences",
 _STATUS = ("phase", "podIP", "startTime", "conditions")
 _SHARED_SPEC = ("containers", "volumes", "tolerations", "nodeSelector", "affinity")
 _SHARED_META = ("labels", "annotations")
+# Equal between pods: condition lists (pods Ready in the same second), restart counts
+# (every pod that never restarted), phases and start times (strings, interned).
+_SHARED_STATUS = ("conditions", "containerStatuses", "phase", "startTime")
 
 
 def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, Any]:
@@ -78,11 +81,16 @@ def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, An
         for k in _SHARED_META:
             if k in meta:
                 meta[k] = intern(meta[k])
-        spec = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
-        if "conditions" in kept:
-            kept["conditions"] = intern(kept["conditions"])
-    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
-            "metadata": meta, "spec": spec, "status": kept}
+        if "namespace" in meta:
+            meta["namespace"] = intern_str(meta["namespace"])
+        spec = {k: intern(v) if k in _SHARED_SPEC else intern_str(v) for k, v in spec.items()}
+        for k in _SHARED_STATUS:
+            if k in kept:
+                kept[k] = intern(kept[k]) if k != "phase" and k != "startTime" \
+                    else intern_str(kept[k])
+    return {"apiVersion": intern_str(pod.get("apiVersion", "v1")),
+            "kind": intern_str(pod.get("kind", "Pod")), "metadata": meta, "spec": spec,
+            "status": kept}
 
 
 class NodeFleet:
@@ -113,7 +121,7 @@ class NodeFleet:
         if kind == "delete":
             self._known.pop(uid, None)
         else:
-            self._known[uid] = node
+            self._known[uid] = agent.name  # the agent's string, not one per pod
         agent.pod_event(kind, trim(pod, self._intern))
 
     # -- the reflector's sink --
