@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,9 @@ class Usage:
     """Total CPU time of the instance."""
 
 
+NO_EXTRA: Mapping[str, Any] = types.MappingProxyType({})
+
+
 @dataclass(eq=False, slots=True)
 class Sandbox:
     """What a pod's containers share; runtimes keep their own details in ``extra``."""
@@ -79,7 +83,8 @@ class Sandbox:
     network: PodNetwork
     uid: int | None = None
     gid: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
+    """Read-only; shared and empty unless the runtime gives one (a dict per sim pod added up)."""
 
     @property
     def ip(self) -> str:

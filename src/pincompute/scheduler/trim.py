@@ -17,12 +17,12 @@ SetTransform) before caching or dispatching an object, so the cache holds:
   a list) and ``nominatedNodeName``.
 
 The parts equal between pods — labels, annotations, the trimmed containers,
-tolerations, selectors, affinity, condition lists — go through the process-wide
-interner (:mod:`pincompute.kube.intern`), which the node fleet shares, so
-the replicas of a workload hold one copy of each in the whole process; so do
-strings of few distinct values (``intern_str``: namespace, creation time, the
-spec's scalars such as ``nodeName``, the phase), which decoding makes anew for
-every pod and every version of it.  Trimmed
+tolerations, selectors, affinity, condition lists, the kept status — go through
+the process-wide interner (:mod:`pincompute.kube.intern`), which the node fleet
+shares, so the replicas of a workload hold one copy of each in the whole
+process; so do strings of few distinct values (``intern_str``: namespace,
+creation time, the spec's scalars such as ``nodeName``, the phase), which
+decoding makes anew for every pod and every version of it.  Trimmed
 objects are read-only, like every informer object.  A scheduler attached to a
 manager's informers, which other controllers read, keeps whole pods (the
 transform is not applied there).
@@ -67,8 +67,9 @@ def trim_pod(obj: Obj) -> Obj:
         out["spec"] = kept
     status = obj.get("status")
     if isinstance(status, dict):
-        out["status"] = {k: intern(status[k]) if k == "conditions" else intern_str(status[k])
-                         for k in _STATUS if k in status}
+        # Equal between pods in the same phase that changed state in the same seconds.
+        out["status"] = intern({k: intern(status[k]) if k == "conditions"
+                                else intern_str(status[k]) for k in _STATUS if k in status})
     return out
 
 
