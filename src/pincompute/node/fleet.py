@@ -15,9 +15,10 @@ The fleet keeps no cache beyond what the pod workers hold, and what they hold is
 *trimmed* (:func:`trim`): the pod's metadata that matters to a node, its spec,
 and the parts of its status a worker reads (phase, address, start time,
 conditions, restart counts) — and *interned* (the process-wide :class:`Interner` of
-:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, container
-specs, volumes, tolerations, labels and annotations equal to another pod's are
-that pod's objects.  A decoded pod is ~10 KB of Python objects, its status
+:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, restart
+counts, container specs, volumes, tolerations, labels and annotations equal to another
+pod's are that pod's objects, and so are strings of few values (namespace, node name,
+phase, start time: ``intern_str``).  A decoded pod is ~10 KB of Python objects, its status
 nearly half of it and its containers most of the rest; at 120,000 pods that is
 the difference between fitting the memory target or not.  Workers only ever
 read pods, and write status through the API, so nothing is lost.
