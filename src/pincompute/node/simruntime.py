@@ -154,8 +154,8 @@ class SimInstance(Instance):
     """A simulated run: times, a timer while one is due, and who to tell of the exit.
 
     There is no future unless someone asks for ``exited``: the pod worker hears
-    of the exit through :meth:`on_exit`, which costs two references instead of a
-    future, its callback list and a partial per container.
+    of the exit through :meth:`on_exit`, which keeps one tuple (the callback and
+    its arguments) instead of a future, its callback list and a partial.
     """
 
     __slots__ = ("_future", "_listener", "_timer", "attempt", "behaviour", "container",
