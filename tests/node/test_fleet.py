@@ -1,7 +1,9 @@
+import orjson
+
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.node import NodeConfig, NodeIdentity
-from pincompute.node.fleet import NodeFleet
+from pincompute.node.fleet import Interner, NodeFleet, trim
 from tests.runtime.support import GatedClient
 
 from .conftest import eventually, make_pod
@@ -72,3 +74,26 @@ async def test_a_fleet_relists_after_gone_and_stops_pods_that_vanished():
     finally:
         await fleet.stop()
         await store.close()
+
+
+def test_trimmed_pods_share_what_pods_have_in_common():
+    # Two decodes of equal pods: new objects everywhere, as from the store.
+    def decoded(name):
+        pod = make_pod(name, [{"name": "m", "image": "x"}, {"name": "s", "image": "y"}],
+                       node="sim-0")
+        pod["status"] = {"phase": "Running", "podIP": f"10.0.0.{len(name)}",
+                         "startTime": "2026-01-01T00:00:00Z",
+                         "conditions": [{"type": "Ready", "status": "True"}],
+                         "containerStatuses": [{"name": "m", "restartCount": 0, "ready": True},
+                                               {"name": "s", "restartCount": 0}]}
+        return orjson.loads(orjson.dumps(pod))
+
+    intern = Interner()
+    one, two = trim(decoded("a"), intern), trim(decoded("bb"), intern)
+    assert one["status"]["containerStatuses"] == [{"name": "m", "restartCount": 0},
+                                                  {"name": "s", "restartCount": 0}]
+    for part, key in (("spec", "containers"), ("status", "containerStatuses"),
+                      ("status", "conditions"), ("status", "phase"), ("status", "startTime"),
+                      ("spec", "nodeName"), ("metadata", "namespace")):
+        assert one[part][key] is two[part][key], (part, key)
+    assert one["status"]["podIP"] != two["status"]["podIP"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import pytest
 
 from pincompute.kube.resource import PODS
 from pincompute.node.containerruntime import StartError
-from pincompute.node.simruntime import PREFIX, Behaviour, Profile
+from pincompute.node.simruntime import PREFIX, Behaviour, Profile, SimInstance
 
 from .conftest import container_status, eventually, get_pod, make_pod
 from .test_agent import phase_is, ready
@@ -34,6 +37,31 @@ def test_behaviour_from_annotations_with_container_overrides_and_defaults():
     with pytest.raises(StartError):
         Behaviour.of({"metadata": {"annotations": {f"{PREFIX}exit-code": "x"}}}, "m",
                      defaults={})
+
+
+async def test_an_instance_tells_its_exit_on_the_loop_and_makes_a_future_only_if_asked():
+    heard = []
+    inst = SimInstance(container="main", attempt=0, behaviour=Behaviour(stop_delay=0.0))
+    inst.on_exit(lambda tag, status: heard.append((tag, status.code, status.reason)), "a")
+    assert not hasattr(inst, "__dict__") and inst._future is None
+    inst.signal(signal.SIGTERM)
+    assert heard == [] and inst.status is not None  # told on the loop, not inside signal()
+    await asyncio.sleep(0)
+    assert heard == [("a", 0, "Completed")]
+    # Asked after the exit: a resolved future, and a listener registered late still hears.
+    assert (await inst.exited).reason == "Completed"
+    inst.on_exit(lambda status: heard.append(status.code))
+    await asyncio.sleep(0)
+    assert heard[-1] == 0
+    # A future asked for before the exit resolves with it; abandon() silences the listener.
+    killed = SimInstance(container="main", attempt=1, behaviour=Behaviour())
+    pending = killed.exited
+    killed.on_exit(lambda status: heard.append("abandoned"))
+    killed.abandon()
+    killed.signal(signal.SIGKILL)
+    assert (await pending).code == 137
+    await asyncio.sleep(0)
+    assert "abandoned" not in heard
 
 
 def sim_pod(name, annotations, **spec):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 
+import orjson
+
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES, PODS
 from pincompute.scheduler import Scheduler
@@ -61,6 +63,16 @@ def test_equal_parts_are_one_object_and_equal_classes_one_key() -> None:
         assert one[part[0]][part[1]] is two[part[0]][part[1]]
     assert one["metadata"]["name"] != two["metadata"]["name"]
     assert PodInfo.from_pod(one).class_key is PodInfo.from_pod(two).class_key
+    assert one["status"] is two["status"]
+
+
+def test_strings_of_few_values_are_one_object_across_decoded_pods() -> None:
+    # Decoding makes new string objects for every value; trimming shares the common ones.
+    one, two = (trim_pod(orjson.loads(orjson.dumps(running(pod(n, node_name="n1")))))
+                for n in ("a", "b"))
+    assert one["metadata"]["namespace"] is two["metadata"]["namespace"]
+    assert one["spec"]["nodeName"] is two["spec"]["nodeName"]
+    assert one["status"]["phase"] is two["status"]["phase"]
 
 
 async def test_a_standalone_scheduler_caches_trimmed_pods_and_still_binds(

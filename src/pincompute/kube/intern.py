@@ -15,15 +15,21 @@ labels are one dict in the process however many informers and agents hold the
 pod.  Interned values must never be changed in place — informer objects never
 are.  The table is bounded: when full it starts over, which only costs sharing,
 never correctness.
+
+Strings of few distinct values (namespaces, node names, phases, timestamps to the
+second) are shared through :func:`intern_str`, Python's own string table, whose
+entries go when the last reference does: a decoded object's strings are new
+objects, ~60 bytes each, and a pod's trimmed copies keep a dozen of them.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import orjson
 
-__all__ = ["Interner", "shared"]
+__all__ = ["Interner", "intern_str", "shared"]
 
 
 class Interner:
@@ -55,3 +61,8 @@ _SHARED = Interner(limit=200_000)
 def shared() -> Interner:
     """The process-wide interner."""
     return _SHARED
+
+
+def intern_str(value: Any) -> Any:
+    """``value``, or the process's one equal string if it is a string (see the module doc)."""
+    return sys.intern(value) if type(value) is str else value

@@ -189,7 +189,11 @@ def pool_limits(pool: Mapping[str, Any]) -> dict[str, Any]:
             "default_memory_limit": str(spec.default_memory_limit)}
 
 
+_REQUESTS: dict[tuple[int, int], tuple[int, int]] = {}
+
+
 def _requests(pod: Mapping[str, Any]) -> tuple[int, int]:
+    """(cpu millis, memory bytes) the pod asks for; pods asking alike share one tuple."""
     cpu = mem = 0
     for c in (pod.get("spec") or {}).get("containers") or ():
         res = c.get("resources") or {}
@@ -199,7 +203,10 @@ def _requests(pod: Mapping[str, Any]) -> tuple[int, int]:
             mem += to_int(req["memory"]) if "memory" in req else 0
         except QuantityError:
             continue
-    return cpu, mem
+    key = (cpu, mem)
+    if len(_REQUESTS) >= 4096 and key not in _REQUESTS:
+        _REQUESTS.clear()  # bounded; tuples already handed out stay valid
+    return _REQUESTS.setdefault(key, key)
 
 
 class NodeAgent:

@@ -32,9 +32,9 @@ tens of thousands of them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import signal
+import sys
 import time
 import types
 from collections.abc import Coroutine, Iterable, Mapping
@@ -68,8 +68,9 @@ KILL_MESSAGES = {
 
 
 def spec_hash(container: Mapping[str, Any]) -> str:
-    return hashlib.blake2b(orjson.dumps(container, option=orjson.OPT_SORT_KEYS),
-                           digest_size=12).hexdigest()
+    # Interned: the replicas of a workload run equal specs, and every record keeps one.
+    return sys.intern(hashlib.blake2b(orjson.dumps(container, option=orjson.OPT_SORT_KEYS),
+                                      digest_size=12).hexdigest())
 
 
 class PodHandle(Protocol):
@@ -129,7 +130,8 @@ class ContainerRecord:
         self.replacing = False
         self.kill_reason: str | None = None
         self.kill_timer: asyncio.TimerHandle | None = None
-        self.timers: list[asyncio.TimerHandle] = []
+        # A tuple, empty (one shared object) unless a simulated delay is pending.
+        self.timers: tuple[asyncio.TimerHandle, ...] = ()
         self.backoff = Backoff(policy)
         self.backoff_until: float | None = None
         self.termination: Termination | None = None
@@ -243,7 +245,7 @@ class ContainerRecord:
         self.waiting_reason = ""
         self.waiting_message = ""
         self.termination = None
-        inst.exited.add_done_callback(functools.partial(self._on_exit, pod, inst))
+        inst.on_exit(ContainerRecord._on_exit, self, pod, inst)
         if ctx.runtime.simulated:
             self.env = NO_ENV  # nothing execs into a simulated container; keep nothing
         pod.event("Normal", "Started", f"Started container {self.name}")
@@ -275,13 +277,13 @@ class ContainerRecord:
         if ctx.runtime.simulated:
             # Immediate ones are not kept: a fired handle is dead weight per container.
             if inst.started_after > 0:
-                self.timers.append(loop.call_later(inst.started_after, started))
+                self.timers += (loop.call_later(inst.started_after, started),)
             else:
                 loop.call_soon(started)
             if inst.ready_at is not None:
                 delay = inst.ready_at - time.monotonic()
                 if delay > 0:
-                    self.timers.append(loop.call_later(delay, ready, True))
+                    self.timers += (loop.call_later(delay, ready, True),)
                 else:
                     loop.call_soon(ready, True)
             return
@@ -330,13 +332,9 @@ class ContainerRecord:
 
     # -- exits ---------------------------------------------------------------------------------
 
-    def _on_exit(self, pod: PodHandle, inst: Instance, fut: asyncio.Future[ExitStatus]) -> None:
+    def _on_exit(self, pod: PodHandle, inst: Instance, status: ExitStatus) -> None:
         if self.instance is not inst:
             return
-        if fut.cancelled() or fut.exception() is not None:
-            status = ExitStatus(137, "Error", "the runtime lost the container", None, now())
-        else:
-            status = fut.result()
         self.exited(pod, status, started_at=inst.started_time,
                     ran_for=time.monotonic() - inst.started_at, container_id=inst.container_id)
         pod.kick()
@@ -389,7 +387,7 @@ class ContainerRecord:
     def cancel_timers(self) -> None:
         for t in self.timers:
             t.cancel()
-        self.timers.clear()
+        self.timers = ()
         if self.kill_timer is not None:
             self.kill_timer.cancel()
             self.kill_timer = None

@@ -13,7 +13,11 @@ does for the kubelet:
   :class:`Instance`, whose ``exited`` future resolves with an
   :class:`ExitStatus` however the instance ends (by itself, by signal, by the
   OOM killer) — the only way the worker learns of an exit;
-* :meth:`Instance.signal` delivers SIGTERM or SIGKILL to the whole container.
+* :meth:`Instance.signal` delivers SIGTERM or SIGKILL to the whole container;
+* :meth:`Instance.on_exit` is how the pod worker hears of the exit: one callback,
+  called on the loop (never inside ``signal``) with the :class:`ExitStatus`.  A
+  runtime whose instances are only bookkeeping (``sim``) implements it without a
+  future and its callback chain: at 240,000 containers those were ~0.7 KB each.
 
 Exec, exec probes and resource usage are per container; a runtime that cannot
 do one says so (``None``).  A simulated runtime sets ``simulated`` and gives
@@ -30,9 +34,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pincompute.kube.objects import now
 
 from .logs import LogWriter
 from .network import PodNetwork
@@ -63,6 +70,9 @@ class Usage:
     """Total CPU time of the instance."""
 
 
+NO_EXTRA: Mapping[str, Any] = types.MappingProxyType({})
+
+
 @dataclass(eq=False, slots=True)
 class Sandbox:
     """What a pod's containers share; runtimes keep their own details in ``extra``."""
@@ -73,7 +83,8 @@ class Sandbox:
     network: PodNetwork
     uid: int | None = None
     gid: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
+    """Read-only; shared and empty unless the runtime gives one (a dict per sim pod added up)."""
 
     @property
     def ip(self) -> str:
@@ -82,6 +93,8 @@ class Sandbox:
 
 class Instance(abc.ABC):
     """One run of one container."""
+
+    __slots__ = ()
 
     container: str
     attempt: int
@@ -102,6 +115,21 @@ class Instance(abc.ABC):
 
     def abandon(self) -> None:  # noqa: B027 - optional hook
         """Forget the instance without stopping it (its node is going away)."""
+
+    def on_exit(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args, status)`` on the loop once the instance has exited.
+
+        A runtime that loses the instance (its ``exited`` future cancelled or failed)
+        reports exit 137, as the kubelet does for a container whose runtime went away.
+        """
+        def done(fut: asyncio.Future[ExitStatus]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                status = ExitStatus(137, "Error", "the runtime lost the container", None, now())
+            else:
+                status = fut.result()
+            callback(*args, status)
+
+        self.exited.add_done_callback(done)
 
     @property
     def container_id(self) -> str:

@@ -15,9 +15,10 @@ The fleet keeps no cache beyond what the pod workers hold, and what they hold is
 *trimmed* (:func:`trim`): the pod's metadata that matters to a node, its spec,
 and the parts of its status a worker reads (phase, address, start time,
 conditions, restart counts) — and *interned* (the process-wide :class:`Interner` of
-:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, container
-specs, volumes, tolerations, labels and annotations equal to another pod's are
-that pod's objects.  A decoded pod is ~10 KB of Python objects, its status
+:mod:`pincompute.kube.intern`, which the scheduler shares): condition lists, restart
+counts, container specs, volumes, tolerations, labels and annotations equal to another
+pod's are that pod's objects, and so are strings of few values (namespace, node name,
+phase, start time: ``intern_str``).  A decoded pod is ~10 KB of Python objects, its status
 nearly half of it and its containers most of the rest; at 120,000 pods that is
 the difference between fitting the memory target or not.  Workers only ever
 read pods, and write status through the API, so nothing is lost.
@@ -45,7 +46,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pincompute.kube.intern import Interner
+from pincompute.kube.intern import Interner, intern_str
 from pincompute.kube.intern import shared as shared_interner
 from pincompute.kube.protocol import DELETED, KubeClient, WatchEvent
 from pincompute.kube.resource import PODS
@@ -61,6 +62,9 @@ _META = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences",
 _STATUS = ("phase", "podIP", "startTime", "conditions")
 _SHARED_SPEC = ("containers", "volumes", "tolerations", "nodeSelector", "affinity")
 _SHARED_META = ("labels", "annotations")
+# Equal between pods: condition lists (pods Ready in the same second), restart counts
+# (every pod that never restarted), phases and start times (strings, interned).
+_SHARED_STATUS = ("conditions", "containerStatuses", "phase", "startTime")
 
 
 def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, Any]:
@@ -78,11 +82,16 @@ def trim(pod: Mapping[str, Any], intern: Interner | None = None) -> dict[str, An
         for k in _SHARED_META:
             if k in meta:
                 meta[k] = intern(meta[k])
-        spec = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
-        if "conditions" in kept:
-            kept["conditions"] = intern(kept["conditions"])
-    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": pod.get("kind", "Pod"),
-            "metadata": meta, "spec": spec, "status": kept}
+        if "namespace" in meta:
+            meta["namespace"] = intern_str(meta["namespace"])
+        spec = {k: intern(v) if k in _SHARED_SPEC else intern_str(v) for k, v in spec.items()}
+        for k in _SHARED_STATUS:
+            if k in kept:
+                kept[k] = intern(kept[k]) if k != "phase" and k != "startTime" \
+                    else intern_str(kept[k])
+    return {"apiVersion": intern_str(pod.get("apiVersion", "v1")),
+            "kind": intern_str(pod.get("kind", "Pod")), "metadata": meta, "spec": spec,
+            "status": kept}
 
 
 class NodeFleet:
@@ -113,7 +122,7 @@ class NodeFleet:
         if kind == "delete":
             self._known.pop(uid, None)
         else:
-            self._known[uid] = node
+            self._known[uid] = agent.name  # the agent's string, not one per pod
         agent.pod_event(kind, trim(pod, self._intern))
 
     # -- the reflector's sink --

@@ -40,7 +40,7 @@ import asyncio
 import bisect
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,10 +151,19 @@ def pool_defaults(pool: Mapping[str, Any]) -> dict[str, str]:
 
 
 class SimInstance(Instance):
+    """A simulated run: times, a timer while one is due, and who to tell of the exit.
+
+    There is no future unless someone asks for ``exited``: the pod worker hears
+    of the exit through :meth:`on_exit`, which keeps one tuple (the callback and
+    its arguments) instead of a future, its callback list and a partial.
+    """
+
+    __slots__ = ("_future", "_listener", "_timer", "attempt", "behaviour", "container",
+                 "pid", "ready_at", "started_after", "started_at", "started_time", "status")
+
     runtime_name = "sim"
 
     def __init__(self, *, container: str, attempt: int, behaviour: Behaviour) -> None:
-        loop = asyncio.get_running_loop()
         self.container = container
         self.attempt = attempt
         self.pid = None
@@ -164,27 +173,54 @@ class SimInstance(Instance):
         self.started_after = behaviour.start_delay
         self.ready_at = (self.started_at + behaviour.start_delay + behaviour.ready_delay
                          if behaviour.ready else None)
-        self.exited = loop.create_future()
+        self.status: ExitStatus | None = None
+        """How it ended (None while it runs)."""
+        self._future: asyncio.Future[ExitStatus] | None = None
+        self._listener: tuple[Any, ...] | None = None
         self._timer: asyncio.TimerHandle | None = None
         if behaviour.run_duration is not None:
             code = behaviour.exit_code
-            self._timer = loop.call_later(behaviour.run_duration, self._exit, code,
-                                          "Completed" if code == 0 else "Error", None)
+            self._timer = asyncio.get_running_loop().call_later(
+                behaviour.run_duration, self._exit, code, "Completed" if code == 0 else "Error",
+                None)
+
+    @property
+    def exited(self) -> asyncio.Future[ExitStatus]:  # type: ignore[override]
+        """A future of the exit, made on first use (resolved at once if it has exited)."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+            if self.status is not None:
+                self._future.set_result(self.status)
+        return self._future
+
+    def on_exit(self, callback: Callable[..., None], *args: Any) -> None:
+        if self.status is not None:
+            asyncio.get_running_loop().call_soon(_notify, (callback, *args), self.status)
+        else:
+            self._listener = (callback, *args)
 
     def _exit(self, code: int, reason: str, sig: int | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self.exited.done():
-            self.exited.set_result(ExitStatus(code, reason, "", sig, now()))
+        if self.status is not None:
+            return
+        self.status = status = ExitStatus(code, reason, "", sig, now())
+        if self._future is not None and not self._future.done():
+            self._future.set_result(status)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # On the loop, as a future's callbacks are: never inside signal().
+            asyncio.get_running_loop().call_soon(_notify, listener, status)
 
     def abandon(self) -> None:
+        self._listener = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def signal(self, sig: int) -> None:
-        if self.exited.done():
+        if self.status is not None:
             return
         if sig == signal.SIGKILL:
             self._exit(137, "Error", signal.SIGKILL)
@@ -195,6 +231,11 @@ class SimInstance(Instance):
                 self.behaviour.stop_delay, self._exit, 0, "Completed", None)
         else:
             self._exit(0, "Completed", None)
+
+
+def _notify(listener: tuple[Any, ...], status: ExitStatus) -> None:
+    callback, *args = listener
+    callback(*args, status)
 
 
 class SimRuntime(ContainerRuntime):
@@ -235,7 +276,7 @@ class SimRuntime(ContainerRuntime):
         return None
 
     def usage(self, sandbox: Sandbox, instance: Instance) -> Usage | None:
-        if not isinstance(instance, SimInstance) or instance.exited.done():
+        if not isinstance(instance, SimInstance) or instance.status is not None:
             return None
         t = time.monotonic() - instance.started_at
         b = instance.behaviour

@@ -17,9 +17,12 @@ SetTransform) before caching or dispatching an object, so the cache holds:
   a list) and ``nominatedNodeName``.
 
 The parts equal between pods — labels, annotations, the trimmed containers,
-tolerations, selectors, affinity, condition lists — go through the process-wide
-interner (:mod:`pincompute.kube.intern`), which the node fleet shares, so
-the replicas of a workload hold one copy of each in the whole process.  Trimmed
+tolerations, selectors, affinity, condition lists, the kept status — go through
+the process-wide interner (:mod:`pincompute.kube.intern`), which the node fleet
+shares, so the replicas of a workload hold one copy of each in the whole
+process; so do strings of few distinct values (``intern_str``: namespace,
+creation time, the spec's scalars such as ``nodeName``, the phase), which
+decoding makes anew for every pod and every version of it.  Trimmed
 objects are read-only, like every informer object.  A scheduler attached to a
 manager's informers, which other controllers read, keeps whole pods (the
 transform is not applied there).
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pincompute.kube.intern import shared
+from pincompute.kube.intern import intern_str, shared
 
 Obj = dict[str, Any]
 
@@ -39,19 +42,23 @@ _SHARED_SPEC = ("tolerations", "nodeSelector", "affinity", "topologySpreadConstr
                 "volumes", "schedulingGates", "overhead", "readinessGates")
 _SHARED_META = ("labels", "annotations", "ownerReferences", "finalizers")
 _STATUS = ("phase", "conditions", "nominatedNodeName")
+# Per-pod strings of few distinct values (the unique ones — name, uid, resourceVersion —
+# stay as decoded: interning them would only add a table entry each).
+_FEW_META = ("namespace", "creationTimestamp", "deletionTimestamp", "generateName")
 
 
 def trim_pod(obj: Obj) -> Obj:
     """The pod as the scheduler keeps it (see the module doc); ``obj`` is not changed."""
     intern = shared()
-    out = dict(obj)
+    out = {k: intern_str(v) for k, v in obj.items()}
     md = obj.get("metadata")
     if isinstance(md, dict):
-        out["metadata"] = {k: intern(v) if k in _SHARED_META else v
+        out["metadata"] = {k: intern(v) if k in _SHARED_META else
+                           intern_str(v) if k in _FEW_META else v
                            for k, v in md.items() if k != "managedFields"}
     spec = obj.get("spec")
     if isinstance(spec, dict):
-        kept = {k: intern(v) if k in _SHARED_SPEC else v for k, v in spec.items()}
+        kept = {k: intern(v) if k in _SHARED_SPEC else intern_str(v) for k, v in spec.items()}
         for field in _CONTAINER_LISTS:
             containers = spec.get(field)
             if isinstance(containers, list):
@@ -60,8 +67,9 @@ def trim_pod(obj: Obj) -> Obj:
         out["spec"] = kept
     status = obj.get("status")
     if isinstance(status, dict):
-        out["status"] = {k: intern(status[k]) if k == "conditions" else status[k]
-                         for k in _STATUS if k in status}
+        # Equal between pods in the same phase that changed state in the same seconds.
+        out["status"] = intern({k: intern(status[k]) if k == "conditions"
+                                else intern_str(status[k]) for k in _STATUS if k in status})
     return out
 
 

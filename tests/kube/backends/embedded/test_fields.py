@@ -49,3 +49,23 @@ async def test_reapplying_a_manifest_without_defaults_is_no_change() -> None:
     assert again["metadata"]["generation"] == 1
     assert again["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
     await store.close()
+
+
+async def test_entries_share_equal_field_values_and_keep_their_strings_across_versions() -> None:
+    store = await EmbeddedStore.open(path=None)
+    store.register(THINGS)
+    client = store.client()
+    await client.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    for name in ("a", "b"):
+        await client.create(THINGS, {"metadata": {"name": name}, "spec": {"tier": "gold"}},
+                            namespace="ns")
+    coll = store.collections[THINGS.key]
+    a, b = coll.entries["ns/a"], coll.entries["ns/b"]
+    assert a.fields is b.fields and a.fields == {"spec.tier": "gold"}
+    await client.patch(THINGS, "a", {"spec": {"size": 2}}, namespace="ns")
+    newer = coll.entries["ns/a"]
+    assert newer is not a and (newer.ns, newer.name, newer.uid) == (a.ns, a.name, a.uid)
+    assert newer.ns is a.ns and newer.name is a.name and newer.uid is a.uid
+    listed = await client.list(THINGS, field_selector="spec.tier=gold")
+    assert sorted(o["metadata"]["name"] for o in listed.items) == ["a", "b"]
+    await store.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
-from pincompute.kube.intern import shared
+from pincompute.kube.intern import intern_str, shared
 from pincompute.kube.resource import Resource
 from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
 
@@ -29,6 +29,21 @@ Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | N
 
 _EMPTY: dict[str, str] = {}
 _intern = shared()
+
+
+_FIELDS: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, str]] = {}
+_MAX_FIELDS = 65_536
+
+
+def _shared_fields(paths: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
+    """The one (read-only) dict of these field values; bounded, like the interner."""
+    key = (paths, values)
+    found = _FIELDS.get(key)
+    if found is None:
+        if len(_FIELDS) >= _MAX_FIELDS:
+            _FIELDS.clear()  # dicts already handed out stay valid
+        found = _FIELDS[key] = {p: intern_str(v) for p, v in zip(paths, values, strict=True)}
+    return found
 
 
 class Entry:
@@ -53,10 +68,13 @@ class Entry:
         self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())
         self.deleting = bool(md.get("deletionTimestamp"))
         spec = data.get("spec")
-        self.node: str = (spec.get("nodeName") or "") if isinstance(spec, dict) else ""
-        # The values of the resource's selectable fields, extracted once per write.
-        self.fields: dict[str, str] | None = {
-            path: field_value(data, path) for path in selectable} if selectable else None
+        self.node: str = intern_str(spec.get("nodeName") or "") if isinstance(spec, dict) \
+            else ""
+        # The values of the resource's selectable fields, extracted once per write; entries
+        # with equal values (pods of one node and phase) share one dict.
+        self.fields: dict[str, str] | None = _shared_fields(
+            selectable, tuple(field_value(data, path) for path in selectable)) \
+            if selectable else None
 
     def match_fields(self, fields: FieldSelector) -> bool:
         for path, value, eq in fields.terms:

@@ -502,9 +502,17 @@ class EmbeddedStore:
         if limits.exceeds(len(raw), md, prev):
             self._rv -= 1  # nothing was written
             raise limits.too_large(coll.resource, md, len(raw))
-        entry = Entry(key=prev.key if prev is not None else entry_key(md),
-                      ns=md.get("namespace") or "", name=md["name"], uid=md["uid"], rv=rv,
-                      raw=raw, data=data, selectable=coll.selectable)
+        ns: str = md.get("namespace") or ""
+        name: str = md["name"]
+        uid: str = md["uid"]
+        if prev is not None:
+            # The next version keeps the previous one's strings (equal: an update cannot
+            # rename): the history holds many versions, and each decoded its own copies.
+            ns = prev.ns if prev.ns == ns else ns
+            name = prev.name if prev.name == name else name
+            uid = prev.uid if prev.uid == uid else uid
+        entry = Entry(key=prev.key if prev is not None else entry_key(md), ns=ns, name=name,
+                      uid=uid, rv=rv, raw=raw, data=data, selectable=coll.selectable)
         coll.insert(entry, prev)
         self._gc.track(coll, entry, prev)
         if prev is None and entry.ns:
