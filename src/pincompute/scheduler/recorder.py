@@ -17,10 +17,13 @@ worker tasks.
   to what the pod already shows is not written at all (no update storms from
   retries).  Writes are merge patches of the status
   subresource; a pod that vanished meanwhile is not an error.
-* **Bindings come first.**  Events are written by one writer, in concurrent
-  batches, only while the scheduler is not busy (``busy()``: pods waiting to be
-  decided or bound); the scheduler calls :meth:`Recorder.kick` when it goes
-  idle.  Like the Kubernetes event broadcaster's bounded queue, at most
+* **Bindings come first.**  Events are written by a pool of ``event_batch``
+  writers, only while the scheduler is not busy (``busy()``: pods waiting to be
+  decided or bound, checked before each write); the scheduler calls
+  :meth:`Recorder.kick` when it goes idle.  Writers are woken one at a time: a
+  write the store answers at once lets one writer go on to the next event (it
+  yields to the loop every ``event_batch`` writes), and only writes that wait
+  (a group commit) wake further writers, so those run concurrently.  Like the Kubernetes event broadcaster's bounded queue, at most
   ``max_pending`` events wait; beyond that they are dropped and counted, so
   reporting can never slow scheduling down or grow memory without bound.
   Status writes are never dropped (one per pod and field at most) and are not
@@ -94,7 +97,9 @@ class Recorder:
         # (pod uid, what) -> the latest write of that part of the pod's status
         self._status: OrderedDict[tuple[str, str], Write] = OrderedDict()
         self._idle_workers: deque[asyncio.Future[None]] = deque()
-        self._event_wake = asyncio.Event()
+        self._idle_writers: deque[asyncio.Future[None]] = deque()
+        self._writers_waking = 0    # event writers woken but not yet running
+        self._writing_events = 0    # event writes awaiting the API
         self._done = asyncio.Event()
         self._done.set()
         self._busy = 0
@@ -113,8 +118,8 @@ class Recorder:
             return
         self._events.append(lambda: self._write_event(pod, type_, reason, message))
         self._done.clear()
-        if not self.busy():
-            self._event_wake.set()
+        if not self._writers_waking and not self.busy():
+            self._wake_writer()
 
     def pod_condition(self, pod: PodInfo, *, status: str, reason: str, message: str,
                       type_: str = L.POD_SCHEDULED) -> None:
@@ -140,8 +145,16 @@ class Recorder:
 
     def kick(self) -> None:
         """The scheduler went idle: deferred events may be written now."""
-        if self._events:
-            self._event_wake.set()
+        if self._events and not self._writers_waking:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        while self._idle_writers:
+            waiter = self._idle_writers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._writers_waking += 1
+                return
 
     @property
     def pending(self) -> int:
@@ -155,13 +168,14 @@ class Recorder:
         """Wait until everything queued so far is written (tests, benchmarks, shutdown)."""
         self.kick()
         while self.pending or self._busy:
-            self._event_wake.set()
+            if self._events and not self._writers_waking and not self._writing_events:
+                self._wake_writer()
             await self._done.wait()
 
     # -- writers --
 
     async def run(self) -> None:
-        await asyncio.gather(self._event_writer(),
+        await asyncio.gather(*(self._event_writer() for _ in range(self.event_batch)),
                              *(self._status_worker() for _ in range(self.workers)))
 
     async def _status_worker(self) -> None:
@@ -176,18 +190,33 @@ class Recorder:
             await self._write(write)
 
     async def _event_writer(self) -> None:
+        loop = asyncio.get_running_loop()
         events = self._events
+        run = 0
         while True:
             if not events or self.busy():
                 self._check_done()
-                self._event_wake.clear()
-                await self._event_wake.wait()
+                waiter = loop.create_future()
+                self._idle_writers.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if waiter.done() and not waiter.cancelled():
+                        self._writers_waking -= 1
+                run = 0
                 continue
-            batch = [events.popleft() for _ in range(min(self.event_batch, len(events)))]
-            if len(batch) == 1:
-                await self._write(batch[0])
-            else:
-                await asyncio.gather(*(self._write(w) for w in batch))
+            write = events.popleft()
+            if events and (self._writing_events or not self._writers_waking):
+                self._wake_writer()
+            self._writing_events += 1
+            try:
+                await self._write(write)
+            finally:
+                self._writing_events -= 1
+            run += 1
+            if run >= self.event_batch:
+                run = 0
+                await asyncio.sleep(0)  # writes answered at once must not hold the loop
 
     async def _write(self, write: Write) -> None:
         self._busy += 1

@@ -161,6 +161,7 @@ class Scheduler:
         self._in_flight: dict[str, QueuedPod] = {}
         self._binds: deque[Decision] = deque()
         self._idle_binders: deque[asyncio.Future[None]] = deque()
+        self._waking = 0         # bind workers woken but not yet running
         self._binding = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._registrations: list[HandlerRegistration] = []
@@ -345,22 +346,39 @@ class Scheduler:
 
     def _bind_later(self, decision: Decision) -> None:
         self._binds.append(decision)
+        if self._binding or not self._waking:
+            self._wake_binder()
+
+    def _wake_binder(self) -> None:
         while self._idle_binders:
             waiter = self._idle_binders.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                break
+                self._waking += 1
+                return
 
     async def _bind_worker(self) -> None:
+        # Workers are woken one at a time.  A binding that completes without waiting
+        # (a memory-only store) lets the woken worker drain the whole deque in one
+        # step, so waking one worker per decision would only wake idle ones for
+        # nothing; once bindings wait (for the API, or a group commit), every popped
+        # binding wakes the next worker, so they run concurrently.
         loop = asyncio.get_running_loop()
         binds = self._binds
         while True:
             if not binds:
                 waiter = loop.create_future()
                 self._idle_binders.append(waiter)
-                await waiter
+                try:
+                    await waiter
+                finally:
+                    if waiter.done() and not waiter.cancelled():
+                        self._waking -= 1
                 continue
-            await self._bind(binds.popleft())
+            decision = binds.popleft()
+            if binds and (self._binding or not self._waking):
+                self._wake_binder()
+            await self._bind(decision)
 
     async def _bind(self, d: Decision) -> None:
         info = d.pod
