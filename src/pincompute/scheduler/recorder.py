@@ -23,9 +23,10 @@ worker tasks.
   :meth:`Recorder.kick` when it goes idle.  Writers are woken one at a time: a
   write the store answers at once lets one writer go on to the next event (it
   yields to the loop every ``event_batch`` writes), and only writes that wait
-  (a group commit) wake further writers, so those run concurrently.  Like the Kubernetes event broadcaster's bounded queue, at most
-  ``max_pending`` events wait; beyond that they are dropped and counted, so
-  reporting can never slow scheduling down or grow memory without bound.
+  (a group commit) wake further writers, so those run concurrently.  Like the
+  Kubernetes event broadcaster's bounded queue, at most ``max_pending`` events
+  wait; beyond that they are dropped and counted, so reporting can never slow
+  scheduling down or grow memory without bound.
   Status writes are never dropped (one per pod and field at most) and are not
   deferred.
 """

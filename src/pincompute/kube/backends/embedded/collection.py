@@ -23,7 +23,7 @@ from pincompute.kube.intern import shared
 from pincompute.kube.resource import Resource
 from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
 
-from .watch import History, Watcher
+from .watch import History, Listener
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
 
@@ -82,7 +82,7 @@ class Collection:
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
         self.history = History(history_size, floor=floor)
-        self.watchers: set[Watcher] = set()
+        self.watchers: set[Listener] = set()  # watches, and the store's own listeners
 
     # --- index maintenance ------------------------------------------------------------------
 

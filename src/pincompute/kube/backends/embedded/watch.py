@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -153,6 +153,14 @@ class History:
         if rv < self.floor:
             return None
         return self._events[bisect_right(self._rvs, rv):]
+
+
+class Listener(Protocol):
+    """What a collection's watchers are to the store: told of each committed write."""
+
+    def offer(self, event: StoreEvent, *, replay: bool = False) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class _Deferred:
