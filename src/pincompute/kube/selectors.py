@@ -186,11 +186,13 @@ def field_value(obj: Mapping[str, Any], path: str) -> str:
     """The value at a dotted path, as a field selector compares it ("" when absent)."""
     value: Any = obj
     for part in path.split("."):
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # (dicts: fast)
             return ""
         value = value.get(part)
     if value is None:
         return ""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -48,9 +48,11 @@ class Entry:
         # the rest of the object it came from alive too).
         labels = md.get("labels")
         self.labels: dict[str, str] = _intern(labels) if labels else _EMPTY
+        refs = md.get("ownerReferences")
         self.owners: tuple[str, ...] = tuple(
-            r["uid"] for r in md.get("ownerReferences") or () if r.get("uid"))
-        self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())
+            r["uid"] for r in refs if r.get("uid")) if refs else ()
+        finalizers = md.get("finalizers")
+        self.finalizers: tuple[str, ...] = tuple(finalizers) if finalizers else ()
         self.deleting = bool(md.get("deletionTimestamp"))
         spec = data.get("spec")
         self.node: str = (spec.get("nodeName") or "") if isinstance(spec, dict) else ""
