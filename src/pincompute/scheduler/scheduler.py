@@ -99,6 +99,7 @@ from .trim import trim_pod
 Obj = dict[str, Any]
 _log = get_logger(__name__)
 
+_NO_BIND_PLUGIN = Status(Code.ERROR, ("no bind plugin enabled",))
 _NODE_EVENTS: Mapping[str, str] = {
     "allocatable": NODE_ALLOCATABLE, "labels": NODE_LABEL, "taints": NODE_TAINT,
     "unschedulable": NODE_UNSCHEDULABLE,
@@ -384,7 +385,7 @@ class Scheduler:
         info = d.pod
         self._binding += 1
         try:
-            status = Status(Code.ERROR, ("no bind plugin enabled",))
+            status = _NO_BIND_PLUGIN
             for plugin in self.framework.binders:
                 status = await plugin.bind(d.state, info, d.node)
                 if status.code != Code.SKIP:

@@ -74,7 +74,7 @@ def bind(store: EmbeddedStore, coll: Collection, prev: Entry,
     conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True",
                        "lastTransitionTime": now()})
-    waiter = store.put(coll, obj, prev)
+    waiter = store.put(coll, obj, prev, private=True)  # the caller gets a Status, not obj
     return dict(_SUCCESS, metadata={}), waiter
 
 

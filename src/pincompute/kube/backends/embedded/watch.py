@@ -24,7 +24,10 @@ first watcher to take it parses it, the others share that copy, and the event
 drops it when the last watcher it was offered to has taken it (or was closed).
 So neither the history nor a backlog of buffered events holds parsed objects —
 under a burst of writes a backlog of thousands of events held ~10 KB per pod
-each, and the peak stayed in the process's arenas after it drained.
+each, and the peak stayed in the process's arenas after it drained.  A write
+whose object nobody else holds (a binding answers with a Status) hands that
+object to its event instead (:meth:`StoreEvent.share`), under the same rule: it
+is dropped once the watchers it was offered to have taken it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,20 @@ class StoreEvent:
         self._prev_obj: dict[str, Any] | None = None
         # Buffered deliveries not yet taken; the parsed objects go when none is left.
         self._pending = 0
+
+    def share(self, obj: dict[str, Any]) -> None:
+        """Deliver ``obj`` — the object as written, held by nobody else — unparsed.
+
+        Kept only until the watchers it is offered to have taken it (see
+        :meth:`dispatched`), like a parsed copy.
+        """
+        self._obj = obj
+
+    def dispatched(self) -> None:
+        """The event was offered to every watcher: keep no object none of them holds."""
+        if self._pending <= 0:
+            self._obj = None
+            self._prev_obj = None
 
     def _taken(self) -> None:
         self._pending -= 1
