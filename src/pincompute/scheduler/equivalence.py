@@ -58,6 +58,8 @@ NEG_INF = -np.inf
 FULL_FRACTION = 4
 # Up to this many changed rows, plugins' scalar twins beat numpy calls.
 SMALL = 8
+# How far past the last pick the next one is looked for before a full argmax.
+WINDOW = 64
 
 _NO_ROWS: frozenset[int] = frozenset()
 
@@ -245,8 +247,13 @@ class EquivalenceCache:
         entry.pod_pos = table.pod_pos
         entry.row_passes += 1
         if len(all_set) <= SMALL:
+            best = entry.best
+            top = entry.masked.item(best) if best >= 0 else NEG_INF
             self._rows_scalar(entry, pod, sorted(all_set) if len(all_set) > 1 else all_set,
                               node_set)
+            if not entry.volatile:
+                self._pick_after(entry, all_set, best, top)
+                return
         else:
             self._rows_vector(entry, pod, all_set, node_set)
         if entry.volatile:
@@ -254,6 +261,38 @@ class EquivalenceCache:
             self._total_full(entry)
         else:
             self._pick(entry)
+
+    def _pick_after(self, entry: ClassEntry, rows: Iterable[int], best: int,
+                    top: float) -> None:
+        """:meth:`_pick` when only ``rows`` changed since ``best`` was picked, holding ``top``.
+
+        ``best`` was the first row holding the maximum: rows before it hold less,
+        rows after it at most as much.  So the pick is among ``best`` and the changed
+        rows, unless none of them holds ``top`` any more at or before ``best`` — then
+        it is the first later row holding ``top``, looked for in the next ``WINDOW``
+        rows (pods spread over equal nodes fill them in row order) before a full pass.
+        """
+        n = self.table.n
+        if best < 0 or best >= n or top == NEG_INF:
+            self._pick(entry)
+            return
+        masked = entry.masked
+        cand, value = best, masked.item(best)
+        for r in rows:
+            v = masked.item(r)
+            if v > value or (v == value and r < cand):
+                cand, value = r, v
+        if value > top or (value == top and cand <= best):
+            entry.best = cand
+            return
+        end = min(best + 1 + WINDOW, n)
+        if end > best + 1:
+            window = masked[best + 1:end]
+            k = int(window.argmax())
+            if window.item(k) == top:
+                entry.best = best + 1 + k
+                return
+        self._pick(entry)
 
     def _rows_scalar(self, entry: ClassEntry, pod: PodInfo, rows: Iterable[int],
                      node_set: Set[int]) -> None:

@@ -76,7 +76,8 @@ class SchedulingQueue:
         self.max_unschedulable = max_unschedulable
         self._pods: dict[str, QueuedPod] = {}
         self._where: dict[str, str] = {}
-        self._active: list[tuple[tuple[Any, ...], int, QueuedPod]] = []
+        # (*sort key, seq, pod): flat, so the heap compares the key's items directly
+        self._active: list[tuple[Any, ...]] = []
         self._backoff: list[tuple[float, int, QueuedPod]] = []
         self._unschedulable: dict[str, QueuedPod] = {}
         self._seq = 0
@@ -156,7 +157,7 @@ class SchedulingQueue:
         qp.since = self._clock()
         self._where[qp.info.uid] = ACTIVE
         self._drop_unschedulable(qp.info.uid)
-        heapq.heappush(self._active, (self._sort_key(qp), qp.seq, qp))
+        heapq.heappush(self._active, (*self._sort_key(qp), qp.seq, qp))
         self._wake.set()
 
     def _push_backoff(self, qp: QueuedPod) -> None:
@@ -230,7 +231,9 @@ class SchedulingQueue:
     def pop_nowait(self) -> QueuedPod | None:
         active = self._active
         while active:
-            _key, seq, qp = heapq.heappop(active)
+            item = heapq.heappop(active)
+            seq: int = item[-2]
+            qp: QueuedPod = item[-1]
             uid = qp.info.uid
             if qp.seq != seq or self._where.get(uid) != ACTIVE or self._pods.get(uid) is not qp:
                 continue  # stale: re-sorted, moved or deleted since it was pushed
