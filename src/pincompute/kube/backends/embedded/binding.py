@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
@@ -39,17 +39,21 @@ class Binding:
     """The pod's uid, if the binder made it a precondition."""
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)  # (dicts without the ABC check)
+
+
 def parse(name: str, body: object) -> Binding:
     """The Binding a request body holds (for the pod ``name``)."""
-    if not isinstance(body, Mapping):
+    if not _is_mapping(body):
         raise BadRequest("a Binding must be a JSON object")
     target = body.get("target") or {}
-    node = target.get("name") if isinstance(target, Mapping) else None
+    node = target.get("name") if _is_mapping(target) else None
     if not isinstance(node, str) or not node:
         raise invalid("Binding", name, [Cause("target.name", "Required value",
                                               "FieldValueRequired")])
     md = body.get("metadata")
-    uid = md.get("uid") if isinstance(md, Mapping) else None
+    uid = md.get("uid") if _is_mapping(md) else None
     return Binding(node=node, uid=uid or None)
 
 
