@@ -178,9 +178,10 @@ class Cache:
 
     # -- writes (informer only) --
 
-    def put(self, obj: Obj) -> Obj | None:
-        """Store ``obj`` under its key; returns the object it replaced."""
-        key = key_of(obj)
+    def put(self, obj: Obj, *, key: str | None = None) -> Obj | None:
+        """Store ``obj`` under its key (``key``: already known); returns the object it replaced."""
+        if key is None:
+            key = key_of(obj)
         old = self._items.get(key)
         self._items[key] = obj
         if old is None:

@@ -345,12 +345,13 @@ class SharedInformer:
         if self._m_events is not None and etype in self._m_events:
             self._m_events[etype].inc()
         if etype == ADDED or etype == MODIFIED:
-            old = self.cache.get(key_of(obj))
+            key = key_of(obj)
+            old = self.cache.get(key)
             if old is not None and _rv(old) == _rv(obj):
                 # Already cached at this version: a store whose paginated lists are not
                 # snapshots replays changes the later pages already showed.
                 return
-            self.cache.put(obj)
+            self.cache.put(obj, key=key)
             if old is None:
                 self._dispatch_add(obj)
             else:
