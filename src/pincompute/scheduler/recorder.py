@@ -37,7 +37,7 @@ import asyncio
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pincompute.kube.errors import ApiError, NotFound
@@ -54,7 +54,10 @@ _log = get_logger(__name__)
 AGGREGATE_WINDOW = 600.0
 AGGREGATE_KEYS = 4096
 
-Write = Callable[[], Any]
+Write = Callable[[], Awaitable[Any]]
+# A queued event: (pod, type, reason, message).  A tuple rather than a closure: thousands
+# can wait while the scheduler is busy, and a closure is six objects for the collector.
+QueuedEvent = tuple[PodInfo, str, str, str]
 
 
 def condition_patch(obj: dict[str, Any], type_: str, status: str, reason: str,
@@ -94,7 +97,7 @@ class Recorder:
         self.busy = busy
         self.latest = latest
         self.clock = clock
-        self._events: deque[Write] = deque()
+        self._events: deque[QueuedEvent] = deque()
         # (pod uid, what) -> the latest write of that part of the pod's status
         self._status: OrderedDict[tuple[str, str], Write] = OrderedDict()
         self._idle_workers: deque[asyncio.Future[None]] = deque()
@@ -117,7 +120,7 @@ class Recorder:
         if len(self._events) >= self.max_pending:
             self.dropped += 1
             return
-        self._events.append(lambda: self._write_event(pod, type_, reason, message))
+        self._events.append((pod, type_, reason, message))
         self._done.clear()
         if not self._writers_waking and not self.busy():
             self._wake_writer()
@@ -188,7 +191,7 @@ class Recorder:
                 await waiter
                 continue
             _, write = self._status.popitem(last=False)
-            await self._write(write)
+            await self._write(write())
 
     async def _event_writer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -206,12 +209,12 @@ class Recorder:
                         self._writers_waking -= 1
                 run = 0
                 continue
-            write = events.popleft()
+            pod, type_, reason, message = events.popleft()
             if events and (self._writing_events or not self._writers_waking):
                 self._wake_writer()
             self._writing_events += 1
             try:
-                await self._write(write)
+                await self._write(self._write_event(pod, type_, reason, message))
             finally:
                 self._writing_events -= 1
             run += 1
@@ -219,10 +222,10 @@ class Recorder:
                 run = 0
                 await asyncio.sleep(0)  # writes answered at once must not hold the loop
 
-    async def _write(self, write: Write) -> None:
+    async def _write(self, write: Awaitable[Any]) -> None:
         self._busy += 1
         try:
-            await write()
+            await write
             self.written += 1
         except NotFound:
             pass  # the pod went away before its event or condition was written
