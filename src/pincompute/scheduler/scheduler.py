@@ -219,9 +219,7 @@ class Scheduler:
                 self.nodes_informer.add_event_handler(
                     on_add=self._on_node_add, on_update=self._on_node_update,
                     on_delete=self._on_node_delete),
-                self.pods_informer.add_event_handler(
-                    on_add=self._on_pod_add, on_update=self._on_pod_update,
-                    on_delete=self._on_pod_delete),
+                self.pods_informer.add_event_handler(_PodEvents(self)),
             ]
             if own is not None:
                 own.start()
@@ -483,12 +481,6 @@ class Scheduler:
         if self.table.remove_node(name):
             self._cluster_event(NODE_DELETE)
 
-    def _on_pod_add(self, obj: Obj) -> None:
-        self._on_pod(obj, added=True)
-
-    def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        self._on_pod(new, added=False)
-
     def _on_pod(self, obj: Obj, *, added: bool) -> None:
         md = obj.get("metadata") or {}
         uid = md.get("uid") or ""
@@ -620,6 +612,24 @@ class Scheduler:
     def pending_keys(self) -> list[str]:
         """``namespace/name`` of every pod in the queue (any sub-queue), sorted."""
         return sorted(qp.info.key for qp in self.queue.pods())
+
+
+class _PodEvents:
+    """The scheduler's pod handler (methods, not functions: one call less per event)."""
+
+    __slots__ = ("_scheduler",)
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def on_add(self, obj: Obj) -> None:
+        self._scheduler._on_pod(obj, added=True)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self._scheduler._on_pod(new, added=False)
+
+    def on_delete(self, obj: Obj) -> None:
+        self._scheduler._on_pod_delete(obj)
 
 
 def _with_obj(info: PodInfo, obj: Obj) -> PodInfo:
