@@ -53,8 +53,7 @@ def prepare_for_create(resource: Resource, data: Obj) -> None:
 _random = b""
 _random_at = 0
 _RANDOM_POOL = 4096
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def _reset_random() -> None:
@@ -76,8 +75,9 @@ def new_uid() -> str:
     if at >= len(_random):
         _random, at = os.urandom(_RANDOM_POOL), 0
     _random_at = at + 16
-    h = "%032x" % (int.from_bytes(_random[at:at + 16]) & _VERSION_MASK | _VERSION_4)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = _random[at:at + 16].hex()
+    # Version 4 (the 13th digit), variant 10xx (the 17th: its two low random bits kept).
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def stamp_new(md: dict[str, Any]) -> None:
