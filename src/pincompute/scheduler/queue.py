@@ -76,8 +76,7 @@ class SchedulingQueue:
         self.max_unschedulable = max_unschedulable
         self._pods: dict[str, QueuedPod] = {}
         self._where: dict[str, str] = {}
-        # (*sort key, seq, pod): flat, so the heap compares the key's items directly
-        self._active: list[tuple[Any, ...]] = []
+        self._active: list[tuple[tuple[Any, ...], int, QueuedPod]] = []
         self._backoff: list[tuple[float, int, QueuedPod]] = []
         self._unschedulable: dict[str, QueuedPod] = {}
         self._seq = 0
@@ -161,7 +160,7 @@ class SchedulingQueue:
         self._where[uid] = ACTIVE
         if self._unschedulable:
             self._drop_unschedulable(uid)
-        heapq.heappush(self._active, (*self._sort_key(qp), qp.seq, qp))
+        heapq.heappush(self._active, (self._sort_key(qp), qp.seq, qp))
         self._wake.set()
 
     def _push_backoff(self, qp: QueuedPod) -> None:
@@ -235,9 +234,7 @@ class SchedulingQueue:
     def pop_nowait(self) -> QueuedPod | None:
         active = self._active
         while active:
-            item = heapq.heappop(active)
-            seq: int = item[-2]
-            qp: QueuedPod = item[-1]
+            _key, seq, qp = heapq.heappop(active)
             uid = qp.info.uid
             if qp.seq != seq or self._where.get(uid) != ACTIVE or self._pods.get(uid) is not qp:
                 continue  # stale: re-sorted, moved or deleted since it was pushed
