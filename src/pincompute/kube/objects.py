@@ -13,7 +13,6 @@ it; objects returned by ``get``/``list``/``create``/``update`` are your own.
 from __future__ import annotations
 
 import datetime as _dt
-import time as _time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,18 +28,9 @@ def deepcopy(obj: Any) -> Any:
     return orjson.loads(orjson.dumps(obj))
 
 
-_now_cache: tuple[int, str] = (-1, "")
-
-
 def now() -> str:
     """The current time in the RFC 3339 form Kubernetes uses (second precision, ``Z``)."""
-    # Made once per second: event recorders stamp thousands of objects a second.
-    global _now_cache
-    second = int(_time.time())
-    if _now_cache[0] != second:
-        _now_cache = (second, _dt.datetime.fromtimestamp(second, _dt.UTC)
-                      .strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _now_cache[1]
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_micro() -> str:
