@@ -43,6 +43,9 @@ def check(cache: EquivalenceCache, fw: object, probe: object) -> None:
     assert np.array_equal(cached.fails[:n] == 0, fresh.fails[:n] == 0)
     assert np.allclose(cached.masked[:n], fresh.masked[:n], equal_nan=True)
     assert (cached.best < 0) == (fresh.best < 0)
+    if cached.best >= 0:
+        # Picked incrementally, yet exactly argmax's pick: the first row holding the maximum.
+        assert cached.best == int(np.argmax(cached.masked[:n]))
     if fresh.best >= 0:
         assert cached.masked[cached.best] == np.max(fresh.masked[:n]) or np.isclose(
             cached.masked[cached.best], np.max(fresh.masked[:n]))
@@ -118,6 +121,27 @@ def test_one_binding_refreshes_one_row() -> None:
     entry = fw.cache.evaluate(info(pod("b")), fw.active)
     assert entry is first and entry.full_passes == full and entry.row_passes >= 20
     assert fw.cache.hits >= 20 and fw.cache.misses == 1
+
+
+def test_the_pick_after_a_binding_is_the_first_best_row() -> None:
+    # Equal nodes but rows 10-119, which are fuller.  Each binding lowers its row; the
+    # next pick must be exactly argmax's: the first row holding the best score — the
+    # next row (found near the last pick), row 120 (past the rows looked at, so by a
+    # full pass), or a fuller row that a removal lifted back to the best score.
+    t = table_of(*(node(f"n{i:03d}") for i in range(200)))
+    for i in range(10, 120):
+        t.add_pod(info(pod(f"pre{i}", cpu="1", uid=f"pre{i}")), f"n{i:03d}", assumed=False)
+    fw = framework(t)
+    probe = info(pod("probe", cpu="100m", memory="128Mi"))
+    for i in range(300):
+        d = fw.schedule(info(pod(f"p{i}", cpu="100m", memory="128Mi", uid=f"p{i}")))
+        assert d.status.ok
+        if i in (3, 130, 140):
+            t.remove_pod(f"pre{115 - i % 7}")  # lifted in the same refresh as the binding
+        if i == 150:
+            t.remove_pod("p100")
+        entry = fw.cache.evaluate(probe, fw.active)
+        assert entry.best == int(np.argmax(entry.masked[:t.n])), i
 
 
 def test_a_new_taint_invalidates_every_class() -> None:

@@ -182,15 +182,25 @@ ALWAYS_SELECTABLE = ("metadata.name", "metadata.namespace")
 _PATH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$")
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}  # field paths split once (every store write reads some)
+
+
 def field_value(obj: Mapping[str, Any], path: str) -> str:
     """The value at a dotted path, as a field selector compares it ("" when absent)."""
     value: Any = obj
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    parts = _PATHS.get(path)
+    if parts is None:
+        if len(_PATHS) >= 1024:
+            _PATHS.clear()
+        parts = _PATHS[path] = tuple(path.split("."))
+    for part in parts:
+        if type(value) is not dict and not isinstance(value, Mapping):  # (dicts: fast)
             return ""
         value = value.get(part)
     if value is None:
         return ""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

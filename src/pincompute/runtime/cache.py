@@ -178,14 +178,16 @@ class Cache:
 
     # -- writes (informer only) --
 
-    def put(self, obj: Obj) -> Obj | None:
-        """Store ``obj`` under its key; returns the object it replaced."""
-        key = key_of(obj)
+    def put(self, obj: Obj, *, key: str | None = None) -> Obj | None:
+        """Store ``obj`` under its key (``key``: already known); returns the object it replaced."""
+        if key is None:
+            key = key_of(obj)
         old = self._items.get(key)
-        if old is not None:
-            self._unindex(key, old)
         self._items[key] = obj
-        self._index(key, obj)
+        if old is None:
+            self._index(key, obj)
+        elif self._indexers:
+            self._reindex(key, old, obj)
         if self._snapshots is not None:
             self._snapshots[key] = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
         return old
@@ -203,6 +205,22 @@ class Cache:
         for name, fn in self._indexers.items():
             index = self._indices[name]
             for value in fn(obj):
+                index.setdefault(value, set()).add(key)
+
+    def _reindex(self, key: str, old: Obj, new: Obj) -> None:
+        for name, fn in self._indexers.items():
+            before = fn(old)
+            after = fn(new)
+            if before == after:
+                continue  # (an update seldom moves an object between index values)
+            index = self._indices[name]
+            for value in before:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in after:
                 index.setdefault(value, set()).add(key)
 
     def _unindex(self, key: str, obj: Obj) -> None:

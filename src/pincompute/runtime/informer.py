@@ -345,12 +345,13 @@ class SharedInformer:
         if self._m_events is not None and etype in self._m_events:
             self._m_events[etype].inc()
         if etype == ADDED or etype == MODIFIED:
-            old = self.cache.get(key_of(obj))
+            key = key_of(obj)
+            old = self.cache.get(key)
             if old is not None and _rv(old) == _rv(obj):
                 # Already cached at this version: a store whose paginated lists are not
                 # snapshots replays changes the later pages already showed.
                 return
-            self.cache.put(obj)
+            self.cache.put(obj, key=key)
             if old is None:
                 self._dispatch_add(obj)
             else:
@@ -371,13 +372,24 @@ class SharedInformer:
             self._log.exception("event handler %r failed in %s for %s", reg.handler, method,
                                 key_of(args[-1]))
 
+    # (add and update, once per event: the handler called inline, _call only on failure)
     def _dispatch_add(self, obj: Obj) -> None:
         for reg in tuple(self._handlers):
-            self._call(reg, "on_add", obj)
+            try:
+                reg.handler.on_add(obj)
+            except Exception:
+                self._failed(reg, "on_add", obj)
 
     def _dispatch_update(self, old: Obj, new: Obj) -> None:
         for reg in tuple(self._handlers):
-            self._call(reg, "on_update", old, new)
+            try:
+                reg.handler.on_update(old, new)
+            except Exception:
+                self._failed(reg, "on_update", new)
+
+    def _failed(self, reg: HandlerRegistration, method: str, obj: Obj) -> None:
+        self._log.exception("event handler %r failed in %s for %s", reg.handler, method,
+                            key_of(obj))
 
     def _dispatch_delete(self, obj: Obj) -> None:
         for reg in tuple(self._handlers):

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 from pincompute.kube.errors import ApiError, Gone, from_status
@@ -170,7 +170,7 @@ class Reflector:
         while True:
             got_any = False
             try:
-                async with contextlib.aclosing(self._stream(rv)) as stream:
+                async with _closing(self._stream(rv)) as stream:
                     async for event in stream:
                         got_any = True
                         etype = event.type
@@ -201,14 +201,35 @@ class Reflector:
                 delay = backoff.next_delay(jitter=False)
                 await asyncio.sleep(min(delay, 1.0) * random.uniform(0.05, 0.1))
 
-    async def _stream(self, rv: str) -> AsyncGenerator[WatchEvent, None]:
+    def _stream(self, rv: str) -> AsyncIterator[WatchEvent]:
+        # The client's own iterator, not a generator around it: one layer less per event.
         timeout = (self.watch_timeout * random.uniform(1.0, 2.0)
                    if self.watch_timeout is not None else None)
-        async for event in self.client.watch(
-                self.resource, namespace=self.namespace, label_selector=self.label_selector,
-                field_selector=self.field_selector, resource_version=rv, allow_bookmarks=True,
-                timeout_seconds=timeout):
-            yield event
+        return self.client.watch(
+            self.resource, namespace=self.namespace, label_selector=self.label_selector,
+            field_selector=self.field_selector, resource_version=rv, allow_bookmarks=True,
+            timeout_seconds=timeout)
+
+
+class _NotClosing(contextlib.AbstractAsyncContextManager[AsyncIterator[WatchEvent]]):
+    """A watch stream that has nothing to close (not an async generator)."""
+
+    def __init__(self, stream: AsyncIterator[WatchEvent]) -> None:
+        self.stream = stream
+
+    async def __aenter__(self) -> AsyncIterator[WatchEvent]:
+        return self.stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _closing(stream: AsyncIterator[WatchEvent],
+             ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
+    """Close the stream when the watch ends (async generators hold the server's watch)."""
+    if isinstance(stream, AsyncGenerator):
+        return contextlib.aclosing(stream)
+    return _NotClosing(stream)
 
 
 def error_from_event(event: WatchEvent) -> ApiError:

@@ -41,7 +41,7 @@ up to ``max_classes``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,10 @@ NEG_INF = -np.inf
 FULL_FRACTION = 4
 # Up to this many changed rows, plugins' scalar twins beat numpy calls.
 SMALL = 8
+# How far past the last pick the next one is looked for before a full argmax.
+WINDOW = 64
+
+_NO_ROWS: frozenset[int] = frozenset()
 
 NODE = 1
 LOCAL = 2
@@ -90,6 +94,10 @@ class ClassEntry:
     volatile: bool = False  # some plugin is global or normalized: changes mean a full pass
     row_filters: list[tuple[FilterPlugin, int, int, Any]] = field(default_factory=list)
     row_scorers: list[tuple[ScorePlugin, int, float, Any, int]] = field(default_factory=list)
+    # The row-local plugins that also depend on the node's pods (re-run on a pod change).
+    pod_filters: list[tuple[FilterPlugin, int, int, Any]] = field(default_factory=list)
+    pod_scorers: list[tuple[ScorePlugin, int, float, Any, int]] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
 
     def feasible_rows(self, n: int) -> np.ndarray:
         return np.flatnonzero(self.fails[:n] == 0)
@@ -107,6 +115,9 @@ def _prepare(entry: ClassEntry) -> None:
                          for p, d, bit in entry.filters if not d & GLOBAL]
     entry.row_scorers = [(p, d, w, getattr(p, "score_row", None), i)
                          for i, (p, d, w) in enumerate(entry.scorers) if not d & GLOBAL]
+    entry.pod_filters = [f for f in entry.row_filters if f[1] & LOCAL]
+    entry.pod_scorers = [sc for sc in entry.row_scorers if sc[1] & LOCAL]
+    entry.weights = [w for _, _, w in entry.scorers]
 
 
 class EquivalenceCache:
@@ -221,8 +232,14 @@ class EquivalenceCache:
             return
         if not node_changes and not pod_changes:
             return
-        node_set = set(node_changes)
-        all_set = node_set.union(pod_changes) if pod_changes else node_set
+        node_set: Set[int]
+        all_set: Set[int]
+        if node_changes:
+            node_set = set(node_changes)
+            all_set = node_set.union(pod_changes) if pod_changes else node_set
+        else:
+            node_set = _NO_ROWS
+            all_set = set(pod_changes)
         if len(all_set) * FULL_FRACTION > table.n:
             self._full(entry, pod)
             return
@@ -230,7 +247,13 @@ class EquivalenceCache:
         entry.pod_pos = table.pod_pos
         entry.row_passes += 1
         if len(all_set) <= SMALL:
-            self._rows_scalar(entry, pod, sorted(all_set), node_set)
+            best = entry.best
+            top = entry.masked.item(best) if best >= 0 else NEG_INF
+            self._rows_scalar(entry, pod, sorted(all_set) if len(all_set) > 1 else all_set,
+                              node_set)
+            if not entry.volatile:
+                self._pick_after(entry, all_set, best, top)
+                return
         else:
             self._rows_vector(entry, pod, all_set, node_set)
         if entry.volatile:
@@ -239,8 +262,40 @@ class EquivalenceCache:
         else:
             self._pick(entry)
 
-    def _rows_scalar(self, entry: ClassEntry, pod: PodInfo, rows: list[int],
-                     node_set: set[int]) -> None:
+    def _pick_after(self, entry: ClassEntry, rows: Iterable[int], best: int,
+                    top: float) -> None:
+        """:meth:`_pick` when only ``rows`` changed since ``best`` was picked, holding ``top``.
+
+        ``best`` was the first row holding the maximum: rows before it hold less,
+        rows after it at most as much.  So the pick is among ``best`` and the changed
+        rows, unless none of them holds ``top`` any more at or before ``best`` — then
+        it is the first later row holding ``top``, looked for in the next ``WINDOW``
+        rows (pods spread over equal nodes fill them in row order) before a full pass.
+        """
+        n = self.table.n
+        if best < 0 or best >= n or top == NEG_INF:
+            self._pick(entry)
+            return
+        masked = entry.masked
+        cand, value = best, masked.item(best)
+        for r in rows:
+            v = masked.item(r)
+            if v > value or (v == value and r < cand):
+                cand, value = r, v
+        if value > top or (value == top and cand <= best):
+            entry.best = cand
+            return
+        end = min(best + 1 + WINDOW, n)
+        if end > best + 1:
+            window = masked[best + 1:end]
+            k = int(window.argmax())
+            if window.item(k) == top:
+                entry.best = best + 1 + k
+                return
+        self._pick(entry)
+
+    def _rows_scalar(self, entry: ClassEntry, pod: PodInfo, rows: Iterable[int],
+                     node_set: Set[int]) -> None:
         """Re-evaluate a few rows with scalar code (row-local plugins only)."""
         table = self.table
         ctx = entry.ctx
@@ -252,30 +307,28 @@ class EquivalenceCache:
         volatile = entry.volatile
         for r in rows:
             on_node = r in node_set
-            f = int(fails[r])
+            f: int = fails.item(r)
             if on_node:
-                f = f & ~DEAD if valid[r] else f | DEAD
-            for plugin, deps, flag, one in entry.row_filters:
-                if not (on_node or deps & LOCAL):
-                    continue
+                f = f & ~DEAD if valid.item(r) else f | DEAD
+            # A node change re-runs every row-local plugin, a pod change those that
+            # depend on the node's pods.
+            for plugin, _deps, flag, one in entry.row_filters if on_node else entry.pod_filters:
                 ok = one(pod, table, r) if one is not None else \
                     bool(plugin.filter(ctx, pod, table, np.array([r]))[0])
                 f = f & ~flag if ok else f | flag
             fails[r] = f
-            for scorer, deps, _w, one, i in entry.row_scorers:
-                if not (on_node or deps & LOCAL):
-                    continue
+            for scorer, _deps, _w, one, i in entry.row_scorers if on_node else entry.pod_scorers:
                 raws[i][r] = one(pod, table, r) if one is not None else \
                     float(scorer.score(ctx, pod, table, np.array([r]))[0])
             if not volatile:
                 t = 0.0
-                for (_p, _d, weight), raw in zip(entry.scorers, raws, strict=True):
-                    t += weight * float(raw[r])
+                for weight, raw in zip(entry.weights, raws, strict=True):
+                    t += weight * raw.item(r)
                 total[r] = t
                 masked[r] = t if f == 0 else NEG_INF
 
-    def _rows_vector(self, entry: ClassEntry, pod: PodInfo, all_set: set[int],
-                     node_set: set[int]) -> None:
+    def _rows_vector(self, entry: ClassEntry, pod: PodInfo, all_set: Set[int],
+                     node_set: Set[int]) -> None:
         """Re-evaluate many rows with the plugins' vector code (row-local plugins only)."""
         table = self.table
         ctx = entry.ctx

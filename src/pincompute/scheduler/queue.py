@@ -127,7 +127,8 @@ class SchedulingQueue:
     def _leave(self, uid: str) -> QueuedPod | None:
         qp = self._pods.pop(uid, None)
         self._where.pop(uid, None)
-        self._drop_unschedulable(uid)
+        if self._unschedulable:
+            self._drop_unschedulable(uid)
         if qp is not None and qp.info.group:
             group = qp.info.group
             left = self._group_count.get(group, 1) - 1
@@ -144,7 +145,8 @@ class SchedulingQueue:
         return self._seq
 
     def _push_active(self, qp: QueuedPod) -> None:
-        qp.seq = self._next_seq()
+        self._seq += 1
+        qp.seq = self._seq
         group = qp.info.group
         if group:
             first = self._group_first.get(group)
@@ -154,8 +156,10 @@ class SchedulingQueue:
         else:
             qp.first_seq = qp.seq
         qp.since = self._clock()
-        self._where[qp.info.uid] = ACTIVE
-        self._drop_unschedulable(qp.info.uid)
+        uid = qp.info.uid
+        self._where[uid] = ACTIVE
+        if self._unschedulable:
+            self._drop_unschedulable(uid)
         heapq.heappush(self._active, (self._sort_key(qp), qp.seq, qp))
         self._wake.set()
 

@@ -17,12 +17,16 @@ worker tasks.
   to what the pod already shows is not written at all (no update storms from
   retries).  Writes are merge patches of the status
   subresource; a pod that vanished meanwhile is not an error.
-* **Bindings come first.**  Events are written by one writer, in concurrent
-  batches, only while the scheduler is not busy (``busy()``: pods waiting to be
-  decided or bound); the scheduler calls :meth:`Recorder.kick` when it goes
-  idle.  Like the Kubernetes event broadcaster's bounded queue, at most
-  ``max_pending`` events wait; beyond that they are dropped and counted, so
-  reporting can never slow scheduling down or grow memory without bound.
+* **Bindings come first.**  Events are written by a pool of ``event_batch``
+  writers, only while the scheduler is not busy (``busy()``: pods waiting to be
+  decided or bound, checked before each write); the scheduler calls
+  :meth:`Recorder.kick` when it goes idle.  Writers are woken one at a time: a
+  write the store answers at once lets one writer go on to the next event (it
+  yields to the loop every ``event_batch`` writes), and only writes that wait
+  (a group commit) wake further writers, so those run concurrently.  Like the
+  Kubernetes event broadcaster's bounded queue, at most ``max_pending`` events
+  wait; beyond that they are dropped and counted, so reporting can never slow
+  scheduling down or grow memory without bound.
   Status writes are never dropped (one per pod and field at most) and are not
   deferred.
 """
@@ -33,7 +37,7 @@ import asyncio
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pincompute.kube.errors import ApiError, NotFound
@@ -50,7 +54,10 @@ _log = get_logger(__name__)
 AGGREGATE_WINDOW = 600.0
 AGGREGATE_KEYS = 4096
 
-Write = Callable[[], Any]
+Write = Callable[[], Awaitable[Any]]
+# A queued event: (pod, type, reason, message).  A tuple rather than a closure: thousands
+# can wait while the scheduler is busy, and a closure is six objects for the collector.
+QueuedEvent = tuple[PodInfo, str, str, str]
 
 
 def condition_patch(obj: dict[str, Any], type_: str, status: str, reason: str,
@@ -90,11 +97,13 @@ class Recorder:
         self.busy = busy
         self.latest = latest
         self.clock = clock
-        self._events: deque[Write] = deque()
+        self._events: deque[QueuedEvent] = deque()
         # (pod uid, what) -> the latest write of that part of the pod's status
         self._status: OrderedDict[tuple[str, str], Write] = OrderedDict()
         self._idle_workers: deque[asyncio.Future[None]] = deque()
-        self._event_wake = asyncio.Event()
+        self._idle_writers: deque[asyncio.Future[None]] = deque()
+        self._writers_waking = 0    # event writers woken but not yet running
+        self._writing_events = 0    # event writes awaiting the API
         self._done = asyncio.Event()
         self._done.set()
         self._busy = 0
@@ -111,10 +120,10 @@ class Recorder:
         if len(self._events) >= self.max_pending:
             self.dropped += 1
             return
-        self._events.append(lambda: self._write_event(pod, type_, reason, message))
+        self._events.append((pod, type_, reason, message))
         self._done.clear()
-        if not self.busy():
-            self._event_wake.set()
+        if not self._writers_waking and not self.busy():
+            self._wake_writer()
 
     def pod_condition(self, pod: PodInfo, *, status: str, reason: str, message: str,
                       type_: str = L.POD_SCHEDULED) -> None:
@@ -140,8 +149,16 @@ class Recorder:
 
     def kick(self) -> None:
         """The scheduler went idle: deferred events may be written now."""
-        if self._events:
-            self._event_wake.set()
+        if self._events and not self._writers_waking:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        while self._idle_writers:
+            waiter = self._idle_writers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._writers_waking += 1
+                return
 
     @property
     def pending(self) -> int:
@@ -155,13 +172,14 @@ class Recorder:
         """Wait until everything queued so far is written (tests, benchmarks, shutdown)."""
         self.kick()
         while self.pending or self._busy:
-            self._event_wake.set()
+            if self._events and not self._writers_waking and not self._writing_events:
+                self._wake_writer()
             await self._done.wait()
 
     # -- writers --
 
     async def run(self) -> None:
-        await asyncio.gather(self._event_writer(),
+        await asyncio.gather(*(self._event_writer() for _ in range(self.event_batch)),
                              *(self._status_worker() for _ in range(self.workers)))
 
     async def _status_worker(self) -> None:
@@ -173,26 +191,41 @@ class Recorder:
                 await waiter
                 continue
             _, write = self._status.popitem(last=False)
-            await self._write(write)
+            await self._write(write())
 
     async def _event_writer(self) -> None:
+        loop = asyncio.get_running_loop()
         events = self._events
+        run = 0
         while True:
             if not events or self.busy():
                 self._check_done()
-                self._event_wake.clear()
-                await self._event_wake.wait()
+                waiter = loop.create_future()
+                self._idle_writers.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if waiter.done() and not waiter.cancelled():
+                        self._writers_waking -= 1
+                run = 0
                 continue
-            batch = [events.popleft() for _ in range(min(self.event_batch, len(events)))]
-            if len(batch) == 1:
-                await self._write(batch[0])
-            else:
-                await asyncio.gather(*(self._write(w) for w in batch))
+            pod, type_, reason, message = events.popleft()
+            if events and (self._writing_events or not self._writers_waking):
+                self._wake_writer()
+            self._writing_events += 1
+            try:
+                await self._write(self._write_event(pod, type_, reason, message))
+            finally:
+                self._writing_events -= 1
+            run += 1
+            if run >= self.event_batch:
+                run = 0
+                await asyncio.sleep(0)  # writes answered at once must not hold the loop
 
-    async def _write(self, write: Write) -> None:
+    async def _write(self, write: Awaitable[Any]) -> None:
         self._busy += 1
         try:
-            await write()
+            await write
             self.written += 1
         except NotFound:
             pass  # the pod went away before its event or condition was written

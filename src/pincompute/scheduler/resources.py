@@ -58,14 +58,27 @@ def unit_quantity(value: Any, where: str) -> int:
 
 def resource_vector(resources: Mapping[str, Any] | None, where: str) -> tuple[int, int, int]:
     """(cpu millis, memory bytes, gpus) of a ResourceList."""
+    return _vector(resources, where, -1)
+
+
+def _vector(resources: Mapping[str, Any] | None, where: str,
+            index: int) -> tuple[int, int, int]:
+    """:func:`resource_vector`; with ``index`` >= 0 the field is ``where[index]``'s requests."""
     if not resources:
         return 0, 0, 0
     cpu = resources.get("cpu")
     mem = resources.get("memory")
     gpu = resources.get(L.GPU_RESOURCE)
-    return (cpu_quantity(cpu, f"{where}.cpu") if cpu is not None else 0,
-            unit_quantity(mem, f"{where}.memory") if mem is not None else 0,
-            unit_quantity(gpu, f"{where}.{L.GPU_RESOURCE}") if gpu is not None else 0)
+    # Quantities parsed before need no field name: it is only made for a parse.
+    c = 0 if cpu is None else _CPU.get(cpu)
+    m = 0 if mem is None else _INT.get(mem)
+    g = 0 if gpu is None else _INT.get(gpu)
+    if c is None or m is None or g is None:
+        at = where if index < 0 else f"{where}[{index}].resources.requests"
+        c = cpu_quantity(cpu, f"{at}.cpu") if cpu is not None else 0
+        m = unit_quantity(mem, f"{at}.memory") if mem is not None else 0
+        g = unit_quantity(gpu, f"{at}.{L.GPU_RESOURCE}") if gpu is not None else 0
+    return c, m, g
 
 
 def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -74,8 +87,8 @@ def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int, int]:
     for i, c in enumerate(spec.get("containers") or ()):
         res = c.get("resources")
         if res:
-            rc, rm, rg = resource_vector(res.get("requests") or _limits_as_requests(res),
-                                         f"spec.containers[{i}].resources.requests")
+            rc, rm, rg = _vector(res.get("requests") or _limits_as_requests(res),
+                                 "spec.containers", i)
             cpu += rc
             mem += rm
             gpu += rg
@@ -85,8 +98,8 @@ def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int, int]:
         init_cpu = init_mem = init_gpu = 0
         for i, c in enumerate(inits):
             res = c.get("resources") or {}
-            rc, rm, rg = resource_vector(res.get("requests") or _limits_as_requests(res),
-                                         f"spec.initContainers[{i}].resources.requests")
+            rc, rm, rg = _vector(res.get("requests") or _limits_as_requests(res),
+                                 "spec.initContainers", i)
             if c.get("restartPolicy") == "Always":
                 # A sidecar keeps running beside everything started after it.
                 side_cpu += rc

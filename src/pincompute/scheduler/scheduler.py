@@ -99,6 +99,7 @@ from .trim import trim_pod
 Obj = dict[str, Any]
 _log = get_logger(__name__)
 
+_NO_BIND_PLUGIN = Status(Code.ERROR, ("no bind plugin enabled",))
 _NODE_EVENTS: Mapping[str, str] = {
     "allocatable": NODE_ALLOCATABLE, "labels": NODE_LABEL, "taints": NODE_TAINT,
     "unschedulable": NODE_UNSCHEDULABLE,
@@ -161,6 +162,7 @@ class Scheduler:
         self._in_flight: dict[str, QueuedPod] = {}
         self._binds: deque[Decision] = deque()
         self._idle_binders: deque[asyncio.Future[None]] = deque()
+        self._waking = 0         # bind workers woken but not yet running
         self._binding = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._registrations: list[HandlerRegistration] = []
@@ -217,9 +219,7 @@ class Scheduler:
                 self.nodes_informer.add_event_handler(
                     on_add=self._on_node_add, on_update=self._on_node_update,
                     on_delete=self._on_node_delete),
-                self.pods_informer.add_event_handler(
-                    on_add=self._on_pod_add, on_update=self._on_pod_update,
-                    on_delete=self._on_pod_delete),
+                self.pods_informer.add_event_handler(_PodEvents(self)),
             ]
             if own is not None:
                 own.start()
@@ -345,28 +345,45 @@ class Scheduler:
 
     def _bind_later(self, decision: Decision) -> None:
         self._binds.append(decision)
+        if self._binding or not self._waking:
+            self._wake_binder()
+
+    def _wake_binder(self) -> None:
         while self._idle_binders:
             waiter = self._idle_binders.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                break
+                self._waking += 1
+                return
 
     async def _bind_worker(self) -> None:
+        # Workers are woken one at a time.  A binding that completes without waiting
+        # (a memory-only store) lets the woken worker drain the whole deque in one
+        # step, so waking one worker per decision would only wake idle ones for
+        # nothing; once bindings wait (for the API, or a group commit), every popped
+        # binding wakes the next worker, so they run concurrently.
         loop = asyncio.get_running_loop()
         binds = self._binds
         while True:
             if not binds:
                 waiter = loop.create_future()
                 self._idle_binders.append(waiter)
-                await waiter
+                try:
+                    await waiter
+                finally:
+                    if waiter.done() and not waiter.cancelled():
+                        self._waking -= 1
                 continue
-            await self._bind(binds.popleft())
+            decision = binds.popleft()
+            if binds and (self._binding or not self._waking):
+                self._wake_binder()
+            await self._bind(decision)
 
     async def _bind(self, d: Decision) -> None:
         info = d.pod
         self._binding += 1
         try:
-            status = Status(Code.ERROR, ("no bind plugin enabled",))
+            status = _NO_BIND_PLUGIN
             for plugin in self.framework.binders:
                 status = await plugin.bind(d.state, info, d.node)
                 if status.code != Code.SKIP:
@@ -463,12 +480,6 @@ class Scheduler:
         name = (obj.get("metadata") or {}).get("name") or ""
         if self.table.remove_node(name):
             self._cluster_event(NODE_DELETE)
-
-    def _on_pod_add(self, obj: Obj) -> None:
-        self._on_pod(obj, added=True)
-
-    def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        self._on_pod(new, added=False)
 
     def _on_pod(self, obj: Obj, *, added: bool) -> None:
         md = obj.get("metadata") or {}
@@ -601,6 +612,24 @@ class Scheduler:
     def pending_keys(self) -> list[str]:
         """``namespace/name`` of every pod in the queue (any sub-queue), sorted."""
         return sorted(qp.info.key for qp in self.queue.pods())
+
+
+class _PodEvents:
+    """The scheduler's pod handler (methods, not functions: one call less per event)."""
+
+    __slots__ = ("_scheduler",)
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def on_add(self, obj: Obj) -> None:
+        self._scheduler._on_pod(obj, added=True)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self._scheduler._on_pod(new, added=False)
+
+    def on_delete(self, obj: Obj) -> None:
+        self._scheduler._on_pod_delete(obj)
 
 
 def _with_obj(info: PodInfo, obj: Obj) -> PodInfo:

@@ -261,7 +261,7 @@ class Framework:
         state = state if state is not None else CycleState()
         for p in self.pre_filters:
             st = p.pre_filter(state, pod)
-            if st.rejected or st.code == Code.ERROR:
+            if st is not SUCCESS and (st.rejected or st.code == Code.ERROR):
                 st = st.with_plugin(p.name)
                 diag = Diagnosis(total=self.table.count, prefilter=st, rejectors={p.name})
                 return Decision(pod, state, st, diagnosis=diag)
@@ -286,7 +286,7 @@ class Framework:
         done: list[ReservePlugin] = []
         for p in self.reservers:
             st = p.reserve(state, pod, node)
-            if not st.ok:
+            if st is not SUCCESS and not st.ok:
                 for q in reversed(done):
                     q.unreserve(state, pod, node)
                 p.unreserve(state, pod, node)
@@ -296,6 +296,8 @@ class Framework:
         waits: dict[str, float] = {}
         for permit in self.permits:
             st = permit.permit(state, pod, node)
+            if st is SUCCESS:
+                continue
             if st.code == Code.WAIT:
                 waits[permit.name] = st.timeout
             elif not st.ok:

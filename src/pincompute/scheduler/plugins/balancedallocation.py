@@ -49,10 +49,13 @@ class BalancedAllocation:
 
     def score_row(self, pod: PodInfo, table: NodeTable, row: int) -> float:
         """Scalar twin of :meth:`score` for one row."""
-        fracs = [fraction_row(table, pod, row, r) for r in scored_resources(pod, self.resources)]
-        if len(fracs) == 2:
-            std = abs(fracs[0] - fracs[1]) * 0.5
+        resources = scored_resources(pod, self.resources)
+        if len(resources) == 2:
+            first, second = resources
+            std = abs(fraction_row(table, pod, row, first)
+                      - fraction_row(table, pod, row, second)) * 0.5
         else:
+            fracs = [fraction_row(table, pod, row, r) for r in resources]
             mean = sum(fracs) / len(fracs)
             std = math.sqrt(sum((f - mean) ** 2 for f in fracs) / len(fracs))
         return (1.0 - std) * 100.0

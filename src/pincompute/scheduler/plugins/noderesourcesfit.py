@@ -86,23 +86,23 @@ class NodeResourcesFit:
 
     def filter_row(self, pod: PodInfo, table: NodeTable, row: int) -> bool:
         """Scalar twin of :meth:`filter` for one row (the class cache's small updates)."""
-        cpu = int(table.req_cpu[row])
-        mem = int(table.req_mem[row])
-        gpu = int(table.req_gpu[row])
-        pods = int(table.req_pods[row])
+        cpu = table.req_cpu.item(row)
+        mem = table.req_mem.item(row)
+        gpu = table.req_gpu.item(row)
+        pods = table.req_pods.item(row)
         if table.nominated_on and row in table.nominated_on:
             ncpu, nmem, ngpu, npods = table.nominated_row(row, pod.priority, pod.uid)
             cpu += ncpu
             mem += nmem
             gpu += ngpu
             pods += npods
-        if pods >= table.alloc_pods[row]:
+        if pods >= table.alloc_pods.item(row):
             return False
-        if pod.cpu and cpu + pod.cpu > table.alloc_cpu[row]:
+        if pod.cpu and cpu + pod.cpu > table.alloc_cpu.item(row):
             return False
-        if pod.memory and mem + pod.memory > table.alloc_mem[row]:
+        if pod.memory and mem + pod.memory > table.alloc_mem.item(row):
             return False
-        return not (pod.gpu and gpu + pod.gpu > table.alloc_gpu[row])
+        return not (pod.gpu and gpu + pod.gpu > table.alloc_gpu.item(row))
 
     def explain(self, ctx: ClassContext, pod: PodInfo, table: NodeTable,
                 rows: np.ndarray) -> Mapping[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pincompute.kube.backends.embedded import strategy
@@ -68,3 +69,12 @@ def test_status_update_takes_only_the_status() -> None:
                       "status": {"phase": "Running"}}
     cleared = strategy.prepare_for_status_update({"metadata": {}}, dict(current))
     assert "status" not in cleared
+
+
+def test_new_uids_are_distinct_version_4_uuids() -> None:
+    uids = [strategy.new_uid() for _ in range(2000)]  # several reads of the random pool
+    assert len(set(uids)) == len(uids)
+    for uid in uids:
+        parsed = uuid.UUID(uid)
+        assert str(parsed) == uid
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -36,7 +36,7 @@ def _remember(value: str) -> None:
 
 def copy_in(obj: object, what: str = "body") -> dict[str, Any]:
     """A private JSON copy of a request body, with a ``metadata`` object."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise BadRequest(f"the {what} must be a JSON object, not {type(obj).__name__}",
                          causes=[Cause(what, "must be an object", "FieldValueTypeInvalid")])
     try:

@@ -13,8 +13,7 @@ racing for one pod cannot both win.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 import orjson
 
@@ -31,25 +30,28 @@ SUBRESOURCE = "binding"
 _SUCCESS = {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}}
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):  # (immutable; a frozen dataclass costs more to make)
     node: str
     """The target node."""
     uid: str | None
     """The pod's uid, if the binder made it a precondition."""
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)  # (dicts without the ABC check)
+
+
 def parse(name: str, body: object) -> Binding:
     """The Binding a request body holds (for the pod ``name``)."""
-    if not isinstance(body, Mapping):
+    if not _is_mapping(body):
         raise BadRequest("a Binding must be a JSON object")
     target = body.get("target") or {}
-    node = target.get("name") if isinstance(target, Mapping) else None
+    node = target.get("name") if _is_mapping(target) else None
     if not isinstance(node, str) or not node:
         raise invalid("Binding", name, [Cause("target.name", "Required value",
                                               "FieldValueRequired")])
     md = body.get("metadata")
-    uid = md.get("uid") if isinstance(md, Mapping) else None
+    uid = md.get("uid") if _is_mapping(md) else None
     return Binding(node=node, uid=uid or None)
 
 
@@ -74,7 +76,7 @@ def bind(store: EmbeddedStore, coll: Collection, prev: Entry,
     conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True",
                        "lastTransitionTime": now()})
-    waiter = store.put(coll, obj, prev)
+    waiter = store.put(coll, obj, prev, private=True)  # the caller gets a Status, not obj
     return dict(_SUCCESS, metadata={}), waiter
 
 

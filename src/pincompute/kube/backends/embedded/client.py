@@ -101,7 +101,11 @@ class EmbeddedClient(KubeClient):
 
     async def create(self, resource: Resource, obj: Mapping[str, Any], *,
                      namespace: str | None = None) -> dict[str, Any]:
-        return await _durable(self.store.create(resource, obj, namespace))
+        # (as _durable, inline: the write paths are hot, a coroutine apiece costs)
+        created, waiter = self.store.create(resource, obj, namespace)
+        if waiter is not None:
+            await waiter
+        return created
 
     async def update(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await _durable(self.store.update(resource, obj))
@@ -113,14 +117,20 @@ class EmbeddedClient(KubeClient):
     async def patch(self, resource: Resource, name: str, patch: Mapping[str, Any], *,
                     namespace: str | None = None,
                     subresource: Literal["status"] | None = None) -> dict[str, Any]:
-        return await _durable(self.store.patch(resource, name, patch, namespace,
-                                               status=subresource == "status"))
+        patched, waiter = self.store.patch(resource, name, patch, namespace,
+                                           status=subresource == "status")
+        if waiter is not None:
+            await waiter
+        return patched
 
     async def create_subresource(self, resource: Resource, name: str, subresource: str,
                                  body: Mapping[str, Any], *,
                                  namespace: str | None = None) -> dict[str, Any]:
-        return await _durable(self.store.create_subresource(resource, name, subresource, body,
-                                                            namespace))
+        result, waiter = self.store.create_subresource(resource, name, subresource, body,
+                                                       namespace)
+        if waiter is not None:
+            await waiter
+        return result
 
     async def read_subresource(self, resource: Resource, name: str, subresource: str, *,
                                namespace: str | None = None,

@@ -23,7 +23,7 @@ from pincompute.kube.intern import intern_str, shared
 from pincompute.kube.resource import Resource
 from pincompute.kube.selectors import FieldSelector, LabelSelector, field_value
 
-from .watch import History, Watcher
+from .watch import History, Listener
 
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | None]
 
@@ -63,9 +63,11 @@ class Entry:
         # the rest of the object it came from alive too).
         labels = md.get("labels")
         self.labels: dict[str, str] = _intern(labels) if labels else _EMPTY
+        refs = md.get("ownerReferences")
         self.owners: tuple[str, ...] = tuple(
-            r["uid"] for r in md.get("ownerReferences") or () if r.get("uid"))
-        self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())
+            r["uid"] for r in refs if r.get("uid")) if refs else ()
+        finalizers = md.get("finalizers")
+        self.finalizers: tuple[str, ...] = tuple(finalizers) if finalizers else ()
         self.deleting = bool(md.get("deletionTimestamp"))
         spec = data.get("spec")
         self.node: str = intern_str(spec.get("nodeName") or "") if isinstance(spec, dict) \
@@ -100,7 +102,7 @@ class Collection:
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
         self.history = History(history_size, floor=floor)
-        self.watchers: set[Watcher] = set()
+        self.watchers: set[Listener] = set()  # watches, and the store's own listeners
 
     # --- index maintenance ------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ class GroupCommit:
             self.committed_rv = event.rv
             for watcher in tuple(coll.watchers) if coll.watchers else ():
                 watcher.offer(event)
+            event.dispatched()
             return None
         batch = self._open_batch
         if batch is None:
@@ -197,6 +198,7 @@ class GroupCommit:
         for coll, event, _ in batch.events:
             for watcher in tuple(coll.watchers) if coll.watchers else ():
                 watcher.offer(event)
+            event.dispatched()
         batch.resolve(None)
         if self._open_batch is not None:
             self._flush()

@@ -7,13 +7,16 @@ they would grow with the pods' misbehaviour, not with the cluster.  The API
 server gives each Event an etcd lease of ``--event-ttl`` (one hour by default),
 renewed by every write; :class:`EventExpiry` is that lease for the embedded store.
 
-It watches the store's Events and keeps a heap of *deadlines* — (time of the
-write + ``ttl``, the object, its resourceVersion) — one entry per write, so
-keeping up costs O(log n) per Event write and nothing per unrelated write.  A
+It follows the store's Events from inside the store — a listener among the
+Event collection's watchers, told of each write as it commits, which reads the
+name and resourceVersion off the stored entry instead of parsing the object as
+a watch would — and keeps a heap of *deadlines* — (time of the write + ``ttl``,
+the object, its resourceVersion) — one entry per write, so keeping up costs
+O(log n) per Event write and nothing per unrelated write.  A
 sweep every ``interval`` seconds pops the due entries and deletes each Event
 with the entry's resourceVersion as a precondition: an Event written again since
 then is not due yet (a later entry holds its new deadline) and the conflict is
-ignored.  At start the existing Events are listed and each is given what is
+ignored.  At start the existing Events are read and each is given what is
 left of its ttl since its ``lastTimestamp`` (or creation), so a restart neither
 keeps old Events forever nor drops fresh ones.  A store that refuses writes
 (read-only after a storage failure) cannot expire anything; the sweep just
@@ -30,12 +33,15 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pincompute.kube.errors import ApiError, Conflict, Gone, NotFound
+import orjson
+
+from pincompute.kube.errors import ApiError, Conflict, NotFound
 from pincompute.kube.protocol import ADDED, MODIFIED, Preconditions
 from pincompute.kube.resource import EVENTS
 
 if TYPE_CHECKING:
     from .store import EmbeddedStore
+    from .watch import StoreEvent
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +80,37 @@ class EventExpiry:
         """Events deleted so far."""
         self._heap: list[_Deadline] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._listening = False
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._watch(), name="event expiry watch"),
-                       loop.create_task(self._sweep(), name="event expiry sweep")]
+        coll = self.store.collections[EVENTS.key]
+        # Listen first, then read what is there: both in this step, so no write is missed.
+        coll.watchers.add(self)
+        self._listening = True
+        now = dt.datetime.now(dt.UTC)
+        for entry in coll.entries.values():
+            obj = orjson.loads(entry.raw)
+            self._push(entry.ns, entry.name, entry.rv, age=_age(obj, now))
+        self._tasks = [loop.create_task(self._sweep(), name="event expiry sweep")]
+
+    # -- the listener (called by the store as each Event write commits) --
+
+    def offer(self, event: StoreEvent, *, replay: bool = False) -> None:
+        if event.type == ADDED or event.type == MODIFIED:
+            entry = event.entry
+            self._push(entry.ns, entry.name, event.rv)
+
+    def close(self) -> None:
+        """The store closed."""
+        self._listening = False
 
     async def stop(self) -> None:
+        if self._listening:
+            self._listening = False
+            coll = self.store.collections.get(EVENTS.key)
+            if coll is not None:
+                coll.watchers.discard(self)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -88,29 +118,9 @@ class EventExpiry:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _push(self, obj: dict[str, Any], *, age: float = 0.0) -> None:
-        md = obj.get("metadata") or {}
+    def _push(self, namespace: str, name: str, rv: int, *, age: float = 0.0) -> None:
         deadline = self.clock() + max(0.0, self.ttl - age)
-        heapq.heappush(self._heap, (deadline, md.get("namespace") or "", md.get("name", ""),
-                                    str(md.get("resourceVersion", ""))))
-
-    async def _watch(self) -> None:
-        client = self.store.client()
-        while True:
-            try:
-                listed = await client.list(EVENTS)
-                now = dt.datetime.now(dt.UTC)
-                for obj in listed.items:
-                    self._push(obj, age=_age(obj, now))
-                async for event in client.watch(EVENTS, resource_version=listed.resource_version,
-                                                allow_bookmarks=False):
-                    if event.type in (ADDED, MODIFIED):
-                        self._push(event.object)
-            except Gone:
-                continue  # fell behind the history: list again (duplicates are harmless)
-            except ApiError as exc:
-                log.warning("event expiry: %s; retrying", exc)
-            await asyncio.sleep(self.interval)
+        heapq.heappush(self._heap, (deadline, namespace, name, str(rv)))
 
     async def _sweep(self) -> None:
         while True:

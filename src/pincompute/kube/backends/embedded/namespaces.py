@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 NAMESPACE_FINALIZER = "kubernetes"
 
 
+# Namespace names already found valid (every create in a namespace checks its name).
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 10_000
+
+
 class Namespaces:
     """The namespaces of one store: admission of namespaced objects and deletion."""
 
@@ -78,7 +83,14 @@ class Namespaces:
             raise BadRequest(f"a namespace is required for {resource}",
                              causes=[Cause("metadata.namespace", "Required value",
                                            "FieldValueRequired")])
-        errors = names.dns1123_label(ns) if isinstance(ns, str) else ["must be a string"]
+        if type(ns) is str and ns in _VALID_NAMES:
+            errors = []
+        else:
+            errors = names.dns1123_label(ns) if isinstance(ns, str) else ["must be a string"]
+            if not errors:
+                if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+                    _VALID_NAMES.clear()
+                _VALID_NAMES.add(str(ns))
         if errors:
             raise invalid(resource.kind, str(md.get("name", "")),
                           [Cause("metadata.namespace", f"Invalid value: {ns!r}: {e}")

@@ -487,8 +487,13 @@ class EmbeddedStore:
 
     # --- the write primitives (for this module and deletion, gc, namespaces) ---------------
 
-    def put(self, coll: Collection, data: dict[str, Any], prev: Entry | None) -> Waiter:
-        """Store ``data`` (a new object, or the next version of ``prev``) and commit it."""
+    def put(self, coll: Collection, data: dict[str, Any], prev: Entry | None, *,
+            private: bool = False) -> Waiter:
+        """Store ``data`` (a new object, or the next version of ``prev``) and commit it.
+
+        ``private``: nobody else holds ``data`` or will change it (the caller drops it),
+        so watchers are handed it as it is instead of a copy parsed from the JSON.
+        """
         if self._commit.failed is not None:
             self._check_writable()
         self._rv += 1
@@ -518,6 +523,8 @@ class EmbeddedStore:
         if prev is None and entry.ns:
             self._ns_counts[entry.ns] += 1
         event = StoreEvent(MODIFIED if prev is not None else ADDED, rv, entry, prev)
+        if private:
+            event.share(data)
         coll.history.append(event)
         return self._commit.record(coll, event, entry.key, raw, prev)
 

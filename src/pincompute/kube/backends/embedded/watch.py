@@ -19,12 +19,16 @@ after it (:func:`start_watch`) and then follows new commits.
 
 Objects are parsed from their stored JSON lazily, at most once per event, and
 shared by every watcher that receives that event: consumers must not mutate them.
-A buffer holds the event itself (:class:`_Deferred`), not a parsed copy: the
+A buffer holds the event itself (or, when a selector turns it into another type
+of delivery, a :class:`_Deferred` naming it), not a parsed copy: the
 first watcher to take it parses it, the others share that copy, and the event
 drops it when the last watcher it was offered to has taken it (or was closed).
 So neither the history nor a backlog of buffered events holds parsed objects —
 under a burst of writes a backlog of thousands of events held ~10 KB per pod
-each, and the peak stayed in the process's arenas after it drained.
+each, and the peak stayed in the process's arenas after it drained.  A write
+whose object nobody else holds (a binding answers with a Status) hands that
+object to its event instead (:meth:`StoreEvent.share`), under the same rule: it
+is dropped once the watchers it was offered to have taken it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -56,6 +60,20 @@ class StoreEvent:
         self._prev_obj: dict[str, Any] | None = None
         # Buffered deliveries not yet taken; the parsed objects go when none is left.
         self._pending = 0
+
+    def share(self, obj: dict[str, Any]) -> None:
+        """Deliver ``obj`` — the object as written, held by nobody else — unparsed.
+
+        Kept only until the watchers it is offered to have taken it (see
+        :meth:`dispatched`), like a parsed copy.
+        """
+        self._obj = obj
+
+    def dispatched(self) -> None:
+        """The event was offered to every watcher: keep no object none of them holds."""
+        if self._pending <= 0:
+            self._obj = None
+            self._prev_obj = None
 
     def _taken(self) -> None:
         self._pending -= 1
@@ -155,6 +173,14 @@ class History:
         return self._events[bisect_right(self._rvs, rv):]
 
 
+class Listener(Protocol):
+    """What a collection's watchers are to the store: told of each committed write."""
+
+    def offer(self, event: StoreEvent, *, replay: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class _Deferred:
     """An event in a watcher's buffer, parsed when the watcher takes it."""
 
@@ -190,7 +216,8 @@ class Watcher:
         self.start_rv = start_rv
         self.limit = limit
         self.allow_bookmarks = allow_bookmarks
-        self.buffer: deque[WatchEvent | _Deferred] = deque()
+        # A StoreEvent stands for itself (the usual case: delivered as it happened).
+        self.buffer: deque[WatchEvent | StoreEvent | _Deferred] = deque()
         self.wake = asyncio.Event()
         self.closed = False
 
@@ -219,14 +246,16 @@ class Watcher:
                 # Left the selector: to this watcher the object is gone.
                 self._push(_Deferred(DELETED, event, prev=True), replay)
             elif now:
-                self._push(_Deferred(MODIFIED, event, prev=False), replay)
+                event._pending += 1
+                self._push(event, replay)
         elif now:
-            self._push(_Deferred(event.type, event, prev=False), replay)
+            event._pending += 1
+            self._push(event, replay)
 
     def push_initial(self, obj: dict[str, Any]) -> None:
         self.buffer.append(WatchEvent("ADDED", obj))
 
-    def _push(self, event: WatchEvent | _Deferred, replay: bool = False) -> None:
+    def _push(self, event: WatchEvent | StoreEvent | _Deferred, replay: bool = False) -> None:
         self.buffer.append(event)
         if not replay and len(self.buffer) > self.limit:
             self.close()
@@ -235,13 +264,21 @@ class Watcher:
     def take(self) -> WatchEvent:
         """The next buffered event (the buffer must not be empty)."""
         item = self.buffer.popleft()
-        return item.resolve() if isinstance(item, _Deferred) else item
+        if isinstance(item, StoreEvent):
+            obj = item.object
+            item._taken()
+            return WatchEvent(item.type, obj)
+        if isinstance(item, _Deferred):
+            return item.resolve()
+        return item
 
     def close(self) -> None:
         self.closed = True
         for item in self.buffer:
             if isinstance(item, _Deferred):
                 item.event._taken()
+            elif isinstance(item, StoreEvent):
+                item._taken()
         self.buffer.clear()
         self.wake.set()
 
