@@ -9,14 +9,17 @@ stopping its containers gracefully — only if
 :func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
 below its ``disruptionBudget``; a refusal is kept with the app that refused
 (callers report it and come back: the evicted replica's replacement becomes
-available elsewhere, and then the next may go).  Evictions are one at a time, so
-two of the same app always see each other.  Daemon pods (platform agents) stay
+available elsewhere, and then the next may go).  Decisions are one at a time and
+an app is asked once per pass, before any of its pods goes (:class:`PassMemo`
+counts the rest), so two evictions of one app always see each other; the deletes
+of a node's pass then go together, not one commit after another.  Daemon pods (platform agents) stay
 until the node itself goes, as ``kubectl drain --ignore-daemonsets`` leaves them.
 A node is drained when no other pod is bound to it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +120,7 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
     """
     out = DrainPass(remaining=len(workload_pods(pods)))
     memo = PassMemo() if memo is None else memo
+    evicting: list[Mapping[str, Any]] = []
     for pod in workload_pods(pods):
         if objects.is_deleting(pod):
             continue
@@ -143,11 +147,19 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                 if app_uid:
                     memo.allowed(app_uid, decision.room, app=decision.app,
                                  pod=objects.name_of(pod))
-        with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
-            await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
-                                preconditions=Preconditions(uid=objects.uid_of(pod)))
+        evicting.append(pod)
         out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
+    # Decided one by one, deleted together: each app's decisions in this pass are made
+    # before any of its pods goes (the API once, then the memo), so the deletes need not
+    # wait for each other's commit.
+    await asyncio.gather(*(_delete(client, pod) for pod in evicting))
     return out
+
+
+async def _delete(client: KubeClient, pod: Mapping[str, Any]) -> None:
+    with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
+        await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
+                            preconditions=Preconditions(uid=objects.uid_of(pod)))
 
 
 __all__ = [
