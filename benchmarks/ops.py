@@ -182,8 +182,10 @@ async def run(*, nodes: int, apps: int, replicas: int, parallelism: int, budget:
     # The pods an app may have unavailable: what the budget allows (as may_evict counts).
     allowed = replicas - required_available({"maxUnavailable": budget}, replicas)
     data = Path(tempfile.mkdtemp(prefix="opsbench-")) / "region"
+    # A long lease: a 120,000-pod process on two busy cores can miss a renewal by seconds,
+    # and the manager losing its lease would stop every controller mid-run.
     region = await Region.open(
-        data, zones=1, nodes_per_cluster=nodes, runtime="sim", lease_duration=5,
+        data, zones=1, nodes_per_cluster=nodes, runtime="sim", lease_duration=60,
         health_port=None, node_options={"record_events": False},
         controller_options={"rotations": {"poll": 0.2}, "remediation": {
             "grace": 0.0, "cordon_wait": 3600.0, "startup_grace": 120.0, "tick": 0.2}})
