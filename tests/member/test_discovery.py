@@ -18,7 +18,8 @@ from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.errors import NotFound
 from pincompute.kube.objects import condition_true, deepcopy
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, PODS
+from pincompute.kube.resource import CONFIGMAPS, NAMESPACES, NODES, PODS
+from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.member.discovery import add_discovery_controller, document, mount_discovery
 from pincompute.member.operator import admit_pod, workload_labels
 from pincompute.model.wellknown import (
@@ -204,6 +205,26 @@ async def test_an_unchanged_set_of_endpoints_is_not_rewritten(cluster: KubeClien
     await asyncio.sleep(0.5)
     again = await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
     assert again["metadata"]["resourceVersion"] == cm["metadata"]["resourceVersion"]
+
+
+async def test_a_node_registered_later_gives_its_pods_their_zone(
+        cluster: KubeClient, discovery: Manager) -> None:
+    pod = app_pod("web-0", "web", node="late-node")
+    pod["status"] = {"podIP": "127.0.0.7", "conditions": [{"type": "Ready", "status": "True"}]}
+    created = await cluster.create(PODS, pod, namespace="default")
+    created["status"] = pod["status"]
+    await cluster.update_status(PODS, created)
+
+    def zone_is(want: str) -> Any:
+        async def check() -> bool:
+            doc = await endpoints(cluster) or {}
+            return [e["zone"] for e in doc.get("web", ())] == [want]
+        return check
+
+    await eventually(zone_is("fallback-zone"))  # the node is not known yet
+    await cluster.create(NODES, {"metadata": {"name": "late-node",
+                                              "labels": {ZONE_LABEL: "zone-q"}}})
+    await eventually(zone_is("zone-q"))
 
 
 async def test_a_changed_pod_is_reread_while_unchanged_ones_are_reused(

@@ -237,6 +237,7 @@ class DiscoveryReconciler:
                 on_node.discard((namespace, name))
                 if not on_node:
                     del self._on_node[node]
+                    self._zones.pop(node, None)
             else:
                 on_node.add((namespace, name))
                 self._zones.setdefault(node, self._zone_of(node))
