@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -256,6 +257,7 @@ async def run(*, nodes: int, apps: int, replicas: int, parallelism: int, budget:
         bench.stop()
         await task
         await region.close()
+        shutil.rmtree(data.parent, ignore_errors=True)  # the full case leaves ~1.5 GB
     return {
         "nodes": nodes, "apps": apps, "replicas": replicas, "pods": apps * replicas,
         "parallelism": parallelism, "budget": budget, "budget_max_unavailable": allowed,
