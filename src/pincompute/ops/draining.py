@@ -9,17 +9,15 @@ stopping its containers gracefully — only if
 :func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
 below its ``disruptionBudget``; a refusal is kept with the app that refused
 (callers report it and come back: the evicted replica's replacement becomes
-available elsewhere, and then the next may go).  Decisions are one at a time and
-an app is asked once per pass, before any of its pods goes (:class:`PassMemo`
-counts the rest), so two evictions of one app always see each other; the deletes
-of a node's pass then go together, not one commit after another.  Daemon pods (platform agents) stay
+available elsewhere, and then the next may go).  Evictions are one at a time,
+each decided by a fresh read and deleted before the next decision, so two
+evictions of one app always see each other.  Daemon pods (platform agents) stay
 until the node itself goes, as ``kubectl drain --ignore-daemonsets`` leaves them.
 A node is drained when no other pod is bound to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,40 +67,26 @@ class DrainPass:
 
 @dataclass(slots=True)
 class PassMemo:
-    """What one drain pass learned of the apps' budgets, shared by its nodes.
+    """What one drain pass learned of the apps' budgets, shared by its nodes: the apps
+    that refused are not asked again in the pass (their next pod would be refused too
+    until the evicted replica's successor is available), nor is an app whose last room
+    an eviction of this pass used.
 
-    An app that refused is not asked again in the pass (its next pod would be refused
-    too until the evicted replica's successor is available).  An app the API allowed
-    with room for ``n`` more gives its next ``n`` pods in the pass without asking again
-    (the read is milliseconds old, as a PodDisruptionBudget's ``disruptionsAllowed`` is
-    at best), and then refuses."""
+    It only ever remembers *refusals*.  Remembering the room the API gave, to spend it
+    without asking again, was tried and broke a budget at full size: a pass over
+    hundreds of nodes lasts seconds, and another evictor (the node provisioner draining
+    a leaving node) took the same room meanwhile.  Every allowed eviction is decided by
+    a fresh read of the API and deleted before the next decision."""
 
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)
     """App uid → the refusal's message and the app (``namespace/name``)."""
-    room: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """App uid → how many more of its available pods may go in this pass, and the app."""
 
     def refuse(self, app_uid: str, message: str, app: str) -> None:
-        self.room.pop(app_uid, None)
         self.refused[app_uid] = (message, app)
-
-    def spend(self, app_uid: str, *, pod: str) -> bool:
-        """Take one eviction of the app's remembered room; whether there was one."""
-        if app_uid not in self.room:
-            return False
-        left, app = self.room.pop(app_uid)
-        self._after(app_uid, left - 1, app=app, pod=pod)
-        return True
 
     def allowed(self, app_uid: str, room: int | None, *, app: str, pod: str) -> None:
         """The API allowed evicting ``pod`` leaving ``room`` more (None: no budget)."""
-        if room is not None:
-            self._after(app_uid, room, app=app, pod=pod)
-
-    def _after(self, app_uid: str, left: int, *, app: str, pod: str) -> None:
-        if left > 0:
-            self.room[app_uid] = (left, app)
-        else:
+        if room == 0:
             self.refuse(app_uid, f"PinApp {app}: its budget has no room until pod {pod} "
                         "is replaced", app)
 
@@ -116,11 +100,10 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
 
     ``memo`` (:class:`PassMemo`) is shared by the passes over several nodes in one go.
     ``precheck`` (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache
-    before the API is asked; only the API (or room it gave in this pass) allows.
+    before the API is asked; only the API allows.
     """
     out = DrainPass(remaining=len(workload_pods(pods)))
     memo = PassMemo() if memo is None else memo
-    evicting: list[Mapping[str, Any]] = []
     for pod in workload_pods(pods):
         if objects.is_deleting(pod):
             continue
@@ -134,32 +117,24 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                 if app and app not in out.blocked_by:
                     out.blocked_by.append(app)
                 continue
-            if not (app_uid and memo.spend(app_uid, pod=objects.name_of(pod))):
-                decision = (precheck(pod) if precheck is not None else None) or \
-                    await may_evict(client, pod)
-                if not decision.allowed:
-                    out.blocked.append(decision.message)
-                    if app_uid:
-                        memo.refuse(app_uid, decision.message, decision.app)
-                    if decision.app and decision.app not in out.blocked_by:
-                        out.blocked_by.append(decision.app)
-                    continue
+            decision = (precheck(pod) if precheck is not None else None) or \
+                await may_evict(client, pod)
+            if not decision.allowed:
+                out.blocked.append(decision.message)
                 if app_uid:
-                    memo.allowed(app_uid, decision.room, app=decision.app,
-                                 pod=objects.name_of(pod))
-        evicting.append(pod)
+                    memo.refuse(app_uid, decision.message, decision.app)
+                if decision.app and decision.app not in out.blocked_by:
+                    out.blocked_by.append(decision.app)
+                continue
+            if app_uid:
+                memo.allowed(app_uid, decision.room, app=decision.app,
+                             pod=objects.name_of(pod))
+        # Deleted before the next decision: the next read of the API must see it.
+        with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
+            await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
+                                preconditions=Preconditions(uid=objects.uid_of(pod)))
         out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
-    # Decided one by one, deleted together: each app's decisions in this pass are made
-    # before any of its pods goes (the API once, then the memo), so the deletes need not
-    # wait for each other's commit.
-    await asyncio.gather(*(_delete(client, pod) for pod in evicting))
     return out
-
-
-async def _delete(client: KubeClient, pod: Mapping[str, Any]) -> None:
-    with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
-        await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
-                            preconditions=Preconditions(uid=objects.uid_of(pod)))
 
 
 __all__ = [
