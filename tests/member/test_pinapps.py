@@ -35,7 +35,7 @@ from pincompute.member.rollout import (
     phase_of,
     plan,
 )
-from pincompute.model.disruption import may_evict, required_available
+from pincompute.model.disruption import evict, may_evict, required_available
 from pincompute.model.registry import PINAPPS, PINPODS
 from pincompute.model.wellknown import RESTARTED_AT_ANNOTATION, ROLLBACK_TO_ANNOTATION
 from pincompute.runtime.manager import Manager
@@ -491,6 +491,36 @@ async def test_a_drain_honours_the_disruption_budget(sim: Member) -> None:
     stop.set()
     await task
     assert min(available) >= 1
+
+
+async def test_evictions_racing_for_the_last_room_take_it_once(sim: Member) -> None:
+    # Three evictors at once (say a drain, a rotation and the API), room for one: the app's
+    # lock makes each read see the deletes before it, so exactly one pod goes.
+    c = sim.client
+    await c.create(PINAPPS, app(replicas=3, disruptionBudget={"maxUnavailable": 1}),
+                   namespace="default")
+    await settled(c, 3)
+    await sim.stop_operator()  # no successor comes back in between: the room stays taken
+    pods = (await c.list(PODS, namespace="default")).items
+
+    class RemoteApi:
+        """The client as a remote API server answers: each list takes a moment on the
+        network, so the evictors' reads interleave before any of their deletes."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(c, name)
+
+        async def list(self, *args: Any, **kwargs: Any) -> Any:
+            result = await c.list(*args, **kwargs)
+            await asyncio.sleep(0.05)
+            return result
+
+    decisions = await asyncio.gather(*(evict(RemoteApi(), pod) for pod in pods))  # type: ignore[arg-type]
+    assert sorted(d.allowed for d in decisions) == [False, False, True], decisions
+    kept = [p for p in (await c.list(PODS, namespace="default")).items
+            if p["metadata"]["uid"] in {q["metadata"]["uid"] for q in pods}
+            and p["metadata"].get("deletionTimestamp") is None]
+    assert len(kept) == 2  # the two refused pods are still there, untouched
 
 
 # --- end to end, real processes ------------------------------------------------------------------

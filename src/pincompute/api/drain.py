@@ -7,7 +7,7 @@ new there; running pods stay.  Drain cordons, then evicts every pod on the node 
 platform's daemon pods (which leave with the node, ``kubectl drain --ignore-daemonsets``)
 and pods already going.  Each eviction asks the disruption budget first — the same rule
 every voluntary disruption of PinCompute asks (the node provisioner's drains, rotations):
-:func:`pincompute.model.disruption.may_evict` — and deletes the pod gracefully only if the
+:func:`pincompute.model.disruption.evict` — and deletes the pod gracefully only if the
 pod's PinApp keeps enough available replicas.  A refused pod waits: its app's replacement
 replicas become available elsewhere (the operators recreate them on other nodes, the node
 being cordoned), and a later pass evicts it.
@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NODES, PODS
-from pincompute.model.disruption import may_evict
+from pincompute.kube.resource import NODES
+from pincompute.model.disruption import evict
 from pincompute.model.wellknown import DAEMON_POD_LABEL
 from pincompute.runtime.informer import SharedInformer
 
@@ -82,15 +81,10 @@ async def drain(client: KubeClient, pods: SharedInformer, node: str, *,
             key = objects.key_of(pod)
             if key in asked:
                 continue  # deleted by us; the cache has not seen it yet
-            decision = await may_evict(client, pod)
+            decision = await evict(client, pod)  # asked and deleted in one step
             if not decision.allowed:
                 result.blocked[key] = decision.message
                 continue
-            try:
-                await client.delete(PODS, objects.name_of(pod),
-                                    namespace=objects.namespace_of(pod))
-            except (NotFound, Conflict):
-                pass
             asked.add(key)
             result.blocked.pop(key, None)
             result.evicted.append(key)

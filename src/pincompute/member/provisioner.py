@@ -66,7 +66,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import NODES, PODS
-from pincompute.model.disruption import may_evict
+from pincompute.model.disruption import evict
 from pincompute.model.platform import NodePoolSpec
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.views import spec_view
@@ -453,12 +453,10 @@ class NodeProvisioner:
             for pod in undeleted:
                 # An app's disruption budget may refuse: ask again soon (its evicted replica
                 # comes back elsewhere); past drain_timeout, FORCE does not ask.
-                decision = await may_evict(self.client, pod)
+                decision = await evict(self.client, pod)  # asked and deleted in one step
                 if not decision.allowed:
                     refused += 1
                     _log.info("node %s: not evicting yet: %s", name, decision.message)
-                    continue
-                await self._delete_pod(pod, grace=None)
             return min(max(left, 0.05), 1.0) if refused else max(left, 0.05)
         if step is DrainStep.WAIT:
             return max(left, 0.05)  # pod deletions bring us back sooner

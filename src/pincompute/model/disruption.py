@@ -24,15 +24,18 @@ replacement becomes available elsewhere, and then the next may go.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pincompute.kube import objects
-from pincompute.kube.errors import NotFound
-from pincompute.kube.protocol import KubeClient
+from pincompute.kube.errors import Conflict, NotFound
+from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import PODS
 
 from .app import PinAppSpec
@@ -121,6 +124,35 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
                     app=f"{namespace}/{name}")
 
 
+_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+"""App uid → the lock its evictions in this process take (kept while held or awaited)."""
+
+
+async def evict(client: KubeClient, pod: Mapping[str, Any], *,
+                grace_period_seconds: int | None = None) -> Decision:
+    """Ask :func:`may_evict` and, if allowed, delete ``pod`` — one step among this
+    process's evictors (drains of the node provisioner, remediation, rotation, the API).
+
+    Between the read and the delete another evictor could read the same room; so every
+    eviction of one app holds the app's lock from its read until its delete is
+    committed, and the next read sees it.  (The Kubernetes Eviction API gets the same
+    from the PodDisruptionBudget's resourceVersion.)"""
+    app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
+    lock = _LOCKS.get(app_uid) if app_uid else None
+    if app_uid and lock is None:
+        lock = _LOCKS[app_uid] = asyncio.Lock()
+    async with lock if lock is not None else contextlib.nullcontext():
+        decision = await may_evict(client, pod)
+        if decision.allowed:
+            # Gone already, or a new pod of that name: nothing to delete.
+            with contextlib.suppress(NotFound, Conflict):
+                await client.delete(PODS, objects.name_of(pod),
+                                    namespace=objects.namespace_of(pod),
+                                    grace_period_seconds=grace_period_seconds,
+                                    preconditions=Preconditions(uid=objects.uid_of(pod)))
+    return decision
+
+
 async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] | None:
     ref = objects.controller_of(pod)
     if ref is None or ref.get("kind") != PINPODS.kind:
@@ -139,4 +171,4 @@ async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] 
     return app if objects.uid_of(app) == app_ref.get("uid") else None
 
 
-__all__ = ["Decision", "may_evict", "pod_available", "required_available"]
+__all__ = ["Decision", "evict", "may_evict", "pod_available", "required_available"]

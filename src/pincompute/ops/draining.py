@@ -9,10 +9,12 @@ stopping its containers gracefully — only if
 :func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
 below its ``disruptionBudget``; a refusal is kept with the app that refused
 (callers report it and come back: the evicted replica's replacement becomes
-available elsewhere, and then the next may go).  Evictions are one at a time,
-each decided by a fresh read and deleted before the next decision, so two
-evictions of one app always see each other.  Daemon pods (platform agents) stay
-until the node itself goes, as ``kubectl drain --ignore-daemonsets`` leaves them.
+available elsewhere, and then the next may go).  Each eviction is decided by a
+fresh read and deleted in one step under its app's lock
+(:func:`~pincompute.model.disruption.evict`), so two evictions of one app — this
+drain's or another evictor's in the process — always see each other.  Daemon pods
+(platform agents) stay until the node itself goes, as ``kubectl drain
+--ignore-daemonsets`` leaves them.
 A node is drained when no other pod is bound to it.
 """
 
@@ -27,7 +29,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient, Preconditions
 from pincompute.kube.resource import PODS
-from pincompute.model.disruption import Decision, may_evict
+from pincompute.model.disruption import Decision, evict
 from pincompute.model.wellknown import APP_UID_LABEL, DAEMON_POD_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_field, index_by_label
 
@@ -117,8 +119,9 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                 if app and app not in out.blocked_by:
                     out.blocked_by.append(app)
                 continue
+            # Asked and, if allowed, deleted in one step (the app's lock held between).
             decision = (precheck(pod) if precheck is not None else None) or \
-                await may_evict(client, pod)
+                await evict(client, pod)
             if not decision.allowed:
                 out.blocked.append(decision.message)
                 if app_uid:
@@ -129,10 +132,11 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
             if app_uid:
                 memo.allowed(app_uid, decision.room, app=decision.app,
                              pod=objects.name_of(pod))
-        # Deleted before the next decision: the next read of the API must see it.
-        with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
-            await client.delete(PODS, objects.name_of(pod), namespace=objects.namespace_of(pod),
-                                preconditions=Preconditions(uid=objects.uid_of(pod)))
+        else:
+            with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
+                await client.delete(PODS, objects.name_of(pod),
+                                    namespace=objects.namespace_of(pod),
+                                    preconditions=Preconditions(uid=objects.uid_of(pod)))
         out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
     return out
 
