@@ -118,10 +118,18 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
         return Decision(True, "WithinBudget",
                         f"PinApp {name}: {available} available, {need} required",
                         app=f"{namespace}/{name}", room=available - 1 - need)
+    return exceeded(pod, app, available=available, need=need)
+
+
+def exceeded(pod: Mapping[str, Any], app: Mapping[str, Any], *, available: int,
+             need: int) -> Decision:
+    """The refusal of evicting ``pod`` when ``app`` has ``available`` pods and needs
+    ``need`` (also what a cached check refuses with)."""
+    name = objects.name_of(app)
     return Decision(False, "BudgetExceeded",
                     f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
                     f"{available - 1} available pods; its disruption budget needs {need}",
-                    app=f"{namespace}/{name}")
+                    app=f"{objects.namespace_of(app)}/{name}")
 
 
 _LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -171,4 +179,4 @@ async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] 
     return app if objects.uid_of(app) == app_ref.get("uid") else None
 
 
-__all__ = ["Decision", "evict", "may_evict", "pod_available", "required_available"]
+__all__ = ["Decision", "evict", "exceeded", "may_evict", "pod_available", "required_available"]

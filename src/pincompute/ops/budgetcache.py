@@ -25,10 +25,10 @@ from typing import Any
 
 from pincompute.kube import objects
 from pincompute.model.app import PinAppSpec
-from pincompute.model.disruption import Decision, pod_available, required_available
+from pincompute.model.disruption import Decision, exceeded, pod_available, required_available
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import APP_UID_LABEL
-from pincompute.runtime.cache import index_by_label
+from pincompute.runtime.cache import index_by_field, index_by_label
 from pincompute.runtime.informer import SharedInformer
 
 BY_APP_UID = "ops:app-uid"
@@ -37,17 +37,12 @@ BY_UID = "ops:uid"
 """The PinApp informer index by uid."""
 
 
-def _by_uid(obj: Mapping[str, Any]) -> list[str]:
-    uid = objects.meta(obj).get("uid")
-    return [uid] if uid else []
-
-
 class BudgetCache:
     """Cached budget refusals for one member cluster's pods (see the module doc)."""
 
     def __init__(self, *, pods: SharedInformer, pinapps: SharedInformer) -> None:
         pods.add_indexer(BY_APP_UID, index_by_label(APP_UID_LABEL))
-        pinapps.add_indexer(BY_UID, _by_uid)
+        pinapps.add_indexer(BY_UID, index_by_field("metadata", "uid"))
         self.pods = pods
         self.pinapps = pinapps
         self._ready: dict[str, set[str]] = {}
@@ -90,13 +85,8 @@ class BudgetCache:
                 available += pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now)
         need = required_available(app["spec"]["disruptionBudget"],
                                   0 if spec.stopped else spec.replicas)
-        if available - 1 >= need:
-            return None
-        namespace, name = objects.namespace_of(app), objects.name_of(app)
-        return Decision(False, "BudgetExceeded",
-                        f"evicting pod {objects.name_of(pod)} would leave PinApp {name} with "
-                        f"{available - 1} available pods; its disruption budget needs {need}",
-                        app=f"{namespace}/{name}")
+        return None if available - 1 >= need else exceeded(pod, app, available=available,
+                                                            need=need)
 
 
 __all__ = ["BY_APP_UID", "BY_UID", "BudgetCache"]
