@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -41,6 +42,7 @@ from pincompute.model import registry
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
 from pincompute.model.wellknown import NODE_POOL_LABEL as POOL_LABEL
+from pincompute.model.wellknown import ROTATION_ANNOTATION
 from pincompute.node import BackoffPolicy
 from pincompute.node.agenthost import AgentHost
 from pincompute.node.nodelifecyclecontroller import NOT_READY, add_node_lifecycle_controller
@@ -348,6 +350,43 @@ async def test_a_node_marked_for_removal_is_replaced(member: Cluster) -> None:
     assert not await mark_for_removal(client, names(0)[0])  # gone
     assert member.provisioner is not None
     assert list(member.provisioner.agents("general")) == names(1, 2)
+
+
+async def test_nodes_a_rotation_surges_get_successors_within_max_size(
+        member: Cluster) -> None:
+    client = member.client
+    await client.create(NODEPOOLS, pool(size=2, maxSize=3))
+    await wait_ready_nodes(client, names(0, 1))
+    marks: list[str] = []  # every node ever marked to leave
+
+    async def watch() -> None:
+        async for event in client.watch(NODES):
+            if DRAIN_ANNOTATION in (event.object["metadata"].get("annotations") or {}) \
+                    and event.object["metadata"]["name"] not in marks:
+                marks.append(event.object["metadata"]["name"])
+
+    watcher = asyncio.create_task(watch())
+    try:
+        for since, name in enumerate(names(0, 1)):
+            await client.patch(NODES, name, {"metadata": {"annotations": {
+                ROTATION_ANNOTATION: json.dumps({"rotation": "r", "since": since,
+                                                 "surge": True})}},
+                "spec": {"unschedulable": True}})
+        # Room for one (maxSize 3): node 0, marked first, gets its successor; the size holds.
+        await wait_ready_nodes(client, names(0, 1, 2))
+        await asyncio.sleep(0.5)
+        assert sorted(await pool_nodes(client)) == names(0, 1, 2)
+        # Node 0 leaves: node 1 now has the room, and its successor starts.
+        assert await mark_for_removal(client, names(0)[0])
+        await wait_ready_nodes(client, names(1, 2, 3))
+        assert await mark_for_removal(client, names(1)[0])
+        await wait_ready_nodes(client, names(2, 3))
+        await asyncio.sleep(0.5)
+        assert sorted(await pool_nodes(client)) == names(2, 3)
+        assert (await client.get(NODEPOOLS, "general"))["spec"]["desiredSize"] == 2
+        assert marks == names(0, 1)  # the pool never shrank on its own
+    finally:
+        watcher.cancel()
 
 
 async def test_a_node_deleted_behind_its_back_is_replaced(member: Cluster) -> None:

@@ -1,4 +1,5 @@
-"""Refusals from the caches: only ever a refusal, and only when the budget has no room."""
+"""Budget decisions from the caches: the same answers as the API, and evictions in a row
+see each other before the caches see the deletions."""
 
 from __future__ import annotations
 
@@ -7,71 +8,93 @@ from typing import Any
 
 import pytest
 
-from pincompute.kube.backends.embedded import EmbeddedStore
-from pincompute.kube.protocol import KubeClient
-from pincompute.kube.resource import NAMESPACES, PODS
-from pincompute.model import registry
-from pincompute.model.registry import PINAPPS
+from pincompute.kube import objects
+from pincompute.kube.resource import PODS
+from pincompute.model.disruption import evict, may_evict
+from pincompute.model.registry import PINAPPS, PINPODS
 from pincompute.model.wellknown import APP_UID_LABEL
-from pincompute.ops.budgetcache import BudgetCache
+from pincompute.ops.budgetcache import BY_APP_UID, BudgetCache
 from pincompute.runtime.informer import SharedInformer
-from tests.ops.conftest import pinapp
+from tests.ops.conftest import Member, MemberFactory, settle_app, settle_pool
 from tests.waiting import eventually
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[KubeClient]:
-    store = await EmbeddedStore.open(path=None)
-    registry.install(store, resources=registry.MEMBER_RESOURCES)
-    client = store.client()
-    await client.create(NAMESPACES, {"metadata": {"name": "default"}})
-    yield client
-    await store.close()
+async def member(member_cluster: MemberFactory) -> Member:
+    m: Member = await member_cluster()
+    await settle_pool(m, size=3)
+    await settle_app(m, "web", 4, budget={"maxUnavailable": 2})
+    await settle_app(m, "loose", 2)
+    return m
 
 
-async def test_a_refusal_only_when_the_cache_shows_no_room(client: KubeClient) -> None:
-    app = await client.create(PINAPPS, pinapp("web", replicas=3,
-                                              budget={"maxUnavailable": 1}))
-    loose = await client.create(PINAPPS, pinapp("loose", replicas=2))
-    pods = SharedInformer(client, PODS)
-    pinapps = SharedInformer(client, PINAPPS)
-    cache = BudgetCache(pods=pods, pinapps=pinapps)
-    pods.start()
-    pinapps.start()
+@pytest.fixture
+async def cache(member: Member) -> AsyncIterator[BudgetCache]:
+    informers = [SharedInformer(member.client, r) for r in (PODS, PINPODS, PINAPPS)]
+    made = BudgetCache(pods=informers[0], pinpods=informers[1], pinapps=informers[2])
+    for informer in informers:
+        informer.start()
+
+    async def synced() -> bool:
+        return made.has_synced
+
+    await eventually(synced, what="the caches synced")
     try:
-        made: dict[str, dict[str, Any]] = {}
-        for i, owner in ((0, app), (1, app), (2, app), (0, loose)):
-            name = f"{owner['metadata']['name']}-{i}"
-            pod = await client.create(PODS, {
-                "metadata": {"name": name, "namespace": "default",
-                             "labels": {APP_UID_LABEL: owner["metadata"]["uid"]}},
-                "spec": {"containers": [{"name": "main", "image": "x"}]}}, namespace="default")
-            pod["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
-            made[name] = await client.update_status(PODS, pod)
-
-        async def cached(count: int) -> bool:
-            return len(pods.list()) == count and len(pinapps.list()) == 2 and all(
-                (p.get("status") or {}).get("conditions") for p in pods.list())
-
-        await eventually(lambda: cached(4))
-        # All three ready: one may go, so the API is asked (no refusal from the cache).
-        assert cache.refusal(made["web-0"]) is None
-        assert cache.refusal(made["loose-0"]) is None  # no budget: not the cache's call
-        # web-2 is not Ready: evicting a ready one would leave 1 of the 2 needed.
-        web2 = dict(made["web-2"], status={"conditions": [{"type": "Ready",
-                                                             "status": "False"}]})
-        await client.update_status(PODS, web2)
-
-        async def seen() -> bool:
-            pod = pods.get("web-2", namespace="default") or {}
-            return pod["status"]["conditions"][0]["status"] == "False"
-
-        await eventually(seen)
-        refusal = cache.refusal(made["web-0"])
-        assert refusal is not None and not refusal.allowed
-        assert refusal.app == "default/web" and "needs 2" in refusal.message
-        # The pod that is not available itself costs nothing: the API decides.
-        assert cache.refusal(pods.get("web-2", namespace="default") or {}) is None
+        yield made
     finally:
-        await pods.stop()
-        await pinapps.stop()
+        for informer in informers:
+            await informer.stop()
+
+
+async def pods_of(member: Member, app: str) -> list[dict[str, Any]]:
+    uid = objects.uid_of(await member.client.get(PINAPPS, app, namespace="default"))
+    items = (await member.client.list(PODS, namespace="default",
+                                      label_selector=f"{APP_UID_LABEL}={uid}")).items
+    return sorted(items, key=objects.name_of)
+
+
+async def test_the_cache_decides_as_the_api_does(member: Member, cache: BudgetCache) -> None:
+    web = await pods_of(member, "web")
+    loose = await pods_of(member, "loose")
+
+    async def caught_up() -> bool:
+        return len(cache.pods.list()) == 6 and all(
+            cache.decide(p) is not None for p in (*web, *loose))
+
+    await eventually(caught_up, what="the cache showing every pod")
+    for pod in (web[0], loose[0]):
+        cached, read = cache.decide(pod), await may_evict(member.client, pod)
+        assert cached is not None
+        assert (cached.allowed, cached.reason, cached.room) == (read.allowed, read.reason,
+                                                                read.room)
+    assert cache.decide(loose[0]).reason == "NoBudget"  # type: ignore[union-attr]
+    # A pod of an app the caches do not show: the API is asked.
+    stranger = objects.deepcopy(web[0])
+    stranger["metadata"]["labels"][APP_UID_LABEL] = "no-such-app"
+    assert cache.decide(stranger) is None
+
+
+async def test_evictions_in_a_row_see_each_other_before_the_cache_does(
+        member: Member, cache: BudgetCache) -> None:
+    web = await pods_of(member, "web")
+    uid = web[0]["metadata"]["labels"][APP_UID_LABEL]
+
+    async def shown() -> bool:
+        return len(cache.pods.by_index(BY_APP_UID, uid)) == 4 and all(
+            cache.decide(p) is not None for p in web)
+
+    await eventually(shown, what="the cache showing web's pods")
+    # The cache falls behind for good: it shows all four pods available whatever happens.
+    await cache.pods.stop()
+    # maxUnavailable 2 of 4: two may go; the third would leave one.  Only the record of
+    # the evictions tells, since the cache never sees them.
+    decisions = [await evict(member.client, pod, decide=cache.decide) for pod in web[:3]]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[1].room == 0
+    assert "needs 2" in decisions[2].message
+    after = {objects.name_of(p): p for p in await pods_of(member, "web")}
+    assert objects.name_of(web[2]) in after and not objects.is_deleting(
+        after[objects.name_of(web[2])])
+    # The API agrees: two of web's first pods are going.
+    assert sum(1 for p in web[:2] if objects.name_of(p) not in after
+               or objects.is_deleting(after[objects.name_of(p)])) == 2

@@ -28,7 +28,9 @@ agents, so this package needs nothing of the node agent's internals.
   (cordon), one write.  The mark is the durable decision: after a restart the
   same node goes on leaving.  Anyone may mark a node so (remediation, rotation:
   :func:`mark_for_removal`): a leaving node no longer counts towards the pool, so
-  a pool with a ``desiredSize`` starts its successor at once.
+  a pool with a ``desiredSize`` starts its successor at once.  Nor does a node a
+  rotation replaces with surge, within the pool's ``maxSize``
+  (:mod:`pincompute.model.surge`): its successor starts before it drains.
 * **Draining** a marked node follows :data:`DRAIN_STEPS`, a table from what the
   node is in (:func:`drain_phase`) to what to do: delete its pods, each with its
   own grace period (the agent stops their containers — SIGTERM, SIGKILL at the
@@ -69,6 +71,7 @@ from pincompute.kube.resource import NODES, PODS
 from pincompute.model.disruption import evict
 from pincompute.model.platform import NodePoolSpec
 from pincompute.model.registry import NODEPOOLS
+from pincompute.model.surge import covered, surge_room, surge_since
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import DAEMON_POD_LABEL
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
@@ -335,10 +338,18 @@ class NodeProvisioner:
         members = set(nodes) | running
         leaving = {n for n, obj in nodes.items() if is_leaving(obj)}
         staying = members - leaving
-        target = 0 if deleting or pool is None else target_size(
-            spec_view(NodePoolSpec, pool), len(staying))
+        target, counted = 0, staying
+        if not deleting and pool is not None:
+            # Nodes a rotation replaces with surge do not count (their successors start):
+            # as many as the pool's maxSize leaves room for.
+            spec = spec_view(NodePoolSpec, pool)
+            marked = [nodes[n] for n in staying
+                      if n in nodes and surge_since(nodes[n]) is not None]
+            target = target_size(spec, len(staying) - len(marked))
+            counted = staying - set(covered(marked, room=surge_room(
+                target=target, min_size=spec.min_size, max_size=spec.max_size)))
         fresh, remove = plan(target, [self._member(n, nodes.get(n), pool=name)
-                                      for n in sorted(staying)],
+                                      for n in sorted(counted)],
                              taken=self._taken(name, members))
         if fresh and pool is not None:
             await self._start([(node_name(self.config.cluster, name, i), pool, None)

@@ -16,10 +16,16 @@ meets the budget: ``minAvailable`` (a percentage rounds up, as a PDB's does) or
 ``replicas - maxUnavailable`` (rounds down).  A pod that is not available itself
 costs nothing and may always go.
 
-It reads the API, not a cache: callers are off the hot path (a drain pass), and
-two evictions in a row must see each other (the first pod is then being
-deleted).  A refused caller waits and asks again: the evicted replica's
-replacement becomes available elsewhere, and then the next may go.
+It reads the API.  A caller with informer caches may decide from them instead
+(``decide`` of :func:`evict`), as the Kubernetes Eviction API decides from a
+PodDisruptionBudget's status that the disruption controller computes from its
+caches.  Either way two evictions in a row must see each other: every eviction
+of an app in this process holds the app's lock from its decision until its
+delete is committed, and records the pod (:func:`recently_evicted`) — a cache may
+still show it available until its deletion arrives there, and a cached decision
+does not count it (what a PDB's ``status.disruptedPods`` is for).  A refused
+caller waits and asks again: the evicted replica's replacement becomes available
+elsewhere, and then the next may go.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import contextlib
 import math
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,20 +110,31 @@ async def may_evict(client: KubeClient, pod: Mapping[str, Any]) -> Decision:
     namespace = objects.namespace_of(app)
     pinpods = await client.list(PINPODS, namespace=namespace,
                                 label_selector=f"{OWNER_UID_LABEL}={objects.uid_of(app)}")
-    owners = {objects.uid_of(p) for p in pinpods.items if not objects.is_deleting(p)}
     pods = await client.list(PODS, namespace=namespace,
                              label_selector=f"{APP_UID_LABEL}={objects.uid_of(app)}")
+    return decide(pod, app, pinpods=pinpods.items, pods=pods.items, now=now)
+
+
+def decide(pod: Mapping[str, Any], app: Mapping[str, Any], *,
+           pinpods: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
+           now: float, evicted: Container[str] = ()) -> Decision:
+    """The decision on evicting ``pod`` (available) of ``app`` (with a budget), given
+    the app's ``pinpods`` and ``pods`` (from the API or from caches) and the pods
+    ``evicted`` (uids) that those may still show available."""
+    spec = spec_view(PinAppSpec, app)
+    owners = {objects.uid_of(p) for p in pinpods if not objects.is_deleting(p)}
     available = sum(
-        1 for p in pods.items
+        1 for p in pods
         if (ref := objects.controller_of(p)) is not None and ref.get("uid") in owners
+        and objects.uid_of(p) not in evicted
         and pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now))
-    replicas = 0 if spec.stopped else spec.replicas
-    need = required_available(budget, replicas)
+    need = required_available(app["spec"]["disruptionBudget"],
+                              0 if spec.stopped else spec.replicas)
     name = objects.name_of(app)
     if available - 1 >= need:
         return Decision(True, "WithinBudget",
                         f"PinApp {name}: {available} available, {need} required",
-                        app=f"{namespace}/{name}", room=available - 1 - need)
+                        app=f"{objects.namespace_of(app)}/{name}", room=available - 1 - need)
     return exceeded(pod, app, available=available, need=need)
 
 
@@ -134,24 +151,52 @@ def exceeded(pod: Mapping[str, Any], app: Mapping[str, Any], *, available: int,
 
 _LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 """App uid → the lock its evictions in this process take (kept while held or awaited)."""
+EVICTED_FOR = 120.0
+"""Seconds an evicted pod is not counted by cached decisions, whatever the caches show
+(the Kubernetes disruption controller's DeletionTimeout): by then its deletion has reached
+any live cache."""
+_EVICTED: dict[str, dict[str, float]] = {}
+"""App uid → the pods (uid → when) evicted in this process in the last EVICTED_FOR."""
+
+
+def recently_evicted(app_uid: str) -> Container[str]:
+    """The uids of ``app_uid``'s pods evicted in this process that a cache may still show
+    available (what a cached decision leaves out)."""
+    return _EVICTED.get(app_uid, {}).keys()
+
+
+def _record(app_uid: str, pod_uid: str) -> None:
+    pods = _EVICTED.setdefault(app_uid, {})
+    now = time.monotonic()
+    for uid in [u for u, at in pods.items() if now - at > EVICTED_FOR]:
+        del pods[uid]
+    pods[pod_uid] = now
 
 
 async def evict(client: KubeClient, pod: Mapping[str, Any], *,
-                grace_period_seconds: int | None = None) -> Decision:
-    """Ask :func:`may_evict` and, if allowed, delete ``pod`` — one step among this
-    process's evictors (drains of the node provisioner, remediation, rotation, the API).
+                grace_period_seconds: int | None = None,
+                decide: Callable[[Mapping[str, Any]], Decision | None] | None = None,
+                ) -> Decision:
+    """Decide and, if allowed, delete ``pod`` — one step among this process's evictors
+    (drains of the node provisioner, remediation, rotation, the API).
 
-    Between the read and the delete another evictor could read the same room; so every
-    eviction of one app holds the app's lock from its read until its delete is
-    committed, and the next read sees it.  (The Kubernetes Eviction API gets the same
-    from the PodDisruptionBudget's resourceVersion.)"""
+    ``decide`` decides from caches (None from it: ask the API); without it
+    :func:`may_evict` reads the API.  Between a decision and the delete another evictor
+    could see the same room; so every eviction of one app holds the app's lock from
+    its decision until its delete is committed, and the pod is recorded
+    (:func:`recently_evicted`) for the caches that do not show its deletion yet.  (The
+    Kubernetes Eviction API gets the same from the PodDisruptionBudget's
+    resourceVersion and ``disruptedPods``.)"""
     app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
     lock = _LOCKS.get(app_uid) if app_uid else None
     if app_uid and lock is None:
         lock = _LOCKS[app_uid] = asyncio.Lock()
     async with lock if lock is not None else contextlib.nullcontext():
-        decision = await may_evict(client, pod)
+        decision = (decide(pod) if decide is not None else None) or \
+            await may_evict(client, pod)
         if decision.allowed:
+            if app_uid:
+                _record(app_uid, objects.uid_of(pod))
             # Gone already, or a new pod of that name: nothing to delete.
             with contextlib.suppress(NotFound, Conflict):
                 await client.delete(PODS, objects.name_of(pod),
@@ -179,4 +224,5 @@ async def _app_of(client: KubeClient, pod: Mapping[str, Any]) -> dict[str, Any] 
     return app if objects.uid_of(app) == app_ref.get("uid") else None
 
 
-__all__ = ["Decision", "evict", "exceeded", "may_evict", "pod_available", "required_available"]
+__all__ = ["EVICTED_FOR", "Decision", "decide", "evict", "exceeded", "may_evict", "pod_available",
+           "recently_evicted", "required_available"]

@@ -1,20 +1,26 @@
-"""A refusal from the informer caches before the API is asked about a disruption budget.
+"""Disruption budgets decided from the informer caches.
 
 Theory of operation
 -------------------
-:func:`~pincompute.model.disruption.may_evict` reads the API on purpose: two
-evictions in a row must see each other.  But in a drain pass over hundreds of
-nodes most answers are refusals — an app with ``maxUnavailable: 1`` whose last
-evicted replica is not back yet refuses every other pod — and each refusal cost
-two lists of the app's pods from the store.
+:func:`~pincompute.model.disruption.may_evict` reads the API: two lists of the
+app's pods and PinPods from the store per question.  In a drain pass over
+hundreds of nodes that was a third of the process at full size.
+:class:`BudgetCache` answers from one member's informers instead, as the
+Kubernetes Eviction API answers from a PodDisruptionBudget's status that the
+disruption controller computes from its caches.  It is handed to
+:func:`~pincompute.model.disruption.evict` as ``decide``, so its answer is still
+given under the app's eviction lock and the allowed pod is recorded: the pods
+this process evicted are left out of the count until the caches show them going
+(:func:`~pincompute.model.disruption.recently_evicted`), and two evictions in a
+row see each other even before their deletions reach the informers.
 
-:class:`BudgetCache` answers from the member's informers first, counting the
-app's available pods in the pod cache (an index by app uid).  It only ever
-*refuses*: when the cache shows no room, the pod waits for the next pass; when
-it shows room, the caller asks :func:`may_evict`, which reads the API and has
-the last word.  A stale cache cannot break a budget this way — it can only make a
-pod wait one more pass (it shows a successor not yet Ready) or send the question
-to the API (it still shows an evicted pod available).
+A cache behind the store errs on the safe side for the pods it has not seen
+become Ready (a successor counts only once the cache shows it); what it can miss
+is a pod that failed a moment ago — which an API read a moment before the delete
+misses as well.  Refusals are cheap: each app's Ready pods are kept from pod
+events, so an app with no room refuses in O(1); an allowance counts the app's
+pods and live PinPods from their indexes (O(replicas), no decoding).  An app the
+caches do not show yet is left to the API.
 """
 
 from __future__ import annotations
@@ -25,9 +31,16 @@ from typing import Any
 
 from pincompute.kube import objects
 from pincompute.model.app import PinAppSpec
-from pincompute.model.disruption import Decision, exceeded, pod_available, required_available
+from pincompute.model.disruption import (
+    Decision,
+    decide,
+    exceeded,
+    pod_available,
+    recently_evicted,
+    required_available,
+)
 from pincompute.model.views import spec_view
-from pincompute.model.wellknown import APP_UID_LABEL
+from pincompute.model.wellknown import APP_UID_LABEL, OWNER_UID_LABEL
 from pincompute.runtime.cache import index_by_field, index_by_label
 from pincompute.runtime.informer import SharedInformer
 
@@ -35,15 +48,21 @@ BY_APP_UID = "ops:app-uid"
 """The pod informer index by the PinApp uid label."""
 BY_UID = "ops:uid"
 """The PinApp informer index by uid."""
+BY_OWNER_UID = "ops:owner-uid"
+"""The PinPod informer index by the owning PinApp's uid label."""
 
 
 class BudgetCache:
-    """Cached budget refusals for one member cluster's pods (see the module doc)."""
+    """Budget decisions for one member cluster's pods from its informers (see the module
+    doc)."""
 
-    def __init__(self, *, pods: SharedInformer, pinapps: SharedInformer) -> None:
+    def __init__(self, *, pods: SharedInformer, pinpods: SharedInformer,
+                 pinapps: SharedInformer) -> None:
         pods.add_indexer(BY_APP_UID, index_by_label(APP_UID_LABEL))
+        pinpods.add_indexer(BY_OWNER_UID, index_by_label(OWNER_UID_LABEL))
         pinapps.add_indexer(BY_UID, index_by_field("metadata", "uid"))
         self.pods = pods
+        self.pinpods = pinpods
         self.pinapps = pinapps
         self._ready: dict[str, set[str]] = {}
         """App uid → its pods Ready and not being deleted (kept from pod events, so a
@@ -64,29 +83,38 @@ class BudgetCache:
             if not ready:
                 del self._ready[uid]
 
-    def refusal(self, pod: Mapping[str, Any]) -> Decision | None:
-        """A refusal if the caches show that evicting ``pod`` would break its app's
-        budget; ``None``: ask the API."""
+    @property
+    def has_synced(self) -> bool:
+        return self.pods.has_synced and self.pinpods.has_synced and self.pinapps.has_synced
+
+    def decide(self, pod: Mapping[str, Any]) -> Decision | None:
+        """Whether ``pod`` may be evicted, from the caches; ``None``: ask the API (the
+        caches do not show its app).  Call it under the app's eviction lock (as
+        :func:`~pincompute.model.disruption.evict` does)."""
         uid: str = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL) or ""
-        apps = self.pinapps.by_index(BY_UID, uid) if uid else []
-        if not apps or not (apps[0].get("spec") or {}).get("disruptionBudget"):
+        if not uid:
+            return None  # not an app's pod as far as labels tell: the API walks its owners
+        apps = self.pinapps.by_index(BY_UID, uid)
+        if not apps:
             return None
         app = apps[0]
+        if not (app.get("spec") or {}).get("disruptionBudget"):
+            return Decision(True, "NoBudget", f"PinApp {objects.name_of(app)} has no budget")
         spec = spec_view(PinAppSpec, app)
-        assert spec.disruption_budget is not None
         now = time.time()
         if not pod_available(pod, min_ready_seconds=spec.min_ready_seconds, now=now):
-            return None  # evicting it costs nothing: the API check says so
-        if spec.min_ready_seconds <= 0:
-            available = len(self._ready.get(uid, ()))
-        else:  # available depends on the clock: counted now
-            available = 0
-            for p in self.pods.by_index(BY_APP_UID, uid):
-                available += pod_available(p, min_ready_seconds=spec.min_ready_seconds, now=now)
+            return Decision(True, "NotAvailable", "the pod is not available: evicting it "
+                            "costs the app nothing")
         need = required_available(app["spec"]["disruptionBudget"],
                                   0 if spec.stopped else spec.replicas)
-        return None if available - 1 >= need else exceeded(pod, app, available=available,
-                                                            need=need)
+        if spec.min_ready_seconds <= 0:
+            # At most this many are available: no room means a refusal at once.
+            ready = len(self._ready.get(uid, ()))
+            if ready - 1 < need:
+                return exceeded(pod, app, available=ready, need=need)
+        return decide(pod, app, pinpods=self.pinpods.by_index(BY_OWNER_UID, uid),
+                      pods=self.pods.by_index(BY_APP_UID, uid), now=now,
+                      evicted=recently_evicted(uid))
 
 
-__all__ = ["BY_APP_UID", "BY_UID", "BudgetCache"]
+__all__ = ["BY_APP_UID", "BY_OWNER_UID", "BY_UID", "BudgetCache"]

@@ -9,8 +9,9 @@ stopping its containers gracefully — only if
 :func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
 below its ``disruptionBudget``; a refusal is kept with the app that refused
 (callers report it and come back: the evicted replica's replacement becomes
-available elsewhere, and then the next may go).  Each eviction is decided by a
-fresh read and deleted in one step under its app's lock
+available elsewhere, and then the next may go).  Each eviction is decided — by
+the caller's caches (:class:`.budgetcache.BudgetCache`) or a read of the API —
+and deleted in one step under its app's lock
 (:func:`~pincompute.model.disruption.evict`), so two evictions of one app — this
 drain's or another evictor's in the process — always see each other.  Daemon pods
 (platform agents) stay until the node itself goes, as ``kubectl drain
@@ -74,11 +75,11 @@ class PassMemo:
     until the evicted replica's successor is available), nor is an app whose last room
     an eviction of this pass used.
 
-    It only ever remembers *refusals*.  Remembering the room the API gave, to spend it
-    without asking again, was tried and broke a budget at full size: a pass over
+    It only ever remembers *refusals*.  Remembering the room a decision gave, to spend
+    it without asking again, was tried and broke a budget at full size: a pass over
     hundreds of nodes lasts seconds, and another evictor (the node provisioner draining
-    a leaving node) took the same room meanwhile.  Every allowed eviction is decided by
-    a fresh read of the API and deleted before the next decision."""
+    a leaving node) took the same room meanwhile.  Every allowed eviction is decided
+    afresh under the app's lock and deleted before the next decision."""
 
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)
     """App uid → the refusal's message and the app (``namespace/name``)."""
@@ -87,7 +88,7 @@ class PassMemo:
         self.refused[app_uid] = (message, app)
 
     def allowed(self, app_uid: str, room: int | None, *, app: str, pod: str) -> None:
-        """The API allowed evicting ``pod`` leaving ``room`` more (None: no budget)."""
+        """A decision allowed evicting ``pod`` leaving ``room`` more (None: no budget)."""
         if room == 0:
             self.refuse(app_uid, f"PinApp {app}: its budget has no room until pod {pod} "
                         "is replaced", app)
@@ -96,13 +97,13 @@ class PassMemo:
 async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                      respect_budgets: bool = True, limit: int | None = None,
                      memo: PassMemo | None = None,
-                     precheck: Callable[[Mapping[str, Any]], Decision | None] | None = None,
+                     decide: Callable[[Mapping[str, Any]], Decision | None] | None = None,
                      ) -> DrainPass:
     """One eviction pass over a node's ``pods``; at most ``limit`` evictions.
 
     ``memo`` (:class:`PassMemo`) is shared by the passes over several nodes in one go.
-    ``precheck`` (:meth:`.budgetcache.BudgetCache.refusal`) may refuse from a cache
-    before the API is asked; only the API allows.
+    ``decide`` (:meth:`.budgetcache.BudgetCache.decide`) decides from caches instead of
+    the API.
     """
     out = DrainPass(remaining=len(workload_pods(pods)))
     memo = PassMemo() if memo is None else memo
@@ -119,9 +120,8 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
                 if app and app not in out.blocked_by:
                     out.blocked_by.append(app)
                 continue
-            # Asked and, if allowed, deleted in one step (the app's lock held between).
-            decision = (precheck(pod) if precheck is not None else None) or \
-                await evict(client, pod)
+            # Decided and, if allowed, deleted in one step (the app's lock held between).
+            decision = await evict(client, pod, decide=decide)
             if not decision.allowed:
                 out.blocked.append(decision.message)
                 if app_uid:

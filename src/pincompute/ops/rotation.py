@@ -9,27 +9,27 @@ reconcile is level-triggered from what the member's informers show, following
 the rules of :mod:`.rotationplan`:
 
 1. **Roll the pools.**  Each selected NodePool gets the target image
-   (``spec.nodeImage``: its *new* nodes will run it) and its size is taken in hand:
-   the size before the rotation is kept in the pool's :data:`BASE_ANNOTATION`, and
-   ``desiredSize`` is kept at that base plus one surge node per node in progress
-   (``surge``; within ``maxSize``: a pool at its maximum rotates without surging) —
-   so the node provisioner starts a new node before an old one drains, and stops
-   it again when the old one leaves.  Nodes are started only
-   once the pool carries the target image resolved (the node-image controller
-   writes it), so they are made from the new image.
+   (``spec.nodeImage``: its *new* nodes will run it) and its size is held: the
+   size before the rotation is kept in the pool's :data:`BASE_ANNOTATION` and
+   ``desiredSize`` stays at it (the pool autoscaler leaves such a pool alone).
+   Nodes are started only once the pool carries the target image resolved (the
+   node-image controller writes it), so they are made from the new image.
 2. **Pick** old nodes (image label not the target) in the declared order within
    the limits (parallelism, per pool, per zone, max unavailable): each is cordoned
    and carries :data:`~pincompute.model.wellknown.ROTATION_ANNOTATION`, the
-   durable record that it is in progress.
-3. **Drain** a node in progress once its pool's surge is up: pods are evicted
-   only within every PinApp's disruption budget; a refusal waits, and status
-   (``blockedBy``) and an Event name the app that holds it.
+   durable record that it is in progress — with ``surge``, the node provisioner
+   no longer counts it and starts its successor at once, within ``maxSize``
+   (:mod:`pincompute.model.surge`; a pool at its maximum rotates without surging).
+3. **Drain** a node in progress once its successor is up: pods are evicted
+   only within every PinApp's disruption budget, decided from the member's caches
+   (:mod:`.budgetcache`); a refusal waits, and status (``blockedBy``) and an Event
+   name the app that holds it.
 4. **Release** a drained node: it is marked to leave its pool (the node
-   provisioner stops and deletes it) and its surge is given back.
-5. **Finish**: no old node left — ``Succeeded``; the pools' sizes go back to their
-   base.  ``paused`` takes no new node (the nodes in progress finish); ``abort``
-   hands the nodes in progress that have not left back (uncordoned) and ends
-   ``Aborted``.
+   provisioner stops and deletes it); the pool's count does not change.
+5. **Finish**: no old node left — ``Succeeded``; the pools are let go.  ``paused``
+   takes no new node (the nodes in progress finish); ``abort`` hands the nodes in
+   progress that have not left back (uncordoned: they count again, and the pool
+   shrinks back to its size) and ends ``Aborted``.
 
 Status shows the phase, done/total per pool, the nodes in progress, the apps
 blocking drains and the step; Events mark starts, pauses, blocks and the end.
@@ -53,7 +53,8 @@ from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.selectors import selector_from_dict
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model.platform import RotationSpec
-from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, ROTATIONS
+from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, PINPODS, ROTATIONS
+from pincompute.model.surge import surge_room
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     NODE_DRAIN_ANNOTATION,
@@ -158,9 +159,9 @@ class RotationReconciler:
         budgets = self._budgets.get(spec.cluster)
         if budgets is None or budgets.pods is not pods_inf:
             budgets = self._budgets[spec.cluster] = BudgetCache(
-                pods=pods_inf, pinapps=member.informer(PINAPPS))
-        if not (nodes_inf.has_synced and pods_inf.has_synced and pools_inf.has_synced and
-                budgets.pinapps.has_synced):
+                pods=pods_inf, pinpods=member.informer(PINPODS),
+                pinapps=member.informer(PINAPPS))
+        if not (nodes_inf.has_synced and pools_inf.has_synced and budgets.has_synced):
             return Result(requeue_after=self.poll)
         name = objects.name_of(rotation)
         pools = {objects.name_of(p): p for p in pools_inf.list() if not objects.is_deleting(p)
@@ -173,17 +174,12 @@ class RotationReconciler:
                 by_pool[pool].append(node)
 
         started: set[str] = set()
-        released: set[str] = set()
 
         def mine(node: Mapping[str, Any]) -> bool:
             if objects.name_of(node) in started:
                 return True
             raw = _annotations(node).get(ROTATION_ANNOTATION) or ""
             return bool(raw) and json.loads(raw).get("rotation") == name
-
-        def surging(node: Mapping[str, Any]) -> bool:
-            return mine(node) and objects.name_of(node) not in released and \
-                NODE_DRAIN_ANNOTATION not in _annotations(node)
 
         if spec.abort:
             for nodes in by_pool.values():
@@ -225,7 +221,7 @@ class RotationReconciler:
                                 _count(spec.max_unavailable, total_nodes, spec.parallelism))
                 not_ready = sum(1 for c in waiting if not _ready(nodes_inf.get(c.name) or {}))
                 for c in pick(waiting, busy, limits=limits, not_ready=not_ready):
-                    record = {"rotation": name, "since": time.time()}
+                    record = {"rotation": name, "since": time.time(), "surge": spec.surge}
                     with contextlib.suppress(NotFound):
                         await client.patch(NODES, c.name, {
                             "metadata": {"annotations": {ROTATION_ANNOTATION: json.dumps(
@@ -233,13 +229,11 @@ class RotationReconciler:
                     started.add(c.name)
                     in_progress.append(nodes_inf.get(c.name) or {"metadata": {"name": c.name}})
             blocked = await self._advance(client, rotation, in_progress, by_pool, pools,
-                                          pods_inf, surge=spec.surge, released=released,
+                                          pods_inf, surge=spec.surge,
                                           respect=spec.respect_disruption_budgets,
                                           budgets=budgets)
-        for pool_name, pool in pools.items():  # surges follow the nodes in progress
-            await self._size(client, pool, by_pool[pool_name], name=name,
-                             surge=spec.surge and phase not in TERMINAL, surging=surging,
-                             done=phase in TERMINAL)
+        for pool in pools.values():
+            await self._size(client, pool, name=name, done=phase in TERMINAL)
         message = (f"waiting for pools {', '.join(unready_pools)} to carry image "
                    f"{spec.target_image}" if unready_pools and phase is Phase.RUNNING
                    else f"drains wait for the disruption budgets of {', '.join(blocked)}"
@@ -281,7 +275,7 @@ class RotationReconciler:
         return bool(resolved) and json.loads(resolved).get("name") == target
 
     async def _release_pools(self, member: Any, name: str) -> bool:
-        """Give back the pools a finished rotation held; whether none is held any more."""
+        """Let go of the pools a finished rotation held; whether none is held any more."""
         pools = member.informer(NODEPOOLS)
         if not pools.has_synced:
             return False
@@ -290,26 +284,20 @@ class RotationReconciler:
             raw = _annotations(pool).get(BASE_ANNOTATION) or ""
             if raw and json.loads(raw).get("rotation") == name:
                 done = False
-                await self._size(member.client, pool, [], name=name, surge=False,
-                                 surging=lambda _n: False, done=True)
+                await self._size(member.client, pool, name=name, done=True)
         return done
 
-    async def _size(self, client: KubeClient, pool: Mapping[str, Any],
-                    nodes: list[dict[str, Any]], *, name: str, surge: bool,
-                    surging: Callable[[Mapping[str, Any]], bool], done: bool) -> None:
-        """Keep ``desiredSize`` at the base plus the surges; back at the base (and the
-        base forgotten) when the rotation is over."""
+    async def _size(self, client: KubeClient, pool: Mapping[str, Any], *, name: str,
+                    done: bool) -> None:
+        """Hold ``desiredSize`` at the base (the surge is the provisioner's, see
+        :mod:`pincompute.model.surge`); the base forgotten when the rotation is over."""
         raw = _annotations(pool).get(BASE_ANNOTATION) or ""
         if not raw or json.loads(raw).get("rotation") != name:
             return
-        surges = sum(1 for n in nodes if surging(n)) if surge else 0
-        # Within maxSize: a pool at its maximum (a quota) rotates without surging.
-        want = min(json.loads(raw)["size"] + surges,
-                   max(int((pool.get("spec") or {}).get("maxSize") or 0), json.loads(raw)["size"]))
         patch: dict[str, Any] = {"metadata": {
             "resourceVersion": objects.meta(pool)["resourceVersion"]}}
-        if (pool.get("spec") or {}).get("desiredSize") != want:
-            patch["spec"] = {"desiredSize": want}
+        if (pool.get("spec") or {}).get("desiredSize") != json.loads(raw)["size"]:
+            patch["spec"] = {"desiredSize": json.loads(raw)["size"]}
         if done:
             patch["metadata"]["annotations"] = {BASE_ANNOTATION: None}
         if len(patch) > 1 or done:
@@ -322,18 +310,22 @@ class RotationReconciler:
                        in_progress: list[dict[str, Any]],
                        by_pool: Mapping[str, list[dict[str, Any]]],
                        pools: Mapping[str, Mapping[str, Any]], pods_inf: SharedInformer, *,
-                       surge: bool, respect: bool, released: set[str],
-                       budgets: BudgetCache) -> list[str]:
+                       surge: bool, respect: bool, budgets: BudgetCache) -> list[str]:
         blocked: list[str] = []
         memo = PassMemo()  # what the apps' budgets said in this pass
         ranks: Counter[str] = Counter()
         capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
+        marked: Counter[str] = Counter()  # pool → its nodes in progress, not leaving
+        for node in in_progress:
+            if NODE_DRAIN_ANNOTATION not in _annotations(node):
+                marked[(objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")] += 1
         for node in sorted(in_progress, key=_picked):
             name = objects.name_of(node)
             pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")
             leaving = NODE_DRAIN_ANNOTATION in _annotations(node)
             if not (leaving or not surge) and pool not in capacity_of:
-                capacity_of[pool] = self._may_drain(by_pool.get(pool, []), pools.get(pool))
+                capacity_of[pool] = self._may_drain(by_pool.get(pool, []), pools.get(pool),
+                                                    marked=marked[pool])
             capacity = leaving or not surge or capacity_of[pool](ranks[pool])
             ranks[pool] += not leaving
             pods = pods_inf.by_index(BY_NODE, name)
@@ -342,7 +334,7 @@ class RotationReconciler:
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
                 result = await evict_pods(client, pods, respect_budgets=respect,
-                                          memo=memo, precheck=budgets.refusal)
+                                          memo=memo, decide=budgets.decide)
                 for app in result.blocked_by:
                     if app not in blocked:
                         blocked.append(app)
@@ -355,25 +347,30 @@ class RotationReconciler:
                     await client.patch(NODES, name, {
                         "metadata": {"annotations": {NODE_DRAIN_ANNOTATION: objects.now()}},
                         "spec": {"unschedulable": True}})
-                released.add(name)  # its surge is given back below
                 self.metrics.rotation_replaced.labels(rotation["spec"]["cluster"],
                                                       objects.name_of(rotation)).inc()
         return blocked
 
     @staticmethod
-    def _may_drain(nodes: list[dict[str, Any]],
-                   pool: Mapping[str, Any] | None) -> Callable[[int], bool]:
+    def _may_drain(nodes: list[dict[str, Any]], pool: Mapping[str, Any] | None, *,
+                   marked: int) -> Callable[[int], bool]:
         """Whether the pool's node in progress of a rank may drain (the pool's figures
-        counted once per pass, not once per node)."""
+        counted once per pass, not once per node).  Of its ``marked`` nodes in
+        progress, as many as ``maxSize`` leaves room for have a successor
+        (:mod:`pincompute.model.surge`): the pool is then to have ``base`` plus those."""
         staying = [n for n in nodes if NODE_DRAIN_ANNOTATION not in _annotations(n)]
         starting = sum(1 for n in staying if not _ready(n)
                        and not (n.get("spec") or {}).get("unschedulable"))
-        desired = ((pool or {}).get("spec") or {}).get("desiredSize")
+        spec = (pool or {}).get("spec") or {}
         raw = _annotations(pool or {}).get(BASE_ANNOTATION) or ""
-        base = json.loads(raw).get("size") if raw else None
+        if not raw:
+            return lambda _rank: True  # not held yet: nothing surged to wait for
+        # The provisioner's target: the base within minSize..maxSize.
+        low, high = int(spec.get("minSize") or 0), int(spec.get("maxSize") or 0)
+        base = min(max(int(json.loads(raw)["size"]), low), max(low, high))
+        desired = base + min(marked, surge_room(target=base, min_size=low, max_size=high))
         return lambda rank: may_drain(rank=rank, base=base, staying=len(staying),
-                                      starting=starting,
-                                      desired=len(staying) if desired is None else desired)
+                                      starting=starting, desired=desired)
 
     @staticmethod
     def _candidate(node: Mapping[str, Any], steps: list[Any]) -> Candidate:
