@@ -226,6 +226,41 @@ async def test_owns_maps_dependents_to_their_controller_owner(
     assert "default/loose" not in seen.items and "default/orphan" not in seen.items
 
 
+async def test_owns_with_a_batch_reconciles_once_for_changes_together(
+        client: KubeClient, factory: InformerFactory, controllers: list[Controller]) -> None:
+    owner = await client.create(SECRETS, {"metadata": {"name": "parent", "namespace": "default"}})
+    seen = Notifier()
+    gate = asyncio.Event()
+    gate.set()
+
+    async def reconcile(req: Request) -> None:
+        seen.append(req.key)
+        await gate.wait()
+
+    ctrl = (Controller("parents", reconcile)
+            .owns(factory.informer(client, CONFIGMAPS), owner=SECRETS, batch=0.3))
+    await run(controllers, factory, ctrl)
+
+    def child(name: str) -> dict[str, object]:
+        made = configmap(name)
+        made["metadata"]["ownerReferences"] = [owner_reference(owner)]
+        return made
+
+    for i in range(10):
+        await client.create(CONFIGMAPS, child(f"c{i}"))
+    await seen.wait_for(lambda items: items == ["default/parent"])
+    await asyncio.sleep(0.5)
+    assert seen.items == ["default/parent"]  # ten changes within the batch: one reconcile
+    # A change while the owner is being reconciled is not lost: it comes back for it.
+    gate.clear()
+    await client.create(CONFIGMAPS, child("during-1"))
+    await seen.wait_for(lambda items: len(items) == 2)
+    await client.create(CONFIGMAPS, child("during-2"))
+    await asyncio.sleep(0.5)
+    gate.set()
+    await seen.wait_for(lambda items: len(items) == 3)
+
+
 async def test_watches_with_map_function_and_predicate(
         client: KubeClient, factory: InformerFactory, controllers: list[Controller]) -> None:
     await client.create(CONFIGMAPS, configmap("a", v="1"))

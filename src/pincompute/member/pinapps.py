@@ -484,8 +484,13 @@ def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Backend,
-                          identity: str, name: str = "pinapps") -> Controller:
-    """Run the PinApp operator for the member cluster ``client`` in ``manager``."""
+                          identity: str, name: str = "pinapps",
+                          batch: float = 0.05) -> Controller:
+    """Run the PinApp operator for the member cluster ``client`` in ``manager``.
+
+    ``batch``: seconds a PinPod's change waits for its app's other PinPods' changes, so
+    that a drain moving many of an app's replicas at once costs one reconcile of the
+    app (each looks at every replica), not one per change."""
     pinapps = manager.informer(client, PINAPPS)
     pinpods = manager.informer(client, PINPODS)
     pinpods.add_indexer(BY_APP, index_by_controller_uid)
@@ -494,7 +499,7 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
                                   pinpods=pinpods, recorder=recorder)
     controller = manager.controller(name, reconciler)
     controller.for_(pinapps)
-    controller.owns(pinpods, owner=PINAPPS)
+    controller.owns(pinpods, owner=PINAPPS, batch=batch)
     pinpods.add_event_handler(on_delete=reconciler.forget)
 
     close_with_manager(manager, recorder, name=name)

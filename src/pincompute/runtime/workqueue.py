@@ -205,6 +205,12 @@ class WorkQueue(Generic[T]):
     def __contains__(self, item: object) -> bool:
         return item in self._dirty or item in self._processing or item in self._waiting
 
+    def is_dirty(self, item: T) -> bool:
+        """Whether ``item`` is to be processed from its latest add on (queued, or queued
+        again behind its processing): whatever an add would announce now, that
+        processing sees."""
+        return item in self._dirty
+
     @property
     def shutting_down(self) -> bool:
         return self._shutting_down
