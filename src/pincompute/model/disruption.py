@@ -35,7 +35,7 @@ import contextlib
 import math
 import time
 import weakref
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +159,7 @@ _EVICTED: dict[str, dict[str, float]] = {}
 """App uid → the pods (uid → when) evicted in this process in the last EVICTED_FOR."""
 
 
-def recently_evicted(app_uid: str) -> Container[str]:
+def recently_evicted(app_uid: str) -> Collection[str]:
     """The uids of ``app_uid``'s pods evicted in this process that a cache may still show
     available (what a cached decision leaves out)."""
     return _EVICTED.get(app_uid, {}).keys()

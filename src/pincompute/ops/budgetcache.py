@@ -65,8 +65,9 @@ class BudgetCache:
         self.pinpods = pinpods
         self.pinapps = pinapps
         self._ready: dict[str, set[str]] = {}
-        """App uid → its pods Ready and not being deleted (kept from pod events, so a
-        check costs O(1) for apps without ``minReadySeconds``)."""
+        """App uid → its pods (uids) Ready and not being deleted, kept from pod events: at
+        most that many are available, so a refusal costs O(1) for apps without
+        ``minReadySeconds``."""
         pods.add_event_handler(on_add=self._pod, on_update=lambda _old, new: self._pod(new),
                                on_delete=lambda pod: self._pod(pod, gone=True))
 
@@ -74,7 +75,7 @@ class BudgetCache:
         uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL)
         if not uid:
             return
-        key = f"{objects.namespace_of(pod)}/{objects.name_of(pod)}"
+        key = objects.uid_of(pod)
         ready = self._ready.setdefault(uid, set())
         if not gone and pod_available(pod, min_ready_seconds=0, now=0.0):
             ready.add(key)
@@ -107,14 +108,15 @@ class BudgetCache:
                             "costs the app nothing")
         need = required_available(app["spec"]["disruptionBudget"],
                                   0 if spec.stopped else spec.replicas)
+        evicted = recently_evicted(uid)
         if spec.min_ready_seconds <= 0:
             # At most this many are available: no room means a refusal at once.
-            ready = len(self._ready.get(uid, ()))
-            if ready - 1 < need:
-                return exceeded(pod, app, available=ready, need=need)
+            ready = self._ready.get(uid, set())
+            most = len(ready) - sum(1 for p in evicted if p in ready)
+            if most - 1 < need:
+                return exceeded(pod, app, available=most, need=need)
         return decide(pod, app, pinpods=self.pinpods.by_index(BY_OWNER_UID, uid),
-                      pods=self.pods.by_index(BY_APP_UID, uid), now=now,
-                      evicted=recently_evicted(uid))
+                      pods=self.pods.by_index(BY_APP_UID, uid), now=now, evicted=evicted)
 
 
 __all__ = ["BY_APP_UID", "BY_OWNER_UID", "BY_UID", "BudgetCache"]
