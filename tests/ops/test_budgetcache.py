@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from pincompute.kube import objects
-from pincompute.kube.resource import PODS
+from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.model.disruption import evict, may_evict
 from pincompute.model.registry import PINAPPS, PINPODS
-from pincompute.model.wellknown import APP_UID_LABEL
+from pincompute.model.wellknown import APP_UID_LABEL, OWNER_UID_LABEL
 from pincompute.ops.budgetcache import BY_APP_UID, BudgetCache
 from pincompute.runtime.informer import SharedInformer
-from tests.ops.conftest import Member, MemberFactory, settle_app, settle_pool
+from tests.ops.conftest import Member, MemberFactory, pod_ready, settle_app, settle_pool
 from tests.waiting import eventually
 
 
@@ -98,3 +98,29 @@ async def test_evictions_in_a_row_see_each_other_before_the_cache_does(
     # The API agrees: two of web's first pods are going.
     assert sum(1 for p in web[:2] if objects.name_of(p) not in after
                or objects.is_deleting(after[objects.name_of(p)])) == 2
+
+
+async def test_another_namespace_cannot_lend_an_app_its_pods(
+        member: Member, cache: BudgetCache) -> None:
+    """A tenant copies one of web's PinPods, labels and all, into its own namespace: its
+    Ready pod carries web's app uid, and must not count as one of web's."""
+    client = member.client
+    await client.create(NAMESPACES, {"metadata": {"name": "other"}})
+    web = await pods_of(member, "web")
+    uid = web[0]["metadata"]["labels"][APP_UID_LABEL]
+    original = (await client.list(PINPODS, namespace="default",
+                                  label_selector=f"{OWNER_UID_LABEL}={uid}")).items[0]
+    for i in range(2):
+        copy = {"metadata": {"name": f"copy-{i}", "namespace": "other",
+                             "labels": dict(original["metadata"]["labels"])},
+                "spec": objects.deepcopy(original["spec"])}
+        await client.create(PINPODS, copy, namespace="other")
+
+    async def lent() -> bool:
+        return sum(1 for p in cache.pods.by_index(BY_APP_UID, uid)
+                   if objects.namespace_of(p) == "other" and pod_ready(p)) == 2
+
+    await eventually(lent, timeout=20, what="the copies' pods Ready under web's label")
+    cached, read = cache.decide(web[0]), await may_evict(member.client, web[0])
+    assert cached is not None and read.room == 1
+    assert (cached.allowed, cached.room) == (True, 1)  # 4 available, 2 needed: one more

@@ -99,6 +99,9 @@ class BudgetCache:
         if not apps:
             return None
         app = apps[0]
+        namespace = objects.namespace_of(app)
+        if objects.namespace_of(pod) != namespace:
+            return None  # a label claims another namespace's app: the API walks the owners
         if not (app.get("spec") or {}).get("disruptionBudget"):
             return Decision(True, "NoBudget", f"PinApp {objects.name_of(app)} has no budget")
         spec = spec_view(PinAppSpec, app)
@@ -115,8 +118,13 @@ class BudgetCache:
             most = len(ready) - sum(1 for p in evicted if p in ready)
             if most - 1 < need:
                 return exceeded(pod, app, available=most, need=need)
-        return decide(pod, app, pinpods=self.pinpods.by_index(BY_OWNER_UID, uid),
-                      pods=self.pods.by_index(BY_APP_UID, uid), now=now, evicted=evicted)
+        # The indexes span namespaces; only the app's own counts (labels can be written by
+        # anyone in their own namespace).
+        return decide(pod, app, now=now, evicted=evicted, pinpods=[
+            p for p in self.pinpods.by_index(BY_OWNER_UID, uid)
+            if objects.namespace_of(p) == namespace], pods=[
+            p for p in self.pods.by_index(BY_APP_UID, uid)
+            if objects.namespace_of(p) == namespace])
 
 
 __all__ = ["BY_APP_UID", "BY_OWNER_UID", "BY_UID", "BudgetCache"]
