@@ -54,7 +54,7 @@ from pincompute.kube.selectors import selector_from_dict
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model.platform import RotationSpec
 from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, PINPODS, ROTATIONS
-from pincompute.model.surge import surge_room
+from pincompute.model.surge import surge_room, surge_since
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
     NODE_DRAIN_ANNOTATION,
@@ -228,8 +228,14 @@ class RotationReconciler:
                                 record)}}, "spec": {"unschedulable": True}})
                     started.add(c.name)
                     in_progress.append(nodes_inf.get(c.name) or {"metadata": {"name": c.name}})
+            # Per pool, its nodes in progress marked to surge (as the provisioner reads the
+            # marks; those picked just now carry this rotation's).
+            marked: Counter[str] = Counter(
+                (objects.meta(n).get("labels") or {}).get(NODE_POOL_LABEL, "")
+                for n in in_progress if (spec.surge and objects.name_of(n) in started)
+                or surge_since(n) is not None)
             blocked = await self._advance(client, rotation, in_progress, by_pool, pools,
-                                          pods_inf, surge=spec.surge,
+                                          pods_inf, surge=spec.surge, marked=marked,
                                           respect=spec.respect_disruption_budgets,
                                           budgets=budgets)
         for pool in pools.values():
@@ -310,15 +316,12 @@ class RotationReconciler:
                        in_progress: list[dict[str, Any]],
                        by_pool: Mapping[str, list[dict[str, Any]]],
                        pools: Mapping[str, Mapping[str, Any]], pods_inf: SharedInformer, *,
-                       surge: bool, respect: bool, budgets: BudgetCache) -> list[str]:
+                       surge: bool, marked: Counter[str], respect: bool,
+                       budgets: BudgetCache) -> list[str]:
         blocked: list[str] = []
         memo = PassMemo()  # what the apps' budgets said in this pass
         ranks: Counter[str] = Counter()
         capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
-        marked: Counter[str] = Counter()  # pool → its nodes in progress, not leaving
-        for node in in_progress:
-            if NODE_DRAIN_ANNOTATION not in _annotations(node):
-                marked[(objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")] += 1
         for node in sorted(in_progress, key=_picked):
             name = objects.name_of(node)
             pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")
