@@ -52,11 +52,14 @@ from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES, PODS
 from pincompute.kube.selectors import selector_from_dict
 from pincompute.kube.wellknown import ZONE_LABEL
+from pincompute.model.app import PinAppSpec
+from pincompute.model.disruption import required_available
 from pincompute.model.platform import RotationSpec
 from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, PINPODS, ROTATIONS
 from pincompute.model.surge import surge_room, surge_since
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
+    APP_UID_LABEL,
     NODE_DRAIN_ANNOTATION,
     NODE_IMAGE_LABEL,
     NODE_POOL_LABEL,
@@ -70,7 +73,7 @@ from pincompute.runtime.informer import FuncEventHandler, SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
-from .budgetcache import BudgetCache
+from .budgetcache import BY_UID, BudgetCache
 from .draining import BY_NODE, PassMemo, by_node, evict_pods, workload_pods
 from .members import Members
 from .metrics import ops_metrics
@@ -81,6 +84,7 @@ from .rotationplan import (
     Limits,
     NodeAction,
     Phase,
+    Spread,
     current_step,
     may_drain,
     node_phase,
@@ -220,7 +224,10 @@ class RotationReconciler:
                                 spec.max_parallel_per_zone or spec.parallelism,
                                 _count(spec.max_unavailable, total_nodes, spec.parallelism))
                 not_ready = sum(1 for c in waiting if not _ready(nodes_inf.get(c.name) or {}))
-                for c in pick(waiting, busy, limits=limits, not_ready=not_ready):
+                spread = self._spread(in_progress, pods_inf, budgets) \
+                    if len(busy) < limits.parallelism else None
+                for c in pick(waiting, busy, limits=limits, not_ready=not_ready,
+                              spread=spread):
                     record = {"rotation": name, "since": time.time(), "surge": spec.surge}
                     with contextlib.suppress(NotFound):
                         await client.patch(NODES, c.name, {
@@ -374,6 +381,32 @@ class RotationReconciler:
         desired = base + min(marked, surge_room(target=base, min_size=low, max_size=high))
         return lambda rank: may_drain(rank=rank, base=base, staying=len(staying),
                                       starting=starting, desired=desired)
+
+    @staticmethod
+    def _spread(in_progress: list[dict[str, Any]], pods_inf: SharedInformer,
+                budgets: BudgetCache) -> Spread:
+        """What an application-aware pick needs (:class:`.rotationplan.Spread`), read
+        from the member's caches."""
+        def apps_of(node: str) -> Counter[str]:
+            return Counter(
+                uid for p in workload_pods(pods_inf.by_index(BY_NODE, node))
+                if not objects.is_deleting(p)
+                and (uid := (objects.meta(p).get("labels") or {}).get(APP_UID_LABEL)))
+
+        def room(uid: str) -> int:
+            apps = budgets.pinapps.by_index(BY_UID, uid)
+            budget = (apps[0].get("spec") or {}).get("disruptionBudget") if apps else None
+            if not budget:
+                return 10**9  # nothing holds its pods back
+            spec = spec_view(PinAppSpec, apps[0])
+            replicas = 0 if spec.stopped else spec.replicas
+            return max(1, replicas - required_available(budget, replicas))
+
+        load: Counter[str] = Counter()
+        for node in in_progress:
+            if NODE_DRAIN_ANNOTATION not in _annotations(node):
+                load.update(apps_of(objects.name_of(node)))
+        return Spread(apps_of=apps_of, room=room, load=load)
 
     @staticmethod
     def _candidate(node: Mapping[str, Any], steps: list[Any]) -> Candidate:

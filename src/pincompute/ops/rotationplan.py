@@ -13,6 +13,15 @@ progress in the cluster < ``parallelism``, in the node's pool <
 ``maxParallelPerPool``, in its zone < ``maxParallelPerZone``, and the cluster's
 unavailable nodes (in progress, or NotReady) < ``maxUnavailable``.
 
+**Application-aware** (:class:`Spread`).  Taking nodes by name can put all of one
+app's replicas in progress at once — a scheduler that spread the app over
+consecutive nodes does just that — and the app's budget then moves them a few at a
+time while the rest of the wave waits.  So within the step a node is taken only if
+every app with pods on it stays within what its budget lets go at once, counting
+the pods on the nodes already in progress (an app with none there may always take
+one node: the rotation never stalls).  A node that does not fit waits for a later
+pick, when the apps' pods in progress have moved.
+
 **What a node in progress needs** (:data:`NODE_STEPS`, from :func:`node_phase`):
 
 ============== ==================================================== ==========
@@ -25,7 +34,7 @@ Leaving        marked to leave its pool (the provisioner removes it) wait
 ============== ==================================================== ==========
 
 *release* marks the node to leave its pool (the node provisioner stops and
-deletes it) and gives its surge back (``desiredSize`` minus one).  *evict* asks each
+deletes it; its successor already counts, :mod:`pincompute.model.surge`).  *evict* asks each
 pod's disruption budget (:mod:`.draining`); a refusal waits and names the app.
 
 **Where the rotation stands** (:func:`rotation_phase`): ``Aborted`` once asked,
@@ -37,7 +46,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -63,8 +72,35 @@ def current_step(remaining: Sequence[Candidate]) -> int | None:
     return min((c.step for c in remaining), default=None)
 
 
+@dataclass(slots=True)
+class Spread:
+    """What an application-aware pick knows of the apps (see the module docstring)."""
+
+    apps_of: Callable[[str], Mapping[str, int]]
+    """Node name → the pods it would move, per app."""
+    room: Callable[[str], int]
+    """App → how many of its pods may be in progress at once (what its budget lets go)."""
+    load: Counter[str]
+    """App → its pods on the nodes in progress now."""
+    scan: int = 256
+    """Look at no more than this many candidates (or eight per free slot) per pick."""
+
+    def fitting(self, candidates: Sequence[Candidate], *, want: int) -> list[Candidate]:
+        """Of ``candidates`` (in order), up to ``want`` that fit together."""
+        load = Counter(self.load)
+        out: list[Candidate] = []
+        for c in candidates[:max(self.scan, 8 * want)]:
+            if len(out) >= want:
+                break
+            apps = self.apps_of(c.name)
+            if all(not load[a] or load[a] + n <= self.room(a) for a, n in apps.items()):
+                out.append(c)
+                load.update(apps)
+        return out
+
+
 def pick(waiting: Sequence[Candidate], in_progress: Sequence[Candidate], *, limits: Limits,
-         not_ready: int = 0) -> list[Candidate]:
+         not_ready: int = 0, spread: Spread | None = None) -> list[Candidate]:
     """The nodes of ``waiting`` to start now (see the module docstring)."""
     step = current_step([*waiting, *in_progress])
     if step is None:
@@ -74,9 +110,12 @@ def pick(waiting: Sequence[Candidate], in_progress: Sequence[Candidate], *, limi
     busy = len(in_progress)
     unavailable = busy + not_ready
     out: list[Candidate] = []
-    for c in sorted(waiting, key=lambda c: (c.step, c.pool, c.zone, c.name)):
-        if c.step != step:
-            break
+    ordered = [c for c in sorted(waiting, key=lambda c: (c.step, c.pool, c.zone, c.name))
+               if c.step == step]
+    if spread is not None:
+        ordered = spread.fitting(ordered, want=max(0, min(
+            limits.parallelism - busy, limits.max_unavailable - unavailable)))
+    for c in ordered:
         if busy >= limits.parallelism or unavailable >= limits.max_unavailable:
             break
         if pools[c.pool] >= limits.per_pool or zones[c.zone] >= limits.per_zone:
@@ -160,4 +199,4 @@ TERMINAL = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.FAILED})
 
 
 __all__ = ["NODE_STEPS", "TERMINAL", "Candidate", "Limits", "NodeAction", "NodePhase", "Phase",
-           "current_step", "may_drain", "node_phase", "pick", "rotation_phase"]
+           "Spread", "current_step", "may_drain", "node_phase", "pick", "rotation_phase"]
