@@ -37,6 +37,7 @@ blocking drains and the step; Events mark starts, pauses, blocks and the end.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -74,7 +75,7 @@ from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
 
 from .budgetcache import BY_UID, BudgetCache
-from .draining import BY_NODE, PassMemo, by_node, evict_pods, workload_pods
+from .draining import BY_NODE, DrainPass, PassMemo, by_node, evict_pods, workload_pods
 from .members import Members
 from .metrics import ops_metrics
 from .rotationplan import (
@@ -92,6 +93,8 @@ from .rotationplan import (
     rotation_phase,
 )
 
+PASS_CONCURRENCY = 32
+"""Nodes a pass drains or releases at the same time."""
 BASE_ANNOTATION = "pincompute.io/rotation-base"
 """On a NodePool being rotated: JSON ``{"rotation": name, "size": n}``, its size before."""
 
@@ -329,6 +332,8 @@ class RotationReconciler:
         memo = PassMemo()  # what the apps' budgets said in this pass
         ranks: Counter[str] = Counter()
         capacity_of: dict[str, Callable[[int], bool]] = {}  # pool → may its rank drain
+        draining: list[list[dict[str, Any]]] = []  # the pods of each node to evict from
+        releasing: list[str] = []
         for node in sorted(in_progress, key=_picked):
             name = objects.name_of(node)
             pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL, "")
@@ -343,8 +348,35 @@ class RotationReconciler:
                                workload_pods=len(workload_pods(pods)))
             action = NODE_STEPS[phase]
             if action is NodeAction.EVICT:
-                result = await evict_pods(client, pods, respect_budgets=respect,
-                                          memo=memo, decide=budgets.decide)
+                draining.append(pods)
+            elif action is NodeAction.RELEASE:
+                releasing.append(name)
+        # The nodes are worked on side by side: one after the other, each eviction and each
+        # write waits a turn of an event loop that a whole region shares (at full size a
+        # pass over 300 nodes took minutes, while drained nodes waited for their release).
+        # One app's evictions still go one at a time (its lock in model.disruption.evict).
+        limit = asyncio.Semaphore(PASS_CONCURRENCY)
+
+        async def release(name: str) -> None:
+            async with limit:
+                with contextlib.suppress(NotFound):
+                    await client.patch(NODES, name, {
+                        "metadata": {"annotations": {NODE_DRAIN_ANNOTATION: objects.now()}},
+                        "spec": {"unschedulable": True}})
+            self.metrics.rotation_replaced.labels(rotation["spec"]["cluster"],
+                                                  objects.name_of(rotation)).inc()
+
+        async def drain(pods: list[dict[str, Any]]) -> DrainPass:
+            async with limit:
+                return await evict_pods(client, pods, respect_budgets=respect, memo=memo,
+                                        decide=budgets.decide)
+
+        done = await asyncio.gather(*(release(n) for n in releasing),
+                                    *(drain(p) for p in draining), return_exceptions=True)
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result  # the rest of the pass is done; the next one retries
+            if isinstance(result, DrainPass):
                 for app in result.blocked_by:
                     if app not in blocked:
                         blocked.append(app)
@@ -352,13 +384,6 @@ class RotationReconciler:
                     self.metrics.rotation_blocked.labels(
                         rotation["spec"]["cluster"], objects.name_of(rotation)).inc(
                             len(result.blocked))
-            elif action is NodeAction.RELEASE:
-                with contextlib.suppress(NotFound):
-                    await client.patch(NODES, name, {
-                        "metadata": {"annotations": {NODE_DRAIN_ANNOTATION: objects.now()}},
-                        "spec": {"unschedulable": True}})
-                self.metrics.rotation_replaced.labels(rotation["spec"]["cluster"],
-                                                      objects.name_of(rotation)).inc()
         return blocked
 
     @staticmethod
