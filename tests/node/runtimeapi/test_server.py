@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import httpx
 import pytest
@@ -224,29 +225,40 @@ async def test_a_refused_log_read_fails_before_any_byte(cluster, make_agent):
     assert err.value.code == 404 and "missing" in err.value.message
 
 
+def running_here(argv: list[str]) -> int:
+    """How many processes of this machine run ``argv`` (pods of the process runtime are this
+    machine's processes).  Counted here rather than by an exec into the pod: that scan, a
+    second exec through the same server, hung in three full runs of the suite in a row
+    (never alone) — a question of its own, left open in the session's note."""
+    want = [a.encode() for a in argv]
+    n = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != argv[0]:
+                continue
+            n += (entry / "cmdline").read_bytes().split(b"\0")[:len(want)] == want
+        except OSError:
+            continue  # gone meanwhile
+    return n
+
+
 async def test_a_command_dies_with_its_session(cluster, make_agent):
     agent = await make_agent()
     await cluster.create(PODS, make_pod("box2", [{"name": "main", "command": ["sleep", "60"]}]),
                          namespace="default")
     await eventually(ready(cluster, "box2"))
     client = NodeClient(agent.api_endpoint, agent.api_token)
-    # Only sleep processes' cmdlines are read.  The scan sees every process of the machine
-    # and timed out twice while a 120,000-pod region ran beside the suite; reading a
-    # process's cmdline takes its memory map's lock, reading its `comm` does not.
-    count = ["sh", "-c", "n=0; for p in /proc/[0-9]*; do "
-             "read -r c < $p/comm 2>/dev/null || continue; [ \"$c\" = sleep ] || continue; "
-             "case $(tr '\\0' ' ' < $p/cmdline 2>/dev/null) in 'sleep 987'*) n=$((n+1));; "
-             "esac; done; echo $n"]
     for tty in (False, True):
         session = await client.open_exec("default", "box2", "main", ["sleep", "987"], tty=tty)
 
-        async def sleeping(want: str) -> bool:
-            result = await client.exec("default", "box2", "main", count)
-            return result.stdout.decode().strip() == want
+        async def sleeping(want: int) -> bool:
+            return running_here(["sleep", "987"]) == want
 
-        await eventually(lambda: sleeping("1"))
+        await eventually(lambda: sleeping(1))
         await session.close()  # the client goes away
-        await eventually(lambda: sleeping("0"))
+        await eventually(lambda: sleeping(0))
 
 
 async def test_an_exec_handshake_that_fails_is_a_connection_error():
