@@ -227,8 +227,10 @@ class RotationReconciler:
                                 spec.max_parallel_per_zone or spec.parallelism,
                                 _count(spec.max_unavailable, total_nodes, spec.parallelism))
                 not_ready = sum(1 for c in waiting if not _ready(nodes_inf.get(c.name) or {}))
+                # Application-aware, unless told to ignore the budgets.
                 spread = self._spread(in_progress, pods_inf, budgets) \
-                    if len(busy) < limits.parallelism else None
+                    if len(busy) < limits.parallelism and spec.respect_disruption_budgets \
+                    else None
                 for c in pick(waiting, busy, limits=limits, not_ready=not_ready,
                               spread=spread):
                     record = {"rotation": name, "since": time.time(), "surge": spec.surge}
