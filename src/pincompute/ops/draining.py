@@ -5,9 +5,8 @@ Theory of operation
 Remediation and rotation both empty nodes before they go.  :func:`evict_pods`
 makes one pass over a node's pods (from an informer index, no scan): each pod not
 yet being deleted is evicted — deleted with its own grace period, the node agent
-stopping its containers gracefully — only if
-:func:`~pincompute.model.disruption.may_evict` allows it, so no PinApp drops
-below its ``disruptionBudget``; a refusal is kept with the app that refused
+stopping its containers gracefully — only if its disruption budget allows it, so no
+PinApp drops below its ``disruptionBudget``; a refusal is kept with the app that refused
 (callers report it and come back: the evicted replica's replacement becomes
 available elsewhere, and then the next may go).  Each eviction is decided — by
 the caller's caches (:class:`.budgetcache.BudgetCache`) or a read of the API —

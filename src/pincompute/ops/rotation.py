@@ -312,10 +312,11 @@ class RotationReconciler:
         raw = _annotations(pool).get(BASE_ANNOTATION) or ""
         if not raw or json.loads(raw).get("rotation") != name:
             return
+        base = json.loads(raw)["size"]
         patch: dict[str, Any] = {"metadata": {
             "resourceVersion": objects.meta(pool)["resourceVersion"]}}
-        if (pool.get("spec") or {}).get("desiredSize") != json.loads(raw)["size"]:
-            patch["spec"] = {"desiredSize": json.loads(raw)["size"]}
+        if (pool.get("spec") or {}).get("desiredSize") != base:
+            patch["spec"] = {"desiredSize": base}
         if done:
             patch["metadata"]["annotations"] = {BASE_ANNOTATION: None}
         if len(patch) > 1 or done:
