@@ -68,3 +68,22 @@ async def test_pool_status_counts_its_nodes(member: KubeClient) -> None:
     status = await eventually(degraded)
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "TooFewReadyNodes"
+
+
+def test_only_changes_to_a_count_reach_the_pool() -> None:
+    from pincompute.member.nodepools import counts_changed
+    from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION
+    from pincompute.runtime.controller import Event
+
+    base = node("n0", "general")
+    heartbeat = {**base, "status": {**base["status"], "allocatable": {"cpu": "3"}}}
+    assert not counts_changed(Event("update", heartbeat, base))
+    assert counts_changed(Event("add", base))
+    assert counts_changed(Event("delete", base))
+    assert counts_changed(Event("update", node("n0", "general", ready=False), base))
+    assert counts_changed(Event("update", {**base, "spec": {"unschedulable": True}}, base))
+    assert counts_changed(Event("update", node("n0", "general", image="general-v2"), base))
+    assert counts_changed(Event("update", node("n0", "gpu"), base))
+    leaving = {**base, "metadata": {**base["metadata"],
+                                    "annotations": {NODE_DRAIN_ANNOTATION: "{}"}}}
+    assert counts_changed(Event("update", leaving, base))

@@ -7,8 +7,9 @@ so a reconcile touches only the pool's own nodes — and writes the pool's
 status: ``currentSize``, ``readyNodes``, ``desiredSize``, the node image most
 of them run (label ``pincompute.io/node-image``) and how many run the pool's
 declared image, plus a ``Ready`` condition that is true when the pool has at
-least ``minSize`` ready nodes.  Node events map to their pool, so a node turning
-NotReady is reflected at once.  The same code runs on embedded member clusters
+least ``minSize`` ready nodes.  Node events that change a count map to their pool
+(:func:`counts_changed`; heartbeats do not), batched for half a second, so a node
+turning NotReady shows within that.  The same code runs on embedded member clusters
 and on real ones (where kwok or a cloud provides the nodes).
 
 ``desiredSize`` in the status is the pool's *target* (:func:`target_size`): the
@@ -33,7 +34,7 @@ from pincompute.model.views import spec_view
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
 from pincompute.model.wellknown import NODE_IMAGE_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_label
-from pincompute.runtime.controller import Controller
+from pincompute.runtime.controller import Controller, Event
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
@@ -111,7 +112,10 @@ class NodePoolReconciler:
 
 
 def add_nodepool_controller(manager: Manager, *, client: KubeClient,
-                            name: str = "nodepools") -> Controller:
+                            name: str = "nodepools", batch: float = 0.5) -> Controller:
+    """Keep each NodePool's status (sizes, ready and updated nodes) from its nodes.
+
+    ``batch``: seconds a node's change waits for the pool's other nodes' changes."""
     pools = manager.informer(client, NODEPOOLS)
     nodes = manager.informer(client, NODES)
     nodes.add_indexer(BY_POOL, by_pool)
@@ -123,5 +127,20 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
         pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL)
         return [Request("", pool)] if pool else []
 
-    controller.watches(nodes, to_pool)
+    # A pass counts every node of the pool: nodes' routine status updates (thousands a
+    # minute in a large pool) must not each cost one, and the counts may lag a second.
+    controller.watches(nodes, to_pool, predicate=counts_changed, batch=batch)
     return controller
+
+
+def counts_changed(event: Event) -> bool:
+    """A node event that may change its pool's status: added, deleted, Ready or cordoned
+    flipped, its image, pool or leaving mark changed (not heartbeats or usage)."""
+    if event.type != "update" or event.old is None:
+        return True
+    old, new = event.old, event.object
+    old_labels = objects.meta(old).get("labels") or {}
+    new_labels = objects.meta(new).get("labels") or {}
+    return (node_ready(old) != node_ready(new) or is_leaving(old) != is_leaving(new)
+            or old_labels.get(NODE_IMAGE_LABEL) != new_labels.get(NODE_IMAGE_LABEL)
+            or old_labels.get(NODE_POOL_LABEL) != new_labels.get(NODE_POOL_LABEL))

@@ -81,6 +81,7 @@ from .operator import (
 )
 from .podtemplate import Backend, template_hash
 from .rollout import PHASES, STEPS, Phase, Plan, Replica, Step, bounds, phase_of, plan
+from .slowstart import slow_start
 
 Obj = dict[str, Any]
 
@@ -387,26 +388,32 @@ class PinAppReconciler:
                     revision, shape = revision_of(whole)
                 else:
                     revision = update_revision
-            made: list[str] = []
-            for _ in range(todo.create):
+            namespace = objects.namespace_of(app)
+
+            async def make_one() -> str | None:
                 pinpod_name = generate_name(f"{name}-")
                 try:
                     await self.client.create(PINPODS, pinpod_for(
                         app, template, name=pinpod_name, revision=revision, shape=shape),
-                        namespace=objects.namespace_of(app))
+                        namespace=namespace)
                 except AlreadyExists:
-                    continue  # a random name taken: the next pass makes another
-                except Exception as exc:
-                    self.recorder.record(app, WARNING, FAILED_CREATE,
-                                         f"Error creating a PinPod: {exc}")
-                    raise
+                    return None  # a random name taken: the next pass makes another
                 # Until the cache shows it, the next pass waits (it would create more).
                 self.expect.created(uid, pinpod_name)
-                made.append(pinpod_name)
+                return pinpod_name
+
+            # Side by side in doubling batches: one commit wait per batch, not per replica.
+            results, error = await slow_start(todo.create, make_one)
+            made = [n for n in results if n is not None]
+            if error is not None:
+                self.recorder.record(app, WARNING, FAILED_CREATE,
+                                     f"Error creating a PinPod: {error}")
             if made:
                 self.recorder.record(app, NORMAL, SCALED_UP,
                                      f"Scaled up: created PinPods {', '.join(made)} "
                                      f"(revision {revision})")
+            if error is not None:
+                raise error
 
     async def _rollback(self, cached: Mapping[str, Any], target: str) -> Result | None:
         app = objects.deepcopy(cached)
@@ -485,8 +492,11 @@ def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Backend,
                           identity: str, name: str = "pinapps",
-                          batch: float = 0.05) -> Controller:
+                          batch: float = 0.05, workers: int = 8) -> Controller:
     """Run the PinApp operator for the member cluster ``client`` in ``manager``.
+
+    ``workers``: apps reconciled at once (never the same one twice); a reconcile waits
+    for its writes' commits, which other apps' writes share.
 
     ``batch``: seconds a PinPod's change waits for its app's other PinPods' changes, so
     that a drain moving many of an app's replicas at once costs one reconcile of the
@@ -497,7 +507,7 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
     recorder = event_recorder(client, operator="pinapps", identity=identity)
     reconciler = PinAppReconciler(client=client, backend=backend, pinapps=pinapps,
                                   pinpods=pinpods, recorder=recorder)
-    controller = manager.controller(name, reconciler)
+    controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(pinapps)
     controller.owns(pinpods, owner=PINAPPS, batch=batch)
     pinpods.add_event_handler(on_delete=reconciler.forget)

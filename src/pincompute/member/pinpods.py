@@ -448,12 +448,14 @@ def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Back
                           identity: str, cluster: str = "", zone: str = "",
                           name: str = "pinpods",
                           failover_grace: float = DEFAULT_FAILOVER_GRACE,
-                          workers: int = 4) -> Controller:
+                          workers: int = 32) -> Controller:
     """Run the PinPod operator for the member cluster ``client`` in ``manager``.
 
     ``workers``: PinPods reconciled at once (never the same one twice: the work queue).
-    Creating a pod is three committed writes in a row (status, pod, status); with one
-    worker the replicas of a launch queue behind each other's disk commits."""
+    Creating a pod is three committed writes in a row (status, pod, status), and a
+    reconcile spends nearly all its time waiting for them; concurrent writes share the
+    store's group commits.  With a few workers, a drain that moves thousands of pods at
+    once (a rotation's wave) queues their replacements behind each other's commits."""
     pinpods = manager.informer(client, PINPODS)
     pods = manager.informer(client, PODS)
     nodes = manager.informer(client, NODES)
