@@ -658,3 +658,31 @@ async def test_the_example_runs_as_written(processes: Member) -> None:
         for pod in pods:
             response = await http.get(f"http://{pod['status']['podIP']}:8080/")
             assert response.status_code == 200
+
+
+def test_only_what_the_app_counts_of_a_pinpod_reaches_it() -> None:
+    from pincompute.member.pinapps import replica_changed
+    from pincompute.runtime.controller import Event
+
+    def pinpod(*, ready: str = "True", node: str = "n1", since: str = "t1", **meta: object
+               ) -> dict:
+        return {"metadata": {"name": "web-1", "uid": "u1", "generation": 1,
+                             "labels": {"pincompute.io/revision": "r1"}, **meta},
+                "spec": {"containers": [{"name": "main", "image": "img:1"}]},
+                "status": {"nodeName": node, "conditions": [
+                    {"type": "Ready", "status": ready, "lastTransitionTime": since}]}}
+
+    base = pinpod()
+    # Placed on another node, pending failover noted: the app counts the same.
+    assert not replica_changed(Event("update", pinpod(node="n2"), base))
+    assert replica_changed(Event("update", pinpod(ready="False", since="t2"), base))
+    assert replica_changed(Event("update", pinpod(since="t2"), base))  # Ready again, anew
+    assert replica_changed(Event("update", pinpod(deletionTimestamp="now"), base))
+    assert replica_changed(Event("add", base))
+    assert replica_changed(Event("delete", base))
+    relabelled = pinpod()
+    relabelled["metadata"]["labels"]["pincompute.io/revision"] = "r2"
+    assert replica_changed(Event("update", relabelled, base))
+    stale = pinpod()
+    stale["status"]["containerStatuses"] = [{"name": "main", "image": "img:0"}]
+    assert replica_changed(Event("update", stale, base))  # no longer runs its spec

@@ -97,7 +97,6 @@ def test_node_and_rotation_tables() -> None:
     up = [may_drain(rank=r, base=10, desired=13, staying=12, starting=1) for r in range(3)]
     assert up == [True, False, False]  # one surge node is Ready: the first picked drains
     assert may_drain(rank=2, base=10, desired=12, staying=12, starting=0)  # at maxSize
-    assert may_drain(rank=0, base=None, desired=10, staying=10, starting=3)  # no surge
     assert rotation_phase(abort=False, paused=True, remaining=5, in_progress=2) is \
         Phase.PAUSING
     assert rotation_phase(abort=False, paused=True, remaining=5, in_progress=0) is Phase.PAUSED

@@ -28,7 +28,7 @@ from pincompute.kube import objects
 from pincompute.kube.errors import Conflict, NotFound
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NODES
-from pincompute.model.platform import NodePoolSpec
+from pincompute.model.platform import NodePoolSpec, pool_size
 from pincompute.model.registry import NODEPOOLS
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
@@ -56,10 +56,8 @@ def is_leaving(node: Mapping[str, Any]) -> bool:
 def target_size(spec: NodePoolSpec, staying: int) -> int:
     """The size a pool is kept at: ``desiredSize`` when set, else ``staying`` (its nodes
     not leaving), within ``minSize..maxSize`` (``spec`` a model or a view)."""
-    minimum = spec.min_size
-    maximum = max(minimum, spec.max_size)
     size = staying if spec.desired_size is None else spec.desired_size
-    return min(max(size, minimum), maximum)
+    return pool_size(size, min_size=spec.min_size, max_size=spec.max_size)
 
 
 class NodePoolReconciler:

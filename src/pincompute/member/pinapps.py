@@ -59,7 +59,7 @@ from pincompute.model.wellknown import (
     TEMPLATE_SHAPE_ANNOTATION,
 )
 from pincompute.runtime.cache import index_by_controller_uid
-from pincompute.runtime.controller import Controller
+from pincompute.runtime.controller import Controller, Event
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
@@ -152,6 +152,25 @@ def replica_of(pinpod: Mapping[str, Any], *, min_ready_seconds: int, now: float)
     return Replica(name=md["name"], revision=(md.get("labels") or {}).get(REVISION_LABEL, ""),
                    shape=(md.get("annotations") or {}).get(TEMPLATE_SHAPE_ANNOTATION, ""),
                    ready=is_ready, available=available)
+
+
+def replica_changed(event: Event) -> bool:
+    """A PinPod event its app must see: added, deleted, being deleted, its controller or
+    what the app counts of it (:func:`replica_of`) changed.  A pod's move changes its
+    PinPod's status four or five times (terminating, failing over, placed, running,
+    ready); the app looks at every replica on each pass, so only two of those reach it."""
+    if event.type != "update" or event.old is None:
+        return True
+    old, new = event.old, event.object
+    if objects.is_deleting(old) != objects.is_deleting(new) or \
+            objects.controller_of(old) != objects.controller_of(new):
+        return True
+    return replica_of(old, min_ready_seconds=0, now=0.0) != \
+        replica_of(new, min_ready_seconds=0, now=0.0) or _ready_since(old) != _ready_since(new)
+
+
+def _ready_since(pinpod: Mapping[str, Any]) -> Any:
+    return (objects.get_condition(pinpod, "Ready") or {}).get("lastTransitionTime")
 
 
 def _runs_spec(pinpod: Mapping[str, Any]) -> bool:
@@ -509,7 +528,7 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
                                   pinpods=pinpods, recorder=recorder)
     controller = manager.controller(name, reconciler, workers=workers)
     controller.for_(pinapps)
-    controller.owns(pinpods, owner=PINAPPS, batch=batch)
+    controller.owns(pinpods, owner=PINAPPS, batch=batch, predicate=replica_changed)
     pinpods.add_event_handler(on_delete=reconciler.forget)
 
     close_with_manager(manager, recorder, name=name)
@@ -519,6 +538,6 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
 __all__ = [
     "BY_APP", "PAUSED", "PROGRESS_DEADLINE_EXCEEDED", "RESUMED", "ROLLBACK",
     "ROLLOUT_COMPLETED", "ROLLOUT_STARTED", "SCALED_DOWN", "SCALED_UP", "STARTED", "STOPPED",
-    "PinAppReconciler", "add_pinapp_controller", "app_template", "pinpod_for", "replica_of",
-    "revision_of",
+    "PinAppReconciler", "add_pinapp_controller", "app_template", "pinpod_for", "replica_changed",
+    "replica_of", "revision_of",
 ]

@@ -377,6 +377,12 @@ class NodePoolSpec(CamelModel):
         return self
 
 
+def pool_size(size: int, *, min_size: int, max_size: int) -> int:
+    """``size`` within a pool's ``minSize..maxSize`` (a ``maxSize`` below ``minSize``, which
+    validation refuses, counts as ``minSize``): the size the node provisioner keeps."""
+    return min(max(size, min_size), max(min_size, max_size))
+
+
 class NodePoolStatus(WorkloadStatusBase):
     """The pool's nodes as last counted."""
 
@@ -616,4 +622,5 @@ __all__ = [
     "ProjectMember", "ProjectQuota", "ProjectRole", "ProjectSpec", "ProjectStatus",
     "ResourceAmounts", "ResourceFigures", "RotationClusterProgress", "RotationPoolProgress",
     "RotationSpec", "RotationStatus", "RotationStep", "SecretKeyRef", "TierCapacity",
+    "pool_size",
 ]

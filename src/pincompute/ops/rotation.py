@@ -55,7 +55,7 @@ from pincompute.kube.selectors import selector_from_dict
 from pincompute.kube.wellknown import ZONE_LABEL
 from pincompute.model.app import PinAppSpec
 from pincompute.model.disruption import required_available
-from pincompute.model.platform import RotationSpec
+from pincompute.model.platform import RotationSpec, pool_size
 from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, PINPODS, ROTATIONS
 from pincompute.model.surge import surge_room, surge_since
 from pincompute.model.views import spec_view
@@ -405,7 +405,7 @@ class RotationReconciler:
             return lambda _rank: True  # not held yet: nothing surged to wait for
         # The provisioner's target: the base within minSize..maxSize.
         low, high = int(spec.get("minSize") or 0), int(spec.get("maxSize") or 0)
-        base = min(max(int(json.loads(raw)["size"]), low), max(low, high))
+        base = pool_size(int(json.loads(raw)["size"]), min_size=low, max_size=high)
         desired = base + min(marked, surge_room(target=base, min_size=low, max_size=high))
         return lambda rank: may_drain(rank=rank, base=base, staying=len(staying),
                                       starting=starting, desired=desired)

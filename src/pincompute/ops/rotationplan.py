@@ -159,17 +159,14 @@ def node_phase(*, leaving: bool, capacity_ready: bool, workload_pods: int) -> No
     return NodePhase.DRAINING
 
 
-def may_drain(*, rank: int, base: int | None, desired: int, staying: int,
-              starting: int) -> bool:
+def may_drain(*, rank: int, base: int, desired: int, staying: int, starting: int) -> bool:
     """Whether the pool's node in progress of ``rank`` (0: picked first) may drain now.
 
     Each node in progress has its surge node: the first ``up`` of them may drain, where
     ``up`` is the surges asked for (``desired - base``) less those not registered yet
     (``desired - staying``) and those still starting (NotReady, not cordoned).  A node
-    beyond the surges asked for (the pool is at its ``maxSize``) drains without one; a
-    pool not surging (``base`` None) has nothing to wait for."""
-    if base is None:
-        return True
+    beyond the surges asked for (the pool is at its ``maxSize``) drains without one.  (A
+    pool whose base is not held yet has nothing to wait for: the caller lets it drain.)"""
     asked = max(0, desired - base)
     up = max(0, asked - max(0, desired - staying) - starting)
     return rank < up or rank >= asked
