@@ -7,6 +7,7 @@ endpoint within a second of it becoming ready."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -308,6 +309,51 @@ async def test_a_burst_is_a_few_writes_and_an_oversized_document_is_truncated(
                 DISCOVERY_TRUNCATED_ANNOTATION not in (cm["metadata"].get("annotations") or {})
 
         await eventually(whole)
+    finally:
+        watcher.stop()
+        manager.stop()
+        await asyncio.gather(task, watch_task)
+
+
+
+async def test_a_large_document_is_rewritten_at_a_bounded_rate(
+        cluster: KubeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pincompute.member import discovery
+
+    monkeypatch.setattr(discovery, "WRITE_RATE", 4_000)  # ~3 KB below: ~0.75 s apart
+    manager = Manager(name="discovery", shutdown_timeout=5.0)
+    add_discovery_controller(manager, client=cluster, min_interval=0.05)
+    task = asyncio.create_task(manager.run())
+    await manager.wait_started()
+    written: list[tuple[float, int]] = []
+
+    def counted(_old: Any, new: Any) -> None:
+        if new["metadata"]["name"] == DISCOVERY_CONFIGMAP:
+            written.append((time.monotonic(), len(new["data"][DISCOVERY_KEY])))
+
+    watcher = Manager(name="watcher")
+    watcher.informer(cluster, CONFIGMAPS).add_event_handler(on_update=counted)
+    watch_task = asyncio.create_task(watcher.run())
+    try:
+        for i in range(30):
+            pod = app_pod(f"web-{i:02d}", "web")
+            pod["status"] = {"podIP": f"127.0.9.{i}",
+                             "conditions": [{"type": "Ready", "status": "True"}]}
+            created = await cluster.create(PODS, pod, namespace="default")
+            created["status"] = pod["status"]
+            await cluster.update_status(PODS, created)
+            await asyncio.sleep(0.05)
+
+        async def all_written() -> Any:
+            cm = await cluster.get(CONFIGMAPS, DISCOVERY_CONFIGMAP, namespace="default")
+            return len(json.loads(cm["data"][DISCOVERY_KEY])["web"]) == 30
+
+        await eventually(all_written, timeout=20)
+        # Each write waits its predecessor's size over the rate (min_interval alone would
+        # allow one every 0.05 s, about 30 in this burst).
+        for (before, size), (after, _) in itertools.pairwise(written):
+            assert after - before >= 0.8 * size / 4_000
+        assert 1 < len(written) < 10
     finally:
         watcher.stop()
         manager.stop()

@@ -41,7 +41,10 @@ create, as a pod admission hook (:func:`mount_discovery`,
 The endpoints are kept per namespace from pod events (:mod:`.discoveryindex`):
 an event costs O(1), only a change of what a pod contributes enqueues its
 namespace, a namespace is written at most every ``min_interval`` (0.2 s: a burst
-of events is one write), and a document larger than a ConfigMap holds is
+of events is one write) or, for a large document, at most :data:`WRITE_RATE` bytes a
+second (a namespace of 100,000 pods rewrites its megabyte once a second, not five
+times: each write is a committed megabyte and its render reads every endpoint), and
+a document larger than a ConfigMap holds is
 truncated to the same number of endpoints per app, which the ConfigMap's
 :data:`~pincompute.model.wellknown.DISCOVERY_TRUNCATED_ANNOTATION` states.
 """
@@ -79,6 +82,8 @@ from .podtemplate import Backend
 
 Obj = dict[str, Any]
 DEFAULT_KINDS: tuple[str, ...] = ("pinapp",)
+WRITE_RATE = 1_000_000
+"""Bytes a second a namespace's document is rewritten at, at most (beyond ``min_interval``)."""
 
 _log = get_logger(__name__)
 
@@ -213,7 +218,8 @@ class DiscoveryReconciler:
         self.enqueue: Callable[[str], None] = lambda namespace: None
         self._written: dict[str, str] = {}
         """Namespace → the content last written (or found), to skip unchanged ones."""
-        self._last_write: dict[str, float] = {}
+        self._next_write: dict[str, float] = {}
+        """Namespace → when (monotonic) its document may be written again."""
         self._truncated: dict[str, int | None] = {}
         self._on_node: dict[str, set[tuple[str, str]]] = {}
         """Node name → the (namespace, pod) app pods bound to it, for zone changes."""
@@ -266,7 +272,7 @@ class DiscoveryReconciler:
 
     async def reconcile(self, request: Request) -> Result | None:
         namespace = request.namespace
-        wait = self._last_write.get(namespace, -1e9) + self.min_interval - time.monotonic()
+        wait = self._next_write.get(namespace, -1e9) - time.monotonic()
         if wait > 0:
             return Result(requeue_after=wait)
         index = self.index.get(namespace)
@@ -296,7 +302,8 @@ class DiscoveryReconciler:
             else:
                 _log.info("discovery: namespace %s holds all its endpoints again", namespace)
         self._truncated[namespace] = doc.cap
-        self._last_write[namespace] = time.monotonic()
+        self._next_write[namespace] = time.monotonic() + max(
+            self.min_interval, len(doc.content) / WRITE_RATE)
         if current is None:
             try:
                 await self.client.create(CONFIGMAPS, configmap(namespace, content,
@@ -353,6 +360,6 @@ def add_discovery_controller(manager: Manager, *, client: KubeClient,
     return reconciler
 
 
-__all__ = ["DEFAULT_KINDS", "DISCOVERY_VOLUME", "DiscoveryReconciler",
+__all__ = ["DEFAULT_KINDS", "DISCOVERY_VOLUME", "WRITE_RATE", "DiscoveryReconciler",
            "Entry", "add_discovery_controller", "app_of", "configmap", "document",
            "endpoint", "is_ready_endpoint", "mount_discovery", "pod_entry", "render"]
