@@ -60,7 +60,6 @@ from pincompute.model.registry import NODEIMAGES, NODEPOOLS, PINAPPS, PINPODS, R
 from pincompute.model.surge import surge_room, surge_since
 from pincompute.model.views import spec_view
 from pincompute.model.wellknown import (
-    APP_UID_LABEL,
     NODE_DRAIN_ANNOTATION,
     NODE_IMAGE_LABEL,
     NODE_POOL_LABEL,
@@ -68,7 +67,12 @@ from pincompute.model.wellknown import (
     ROTATION_ANNOTATION,
     SYSTEM_NAMESPACE,
 )
-from pincompute.runtime.controller import Controller
+from pincompute.runtime.controller import (
+    Controller,
+    Event,
+    any_of,
+    generation_changed,
+)
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import FuncEventHandler, SharedInformer
 from pincompute.runtime.manager import Manager
@@ -78,6 +82,7 @@ from .budgetcache import BY_UID, BudgetCache
 from .draining import BY_NODE, DrainPass, PassMemo, by_node, evict_pods, workload_pods
 from .members import Members
 from .metrics import ops_metrics
+from .nodeapps import NodeApps
 from .rotationplan import (
     NODE_STEPS,
     TERMINAL,
@@ -99,8 +104,19 @@ BASE_ANNOTATION = "pincompute.io/rotation-base"
 """On a NodePool being rotated: JSON ``{"rotation": name, "size": n}``, its size before."""
 
 
+NODE_EVENT_BATCH = 0.5
+"""Seconds a node's arrival or departure waits for others before a pass."""
+
+
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return objects.meta(obj).get("annotations") or {}
+
+
+def annotations_changed(event: Event) -> bool:
+    """Adds, deletes, and updates of the annotations (spec changes are generations)."""
+    if event.type != "update" or event.old is None:
+        return True
+    return _annotations(event.old) != _annotations(event.object)
 
 
 def _ready(node: Mapping[str, Any]) -> bool:
@@ -138,6 +154,8 @@ class RotationReconciler:
         self.poll = poll
         self._budgets: dict[str, BudgetCache] = {}
         """Member cluster → the cached budget refusals over its informers."""
+        self._node_apps: dict[str, NodeApps] = {}
+        """Member cluster → its nodes' pods per app (what a pick looks at)."""
 
     async def reconcile(self, request: Request) -> Result | None:
         rotation = self.rotations.get(request.name)
@@ -168,6 +186,8 @@ class RotationReconciler:
             budgets = self._budgets[spec.cluster] = BudgetCache(
                 pods=pods_inf, pinpods=member.informer(PINPODS),
                 pinapps=member.informer(PINAPPS))
+            self._node_apps[spec.cluster] = NodeApps(pods_inf)
+        node_apps = self._node_apps[spec.cluster]
         if not (nodes_inf.has_synced and pools_inf.has_synced and budgets.has_synced):
             return Result(requeue_after=self.poll)
         name = objects.name_of(rotation)
@@ -228,7 +248,7 @@ class RotationReconciler:
                                 _count(spec.max_unavailable, total_nodes, spec.parallelism))
                 not_ready = sum(1 for c in waiting if not _ready(nodes_inf.get(c.name) or {}))
                 # Application-aware, unless told to ignore the budgets.
-                spread = self._spread(in_progress, pods_inf, budgets) \
+                spread = self._spread(in_progress, node_apps, budgets) \
                     if len(busy) < limits.parallelism and spec.respect_disruption_budgets \
                     else None
                 for c in pick(waiting, busy, limits=limits, not_ready=not_ready,
@@ -411,16 +431,10 @@ class RotationReconciler:
                                       starting=starting, desired=desired)
 
     @staticmethod
-    def _spread(in_progress: list[dict[str, Any]], pods_inf: SharedInformer,
+    def _spread(in_progress: list[dict[str, Any]], node_apps: NodeApps,
                 budgets: BudgetCache) -> Spread:
         """What an application-aware pick needs (:class:`.rotationplan.Spread`), read
         from the member's caches."""
-        def apps_of(node: str) -> Counter[str]:
-            return Counter(
-                uid for p in workload_pods(pods_inf.by_index(BY_NODE, node))
-                if not objects.is_deleting(p)
-                and (uid := (objects.meta(p).get("labels") or {}).get(APP_UID_LABEL)))
-
         def room(uid: str) -> int:
             apps = budgets.pinapps.by_index(BY_UID, uid)
             budget = (apps[0].get("spec") or {}).get("disruptionBudget") if apps else None
@@ -433,8 +447,8 @@ class RotationReconciler:
         load: Counter[str] = Counter()
         for node in in_progress:
             if NODE_DRAIN_ANNOTATION not in _annotations(node):
-                load.update(apps_of(objects.name_of(node)))
-        return Spread(apps_of=apps_of, room=room, load=load)
+                load.update(node_apps.of(objects.name_of(node)))
+        return Spread(apps_of=node_apps.of, room=room, load=load)
 
     @staticmethod
     def _candidate(node: Mapping[str, Any], steps: list[Any]) -> Candidate:
@@ -531,7 +545,9 @@ def add_rotation_controller(manager: Manager, *, host: KubeClient, clusters: Mem
                                            host="pincompute",
                                            cluster_namespace=events_namespace))
     controller = manager.controller(name, reconciler)
-    controller.for_(rotations)
+    # Not on its own status writes: a pass looks at every node of the cluster, and one
+    # after each write would run them back to back; it comes back every ``poll`` anyway.
+    controller.for_(rotations, predicate=any_of(generation_changed, annotations_changed))
 
     def of_image(image: dict[str, Any]) -> list[Request]:
         return [Request("", objects.name_of(r)) for r in rotations.list()
@@ -543,8 +559,8 @@ def add_rotation_controller(manager: Manager, *, host: KubeClient, clusters: Mem
         def node_changed(_node: dict[str, Any]) -> None:
             active = Counter(objects.name_of(r) for r in rotations.list()
                              if (r.get("spec") or {}).get("cluster") == member)
-            for rotation in active:
-                controller.enqueue(Request("", rotation))
+            for rotation in active:  # nodes come and go by the hundred: one pass for a burst
+                controller.enqueue(Request("", rotation), after=NODE_EVENT_BATCH)
         return FuncEventHandler(add=node_changed, delete=node_changed)
 
     clusters.watch(NODES, handler_for)

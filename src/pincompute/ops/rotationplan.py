@@ -83,13 +83,14 @@ class Spread:
     load: Counter[str]
     """App → its pods on the nodes in progress now."""
     scan: int = 256
-    """Look at no more than this many candidates (or eight per free slot) per pick."""
+    """Look at no more than this many candidates (or two per free slot) per pick: a pick
+    runs on the event loop the region shares, and the next pass looks further."""
 
     def fitting(self, candidates: Sequence[Candidate], *, want: int) -> list[Candidate]:
         """Of ``candidates`` (in order), up to ``want`` that fit together."""
         load = Counter(self.load)
         out: list[Candidate] = []
-        for c in candidates[:max(self.scan, 8 * want)]:
+        for c in candidates[:max(self.scan, 2 * want)]:
             if len(out) >= want:
                 break
             apps = self.apps_of(c.name)
