@@ -178,7 +178,7 @@ class RemediationReconciler:
         transitions = self.safeguards.evaluate(scopes, now=self.config.clock())
         if not transitions:
             return
-        record = await self.safeguards.save(self.client)
+        record = await self.safeguards.save(self.client, now=self.config.clock())
         for t in transitions:
             self.metrics.breaker.labels(self.config.cluster, t.scope).set(BREAKER_VALUES[t.new])
             reason = {BreakerState.OPEN: "BreakerTripped", BreakerState.COOLING:
@@ -235,6 +235,8 @@ class RemediationReconciler:
                 self._refuse(node, action, refusal)
                 return Result(requeue_after=refusal.retry_after)
             self._refused.pop(request.name, None)
+            if starting:  # it counted against the rate limits: a restart must see it
+                await self.safeguards.save(self.client, now=now)
         if action is Action.CORDON:
             record = Record(Step.CORDONED, now, record.attempts + 1, now, cordoned=not (
                 node.get("spec") or {}).get("unschedulable"), reason=why)

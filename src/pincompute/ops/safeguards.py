@@ -13,7 +13,9 @@ remediation controller's periodic tick, for every scope (so a storm that passes
 re-arms after its cooldown with no node event to prompt it).  Their states are
 the record an operator looks at and a restarted controller resumes from: the
 ConfigMap :data:`STATE_CONFIGMAP` in the system namespace (``data.breakers``, JSON
-scope → state, since, counts), written on every transition.
+scope → state, since, counts), written on every transition.  The rate limits'
+windows are kept there too (``data.rates``, key → action times), written with
+each action that counts against them.
 """
 
 from __future__ import annotations
@@ -130,12 +132,17 @@ class Safeguards:
             cm = await client.get(CONFIGMAPS, STATE_CONFIGMAP, namespace=SYSTEM_NAMESPACE)
         except NotFound:
             return
+        data = cm.get("data") or {}
         with contextlib.suppress(ValueError, AttributeError):
-            self.restore(json.loads((cm.get("data") or {}).get("breakers") or "{}"))
+            self.restore(json.loads(data.get("breakers") or "{}"))
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            self.limits.restore(json.loads(data.get("rates") or "{}"))
 
-    async def save(self, client: KubeClient) -> dict[str, Any]:
-        """Write the breakers' states; returns the ConfigMap (Events are about it)."""
-        data = {"breakers": json.dumps(self.record(), sort_keys=True)}
+    async def save(self, client: KubeClient, *, now: float) -> dict[str, Any]:
+        """Write the breakers' states and the rate windows; returns the ConfigMap (Events
+        are about it)."""
+        data = {"breakers": json.dumps(self.record(), sort_keys=True),
+                "rates": json.dumps(self.limits.snapshot(now=now), sort_keys=True)}
         try:
             return await client.patch(CONFIGMAPS, STATE_CONFIGMAP, {"data": data},
                                       namespace=SYSTEM_NAMESPACE)
