@@ -461,3 +461,28 @@ async def test_start_waits_for_sources_to_sync(client: KubeClient) -> None:
     finally:
         await ctrl.shutdown()
         await inf.stop()
+
+
+def test_a_status_only_update_is_filtered_and_anything_else_passes() -> None:
+    from pincompute.runtime.controller import Event, not_status_only
+
+    base = {"metadata": {"name": "a", "resourceVersion": "1", "generation": 1,
+                         "labels": {"x": "1"}}, "spec": {"n": 1}, "status": {"ready": 0}}
+
+    def changed(**parts: object) -> dict:
+        new = {**base, "metadata": {**base["metadata"], "resourceVersion": "2"}}
+        for key, value in parts.items():
+            if key in ("spec", "status"):
+                new[key] = value
+            else:
+                new["metadata"] = {**new["metadata"], key: value}
+        return new
+
+    assert not not_status_only(Event("update", changed(status={"ready": 1}), base))
+    assert not not_status_only(Event("update", changed(managedFields=[{}]), base))
+    assert not_status_only(Event("update", changed(spec={"n": 2}, generation=2), base))
+    assert not_status_only(Event("update", changed(annotations={"rollback": "1"}), base))
+    assert not_status_only(Event("update", changed(labels={"x": "2"}), base))
+    assert not_status_only(Event("update", changed(deletionTimestamp="now"), base))
+    assert not_status_only(Event("add", base))
+    assert not_status_only(Event("delete", base))

@@ -59,7 +59,7 @@ from pincompute.model.wellknown import (
     TEMPLATE_SHAPE_ANNOTATION,
 )
 from pincompute.runtime.cache import index_by_controller_uid
-from pincompute.runtime.controller import Controller, Event
+from pincompute.runtime.controller import Controller, Event, not_status_only
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
@@ -527,7 +527,9 @@ def add_pinapp_controller(manager: Manager, *, client: KubeClient, backend: Back
     reconciler = PinAppReconciler(client=client, backend=backend, pinapps=pinapps,
                                   pinpods=pinpods, recorder=recorder)
     controller = manager.controller(name, reconciler, workers=workers)
-    controller.for_(pinapps)
+    # Not on its own status writes (one per replica turning ready or not, at a drain):
+    # every reconcile looks at every replica, and what it wrote it already knew.
+    controller.for_(pinapps, predicate=not_status_only)
     controller.owns(pinpods, owner=PINAPPS, batch=batch, predicate=replica_changed)
     pinpods.add_event_handler(on_delete=reconciler.forget)
 

@@ -67,12 +67,7 @@ from pincompute.model.wellknown import (
     ROTATION_ANNOTATION,
     SYSTEM_NAMESPACE,
 )
-from pincompute.runtime.controller import (
-    Controller,
-    Event,
-    any_of,
-    generation_changed,
-)
+from pincompute.runtime.controller import Controller, not_status_only
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import FuncEventHandler, SharedInformer
 from pincompute.runtime.manager import Manager
@@ -110,13 +105,6 @@ NODE_EVENT_BATCH = 0.5
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return objects.meta(obj).get("annotations") or {}
-
-
-def annotations_changed(event: Event) -> bool:
-    """Adds, deletes, and updates of the annotations (spec changes are generations)."""
-    if event.type != "update" or event.old is None:
-        return True
-    return _annotations(event.old) != _annotations(event.object)
 
 
 def _ready(node: Mapping[str, Any]) -> bool:
@@ -547,7 +535,7 @@ def add_rotation_controller(manager: Manager, *, host: KubeClient, clusters: Mem
     controller = manager.controller(name, reconciler)
     # Not on its own status writes: a pass looks at every node of the cluster, and one
     # after each write would run them back to back; it comes back every ``poll`` anyway.
-    controller.for_(rotations, predicate=any_of(generation_changed, annotations_changed))
+    controller.for_(rotations, predicate=not_status_only)
 
     def of_image(image: dict[str, Any]) -> list[Request]:
         return [Request("", objects.name_of(r)) for r in rotations.list()

@@ -89,6 +89,23 @@ def labels_changed(event: Event) -> bool:
     return meta(event.old).get("labels") != meta(event.object).get("labels")
 
 
+_VOLATILE_METADATA = frozenset({"resourceVersion", "managedFields"})
+
+
+def not_status_only(event: Event) -> bool:
+    """Pass adds, deletes, and updates that changed more than the status: the spec or the
+    metadata (labels, annotations, finalizers, deletion).  A controller's own status
+    writes then do not bring it straight back."""
+    if event.type != "update" or event.old is None:
+        return True
+    old, new = event.old, event.object
+    if old.get("spec") != new.get("spec"):
+        return True
+    old_meta, new_meta = meta(old), meta(new)
+    return any(old_meta.get(k) != new_meta.get(k)
+               for k in old_meta.keys() | new_meta.keys() if k not in _VOLATILE_METADATA)
+
+
 def any_of(*predicates: Predicate) -> Predicate:
     def pred(event: Event) -> bool:
         return any(p(event) for p in predicates)
