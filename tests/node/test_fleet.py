@@ -29,8 +29,20 @@ async def test_a_fleet_routes_pods_to_their_nodes(cluster):
         await eventually(all_running)
         assert fleet.pod_count() == 20
         assert all(len(a.workers) == 4 for a in fleet.agents.values())
+        # A node leaves: the fleet forgets its pods, and only its pods.
+        await fleet.remove("sim-0")
+        assert sorted(fleet.agents) == ["sim-1", "sim-2", "sim-3", "sim-4"]
+        assert len(fleet._known) == 16 and "sim-0" not in fleet._on_node
+        assert sorted(len(uids) for uids in fleet._on_node.values()) == [4, 4, 4, 4]
+        await cluster.delete(PODS, "p1", namespace="default", grace_period_seconds=0)
+        await eventually(lambda: _true(len(fleet._known) == 15))
+        assert len(fleet._on_node["sim-1"]) == 3
     finally:
         await fleet.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_a_fleet_relists_after_gone_and_stops_pods_that_vanished():

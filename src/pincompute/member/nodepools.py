@@ -34,7 +34,7 @@ from pincompute.model.views import spec_view
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN_ANNOTATION
 from pincompute.model.wellknown import NODE_IMAGE_LABEL, NODE_POOL_LABEL
 from pincompute.runtime.cache import index_by_label
-from pincompute.runtime.controller import Controller, Event
+from pincompute.runtime.controller import Controller, Event, not_status_only
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.manager import Manager
 from pincompute.runtime.reconciler import Request, Result
@@ -119,7 +119,7 @@ def add_nodepool_controller(manager: Manager, *, client: KubeClient,
     nodes.add_indexer(BY_POOL, by_pool)
     controller = manager.controller(
         name, NodePoolReconciler(client=client, pools=pools, nodes=nodes))
-    controller.for_(pools)
+    controller.for_(pools, predicate=not_status_only)  # not after its own writes
 
     def to_pool(node: dict[str, Any]) -> list[Request]:
         pool = (objects.meta(node).get("labels") or {}).get(NODE_POOL_LABEL)

@@ -103,6 +103,8 @@ class NodeFleet:
         self.page_size = page_size
         self._known: dict[str, str] = {}
         """uid → node of every routed pod (to synthesise deletes after a relist)."""
+        self._on_node: dict[str, set[str]] = {}
+        """node → the uids ``_known`` maps to it (a removed node's, without a scan)."""
         self._seen: set[str] = set()
         """uids listed by the list in progress."""
         # Shared with the process's other consumers of pods (the scheduler's cache).
@@ -120,10 +122,25 @@ class NodeFleet:
             return
         uid = pod["metadata"]["uid"]
         if kind == "delete":
-            self._known.pop(uid, None)
+            self._forget(uid)
         else:
-            self._known[uid] = agent.name  # the agent's string, not one per pod
+            was = self._known.get(uid)
+            if was != agent.name:
+                if was is not None:
+                    self._forget(uid)
+                self._known[uid] = agent.name  # the agent's string, not one per pod
+                self._on_node.setdefault(agent.name, set()).add(uid)
         agent.pod_event(kind, trim(pod, self._intern))
+
+    def _forget(self, uid: str) -> str | None:
+        node = self._known.pop(uid, None)
+        if node is not None:
+            uids = self._on_node.get(node)
+            if uids is not None:
+                uids.discard(uid)
+                if not uids:
+                    del self._on_node[node]
+        return node
 
     # -- the reflector's sink --
 
@@ -140,8 +157,8 @@ class NodeFleet:
     def end_list(self, resource_version: str) -> None:
         seen, self._seen = self._seen, set()
         for uid in [u for u in self._known if u not in seen]:
-            node = self._known.pop(uid)
-            agent = self.agents.get(node)
+            node = self._forget(uid)
+            agent = self.agents.get(node) if node is not None else None
             if agent is not None and uid in agent.workers:
                 agent.workers[uid].delete()
         self.relists += 1
@@ -194,8 +211,8 @@ class NodeFleet:
         agent = self.agents.pop(name, None)
         if agent is None:
             return
-        for uid in [u for u, node in self._known.items() if node == name]:
-            del self._known[uid]
+        for uid in self._on_node.pop(name, ()):
+            self._known.pop(uid, None)
         await agent.stop()
 
     async def stop(self) -> None:
