@@ -28,8 +28,11 @@ through the pod init, which drops to the pod's uid itself, and ``exec`` enters
 the namespaces.
 
 A container instance is started with ``asyncio.create_subprocess_exec`` in a
-new session (so it is its own process group), with the container's environment
-and working directory, stdout/stderr piped to the agent, which writes them to
+new session (so it is its own process group), with every signal's disposition
+back to its default (an ignored signal survives ``exec``: an agent started under
+``nohup`` would otherwise start containers that ignore SIGHUP, and an exec'd
+command on a terminal would outlive its session's hang-up), with the container's
+environment and working directory, stdout/stderr piped to the agent, which writes them to
 the container's log (:mod:`.logs`).  With cgroups (:mod:`.cgroups`) the child
 joins its container cgroup between fork and exec, so even its first
 instruction runs under the limits; with a bind guard (:mod:`.bindguard`) it
@@ -95,6 +98,9 @@ from .logs import LogWriter
 from .network import PodNetwork, PortForwarder
 from .probes import MAX_PROBE_OUTPUT, ExecFunc
 from .terminal import Terminal, make_controlling
+
+_RESET_SIGNALS = tuple(s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP))
+"""The signals a container starts with at their default disposition (as runc does)."""
 
 _READ_CHUNK = 65536
 
@@ -436,6 +442,8 @@ class ProcessRuntime(ContainerRuntime):
 
         def in_child() -> None:
             # Between fork and exec: only system calls, no Python-level locks.
+            for sig in _RESET_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
             for fd in fds:
                 os.write(fd, b"0")
             if tty:
