@@ -8,7 +8,7 @@ status: ``currentSize``, ``readyNodes``, ``desiredSize``, the node image most
 of them run (label ``pincompute.io/node-image``) and how many run the pool's
 declared image, plus a ``Ready`` condition that is true when the pool has at
 least ``minSize`` ready nodes.  Node events that change a count map to their pool
-(:func:`counts_changed`; heartbeats do not), batched for half a second, so a node
+(:func:`counts_changed`; heartbeats do not), batched for a second, so a node
 turning NotReady shows within that.  The same code runs on embedded member clusters
 and on real ones (where kwok or a cloud provides the nodes).
 
@@ -110,7 +110,7 @@ class NodePoolReconciler:
 
 
 def add_nodepool_controller(manager: Manager, *, client: KubeClient,
-                            name: str = "nodepools", batch: float = 0.5) -> Controller:
+                            name: str = "nodepools", batch: float = 1.0) -> Controller:
     """Keep each NodePool's status (sizes, ready and updated nodes) from its nodes.
 
     ``batch``: seconds a node's change waits for the pool's other nodes' changes."""
