@@ -20,6 +20,7 @@ A node is drained when no other pod is bound to it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,41 +104,82 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
     ``memo`` (:class:`PassMemo`) is shared by the passes over several nodes in one go.
     ``decide`` (:meth:`.budgetcache.BudgetCache.decide`) decides from caches instead of
     the API.
-    """
-    out = DrainPass(remaining=len(workload_pods(pods)))
+
+    The node's apps are worked on side by side, each app's pods in turn: a node holds
+    pods of tens of apps, and one after the other each eviction waited for the last
+    one's commit (a node of 40 pods took seconds to empty).  One app's evictions stay in
+    order, under its lock, and its refusal spares the asking for its next pod."""
     memo = PassMemo() if memo is None else memo
-    for pod in workload_pods(pods):
+    movable = workload_pods(pods)
+    by_app: dict[str, list[Mapping[str, Any]]] = {}
+    for pod in movable:
         if objects.is_deleting(pod):
             continue
-        if limit is not None and len(out.evicted) >= limit:
-            break
-        if respect_budgets:
-            app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
-            if app_uid and app_uid in memo.refused:
-                message, app = memo.refused[app_uid]
-                out.blocked.append(message)
-                if app and app not in out.blocked_by:
-                    out.blocked_by.append(app)
-                continue
-            # Decided and, if allowed, deleted in one step (the app's lock held between).
-            decision = await evict(client, pod, decide=decide)
-            if not decision.allowed:
-                out.blocked.append(decision.message)
-                if app_uid:
-                    memo.refuse(app_uid, decision.message, decision.app)
-                if decision.app and decision.app not in out.blocked_by:
-                    out.blocked_by.append(decision.app)
-                continue
+        app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "") \
+            if respect_budgets else ""
+        # A pod of no app (or budgets ignored) is a group of its own: nothing to order.
+        by_app.setdefault(app_uid or f"pod:{objects.uid_of(pod)}", []).append(pod)
+    slots = [limit]  # evictions left (None: no limit), reserved before each one starts
+
+    async def one_app(group: list[Mapping[str, Any]]) -> DrainPass:
+        out = DrainPass()
+        for pod in group:
+            if slots[0] is not None:
+                if slots[0] <= 0:
+                    break
+                slots[0] -= 1
+            if not await _evict_one(client, pod, respect_budgets=respect_budgets, memo=memo,
+                                    decide=decide, out=out) and slots[0] is not None:
+                slots[0] += 1  # refused: the slot is free again
+        return out
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one_app(g)) for g in by_app.values()]
+    except ExceptionGroup as errors:  # the others were stopped; callers expect the error
+        raise errors.exceptions[0] from None
+    result = DrainPass(remaining=len(movable))
+    for task in tasks:  # in the order the apps' pods came
+        part = task.result()
+        result.evicted.extend(part.evicted)
+        result.blocked.extend(part.blocked)
+        for app in part.blocked_by:
+            if app not in result.blocked_by:
+                result.blocked_by.append(app)
+    return result
+
+
+async def _evict_one(client: KubeClient, pod: Mapping[str, Any], *, respect_budgets: bool,
+                     memo: PassMemo,
+                     decide: Callable[[Mapping[str, Any]], Decision | None] | None,
+                     out: DrainPass) -> bool:
+    """Evict ``pod`` if its budget allows (recorded in ``out``); whether it went."""
+    if respect_budgets:
+        app_uid = (objects.meta(pod).get("labels") or {}).get(APP_UID_LABEL, "")
+        if app_uid and app_uid in memo.refused:
+            message, app = memo.refused[app_uid]
+            out.blocked.append(message)
+            if app and app not in out.blocked_by:
+                out.blocked_by.append(app)
+            return False
+        # Decided and, if allowed, deleted in one step (the app's lock held between).
+        decision = await evict(client, pod, decide=decide)
+        if not decision.allowed:
+            out.blocked.append(decision.message)
             if app_uid:
-                memo.allowed(app_uid, decision.room, app=decision.app,
-                             pod=objects.name_of(pod))
-        else:
-            with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
-                await client.delete(PODS, objects.name_of(pod),
-                                    namespace=objects.namespace_of(pod),
-                                    preconditions=Preconditions(uid=objects.uid_of(pod)))
-        out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
-    return out
+                memo.refuse(app_uid, decision.message, decision.app)
+            if decision.app and decision.app not in out.blocked_by:
+                out.blocked_by.append(decision.app)
+            return False
+        if app_uid:
+            memo.allowed(app_uid, decision.room, app=decision.app, pod=objects.name_of(pod))
+    else:
+        with contextlib.suppress(NotFound, Conflict):  # gone, or a new pod of that name
+            await client.delete(PODS, objects.name_of(pod),
+                                namespace=objects.namespace_of(pod),
+                                preconditions=Preconditions(uid=objects.uid_of(pod)))
+    out.evicted.append(f"{objects.namespace_of(pod)}/{objects.name_of(pod)}")
+    return True
 
 
 __all__ = [

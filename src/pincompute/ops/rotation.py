@@ -268,8 +268,11 @@ class RotationReconciler:
                            in_progress=sorted(objects.name_of(n) for n in in_progress
                                               if not spec.abort),
                            blocked=blocked, step=step, message=message)
-        return None if phase in TERMINAL or phase is Phase.PAUSED else Result(
-            requeue_after=self.poll)
+        if phase is Phase.PAUSED:
+            return None  # a change of its spec (resume, abort) brings it back
+        # Running: the next pass. Finished: the next pass lets go of the pools (the status
+        # write that says it finished does not bring it back).
+        return Result(requeue_after=self.poll)
 
     # -- pools --
 
