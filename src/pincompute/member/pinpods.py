@@ -57,7 +57,7 @@ from pincompute.model.pod import FAILOVER_HISTORY
 from pincompute.model.registry import PINPODS
 from pincompute.model.wellknown import NODE_DRAIN_ANNOTATION as DRAIN
 from pincompute.runtime.cache import index_by_field
-from pincompute.runtime.controller import Controller, Event
+from pincompute.runtime.controller import Controller, Event, not_status_only
 from pincompute.runtime.events import EventRecorder
 from pincompute.runtime.informer import SharedInformer
 from pincompute.runtime.logging import get_logger
@@ -465,7 +465,9 @@ def add_pinpod_controller(manager: Manager, *, client: KubeClient, backend: Back
                                   nodes=nodes, recorder=recorder, cluster=cluster, zone=zone,
                                   failover_grace=failover_grace)
     controller = manager.controller(name, reconciler, workers=workers)
-    controller.for_(pinpods)
+    # Not after its own status writes: a pod's move makes five of them, and each pass
+    # reads the pod and the node, whose own events bring it back.
+    controller.for_(pinpods, predicate=not_status_only)
     controller.owns(pods, owner=PINPODS)
 
     def node_to_pinpods(node: Obj) -> list[Request]:
