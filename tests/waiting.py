@@ -26,6 +26,12 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20
         await asyncio.sleep(interval)
 
 
+async def is_true(value: Any) -> Any:
+    """``value`` as an awaitable, for :func:`eventually` over plain state:
+    ``eventually(lambda: is_true(cache.has_synced))``."""
+    return value
+
+
 async def recorded(client: KubeClient, *, reason: str, namespace: str = "default",
                    name: str | None = None, kind: str | None = None,
                    match: Callable[[dict[str, Any]], bool] | None = None,

@@ -11,7 +11,7 @@ from pincompute.federation.secretwatch import KubeconfigSecrets
 from pincompute.kube.backends.embedded import EmbeddedStore
 from pincompute.kube.protocol import KubeClient
 from pincompute.kube.resource import NAMESPACES, SECRETS
-from tests.waiting import eventually
+from tests.waiting import eventually, is_true
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -44,10 +44,10 @@ async def test_changes_reach_the_members_using_the_secret(host: KubeClient) -> N
                       namespace="pincompute-system")
     await host.create(SECRETS, {"metadata": {"name": "unrelated"}, "data": {}},
                       namespace="pincompute-system")
-    await eventually(lambda: _true(sorted(changed) == ["a", "b"]))
+    await eventually(lambda: is_true(sorted(changed) == ["a", "b"]))
     changed.clear()
     await host.delete(SECRETS, "shared", namespace="pincompute-system")
-    await eventually(lambda: _true(sorted(changed) == ["a", "b"]))
+    await eventually(lambda: is_true(sorted(changed) == ["a", "b"]))
 
     # The last member of a namespace stops its watch; moving a member moves it.
     await secrets.track("c", None)
@@ -58,7 +58,3 @@ async def test_changes_reach_the_members_using_the_secret(host: KubeClient) -> N
     assert secrets.watched == ["other"]
     await secrets.stop()
     assert secrets.watched == [] and not _tasks()
-
-
-async def _true(value: bool) -> bool:
-    return value

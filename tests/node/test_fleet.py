@@ -5,6 +5,7 @@ from pincompute.kube.resource import NAMESPACES, NODES, PODS
 from pincompute.node import NodeConfig, NodeIdentity
 from pincompute.node.fleet import Interner, NodeFleet, trim
 from tests.runtime.support import GatedClient
+from tests.waiting import is_true
 
 from .conftest import eventually, make_pod
 
@@ -35,14 +36,10 @@ async def test_a_fleet_routes_pods_to_their_nodes(cluster):
         assert len(fleet._known) == 16 and "sim-0" not in fleet._on_node
         assert sorted(len(uids) for uids in fleet._on_node.values()) == [4, 4, 4, 4]
         await cluster.delete(PODS, "p1", namespace="default", grace_period_seconds=0)
-        await eventually(lambda: _true(len(fleet._known) == 15))
+        await eventually(lambda: is_true(len(fleet._known) == 15))
         assert len(fleet._on_node["sim-1"]) == 3
     finally:
         await fleet.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_a_fleet_relists_after_gone_and_stops_pods_that_vanished():

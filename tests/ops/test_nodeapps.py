@@ -13,7 +13,7 @@ from pincompute.kube.resource import NAMESPACES, PODS
 from pincompute.model.wellknown import APP_UID_LABEL, DAEMON_POD_LABEL
 from pincompute.ops.nodeapps import NodeApps
 from pincompute.runtime.informer import SharedInformer
-from tests.waiting import eventually
+from tests.waiting import eventually, is_true
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def test_counts_follow_the_pods(client: KubeClient) -> None:
     informer = SharedInformer(client, PODS)
     informer.start()
     try:
-        await eventually(lambda: _true(informer.has_synced))
+        await eventually(lambda: is_true(informer.has_synced))
         apps = NodeApps(informer)  # after the sync: the cached pods are replayed
         assert dict(apps.of("n1")) == {"A": 1}
         for made in (pod("a2", app="A", node="n1"), pod("b1", app="B", node="n1"),
@@ -66,7 +66,3 @@ async def test_counts_follow_the_pods(client: KubeClient) -> None:
         await eventually(lambda: counted("n1", {"B": 1}))
     finally:
         await informer.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -28,6 +28,7 @@ from pincompute.regionhealth import CONDITION as STORE_READ_ONLY
 from tests.node import conftest as node_fixtures
 from tests.node.conftest import container_status, eventually, get_pod, make_pod, py
 from tests.node.test_agent import ready
+from tests.waiting import is_true
 
 from .conftest import require
 
@@ -149,8 +150,8 @@ async def test_writing_past_the_emptydir_size_limit_evicts_the_pod(cluster, make
     assert status["reason"] == "Evicted"
     assert 'EmptyDir volume "scratch"' in status["message"] and '"1Mi"' in status["message"]
     # The volume is gone with the sandbox; the file the link named is untouched.
-    await eventually(lambda: _true(not (agent.runtime.pods_dir / pod["metadata"]["uid"])
-                                   .exists()), timeout=15)
+    await eventually(lambda: is_true(not (agent.runtime.pods_dir / pod["metadata"]["uid"])
+                                     .exists()), timeout=15)
     after = outside.stat()
     assert outside.read_text() == "host data\n"
     assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)
@@ -272,7 +273,7 @@ async def test_too_many_connections_are_refused(cluster, make_agent):
     assert server.refused == 2
     for _, w in held + more:
         w.close()
-    await eventually(lambda: _true(server.open_connections == 0), timeout=15)
+    await eventually(lambda: is_true(server.open_connections == 0), timeout=15)
     async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
         assert (await http.get(agent.api_endpoint + "/healthz")).status_code == 200
 
@@ -351,10 +352,6 @@ async def test_a_full_disk_makes_the_store_read_only_loudly_and_it_recovers(capl
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-async def _true(value: bool) -> bool:
-    return value
-
 
 @contextlib.contextmanager
 def _tmpfs(mib: int, *, at: Path | None = None):

@@ -119,18 +119,19 @@ async def evict_pods(client: KubeClient, pods: Sequence[Mapping[str, Any]], *,
             if respect_budgets else ""
         # A pod of no app (or budgets ignored) is a group of its own: nothing to order.
         by_app.setdefault(app_uid or f"pod:{objects.uid_of(pod)}", []).append(pod)
-    slots = [limit]  # evictions left (None: no limit), reserved before each one starts
+    left = limit  # evictions left (None: no limit), reserved before each one starts
 
     async def one_app(group: list[Mapping[str, Any]]) -> DrainPass:
+        nonlocal left
         out = DrainPass()
         for pod in group:
-            if slots[0] is not None:
-                if slots[0] <= 0:
+            if left is not None:
+                if left <= 0:
                     break
-                slots[0] -= 1
+                left -= 1
             if not await _evict_one(client, pod, respect_budgets=respect_budgets, memo=memo,
-                                    decide=decide, out=out) and slots[0] is not None:
-                slots[0] += 1  # refused: the slot is free again
+                                    decide=decide, out=out) and left is not None:
+                left += 1  # refused: the slot is free again
         return out
 
     try:
